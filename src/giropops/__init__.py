@@ -1,0 +1,3 @@
+"""giropops: minimal, known and trusted container images, without a daemon."""
+
+__version__ = "0.1.0"

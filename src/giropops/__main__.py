@@ -1,0 +1,3 @@
+from giropops.cli.main import entry
+
+entry()

@@ -1,0 +1,12 @@
+"""Exit codes shared by every command.
+
+``FINDINGS`` follows ``docker scout cves --exit-code``: it means the command
+worked and found something the user asked to be told about (vulnerabilities
+left after filters, a failed policy).  It is never used for errors.
+"""
+
+OK = 0
+ERROR = 1  # a GiropopsError (its own exit_code may be more specific)
+FINDINGS = 2
+USAGE = 64
+INTERRUPTED = 130

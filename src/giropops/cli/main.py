@@ -1,0 +1,72 @@
+"""Entry point of the ``giropops`` command.
+
+Each command lives in a module of this package exposing ``register(subparsers)``;
+``register`` adds a parser whose ``func`` default takes the parsed namespace
+and returns an exit code.  Adding a command means adding its module name to
+``COMMAND_MODULES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from giropops import __version__
+from giropops.cli import exitcodes
+from giropops.errors import GiropopsError
+
+COMMAND_MODULES: tuple[str, ...] = ("version",)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors; 2 is reserved for findings (as Scout does)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="giropops",
+        description="Build, inspect, catalog, scan and sign container images without a daemon.",
+    )
+    parser.add_argument("--version", action="version", version=f"giropops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"giropops.cli.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return exitcodes.USAGE
+    try:
+        code: int = func(args)
+    except GiropopsError as exc:
+        print(f"giropops: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("giropops: interrupted", file=sys.stderr)
+        return exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        # stdout closed early (e.g. piped into `head`): not an error worth a traceback.
+        sys.stderr.close()
+        return exitcodes.OK
+    return code
+
+
+def entry() -> NoReturn:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

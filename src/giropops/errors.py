@@ -1,0 +1,105 @@
+"""Every error the library raises on purpose.
+
+The CLI turns any ``GiropopsError`` into a one-line message on stderr and the
+error's ``exit_code``; anything else escaping the library is a bug and shows a
+traceback.  Callers tell errors apart by class, never by message.
+
+Hierarchy (each area subclasses its base in its own modules)::
+
+    GiropopsError                      exit 1 unless a subclass says otherwise
+    ├── UsageError                     bad arguments the parser could not catch (exit 64)
+    ├── ConfigError                    bad configuration file / environment
+    ├── ReferenceError_                image reference or source spec does not parse
+    ├── ImageError                     anything wrong with an image or its transport
+    │   ├── ManifestError              invalid / oversized / unknown-media-type manifest or config
+    │   ├── BlobError                  blob missing, truncated, or content != digest
+    │   ├── ArchiveError               tarball or layout that is malformed or hostile
+    │   ├── RegistryError              the distribution API said no
+    │   │   ├── AuthError              401/403 after the auth flow
+    │   │   └── NotFoundError          404 for a manifest, blob or repository
+    │   └── DaemonError                Docker/Podman engine API failures
+    ├── SBOMError                      SBOM cannot be produced or parsed
+    ├── VulnError                      vulnerability database / matching problems
+    ├── SignError                      keys, signatures, attestations
+    │   ├── KeyError_                  unreadable key, wrong password, unsupported key
+    │   └── VerificationError          verification failed (subclasses give the reason)
+    └── BuildError                     the image builder failed
+"""
+
+from __future__ import annotations
+
+
+class GiropopsError(Exception):
+    """Root of every deliberate error; ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+
+class UsageError(GiropopsError):
+    exit_code = 64
+
+
+class ConfigError(GiropopsError):
+    pass
+
+
+class ReferenceError_(GiropopsError):  # trailing underscore: do not shadow the builtin
+    """An image reference or source spec (``archive://...``) does not parse."""
+
+
+class ImageError(GiropopsError):
+    pass
+
+
+class ManifestError(ImageError):
+    pass
+
+
+class BlobError(ImageError):
+    pass
+
+
+class ArchiveError(ImageError):
+    pass
+
+
+class RegistryError(ImageError):
+    pass
+
+
+class AuthError(RegistryError):
+    pass
+
+
+class NotFoundError(RegistryError):
+    pass
+
+
+class DaemonError(ImageError):
+    pass
+
+
+class SBOMError(GiropopsError):
+    pass
+
+
+class VulnError(GiropopsError):
+    pass
+
+
+class SignError(GiropopsError):
+    pass
+
+
+class KeyError_(SignError):  # trailing underscore: do not shadow the builtin
+    pass
+
+
+class VerificationError(SignError):
+    """Verification failed; subclasses name the precise reason and exit code."""
+
+    exit_code = 10
+
+
+class BuildError(GiropopsError):
+    pass

@@ -1,0 +1,183 @@
+"""Verified blob streams and layer decompression.
+
+Every byte handed to a caller passes through ``VerifyingReader``: when the
+underlying stream ends, the size and digest are checked, and a mismatch raises
+``BlobError`` instead of a silent EOF.  Reading past the declared size is an
+error too, so a hostile server cannot make us buffer without bound.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from typing import Any, BinaryIO, cast
+
+import zstandard
+
+from giropops.errors import BlobError
+from giropops.oci.model import Digest
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class VerifyingReader(io.RawIOBase):
+    """Wraps a stream of a blob that must be exactly ``size`` bytes hashing to ``digest``."""
+
+    def __init__(self, raw: BinaryIO, digest: Digest, size: int | None, what: str = "blob") -> None:
+        super().__init__()
+        self._raw = raw
+        self._digest = digest
+        self._size = size
+        self._what = what
+        self._hasher = digest.hasher()
+        self._count = 0
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._done:
+            return 0
+        view = memoryview(b)
+        want = len(view)
+        if self._size is not None:
+            # Read one byte beyond the declared size to detect oversized blobs.
+            want = min(want, self._size - self._count + 1)
+        chunk = self._raw.read(max(want, 1))
+        if not chunk:
+            self._finish()
+            return 0
+        self._count += len(chunk)
+        if self._size is not None and self._count > self._size:
+            self._done = True
+            raise BlobError(f"{self._what} {self._digest}: more than the declared {self._size} bytes")
+        self._hasher.update(chunk)
+        view[: len(chunk)] = chunk
+        return len(chunk)
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._size is not None and self._count != self._size:
+            raise BlobError(
+                f"{self._what} {self._digest}: truncated ({self._count} of {self._size} bytes)"
+            )
+        got = self._hasher.hexdigest()
+        if got != self._digest.hex:
+            raise BlobError(
+                f"{self._what} {self._digest}: content does not match its digest "
+                f"(got {self._digest.algorithm}:{got})"
+            )
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def verified(raw: BinaryIO, digest: Digest, size: int | None, what: str = "blob") -> BinaryIO:
+    return cast(BinaryIO, io.BufferedReader(VerifyingReader(raw, digest, size, what), buffer_size=1 << 20))
+
+
+def read_verified(raw: BinaryIO, digest: Digest, size: int | None, limit: int, what: str) -> bytes:
+    """Read a whole small blob (manifest, config) with a hard size limit, verified."""
+    if size is not None and size > limit:
+        raise BlobError(f"{what} {digest} is {size} bytes, more than the {limit}-byte limit")
+    with verified(raw, digest, size, what) as f:
+        data = f.read(limit + 1)
+        if len(data) > limit:
+            raise BlobError(f"{what} {digest} is more than the {limit}-byte limit")
+        f.read()  # reach EOF so the digest is checked
+    return data
+
+
+class _GzipStream(io.RawIOBase):
+    """Multi-member gzip decoder that reports truncation as BlobError, not EOFError."""
+
+    def __init__(self, raw: BinaryIO, what: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._what = what
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buf = b""
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        view = memoryview(b)
+        while not self._buf and not self._eof:
+            data = self._d.unconsumed_tail or self._raw.read(1 << 16)
+            if not data:
+                if not self._d.eof:
+                    raise BlobError(f"{self._what}: truncated gzip stream")
+                self._eof = True
+                break
+            try:
+                self._buf = self._d.decompress(data, len(view))
+                if self._d.eof:
+                    rest = self._d.unused_data
+                    if rest.strip(b"\x00"):
+                        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                        self._buf += self._d.decompress(rest, len(view))
+            except zlib.error as exc:
+                raise BlobError(f"{self._what}: corrupt gzip data: {exc}") from exc
+        n = min(len(view), len(self._buf))
+        view[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+class _ZstdStream(io.RawIOBase):
+    def __init__(self, raw: BinaryIO, what: str) -> None:
+        super().__init__()
+        self._raw = raw
+        self._what = what
+        self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        try:
+            data = self._reader.read(len(b))
+        except zstandard.ZstdError as exc:
+            raise BlobError(f"{self._what}: corrupt zstd data: {exc}") from exc
+        n = len(data)
+        memoryview(b)[:n] = data
+        return n
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def decompressed(stream: BinaryIO, what: str = "layer") -> BinaryIO:
+    """Decompress gzip / zstd / plain tar, chosen by magic bytes (media types lie in the wild)."""
+    buffered: Any = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast(Any, stream))
+    head = buffered.peek(4)[:4]
+    raw: io.RawIOBase
+    if head.startswith(GZIP_MAGIC):
+        raw = _GzipStream(buffered, what)
+    elif head.startswith(ZSTD_MAGIC):
+        raw = _ZstdStream(buffered, what)
+    else:
+        return cast(BinaryIO, buffered)
+    return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20))
+
+
+def gzip_bytes(data: bytes, level: int = 6) -> bytes:
+    """Deterministic gzip (mtime 0, no file name), as reproducible builds need."""
+    return gzip.compress(data, compresslevel=level, mtime=0)

@@ -1,0 +1,1 @@
+"""What is inside an image: a squashed filesystem view, catalogers per ecosystem, SBOM formats."""

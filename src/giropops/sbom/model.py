@@ -1,0 +1,105 @@
+"""The inventory every SBOM format encodes and every matcher reads.
+
+Package types use the same keys as ``catalogers/``, ``vuln/versions/`` and the
+matchers: ``deb``, ``apk``, ``python``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Distro:
+    """The image's distribution as ``/etc/os-release`` (or ``/etc/alpine-release``) says."""
+
+    id: str  # "debian", "alpine", "wolfi", "chainguard", ...
+    version_id: str = ""  # "12", "3.19.1", "20230201"
+    pretty_name: str = ""
+    id_like: tuple[str, ...] = ()
+    version_codename: str = ""
+
+    @property
+    def osv_ecosystem(self) -> str | None:
+        """The OSV ecosystem whose advisories apply to this distribution's packages."""
+        if self.id == "debian" and self.version_id:
+            return f"Debian:{self.version_id.split('.')[0]}"
+        if self.id == "alpine" and self.version_id:
+            major_minor = ".".join(self.version_id.split(".")[:2])
+            return f"Alpine:v{major_minor}"
+        if self.id == "wolfi":
+            return "Wolfi"
+        if self.id == "chainguard":
+            return "Chainguard"
+        return None
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str
+    layer: str | None = None  # diff_id ("sha256:...") of the layer the file came from
+
+
+@dataclass(frozen=True)
+class Package:
+    name: str
+    version: str
+    type: str  # "deb" | "apk" | "python"
+    purl: str = ""
+    source_name: str | None = None  # dpkg Source / apk origin
+    source_version: str | None = None
+    arch: str | None = None
+    licenses: tuple[str, ...] = ()
+    locations: tuple[Location, ...] = ()  # where the record was found (status file, METADATA ...)
+    files: tuple[str, ...] = ()  # files the package owns, when the image records them
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def layer(self) -> str | None:
+        return self.locations[0].layer if self.locations else None
+
+    def sort_key(self) -> tuple[str, str, str, str]:
+        return (self.type, self.name, self.version, self.arch or "")
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A file that looked like package metadata but could not be parsed."""
+
+    location: Location
+    cataloger: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the SBOM describes: an image (by digest) or a directory."""
+
+    name: str  # the user's reference, e.g. "registry://localhost:5000/app:1"
+    digest: str | None = None  # manifest digest
+    platform: str | None = None
+    size: int | None = None  # compressed size in bytes
+    diff_ids: tuple[str, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SBOM:
+    subject: Subject
+    distro: Distro | None
+    packages: tuple[Package, ...]
+    unknowns: tuple[Unknown, ...] = ()
+    tool: str = "giropops"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def sorted(self) -> SBOM:
+        return SBOM(
+            self.subject,
+            self.distro,
+            tuple(sorted(self.packages, key=Package.sort_key)),
+            tuple(sorted(self.unknowns, key=lambda u: (u.location.path, u.cataloger))),
+            self.tool,
+            self.extra,
+        )

@@ -1,0 +1,1 @@
+"""giropops-senhas: the password generator demo app."""
