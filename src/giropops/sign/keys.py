@@ -55,7 +55,7 @@ _MAX_KEY_FILE = 64 * 1024
 _OID_EC = "1.2.840.10045.2.1"
 _OID_RSA = "1.2.840.113549.1.1.1"
 _OID_ED25519 = "1.3.101.112"
-_SUPPORTED_CURVES = {"secp256r1": hashes.SHA256, "secp384r1": hashes.SHA384, "secp521r1": hashes.SHA512}
+_SUPPORTED_CURVES = frozenset({"secp256r1", "secp384r1", "secp521r1"})
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
@@ -315,7 +315,11 @@ class VerifyingKey:
         return b64encode(hashlib.sha256(self.der()).digest())
 
     def _hash(self) -> hashes.HashAlgorithm:
-        return {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[self.hash_name]()
+        if self.hash_name == "sha384":
+            return hashes.SHA384()
+        if self.hash_name == "sha512":
+            return hashes.SHA512()
+        return hashes.SHA256()
 
     def verify(self, signature: bytes, data: bytes) -> None:
         """Raise NoValidSignatureError unless ``signature`` is this key's over ``data``."""
