@@ -25,6 +25,7 @@ Verification failures (``VerificationError``; exit 10 for the base class)::
     SubjectMismatchError      21  an attestation's subjects do not name this image / artifact
     NoMatchingAttestationError 22 attestations exist, none has the requested predicate type
     NotSimpleSigningError     23  the layer is not a simple-signing payload (other attachment type)
+    IdentityMismatchError     24  the signed docker-reference is not the expected image name
 """
 
 from __future__ import annotations
@@ -102,3 +103,7 @@ class NoMatchingAttestationError(VerificationError):
 
 class NotSimpleSigningError(VerificationError):
     exit_code = 23
+
+
+class IdentityMismatchError(VerificationError):
+    exit_code = 24

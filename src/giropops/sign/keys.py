@@ -27,7 +27,7 @@ import nacl.secret
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature, encode_dss_signature
 
 from giropops.sign.encoding import b64decode_strict, b64encode, der_children, der_read
 from giropops.sign.errors import (
@@ -333,9 +333,21 @@ class VerifyingKey:
         except InvalidSignature as exc:
             raise NoValidSignatureError("signature does not verify with the given key") from exc
 
-    def _verify_ecdsa(self, signature: bytes, data: bytes) -> None:
+    def verify_prehashed(self, signature: bytes, digest: bytes) -> None:
+        """Verify over a SHA-256 digest instead of the data (hashedrekord / messageSignature without artifact)."""
+        try:
+            if isinstance(self.key, ec.EllipticCurvePublicKey):
+                self._verify_ecdsa(signature, digest, prehashed=True)
+            elif isinstance(self.key, rsa.RSAPublicKey):
+                self.key.verify(signature, digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+            else:
+                raise NoValidSignatureError("Ed25519 signatures cannot be checked against a digest alone")
+        except InvalidSignature as exc:
+            raise NoValidSignatureError("signature does not verify with the given key") from exc
+
+    def _verify_ecdsa(self, signature: bytes, data: bytes, prehashed: bool = False) -> None:
         assert isinstance(self.key, ec.EllipticCurvePublicKey)
-        algo = ec.ECDSA(self._hash())
+        algo = ec.ECDSA(Prehashed(hashes.SHA256()) if prehashed else self._hash())
         try:
             decode_dss_signature(signature)
             is_der = True
