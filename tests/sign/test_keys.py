@@ -77,7 +77,8 @@ def test_non_pkcs8_payload_rejected(tmp_path):
 
 
 def test_huge_scrypt_cost_rejected_without_running_scrypt():
-    doc = {"kdf": {"name": "scrypt", "params": {"N": 2**30, "r": 8, "p": 1}, "salt": base64.b64encode(b"s" * 32).decode()},
+    salt = base64.b64encode(b"s" * 32).decode()
+    doc = {"kdf": {"name": "scrypt", "params": {"N": 2**30, "r": 8, "p": 1}, "salt": salt},
            "cipher": {"name": "nacl/secretbox", "nonce": base64.b64encode(b"n" * 24).decode()},
            "ciphertext": base64.b64encode(b"c" * 40).decode()}
     from giropops.sign.keys import COSIGN_PRIVATE_KEY_LABEL, pem_encode
