@@ -18,7 +18,15 @@ from giropops import __version__
 from giropops.cli import exitcodes
 from giropops.errors import GiropopsError
 
-COMMAND_MODULES: tuple[str, ...] = ("version",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "generate_key_pair",
+    "sign",
+    "verify",
+    "attest",
+    "verify_attestation",
+    "tree",
+)
 
 
 class _Parser(argparse.ArgumentParser):
