@@ -84,7 +84,7 @@ class Trust:
 
 
 def verify_layer(layer: SignatureLayer, trust: Trust, image_digest: Digest | None,
-                 required: Mapping[str, str] | None = None) -> SimpleSigningPayload:
+                 required: Mapping[str, str] | None = None, image_name: str | None = None) -> SimpleSigningPayload:
     """Verify one simple-signing layer; raise the precise VerificationError."""
     if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE:
         raise NotSimpleSigningError(f"layer media type {layer.media_type!r} is not a simple-signing payload")
@@ -102,6 +102,12 @@ def verify_layer(layer: SignatureLayer, trust: Trust, image_digest: Digest | Non
     payload = SimpleSigningPayload.from_bytes(layer.payload)
     if image_digest is None:
         raise DigestMismatchError("there is no image manifest to bind the signature to")
+    if payload.manifest_digest != image_digest and image_name and payload.docker_reference != image_name:
+        # Rejected for the digest either way; say that it was made for another image altogether.
+        raise IdentityMismatchError(
+            f"the signature is for another image ({payload.docker_reference}@{payload.manifest_digest}), "
+            f"not {image_name}@{image_digest}"
+        )
     payload.check_digest(image_digest)
     payload.check_annotations(required or {})
     return payload
@@ -169,6 +175,7 @@ def check_identity(payload: SimpleSigningPayload, expected: str) -> None:
 _RANK: tuple[type[VerificationError], ...] = (
     AnnotationsMismatchError,
     DigestMismatchError,
+    IdentityMismatchError,
     PayloadMalformedError,
     TransparencyLogError,
     CertificateError,
@@ -195,7 +202,7 @@ class Verified:
 
 
 def verify_layers(layers: Sequence[SignatureLayer], trust: Trust, image_digest: Digest | None,
-                  required: Mapping[str, str] | None = None) -> list[Verified]:
+                  required: Mapping[str, str] | None = None, image_name: str | None = None) -> list[Verified]:
     """All layers that verify; raises when none does (NoSignaturesError when there are none)."""
     if not layers:
         raise NoSignaturesError("no signatures found")
@@ -203,7 +210,7 @@ def verify_layers(layers: Sequence[SignatureLayer], trust: Trust, image_digest: 
     errors: list[VerificationError] = []
     for layer in layers:
         try:
-            good.append(Verified(layer, verify_layer(layer, trust, image_digest, required)))
+            good.append(Verified(layer, verify_layer(layer, trust, image_digest, required, image_name)))
         except VerificationError as exc:
             errors.append(exc)
     if good:

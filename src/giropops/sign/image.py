@@ -163,7 +163,7 @@ def verify_image(store: Store, trust: Trust, annotations: Mapping[str, str] | No
     good: list[Verified] = []
     if layers:
         try:
-            good = verify_layers(layers, trust, subject.digest, annotations)
+            good = verify_layers(layers, trust, subject.digest, annotations, subject.name or None)
         except VerificationError as exc:
             errors.append(exc)
     statements: list[Statement] = []
