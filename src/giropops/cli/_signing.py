@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 from giropops.errors import UsageError
+from giropops.sign.dsse import predicate_type_uri
+from giropops.sign.errors import PayloadMalformedError
 from giropops.sign.keys import SigningKey
 from giropops.sign.storage import LayoutStore, Store, open_registry_store, parse_target
 
@@ -69,3 +71,11 @@ def parse_bool(text: str) -> bool:
     if v in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def predicate_uri(name: str) -> str:
+    """``--type`` to a predicate type URI; an unknown name is a usage error."""
+    try:
+        return predicate_type_uri(name)
+    except PayloadMalformedError as exc:
+        raise UsageError(str(exc)) from exc

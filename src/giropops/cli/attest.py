@@ -7,9 +7,9 @@ import importlib
 import sys
 from pathlib import Path
 
-from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool
+from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool, predicate_uri
 from giropops.errors import SignError, UsageError
-from giropops.sign.dsse import PREDICATE_TYPES, predicate_type_uri
+from giropops.sign.dsse import PREDICATE_TYPES
 from giropops.sign.image import attest_image
 
 _SBOM_FORMATS = {"cyclonedx": "cyclonedx-json", "spdxjson": "spdx-json"}
@@ -50,7 +50,7 @@ def _generated_sbom(image: str, ptype: str) -> bytes:
 def run(args: argparse.Namespace) -> int:
     if args.tlog_upload:
         raise UsageError("--tlog-upload=true is not supported: no transparency log is reachable")
-    uri = predicate_type_uri(args.type)
+    uri = predicate_uri(args.type)
     if args.predicate:
         path = Path(args.predicate)
         try:

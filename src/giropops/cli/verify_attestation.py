@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from giropops.cli._signing import add_target, open_store
+from giropops.cli._signing import add_target, open_store, predicate_uri
 from giropops.cli.verify import trust_from_args
 from giropops.sign.dsse import PREDICATE_TYPES
 from giropops.sign.image import verify_attestations
@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.type:
+        predicate_uri(args.type)
     trust = trust_from_args(args)
     store = open_store(args)
     subject, atts = verify_attestations(store, trust, args.type)

@@ -1,0 +1,83 @@
+"""The signing commands as a user runs them, offline, on an OCI layout directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from giropops.errors import UsageError
+from giropops.sign import errors as se
+from tests.sign.test_image_layout import make_layout
+
+
+def run(*args: str, password: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"}
+    if password is not None:
+        env["COSIGN_PASSWORD"] = password
+    proc = subprocess.run([sys.executable, "-m", "giropops", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, stdin=subprocess.DEVNULL, timeout=300)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_generate_key_pair_prefix_and_no_overwrite(tmp_path):
+    proc = run("generate-key-pair", "--output-key-prefix", "team", password="pw", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    key = (tmp_path / "team.key").read_bytes()
+    assert key.startswith(b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
+    proc = run("generate-key-pair", "--output-key-prefix", "team", password="pw", cwd=tmp_path)
+    assert proc.returncode == se.KeyExistsError.exit_code
+    assert (tmp_path / "team.key").read_bytes() == key
+    proc = run("generate-key-pair", "--output-key-prefix", "team", "--force", password="pw", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert (tmp_path / "team.key").read_bytes() != key
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["team.key", "team.pub"]
+
+
+def test_no_password_and_no_terminal_is_a_usage_error(tmp_path):
+    proc = run("generate-key-pair", cwd=tmp_path)
+    assert proc.returncode == UsageError.exit_code
+    assert "COSIGN_PASSWORD" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sign_verify_attest_layout_via_cli(tmp_path, keypair):
+    root = tmp_path / "layout"
+    make_layout(root, "app:1")
+    target = f"oci-dir://{root}:app:1"
+    proc = run("sign", "--key", str(keypair.private), "-a", "git=abc", target, password=keypair.password.decode())
+    assert proc.returncode == 0, proc.stderr
+    proc = run("verify", "--key", str(keypair.public), "-a", "git=abc", target)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)[0]["optional"] == {"git": "abc"}
+    pred = tmp_path / "vex.json"
+    pred.write_text('{"@context": "https://openvex.dev/ns/v0.2.0", "statements": []}')
+    proc = run("attest", "--key", str(keypair.private), "--type", "openvex", "--predicate", str(pred), target,
+               password=keypair.password.decode())
+    assert proc.returncode == 0, proc.stderr
+    proc = run("verify-attestation", "--key", str(keypair.public), "--type", "openvex", target)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["predicateType"] == "https://openvex.dev/ns"
+    proc = run("tree", target)
+    assert "https://openvex.dev/ns" in proc.stdout and ".sig" in proc.stdout
+
+
+def test_bad_inputs_are_clear_errors(tmp_path, keypair):
+    root = tmp_path / "layout"
+    make_layout(root, "app:1")
+    target = f"oci-dir://{root}"
+    assert run("sign", "--key", str(keypair.private), "-a", "novalue", target,
+               password="x").returncode == UsageError.exit_code
+    assert run("sign", "--key", str(keypair.private), "--tlog-upload=true", target,
+               password="x").returncode == UsageError.exit_code
+    assert run("attest", "--key", str(keypair.private), "--type", "custom", target,
+               password="x").returncode == UsageError.exit_code
+    assert run("attest", "--key", str(keypair.private), "--type", "not a type", "--predicate", "x", target,
+               password="x").returncode == UsageError.exit_code
+    proc = run("verify", "--key", str(tmp_path / "missing.pub"), target)
+    assert proc.returncode == se.KeyFormatError.exit_code and "missing.pub" in proc.stderr
+    proc = run("verify", "--key", str(keypair.public), f"oci-dir://{tmp_path / 'nope'}")
+    assert proc.returncode != 0 and "not an OCI image layout" in proc.stderr
