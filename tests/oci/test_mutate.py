@@ -135,7 +135,8 @@ def test_artifact_layers_keep_annotations_and_index_selects_platform():
     art = build_image(b"{}", [sig])
     assert json.loads(art.raw_manifest)["layers"][0]["annotations"] == {"sig": "abc"}
     assert art.layers()[0].open_compressed().read() == payload
-    amd, arm = random_image(1, platform=Platform.parse("linux/amd64")), random_image(2, platform=Platform.parse("linux/arm64/v8"))
+    amd = random_image(1, platform=Platform.parse("linux/amd64"))
+    arm = random_image(2, platform=Platform.parse("linux/arm64/v8"))
     idx = build_index([(amd, None), (arm, None)])
     assert idx.image_for(Platform.parse("linux/arm64")).digest == arm.digest
     assert idx.image_for(Platform.parse("linux/amd64")).digest == amd.digest
