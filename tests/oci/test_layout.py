@@ -135,3 +135,38 @@ def test_failed_write_leaves_nothing_behind(tmp_path):
         write_layout(bad, lay, "x")
     after = {p: p.read_bytes() for p in lay.rglob("*") if p.is_file()}
     assert after == before
+
+
+def test_selection_by_digest_and_unnamed_multi_image_error(tmp_path):
+    from giropops.errors import ArchiveError, ManifestError
+    from giropops.oci.transport import open_image
+
+    lay = tmp_path / "two"
+    x, y = random_image(90), random_image(91)
+    write_layout(x, lay, "x")
+    write_layout(y, lay, "y")
+    assert open_image(f"oci-dir://{lay}@{y.digest}").digest == y.digest
+    assert open_image(f"oci-dir://{lay}:x").digest == x.digest
+    with pytest.raises(ManifestError, match="none names a platform"):
+        open_image(f"oci-dir://{lay}")
+    with pytest.raises(ArchiveError, match=r"no image named 'z' \(names: x, y\)"):
+        open_image(f"oci-dir://{lay}:z")
+    with pytest.raises(ArchiveError, match="no manifest or blob"):
+        open_image(f"oci-dir://{lay}@sha256:{'0' * 64}")
+
+
+def test_artifact_without_filesystem_layers_round_trips(tmp_path):
+    from giropops.oci.archive import open_archive_image, write_archive
+    from giropops.oci.memory import bytes_layer
+
+    sig = bytes_layer(b'{"payload":1}', "application/vnd.dev.cosign.simplesigning.v1+json",
+                      annotations={"dev.cosignproject.cosign/signature": "MEUC"})
+    art = build_image(b"{}", [sig])
+    write_layout(art, tmp_path / "lay", "sig")
+    got = open_layout_image(tmp_path / "lay", "sig")
+    assert got.raw_manifest == art.raw_manifest
+    assert got.layers()[0].open_compressed().read() == b'{"payload":1}'
+    write_archive(art, tmp_path / "sig.tar", "example.com/app:sha256-abc.sig")
+    assert open_archive_image(tmp_path / "sig.tar").raw_manifest == art.raw_manifest
+    assert json.loads(skopeo("inspect", "--raw", f"oci-archive:{tmp_path}/sig.tar"))["layers"][0]["annotations"] == {
+        "dev.cosignproject.cosign/signature": "MEUC"}

@@ -457,9 +457,7 @@ def write_archive(
     entry = Descriptor(base.media_type, base.digest, base.size, annotations=ann)
     index = Index(media_type=mt.OCI_INDEX, manifests=(entry,))
     images = _docker_images(obj)
-    if not images:
-        raise ArchiveError("nothing to write: no image with a platform in the index")
-    tagged = images[0]
+    tagged = images[0] if images else None
     if len(images) > 1:
         host = Platform.host()
         tagged = next((i for i in images if i.config.platform.matches(host)), images[0])
@@ -473,8 +471,6 @@ def write_archive(
             "RepoTags": repo_tags,
             "Layers": [f"blobs/{d.digest.algorithm}/{d.digest.hex}" for d in img.manifest.layers],
         })
-    if not manifest_json:
-        raise ArchiveError("no image in this object has filesystem layers a docker archive can hold")
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -485,9 +481,10 @@ def write_archive(
             for src in blobs:
                 _add_blob(tar, src, progress)
             _add_bytes(tar, "index.json", index.to_bytes())
-            _add_bytes(tar, "manifest.json", canonical_json(manifest_json))
+            if manifest_json:  # artifacts without filesystem layers: an OCI archive only
+                _add_bytes(tar, "manifest.json", canonical_json(manifest_json))
             _add_bytes(tar, LAYOUT_FILE, layout_file_bytes())
-            if ref is not None and ref.tag and tagged.manifest.layers:
+            if ref is not None and ref.tag and tagged is not None and manifest_json and tagged.manifest.layers:
                 top = tagged.config.diff_ids[-1] if tagged.config.diff_ids else tagged.manifest.layers[-1].digest
                 repo = ref.familiar().rsplit(":", 1)[0].split("@", 1)[0]
                 _add_bytes(tar, "repositories", canonical_json({repo: {ref.tag: top.hex}}))

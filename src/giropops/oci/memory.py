@@ -348,4 +348,9 @@ def select_image(obj: Image | ImageIndex, platform: Platform | None) -> Image:
     """The image itself, or the one an index holds for ``platform`` (default: this machine's)."""
     if isinstance(obj, Image):
         return obj
+    entries = obj.index.manifests
+    if len(entries) > 1 and all(d.platform is None for d in entries):
+        raise ManifestError(
+            f"{obj.digest} lists {len(entries)} manifests and none names a platform: choose one by name or digest"
+        )
     return obj.image_for(platform or Platform.host())
