@@ -182,8 +182,11 @@ class RegistryClient:
     def _error_detail(self, resp: requests.Response) -> str:
         """``: CODE message`` from a distribution error body, bounded; empty if there is none."""
         try:
-            raw = resp.raw.read(MAX_ERROR_BODY, decode_content=True) if resp.raw is not None else b""
-        except (urllib3.exceptions.HTTPError, OSError):
+            if getattr(resp, "_content_consumed", False):  # not streamed: requests has read the body already
+                raw = resp.content[:MAX_ERROR_BODY]
+            else:
+                raw = resp.raw.read(MAX_ERROR_BODY, decode_content=True) if resp.raw is not None else b""
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError):
             raw = b""
         finally:
             resp.close()
