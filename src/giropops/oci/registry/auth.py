@@ -306,7 +306,7 @@ class Authenticator:
                 form["scope"] = " ".join(wanted)
             body = "&".join(f"{k}={_quote(v)}" for k, v in form.items()).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            resp = transport.request("POST", realm, f"token for {what}", headers=headers, body=body)
+            resp = transport.request("POST", realm, f"token for {what}", headers=headers, body=body, stream=True)
         else:
             params: list[tuple[str, str]] = []
             if service:
@@ -317,7 +317,7 @@ class Authenticator:
                     "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
                 )
                 params.append(("account", creds.username))
-            resp = transport.request("GET", realm, f"token for {what}", headers=headers, params=params)
+            resp = transport.request("GET", realm, f"token for {what}", headers=headers, params=params, stream=True)
         with resp:
             if resp.status_code in (401, 403):
                 who = f"as {creds.username!r} ({creds.source})" if creds.username else "anonymously"
