@@ -4,7 +4,8 @@ It issues RS256 JWTs carrying the ``access`` claim distribution checks, signed b
 fresh RSA key whose self-signed certificate travels in the ``x5c`` header and is the
 registry's ``rootcertbundle``.  Basic credentials are checked against ``users``; a
 user gets every action asked for on every repository in ``grants`` (all when None);
-anonymous callers get ``pull`` on the repositories in ``anonymous_pull``.
+anonymous callers get ``pull`` on the repositories in ``anonymous_pull``.  ``POST /token``
+with ``grant_type=refresh_token`` (Docker's identity tokens) answers with an ``access_token``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import secrets
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -23,6 +24,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+
+from tests.support.faultproxy import QuietServer
 
 
 def _b64url(data: bytes) -> str:
@@ -37,8 +40,10 @@ class TokenServer:
         service: str = "test-registry",
         issuer: str = "giropops-test-issuer",
         anonymous_pull: frozenset[str] = frozenset(),
+        refresh_tokens: dict[str, str] | None = None,
     ) -> None:
         self.users = users
+        self.refresh_tokens = dict(refresh_tokens or {})  # OAuth2 refresh token -> account
         self.service = service
         self.issuer = issuer
         self.anonymous_pull = anonymous_pull
@@ -59,8 +64,7 @@ class TokenServer:
         )
         self.cert_path = workdir / "token-signer.pem"
         self.cert_path.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = QuietServer(("127.0.0.1", 0), self._handler())
         self._thread: threading.Thread | None = None
 
     @property
@@ -153,5 +157,19 @@ class TokenServer:
                 server.requests.append({"account": account, "scopes": query.get("scope", []), "ok": True})
                 token = server.issue(account or "", access)
                 self._reply(200, json.dumps({"token": token, "expires_in": 300}).encode())
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                account = server.refresh_tokens.get(form.get("refresh_token", [""])[0])
+                scopes = " ".join(form.get("scope", [])).split()
+                ok = form.get("grant_type") == ["refresh_token"] and account is not None
+                server.requests.append({"account": account, "scopes": scopes, "ok": ok, "grant": "refresh_token"})
+                if not ok or form.get("service") != [server.service]:
+                    self._reply(401, b'{"details":"invalid refresh token"}')
+                    return
+                access = [g for s in scopes if (g := server._grant(account, s)) is not None]
+                token = server.issue(account or "", access)
+                self._reply(200, json.dumps({"access_token": token, "expires_in": 300}).encode())
 
         return Handler

@@ -26,6 +26,7 @@ from tests.support.services import Registry, TokenAuth, write_htpasswd
 from tests.support.tokenserver import TokenServer
 
 USER, PASSWORD = "alice", "wonder-land:42"  # a colon in the password must survive every path
+REFRESH_TOKEN = "refresh-0123456789"
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +53,10 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 @pytest.fixture(scope="module")
 def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
-    server = TokenServer(tmp_path_factory.mktemp("token"), {USER: PASSWORD}, anonymous_pull=frozenset({"public/app"}))
+    server = TokenServer(
+        tmp_path_factory.mktemp("token"), {USER: PASSWORD},
+        anonymous_pull=frozenset({"public/app"}), refresh_tokens={REFRESH_TOKEN: USER},
+    )
     server.start()
     try:
         yield server
@@ -254,3 +258,15 @@ def test_bearer_cross_repository_mount_asks_for_both_scopes(
     scopes = [set(r["scopes"]) for r in token_server.requests]  # type: ignore[call-overload]
     assert {"repository:team/dst:pull,push", "repository:team/src:pull"} in scopes
     assert open_registry(ref_for(token_registry.host, "team/dst"), options).digest == img.digest
+
+
+def test_bearer_flow_with_an_identity_token(
+    token_registry: Registry, token_server: TokenServer, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "ident", {"auths": {token_registry.host: {"identitytoken": REFRESH_TOKEN}}})
+    token_server.requests.clear()
+    round_trip(token_registry.host, "team/identity", RegistryOptions(docker_config=cfg), b"identity")
+    assert token_server.requests and all(r.get("grant") == "refresh_token" for r in token_server.requests)
+    bad = write_config(tmp_path / "ident-bad", {"auths": {token_registry.host: {"identitytoken": "forged"}}})
+    with pytest.raises(AuthError, match="token server refused"):
+        RegistryClient(token_registry.host, RegistryOptions(docker_config=bad)).list_tags("team/identity")
