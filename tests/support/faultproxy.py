@@ -6,6 +6,7 @@ of (or to) the real answer:
 
 * ``status``: answer with that HTTP status (e.g. 503, 429) and optional ``Retry-After``;
 * ``drop``: read the request, answer nothing, close the connection;
+* ``lose_response``: forward to the registry (which acts on it), then close without answering;
 * ``corrupt``: forward, then flip one byte of the registry's body (same length);
 * ``body``: forward, then replace the body (``no_length`` drops Content-Length and closes instead).
 
@@ -50,6 +51,7 @@ class Fault:
     status: int | None = None
     retry_after: str | None = None
     drop: bool = False
+    lose_response: bool = False
     corrupt: bool = False
     body: bytes | None = None
     no_length: bool = False
@@ -145,6 +147,10 @@ class FaultProxy:
                 finally:
                     conn.close()
                 what = f"forwarded {resp.status}"
+                if fault is not None and fault.lose_response:
+                    proxy._record(method, self.path, f"{what}, response lost")
+                    self.close_connection = True
+                    return
                 if paging and resp.status == 200:
                     doc = json.loads(data)
                     tags = sorted(doc.get("tags") or [])

@@ -111,6 +111,23 @@ def test_chunked_upload_survives_a_failed_patch(registry: Registry, repo: str) -
         assert f.read() == layer.blob
 
 
+@pytest.mark.parametrize("chunk_size", [None, 40_000], ids=["monolithic", "chunked"])
+def test_lost_upload_response_restarts_the_upload(registry: Registry, repo: str, chunk_size: int | None) -> None:
+    """The registry acted on a PUT/PATCH but the answer never came: the retry meets a stale session."""
+    layer = MemLayer.random(100_000)
+    method = "PUT" if chunk_size is None else "PATCH"
+    faults = [Fault(lambda m, p: m == method and "/blobs/uploads/" in p, times=1, lose_response=True)]
+    with FaultProxy(registry.port, faults) as proxy:
+        client = RegistryClient(proxy.host, RegistryOptions(chunk_size=chunk_size, retry=RetryPolicy(backoff=0.01)))
+        client.push_blob(repo, layer.digest, layer.size, layer.open_compressed)
+        lost = [m for m, _, what in proxy.log if what.endswith("response lost")]
+        sessions = [m for m, p, _ in proxy.log if m == "POST" and "/blobs/uploads/" in p]
+    assert lost == [method]
+    assert len(sessions) == (1 if chunk_size is None else 2)  # a committed monolithic upload needs no new session
+    with RegistryClient(registry.host).open_blob(repo, layer.digest, layer.size) as f:
+        assert f.read() == layer.blob
+
+
 def test_persistent_failure_gives_a_clear_error(registry: Registry, repo: str) -> None:
     policy = RetryPolicy(attempts=3, backoff=0.01)
     with FaultProxy(registry.port, [Fault(any_request, times=None, status=503)]) as proxy:

@@ -35,6 +35,12 @@ ACCEPT_MANIFESTS = ", ".join(
 MAX_ERROR_BODY = 64 * 1024
 MAX_TAGS_BODY = 16 * 1024 * 1024
 MAX_TAG_PAGES = 10_000
+#: Upload sessions tried per blob before giving up (each one already retries its requests).
+UPLOAD_SESSIONS = 3
+
+
+class _UploadSessionLost(RegistryError):
+    """The registry no longer knows an upload session we were writing to."""
 
 
 @dataclass(frozen=True)
@@ -355,9 +361,25 @@ class RegistryClient:
         key = str(digest)
         what = f"push blob {repo}@{digest}"
         progress.start(key, f"{digest.short}", size)
-        if self.blob_exists(repo, digest):
-            progress.finish(key, "already exists")
+        for session in range(UPLOAD_SESSIONS):
+            if self.blob_exists(repo, digest):
+                progress.finish(key, "already exists" if session == 0 else "pushed")
+                return
+            try:
+                how = self._upload(repo, digest, size, opener, mount_from, what, lambda n: progress.advance(key, n))
+            except _UploadSessionLost:
+                # The registry forgot the upload (e.g. a response was lost and a retry hit a stale
+                # session state): start a new session, which first checks whether the blob landed.
+                if session == UPLOAD_SESSIONS - 1:
+                    raise
+                continue
+            progress.finish(key, how)
             return
+
+    def _upload(
+        self, repo: str, digest: Digest, size: int, opener: Callable[[], BinaryIO],
+        mount_from: str | None, what: str, advance: Callable[[int], None],
+    ) -> str:
         scopes: tuple[str, ...] = (_push(repo),)
         params: dict[str, str] = {}
         if mount_from and mount_from != repo:
@@ -366,17 +388,22 @@ class RegistryClient:
         resp = self._send("POST", f"/v2/{repo}/blobs/uploads/", what, scopes, params=params, body=b"")
         if resp.status_code == 201 and params:
             resp.close()
-            progress.finish(key, f"mounted from {mount_from}")
-            return
+            return f"mounted from {mount_from}"
         if resp.status_code != 202:
             raise self._fail(resp, what)
         location = self._location(resp, what)
         resp.close()
         if self.options.chunk_size is None:
-            self._put_monolithic(repo, location, digest, size, opener, what, lambda n: progress.advance(key, n))
+            self._put_monolithic(repo, location, digest, size, opener, what, advance)
         else:
-            self._put_chunked(repo, location, digest, size, opener, what, lambda n: progress.advance(key, n))
-        progress.finish(key, "pushed")
+            self._put_chunked(repo, location, digest, size, opener, what, advance)
+        return "pushed"
+
+    def _upload_failed(self, resp: requests.Response, what: str) -> ImageError:
+        if resp.status_code in (404, 416):
+            return _UploadSessionLost(f"{self.host}: {what}: upload session lost (HTTP {resp.status_code}"
+                                      f"{self._error_detail(resp)})")
+        return self._fail(resp, what)
 
     def _put_monolithic(
         self, repo: str, location: str, digest: Digest, size: int,
@@ -387,7 +414,7 @@ class RegistryClient:
             headers={"Content-Type": "application/octet-stream"}, body=Upload(opener, size, advance),
         )
         if resp.status_code not in (201, 204):
-            raise self._fail(resp, what)
+            raise self._upload_failed(resp, what)
         resp.close()
 
     def _put_chunked(
@@ -407,7 +434,7 @@ class RegistryClient:
                     headers={"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{end}"},
                 )
                 if resp.status_code != 202:
-                    raise self._fail(resp, f"{what} (bytes {offset}-{end})")
+                    raise self._upload_failed(resp, f"{what} (bytes {offset}-{end})")
                 location = self._location(resp, what)
                 resp.close()
                 offset += len(chunk)
@@ -416,7 +443,7 @@ class RegistryClient:
                 raise BlobError(f"{what}: source has more than the declared {size} bytes")
         resp = self._send("PUT", location, what, (_push(repo),), params={"digest": str(digest)}, body=b"")
         if resp.status_code not in (201, 204):
-            raise self._fail(resp, what)
+            raise self._upload_failed(resp, what)
         resp.close()
 
     # -- tags and referrers ------------------------------------------------------------------
