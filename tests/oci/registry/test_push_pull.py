@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from giropops.errors import ManifestError, NotFoundError, RegistryError
+from giropops.errors import ManifestError, NotFoundError, ReferenceError_, RegistryError
 from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Platform
+from giropops.oci.reference import Reference
 from giropops.oci.registry import RegistryClient, RegistryOptions, RemoteImage, open_registry, write_registry
 from tests.oci.registry.conftest import ref_for
 from tests.support.faultproxy import FaultProxy
@@ -252,3 +253,81 @@ def test_manifest_before_its_blobs_is_refused_with_the_registry_reason(client: R
     with pytest.raises(RegistryError) as err:
         client.put_manifest(repo, "early", img.raw_manifest, img.media_type)
     assert "MANIFEST_BLOB_UNKNOWN" in str(err.value) and repo in str(err.value)
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.started: dict[str, int | None] = {}
+        self.advanced: dict[str, int] = {}
+        self.finished: dict[str, str | None] = {}
+        self.notes: list[str] = []
+
+    def start(self, key: str, label: str, total: int | None = None) -> None:
+        self.started[key] = total
+
+    def advance(self, key: str, amount: int) -> None:
+        self.advanced[key] = self.advanced.get(key, 0) + amount
+
+    def finish(self, key: str, message: str | None = None) -> None:
+        self.finished[key] = message
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def test_push_reports_progress_per_blob(registry: Registry, repo: str) -> None:
+    img = small_image(b"progress")
+    blobs = {str(img.manifest.config.digest): img.manifest.config.size} | {
+        str(x.digest): x.size for x in img.layers()
+    }
+    first = RecordingProgress()
+    write_registry(img, ref_for(registry.host, repo), progress=first)
+    assert first.started == blobs
+    assert first.advanced == blobs
+    assert set(first.finished.values()) == {"pushed"}
+    again = RecordingProgress()
+    write_registry(img, ref_for(registry.host, repo, "again"), progress=again)
+    assert set(again.finished.values()) == {"already exists"} and again.advanced == {}
+    assert any(str(img.digest) in n for n in again.notes)
+
+
+def test_push_to_a_digest_reference_that_does_not_match_is_refused(registry: Registry, repo: str) -> None:
+    img = small_image(b"digest ref")
+    other = sha256(b"something else")
+    with pytest.raises(ManifestError, match=str(other)):
+        write_registry(img, ref_for(registry.host, repo).with_digest(other))
+    by_digest = Reference.parse(f"{registry.host}/{repo}@{img.digest}")
+    assert write_registry(img, by_digest) == img.digest
+    assert open_registry(by_digest).digest == img.digest
+
+
+@pytest.mark.parametrize(
+    ("host", "scheme"),
+    [
+        ("localhost:5000", "http"),
+        ("127.0.0.1:5000", "http"),
+        ("[::1]:5000", "http"),
+        ("registry.example:5000", "https"),
+        ("10.1.2.3", "https"),
+    ],
+)
+def test_scheme_https_unless_loopback(host: str, scheme: str) -> None:
+    # Without insecure=True, building the transport opens no connection.
+    assert RegistryClient(host).transport.base_url == f"{scheme}://{host}"
+
+
+@pytest.mark.parametrize("bad_repo", ["../etc", "UPPER/case", "a//b", "", "a/b?x=1"])
+def test_hostile_repository_names_are_refused_before_any_request(bad_repo: str) -> None:
+    with pytest.raises(ReferenceError_, match="repository"):
+        RegistryClient("registry.example").get_manifest(bad_repo, "latest")
+
+
+@pytest.mark.parametrize("bad_ref", ["../../x", "sha256:abc", "tag with space", ""])
+def test_hostile_manifest_references_are_refused(bad_ref: str) -> None:
+    with pytest.raises((ReferenceError_, ManifestError)):
+        RegistryClient("registry.example").get_manifest("ok/repo", bad_ref)
+
+
+def test_options_never_show_the_password() -> None:
+    options = RegistryOptions(username="bob", password="s3cret-value")
+    assert "s3cret-value" not in repr(options) and "bob" in repr(options)

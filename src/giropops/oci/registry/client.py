@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,15 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 
-from giropops.errors import AuthError, BlobError, ImageError, ManifestError, NotFoundError, RegistryError
+from giropops.errors import (
+    AuthError,
+    BlobError,
+    ImageError,
+    ManifestError,
+    NotFoundError,
+    ReferenceError_,
+    RegistryError,
+)
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import verified
 from giropops.oci.model import Descriptor, Digest, Index, parse_json_document, sniff_media_type
@@ -74,6 +83,25 @@ class RegistryOptions:
 
 def _is_loopback(host: str) -> bool:
     return Reference(host, "x").is_loopback()
+
+
+_REPO_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+
+
+def _check_repo(repo: str) -> str:
+    if not isinstance(repo, str) or len(repo) > 255 or not _REPO_RE.match(repo):
+        raise ReferenceError_(f"invalid repository name {str(repo)[:100]!r}")
+    return repo
+
+
+def _check_reference(reference: str) -> str:
+    """A tag or a digest; anything else could walk out of the API path."""
+    if isinstance(reference, str) and ":" in reference:
+        return str(Digest.parse(reference))
+    if not isinstance(reference, str) or not _TAG_RE.match(reference):
+        raise ReferenceError_(f"invalid tag {str(reference)[:100]!r}")
+    return reference
 
 
 def _pull(repo: str) -> str:
@@ -169,11 +197,12 @@ class RegistryClient:
     ) -> requests.Response:
         t = self.transport
         hdrs = dict(headers or {})
-        auth = self._auth.header_for(scopes)
+        ours = t.url(path).startswith(t.base_url + "/")
+        auth = self._auth.header_for(scopes) if ours else None
         if auth:
             hdrs["Authorization"] = auth
         resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=stream)
-        if resp.status_code == 401:
+        if resp.status_code == 401 and ours:
             challenge = resp.headers.get("WWW-Authenticate")
             resp.close()
             hdrs["Authorization"] = self._auth.answer(challenge, scopes, t, what)
@@ -243,6 +272,8 @@ class RegistryClient:
     # -- manifests ---------------------------------------------------------------------------
 
     def get_manifest(self, repo: str, reference: str) -> tuple[bytes, str, Digest]:
+        _check_repo(repo)
+        _check_reference(reference)
         what = f"manifest {repo}:{reference}" if not reference.startswith("sha") else f"manifest {repo}@{reference}"
         resp = self._send(
             "GET", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),),
@@ -270,6 +301,8 @@ class RegistryClient:
         return raw, content_type, actual
 
     def head_manifest(self, repo: str, reference: str) -> Descriptor | None:
+        _check_repo(repo)
+        _check_reference(reference)
         what = f"manifest {repo}:{reference}"
         resp = self._send(
             "HEAD", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),), headers={"Accept": ACCEPT_MANIFESTS}
@@ -295,6 +328,8 @@ class RegistryClient:
         return Descriptor(ctype, digest, int(length))
 
     def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> Digest:
+        _check_repo(repo)
+        _check_reference(reference)
         what = f"push manifest {repo}:{reference}"
         if len(raw) > mt.MAX_MANIFEST_BYTES:
             raise ManifestError(f"{what}: {len(raw)} bytes is more than the {mt.MAX_MANIFEST_BYTES}-byte limit")
@@ -319,6 +354,7 @@ class RegistryClient:
         return digest
 
     def delete_manifest(self, repo: str, digest: Digest) -> None:
+        _check_repo(repo)
         what = f"delete manifest {repo}@{digest}"
         resp = self._send("DELETE", f"/v2/{repo}/manifests/{digest}", what, (f"repository:{repo}:delete",))
         if resp.status_code not in (200, 202):
@@ -328,6 +364,7 @@ class RegistryClient:
     # -- blobs -------------------------------------------------------------------------------
 
     def blob_exists(self, repo: str, digest: Digest) -> bool:
+        _check_repo(repo)
         what = f"blob {repo}@{digest}"
         resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, (_pull(repo),))
         if resp.status_code == 404:
@@ -339,6 +376,7 @@ class RegistryClient:
         return True
 
     def open_blob(self, repo: str, digest: Digest, size: int | None) -> BinaryIO:
+        _check_repo(repo)
         what = f"blob {repo}@{digest}"
         resp = self._send(
             "GET", f"/v2/{repo}/blobs/{digest}", what, (_pull(repo),),
@@ -358,6 +396,9 @@ class RegistryClient:
         mount_from: str | None = None,
         progress: Progress = NO_PROGRESS,
     ) -> None:
+        _check_repo(repo)
+        if mount_from is not None:
+            _check_repo(mount_from)
         key = str(digest)
         what = f"push blob {repo}@{digest}"
         progress.start(key, f"{digest.short}", size)
@@ -449,6 +490,7 @@ class RegistryClient:
     # -- tags and referrers ------------------------------------------------------------------
 
     def list_tags(self, repo: str, page_size: int | None = None) -> list[str]:
+        _check_repo(repo)
         what = f"list tags of {repo}"
         url: str | None = f"/v2/{repo}/tags/list"
         params: dict[str, str] | None = {"n": str(page_size)} if page_size else None
@@ -483,6 +525,7 @@ class RegistryClient:
         raise RegistryError(f"{self.host}: {what}: more than {MAX_TAG_PAGES} pages")
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str | None = None) -> Index:
+        _check_repo(repo)
         what = f"referrers of {repo}@{digest}"
         params = {"artifactType": artifact_type} if artifact_type else None
         resp = self._send(
