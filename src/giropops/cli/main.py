@@ -20,6 +20,8 @@ from giropops.errors import GiropopsError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "version",
+    "copy",
+    "inspect",
     "generate_key_pair",
     "sign",
     "verify",
