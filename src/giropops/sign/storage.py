@@ -335,21 +335,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 def parse_target(text: str) -> tuple[str, Any]:
-    """``oci-dir://DIR[:NAME|@DIGEST]`` -> ("layout", LayoutStore args); anything else a registry reference."""
-    if text.startswith("oci-dir://"):
-        rest = text[len("oci-dir://") :]
-        digest: Digest | None = None
-        name: str | None = None
-        if "@" in rest and rest.rsplit("@", 1)[1].startswith("sha"):
-            rest, _, dig = rest.rpartition("@")
-            try:
-                digest = Digest.parse(dig)
-            except ManifestError as exc:
-                raise ReferenceError_(f"invalid {text!r}: {exc}") from exc
-        elif not Path(rest).exists() and ":" in rest:
-            rest, _, name = rest.partition(":")
-        return "layout", (Path(rest), name, digest)
-    ref_text = text[len("registry://") :] if text.startswith("registry://") else text
-    if "://" in ref_text:
-        raise ReferenceError_(f"{text!r}: signing supports registry references and oci-dir:// layouts")
-    return "registry", Reference.parse(ref_text)
+    """The image spec (``giropops.oci.transport`` grammar): a registry reference or ``oci-dir://DIR[:NAME|@DIGEST]``."""
+    from giropops.oci.transport import OCIDirSpec, RegistrySpec, parse_spec
+
+    spec = parse_spec(text)
+    if isinstance(spec, OCIDirSpec):
+        return "layout", (spec.path, spec.name, spec.digest)
+    if isinstance(spec, RegistrySpec):
+        return "registry", spec.ref
+    raise ReferenceError_(f"{text!r}: signatures are stored in registries and oci-dir:// layouts only")
