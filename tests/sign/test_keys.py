@@ -10,7 +10,7 @@ import stat
 import nacl.secret
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from giropops.sign import errors as se
 from giropops.sign.keys import SigningKey, VerifyingKey, write_key_pair
@@ -92,3 +92,24 @@ def test_other_pem_label_rejected():
 
     with pytest.raises(se.KeyFormatError):
         SigningKey.from_encrypted_pem(pem_encode("PRIVATE KEY", b"\x30\x00"), b"")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ec.generate_private_key(ec.SECP384R1()),
+    lambda: ec.generate_private_key(ec.SECP521R1()),
+    lambda: ed25519.Ed25519PrivateKey.generate(),
+    lambda: rsa.generate_private_key(65537, 2048),
+], ids=["P-384", "P-521", "Ed25519", "RSA-2048"])
+def test_other_cosign_key_types_load_and_sign(make):
+    from giropops.sign.keys import COSIGN_PRIVATE_KEY_LABEL, encrypt_envelope, pem_encode
+
+    key = make()
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    loaded = SigningKey.from_encrypted_pem(
+        pem_encode(COSIGN_PRIVATE_KEY_LABEL, encrypt_envelope(der, b"pw", (32768, 8, 1))), b"pw")
+    pub = VerifyingKey.from_pem(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                              serialization.PublicFormat.SubjectPublicKeyInfo))
+    pub.verify(loaded.sign(b"msg"), b"msg")
+    with pytest.raises(se.NoValidSignatureError):
+        pub.verify(loaded.sign(b"msg"), b"other")

@@ -203,6 +203,19 @@ def test_truncated_key_is_a_format_error():
 
 # ---------------------------------------------------------------- section 1: containers/image
 
+SECTION1_TESTED = {
+    "cosign-valid", "cosign-valid-2", "cosign-key-rekor-valid", "cosign-valid-with-tag", "cosign-mixed",
+    "cosign-modified-manifest", "cosign-other-attachment", "cosign-manifest-digest-error", "cosign-no-manifest",
+    "unknown-cosign-key", "cosign-fulcio-rekor-valid", "cosign-pki-valid", "rekor-set",
+}
+
+
+def test_index_section1_cases_are_all_tested():
+    section = INDEX.read_text().split("## 1.", 1)[1].split("\n## ", 1)[0]
+    cases = set(re.findall(r"^\| `([a-z0-9-]+)/` \|", section, re.M))
+    assert cases == SECTION1_TESTED
+    assert {p.name for p in CI.iterdir() if p.is_dir()} == SECTION1_TESTED
+
 
 def test_cosign_valid():
     case = "cosign-valid"
