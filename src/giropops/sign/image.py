@@ -47,7 +47,7 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 def _descriptor_json(d: Descriptor) -> dict[str, Any]:
     out: dict[str, Any] = {"mediaType": d.media_type, "size": d.size, "digest": str(d.digest)}
     if d.annotations:
-        out["annotations"] = dict(d.annotations)
+        out["annotations"] = dict(sorted(d.annotations.items()))  # Go marshals maps key-sorted
     return out
 
 
