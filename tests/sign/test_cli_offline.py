@@ -81,3 +81,65 @@ def test_bad_inputs_are_clear_errors(tmp_path, keypair):
     assert proc.returncode == se.KeyFormatError.exit_code and "missing.pub" in proc.stderr
     proc = run("verify", "--key", str(keypair.public), f"oci-dir://{tmp_path / 'nope'}")
     assert proc.returncode != 0 and "not an OCI image layout" in proc.stderr
+
+
+def _layout_from_vector(root: Path, case: str) -> str:
+    """An OCI layout holding a containers-image vector's manifest and its cosign signature layer."""
+    import hashlib
+
+    from giropops.oci.model import Descriptor, Digest
+    from giropops.sign.attached import SignatureLayer
+    from giropops.sign.image import attached_manifest
+    from giropops.sign.storage import LayoutStore
+    from tests.support.paths import COSIGN_VECTORS
+
+    d = COSIGN_VECTORS / "containers-image" / case
+    manifest = (d / "manifest.json").read_bytes()
+    digest = hashlib.sha256(manifest).hexdigest()
+    (root / "blobs" / "sha256").mkdir(parents=True)
+    (root / "blobs" / "sha256" / digest).write_bytes(manifest)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    mtype = json.loads(manifest)["mediaType"]
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": mtype, "digest": f"sha256:{digest}", "size": len(manifest)}]}))
+    layer = SignatureLayer.from_containers_image((d / "signature-1").read_bytes())
+    desc = Descriptor(layer.media_type, Digest.of(layer.payload), len(layer.payload), layer.annotations)
+    raw, config = attached_manifest([desc])
+    LayoutStore(root).write_attached(Digest("sha256", digest), "sig", raw,
+                                     {desc.digest: layer.payload, Digest.of(config): config})
+    return f"oci-dir://{root}"
+
+
+def test_verify_with_own_pki_roots(tmp_path):
+    from tests.support.paths import COSIGN_VECTORS
+
+    d = COSIGN_VECTORS / "containers-image" / "cosign-pki-valid"
+    target = _layout_from_vector(tmp_path / "pki", "cosign-pki-valid")
+    proc = run("verify", "--ca-roots", str(d / "pki_root_crts.pem"), target)
+    assert proc.returncode == 0, proc.stderr
+    assert "certificate authority" in proc.stderr
+    assert json.loads(proc.stdout)[0]["critical"]["identity"]["docker-reference"] == "localhost:5000/test"
+    fulcio = COSIGN_VECTORS / "containers-image" / "cosign-fulcio-rekor-valid" / "fulcio_v1.crt.pem"
+    proc = run("verify", "--ca-roots", str(fulcio), target)
+    assert proc.returncode == se.CertificateError.exit_code, proc.stderr
+    proc = run("verify", "--key", str(d / "cosign.pub"), "--ca-roots", str(fulcio), target)
+    assert proc.returncode == UsageError.exit_code
+
+
+def test_verify_keyless_fulcio_with_identity_and_rekor(tmp_path):
+    from tests.support.paths import COSIGN_VECTORS
+
+    d = COSIGN_VECTORS / "containers-image" / "cosign-fulcio-rekor-valid"
+    target = _layout_from_vector(tmp_path / "fulcio", "cosign-fulcio-rekor-valid")
+    base = ["verify", "--ca-roots", str(d / "fulcio_v1.crt.pem"), "--rekor-public-key", str(d / "rekor.pub")]
+    proc = run(*base, "--certificate-identity", "mitr@redhat.com",
+               "--certificate-oidc-issuer", "https://github.com/login/oauth", target)
+    assert proc.returncode == 0, proc.stderr
+    assert "transparency log was verified offline" in proc.stderr
+    proc = run(*base, "--certificate-identity", "someone@else.example", target)
+    assert proc.returncode == se.CertificateError.exit_code
+    proc = run(*base, "--certificate-oidc-issuer", "https://accounts.google.com", target)
+    assert proc.returncode == se.CertificateError.exit_code
+    proc = run("verify", "--ca-roots", str(d / "fulcio_v1.crt.pem"), "--rekor-public-key",
+               str(d / "cosign.pub"), target)
+    assert proc.returncode == se.TransparencyLogError.exit_code

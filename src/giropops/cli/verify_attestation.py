@@ -7,14 +7,15 @@ import json
 import sys
 
 from giropops.cli._signing import add_target, open_store, predicate_uri
-from giropops.cli.verify import trust_from_args
+from giropops.cli.verify import add_certificate_options, trust_from_args
 from giropops.sign.dsse import PREDICATE_TYPES
 from giropops.sign.image import verify_attestations
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("verify-attestation", help="verify an image's attestations with a public key")
-    p.add_argument("--key", required=True, metavar="PUB", help="cosign public key file (cosign.pub)")
+    p.add_argument("--key", metavar="PUB", help="cosign public key file (cosign.pub)")
+    add_certificate_options(p)
     p.add_argument("--type", default=None, metavar="TYPE",
                    help=f"only attestations of this predicate type ({'|'.join(PREDICATE_TYPES)} or a URI)")
     p.add_argument("--rekor-public-key", metavar="PEM", help="require and check (offline) a Rekor entry")

@@ -18,7 +18,7 @@ from cryptography import x509
 
 from giropops.errors import VerificationError
 from giropops.oci.model import Digest
-from giropops.sign.certs import load_pem_certificates, verify_chain
+from giropops.sign.certs import identity, load_pem_certificates, verify_chain
 from giropops.sign.encoding import b64decode_strict
 from giropops.sign.errors import (
     AnnotationsMismatchError,
@@ -81,6 +81,8 @@ class Trust:
     roots: Sequence[x509.Certificate] = ()
     log_keys: LogKeys | None = None
     require_tlog: bool = False
+    certificate_identity: str | None = None  # SAN the signing certificate must carry (keyless / PKI)
+    certificate_oidc_issuer: str | None = None  # Fulcio OIDC issuer extension it must carry
 
 
 def verify_layer(layer: SignatureLayer, trust: Trust, image_digest: Digest | None,
@@ -127,7 +129,22 @@ def signer_key(layer: SignatureLayer, trust: Trust) -> VerifyingKey:
     if bundle_text:
         rb = RekorBundle.from_json(_json(bundle_text))
         when = datetime.datetime.fromtimestamp(rb.integrated_time, datetime.UTC)
-    return verify_chain(leaf, chain, trust.roots, when)
+    key = verify_chain(leaf, chain, trust.roots, when)
+    check_certificate_identity(leaf, trust)
+    return key
+
+
+def check_certificate_identity(leaf: x509.Certificate, trust: Trust) -> None:
+    ident = identity(leaf)
+    if trust.certificate_identity is not None and trust.certificate_identity not in ident.subject_alternative_names:
+        raise CertificateError(
+            f"certificate identity is {', '.join(ident.subject_alternative_names) or 'empty'}, "
+            f"expected {trust.certificate_identity}"
+        )
+    if trust.certificate_oidc_issuer is not None and ident.oidc_issuer != trust.certificate_oidc_issuer:
+        raise CertificateError(
+            f"certificate OIDC issuer is {ident.oidc_issuer}, expected {trust.certificate_oidc_issuer}"
+        )
 
 
 def verify_attached_bundle(layer: SignatureLayer, signature: bytes, key: VerifyingKey, log_keys: LogKeys) -> None:

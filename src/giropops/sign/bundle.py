@@ -19,7 +19,7 @@ from typing import Any
 from cryptography import x509
 
 from giropops.oci.model import Digest
-from giropops.sign.attached import Trust
+from giropops.sign.attached import Trust, check_certificate_identity
 from giropops.sign.certs import verify_chain
 from giropops.sign.dsse import Envelope, Statement, pae
 from giropops.sign.encoding import b64decode_strict
@@ -268,7 +268,9 @@ def _bundle_key(bundle: Bundle, trust: Trust) -> VerifyingKey:
         when = None
         if bundle.tlog_entries:
             when = datetime.datetime.fromtimestamp(bundle.tlog_entries[0].integrated_time, datetime.UTC)
-        return verify_chain(bundle.certificates[0], bundle.certificates[1:], trust.roots, when)
+        key = verify_chain(bundle.certificates[0], bundle.certificates[1:], trust.roots, when)
+        check_certificate_identity(bundle.certificates[0], trust)
+        return key
     if trust.key is None:
         raise NoValidSignatureError("the bundle names its key only by a hint; a public key must be given")
     return trust.key

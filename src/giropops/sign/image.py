@@ -26,6 +26,7 @@ from giropops.sign.attached import (
     Trust,
     Verified,
     most_informative,
+    signer_key,
     verify_layers,
 )
 from giropops.sign.bundle import BUNDLE_V03, Bundle, verify_bundle
@@ -208,8 +209,9 @@ def verify_attestations(
     seen_types: set[str] = set()
     for desc in attached.manifest.layers if attached else ():
         try:
-            env = Envelope.from_bytes(store.read_blob(desc))
-            env.verify(_require_key(trust))
+            blob = store.read_blob(desc)
+            env = Envelope.from_bytes(blob)
+            env.verify(signer_key(SignatureLayer(desc.media_type, blob, desc.annotations), trust))
             st = Statement.from_bytes(env.payload)
             st.check_subject(subject.digest)
             seen_types.add(st.predicate_type)
@@ -235,12 +237,6 @@ def verify_attestations(
             f"no verified attestation of type {uri}; found: {', '.join(sorted(seen_types))}"
         )
     raise most_informative(errors) if errors else NoSignaturesError("no attestations found")
-
-
-def _require_key(trust: Trust) -> Any:
-    if trust.key is None:
-        raise NoSignaturesError("a public key is needed to verify attestations")
-    return trust.key
 
 
 # ------------------------------------------------------------------------------ tree
