@@ -471,7 +471,10 @@ def write_archive(
             "RepoTags": repo_tags,
             "Layers": [f"blobs/{d.digest.algorithm}/{d.digest.hex}" for d in img.manifest.layers],
         })
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
             tar.copybufsize = _CHUNK  # type: ignore[attr-defined]
@@ -490,6 +493,10 @@ def write_archive(
                 _add_bytes(tar, "repositories", canonical_json({repo: {ref.tag: top.hex}}))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, permissions...
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

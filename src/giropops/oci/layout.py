@@ -218,6 +218,8 @@ class Layout:
             raw_index = _read_small(root / "index.json", mt.MAX_MANIFEST_BYTES)
         except FileNotFoundError as exc:
             raise ArchiveError(f"{root} is not an OCI image layout: {Path(exc.filename).name} is missing") from None
+        except OSError as exc:  # e.g. ELOOP: index.json is a symlink
+            raise ArchiveError(f"{root}: cannot read {Path(exc.filename or '?').name}: {exc.strerror}") from exc
         try:
             self.top = StaticIndex(raw_index, lambda d: load_descriptor(self.store, d))
         except ManifestError as exc:
@@ -388,12 +390,15 @@ def write_layout(
     entry = index_entry(obj, name)
     if root.exists() and not root.is_dir():
         raise ArchiveError(f"{root} exists and is not a directory")
-    if root.is_dir() and (root / LAYOUT_FILE).exists():
-        _append_layout(root, blobs, entry, progress)
-    elif root.is_dir() and any(root.iterdir()):
-        raise ArchiveError(f"{root} exists, is not empty and is not an OCI image layout")
-    else:
-        _create_layout(root, blobs, entry, progress)
+    try:
+        if root.is_dir() and (root / LAYOUT_FILE).exists():
+            _append_layout(root, blobs, entry, progress)
+        elif root.is_dir() and any(root.iterdir()):
+            raise ArchiveError(f"{root} exists, is not empty and is not an OCI image layout")
+        else:
+            _create_layout(root, blobs, entry, progress)
+    except OSError as exc:  # disk full, permissions...: everything written so far is already removed
+        raise ArchiveError(f"cannot write layout {root}: {exc.strerror or exc}") from exc
     return entry
 
 
