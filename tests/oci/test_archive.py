@@ -155,3 +155,28 @@ def test_multi_platform_index_in_an_archive(tmp_path):
     assert {m["digest"] for m in raw["manifests"]} == {str(amd.digest), str(arm.digest)}
     manifest = read_json_member(path, "manifest.json")
     assert len(manifest) == 2 and sum(bool(e["RepoTags"]) for e in manifest) == 1
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_.-]{0,20}", fullmatch=True),
+                                      st.binary(max_size=2000), min_size=1, max_size=4),
+                      min_size=0, max_size=3))
+def test_any_image_round_trips_through_archive_and_layout(tmp_path_factory, files):
+    """Whatever layers an image has, archive and layout give back the same manifest, config and bytes."""
+    from giropops.oci import mutate
+    from giropops.oci.empty import EMPTY_IMAGE
+    from giropops.oci.layout import open_layout_image
+
+    tmp = tmp_path_factory.mktemp("prop")
+    tars = [tar_bytes(f) for f in files]
+    img = mutate.append_layers(EMPTY_IMAGE, [mutate.layer_from_tar(t) for t in tars]) if tars else EMPTY_IMAGE
+    write_archive(img, tmp / "a.tar", "example.com/prop:1")
+    write_layout(img, tmp / "lay", "p")
+    for got in (open_archive_image(tmp / "a.tar"), open_layout_image(tmp / "lay", "p")):
+        assert got.raw_manifest == img.raw_manifest
+        assert got.raw_config == img.raw_config
+        assert [layer.open_uncompressed().read() for layer in got.layers()] == tars
