@@ -180,3 +180,32 @@ def test_any_image_round_trips_through_archive_and_layout(tmp_path_factory, file
         assert got.raw_manifest == img.raw_manifest
         assert got.raw_config == img.raw_config
         assert [layer.open_uncompressed().read() for layer in got.layers()] == tars
+
+
+def test_docker_archive_with_several_images_needs_a_name(tmp_path):
+    from giropops.errors import ArchiveError
+
+    a, b = random_image(200), random_image(201)
+    write_archive(a, tmp_path / "a.tar", "example.com/a:1")
+    write_archive(b, tmp_path / "b.tar", "example.com/b:1")
+    members: dict[str, bytes] = {}
+    manifest = []
+    for p in ("a.tar", "b.tar"):
+        with tarfile.open(tmp_path / p) as t:
+            for m in t.getmembers():
+                if m.isreg() and m.name.startswith("blobs/"):
+                    members[m.name] = t.extractfile(m).read()
+        manifest += read_json_member(tmp_path / p, "manifest.json")
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(tmp_path / "both.tar", "w") as t:
+        for name, data in members.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    with pytest.raises(ArchiveError, match=r"holds 2 images; choose one by name \(tags: example.com/a:1, "):
+        open_archive_image(tmp_path / "both.tar")
+    got = open_archive_image(tmp_path / "both.tar", "example.com/b:1")
+    assert got.raw_config == b.raw_config
+    assert [x.digest for x in got.layers()] == [x.digest for x in b.layers()]
+    by_config = open_archive_image(tmp_path / "both.tar", digest=a.manifest.config.digest)
+    assert by_config.raw_config == a.raw_config

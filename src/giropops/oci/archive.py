@@ -335,6 +335,13 @@ class Archive:
             raise ArchiveError(f"{self.store.describe()}: no image {digest}")
         if len(images) == 1:
             return images[0]
+        platforms = [img.config.platform for img in images]
+        if len(set(platforms)) != len(platforms):
+            have = sorted({t for e in entries for t in e.repo_tags})
+            raise ArchiveError(
+                f"{self.store.describe()} holds {len(images)} images; choose one by name "
+                f"(tags: {', '.join(have) or 'none'}) or by digest"
+            )
         return build_index([(img, None) for img in images])
 
     def select(self, name: str | None = None, digest: Digest | None = None) -> Image | ImageIndex:
@@ -408,6 +415,9 @@ def _tarinfo(name: str, size: int = 0, directory: bool = False) -> tarfile.TarIn
 
 
 def _add_blob(tar: tarfile.TarFile, src: BlobSource, progress: Progress) -> None:
+    if src.data is not None:
+        _add_bytes(tar, f"blobs/{src.digest.algorithm}/{src.digest.hex}", src.data)
+        return
     key = str(src.digest)
     progress.start(key, src.label, src.size)
     with src.open() as f:

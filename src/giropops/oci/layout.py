@@ -302,6 +302,9 @@ def plan_blobs(obj: Image | ImageIndex) -> list[BlobSource]:
 
 def copy_blob(src: BlobSource, dst: BinaryIO, progress: Progress) -> None:
     """Copy to EOF (so the verifying reader checks the digest), reporting progress."""
+    if src.data is not None:  # manifests and configs: too small to be worth a progress line
+        dst.write(src.data)
+        return
     key = str(src.digest)
     progress.start(key, src.label, src.size)
     with src.open() as f:
@@ -339,7 +342,8 @@ def _put_blob(root: Path, src: BlobSource, progress: Progress) -> bool:
     """Write one blob unless present; True when it was written."""
     path = blob_path(root, src.digest)
     if path.is_file() and not path.is_symlink():
-        progress.note(f"{src.label}: already present")
+        if src.data is None:
+            progress.note(f"{src.label}: already present")
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{src.digest.hex[:16]}.", suffix=".tmp")
