@@ -209,3 +209,12 @@ def test_docker_archive_with_several_images_needs_a_name(tmp_path):
     assert [x.digest for x in got.layers()] == [x.digest for x in b.layers()]
     by_config = open_archive_image(tmp_path / "both.tar", digest=a.manifest.config.digest)
     assert by_config.raw_config == a.raw_config
+
+
+def test_image_id_selects_in_a_combined_archive(tmp_path):
+    """``archive://FILE@<config digest>`` (what `docker images` calls the image ID) works on our archives too."""
+    img = random_image(210)
+    write_archive(img, tmp_path / "x.tar", "example.com/x:1")
+    got = open_archive_image(tmp_path / "x.tar", digest=img.manifest.config.digest)
+    assert got.raw_config == img.raw_config
+    assert open_archive_image(tmp_path / "x.tar", digest=img.digest).digest == img.digest

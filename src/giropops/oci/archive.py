@@ -348,8 +348,8 @@ class Archive:
         if self._top is not None:
             try:
                 return select_entry(self.store, self._top, name, digest)
-            except ArchiveError:
-                if not self.is_docker or name is None:
+            except (ArchiveError, ManifestError):
+                if not self.is_docker or (name is None and digest is None):
                     raise
         return self._docker_select(name, digest)
 
