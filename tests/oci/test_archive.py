@@ -218,3 +218,19 @@ def test_image_id_selects_in_a_combined_archive(tmp_path):
     got = open_archive_image(tmp_path / "x.tar", digest=img.manifest.config.digest)
     assert got.raw_config == img.raw_config
     assert open_archive_image(tmp_path / "x.tar", digest=img.digest).digest == img.digest
+
+
+def test_zstd_layers_load_and_run_in_podman(hello_binary, tmp_path, podman):
+    from giropops.oci import mutate
+    from giropops.oci.empty import EMPTY_IMAGE
+
+    tar = tar_bytes({"hello": hello_binary.read_bytes()}, mode=0o755)
+    layer = mutate.layer_from_tar(tar, compression="zstd")
+    img = mutate.with_config(mutate.append_layers(EMPTY_IMAGE, [layer]), entrypoint=["/hello"])
+    write_archive(img, tmp_path / "z.tar", "example.com/giropops/zstd:1")
+    manifest = json.loads(skopeo("inspect", "--raw", f"oci-archive:{tmp_path}/z.tar"))
+    assert manifest["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    podman.run("load", "-i", str(tmp_path / "z.tar"))
+    out = podman.run("run", "--rm", "--network", "none", "example.com/giropops/zstd:1", "zstd")
+    assert out.stdout.strip() == "hello from giropops zstd"
+    assert open_archive_image(tmp_path / "z.tar").layers()[0].open_uncompressed().read() == tar
