@@ -30,7 +30,6 @@ import posixpath
 import re
 import tarfile
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -519,16 +518,3 @@ _LOADABLE = frozenset({
     "application/vnd.docker.image.rootfs.diff.tar",
 })
 
-
-def list_tags(path: Path) -> Sequence[str]:
-    """Every name an archive records (RepoTags and index.json names)."""
-    arc = Archive(path)
-    try:
-        names: list[str] = []
-        if arc.is_docker:
-            names += [t for e in arc.docker_entries() for t in e.repo_tags]
-        if arc._top is not None:
-            names += [n for d in arc._top.index.manifests for n in (d.annotations.get(CONTAINERD_NAME),) if n]
-        return sorted(set(names))
-    finally:
-        arc.close()

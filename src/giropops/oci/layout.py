@@ -24,7 +24,7 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -440,11 +440,4 @@ def _append_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progr
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
         raise
-
-
-def iter_names(root: Path) -> Iterator[tuple[str, Descriptor]]:
-    """(name, entry) for every named entry of a layout's index.json."""
-    for d in Layout(root).top.index.manifests:
-        for n in entry_names(d):
-            yield n, d
 
