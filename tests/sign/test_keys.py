@@ -113,3 +113,15 @@ def test_other_cosign_key_types_load_and_sign(make):
     pub.verify(loaded.sign(b"msg"), b"msg")
     with pytest.raises(se.NoValidSignatureError):
         pub.verify(loaded.sign(b"msg"), b"other")
+
+
+def test_public_key_in_the_way_leaves_no_private_key(tmp_path):
+    (tmp_path / "cosign.pub").write_bytes(b"someone else's")
+    with pytest.raises(se.KeyExistsError):
+        write_key_pair(tmp_path / "cosign", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cosign.pub"]
+
+
+def test_unwritable_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(se.KeyFormatError):
+        write_key_pair(tmp_path / "no" / "such" / "dir" / "cosign", b"x")

@@ -630,3 +630,9 @@ def test_cosign_oci_attestation_bundle_keyless():
     with pytest.raises(se.CertificateError):
         verify_bundle(bundle, Trust(roots=roots_only(load_pem_certificates(
             (CI / "cosign-pki-valid/pki_root_crts.pem").read_bytes()))))
+
+
+@pytest.mark.parametrize("name", sorted(DSSE_EXPECT))
+def test_attest_blob_envelope_bytes_round_trip(name):
+    raw = (ATTEST / f"{name}.dsse.json").read_bytes()
+    assert Envelope.from_bytes(raw).to_bytes() == raw.strip()

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from giropops.errors import ManifestError, VerificationError
+from giropops.errors import ManifestError, RegistryError, VerificationError
 from giropops.oci import mediatypes as mt
 from giropops.oci.model import Descriptor, Digest, Manifest
 from giropops.sign.attached import (
@@ -157,7 +157,12 @@ def _bundles(store: Store, subject: Digest, predicate_type: str | None) -> list[
 def verify_image(store: Store, trust: Trust, annotations: Mapping[str, str] | None = None) -> ImageVerification:
     subject = store.subject()
     layers = _layers(store, store.read_attached(subject.digest, SIG_SUFFIX))
-    bundles = _bundles(store, subject.digest, COSIGN_SIGN_PREDICATE)
+    try:
+        bundles = _bundles(store, subject.digest, COSIGN_SIGN_PREDICATE)
+    except RegistryError:
+        if not layers:
+            raise
+        bundles = []  # a registry that fails the referrers API does not spoil attached .sig signatures
     if not layers and not bundles:
         raise NoSignaturesError(f"no signatures found for {subject.display} ({subject.digest})")
     errors: list[VerificationError] = []

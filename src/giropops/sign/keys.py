@@ -448,7 +448,11 @@ def write_key_pair(prefix: Path, password: bytes, force: bool = False) -> tuple[
                 raise KeyExistsError(f"{p} already exists; refusing to overwrite it (use --force)")
     key = SigningKey.generate()
     _atomic_write(paths.private, key.encrypted_pem(password), 0o600, force)
-    _atomic_write(paths.public, key.public().pem(), 0o644, force)
+    try:
+        _atomic_write(paths.public, key.public().pem(), 0o644, force)
+    except BaseException:
+        paths.private.unlink(missing_ok=True)  # no half key pair left behind
+        raise
     return paths, key
 
 
@@ -459,7 +463,7 @@ def _atomic_write(dest: Path, data: bytes, mode: int, force: bool) -> None:
     except OSError as exc:
         raise KeyFormatError(f"cannot write {dest}: {exc.strerror}") from exc
     try:
-        os.fchmod(fd, mode)
+        os.fchmod(fd, mode)  # before any byte of the key is written
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -467,12 +471,19 @@ def _atomic_write(dest: Path, data: bytes, mode: int, force: bool) -> None:
         if force:
             os.replace(tmp, dest)
         else:
-            try:
-                os.link(tmp, dest)  # fails if dest appeared meanwhile: never clobber
-            except FileExistsError as exc:
-                raise KeyExistsError(f"{dest} already exists; refusing to overwrite it (use --force)") from exc
+            os.link(tmp, dest)  # fails if dest appeared meanwhile: never clobber
             os.unlink(tmp)
+    except FileExistsError as exc:
+        _remove(tmp)
+        raise KeyExistsError(f"{dest} already exists; refusing to overwrite it (use --force)") from exc
+    except OSError as exc:
+        _remove(tmp)
+        raise KeyFormatError(f"cannot write {dest}: {exc.strerror}") from exc
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _remove(tmp)
         raise
+
+
+def _remove(path: str) -> None:
+    if os.path.exists(path):
+        os.unlink(path)
