@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
               f"{store.ref.repository}@{subject.digest}", file=sys.stderr)
     print("Note: no transparency log is used (as cosign --tlog-upload=false); the signature is not logged.",
           file=sys.stderr)
-    result = sign_image(store, key, annotations)
+    result = sign_image(store, key, annotations, subject)
     where = (f"{store.ref.repository}:{result.tag}" if isinstance(store, RegistryStore)
              else f"{store.root} (index.json, kind dev.cosignproject.cosign/sigs)" if isinstance(store, LayoutStore)
              else result.tag)

@@ -94,8 +94,10 @@ def _attach(store: Store, subject: Subject, suffix: str, blob: bytes, layer: Des
     return AttachResult(subject, attached_tag(subject.digest, suffix), digest, layer, added, len(layers))
 
 
-def sign_image(store: Store, key: SigningKey, annotations: Mapping[str, str] | None = None) -> AttachResult:
-    subject = store.subject()
+def sign_image(store: Store, key: SigningKey, annotations: Mapping[str, str] | None = None,
+               subject: Subject | None = None) -> AttachResult:
+    """Sign ``subject`` (resolved once by the caller, so what was announced is what gets signed)."""
+    subject = subject or store.subject()
     payload = SimpleSigningPayload(subject.name, subject.digest, dict(annotations or {})).to_bytes()
     signature = b64encode(key.sign(payload))
     layer = Descriptor(SIMPLE_SIGNING_MEDIA_TYPE, Digest.of(payload), len(payload), {SIGNATURE_ANNOTATION: signature})
@@ -103,8 +105,8 @@ def sign_image(store: Store, key: SigningKey, annotations: Mapping[str, str] | N
 
 
 def attest_image(store: Store, key: SigningKey, predicate_type: str, predicate: bytes,
-                 now: datetime.datetime | None = None) -> AttachResult:
-    subject = store.subject()
+                 now: datetime.datetime | None = None, subject: Subject | None = None) -> AttachResult:
+    subject = subject or store.subject()
     statement = build_statement(predicate_type, predicate, subject.name, subject.digest, now)
     envelope = sign_envelope(key, statement).to_bytes()
     uri = predicate_type_uri(predicate_type)
@@ -193,6 +195,13 @@ def verify_image(store: Store, trust: Trust, annotations: Mapping[str, str] | No
     return ImageVerification(subject, tuple(good), tuple(statements))
 
 
+def _bundle_predicate(b: Bundle) -> str | None:
+    try:
+        return b.statement().predicate_type
+    except VerificationError:
+        return None
+
+
 @dataclass(frozen=True)
 class VerifiedAttestation:
     statement: Statement
@@ -206,7 +215,8 @@ def verify_attestations(
     subject = store.subject()
     uri = predicate_type_uri(predicate_type) if predicate_type else None
     attached = store.read_attached(subject.digest, ATT_SUFFIX)
-    bundles = [b for b in _bundles(store, subject.digest, uri) if b.envelope is not None]
+    bundles = [b for b in _bundles(store, subject.digest, uri) if b.envelope is not None
+               and (uri is not None or _bundle_predicate(b) != COSIGN_SIGN_PREDICATE)]
     if attached is None and not bundles:
         raise NoSignaturesError(f"no attestations found for {subject.display} ({subject.digest})")
     errors: list[VerificationError] = []
