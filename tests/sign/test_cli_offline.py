@@ -143,3 +143,57 @@ def test_verify_keyless_fulcio_with_identity_and_rekor(tmp_path):
     proc = run("verify", "--ca-roots", str(d / "fulcio_v1.crt.pem"), "--rekor-public-key",
                str(d / "cosign.pub"), target)
     assert proc.returncode == se.TransparencyLogError.exit_code
+
+
+def _pty_run(args: list[str], cwd: Path, answers: list[str]) -> tuple[int, str]:
+    """Run giropops on a pseudo-terminal, answering each password prompt in turn."""
+    import pty
+    import select
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "COSIGN_PASSWORD"}
+    pid, fd = pty.fork()
+    if pid == 0:  # child: never return into pytest
+        try:
+            os.chdir(cwd)
+            os.execvpe(sys.executable, [sys.executable, "-m", "giropops", *args], env)  # noqa: S606
+        finally:
+            os._exit(127)
+    out = b""
+    pending = list(answers)
+    answered = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+            # answer each prompt once, only after it is fully shown (getpass flushes earlier input)
+            if pending and out.count(b"Enter password") > answered and out.endswith(b": "):
+                answered += 1
+                os.write(fd, pending.pop(0).encode() + b"\n")
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_generate_key_pair_prompts_twice_without_echo(tmp_path):
+    code, out = _pty_run(["generate-key-pair"], tmp_path, ["pw1", "pw1"])
+    assert code == 0, out
+    assert "Enter password for private key:" in out and "Enter password for private key again:" in out
+    assert "pw1" not in out  # not echoed
+    from giropops.sign.keys import SigningKey
+
+    SigningKey.load(tmp_path / "cosign.key", b"pw1")
+
+
+def test_generate_key_pair_mismatched_passwords(tmp_path):
+    code, out = _pty_run(["generate-key-pair"], tmp_path, ["pw1", "pw2"])
+    assert code == UsageError.exit_code, out
+    assert "do not match" in out
+    assert list(tmp_path.iterdir()) == []
