@@ -276,9 +276,14 @@ class Filesystem:
             real_parent = self._dir_for(parent, i) if parent else ""
             real = f"{real_parent}/{base}" if real_parent else base
             existing = self._nodes.get(real)
+            # A file rewritten by an upper layer keeps its history (which layer added which record
+            # of a package database); a whiteout, by contrast, starts it afresh.
+            earlier = self._history.get(real) if existing is not None and existing.kind == REGULAR else None
             if existing is not None and (existing.kind != DIRECTORY or kind != DIRECTORY):
                 self._remove(real)
                 existing = None
+            if earlier is not None and kind in (REGULAR, HARDLINK):
+                self._history[real] = earlier
             if kind == HARDLINK:
                 target = self._resolve(link, follow_final=False)
                 tnode = self._nodes.get(target) if target is not None else None
