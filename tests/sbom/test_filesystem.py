@@ -12,7 +12,9 @@ from giropops.errors import SBOMError
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, glob_regex, read_layer
 from tests.support.images import Entry, layer_from_entries, opaque, whiteout
 
-INTEREST = Interest(["etc/os-release", "usr/lib/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/*", "**/*.txt"])
+INTEREST = Interest(
+    ["etc/os-release", "usr/lib/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/*", "**/*.txt"]
+)
 
 
 def records(layer: bytes, diff_id: str = "sha256:" + "1" * 64, interest: Interest = INTEREST) -> LayerRecords:
