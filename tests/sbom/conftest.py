@@ -126,7 +126,7 @@ def distroless_image(work: Path, distroless_layer: Path) -> BuiltImage:
 
 
 @pytest.fixture(scope="session")
-def debootstrap_layer(work: Path) -> Path:
+def debootstrap_root(work: Path) -> Path:
     im.require("debootstrap")
     root = work / "minbase"
     subprocess.run(
@@ -134,7 +134,12 @@ def debootstrap_layer(work: Path) -> Path:
         check=True,
         capture_output=True,
     )
-    return im.layer_from_dir(root, work / "minbase.tar")
+    return root
+
+
+@pytest.fixture(scope="session")
+def debootstrap_layer(work: Path, debootstrap_root: Path) -> Path:
+    return im.layer_from_dir(debootstrap_root, work / "minbase.tar")
 
 
 @pytest.fixture(scope="session")
