@@ -90,6 +90,8 @@ def encode(sbom: SBOM, options: EncodeOptions) -> bytes:
             props += [(f"{P}location:{i}:path", loc.path), (f"{P}location:{i}:layer", loc.layer)]
         props += [(f"{P}source:name", p.source_name), (f"{P}source:version", p.source_version), (f"{P}arch", p.arch)]
         props += [(f"{P}metadata:{k}", v) for k, v in sorted(p.metadata.items())]
+        # "licenses" holds the SPDX-normalized expression; the names as the package declared them travel too
+        props += [(f"{P}license:{i}", name) for i, name in enumerate(p.licenses)]
         comp["properties"] = _props(props)
         components.append(comp)
         refs.append(ref)
@@ -164,6 +166,13 @@ def _str(v: Any) -> str:
 def decode(obj: dict[str, Any]) -> SBOM:
     from giropops.sbom.catalogers.python import normalize
 
+    for key, kind in (("components", list), ("metadata", dict), ("dependencies", list)):
+        if key in obj and not isinstance(obj[key], kind):
+            raise ValueError(f"'{key}' must be a{'n object' if kind is dict else ' list'}")
+    for c in _walk(obj.get("components")):
+        for key in ("properties", "licenses", "components"):
+            if key in c and not isinstance(c[key], list):
+                raise ValueError(f"component '{key}' must be a list")
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     assert isinstance(metadata, dict)
     root = metadata.get("component") if isinstance(metadata.get("component"), dict) else {}
@@ -217,6 +226,8 @@ def decode(obj: dict[str, Any]) -> SBOM:
         source_version = (
             props.get(f"{P}source:version") or _trivy_source_version(props) or up_version or None
         )
+        if ptype in ("deb", "apk") and not source_name:
+            source_name, source_version = name, version  # no source recorded: built from itself
         if source_name and not source_version and ptype in ("deb", "apk"):
             source_version = version
         locations = []
@@ -242,7 +253,8 @@ def decode(obj: dict[str, Any]) -> SBOM:
                 source_name=source_name,
                 source_version=source_version,
                 arch=props.get(f"{P}arch") or q.get("arch") or None,
-                licenses=_decode_licenses(c.get("licenses")),
+                licenses=tuple(props[f"{P}license:{i}"] for i in range(len(props)) if f"{P}license:{i}" in props)
+                or _decode_licenses(c.get("licenses")),
                 locations=tuple(locations),
                 metadata=meta,
             )

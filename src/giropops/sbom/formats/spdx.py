@@ -149,6 +149,8 @@ def encode(sbom: SBOM, options: EncodeOptions) -> bytes:
             ann2 += [(f"{P}location:{i}:path", loc.path), (f"{P}location:{i}:layer", loc.layer)]
         ann2 += [(f"{P}source:name", p.source_name), (f"{P}source:version", p.source_version), (f"{P}arch", p.arch)]
         ann2 += [(f"{P}metadata:{k}", v) for k, v in sorted(p.metadata.items())]
+        # licenseDeclared holds the SPDX-normalized form; the names as the package declared them travel too
+        ann2 += [(f"{P}license:{i}", name) for i, name in enumerate(p.licenses)]
         pkg["annotations"] = [annotation(k, v) for k, v in ann2 if v]
         packages.append(pkg)
         relationships.append({"spdxElementId": root_id, "relationshipType": "CONTAINS", "relatedSpdxElement": pid})
@@ -206,6 +208,17 @@ def _purl_of(pkg: dict[str, Any]) -> str:
     return ""
 
 
+def _source_info(text: str) -> tuple[str | None, str | None]:
+    """``built package from: NAME [VERSION]`` (what Trivy, Syft and we write in sourceInfo)."""
+    prefix = "built package from:"
+    if not text.startswith(prefix):
+        return None, None
+    parts = text[len(prefix) :].split()
+    if not parts:
+        return None, None
+    return parts[0], parts[1] if len(parts) > 1 else None
+
+
 def decode(obj: dict[str, Any]) -> SBOM:
     from giropops.sbom.catalogers.python import normalize
 
@@ -213,7 +226,14 @@ def decode(obj: dict[str, Any]) -> SBOM:
     for e in obj.get("hasExtractedLicensingInfos") or []:
         if isinstance(e, dict) and isinstance(e.get("licenseId"), str):
             extracted[e["licenseId"]] = _str(e.get("name")) or _str(e.get("extractedText")) or e["licenseId"]
+    for key in ("packages", "relationships", "hasExtractedLicensingInfos"):
+        if key in obj and not isinstance(obj[key], list):
+            raise ValueError(f"'{key}' must be a list")
     pkgs = [p for p in obj.get("packages") or [] if isinstance(p, dict)]
+    for p in pkgs:
+        for key in ("externalRefs", "annotations", "checksums"):
+            if key in p and not isinstance(p[key], list):
+                raise ValueError(f"package '{key}' must be a list")
     described: set[str] = set()
     for r in obj.get("relationships") or []:
         if not isinstance(r, dict) or r.get("relationshipType") != "DESCRIBES":
@@ -272,8 +292,11 @@ def decode(obj: dict[str, Any]) -> SBOM:
         version = _str(p.get("versionInfo")) or (purl.version or "")
         q = qualifiers(purl)
         up_name, _, up_version = q.get("upstream", "").partition("@")
-        source_name = ann.get(f"{P}source:name") or ann.get("SrcName") or up_name or None
-        source_version = ann.get(f"{P}source:version") or ann.get("SrcVersion") or up_version or None
+        info_name, info_version = _source_info(_str(p.get("sourceInfo")))
+        source_name = ann.get(f"{P}source:name") or info_name or up_name or None
+        source_version = ann.get(f"{P}source:version") or info_version or up_version or None
+        if ptype in ("deb", "apk") and not source_name:
+            source_name, source_version = name, version  # no source recorded: built from itself
         if source_name and not source_version and ptype in ("deb", "apk"):
             source_version = version
         locations = []
@@ -286,7 +309,9 @@ def decode(obj: dict[str, Any]) -> SBOM:
             locations.append(Location(path if not path or path.startswith("/") else "/" + path, ann.get("LayerDiffID")))
         declared = _str(p.get("licenseDeclared"))
         licenses: tuple[str, ...] = ()
-        if declared and declared not in ("NOASSERTION", "NONE"):
+        if f"{P}license:0" in ann:
+            licenses = tuple(ann[f"{P}license:{i}"] for i in range(len(ann)) if f"{P}license:{i}" in ann)
+        elif declared and declared not in ("NOASSERTION", "NONE"):
             licenses = tuple(extracted.get(x, x) for x in lic.split_and(declared))
         meta = {k[len(f"{P}metadata:") :]: v for k, v in ann.items() if k.startswith(f"{P}metadata:")}
         if ptype == "python":
