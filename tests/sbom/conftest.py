@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import images as im
+from tests.support import sbom_images as im
 
 # A distroless-style base: real bookworm packages, no dpkg, one control file per package in status.d.
 # zlib1g has an epoch (1:1.2.13...), libgcc-s1 and libstdc++6 come from source gcc-12 with another

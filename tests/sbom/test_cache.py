@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from giropops.oci.archive import open_archive_image
 from giropops.oci.model import Digest, ImageConfig, Manifest
 from giropops.sbom import generate, sbom_for
-from giropops.sbom._stopgap_archive import DockerArchiveImage
 from giropops.sbom.cache import LayerCache
 from giropops.sbom.formats import encode
 from giropops.sbom.model import Subject
@@ -19,7 +19,7 @@ class CountingImage:
     """A real image whose layer reads are counted (the image itself is the real archive)."""
 
     def __init__(self, path: Path) -> None:
-        self.inner = DockerArchiveImage(path)
+        self.inner = open_archive_image(path)
         self.opened: list[str] = []
 
     @property
@@ -122,4 +122,4 @@ def test_corrupt_cache_entries_are_misses(venv_image: BuiltImage, tmp_path: Path
 def test_cache_dir_follows_the_environment(distroless_image: BuiltImage, cache_dir: Path) -> None:
     sbom_for(f"archive://{distroless_image.tar}")
     stored = [p for p in cache_dir.rglob("*") if p.is_file()]
-    assert len(stored) == 1 and stored[0].name == str(DockerArchiveImage(distroless_image.tar).config.diff_ids[0].hex)
+    assert len(stored) == 1 and stored[0].name == str(open_archive_image(distroless_image.tar).config.diff_ids[0].hex)

@@ -15,8 +15,8 @@ from giropops.sbom.catalogers.python import PythonCataloger
 from giropops.sbom.distro import detect
 from giropops.sbom.filesystem import Filesystem, read_layer
 from tests.sbom.conftest import APK_PACKAGES, SITE, BuiltImage, apk_installed_db, pep503
-from tests.support import images as im
-from tests.support.images import Entry, layer_from_entries
+from tests.support import sbom_images as im
+from tests.support.sbom_images import Entry, layer_from_entries
 
 
 def squash(*layers: bytes) -> Filesystem:

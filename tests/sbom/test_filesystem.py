@@ -10,7 +10,7 @@ import pytest
 
 from giropops.errors import SBOMError
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, glob_regex, read_layer
-from tests.support.images import Entry, layer_from_entries, opaque, whiteout
+from tests.support.sbom_images import Entry, layer_from_entries, opaque, whiteout
 
 INTEREST = Interest(
     ["etc/os-release", "usr/lib/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/*", "**/*.txt"]
