@@ -157,3 +157,24 @@ def test_reads_trivys_cyclonedx_and_spdx(venv_image: BuiltImage, sboms: dict[str
 def test_hostile_sbom_files_are_clear_errors(content: bytes) -> None:
     with pytest.raises(SBOMError):
         decode(content)
+
+
+def test_spdx_license_normalization_agrees_with_license_expression(sboms: dict[str, SBOM]) -> None:
+    """Our fast validator against the reference implementation, on every license string the test
+    images declare plus tricky forms."""
+    from license_expression import ExpressionError, get_spdx_licensing
+
+    from giropops.sbom.licenses import spdx_expression
+
+    licensing = get_spdx_licensing()
+    samples = {lic for s in sboms.values() for p in s.packages for lic in p.licenses}
+    samples |= {"GPL-2.0+", "LGPL-2.1+", "gpl-2.0 with classpath-exception-2.0", "(MIT OR Apache-2.0) AND Zlib",
+                "MIT OR", "WITH MIT", "Apache-2.0 WITH", "((MIT)", "BSD-3-clause"}
+    assert len(samples) > 30
+    for text in sorted(samples):
+        try:
+            info = licensing.validate(text)
+            want = None if info.errors else str(info.normalized_expression)
+        except (ExpressionError, AttributeError):
+            want = None
+        assert spdx_expression(text) == want, text

@@ -31,11 +31,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from giropops.errors import SBOMError
 from giropops.sbom.model import Location
-from giropops.sbom.tarstream import DIRECTORY, HARDLINK, OTHER, REGULAR, SYMLINK, TarReader
+from giropops.sbom.tarstream import DIRECTORY, HARDLINK, OTHER, REGULAR, SYMLINK, Prefetcher, TarReader
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # one metadata file kept in memory at most this big
 MAX_LAYER_BYTES = 256 * 1024 * 1024  # all kept contents of one layer together
@@ -125,8 +125,15 @@ def read_layer(
 ) -> LayerRecords:
     """Stream one uncompressed layer tar once, keeping the path index and contents of interest."""
     what = f"layer {diff_id}" if diff_id else "layer"
+    prefetch = Prefetcher(stream)
+    try:
+        return _read_layer(TarReader(cast(BinaryIO, prefetch), what), diff_id, interest, max_layer_bytes)
+    finally:
+        prefetch.close()
+
+
+def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_layer_bytes: int) -> LayerRecords:
     rec = LayerRecords(diff_id)
-    reader = TarReader(stream, what)
     kept = 0
     for entry in reader:
         path = clean_path(entry.name)

@@ -2,39 +2,116 @@
 
 SPDX's ``licenseDeclared`` must be a valid SPDX expression and CycloneDX's
 ``expression`` should be; Debian copyright files and Python metadata often say
-``GPL-2+`` or ``BSD``.  ``license-expression`` (which ships the SPDX license list,
-and is what the SPDX tools themselves use) decides which is which.
+``GPL-2+`` or ``BSD``.  The SPDX license list comes from ``license-expression``
+(the library the SPDX tools use), read from its bundled license index: building
+its full ``Licensing`` automaton costs more than cataloging a small image, and a
+declared license only needs "is every symbol an SPDX id or exception, and is
+the expression well formed".  Deprecated ids map to their current ones
+(``GPL-2.0+`` -> ``GPL-2.0-or-later``) as ``license-expression`` maps them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from functools import lru_cache
-from typing import Any
+from importlib import resources
 
-from license_expression import ExpressionError, get_spdx_licensing
-
-_CANDIDATE = re.compile(r"^[A-Za-z0-9.+:() -]+$")
+_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+_OPERATORS = {"AND", "OR"}
 
 
 @lru_cache(maxsize=1)
-def _licensing() -> Any:
-    return get_spdx_licensing()
+def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
+    """(licenses, exceptions): lowercased id -> canonical SPDX id."""
+    data = resources.files("license_expression").joinpath("data/scancode-licensedb-index.json").read_bytes()
+    licenses: dict[str, str] = {}
+    exceptions: dict[str, str] = {}
+    for entry in json.loads(data):
+        key = entry.get("spdx_license_key")
+        if not isinstance(key, str) or not key or key.startswith("LicenseRef-"):
+            continue  # scancode-only licenses are not on the SPDX list
+        target = exceptions if entry.get("is_exception") else licenses
+        target[key.lower()] = key
+        for other in entry.get("other_spdx_license_keys") or []:
+            if isinstance(other, str) and not other.startswith("LicenseRef-"):
+                target.setdefault(other.lower(), key)
+    return licenses, exceptions
+
+
+class _Parser:
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.licenses, self.exceptions = _spdx_keys()
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> str:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def expression(self) -> str | None:
+        left = self.term()
+        if left is None:
+            return None
+        parts = [left]
+        while (tok := self.peek()) is not None and tok.upper() in _OPERATORS:
+            op = self.take().upper()
+            right = self.term()
+            if right is None:
+                return None
+            parts += [op, right]
+        return " ".join(parts)
+
+    def term(self) -> str | None:
+        tok = self.peek()
+        if tok is None:
+            return None
+        if tok == "(":
+            self.take()
+            inner = self.expression()
+            if inner is None or self.peek() != ")":
+                return None
+            self.take()
+            return f"({inner})"
+        if tok == ")" or tok.upper() in _OPERATORS or tok.upper() == "WITH":
+            return None
+        self.take()
+        plus = tok.endswith("+") and tok[:-1].lower() not in self.licenses and tok.lower() not in self.licenses
+        key = self.licenses.get(tok[:-1].lower() if plus else tok.lower())
+        if key is None:
+            return None
+        if plus:
+            key = self.licenses.get(f"{key.lower()}+", key + "+")
+            if key.endswith("+") and key[:-1] + "-or-later" in self.licenses.values():
+                key = key[:-1] + "-or-later"
+        nxt = self.peek()
+        if nxt is not None and nxt.upper() == "WITH":
+            self.take()
+            exc = self.peek()
+            if exc is None:
+                return None
+            exc_key = self.exceptions.get(self.take().lower())
+            if exc_key is None:
+                return None
+            return f"{key} WITH {exc_key}"
+        return key
 
 
 @lru_cache(maxsize=4096)
 def spdx_expression(text: str) -> str | None:
     """The normalized SPDX expression for ``text``, or None if it is not one."""
-    if not text.strip() or len(text) > 1000 or not _CANDIDATE.match(text):
+    if not text.strip() or len(text) > 1000:
         return None
-    try:
-        info = _licensing().validate(text)
-    except (ExpressionError, AttributeError):
-        # AttributeError: license-expression 30.x fails inside validate() on some invalid keys.
+    tokens = _TOKEN.findall(text)
+    parser = _Parser(tokens)
+    expr = parser.expression()
+    if expr is None or parser.pos != len(tokens):
         return None
-    if info.errors or not info.normalized_expression:
-        return None
-    return str(info.normalized_expression)
+    return expr
 
 
 def combined(licenses: tuple[str, ...]) -> str | None:

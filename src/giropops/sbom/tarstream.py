@@ -11,6 +11,8 @@ chunk the caller asks for.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -117,6 +119,13 @@ class TarReader:
         return b"".join(parts)
 
     def _skip(self, n: int) -> None:
+        skip = getattr(self._f, "skip", None)
+        if skip is not None:
+            done = skip(n)
+            self._offset += done
+            if done != n:
+                raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset}")
+            return
         while n:
             chunk = self._f.read(min(n, _CHUNK))
             if not chunk:
@@ -211,5 +220,89 @@ class TarReader:
     def drain(self) -> None:
         """Read to the end of the stream so a verifying reader can check the digest."""
         self._finish_entry()
+        drain = getattr(self._f, "drain", None)
+        if drain is not None:
+            drain()
+            return
         while self._f.read(_CHUNK):
             pass
+
+
+class Prefetcher:
+    """Reads a stream in a background thread while the caller parses what was read.
+
+    Decompression, digest verification and reading from disk or network all
+    release the GIL, so on two cores they overlap with tar parsing instead of
+    adding to it.  Errors of the reading side (a digest mismatch at EOF) are
+    raised in the caller's thread, at the point the caller reaches them.
+    """
+
+    def __init__(self, stream: BinaryIO, chunk: int = _CHUNK, depth: int = 8) -> None:
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._thread = threading.Thread(target=self._run, args=(stream, chunk), daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, stream: BinaryIO, chunk: int) -> None:
+        try:
+            while not self._stop.is_set():
+                data = stream.read(chunk)
+                if not data:
+                    break
+                if not self._put(data):
+                    return
+            self._put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread, which re-raises it
+            self._put(exc)
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        item = self._queue.get()
+        if item is None:
+            self._eof = True
+            return False
+        if isinstance(item, BaseException):
+            self._eof = True
+            raise item
+        self._buf, self._pos = item, 0
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos >= len(self._buf) and not self._fill():
+            return b""
+        if n < 0:
+            n = len(self._buf) - self._pos
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        done = 0
+        while done < n:
+            if self._pos >= len(self._buf) and not self._fill():
+                break
+            step = min(n - done, len(self._buf) - self._pos)
+            self._pos += step
+            done += step
+        return done
+
+    def drain(self) -> None:
+        while self._fill():
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
