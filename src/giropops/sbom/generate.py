@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from giropops.oci.image import Image, compressed_size
+from giropops.oci.image import Image, Layer, compressed_size
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import distro as distro_mod
 from giropops.sbom.cache import LayerCache
 from giropops.sbom.catalogers import Cataloger, default_catalogers, interest_for
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
+
+MAX_PARALLEL_LAYERS = 4
 
 
 def catalog(
@@ -33,22 +37,34 @@ def layer_records(
     cache: LayerCache | None,
     progress: Progress = NO_PROGRESS,
 ) -> list[LayerRecords]:
-    """Each layer's records, from the cache when its diff_id was seen before, else by streaming it once."""
-    out: list[LayerRecords] = []
+    """Each layer's records, from the cache when its diff_id was seen before, else by streaming it once.
+
+    Layers are independent until they are squashed, so uncached ones are read in parallel: reading,
+    decompressing and hashing release the GIL.
+    """
     fingerprint = interest.fingerprint
-    for layer in image.layers():
+    lock = threading.Lock()
+
+    def one(layer: Layer) -> LayerRecords:
         diff_id = str(layer.diff_id)
         rec = cache.load(diff_id, fingerprint) if cache is not None else None
         if rec is None:
             key = f"sbom:{diff_id}"
-            progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
+            with lock:
+                progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
             with layer.open_uncompressed() as stream:
                 rec = read_layer(stream, diff_id, interest)
-            progress.finish(key)
+            with lock:
+                progress.finish(key)
             if cache is not None:
                 cache.store(rec, fingerprint)
-        out.append(rec)
-    return out
+        return rec
+
+    layers = list(image.layers())
+    if len(layers) <= 1:
+        return [one(layer) for layer in layers]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LAYERS, len(layers))) as pool:
+        return list(pool.map(one, layers))
 
 
 def subject_for(image: Image, name: str, platform: str | None = None) -> Subject:
