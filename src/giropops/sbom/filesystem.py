@@ -40,6 +40,7 @@ from giropops.sbom.tarstream import DIRECTORY, HARDLINK, OTHER, REGULAR, SYMLINK
 MAX_FILE_BYTES = 16 * 1024 * 1024  # one metadata file kept in memory at most this big
 MAX_LAYER_BYTES = 256 * 1024 * 1024  # all kept contents of one layer together
 MAX_LINK_HOPS = 40  # as Linux's MAXSYMLINKS
+MAX_LAYER_ENTRIES = 4_000_000  # the path index of one layer; real images have a few hundred thousand
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
@@ -136,6 +137,8 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
     rec = LayerRecords(diff_id)
     kept = 0
     for entry in reader:
+        if len(rec.entries) >= MAX_LAYER_ENTRIES:
+            raise SBOMError(f"layer {diff_id}: more than {MAX_LAYER_ENTRIES} entries")
         path = clean_path(entry.name)
         if path is None:
             rec.skipped.append(entry.name[:256])
