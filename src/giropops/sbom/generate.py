@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from giropops.oci.image import Image, Layer, compressed_size
@@ -63,8 +62,33 @@ def layer_records(
     layers = list(image.layers())
     if len(layers) <= 1:
         return [one(layer) for layer in layers]
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LAYERS, len(layers))) as pool:
-        return list(pool.map(one, layers))
+    # Plain threads rather than concurrent.futures: its import (logging...) is a visible part of a
+    # warm run on a small image.
+    results: list[LayerRecords | None] = [None] * len(layers)
+    errors: list[BaseException] = []
+    todo = list(enumerate(layers))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not todo or errors:
+                    return
+                i, layer = todo.pop(0)
+            try:
+                results[i] = one(layer)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
+                with lock:
+                    errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(MAX_PARALLEL_LAYERS, len(layers)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
 
 
 def subject_for(image: Image, name: str, platform: str | None = None) -> Subject:

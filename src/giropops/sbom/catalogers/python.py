@@ -13,7 +13,6 @@ import csv
 import io
 import posixpath
 import re
-from email.parser import HeaderParser
 
 from packageurl import PackageURL
 
@@ -35,6 +34,38 @@ _MAX_LICENSE_FIELD = 120
 def normalize(name: str) -> str:
     """PEP 503: runs of ``-``, ``_`` and ``.`` become one ``-``, lowercased."""
     return _NORMALIZE.sub("-", name).lower()
+
+
+def parse_headers(text: str) -> tuple[dict[str, str], list[str], bool]:
+    """The header block of core metadata (RFC 822 style): first value of each field, the
+    ``Classifier`` values, and whether a malformed line was seen.  The body after the first
+    blank line (the long description) is ignored."""
+    headers: dict[str, str] = {}
+    classifiers: list[str] = []
+    malformed = False
+    key: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t":
+            if key is not None and key in headers:
+                headers[key] += "\n" + line.strip()
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or " " in name:
+            malformed = True
+            key = None
+            continue
+        key = name
+        value = value.strip()
+        if name == "Classifier":
+            classifiers.append(value)
+            key = None
+        elif name not in headers:
+            headers[name] = value
+        else:
+            key = None
+    return headers, classifiers, malformed
 
 
 def _licenses(headers: dict[str, str], classifiers: list[str]) -> tuple[str, ...]:
@@ -73,17 +104,12 @@ class PythonCataloger:
         data = resolver.read(path)
         if data is None:
             return
-        text = data.decode("utf-8", "replace")
-        # Only the header block matters; the description after the blank line can be huge.
-        head = text.split("\n\n", 1)[0]
-        msg = HeaderParser().parsestr(head + "\n")
-        headers = {k: str(v) for k, v in msg.items()}
+        headers, classifiers, _ = parse_headers(data.decode("utf-8", "replace"))
         raw_name = (headers.get("Name") or "").strip()
         version = (headers.get("Version") or "").strip()
         if not raw_name or not version:
             result.unknown(location, NAME, "no Name or Version in the metadata header")
             return
-        classifiers = [str(v) for v in (msg.get_all("Classifier") or [])]
         name = normalize(raw_name)
         files: tuple[str, ...] = ()
         if path.endswith(".dist-info/METADATA"):
