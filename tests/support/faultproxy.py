@@ -6,6 +6,7 @@ of (or to) the real answer:
 
 * ``status``: answer with that HTTP status (e.g. 503, 429) and optional ``Retry-After``;
 * ``drop``: read the request, answer nothing, close the connection;
+* ``truncate``: forward, announce the full Content-Length, send half the body, close;
 * ``lose_response``: forward to the registry (which acts on it), then close without answering;
 * ``corrupt``: forward, then flip one byte of the registry's body (same length);
 * ``body``: forward, then replace the body (``no_length`` drops Content-Length and closes instead).
@@ -52,6 +53,7 @@ class Fault:
     retry_after: str | None = None
     drop: bool = False
     lose_response: bool = False
+    truncate: bool = False
     corrupt: bool = False
     body: bytes | None = None
     no_length: bool = False
@@ -172,6 +174,16 @@ class FaultProxy:
                         data = fault.body
                         no_length = fault.no_length
                         what += " replaced"
+                if fault is not None and fault.truncate and method != "HEAD" and len(data) > 1:
+                    proxy._record(method, self.path, f"{what} truncated")
+                    out_headers["Content-Length"] = str(len(data))
+                    self.send_response(resp.status)
+                    for k, v in out_headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
                 proxy._record(method, self.path, what)
                 if method == "HEAD":
                     self._send(resp.status, out_headers, b"", head=True)

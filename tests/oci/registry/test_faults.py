@@ -151,6 +151,28 @@ def test_persistent_dropped_connections_give_a_clear_error(registry: Registry, r
     assert attempts == 3
 
 
+def test_blob_download_resumes_after_the_connection_breaks_mid_body(registry: Registry, repo: str) -> None:
+    layer = MemLayer.random(2_000_000)
+    RegistryClient(registry.host).push_blob(repo, layer.digest, layer.size, layer.open_compressed)
+    with FaultProxy(registry.port, [Fault(blob_get, times=2, truncate=True)]) as proxy:
+        client = RegistryClient(proxy.host, RegistryOptions(retry=RetryPolicy(backoff=0.01)))
+        with client.open_blob(repo, layer.digest, layer.size) as f:
+            assert f.read() == layer.blob
+        gets = [(p, what) for m, p, what in proxy.log if m == "GET"]
+    assert [what for _, what in gets] == ["forwarded 200 truncated", "forwarded 206 truncated", "forwarded 206"]
+
+
+def test_blob_download_that_keeps_breaking_is_a_blob_error(registry: Registry, repo: str) -> None:
+    layer = MemLayer.random(100_000)
+    RegistryClient(registry.host).push_blob(repo, layer.digest, layer.size, layer.open_compressed)
+    with FaultProxy(registry.port, [Fault(blob_get, times=None, truncate=True)]) as proxy:
+        client = RegistryClient(proxy.host, RegistryOptions(retry=RetryPolicy(attempts=3, backoff=0.01)))
+        with pytest.raises(BlobError, match="connection failed while reading") as err, \
+                client.open_blob(repo, layer.digest, layer.size) as f:
+            f.read()
+    assert str(layer.digest) in str(err.value)
+
+
 def test_wrong_blob_bytes_are_a_blob_error(registry: Registry, repo: str) -> None:
     img = image(b"wrong bytes")
     write_registry(img, ref_for(registry.host, repo))

@@ -113,23 +113,49 @@ def _push(repo: str) -> str:
 
 
 class _ResponseStream(io.RawIOBase):
-    """A streaming response body; network failures mid-body become BlobError, close releases the connection."""
+    """A streaming blob body that resumes after a dropped connection.
 
-    def __init__(self, resp: requests.Response, what: str) -> None:
+    When the connection breaks mid-body, ``reopen(offset)`` asks again from that byte
+    (a ``Range`` request), up to the retry policy's attempts; the verifying reader on
+    top still checks the whole blob.  ``close`` releases the connection.
+    """
+
+    def __init__(
+        self, resp: requests.Response, what: str, reopen: Callable[[int], requests.Response], policy: RetryPolicy,
+        sleep: Callable[[float], None],
+    ) -> None:
         super().__init__()
         self._resp = resp
         self._what = what
+        self._reopen = reopen
+        self._policy = policy
+        self._sleep = sleep
+        self._offset = 0
+        self.resumed = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        try:
-            data = self._resp.raw.read(len(b), decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise BlobError(f"{self._what}: connection failed while reading ({type(exc).__name__})") from exc
+        failures = 0
+        while True:
+            try:
+                data = self._resp.raw.read(len(b), decode_content=True)
+                break
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                self._resp.close()
+                failures += 1
+                if failures >= self._policy.attempts:
+                    raise BlobError(
+                        f"{self._what}: connection failed while reading at byte {self._offset}, "
+                        f"{failures} times ({type(exc).__name__})"
+                    ) from exc
+                self._sleep(self._policy.delay(failures - 1, None))
+                self._resp = self._reopen(self._offset)
+                self.resumed += 1
         n = len(data)
         memoryview(b)[:n] = data
+        self._offset += n
         return n
 
     def close(self) -> None:
@@ -384,7 +410,31 @@ class RegistryClient:
         )
         if resp.status_code != 200:
             raise self._fail(resp, what)
-        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}"))
+        path = f"/v2/{repo}/blobs/{digest}"
+
+        def reopen(offset: int) -> requests.Response:
+            again = self._send(
+                "GET", path, f"{what} from byte {offset}", (_pull(repo),),
+                headers={"Accept-Encoding": "identity", "Range": f"bytes={offset}-"}, stream=True,
+            )
+            if again.status_code == 206:
+                got = (again.headers.get("Content-Range") or "").removeprefix("bytes ").split("-")[0]
+                if got != str(offset):
+                    again.close()
+                    raise BlobError(f"{self.host}: {what}: asked to resume at {offset}, got range {got!r}")
+                return again
+            if again.status_code == 200:  # no range support: skip what we already have
+                skipped = 0
+                while skipped < offset:
+                    chunk = again.raw.read(min(1 << 20, offset - skipped), decode_content=True)
+                    if not chunk:
+                        break
+                    skipped += len(chunk)
+                return again
+            raise self._fail(again, what)
+
+        t = self.transport
+        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep))
         return verified(stream, digest, size, f"{self.host}/{repo}: blob")
 
     def push_blob(
