@@ -13,7 +13,14 @@ from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Platform
 from giropops.oci.reference import Reference
-from giropops.oci.registry import RegistryClient, RegistryOptions, RemoteImage, open_registry, write_registry
+from giropops.oci.registry import (
+    RegistryClient,
+    RegistryOptions,
+    RemoteImage,
+    RetryPolicy,
+    open_registry,
+    write_registry,
+)
 from tests.oci.registry.conftest import ref_for
 from tests.support.faultproxy import FaultProxy
 from tests.support.images import MemImage, MemIndex, MemLayer, sha256
@@ -331,3 +338,14 @@ def test_hostile_manifest_references_are_refused(bad_ref: str) -> None:
 def test_options_never_show_the_password() -> None:
     options = RegistryOptions(username="bob", password="s3cret-value")
     assert "s3cret-value" not in repr(options) and "bob" in repr(options)
+
+
+def test_non_loopback_host_needs_insecure_for_plain_http(registry: Registry, repo: str) -> None:
+    """0.0.0.0 reaches this machine's listeners on Linux but is not a loopback address: HTTPS unless insecure."""
+    img = small_image(b"insecure")
+    host = f"0.0.0.0:{registry.port}"
+    with pytest.raises(RegistryError, match="insecure"):
+        write_registry(img, ref_for(host, repo), RegistryOptions(retry=RetryPolicy(attempts=2, backoff=0.01)))
+    assert write_registry(img, ref_for(host, repo), RegistryOptions(insecure=True)) == img.digest
+    got = open_registry(ref_for(host, repo), RegistryOptions(insecure=True))
+    assert got.raw_manifest == img.raw_manifest

@@ -158,8 +158,14 @@ class Transport:
                     allow_redirects=allow_redirects,
                     timeout=(self.policy.connect_timeout, self.policy.read_timeout),
                 )
+            except requests.exceptions.SSLError as exc:
+                # Not transient: a certificate problem or a plain-HTTP server will not change on retry.
+                raise RegistryError(
+                    f"{self.host}: {what}: TLS failed ({_brief(exc)}); "
+                    "for a registry without valid HTTPS, use the insecure option"
+                ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
-                last_problem = f"connection failed ({type(exc).__name__})"
+                last_problem = f"connection failed ({_root_cause(exc)})"
                 retry_after = None
             except requests.RequestException as exc:
                 raise RegistryError(f"{self.host}: {what}: HTTP request failed: {_brief(exc)}") from exc
@@ -182,6 +188,24 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason ("Connection refused", "timed out"), without the URL noise around it."""
+    inner: BaseException = exc
+    seen = 0
+    while seen < 10:
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
+            nxt = inner.args[0]
+        if nxt is None and hasattr(inner, "reason") and isinstance(inner.reason, BaseException):
+            nxt = inner.reason
+        if nxt is None:
+            break
+        inner = nxt
+        seen += 1
+    text = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+    return _brief(Exception(f"{type(exc).__name__}: {text}"))
 
 
 def _brief(exc: BaseException) -> str:
