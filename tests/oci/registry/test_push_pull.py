@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -349,3 +350,12 @@ def test_non_loopback_host_needs_insecure_for_plain_http(registry: Registry, rep
     assert write_registry(img, ref_for(host, repo), RegistryOptions(insecure=True)) == img.digest
     got = open_registry(ref_for(host, repo), RegistryOptions(insecure=True))
     assert got.raw_manifest == img.raw_manifest
+
+
+def test_empty_blob_round_trip(registry: Registry, client: RegistryClient, repo: str) -> None:
+    empty = sha256(b"")
+    for name, chunk_size in (("mono", None), ("chunked", 1024)):
+        c = RegistryClient(registry.host, RegistryOptions(chunk_size=chunk_size))
+        c.push_blob(f"{repo}-{name}", empty, 0, lambda: io.BytesIO(b""))
+        with client.open_blob(f"{repo}-{name}", empty, 0) as f:
+            assert f.read() == b""

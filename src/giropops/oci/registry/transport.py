@@ -66,8 +66,12 @@ class _SizedStream:
     """Presents an upload stream with a known length so ``requests`` sends Content-Length, not chunked.
 
     ``requests`` cannot size a non-seekable stream (our verified readers) and would fall back to
-    ``Transfer-Encoding: chunked``; this wrapper has ``__len__``.  ``on_read`` reports progress.
+    ``Transfer-Encoding: chunked``; this wrapper has ``__len__``.  It deliberately has no ``read``:
+    urllib3 then sends what ``__iter__`` yields, 256 KiB at a time, instead of 16 KiB reads.
+    ``on_read`` reports progress.
     """
+
+    CHUNK = 256 * 1024
 
     def __init__(self, raw: BinaryIO, length: int, on_read: Callable[[int], None] | None) -> None:
         self._raw = raw
@@ -77,17 +81,13 @@ class _SizedStream:
     def __len__(self) -> int:
         return self._length
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n if n is not None and n >= 0 else -1)
-        if data and self._on_read is not None:
-            self._on_read(len(data))
-        return data
-
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            chunk = self.read(1 << 16)
+            chunk = self._raw.read(self.CHUNK)
             if not chunk:
                 return
+            if self._on_read is not None:
+                self._on_read(len(chunk))
             yield chunk
 
     def close(self) -> None:
@@ -143,7 +143,9 @@ class Transport:
         last_problem = ""
         for attempt in range(self.policy.attempts):
             data: bytes | _SizedStream | None
-            if isinstance(body, Upload):
+            if isinstance(body, Upload) and body.length == 0:
+                data = b""  # requests would send an empty stream chunked
+            elif isinstance(body, Upload):
                 data = _SizedStream(body.opener(), body.length, body.on_read)
             else:
                 data = body
