@@ -219,7 +219,6 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | list[tuple[str, str]] | None = None,
         body: bytes | Upload | None = None,
-        stream: bool = False,
     ) -> requests.Response:
         t = self.transport
         hdrs = dict(headers or {})
@@ -227,18 +226,30 @@ class RegistryClient:
         auth = self._auth.header_for(scopes) if ours else None
         if auth:
             hdrs["Authorization"] = auth
-        resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=stream)
+        # Always streamed: no response body is read without a bound (see _finish / _read_bounded).
+        resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=True)
         if resp.status_code == 401 and ours:
             challenge = resp.headers.get("WWW-Authenticate")
-            resp.close()
+            self._finish(resp)
             hdrs["Authorization"] = self._auth.answer(challenge, scopes, t, what)
-            resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=stream)
+            resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=True)
         if resp.status_code in (401, 403):
             detail = self._error_detail(resp)
             creds = self._auth.credentials
             who = f"as {creds.username!r} ({creds.source})" if creds.username else "anonymously"
             raise AuthError(f"{self.host}: {what}: access denied {who} (HTTP {resp.status_code}{detail})")
         return resp
+
+    @staticmethod
+    def _finish(resp: requests.Response) -> None:
+        """Done with a response: drain a small body so the connection goes back to the pool, else drop it."""
+        try:
+            if resp.raw is not None and not getattr(resp, "_content_consumed", False):
+                resp.raw.read(MAX_ERROR_BODY, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError):
+            pass
+        finally:
+            resp.close()
 
     def _error_detail(self, resp: requests.Response) -> str:
         """``: CODE message`` from a distribution error body, bounded; empty if there is none."""
@@ -303,7 +314,7 @@ class RegistryClient:
         what = f"manifest {repo}:{reference}" if not reference.startswith("sha") else f"manifest {repo}@{reference}"
         resp = self._send(
             "GET", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),),
-            headers={"Accept": ACCEPT_MANIFESTS}, stream=True,
+            headers={"Accept": ACCEPT_MANIFESTS},
         )
         if resp.status_code != 200:
             raise self._fail(resp, what)
@@ -334,11 +345,11 @@ class RegistryClient:
             "HEAD", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),), headers={"Accept": ACCEPT_MANIFESTS}
         )
         if resp.status_code == 404:
-            resp.close()
+            self._finish(resp)
             return None
         if resp.status_code != 200:
             raise self._fail(resp, what)
-        resp.close()
+        self._finish(resp)
         digest_h = resp.headers.get("Docker-Content-Digest")
         length = resp.headers.get("Content-Length")
         ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -370,7 +381,7 @@ class RegistryClient:
             raise self._fail(resp, what)
         echoed = resp.headers.get("Docker-Content-Digest")
         oci_subject = resp.headers.get("OCI-Subject")
-        resp.close()
+        self._finish(resp)
         if echoed and echoed.strip().startswith(f"{digest.algorithm}:") and echoed.strip() != str(digest):
             raise RegistryError(f"{self.host}: {what}: registry stored {echoed.strip()}, we sent {digest}")
         subject = _subject_of(raw)
@@ -385,7 +396,7 @@ class RegistryClient:
         resp = self._send("DELETE", f"/v2/{repo}/manifests/{digest}", what, (f"repository:{repo}:delete",))
         if resp.status_code not in (200, 202):
             raise self._fail(resp, what)
-        resp.close()
+        self._finish(resp)
 
     # -- blobs -------------------------------------------------------------------------------
 
@@ -394,11 +405,11 @@ class RegistryClient:
         what = f"blob {repo}@{digest}"
         resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, (_pull(repo),))
         if resp.status_code == 404:
-            resp.close()
+            self._finish(resp)
             return False
         if resp.status_code != 200:
             raise self._fail(resp, what)
-        resp.close()
+        self._finish(resp)
         return True
 
     def open_blob(self, repo: str, digest: Digest, size: int | None) -> BinaryIO:
@@ -406,7 +417,7 @@ class RegistryClient:
         what = f"blob {repo}@{digest}"
         resp = self._send(
             "GET", f"/v2/{repo}/blobs/{digest}", what, (_pull(repo),),
-            headers={"Accept-Encoding": "identity"}, stream=True,
+            headers={"Accept-Encoding": "identity"},
         )
         if resp.status_code != 200:
             raise self._fail(resp, what)
@@ -415,7 +426,7 @@ class RegistryClient:
         def reopen(offset: int) -> requests.Response:
             again = self._send(
                 "GET", path, f"{what} from byte {offset}", (_pull(repo),),
-                headers={"Accept-Encoding": "identity", "Range": f"bytes={offset}-"}, stream=True,
+                headers={"Accept-Encoding": "identity", "Range": f"bytes={offset}-"},
             )
             if again.status_code == 206:
                 got = (again.headers.get("Content-Range") or "").removeprefix("bytes ").split("-")[0]
@@ -478,12 +489,12 @@ class RegistryClient:
             params = {"mount": str(digest), "from": mount_from}
         resp = self._send("POST", f"/v2/{repo}/blobs/uploads/", what, scopes, params=params, body=b"")
         if resp.status_code == 201 and params:
-            resp.close()
+            self._finish(resp)
             return f"mounted from {mount_from}"
         if resp.status_code != 202:
             raise self._fail(resp, what)
         location = self._location(resp, what)
-        resp.close()
+        self._finish(resp)
         if self.options.chunk_size is None:
             self._put_monolithic(repo, location, digest, size, opener, what, advance)
         else:
@@ -506,7 +517,7 @@ class RegistryClient:
         )
         if resp.status_code not in (201, 204):
             raise self._upload_failed(resp, what)
-        resp.close()
+        self._finish(resp)
 
     def _put_chunked(
         self, repo: str, location: str, digest: Digest, size: int,
@@ -527,7 +538,7 @@ class RegistryClient:
                 if resp.status_code != 202:
                     raise self._upload_failed(resp, f"{what} (bytes {offset}-{end})")
                 location = self._location(resp, what)
-                resp.close()
+                self._finish(resp)
                 offset += len(chunk)
                 advance(len(chunk))
             if src.read(1):
@@ -535,7 +546,7 @@ class RegistryClient:
         resp = self._send("PUT", location, what, (_push(repo),), params={"digest": str(digest)}, body=b"")
         if resp.status_code not in (201, 204):
             raise self._upload_failed(resp, what)
-        resp.close()
+        self._finish(resp)
 
     # -- tags and referrers ------------------------------------------------------------------
 
@@ -552,7 +563,7 @@ class RegistryClient:
             if url in seen:
                 raise RegistryError(f"{self.host}: {what}: pagination loops back to {url}")
             seen.add(url)
-            resp = self._send("GET", url, what, (_pull(repo),), params=params, stream=True)
+            resp = self._send("GET", url, what, (_pull(repo),), params=params)
             if resp.status_code != 200:
                 raise self._fail(resp, what)
             nxt = resp.links.get("next", {}).get("url")
@@ -580,7 +591,7 @@ class RegistryClient:
         params = {"artifactType": artifact_type} if artifact_type else None
         resp = self._send(
             "GET", f"/v2/{repo}/referrers/{digest}", what, (_pull(repo),),
-            headers={"Accept": mt.OCI_INDEX}, params=params, stream=True,
+            headers={"Accept": mt.OCI_INDEX}, params=params,
         )
         filtered = False
         if resp.status_code == 200:
@@ -588,7 +599,7 @@ class RegistryClient:
             raw = self._read_bounded(resp, mt.MAX_MANIFEST_BYTES, what, ManifestError)
             index = Index.from_bytes(raw)
         elif resp.status_code in (404, 405):
-            resp.close()
+            self._finish(resp)
             index = self._referrers_tag_index(repo, digest)
         else:
             raise self._fail(resp, what)
