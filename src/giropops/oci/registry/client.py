@@ -231,7 +231,7 @@ class RegistryClient:
         if resp.status_code == 401 and ours:
             challenge = resp.headers.get("WWW-Authenticate")
             self._finish(resp)
-            hdrs["Authorization"] = self._auth.answer(challenge, scopes, t, what)
+            hdrs["Authorization"] = self._auth.answer(challenge, scopes, t, what, refused=auth)
             resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=True)
         if resp.status_code in (401, 403):
             detail = self._error_detail(resp)
@@ -402,8 +402,11 @@ class RegistryClient:
 
     def blob_exists(self, repo: str, digest: Digest) -> bool:
         _check_repo(repo)
+        return self._blob_exists(repo, digest, (_pull(repo),))
+
+    def _blob_exists(self, repo: str, digest: Digest, scopes: tuple[str, ...]) -> bool:
         what = f"blob {repo}@{digest}"
-        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, (_pull(repo),))
+        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, scopes)
         if resp.status_code == 404:
             self._finish(resp)
             return False
@@ -464,7 +467,8 @@ class RegistryClient:
         what = f"push blob {repo}@{digest}"
         progress.start(key, f"{digest.short}", size)
         for session in range(UPLOAD_SESSIONS):
-            if self.blob_exists(repo, digest):
+            # Ask with the push scope: one token then serves the whole push.
+            if self._blob_exists(repo, digest, (_push(repo),)):
                 progress.finish(key, "already exists" if session == 0 else "pushed")
                 return
             try:
