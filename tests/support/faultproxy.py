@@ -6,6 +6,7 @@ of (or to) the real answer:
 
 * ``status``: answer with that HTTP status (e.g. 503, 429) and optional ``Retry-After``;
 * ``drop``: read the request, answer nothing, close the connection;
+* ``respond``: answer ``(status, headers, body)`` without asking the registry (an API it lacks);
 * ``truncate``: forward, announce the full Content-Length, send half the body, close;
 * ``lose_response``: forward to the registry (which acts on it), then close without answering;
 * ``corrupt``: forward, then flip one byte of the registry's body (same length);
@@ -54,6 +55,7 @@ class Fault:
     drop: bool = False
     lose_response: bool = False
     truncate: bool = False
+    respond: tuple[int, dict[str, str], bytes] | None = None
     corrupt: bool = False
     body: bytes | None = None
     no_length: bool = False
@@ -129,6 +131,11 @@ class FaultProxy:
                 if fault is not None and fault.drop:
                     proxy._record(method, self.path, "dropped")
                     self.close_connection = True
+                    return
+                if fault is not None and fault.respond is not None:
+                    status, extra, payload = fault.respond
+                    proxy._record(method, self.path, f"answered {status}")
+                    self._send(status, extra, payload)
                     return
                 if fault is not None and fault.status is not None:
                     proxy._record(method, self.path, f"fault {fault.status}")

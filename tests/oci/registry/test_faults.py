@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -211,3 +212,24 @@ def test_tampered_manifest_does_not_match_its_digest(registry: Registry, repo: s
             client.get_manifest(repo, str(img.digest))
         with pytest.raises(ManifestError, match="Docker-Content-Digest"):
             client.get_manifest(repo, "latest")
+
+
+def test_referrers_api_answer_is_used_and_filtered(registry: Registry, repo: str) -> None:
+    """distribution 2.8 has no referrers API; the proxy plays a registry that has one."""
+    img = image(b"subject")
+    write_registry(img, ref_for(registry.host, repo))
+    sbom, sig = image(b"sbom").digest, image(b"sig").digest
+    answer = json.dumps({
+        "schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+        "manifests": [
+            {"mediaType": mt.OCI_MANIFEST, "digest": str(sbom), "size": 10, "artifactType": "application/x.sbom"},
+            {"mediaType": mt.OCI_MANIFEST, "digest": str(sig), "size": 10, "artifactType": "application/x.sig"},
+        ],
+    }).encode()
+    api = Fault(lambda m, p: "/referrers/" in p, times=None, respond=(200, {"Content-Type": mt.OCI_INDEX}, answer))
+    with FaultProxy(registry.port, [api]) as proxy:
+        client = RegistryClient(proxy.host)
+        assert [d.digest for d in client.referrers(repo, img.digest).manifests] == [sbom, sig]
+        only = client.referrers(repo, img.digest, artifact_type="application/x.sig")
+        assert [d.digest for d in only.manifests] == [sig]
+        assert not any("/manifests/sha256-" in p for _, p, _ in proxy.log)  # no fallback tag lookups
