@@ -359,3 +359,25 @@ def test_empty_blob_round_trip(registry: Registry, client: RegistryClient, repo:
         c.push_blob(f"{repo}-{name}", empty, 0, lambda: io.BytesIO(b""))
         with client.open_blob(f"{repo}-{name}", empty, 0) as f:
             assert f.read() == b""
+
+
+def test_skopeo_copies_our_multi_platform_index_and_we_read_its_copy(registry: Registry, repo: str) -> None:
+    skopeo = require_binary("skopeo")
+    amd = MemImage([MemLayer({"arch": b"amd64 via skopeo"})], Platform("linux", "amd64"))
+    arm = MemImage([MemLayer({"arch": b"arm64 via skopeo"})], Platform("linux", "arm64", "v8"))
+    idx = MemIndex([amd, arm])
+    ours = ref_for(registry.host, repo, "multi")
+    write_registry(idx, ours)
+    theirs = ref_for(registry.host, f"{repo}-copy", "multi")
+    subprocess.run(
+        [skopeo, "copy", "--quiet", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false",
+         f"docker://{ours}", f"docker://{theirs}"],
+        check=True, capture_output=True,
+    )
+    copied = open_registry(theirs)
+    assert isinstance(copied, ImageIndex)
+    assert copied.digest == idx.digest
+    picked = open_registry(theirs, platform=Platform.parse("linux/arm64/v8"))
+    assert picked.digest == arm.digest
+    with picked.layers()[0].open_uncompressed() as f:
+        assert f.read() == arm.layers()[0].tar
