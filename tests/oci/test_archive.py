@@ -155,3 +155,82 @@ def test_multi_platform_index_in_an_archive(tmp_path):
     assert {m["digest"] for m in raw["manifests"]} == {str(amd.digest), str(arm.digest)}
     manifest = read_json_member(path, "manifest.json")
     assert len(manifest) == 2 and sum(bool(e["RepoTags"]) for e in manifest) == 1
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=st.lists(st.dictionaries(st.from_regex(r"[a-z][a-z0-9_.-]{0,20}", fullmatch=True),
+                                      st.binary(max_size=2000), min_size=1, max_size=4),
+                      min_size=0, max_size=3))
+def test_any_image_round_trips_through_archive_and_layout(tmp_path_factory, files):
+    """Whatever layers an image has, archive and layout give back the same manifest, config and bytes."""
+    from giropops.oci import mutate
+    from giropops.oci.empty import EMPTY_IMAGE
+    from giropops.oci.layout import open_layout_image
+
+    tmp = tmp_path_factory.mktemp("prop")
+    tars = [tar_bytes(f) for f in files]
+    img = mutate.append_layers(EMPTY_IMAGE, [mutate.layer_from_tar(t) for t in tars]) if tars else EMPTY_IMAGE
+    write_archive(img, tmp / "a.tar", "example.com/prop:1")
+    write_layout(img, tmp / "lay", "p")
+    for got in (open_archive_image(tmp / "a.tar"), open_layout_image(tmp / "lay", "p")):
+        assert got.raw_manifest == img.raw_manifest
+        assert got.raw_config == img.raw_config
+        assert [layer.open_uncompressed().read() for layer in got.layers()] == tars
+
+
+def test_docker_archive_with_several_images_needs_a_name(tmp_path):
+    from giropops.errors import ArchiveError
+
+    a, b = random_image(200), random_image(201)
+    write_archive(a, tmp_path / "a.tar", "example.com/a:1")
+    write_archive(b, tmp_path / "b.tar", "example.com/b:1")
+    members: dict[str, bytes] = {}
+    manifest = []
+    for p in ("a.tar", "b.tar"):
+        with tarfile.open(tmp_path / p) as t:
+            for m in t.getmembers():
+                if m.isreg() and m.name.startswith("blobs/"):
+                    members[m.name] = t.extractfile(m).read()
+        manifest += read_json_member(tmp_path / p, "manifest.json")
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with tarfile.open(tmp_path / "both.tar", "w") as t:
+        for name, data in members.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    with pytest.raises(ArchiveError, match=r"holds 2 images; choose one by name \(tags: example.com/a:1, "):
+        open_archive_image(tmp_path / "both.tar")
+    got = open_archive_image(tmp_path / "both.tar", "example.com/b:1")
+    assert got.raw_config == b.raw_config
+    assert [x.digest for x in got.layers()] == [x.digest for x in b.layers()]
+    by_config = open_archive_image(tmp_path / "both.tar", digest=a.manifest.config.digest)
+    assert by_config.raw_config == a.raw_config
+
+
+def test_image_id_selects_in_a_combined_archive(tmp_path):
+    """``archive://FILE@<config digest>`` (what `docker images` calls the image ID) works on our archives too."""
+    img = random_image(210)
+    write_archive(img, tmp_path / "x.tar", "example.com/x:1")
+    got = open_archive_image(tmp_path / "x.tar", digest=img.manifest.config.digest)
+    assert got.raw_config == img.raw_config
+    assert open_archive_image(tmp_path / "x.tar", digest=img.digest).digest == img.digest
+
+
+def test_zstd_layers_load_and_run_in_podman(hello_binary, tmp_path, podman):
+    from giropops.oci import mutate
+    from giropops.oci.empty import EMPTY_IMAGE
+
+    tar = tar_bytes({"hello": hello_binary.read_bytes()}, mode=0o755)
+    layer = mutate.layer_from_tar(tar, compression="zstd")
+    img = mutate.with_config(mutate.append_layers(EMPTY_IMAGE, [layer]), entrypoint=["/hello"])
+    write_archive(img, tmp_path / "z.tar", "example.com/giropops/zstd:1")
+    manifest = json.loads(skopeo("inspect", "--raw", f"oci-archive:{tmp_path}/z.tar"))
+    assert manifest["layers"][0]["mediaType"] == "application/vnd.oci.image.layer.v1.tar+zstd"
+    podman.run("load", "-i", str(tmp_path / "z.tar"))
+    out = podman.run("run", "--rm", "--network", "none", "example.com/giropops/zstd:1", "zstd")
+    assert out.stdout.strip() == "hello from giropops zstd"
+    assert open_archive_image(tmp_path / "z.tar").layers()[0].open_uncompressed().read() == tar

@@ -214,3 +214,29 @@ def test_layout_without_oci_layout_file(tmp_path):
     (lay / "oci-layout").unlink()
     proc = giropops("inspect", f"oci-dir://{lay}")
     assert proc.returncode != 0 and "oci-layout is missing" in proc.stderr
+
+
+def test_layout_index_json_symlink_is_refused(tmp_path):
+    lay = tmp_path / "lay"
+    write_layout(random_image(74), lay, "x")
+    real = tmp_path / "elsewhere.json"
+    real.write_bytes((lay / "index.json").read_bytes())
+    (lay / "index.json").unlink()
+    (lay / "index.json").symlink_to(real)
+    proc = giropops("inspect", f"oci-dir://{lay}")
+    assert proc.returncode != 0 and "cannot read index.json" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_destination_that_is_not_a_layout_or_not_a_directory(tmp_path, good_archive):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    proc = giropops("copy", "-q", f"archive://{good_archive}", f"oci-dir://{tmp_path}/busy")
+    assert proc.returncode != 0 and "is not empty and is not an OCI image layout" in proc.stderr
+    assert os.listdir(tmp_path / "busy") == ["notes.txt"]
+    (tmp_path / "file").write_text("x")
+    proc = giropops("copy", "-q", f"archive://{good_archive}", f"archive://{tmp_path}/file/out.tar")
+    assert proc.returncode != 0 and "is not a directory" in proc.stderr
+    proc = giropops("copy", "-q", f"archive://{good_archive}", f"archive://{tmp_path}/busy")
+    assert proc.returncode != 0 and "is a directory" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["busy", "file"]

@@ -83,7 +83,7 @@ class Podman:
                 time.sleep(0.05)
             yield sock
         finally:
-            stop(proc)  # type: ignore[arg-type]
+            stop(proc)
             log.close()
 
     def cleanup(self) -> None:

@@ -9,7 +9,6 @@ on a terminal unless ``--quiet``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from giropops.cli.progress import TerminalProgress
@@ -35,15 +34,17 @@ def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> No
         p.add_argument("--platform", help="os/arch[/variant] to pick from an index (default: this machine's)")
     p.add_argument("--insecure", action="store_true",
                    help="allow plain HTTP and unverified TLS for non-loopback registries")
-    p.add_argument("--username", default=os.environ.get("GIROPOPS_USERNAME"),
-                   help="registry user name (default: $GIROPOPS_USERNAME, else docker config)")
+    p.add_argument("--username", default=None,
+                   help="registry user name (default: $GIROPOPS_REGISTRY_USERNAME, else the docker config)")
     p.add_argument("--password-stdin", action="store_true",
-                   help="read the registry password from stdin (default: $GIROPOPS_PASSWORD)")
+                   help="read the registry password from stdin (default: $GIROPOPS_REGISTRY_PASSWORD)")
 
 
 def transport_options(args: argparse.Namespace, name: str | None = None) -> TransportOptions:
-    password = os.environ.get("GIROPOPS_PASSWORD")
+    password = None
     if getattr(args, "password_stdin", False):
+        if not getattr(args, "username", None):
+            raise UsageError("--password-stdin needs --username")
         password = sys.stdin.readline().rstrip("\r\n")
     return TransportOptions(
         insecure=bool(getattr(args, "insecure", False)),

@@ -30,7 +30,6 @@ import posixpath
 import re
 import tarfile
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -335,14 +334,21 @@ class Archive:
             raise ArchiveError(f"{self.store.describe()}: no image {digest}")
         if len(images) == 1:
             return images[0]
+        platforms = [img.config.platform for img in images]
+        if len(set(platforms)) != len(platforms):
+            have = sorted({t for e in entries for t in e.repo_tags})
+            raise ArchiveError(
+                f"{self.store.describe()} holds {len(images)} images; choose one by name "
+                f"(tags: {', '.join(have) or 'none'}) or by digest"
+            )
         return build_index([(img, None) for img in images])
 
     def select(self, name: str | None = None, digest: Digest | None = None) -> Image | ImageIndex:
         if self._top is not None:
             try:
                 return select_entry(self.store, self._top, name, digest)
-            except ArchiveError:
-                if not self.is_docker or name is None:
+            except (ArchiveError, ManifestError):
+                if not self.is_docker or (name is None and digest is None):
                     raise
         return self._docker_select(name, digest)
 
@@ -408,6 +414,9 @@ def _tarinfo(name: str, size: int = 0, directory: bool = False) -> tarfile.TarIn
 
 
 def _add_blob(tar: tarfile.TarFile, src: BlobSource, progress: Progress) -> None:
+    if src.data is not None:
+        _add_bytes(tar, f"blobs/{src.digest.algorithm}/{src.digest.hex}", src.data)
+        return
     key = str(src.digest)
     progress.start(key, src.label, src.size)
     with src.open() as f:
@@ -471,7 +480,10 @@ def write_archive(
             "RepoTags": repo_tags,
             "Layers": [f"blobs/{d.digest.algorithm}/{d.digest.hex}" for d in img.manifest.layers],
         })
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
             tar.copybufsize = _CHUNK  # type: ignore[attr-defined]
@@ -490,6 +502,10 @@ def write_archive(
                 _add_bytes(tar, "repositories", canonical_json({repo: {ref.tag: top.hex}}))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:  # disk full, permissions...
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -502,16 +518,3 @@ _LOADABLE = frozenset({
     "application/vnd.docker.image.rootfs.diff.tar",
 })
 
-
-def list_tags(path: Path) -> Sequence[str]:
-    """Every name an archive records (RepoTags and index.json names)."""
-    arc = Archive(path)
-    try:
-        names: list[str] = []
-        if arc.is_docker:
-            names += [t for e in arc.docker_entries() for t in e.repo_tags]
-        if arc._top is not None:
-            names += [n for d in arc._top.index.manifests for n in (d.annotations.get(CONTAINERD_NAME),) if n]
-        return sorted(set(names))
-    finally:
-        arc.close()

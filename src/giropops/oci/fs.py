@@ -99,7 +99,10 @@ def open_fs(root: Path, platform: Platform | None = None) -> Image:
         raise ArchiveError(f"fs://{root}: not a directory")
     epoch = source_date_epoch()
     with tempfile.TemporaryFile() as tmp:
-        write_fs_tar(root, cast(BinaryIO, tmp), epoch)
+        try:
+            write_fs_tar(root, cast(BinaryIO, tmp), epoch)
+        except OSError as exc:
+            raise ArchiveError(f"fs://{root}: cannot read {exc.filename or ''}: {exc.strerror or exc}") from exc
         tmp.seek(0)
         layer = layer_from_tar(cast(BinaryIO, tmp))
     image = append_layers(empty_image(platform), [layer], created_by=f"giropops: fs {root.name or '/'}")

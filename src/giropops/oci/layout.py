@@ -24,7 +24,7 @@ import io
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -218,6 +218,8 @@ class Layout:
             raw_index = _read_small(root / "index.json", mt.MAX_MANIFEST_BYTES)
         except FileNotFoundError as exc:
             raise ArchiveError(f"{root} is not an OCI image layout: {Path(exc.filename).name} is missing") from None
+        except OSError as exc:  # e.g. ELOOP: index.json is a symlink
+            raise ArchiveError(f"{root}: cannot read {Path(exc.filename or '?').name}: {exc.strerror}") from exc
         try:
             self.top = StaticIndex(raw_index, lambda d: load_descriptor(self.store, d))
         except ManifestError as exc:
@@ -300,6 +302,9 @@ def plan_blobs(obj: Image | ImageIndex) -> list[BlobSource]:
 
 def copy_blob(src: BlobSource, dst: BinaryIO, progress: Progress) -> None:
     """Copy to EOF (so the verifying reader checks the digest), reporting progress."""
+    if src.data is not None:  # manifests and configs: too small to be worth a progress line
+        dst.write(src.data)
+        return
     key = str(src.digest)
     progress.start(key, src.label, src.size)
     with src.open() as f:
@@ -337,7 +342,8 @@ def _put_blob(root: Path, src: BlobSource, progress: Progress) -> bool:
     """Write one blob unless present; True when it was written."""
     path = blob_path(root, src.digest)
     if path.is_file() and not path.is_symlink():
-        progress.note(f"{src.label}: already present")
+        if src.data is None:
+            progress.note(f"{src.label}: already present")
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{src.digest.hex[:16]}.", suffix=".tmp")
@@ -388,12 +394,15 @@ def write_layout(
     entry = index_entry(obj, name)
     if root.exists() and not root.is_dir():
         raise ArchiveError(f"{root} exists and is not a directory")
-    if root.is_dir() and (root / LAYOUT_FILE).exists():
-        _append_layout(root, blobs, entry, progress)
-    elif root.is_dir() and any(root.iterdir()):
-        raise ArchiveError(f"{root} exists, is not empty and is not an OCI image layout")
-    else:
-        _create_layout(root, blobs, entry, progress)
+    try:
+        if root.is_dir() and (root / LAYOUT_FILE).exists():
+            _append_layout(root, blobs, entry, progress)
+        elif root.is_dir() and any(root.iterdir()):
+            raise ArchiveError(f"{root} exists, is not empty and is not an OCI image layout")
+        else:
+            _create_layout(root, blobs, entry, progress)
+    except OSError as exc:  # disk full, permissions...: everything written so far is already removed
+        raise ArchiveError(f"cannot write layout {root}: {exc.strerror or exc}") from exc
     return entry
 
 
@@ -431,11 +440,4 @@ def _append_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progr
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
         raise
-
-
-def iter_names(root: Path) -> Iterator[tuple[str, Descriptor]]:
-    """(name, entry) for every named entry of a layout's index.json."""
-    for d in Layout(root).top.index.manifests:
-        for n in entry_names(d):
-            yield n, d
 

@@ -53,9 +53,7 @@ class FileSlice(io.RawIOBase):
         want = min(len(view), self._end - self._pos)
         if want <= 0:
             return 0
-        data = os.pread(self._fd, want, self._pos)
-        n = len(data)
-        view[:n] = data
+        n = os.preadv(self._fd, [view[:want]], self._pos)  # straight into the caller's buffer
         self._pos += n
         return n
 

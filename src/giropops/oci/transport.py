@@ -19,11 +19,10 @@ recorded.  ``DIGEST`` picks a manifest or index by digest (reading only).
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giropops.errors import ImageError, ReferenceError_
 from giropops.oci.image import Image, ImageIndex
@@ -31,6 +30,9 @@ from giropops.oci.memory import select_image
 from giropops.oci.model import Digest, Platform
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from giropops.oci.registry import RegistryOptions
 
 SCHEMES = ("registry", "archive", "oci-dir", "fs", "local")
 _DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
@@ -153,19 +155,10 @@ def as_spec(spec: Spec | str) -> Spec:
     return parse_spec(spec) if isinstance(spec, str) else spec
 
 
-def _registry() -> Any:
-    """The registry client module (imported lazily: it is the only transport that needs the network)."""
-    try:
-        return importlib.import_module("giropops.oci.registry")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("giropops.oci.registry"):
-            raise ImageError("registry transport is not available in this build") from exc
-        raise
+def _registry_options(options: TransportOptions) -> RegistryOptions:
+    from giropops.oci.registry import RegistryOptions
 
-
-def _registry_options(options: TransportOptions) -> Any:
-    mod = _registry()
-    return mod.RegistryOptions(
+    return RegistryOptions(
         insecure=options.insecure,
         username=options.username,
         password=options.password,
@@ -180,10 +173,10 @@ def open_any(
     """The image or index a spec names (``platform`` is only a hint some transports use)."""
     s = as_spec(spec)
     if isinstance(s, RegistrySpec):
-        got = _registry().open_registry(s.ref, _registry_options(options), platform=platform)
-        if not isinstance(got, Image | ImageIndex):
-            raise ImageError(f"registry returned an unexpected object for {s.ref}")
-        return got
+        # imported here: only registry:// needs the HTTP stack
+        from giropops.oci.registry import open_registry
+
+        return open_registry(s.ref, _registry_options(options), platform=platform)
     if isinstance(s, ArchiveSpec):
         from giropops.oci.archive import open_archive
 
@@ -217,10 +210,9 @@ def write_image(
     """Write an image or index to a destination; returns the digest of what was written."""
     s = as_spec(spec)
     if isinstance(s, RegistrySpec):
-        digest = _registry().write_registry(obj, s.ref, _registry_options(options), progress=progress)
-        if not isinstance(digest, Digest):
-            raise ImageError("registry client returned no digest")
-        return digest
+        from giropops.oci.registry import write_registry
+
+        return write_registry(obj, s.ref, _registry_options(options), progress=progress)
     if isinstance(s, ArchiveSpec | OCIDirSpec):
         if s.digest is not None:
             raise ReferenceError_(f"{s}: a destination cannot name a digest")
