@@ -307,10 +307,10 @@ class Authenticator:
         has_secret = creds.password is not None or creds.identity_token is not None
         if realm.startswith("http://") and not transport.base_url.startswith("http://") and has_secret:
             raise AuthError(f"{self.host}: {what}: refusing to send credentials to a plain-HTTP token realm")
-        wanted = list(scopes)
-        extra = ch.params.get("scope")
-        if extra:
-            wanted += [s for s in extra.split(" ") if s and s not in wanted]
+        # Ours plus whatever the challenge asks for, merged per resource ("push,pull" == "pull,push").
+        extra = tuple(x for x in (ch.params.get("scope") or "").split(" ") if x)
+        merged = _scope_map((*scopes, *extra))
+        wanted = [f"{resource}:{','.join(sorted(actions))}" for resource, actions in merged.items()]
         service = ch.params.get("service")
         headers: dict[str, str] = {}
         if creds.identity_token:
@@ -354,7 +354,7 @@ class Authenticator:
         value = f"Bearer {token}"
         with self._lock:
             # Renew a little early so a request does not race the expiry.
-            self._tokens[_freeze(_scope_map(scopes))] = (value, time.monotonic() + max(lifetime - 10, lifetime / 2))
+            self._tokens[_freeze(merged)] = (value, time.monotonic() + max(lifetime - 10, lifetime / 2))
         return value
 
 
