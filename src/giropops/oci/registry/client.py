@@ -203,6 +203,12 @@ class RegistryClient:
             t.close()
             return Transport(self.host, f"http://{self.host}", True, self.options.retry)
 
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             if self._transport is not None:
@@ -646,8 +652,8 @@ class RegistryClient:
 
 
 def referrers_tag(digest: Digest) -> str:
-    """The fallback tag schema of the OCI distribution spec: ``<alg>-<hex>``."""
-    return f"{digest.algorithm}-{digest.hex}"
+    """The fallback tag schema of the OCI distribution spec: ``<alg>-<hex>``, cut to the 128-character tag limit."""
+    return f"{digest.algorithm}-{digest.hex}"[:128]
 
 
 def _subject_of(raw: bytes) -> Digest | None:
