@@ -23,6 +23,7 @@ import urllib3
 
 from giropops.errors import (
     AuthError,
+    ConfigError,
     BlobError,
     ImageError,
     ManifestError,
@@ -72,7 +73,7 @@ class RegistryOptions:
 
     def __post_init__(self) -> None:
         if self.chunk_size is not None and self.chunk_size <= 0:
-            raise RegistryError(f"chunk size must be positive, got {self.chunk_size}")
+            raise ConfigError(f"chunk size must be positive, got {self.chunk_size}")
 
     def __repr__(self) -> str:  # never show the password
         return (
