@@ -23,8 +23,8 @@ import urllib3
 
 from giropops.errors import (
     AuthError,
-    ConfigError,
     BlobError,
+    ConfigError,
     ImageError,
     ManifestError,
     NotFoundError,
