@@ -21,6 +21,7 @@ from giropops.oci.registry import (
 from tests.oci.registry.conftest import ref_for
 from tests.support.faultproxy import Fault, FaultProxy, any_request, blob_get, manifest_get
 from tests.support.images import MemImage, MemLayer
+from tests.support.progress import RecordingProgress
 from tests.support.services import Registry
 
 
@@ -99,6 +100,18 @@ def test_dropped_connections_are_retried_and_uploads_replayed(registry: Registry
                 assert f.read() == local.blob
         dropped = [(m, what) for m, _, what in proxy.log if what == "dropped"]
     assert dropped == [("PUT", "dropped"), ("PUT", "dropped"), ("GET", "dropped")]
+
+
+def test_progress_counts_each_byte_once_when_an_upload_is_replayed(registry: Registry, repo: str) -> None:
+    layer = MemLayer.random(120_000)
+    faults = [Fault(lambda m, p: m == "PUT" and "/blobs/uploads/" in p, times=2, drop=True)]
+    progress = RecordingProgress()
+    with FaultProxy(registry.port, faults) as proxy:
+        client = RegistryClient(proxy.host, RegistryOptions(retry=RetryPolicy(backoff=0.01)))
+        client.push_blob(repo, layer.digest, layer.size, layer.open_compressed, progress=progress)
+        assert sum(1 for _, _, what in proxy.log if what == "dropped") == 2
+    assert progress.advanced == {str(layer.digest): layer.size}
+    assert progress.finished == {str(layer.digest): "pushed"}
 
 
 def test_chunked_upload_survives_a_failed_patch(registry: Registry, repo: str) -> None:

@@ -25,6 +25,7 @@ from giropops.oci.registry import (
 from tests.oci.registry.conftest import ref_for
 from tests.support.faultproxy import FaultProxy
 from tests.support.images import MemImage, MemIndex, MemLayer, sha256
+from tests.support.progress import RecordingProgress
 from tests.support.services import Registry, require_binary
 
 
@@ -261,26 +262,6 @@ def test_manifest_before_its_blobs_is_refused_with_the_registry_reason(client: R
     with pytest.raises(RegistryError) as err:
         client.put_manifest(repo, "early", img.raw_manifest, img.media_type)
     assert "MANIFEST_BLOB_UNKNOWN" in str(err.value) and repo in str(err.value)
-
-
-class RecordingProgress:
-    def __init__(self) -> None:
-        self.started: dict[str, int | None] = {}
-        self.advanced: dict[str, int] = {}
-        self.finished: dict[str, str | None] = {}
-        self.notes: list[str] = []
-
-    def start(self, key: str, label: str, total: int | None = None) -> None:
-        self.started[key] = total
-
-    def advance(self, key: str, amount: int) -> None:
-        self.advanced[key] = self.advanced.get(key, 0) + amount
-
-    def finish(self, key: str, message: str | None = None) -> None:
-        self.finished[key] = message
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
 
 
 def test_push_reports_progress_per_blob(registry: Registry, repo: str) -> None:

@@ -473,13 +473,15 @@ class RegistryClient:
         key = str(digest)
         what = f"push blob {repo}@{digest}"
         progress.start(key, f"{digest.short}", size)
+        meter = _Meter(progress, key)
         for session in range(UPLOAD_SESSIONS):
             # Ask with the push scope: one token then serves the whole push.
             if self._blob_exists(repo, digest, (_push(repo),)):
                 progress.finish(key, "already exists" if session == 0 else "pushed")
                 return
+            meter.restart()
             try:
-                how = self._upload(repo, digest, size, opener, mount_from, what, lambda n: progress.advance(key, n))
+                how = self._upload(repo, digest, size, opener, mount_from, what, meter)
             except _UploadSessionLost:
                 # The registry forgot the upload (e.g. a response was lost and a retry hit a stale
                 # session state): start a new session, which first checks whether the blob landed.
@@ -522,9 +524,10 @@ class RegistryClient:
         self, repo: str, location: str, digest: Digest, size: int,
         opener: Callable[[], BinaryIO], what: str, advance: Callable[[int], None],
     ) -> None:
+        body = Upload(_restarting(opener, advance), size, advance)
         resp = self._send(
             "PUT", location, what, (_push(repo),), params={"digest": str(digest)},
-            headers={"Content-Type": "application/octet-stream"}, body=Upload(opener, size, advance),
+            headers={"Content-Type": "application/octet-stream"}, body=body,
         )
         if resp.status_code not in (201, 204):
             raise self._upload_failed(resp, what)
@@ -650,6 +653,36 @@ class RegistryClient:
             return
         updated = Index(mt.OCI_INDEX, (*current.manifests, entry))
         self.put_manifest(repo, referrers_tag(subject), updated.to_bytes(), mt.OCI_INDEX)
+
+
+class _Meter:
+    """Reports upload progress once per byte even when a retry sends the same bytes again."""
+
+    def __init__(self, progress: Progress, key: str) -> None:
+        self._progress = progress
+        self._key = key
+        self._reported = 0
+        self._position = 0
+
+    def restart(self) -> None:
+        self._position = 0
+
+    def __call__(self, n: int) -> None:
+        self._position += n
+        if self._position > self._reported:
+            self._progress.advance(self._key, self._position - self._reported)
+            self._reported = self._position
+
+
+def _restarting(opener: Callable[[], BinaryIO], advance: Callable[[int], None]) -> Callable[[], BinaryIO]:
+    """An opener that rewinds the meter each time the body is sent from the start again."""
+
+    def reopen() -> BinaryIO:
+        if isinstance(advance, _Meter):
+            advance.restart()
+        return opener()
+
+    return reopen
 
 
 def referrers_tag(digest: Digest) -> str:
