@@ -318,7 +318,7 @@ class RegistryClient:
     def get_manifest(self, repo: str, reference: str) -> tuple[bytes, str, Digest]:
         _check_repo(repo)
         _check_reference(reference)
-        what = f"manifest {repo}:{reference}" if not reference.startswith("sha") else f"manifest {repo}@{reference}"
+        what = f"manifest {repo}@{reference}" if ":" in reference else f"manifest {repo}:{reference}"
         resp = self._send(
             "GET", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),),
             headers={"Accept": ACCEPT_MANIFESTS},
