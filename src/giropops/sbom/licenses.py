@@ -12,10 +12,13 @@ the expression well formed".  Deprecated ids map to their current ones
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
+
+from giropops.errors import SBOMError
 
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _OPERATORS = {"AND", "OR"}
@@ -24,7 +27,12 @@ _OPERATORS = {"AND", "OR"}
 @lru_cache(maxsize=1)
 def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
     """(licenses, exceptions): lowercased id -> canonical SPDX id."""
-    data = resources.files("license_expression").joinpath("data/scancode-licensedb-index.json").read_bytes()
+    # Located without importing license_expression itself (its import builds parsers we do not use).
+    spec = importlib.util.find_spec("license_expression")
+    if spec is None or not spec.submodule_search_locations:
+        raise SBOMError("license-expression (the SPDX license list) is not installed")
+    index = Path(next(iter(spec.submodule_search_locations))) / "data" / "scancode-licensedb-index.json"
+    data = index.read_bytes()
     licenses: dict[str, str] = {}
     exceptions: dict[str, str] = {}
     for entry in json.loads(data):
