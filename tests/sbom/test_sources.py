@@ -46,3 +46,19 @@ def test_platform_picks_the_image_of_an_index(tmp_path: Path) -> None:
     assert [(p.name, p.arch) for p in arm.packages] == [("only-on-arm64", "arm64")]
     assert [(p.name, p.arch) for p in amd.packages] == [("only-on-amd64", "amd64")]
     assert arm.subject.platform == "linux/arm64"
+
+
+def test_generate_on_any_image_implementation(tmp_path: Path) -> None:
+    """The public API takes any ``Image``: here one built by the test kit, layer digests computed there."""
+    from giropops.sbom import Subject, generate
+    from giropops.sbom.cache import LayerCache
+
+    base = MemLayer({"etc/os-release": b'ID="wolfi"\nVERSION_ID=20230201\nPRETTY_NAME="Wolfi"\n',
+                     "lib/apk/db/installed": b"P:glibc\nV:2.38-r1\nA:x86_64\no:glibc\nL:LGPL-2.1-or-later\n\n"})
+    app = MemLayer({"app/site-packages/demo-1.0.dist-info/METADATA": b"Name: Demo\nVersion: 1.0\n"})
+    image = MemImage([base, app])
+    sbom = generate(image, Subject("mem", str(image.digest)), cache=LayerCache(tmp_path))
+    got = {(p.type, p.name, p.version, p.layer) for p in sbom.packages}
+    assert got == {("apk", "glibc", "2.38-r1", str(base.diff_id)), ("python", "demo", "1.0", str(app.diff_id))}
+    assert sbom.distro is not None and sbom.distro.osv_ecosystem == "Wolfi"
+    assert sbom.subject.digest == str(image.digest)
