@@ -357,3 +357,22 @@ def test_cosign_v3_bundle_through_referrers_tag_fallback(registry, tmp_path, key
     assert proc.returncode == se.NoValidSignatureError.exit_code
     proc = giropops("tree", f"{registry.host}/rt/bundle:1")
     assert str(mdigest) in proc.stdout
+
+
+def test_attest_generated_sbom_without_predicate(registry, tmp_path, keypair):
+    digest = push_image(registry, tmp_path, "rt/sbom")
+    image = f"{registry.host}/rt/sbom:1"
+    for ptype in ("cyclonedx", "spdxjson"):
+        proc = giropops("attest", "--key", str(keypair.private), "--type", ptype, image, password=keypair.password)
+        assert proc.returncode == 0, proc.stderr
+        assert str(digest) in proc.stderr
+    proc = giropops("verify-attestation", "--key", str(keypair.public), "--type", "cyclonedx", image)
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(proc.stdout)
+    assert st["predicateType"] == "https://cyclonedx.org/bom"
+    assert st["subject"][0]["digest"] == {"sha256": digest.hex}
+    assert st["predicate"]["bomFormat"] == "CycloneDX"
+    assert str(digest) in json.dumps(st["predicate"]["metadata"])  # the SBOM describes this very digest
+    proc = giropops("verify-attestation", "--key", str(keypair.public), "--type", "spdxjson", image)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["predicate"]["spdxVersion"] == "SPDX-2.3"

@@ -20,7 +20,7 @@ PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a pass
 def add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE",
                    help="registry reference (REPO[:TAG|@DIGEST]) or oci-dir://DIR[:NAME] (an OCI layout, offline)")
-    p.add_argument("--allow-insecure-registry", action="store_true",
+    p.add_argument("--allow-insecure-registry", "--insecure", dest="allow_insecure_registry", action="store_true",
                    help="allow plain HTTP / unverified TLS to non-loopback registries")
 
 

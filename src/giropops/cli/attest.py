@@ -9,8 +9,10 @@ from pathlib import Path
 
 from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool, predicate_uri
 from giropops.errors import SignError, UsageError
+from giropops.oci.model import Digest
 from giropops.sign.dsse import PREDICATE_TYPES
 from giropops.sign.image import attest_image
+from giropops.sign.storage import LayoutStore, RegistryStore
 
 _SBOM_FORMATS = {"cyclonedx": "cyclonedx-json", "spdxjson": "spdx-json"}
 MAX_PREDICATE_BYTES = 64 * 1024 * 1024
@@ -47,6 +49,14 @@ def _generated_sbom(image: str, ptype: str) -> bytes:
     return data
 
 
+def _pinned_spec(store: object, digest: Digest) -> str:
+    if isinstance(store, RegistryStore):
+        return f"{store.ref.repository}@{digest}"
+    if isinstance(store, LayoutStore):
+        return f"oci-dir://{store.root}@{digest}"
+    raise UsageError("cannot generate an SBOM for this kind of image store")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.tlog_upload:
         raise UsageError("--tlog-upload=true is not supported: no transparency log is reachable")
@@ -60,12 +70,17 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read predicate {path}: {exc.strerror}") from exc
         if len(predicate) > MAX_PREDICATE_BYTES:
             raise UsageError(f"predicate {path} is larger than {MAX_PREDICATE_BYTES} bytes")
-    else:
-        predicate = _generated_sbom(args.image, args.type)
+    elif args.type not in _SBOM_FORMATS:
+        raise UsageError(f"--predicate is required for --type {args.type}")
     key = load_signing_key(args.key)
     store = open_store(args)
+    subject = store.subject()
+    if not args.predicate:
+        # the SBOM of exactly the digest being attested, even if the tag moves meanwhile
+        predicate = _generated_sbom(_pinned_spec(store, subject.digest), args.type)
+        print(f"Generated a {args.type} SBOM of {subject.digest}", file=sys.stderr)
     print("Note: no transparency log is used (as cosign --tlog-upload=false).", file=sys.stderr)
-    result = attest_image(store, key, args.type, predicate)
+    result = attest_image(store, key, args.type, predicate, subject=subject)
     print(f"Attestation ({uri}) attached to {result.subject.digest} at {result.tag} "
           f"({result.total} attestation(s))", file=sys.stderr)
     return 0
