@@ -113,6 +113,7 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
         "loglevel": "info",
         "proc_name": "giropops-senhas",
         "child_exit": _child_exit,
+        "post_fork": _post_fork,
     }
     # Newer gunicorn opens a control socket under $HOME by default; a container's read-only root has no use
     # for it (and older gunicorn has no such setting).
@@ -120,6 +121,12 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
     if "control_socket_disable" in known:
         options["control_socket_disable"] = True
     return options
+
+
+def _post_fork(server: Any, worker: Any) -> None:
+    si = os.environ.get("SWITCH_INTERVAL")
+    if si:
+        sys.setswitchinterval(float(si))
 
 
 def _child_exit(server: Any, worker: Any) -> None:

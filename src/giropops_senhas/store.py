@@ -12,6 +12,7 @@ turns into a 503; the connection pool reconnects by itself once Redis answers ag
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import threading
@@ -23,12 +24,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 HISTORICO_PADRAO = 10
 LISTA = "giropops-senhas:senhas"
 CONTADOR = "giropops-senhas:id"
+_CHAVES = {"id", "senha"}
 
 # One round trip, atomic: next id, push the entry as a JSON object, trim to the bound.  ARGV[1] is the password
 # already encoded as a JSON string by Python, so every entry is exactly what the API sends for it.
@@ -128,10 +131,10 @@ class RedisConfig:
             return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         return f"redis://{self.host}:{self.port}"
 
-    def client(self, **options: Any) -> redis.Redis:
+    def pool(self, **options: Any) -> redis.ConnectionPool:
         if self.url is not None:
-            return redis.Redis.from_url(self.url, **options)
-        return redis.Redis(host=self.host or "localhost", port=self.port, password=self.password, **options)
+            return redis.ConnectionPool.from_url(self.url, **options)
+        return redis.ConnectionPool(host=self.host or "localhost", port=self.port, password=self.password, **options)
 
 
 def redis_config_from_env(env: Mapping[str, str]) -> RedisConfig | None:
@@ -161,6 +164,11 @@ class RedisStore:
 
     Entries are stored as the API's JSON so that ``GET /api/senhas`` checks and joins them instead of
     re-encoding ten objects on the hottest read path.
+
+    Each thread keeps its own redis-py connection and sends commands on it directly: one command per request
+    needs no pool lock, no retry machinery and no client-side bookkeeping, which is most of redis-py's cost
+    per command.  A command that fails because the connection broke (a Redis restart closes every pooled
+    socket) is sent once more on a fresh connection; anything else is :class:`StoreUnavailable` at once.
     """
 
     kind = "redis"
@@ -168,58 +176,100 @@ class RedisStore:
     def __init__(self, config: RedisConfig, historico: int = HISTORICO_PADRAO, timeout: float = 1.0) -> None:
         self.description = config.description
         self._historico = historico
-        self._client = config.client(
-            decode_responses=False,
+        self._pool = config.pool(
             socket_connect_timeout=timeout / 2,
             socket_timeout=timeout,
-            # One immediate retry: a pooled connection broken by a Redis restart is replaced transparently.
-            retry=Retry(NoBackoff(), 1),
+            retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
-        self._adicionar = self._client.register_script(_ADICIONAR)
+        self._local = threading.local()
+        self._sha = hashlib.sha1(_ADICIONAR.encode(), usedforsecurity=False).hexdigest()
+
+    def _conexao(self) -> Any:
+        # redis-py's Connection is untyped; Any keeps mypy's strict mode from flagging every call on it.
+        conexao = getattr(self._local, "conexao", None)
+        if conexao is None:
+            conexao = self._local.conexao = self._pool.make_connection()
+        return conexao
+
+    def _comando(self, *args: str | bytes | int) -> Any:
+        conexao = self._conexao()
+        for tentativa in (1, 2):
+            try:
+                conexao.send_command(*args)
+                return conexao.read_response()
+            except ResponseError as e:  # the command failed; the connection is fine
+                raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
+            except RedisConnectionError as e:
+                conexao.disconnect()
+                if tentativa == 2:
+                    raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
+            except RedisError as e:  # a timeout: the reply may still come, so the connection is dropped
+                conexao.disconnect()
+                raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
+        raise AssertionError("unreachable")
 
     def add(self, senha: str) -> SenhaGuardada:
+        args = (2, LISTA, CONTADOR, json.dumps(senha), self._historico)
         try:
-            novo_id = self._adicionar(keys=[LISTA, CONTADOR], args=[json.dumps(senha), self._historico])
-        except RedisError as e:
-            raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
+            novo_id = self._comando("EVALSHA", self._sha, *args)
+        except StoreUnavailable as e:
+            if not isinstance(e.__cause__, NoScriptError):
+                raise
+            novo_id = self._comando("EVAL", _ADICIONAR, *args)  # also caches the script for EVALSHA
         return SenhaGuardada(int(novo_id), senha)
 
-    def _entradas(self, limite: int) -> list[tuple[bytes, SenhaGuardada]]:
+    def _entradas(self, limite: int) -> tuple[bytes, list[SenhaGuardada]]:
+        """The listed entries as one JSON array, and as objects; only well-formed entries are kept."""
+        brutas = cast("list[bytes]", self._comando("LRANGE", LISTA, 0, limite - 1))
+        # Fast path: everything this app wrote parses as one array of exactly as many valid objects.
+        junto = b"[" + b",".join(brutas) + b"]"
         try:
-            brutas = cast("list[bytes]", self._client.lrange(LISTA, 0, limite - 1))
-        except RedisError as e:
-            raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
-        entradas = []
+            itens = json.loads(junto)
+        except ValueError:
+            itens = None
+        if isinstance(itens, list) and len(itens) == len(brutas):
+            guardadas = [_guardada(item) for item in itens]
+            if None not in guardadas:
+                return junto, cast("list[SenhaGuardada]", guardadas)
+        # Slow path: something else is under our key; skip it rather than send it on.
+        boas: list[bytes] = []
+        objetos: list[SenhaGuardada] = []
         for bruta in brutas:
-            # Anything under our key that this app did not write is skipped rather than sent on.
             try:
-                dados = json.loads(bruta)
+                guardada = _guardada(json.loads(bruta))
             except ValueError:
                 continue
-            if (
-                isinstance(dados, dict)
-                and dados.keys() == {"id", "senha"}
-                and type(dados["id"]) is int
-                and isinstance(dados["senha"], str)
-            ):
-                entradas.append((bruta, SenhaGuardada(dados["id"], dados["senha"])))
-        return entradas
+            if guardada is not None:
+                boas.append(bruta)
+                objetos.append(guardada)
+        return b"[" + b",".join(boas) + b"]", objetos
 
     def latest(self, limite: int) -> list[SenhaGuardada]:
-        return [guardada for _, guardada in self._entradas(limite)]
+        return self._entradas(limite)[1]
 
     def latest_json(self, limite: int) -> bytes:
-        return b"[" + b",".join(bruta for bruta, _ in self._entradas(limite)) + b"]"
+        return self._entradas(limite)[0]
 
     def check(self) -> None:
-        try:
-            self._client.ping()
-        except RedisError as e:
-            raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
+        self._comando("PING")
 
     def close(self) -> None:
-        self._client.close()
+        conexao = getattr(self._local, "conexao", None)
+        if conexao is not None:
+            conexao.disconnect()
+        self._pool.disconnect()
+
+
+def _guardada(item: object) -> SenhaGuardada | None:
+    if (
+        type(item) is dict
+        and item.keys() == _CHAVES
+        and type(item["id"]) is int
+        and type(item["senha"]) is str
+    ):
+        return SenhaGuardada(item["id"], item["senha"])
+    return None
 
 
 def store_from_env(env: Mapping[str, str], historico: int = HISTORICO_PADRAO) -> PasswordStore:

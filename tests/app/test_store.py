@@ -48,7 +48,14 @@ def test_entries_not_written_by_the_app_are_skipped(redis_server: RedisServer) -
     store = RedisStore(RedisConfig(url=redis_server.url))
     store.add("boa")
     direto = redis.Redis.from_url(redis_server.url)
-    direto.lpush(LISTA, "senha-solta-do-app-antigo", '{"id": 7}', "{nao json}")
+    direto.lpush(
+        LISTA,
+        "senha-solta-do-app-antigo",
+        '{"id": 7}',
+        "{nao json}",
+        '{"id":8,"senha":"a"},{"id":9,"senha":"b"}',  # two objects in one entry would make the list too long
+        '{"id":"10","senha":"c"}',
+    )
     direto.close()
     assert [s.senha for s in store.latest(10)] == ["boa"]
     assert store.latest_json(10) == b'[{"id":1,"senha":"boa"}]'
