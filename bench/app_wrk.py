@@ -40,6 +40,31 @@ GOAL_RPS = 4000
 GOAL_P99_MS = 15.0
 
 
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                for child in f.read().split():
+                    pids += process_tree(int(child))
+    except FileNotFoundError:
+        pass
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a server and all its processes (gunicorn master and workers)."""
+    ticks = 0
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -88,6 +113,7 @@ class Result:
     p99_ms: float
     errors: int
     requests: int
+    cpu_us: float  # server CPU (user + system, all its processes) per request
 
 
 def run_wrk(url: str, args: list[str], duration: float, connections: int, threads: int) -> dict[str, object]:
@@ -100,11 +126,15 @@ def run_wrk(url: str, args: list[str], duration: float, connections: int, thread
     return dict(json.loads(line))
 
 
-def measure(name: str, base: str, duration: float, warmup: float, connections: int, threads: int) -> list[Result]:
+def measure(
+    name: str, pid: int, base: str, duration: float, warmup: float, connections: int, threads: int
+) -> list[Result]:
     results = []
     for label, path, args in ROUTES:
         run_wrk(base + path, args, warmup, connections, threads)
+        cpu0 = cpu_seconds(pid)
         d = run_wrk(base + path, args, duration, connections, threads)
+        cpu = cpu_seconds(pid) - cpu0
         errors = d["errors"]
         assert isinstance(errors, dict)
         seconds = float(d["duration_us"]) / 1e6  # type: ignore[arg-type]
@@ -112,10 +142,11 @@ def measure(name: str, base: str, duration: float, warmup: float, connections: i
             name, label, float(d["requests"]) / seconds,  # type: ignore[arg-type]
             float(d["p50_us"]) / 1000, float(d["p90_us"]) / 1000, float(d["p99_us"]) / 1000,  # type: ignore[arg-type]
             sum(int(v) for v in errors.values()), int(d["requests"]),  # type: ignore[call-overload]
+            cpu / max(1, int(d["requests"])) * 1e6,  # type: ignore[call-overload]
         ))
         r = results[-1]
         print(f"  {name:<38} {label:<22} {r.rps:>8.0f} req/s  p50 {r.p50_ms:6.2f} ms  p90 {r.p90_ms:6.2f} ms"
-              f"  p99 {r.p99_ms:6.2f} ms  errors {r.errors}", flush=True)
+              f"  p99 {r.p99_ms:6.2f} ms  errors {r.errors}  server CPU {r.cpu_us:5.0f} us/req", flush=True)
     return results
 
 
@@ -169,6 +200,10 @@ def main() -> int:
                     {**env_base, "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(redis_port)},
                     port, BENCH,
                 ))
+            with open("/proc/loadavg") as f:
+                load = " ".join(f.read().split()[:3])
+            print(f"load average before the run: {load} (other work on the machine skews absolute numbers; "
+                  "ratios and CPU per request much less)")
             print(f"wrk: {opts.connections} connections, {opts.wrk_threads} threads, {opts.duration:.0f} s per "
                   f"route after {opts.warmup:.0f} s warm-up; loopback; {os.cpu_count()} CPUs", flush=True)
             for name, cmd, env, port, cwd in servers:
@@ -177,7 +212,9 @@ def main() -> int:
                 try:
                     base = f"http://127.0.0.1:{port}"
                     wait_http(base + "/api/senhas", proc)
-                    results += measure(name, base, opts.duration, opts.warmup, opts.connections, opts.wrk_threads)
+                    results += measure(
+                        name, proc.pid, base, opts.duration, opts.warmup, opts.connections, opts.wrk_threads
+                    )
                 finally:
                     stop(proc)
                     log.close()
@@ -193,8 +230,9 @@ def main() -> int:
         print(f"{label}: giropops-senhas {r.rps:.0f} req/s, p99 {r.p99_ms:.2f} ms, {r.errors} errors — goal "
               f"(>= {GOAL_RPS} req/s, p99 < {GOAL_P99_MS:.0f} ms, no errors): {'met' if goal else 'NOT met'}")
         for peer in (p for p in results if p.route == label and p is not r):
-            print(f"  vs {peer.server}: throughput x{r.rps / peer.rps:.2f}, "
-                  f"p99 x{r.p99_ms / peer.p99_ms:.2f} ({peer.rps:.0f} req/s, p99 {peer.p99_ms:.2f} ms)")
+            print(f"  vs {peer.server}: throughput x{r.rps / peer.rps:.2f}, p99 x{r.p99_ms / peer.p99_ms:.2f}, "
+                  f"server CPU per request x{r.cpu_us / peer.cpu_us:.2f} "
+                  f"({peer.rps:.0f} req/s, p99 {peer.p99_ms:.2f} ms, {peer.cpu_us:.0f} us/req)")
     return 0
 
 
