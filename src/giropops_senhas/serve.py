@@ -200,12 +200,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     metrics_dir, created = _metrics_dir()
     log.info("metrics of all workers are summed in %s", metrics_dir)
+    master = os.getpid()
     try:
         SenhasServer(gunicorn_options(settings), _create_app).run()
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
-        if created:
+        # Workers are forks of this process and leave through this same frame when they exit: only the
+        # master may remove the directory the other workers are still writing to.
+        if created and os.getpid() == master:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 

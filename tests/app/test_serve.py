@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -107,6 +108,30 @@ def test_served_with_redis_by_several_workers(start_server: Any, redis_server: R
     assert server.wait() == 0
     assert not metrics_dir.exists()  # the directory it created is removed on exit
     assert "Shutting down" in server.log()
+
+
+def test_a_replaced_worker_keeps_the_metrics_working(start_server: Any, redis_server: RedisServer) -> None:
+    # A worker that exits (crash, max-requests, an operator's kill) is replaced; the others keep writing to the
+    # shared metrics directory, and what the dead worker counted is still summed.
+    server = start_server({"REDIS_URL": redis_server.url, "WORKERS": "2", "THREADS": "2"})
+    metrics_dir = server.metrics_dir()
+    for _ in range(10):
+        assert post_json(server.url + "/api/gerar-senha", {})[0] == 200
+    antigos = server.workers()
+    os.kill(antigos[0], signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while len(set(server.workers()) - set(antigos)) < 1 or len(server.workers()) < 2:
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    assert metrics_dir.is_dir()
+    for _ in range(10):
+        assert post_json(server.url + "/api/gerar-senha", {})[0] == 200
+    status, _, corpo = http("GET", server.url + "/metrics")
+    assert status == 200
+    assert amostras(corpo.decode())["senha_gerada_total"] == 20
+    server.terminate()
+    assert server.wait() == 0
+    assert not metrics_dir.exists()
 
 
 def test_sigterm_lets_a_request_in_flight_finish(start_server: Any, redis_server: RedisServer) -> None:
