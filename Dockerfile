@@ -17,7 +17,7 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /app/venv
 # Only what serving the app needs (the toolkit's own dependencies stay out of the image); the same
 # requirements as the "app" block of pyproject.toml's dependencies.
-RUN /app/venv/bin/pip install "flask>=3.0" "gunicorn>=22" "redis>=5" "hiredis>=2" "prometheus-client>=0.20"
+RUN /app/venv/bin/pip install "flask>=3.0" "gunicorn>=24" "redis>=5" "hiredis>=2" "prometheus-client>=0.20"
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN /app/venv/bin/pip install --no-deps . \

@@ -47,7 +47,7 @@ def test_dockerfile_installs_exactly_the_app_dependencies() -> None:
         if instrucao == "RUN" and "pip install" in args and "--no-deps" not in args:
             instalados |= {a for a in shlex.split(args)[2:] if not a.startswith("-")}
     assert instalados == app_dependencies_in_pyproject()
-    assert {"flask>=3.0", "gunicorn>=22", "redis>=5", "prometheus-client>=0.20"} <= instalados
+    assert {"flask>=3.0", "gunicorn>=24", "redis>=5", "prometheus-client>=0.20"} <= instalados
 
 
 def test_dockerfile_is_multi_stage_on_wolfi_and_distroless_at_the_end() -> None:

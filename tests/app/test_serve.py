@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from giropops_senhas.serve import gunicorn_options, settings_from_env
 from giropops_senhas.store import ConfigError
 from tests.app.conftest import CONSOLE_SCRIPT, http, post_json
 from tests.app.test_metrics import amostras, promtool_check
-from tests.support.services import RedisServer
+from tests.support.services import RedisServer, require_binary
 
 NO_ARGS = argparse.Namespace(host=None, port=None, workers=None, threads=None)
 
@@ -108,6 +110,29 @@ def test_served_with_redis_by_several_workers(start_server: Any, redis_server: R
     assert server.wait() == 0
     assert not metrics_dir.exists()  # the directory it created is removed on exit
     assert "Shutting down" in server.log()
+
+
+def test_connections_are_spread_over_the_workers(start_server: Any, redis_server: RedisServer) -> None:
+    # Each worker has its own SO_REUSEPORT listener, so the kernel spreads connections over them; with one
+    # shared socket a single worker used to take almost all of them.  (Both get some of 16 connections unless
+    # the kernel's hash sends all 16 to one: about 3 in 100,000.)
+    ss = require_binary("ss")
+    server = start_server({"REDIS_URL": redis_server.url, "WORKERS": "2", "THREADS": "2"})
+    conexoes = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(16)]
+    try:
+        for c in conexoes:  # one keep-alive request each: every connection has been accepted by some worker
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert c.recv(65536).startswith(b"HTTP/1.1 200")
+        saida = subprocess.run(
+            [ss, "-tnpH", "state", "established", f"( sport = :{server.port} )"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout
+    finally:
+        for c in conexoes:
+            c.close()
+    donos = Counter(int(p) for p in re.findall(r"pid=(\d+)", saida))
+    assert sum(donos.values()) == 16, saida
+    assert set(donos) == set(server.workers()), (donos, server.workers())
 
 
 def test_a_replaced_worker_keeps_the_metrics_working(start_server: Any, redis_server: RedisServer) -> None:
