@@ -159,28 +159,48 @@ def test_a_replaced_worker_keeps_the_metrics_working(start_server: Any, redis_se
     assert not metrics_dir.exists()
 
 
+def ler_resposta(s: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 response (status line + headers, body by Content-Length) from a kept-alive socket."""
+    dados = b""
+    while b"\r\n\r\n" not in dados:
+        chunk = s.recv(65536)
+        assert chunk, dados
+        dados += chunk
+    cabeca, _, corpo = dados.partition(b"\r\n\r\n")
+    achado = re.search(rb"(?i)content-length: *(\d+)", cabeca)
+    assert achado, cabeca
+    tamanho = int(achado.group(1))
+    while len(corpo) < tamanho:
+        chunk = s.recv(65536)
+        assert chunk, corpo
+        corpo += chunk
+    return cabeca, corpo
+
+
 def test_sigterm_lets_a_request_in_flight_finish(start_server: Any, redis_server: RedisServer) -> None:
     server = start_server({"REDIS_URL": redis_server.url, "WORKERS": "1", "GRACEFUL_TIMEOUT": "20"})
     corpo = json.dumps({"tamanho": 24}).encode()
+    pedido = (
+        b"POST /api/gerar-senha HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(corpo)
+    )
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as s:
-        # Headers and half the body: the worker has the request and is waiting for the rest.
-        s.sendall(
-            b"POST /api/gerar-senha HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(corpo)
-            + corpo[:5]
-        )
+        # A first request on this kept-alive connection: a worker has accepted it.
+        s.sendall(pedido + corpo)
+        cabeca, _ = ler_resposta(s)
+        assert cabeca.startswith(b"HTTP/1.1 200")
+        # Then headers and half a body: the worker is inside the request, waiting for the rest, when the
+        # master is told to stop.
+        s.sendall(pedido + corpo[:5])
         time.sleep(0.5)
         server.terminate()
         time.sleep(0.5)
-        # A new connection is refused once the server stops listening; ours is still served.
         s.sendall(corpo[5:])
-        resposta = b""
-        while chunk := s.recv(65536):
-            resposta += chunk
-    cabeca, _, dados = resposta.partition(b"\r\n\r\n")
-    assert cabeca.startswith(b"HTTP/1.1 200"), resposta
+        cabeca, dados = ler_resposta(s)
+    assert cabeca.startswith(b"HTTP/1.1 200"), cabeca
     assert len(json.loads(dados)["senha"]) == 24
     assert server.wait() == 0
+    # And nothing listens any more.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
 
