@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from giropops.errors import BuildError
 
+__all__ = [
+    "BuildError", "IntegrityError", "PackageError", "RepositoryError", "ResolveError", "SignatureError", "SpecError",
+]
+
 
 class SpecError(BuildError):
     """The build spec is invalid; the message names the offending key."""
