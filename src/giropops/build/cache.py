@@ -46,8 +46,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def fetch(url: str, limit: int, what: str, timeout: float = 60.0) -> bytes:
-    """GET ``url`` into memory, refusing more than ``limit`` bytes (hostile servers)."""
+def fetch(url: str, limit: int, what: str, timeout: float = 60.0, strict: bool = True) -> bytes:
+    """GET ``url`` into memory, refusing more than ``limit`` bytes (hostile servers).
+
+    With ``strict=False`` up to ``limit + 1`` bytes are returned for the caller to judge.
+    """
     req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -56,7 +59,7 @@ def fetch(url: str, limit: int, what: str, timeout: float = 60.0) -> bytes:
         raise RepositoryError(f"{what}: {url} answered HTTP {exc.code}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise RepositoryError(f"{what}: cannot fetch {url}: {exc}") from exc
-    if len(data) > limit:
+    if strict and len(data) > limit:
         raise RepositoryError(f"{what}: {url} is larger than the {limit}-byte limit")
     return data
 
@@ -98,12 +101,14 @@ class Cache:
         cached = self.get_blob(sha256)
         if cached is not None:
             return cached
+        # One byte more than promised is enough to know the server sends too much.
         limit = size if size is not None else 1 << 31
         progress.start(url, what, size)
-        data = fetch(url, limit, what)
+        data = fetch(url, limit, what, strict=size is None)
         progress.finish(url, f"{len(data)} bytes")
         if size is not None and len(data) != size:
-            raise IntegrityError(f"{what}: {url} is {len(data)} bytes, the signed index says {size}")
+            more = "more than" if len(data) > size else f"{len(data)} bytes, not"
+            raise IntegrityError(f"{what}: {url} is {more} the {size} bytes the signed index says")
         got = hashlib.sha256(data).hexdigest()
         if got != sha256:
             raise IntegrityError(
