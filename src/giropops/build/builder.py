@@ -166,7 +166,8 @@ class Builder:
     def _apk_layer(self, spec: Spec, arch: str, epoch: int, result: BuildResult) -> LayerBlob:
         from giropops.build import apk  # the APK path is independent of the Debian one
 
-        repo = apk.ApkRepositories(spec.apk.repositories, spec.apk.keyring, arch, self.cache, self.progress)
+        repo = apk.ApkRepositories(spec.apk.repositories, spec.apk.keyring, arch, self.cache, self.progress,
+                                   spec.path.parent if spec.path else None)
         pkgs = repo.resolve(list(spec.apk.packages))
         result.packages += [InstalledPackage("apk", p.name, p.version, p.arch) for p in pkgs]
         key = key_of("apk-layer", BUILDER_VERSION, arch, epoch, [p.checksum for p in pkgs], spec.excludes)
