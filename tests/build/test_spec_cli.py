@@ -15,7 +15,6 @@ from giropops.build.layer import PathFilter
 from giropops.build.spec import load_spec, parse_spec
 from tests.support.paths import REPO_ROOT
 
-
 _CACHE: dict[str, str] = {}
 
 
