@@ -60,10 +60,13 @@ def image_of_rootfs(root: Path) -> BuiltImage:
         "config": {"Entrypoint": ["/usr/bin/python3", "-m", "gunicorn"], "WorkingDir": "/app"},
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
     }
-    return assemble((layer,), config, {})
+    return assemble([layer], config, {})
 
 
 def uncompressed_size(image: BuiltImage) -> int:
-    import gzip
-
-    return sum(len(gzip.decompress(layer.data)) for layer in image.layers)
+    total = 0
+    for layer in image.layers:
+        with layer.open_uncompressed() as f:
+            while chunk := f.read(1 << 20):
+                total += len(chunk)
+    return total

@@ -16,9 +16,10 @@ import datetime
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from giropops.build import python as pylayer
 from giropops.build.cache import Cache, key_of
@@ -30,10 +31,13 @@ from giropops.build.debian import (
     open_deb,
     status_paragraph,
 )
-from giropops.build.errors import BuildError, SpecError
+from giropops.build.errors import SpecError
 from giropops.build.layer import LayerBlob, PathFilter, Tree, make_layer
 from giropops.build.output import BuiltImage, assemble
 from giropops.build.spec import Spec
+from giropops.oci.image import Layer
+from giropops.oci.model import Platform
+from giropops.oci.transport import open_image
 from giropops.progress import NO_PROGRESS, Progress
 
 BUILDER_VERSION = "1"
@@ -51,12 +55,20 @@ class InstalledPackage:
 
 
 @dataclass
-class BuildResult:
-    image: BuiltImage
+class _State:
     packages: list[InstalledPackage] = field(default_factory=list)
     python_version: str = ""
-    reused_layers: list[str] = field(default_factory=list)  # comments of layers taken from the cache
+    reused_layers: list[str] = field(default_factory=list)
     dropped_dependencies: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: BuiltImage
+    packages: list[InstalledPackage]
+    python_version: str
+    reused_layers: list[str]  # comments of the layers taken from the cache
+    dropped_dependencies: list[str]  # "pkg: clause" dropped because of an exclusion
 
 
 def source_date_epoch() -> int:
@@ -129,7 +141,7 @@ class Builder:
             sources = [Source(s.uri, s.suite, s.components, Path(d.keyring)) for s in sources]
         return sources
 
-    def _debian_layer(self, spec: Spec, arch: str, epoch: int, result: BuildResult) -> LayerBlob:
+    def _debian_layer(self, spec: Spec, arch: str, epoch: int, result: _State) -> LayerBlob:
         d = spec.debian
         assert d is not None
         repo = DebianRepository(self._debian_sources(spec), arch, self.cache, self.progress)
@@ -163,7 +175,7 @@ class Builder:
 
     # ------------------------------------------------------------------ apk
 
-    def _apk_layer(self, spec: Spec, arch: str, epoch: int, result: BuildResult) -> LayerBlob:
+    def _apk_layer(self, spec: Spec, arch: str, epoch: int, result: _State) -> LayerBlob:
         from giropops.build import apk  # the APK path is independent of the Debian one
 
         repo = apk.ApkRepositories(spec.apk.repositories, spec.apk.keyring, arch, self.cache, self.progress,
@@ -195,16 +207,22 @@ class Builder:
         arch = arch or spec.archs[0]
         if arch not in spec.archs:
             raise SpecError(f"platform linux/{arch} is not in the spec's 'archs' ({', '.join(spec.archs)})")
-        if spec.base != "scratch":
-            raise BuildError(
-                f"base {spec.base}: building on another image needs the image readers of giropops.oci, "
-                "not available in this build yet; use 'base: scratch' with packages"
-            )
         context = context or (spec.path.parent if spec.path else Path.cwd())
         epoch = source_date_epoch()
         created = _rfc3339(epoch)
-        result = BuildResult(image=BuiltImage((), b"", b""))
-        layers: list[LayerBlob] = []
+        result = _State()
+        layers: list[LayerBlob | Layer] = []
+        base_cfg: Mapping[str, Any] = {}
+        base_history: list[Mapping[str, Any]] = []
+        annotations: dict[str, str] = {}
+        if spec.base != "scratch":
+            self.progress.note(f"reading base image {spec.base}")
+            base = open_image(spec.base, Platform("linux", arch, "v8" if arch == "arm64" else None))
+            layers += list(base.layers())
+            base_cfg = base.config.container_config
+            base_history = base.config.history
+            annotations["org.opencontainers.image.base.name"] = spec.base.removeprefix("registry://")
+            annotations["org.opencontainers.image.base.digest"] = str(base.digest)
 
         if spec.debian is not None and spec.debian.packages:
             layers.append(self._debian_layer(spec, arch, epoch, result))
@@ -213,9 +231,12 @@ class Builder:
 
         layers.append(make_layer(_accounts_tree(spec).to_tar(epoch), "accounts and paths"))
 
-        env = dict(spec.environment)
+        env = dict(e.split("=", 1) for e in base_cfg.get("Env") or [] if isinstance(e, str) and "=" in e)
+        env.update(dict(spec.environment))
         if spec.python is not None:
             py = spec.python
+            if not py.version and spec.base != "scratch" and not result.packages:
+                raise SpecError("python.version is required when the interpreter comes from the base image")
             version = py.version or _python_version(result.packages)
             interpreter = py.interpreter or f"/usr/bin/python{version}"
             result.python_version = version
@@ -240,7 +261,8 @@ class Builder:
             env.setdefault("PYTHONPATH", ":".join(paths))
             env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
             env.setdefault("PYTHONUNBUFFERED", "1")
-            env.setdefault("PATH", f"{py.app_dir}/bin:{DEFAULT_PATH}")
+            if f"{py.app_dir}/bin" not in env.get("PATH", "").split(":"):
+                env["PATH"] = f"{py.app_dir}/bin:{env.get('PATH', DEFAULT_PATH)}"
         env.setdefault("PATH", DEFAULT_PATH)
         if any(p.name == "ca-certificates" for p in result.packages):
             env.setdefault("SSL_CERT_FILE", "/" + CA_BUNDLE)
@@ -249,31 +271,42 @@ class Builder:
         if user and not user.isdigit():
             u = next(u for u in spec.users if u.username == user)
             user = f"{u.uid}:{u.gid}"  # numeric: runtimes need no /etc/passwd lookup and k8s can check runAsNonRoot
+        user = user or str(base_cfg.get("User") or "")
         cfg: dict[str, object] = {}
         if user:
             cfg["User"] = user
         cfg["Env"] = [f"{k}={v}" for k, v in sorted(env.items())]
-        if spec.entrypoint:
-            cfg["Entrypoint"] = list(spec.entrypoint)
-        if spec.cmd:
-            cfg["Cmd"] = list(spec.cmd)
-        if spec.work_dir:
-            cfg["WorkingDir"] = spec.work_dir
-        if spec.expose:
-            cfg["ExposedPorts"] = {p: {} for p in spec.expose}
-        if spec.labels:
-            cfg["Labels"] = dict(spec.labels)
+        entrypoint = list(spec.entrypoint) or list(base_cfg.get("Entrypoint") or [])
+        if entrypoint:
+            cfg["Entrypoint"] = entrypoint
+        # As in a Dockerfile: a new entrypoint resets the base's cmd.
+        cmd = list(spec.cmd) or ([] if spec.entrypoint else list(base_cfg.get("Cmd") or []))
+        if cmd:
+            cfg["Cmd"] = cmd
+        work_dir = spec.work_dir or str(base_cfg.get("WorkingDir") or "")
+        if work_dir:
+            cfg["WorkingDir"] = work_dir
+        ports = sorted(set(spec.expose) | set(base_cfg.get("ExposedPorts") or {}))
+        if ports:
+            cfg["ExposedPorts"] = {p: {} for p in ports}
+        labels = {**dict(base_cfg.get("Labels") or {}), **dict(spec.labels)}
+        if labels:
+            cfg["Labels"] = dict(sorted(labels.items()))
         config: dict[str, object] = {
             "created": created,
             "architecture": arch,
             "os": "linux",
             "config": cfg,
-            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},
-            "history": [{"created": created, "created_by": f"giropops build: {layer.comment}"} for layer in layers],
+            "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id) for layer in layers]},
+            "history": [dict(h) for h in base_history] + [
+                {"created": created, "created_by": f"giropops build: {layer.comment}"}
+                for layer in layers
+                if isinstance(layer, LayerBlob)
+            ],
         }
         if arch == "arm64":
             config["variant"] = "v8"
-        annotations = {"org.opencontainers.image.created": created}
+        annotations["org.opencontainers.image.created"] = created
         revision = _git(context, "rev-parse", "HEAD")
         if revision:
             annotations["org.opencontainers.image.revision"] = revision
@@ -281,8 +314,13 @@ class Builder:
         if source:
             annotations["org.opencontainers.image.source"] = source
         annotations.update(dict(spec.annotations))
-        result.image = assemble(tuple(layers), config, annotations)
-        return result
+        return BuildResult(
+            assemble(layers, config, annotations),
+            result.packages,
+            result.python_version,
+            result.reused_layers,
+            result.dropped_dependencies,
+        )
 
 
 def _ca_bundle(tree: Tree) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from giropops.build.builder import Builder
 from giropops.build.errors import SpecError
-from giropops.build.output import write_output
+from giropops.build.output import push, write_output
 from giropops.build.spec import ARCH_ALIASES, load_spec
 from giropops.cli.progress import TerminalProgress
 from giropops.oci.reference import Reference
@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-f", "--file", default="giropops.yaml", help="the spec (default: giropops.yaml)")
     p.add_argument("-t", "--tag", action="append", default=[], help="image reference to name the image (repeatable)")
     p.add_argument("--output", help="archive://FILE or oci-dir://DIR (default: archive://<name>.tar)")
-    p.add_argument("--push", action="store_true", help="push to the registry named by -t")
+    p.add_argument("--push", action="store_true", help="push to the registry named by -t (registry://REF)")
     p.add_argument("--platform", default="", help="linux/amd64 or linux/arm64 (default: the spec's first arch)")
     p.set_defaults(func=run)
 
@@ -29,8 +29,6 @@ def run(args: argparse.Namespace) -> int:
     if not spec_path.is_file():
         raise SpecError(f"spec {args.file} not found (use -f SPEC)")
     tags = [str(Reference.parse(t)) for t in args.tag]
-    if args.push:
-        raise SpecError("--push needs the registry client of giropops.oci, not available in this build yet")
     arch = None
     if args.platform:
         os_, _, a = args.platform.partition("/")
@@ -41,14 +39,18 @@ def run(args: argparse.Namespace) -> int:
     progress = TerminalProgress()
     result = Builder(progress=progress).build(spec, arch=arch)
     output = args.output
-    if output is None:
+    if output is None and not args.push:
         if not tags:
-            raise SpecError("give -t REF or --output archive://FILE|oci-dir://DIR")
+            raise SpecError("give -t REF, --output archive://FILE|oci-dir://DIR, or --push")
         name = Reference.parse(tags[0]).path.rsplit("/", 1)[-1]
         output = f"archive://{name}.tar"
-    where = write_output(result.image, output, tags)
     img = result.image
-    print(f"{where} {img.digest}", file=sys.stdout)
+    if output is not None:
+        where = write_output(img, output, tags, progress)
+        print(f"{where} {img.digest}", file=sys.stdout)
+    if args.push:
+        for pushed in push(img, tags, progress):
+            print(pushed, file=sys.stdout)
     print(
         f"{len(img.layers)} layers, {img.compressed_size / 1e6:.1f} MB compressed, "
         f"{len(result.packages)} packages"
