@@ -229,7 +229,9 @@ class Builder:
         elif spec.apk.packages:
             layers.append(self._apk_layer(spec, arch, epoch, result))
 
-        layers.append(make_layer(_accounts_tree(spec).to_tar(epoch), "accounts and paths"))
+        if spec.base == "scratch" or spec.users or spec.groups or spec.paths or spec.work_dir:
+            # On a base image, /etc/passwd and /etc/group are only replaced when the spec defines accounts.
+            layers.append(make_layer(_accounts_tree(spec).to_tar(epoch), "accounts and paths"))
 
         env = dict(e.split("=", 1) for e in base_cfg.get("Env") or [] if isinstance(e, str) and "=" in e)
         env.update(dict(spec.environment))
