@@ -15,7 +15,7 @@ from giropops.build.debian import apt_sources
 from giropops.build.layer import LayerBlob, make_layer
 from giropops.build.output import BuiltImage, assemble
 
-REQUIREMENTS = ["flask>=3.0", "gunicorn>=22", "redis>=5", "prometheus-client>=0.20"]
+REQUIREMENTS = ["flask>=3.0", "gunicorn>=22", "redis>=5", "hiredis>=2", "prometheus-client>=0.20"]
 
 
 def conventional_rootfs(root: Path, project: Path) -> Path:
