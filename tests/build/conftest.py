@@ -12,8 +12,8 @@ from giropops.build.builder import Builder, BuildResult
 from giropops.build.cache import Cache
 from giropops.build.output import write_output
 from giropops.build.spec import load_spec
-from tests.build.podman import Podman
 from tests.support.paths import REPO_ROOT
+from tests.support.podman import Podman
 
 
 @pytest.fixture(scope="session")

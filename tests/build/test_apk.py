@@ -32,7 +32,7 @@ from giropops.build.errors import IntegrityError, SignatureError
 from giropops.build.output import write_output
 from giropops.build.spec import load_spec
 from tests.build.conftest import run
-from tests.build.podman import Podman
+from tests.support.podman import Podman
 
 KEY_NAME = "giropops-test.rsa.pub"
 
@@ -185,8 +185,8 @@ def test_apk_image_end_to_end(repo: tuple[Repo, Server], tmp_path: Path, podman:
     write_output(result.image, f"archive://{archive}", ["localhost/apk-test:1"])
     assert {p.name for p in result.packages if p.ecosystem == "apk"} == {"hello", "libfoo", "greeter",
                                                                         "wolfi-baselayout"}
-    podman("load", "-i", str(archive))
-    config = json.loads(podman("image", "inspect", "localhost/apk-test:1").stdout)[0]["Config"]
+    podman.run("load", "-i", str(archive))
+    config = json.loads(podman.run("image", "inspect", "localhost/apk-test:1").stdout)[0]["Config"]
     assert config["Entrypoint"] == ["/usr/bin/hello"] and config["User"] == "65532:65532"
     # The layer holds the newest greeter, the installed db, no excluded docs, nothing unrequested.
     with tarfile.open(archive) as tf:

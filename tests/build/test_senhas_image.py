@@ -20,7 +20,7 @@ from giropops.build.cache import Cache
 from giropops.build.output import write_output
 from giropops.build.spec import load_spec
 from tests.build.conftest import BuiltSenhas, app_copy, run
-from tests.build.podman import Podman
+from tests.support.podman import Podman
 from tests.support.services import RedisServer, free_port
 
 
@@ -50,10 +50,10 @@ def _http(method: str, url: str, body: dict[str, object] | None = None) -> tuple
 def test_podman_runs_the_app_as_nonroot_against_redis(
     senhas_image: BuiltSenhas, podman: Podman, redis_server: RedisServer
 ) -> None:
-    podman("load", "-i", str(senhas_image.archive))
+    podman.run("load", "-i", str(senhas_image.archive))
     port = free_port()
     name = f"senhas-{port}"
-    podman(*podman.run_args(), "-d", "--name", name, "--network", "host",
+    podman.run("run", "-d", "--name", name, "--network", "host",
            "-e", f"PORT={port}", "-e", f"REDIS_URL={redis_server.url}", senhas_image.tag)
     try:
         deadline = time.monotonic() + 60
@@ -64,7 +64,7 @@ def test_podman_runs_the_app_as_nonroot_against_redis(
                 break
             except (urllib.error.URLError, ConnectionError):
                 if time.monotonic() > deadline:
-                    logs = podman("logs", name, check=False)
+                    logs = podman.run("logs", name, check=False)
                     pytest.fail(f"the app never answered: {logs.stdout[-2000:]} {logs.stderr[-2000:]}")
                 time.sleep(0.3)
         assert status == 200, body
@@ -76,19 +76,19 @@ def test_podman_runs_the_app_as_nonroot_against_redis(
         client = redis.Redis.from_url(redis_server.url)
         assert client.dbsize() > 0
         # Non-root: the kernel's view of the container's main process.
-        pid = podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+        pid = podman.run("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
         status_lines = Path(f"/proc/{pid}/status").read_text().splitlines()
         uid_line = next(line for line in status_lines if line.startswith("Uid:"))
         assert uid_line.split()[1:] == ["65532"] * 4
-        config = json.loads(podman("image", "inspect", senhas_image.tag).stdout)[0]["Config"]
+        config = json.loads(podman.run("image", "inspect", senhas_image.tag).stdout)[0]["Config"]
         assert config["User"] == "65532:65532"
     finally:
-        podman("rm", "-f", "-t", "0", name, check=False)
+        podman.run("rm", "-f", "-t", "0", name, check=False)
 
 
 def test_no_shell_no_package_manager_no_pip(senhas_image: BuiltSenhas, podman: Podman) -> None:
-    podman("load", "-i", str(senhas_image.archive))
-    proc = podman(*podman.run_args(), "--rm", "--entrypoint", "/bin/sh", senhas_image.tag, "-c", "true", check=False)
+    podman.run("load", "-i", str(senhas_image.archive))
+    proc = podman.run("run", "--rm", "--entrypoint", "/bin/sh", senhas_image.tag, "-c", "true", check=False)
     assert proc.returncode != 0
     assert "/bin/sh" in proc.stderr and "no such file" in proc.stderr.lower()
     members = _layer_members(senhas_image.archive)
