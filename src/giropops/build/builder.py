@@ -332,7 +332,7 @@ def _ca_bundle(tree: Tree) -> None:
         return
     bundle = b"".join(tree.entries[p].data.rstrip(b"\n") + b"\n" for p in certs)
     tree.write(CA_BUNDLE, bundle)
-    if "usr/lib/ssl" in tree.entries or any(p.startswith("usr/lib/x86_64-linux-gnu/libssl") for p in tree.entries):
+    if "usr/lib/ssl" in tree.entries or any("-linux-gnu/libssl.so" in p for p in tree.entries):
         # OpenSSL's default paths (normally links shipped by the excluded 'openssl' package).
         if "usr/lib/ssl/certs" not in tree.entries:
             tree.symlink("usr/lib/ssl/certs", "/etc/ssl/certs")

@@ -17,8 +17,8 @@ from giropops.build.errors import BuildError
 from giropops.build.layer import LayerBlob
 from giropops.errors import ReferenceError_
 from giropops.oci import mediatypes as mt
-from giropops.oci.image import Image, Layer
-from giropops.oci.memory import build_image, bytes_layer
+from giropops.oci.image import Image, ImageIndex, Layer
+from giropops.oci.memory import build_image, build_index, bytes_layer
 from giropops.oci.model import Digest, canonical_json
 from giropops.oci.transport import ArchiveSpec, OCIDirSpec, TransportOptions, parse_spec, write_image
 from giropops.progress import NO_PROGRESS, Progress
@@ -49,6 +49,30 @@ class BuiltImage:
         return len(self.config) + sum(layer.size for layer in self.layers)
 
 
+@dataclass(frozen=True)
+class BuiltIndex:
+    """One image per architecture under an OCI index (``archs`` with more than one entry)."""
+
+    index: ImageIndex
+    images: tuple[BuiltImage, ...]
+
+    @property
+    def digest(self) -> str:
+        return str(self.index.digest)
+
+    @property
+    def compressed_size(self) -> int:
+        return sum(i.compressed_size for i in self.images)
+
+
+def index_of(images: Sequence[BuiltImage]) -> BuiltIndex:
+    return BuiltIndex(build_index([(i.image, None) for i in images]), tuple(images))
+
+
+def _obj(built: BuiltImage | BuiltIndex) -> Image | ImageIndex:
+    return built.image if isinstance(built, BuiltImage) else built.index
+
+
 def as_layer(blob: LayerBlob) -> Layer:
     return bytes_layer(blob.data, mt.OCI_LAYER_GZIP, Digest.parse(blob.diff_id))
 
@@ -60,7 +84,7 @@ def assemble(layers: Sequence[LayerBlob | Layer], config: dict[str, object], ann
 
 
 def write_output(
-    image: BuiltImage,
+    image: BuiltImage | BuiltIndex,
     output: str,
     tags: Sequence[str],
     progress: Progress = NO_PROGRESS,
@@ -78,17 +102,17 @@ def write_output(
     opts = options or TransportOptions()
     if tags and spec.name is None:
         opts = TransportOptions(**{**opts.__dict__, "name": tags[0]})
-    write_image(image.image, spec, opts, progress)
+    write_image(_obj(image), spec, opts, progress)
     return output
 
 
-def push(image: BuiltImage, tags: Sequence[str], progress: Progress = NO_PROGRESS,
+def push(image: BuiltImage | BuiltIndex, tags: Sequence[str], progress: Progress = NO_PROGRESS,
          options: TransportOptions | None = None) -> list[str]:
     """Push to every tag's registry; returns ``ref@digest`` for each."""
     if not tags:
         raise BuildError("--push needs -t REF")
     out = []
     for tag in tags:
-        digest = write_image(image.image, f"registry://{tag}", options or TransportOptions(), progress)
+        digest = write_image(_obj(image), f"registry://{tag}", options or TransportOptions(), progress)
         out.append(f"{tag}@{digest}")
     return out

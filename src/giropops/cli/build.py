@@ -8,7 +8,7 @@ from pathlib import Path
 
 from giropops.build.builder import Builder
 from giropops.build.errors import SpecError
-from giropops.build.output import push, write_output
+from giropops.build.output import BuiltImage, BuiltIndex, index_of, push, write_output
 from giropops.build.spec import ARCH_ALIASES, load_spec
 from giropops.cli.progress import TerminalProgress
 from giropops.oci.reference import Reference
@@ -35,26 +35,30 @@ def run(args: argparse.Namespace) -> int:
         arch = ARCH_ALIASES.get(a.split("/")[0])
         if os_ != "linux" or arch is None:
             raise SpecError(f"--platform must be linux/amd64 or linux/arm64, got {args.platform!r}")
-    spec = load_spec(spec_path)
-    progress = TerminalProgress()
-    result = Builder(progress=progress).build(spec, arch=arch)
     output = args.output
     if output is None and not args.push:
         if not tags:
             raise SpecError("give -t REF, --output archive://FILE|oci-dir://DIR, or --push")
         name = Reference.parse(tags[0]).path.rsplit("/", 1)[-1]
         output = f"archive://{name}.tar"
-    img = result.image
+    spec = load_spec(spec_path)
+    progress = TerminalProgress()
+    builder = Builder(progress=progress)
+    archs = [arch] if arch else list(spec.archs)
+    results = [builder.build(spec, arch=a) for a in archs]
+    img: BuiltImage | BuiltIndex = results[0].image if len(results) == 1 else index_of([r.image for r in results])
     if output is not None:
         where = write_output(img, output, tags, progress)
         print(f"{where} {img.digest}", file=sys.stdout)
     if args.push:
         for pushed in push(img, tags, progress):
             print(pushed, file=sys.stdout)
-    print(
-        f"{len(img.layers)} layers, {img.compressed_size / 1e6:.1f} MB compressed, "
-        f"{len(result.packages)} packages"
-        + (f", {len(result.reused_layers)} layers from cache" if result.reused_layers else ""),
-        file=sys.stderr,
-    )
+    for a, result in zip(archs, results, strict=True):
+        one = result.image
+        print(
+            f"linux/{a}: {one.digest}, {len(one.layers)} layers, {one.compressed_size / 1e6:.1f} MB compressed, "
+            f"{len(result.packages)} packages"
+            + (f", {len(result.reused_layers)} layers from cache" if result.reused_layers else ""),
+            file=sys.stderr,
+        )
     return 0
