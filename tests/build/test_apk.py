@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from giropops.build.apk import ApkRepositories
 from giropops.build.builder import Builder
 from giropops.build.cache import Cache
-from giropops.build.errors import IntegrityError, SignatureError
+from giropops.build.errors import IntegrityError, PackageError, SignatureError
 from giropops.build.output import write_output
 from giropops.build.spec import load_spec
 from tests.build.conftest import run
@@ -254,3 +254,16 @@ def test_package_not_matching_the_index_is_rejected(repo: tuple[Repo, Server], t
     pkg = next(p for p in repos.resolve(["hello"]) if p.name == "hello")
     with pytest.raises(IntegrityError, match="checksum in the signed APKINDEX"):
         repos.download(pkg)
+
+
+def test_signed_package_with_escaping_paths_is_refused(repo: tuple[Repo, Server], tmp_path: Path) -> None:
+    """A validly signed package is still hostile input: a member escaping the root stops the build."""
+    r, server = repo
+    evil = r.package("evil", "1.0-r0", {"../../etc/cron.d/evil": b"* * * * * root rm -rf /\n"})
+    r.publish([*standard_packages(r), evil])
+    spec = tmp_path / "evil.yaml"
+    spec.write_text(f"contents:\n  repositories: [{server.url}]\n  keyring: [keys/{KEY_NAME}]\n"
+                    "  packages: [evil]\n")
+    with pytest.raises(PackageError, match="escapes the root"):
+        Builder(Cache(tmp_path / "cache")).build(load_spec(spec))
+    assert not (tmp_path.parent / "etc").exists()

@@ -255,3 +255,13 @@ def test_real_deb_unpacks_without_running_anything(resolved: DebianRepository, b
         files = {m.name.removeprefix("./") for m in tf.getmembers() if not m.isdir()}
     assert set(added) == files
     assert "Package: netbase" in deb.control
+
+
+@pytest.mark.parametrize("filename", ["../../etc/passwd", "/etc/passwd", "pool/../../x.deb"])
+def test_hostile_filename_in_packages_index_is_refused(filename: str) -> None:
+    from giropops.build.debian import parse_packages
+    from giropops.build.errors import RepositoryError
+
+    text = f"Package: x\nVersion: 1\nArchitecture: all\nFilename: {filename}\nSize: 1\nSHA256: {'0' * 64}\n"
+    with pytest.raises(RepositoryError, match="hostile Filename"):
+        parse_packages(text, "http://127.0.0.1:1", "test index")

@@ -63,7 +63,7 @@ def test_repository_specs_parse() -> None:
     assert "5000/tcp" in senhas.expose
     wolfi = load_spec(REPO_ROOT / "specs" / "wolfi-python.yaml")
     assert "python-3.12" in wolfi.apk.packages and wolfi.apk.repositories and wolfi.apk.keyring
-    assert wolfi.run_as == "65532" and wolfi.archs == ("amd64",)
+    assert wolfi.run_as == "65532" and wolfi.archs == ("amd64", "arm64")
 
 
 def test_excludes_keep_negated_paths() -> None:
