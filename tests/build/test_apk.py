@@ -267,3 +267,23 @@ def test_signed_package_with_escaping_paths_is_refused(repo: tuple[Repo, Server]
     with pytest.raises(PackageError, match="escapes the root"):
         Builder(Cache(tmp_path / "cache")).build(load_spec(spec))
     assert not (tmp_path.parent / "etc").exists()
+
+
+def test_cli_repository_and_keyring_append(repo: tuple[Repo, Server], tmp_path: Path) -> None:
+    """apko's --repository-append/--keyring-append: a spec naming only packages, the repository given at build."""
+    import os
+    import subprocess
+    import sys
+
+    r, server = repo
+    r.publish(standard_packages(r))
+    spec = tmp_path / "wolfi-like.yaml"
+    spec.write_text("contents:\n  packages: [hello]\narchs: [x86_64]\n")
+    env = {**os.environ, "GIROPOPS_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "giropops", "build", "-f", str(spec), "--output", f"archive://{tmp_path / 'o.tar'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 64 and "--repository-append" in proc.stderr
+    proc = subprocess.run([*cmd, "--repository-append", server.url, "--keyring-append", str(r.keyfile)],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "4 packages" in proc.stderr and (tmp_path / "o.tar").is_file()

@@ -178,6 +178,9 @@ class Builder:
     def _apk_layer(self, spec: Spec, arch: str, epoch: int, result: _State) -> LayerBlob:
         from giropops.build import apk  # the APK path is independent of the Debian one
 
+        if not spec.apk.repositories:
+            raise SpecError("'contents.packages' needs 'contents.repositories' (or --repository-append)")
+
         repo = apk.ApkRepositories(spec.apk.repositories, spec.apk.keyring, arch, self.cache, self.progress,
                                    spec.path.parent if spec.path else None)
         pkgs = repo.resolve(list(spec.apk.packages))

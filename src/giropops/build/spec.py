@@ -250,8 +250,6 @@ def parse_spec(doc: Mapping[str, Any], path: Path | None = None) -> Spec:
         _str_list(contents.get("keyring"), "contents.keyring"),
         _str_list(contents.get("packages"), "contents.packages"),
     )
-    if apk.packages and not apk.repositories:
-        raise SpecError("'contents.packages' needs 'contents.repositories'")
 
     debian = None
     if doc.get("debian") is not None:

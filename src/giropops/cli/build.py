@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from giropops.build.builder import Builder
@@ -21,6 +22,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--output", help="archive://FILE or oci-dir://DIR (default: archive://<name>.tar)")
     p.add_argument("--push", action="store_true", help="push to the registry named by -t (registry://REF)")
     p.add_argument("--platform", default="", help="linux/amd64 or linux/arm64 (default: the spec's first arch)")
+    p.add_argument("--repository-append", "-r", action="append", default=[], metavar="URL",
+                   help="add an APK repository to contents.repositories (as apko's flag)")
+    p.add_argument("--keyring-append", "-k", action="append", default=[], metavar="KEY",
+                   help="add an APK signing key (path or URL) to contents.keyring (as apko's flag)")
     p.set_defaults(func=run)
 
 
@@ -42,6 +47,11 @@ def run(args: argparse.Namespace) -> int:
         name = Reference.parse(tags[0]).path.rsplit("/", 1)[-1]
         output = f"archive://{name}.tar"
     spec = load_spec(spec_path)
+    if args.repository_append or args.keyring_append:
+        apk = replace(spec.apk, repositories=(*spec.apk.repositories, *args.repository_append),
+                      keyring=(*spec.apk.keyring, *(str(Path(k).resolve()) if "://" not in k else k
+                                                    for k in args.keyring_append)))
+        spec = replace(spec, apk=apk)
     progress = TerminalProgress()
     builder = Builder(progress=progress)
     archs = [arch] if arch else list(spec.archs)
