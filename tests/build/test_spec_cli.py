@@ -111,3 +111,31 @@ def test_cli_builds_an_archive_and_an_oci_layout(tmp_path: Path) -> None:
     import hashlib
 
     assert "sha256:" + hashlib.sha256(skopeo.stdout.encode()).hexdigest() == digest
+
+
+def test_source_date_epoch_sets_every_time(tmp_path: Path) -> None:
+    import gzip
+    import io
+    import json
+    import tarfile
+
+    (tmp_path / "giropops.yaml").write_text("debian:\n  suites: [bookworm]\n  packages: [netbase]\n")
+    env_epoch = "1700000000"
+    expected = subprocess.run(["date", "-u", "-d", f"@{env_epoch}", "+%Y-%m-%dT%H:%M:%SZ"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    env = {**os.environ, "GIROPOPS_CACHE_DIR": _CACHE["dir"], "SOURCE_DATE_EPOCH": env_epoch}
+    out = tmp_path / "layout"
+    proc = subprocess.run([sys.executable, "-m", "giropops", "build", "--output", f"oci-dir://{out}"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    config = json.loads(subprocess.run(["skopeo", "inspect", "--config", f"oci:{out}"], capture_output=True,
+                                       check=True).stdout)
+    assert config["created"] == expected
+    manifest = json.loads(subprocess.run(["skopeo", "inspect", "--raw", f"oci:{out}"], capture_output=True,
+                                         check=True).stdout)
+    assert manifest["annotations"]["org.opencontainers.image.created"] == expected
+    for desc in manifest["layers"]:
+        blob = (out / "blobs" / "sha256" / desc["digest"].split(":")[1]).read_bytes()
+        assert blob[4:8] == b"\0\0\0\0"  # gzip header mtime
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob))) as tf:
+            assert {m.mtime for m in tf.getmembers()} == {int(env_epoch)}
