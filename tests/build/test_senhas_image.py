@@ -147,3 +147,27 @@ def test_app_change_reuses_every_other_layer(build_cache: Cache, tmp_path: Path)
     assert a[:-1] == b[:-1]
     assert a[-1] != b[-1]
     assert len(second.reused_layers) == 2  # packages and wheels from the cache; accounts are rebuilt identically
+
+
+def test_our_sbom_and_trivy_agree_on_every_package(senhas_image: BuiltSenhas, trivy: str, tmp_path: Path) -> None:
+    from giropops.sbom.source import sbom_for
+
+    ours = sbom_for(f"archive://{senhas_image.archive}", use_cache=False)
+    assert ours.distro is not None and ours.distro.id == "debian" and ours.distro.version_id == "12"
+    built_debs = {(p.name, p.version) for p in senhas_image.result.packages if p.ecosystem == "deb"}
+    our_debs = {(p.name, p.version) for p in ours.packages if p.type == "deb"}
+    assert our_debs == built_debs
+
+    out = tmp_path / "trivy.json"
+    run(trivy, "image", "--cache-dir", str(tmp_path / "trivy"), "--input", str(senhas_image.archive),
+        "--format", "cyclonedx", "--output", str(out), "--quiet")
+    comps = json.loads(out.read_text())["components"]
+    trivy_debs = {(c["name"], c["version"]) for c in comps if c.get("purl", "").startswith("pkg:deb/")}
+    assert trivy_debs == built_debs
+
+    def norm(name: str) -> str:
+        return name.lower().replace("_", "-")
+
+    our_py = {(norm(p.name), p.version) for p in ours.packages if p.type == "python"}
+    trivy_py = {(norm(c["name"]), c["version"]) for c in comps if c.get("purl", "").startswith("pkg:pypi/")}
+    assert trivy_py <= our_py and {"flask", "gunicorn", "redis"} <= {n for n, _ in our_py}
