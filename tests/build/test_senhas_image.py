@@ -171,3 +171,17 @@ def test_our_sbom_and_trivy_agree_on_every_package(senhas_image: BuiltSenhas, tr
     our_py = {(norm(p.name), p.version) for p in ours.packages if p.type == "python"}
     trivy_py = {(norm(c["name"]), c["version"]) for c in comps if c.get("purl", "").startswith("pkg:pypi/")}
     assert trivy_py <= our_py and {"flask", "gunicorn", "redis"} <= {n for n, _ in our_py}
+
+
+def test_annotations_name_the_revision_and_time(senhas_image: BuiltSenhas) -> None:
+    import subprocess
+
+    from tests.support.paths import REPO_ROOT
+
+    head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    manifest = json.loads(senhas_image.result.image.manifest)
+    ann = manifest["annotations"]
+    assert ann["org.opencontainers.image.revision"] == head
+    assert ann["org.opencontainers.image.created"] == json.loads(senhas_image.result.image.config)["created"]
+    assert "org.opencontainers.image.base.name" not in ann  # built from packages on scratch
