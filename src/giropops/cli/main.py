@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "copy",
     "inspect",
     "sbom",
+    "build",
     "generate_key_pair",
     "sign",
     "verify",
