@@ -61,7 +61,10 @@ def test_repository_specs_parse() -> None:
     assert senhas.python is not None and senhas.python.project == REPO_ROOT
     assert "5000/tcp" in senhas.expose
     wolfi = load_spec(REPO_ROOT / "specs" / "wolfi-python.yaml")
-    assert "python-3.12" in wolfi.apk.packages and not wolfi.apk.repositories  # given at build time
+    assert "python-3.12" in wolfi.apk.packages
+    # Wolfi's repository and signing key as wolfi.dev documents them.
+    assert wolfi.apk.repositories == ("https://packages.wolfi.dev/os",)
+    assert wolfi.apk.keyring == ("https://packages.wolfi.dev/os/wolfi-signing.rsa.pub",)
     assert wolfi.run_as == "65532" and wolfi.archs == ("amd64", "arm64")
 
 
