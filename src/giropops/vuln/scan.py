@@ -2,7 +2,10 @@
 
 ``sbom_for`` is the single place where the vulnerability commands meet the SBOM
 side (issue 4).  Until its generator is on main, only ``sbom://FILE`` works:
-a CycloneDX JSON document is read with a small interim reader below; image
+a CycloneDX JSON document is read with a small interim reader below
+(properties ``giropops:digest``, ``giropops:platform``, ``giropops:size``,
+``giropops:diff_id``, ``giropops:env``, ``giropops:label:K`` and
+``giropops:annotation:K`` on the metadata component carry image facts); image
 sources raise a clear error.  When the generator lands, wiring it is one line
 in ``sbom_for``.
 """
@@ -38,12 +41,17 @@ def sbom_for(spec: str) -> SBOM:
     )
 
 
-def _props(obj: Mapping[str, Any]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in obj.get("properties", []) or []:
+def _prop_list(obj: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    props = obj.get("properties", []) or []
+    for p in props if isinstance(props, list) else []:
         if isinstance(p, Mapping) and isinstance(p.get("name"), str) and isinstance(p.get("value"), str):
-            out[p["name"]] = p["value"]
+            out.append((p["name"], p["value"]))
     return out
+
+
+def _props(obj: Mapping[str, Any]) -> dict[str, str]:
+    return dict(_prop_list(obj))
 
 
 def read_sbom_file(path: Path) -> SBOM:
@@ -67,9 +75,14 @@ def read_sbom_file(path: Path) -> SBOM:
             "sha256:") else None),
         platform=props.get("giropops:platform"),
         size=int(size) if size and size.isdigit() else None,
+        diff_ids=tuple(v for k, v in _prop_list(comp) if k == "giropops:diff_id"),
         annotations={k.removeprefix("giropops:annotation:"): v for k, v in props.items()
                      if k.startswith("giropops:annotation:")},
     )
+    image_config = {
+        "Env": [v for k, v in _prop_list(comp) if k == "giropops:env"],
+        "Labels": {k.removeprefix("giropops:label:"): v for k, v in props.items() if k.startswith("giropops:label:")},
+    }
     distro: Distro | None = None
     packages: list[Package] = []
     components = doc.get("components", [])
@@ -104,7 +117,7 @@ def read_sbom_file(path: Path) -> SBOM:
             source_name=cprops.get("giropops:source_name", source_name),
             source_version=cprops.get("giropops:source_version", source_version),
         ))
-    return SBOM(subject, distro, tuple(packages))
+    return SBOM(subject, distro, tuple(packages), extra={"config": {"config": image_config}})
 
 
 NO_FILTERS = Filters()
