@@ -225,3 +225,12 @@ def test_scheme_for_ecosystems() -> None:
     assert scheme_for("npm", "SEMVER") is SEMVER
     assert scheme_for("Ubuntu:22.04") is None
     assert scheme_for("PyPI", "GIT") is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(_deb_version, _deb_version)
+def test_deb_sort_key_agrees_with_the_dpkg_algorithm_port(a: str, b: str) -> None:
+    # the tuple key (used for speed) and the direct port of dpkg's verrevcmp must agree everywhere
+    if DEB.valid(a) and DEB.valid(b):
+        ka, kb = deb_mod.sort_key(a), deb_mod.sort_key(b)
+        assert (ka > kb) - (ka < kb) == deb_mod.compare(a, b)

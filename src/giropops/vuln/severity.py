@@ -12,9 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cvss import CVSS2, CVSS3, CVSS4
-from cvss.exceptions import CVSSError
-
 from giropops.vuln.model import Severity
 
 _GHSA = {"CRITICAL": "critical", "HIGH": "high", "MODERATE": "medium", "MEDIUM": "medium", "LOW": "low"}
@@ -35,6 +32,10 @@ def level_for_score(score: float) -> str:
 
 
 def _score(kind: str, vector: str) -> float | None:
+    # imported here: only the importer computes scores, and the scan commands should start fast
+    from cvss import CVSS2, CVSS3, CVSS4
+    from cvss.exceptions import CVSSError
+
     try:
         if kind == "CVSS_V4":
             return float(CVSS4(vector).base_score)

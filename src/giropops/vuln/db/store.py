@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from giropops.errors import VulnError
 from giropops.vuln.model import Advisory, Affected, Interval, Severity
@@ -235,6 +236,7 @@ class VulnDB:
         except sqlite3.DatabaseError as exc:
             raise VulnError(f"cannot open {path}: {exc}") from exc
         self._cache: dict[tuple[str, str], tuple[Advisory, ...]] = {}
+        self._severities: dict[tuple[Any, ...], Severity] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -253,33 +255,35 @@ class VulnDB:
             return cached
         rows = self.conn.execute(
             "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
-            " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status"
-            " FROM affected f JOIN advisory a ON a.pk = f.advisory WHERE f.ecosystem = ? AND f.name = ?",
+            " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
+            " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_"
+            " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
+            " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk",
             (ecosystem, name),
         ).fetchall()
-        intervals: dict[int, list[Interval]] = {}
-        if rows:
-            pks = [r[0] for r in rows]
-            for i in range(0, len(pks), 500):
-                chunk = pks[i : i + 500]
-                q = ",".join("?" * len(chunk))
-                for aff, scheme, intro, fixed, last, limit in self.conn.execute(
-                    f"SELECT affected, scheme, introduced, fixed, last_affected, limit_ FROM interval"  # noqa: S608
-                    f" WHERE affected IN ({q})",
-                    chunk,
-                ):
-                    intervals.setdefault(aff, []).append(Interval(scheme, intro, fixed, last, limit))
+        grouped: dict[int, tuple[Any, list[Interval]]] = {}
+        for row in rows:
+            entry = grouped.get(row[0])
+            if entry is None:
+                entry = grouped[row[0]] = (row, [])
+            if row[16] is not None:
+                entry[1].append(Interval(row[16], row[17], row[18], row[19], row[20]))
         out = []
-        for (pk, versions, urgency, osv_id, vuln_id, aliases, related, summary, published, modified, withdrawn,
-             level, score, sev_source, vector, status) in rows:
+        for row, intervals in grouped.values():
+            (_pk, versions, urgency, osv_id, vuln_id, aliases, related, summary, published, modified, withdrawn,
+             level, score, sev_source, vector, status) = row[:16]
+            sev_key = (level, score, sev_source, vector)
+            severity = self._severities.get(sev_key)
+            if severity is None:
+                severity = self._severities[sev_key] = Severity(level, score, sev_source, vector)
             out.append(
                 Advisory(
                     id=osv_id, modified=modified, vuln_id=vuln_id,
                     aliases=tuple(aliases.split("\n")) if aliases else (),
                     related=tuple(related.split("\n")) if related else (),
                     summary=summary, published=published, withdrawn=withdrawn,
-                    severity=Severity(level, score, sev_source, vector), status=status,
-                    affected=(Affected(ecosystem, name, tuple(intervals.get(pk, ())),
+                    severity=severity, status=status,
+                    affected=(Affected(ecosystem, name, tuple(intervals),
                                        tuple(versions.split("\n")) if versions else (), urgency),),
                 )
             )

@@ -93,43 +93,46 @@ def compare(a: str, b: str) -> int:
     return (r > 0) - (r < 0)
 
 
-class _Key:
-    __slots__ = ("v",)
+_TERMINAL: tuple[int, ...] = (0,)
 
-    def __init__(self, v: str) -> None:
-        parse(v)
-        self.v = v
 
-    def __lt__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) < 0
+def _part_key(text: str) -> tuple[Any, ...]:
+    """A tuple that orders like ``_verrevcmp``: alternating non-digit runs (as tuples of ``_order``
+    values closed by 0, so "~" < end < letters < others) and digit runs (as ints), closed by an
+    end marker that compares as an empty non-digit run."""
+    out: list[Any] = []
+    i, n = 0, len(text)
+    while i < n:
+        j = i
+        while j < n and not text[j].isdigit():
+            j += 1
+        out.append((*(_order(c) for c in text[i:j]), 0))
+        k = j
+        while k < n and text[k].isdigit():
+            k += 1
+        out.append(int(text[j:k]) if k > j else 0)
+        i = k
+    if not out:  # an empty part orders like "0" (dpkg: a missing revision is revision 0)
+        out = [_TERMINAL, 0]
+    out.append(_TERMINAL)
+    return tuple(out)
 
-    def __gt__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) > 0
 
-    def __le__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) <= 0
-
-    def __ge__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) >= 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and compare(self.v, other.v) == 0
-
-    def __hash__(self) -> int:
-        return hash(parse(self.v)[0])
-
-    def __repr__(self) -> str:
-        return f"DebVersion({self.v!r})"
+@functools.lru_cache(maxsize=131072)
+def sort_key(version: str) -> tuple[Any, ...]:
+    epoch, upstream, revision = parse(version)
+    return (epoch, _part_key(upstream), _part_key(revision))
 
 
 class DebScheme(VersionScheme):
     name = "deb"
 
     def key(self, version: str) -> Any:
-        return _Key(version)
+        return sort_key(version)
 
     def compare(self, a: str, b: str) -> int:
-        return compare(a, b)
+        ka, kb = sort_key(a), sort_key(b)
+        return (ka > kb) - (ka < kb)
 
 
 SCHEME = DebScheme()

@@ -1,0 +1,108 @@
+"""Vulnerability database and scan benchmark.
+
+Measures, on the shared advisories (../shared/vulndata):
+  * import of every file into a new database: wall time, database size, peak RSS (in a child process);
+  * ``giropops cves`` on a realistic SBOM (this machine's dpkg database, a bookworm system, plus the
+    giropops-senhas Python requirements) with the full database: cold (a new process, as a user runs it)
+    and warm (repeated scans in one process, database pages cached).
+
+Goals (issue 5): import < 60 s, scan < 1 s, peak memory < 300 MB.  Prints numbers and goal ratios.
+Run: .venv/bin/python bench/vuln_bench.py
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+VULNDATA = REPO.parent / "shared" / "vulndata"
+PY = sys.executable
+
+IMPORT_CHILD = """
+import resource, sys, time
+from pathlib import Path
+from giropops.vuln.db.importer import import_paths
+t = time.perf_counter()
+r = import_paths(Path(sys.argv[1]), sorted(Path(sys.argv[2]).glob("*.osv.jsonl.gz")))
+print(time.perf_counter() - t, r.records, r.imported, r.skipped,
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+REQUIREMENTS = [("Flask", "3.0.3"), ("Werkzeug", "3.0.3"), ("Jinja2", "3.1.4"), ("MarkupSafe", "2.1.5"),
+                ("itsdangerous", "2.2.0"), ("click", "8.1.7"), ("blinker", "1.8.2"), ("redis", "5.0.4"),
+                ("prometheus-client", "0.20.0"), ("gunicorn", "22.0.0"), ("packaging", "24.0"),
+                ("pip", "24.0"), ("setuptools", "65.5.0")]
+
+
+def realistic_sbom(path: Path) -> int:
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${source:Package}\t${source:Version}\n"],
+                         capture_output=True, text=True, check=True).stdout
+    components: list[dict[str, object]] = [{"type": "operating-system", "name": "debian", "version": "12"}]
+    for line in out.splitlines():
+        name, version, src, src_version = line.split("\t")
+        components.append({"type": "library", "name": name, "version": version,
+                           "purl": f"pkg:deb/debian/{name}@{version}?upstream={src}%40{src_version}"})
+    for name, version in REQUIREMENTS:
+        components.append({"type": "library", "name": name, "version": version,
+                           "purl": f"pkg:pypi/{name.lower()}@{version}"})
+    path.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5",
+                                "metadata": {"component": {"type": "container", "name": "giropops-senhas:bench"}},
+                                "components": components}))
+    return len(components) - 1
+
+
+def main() -> None:
+    files = sorted(VULNDATA.glob("*.osv.jsonl.gz"))
+    if not files:
+        sys.exit(f"no vulndata at {VULNDATA}")
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.sqlite3"
+        res = subprocess.run([PY, "-c", IMPORT_CHILD, str(db), str(VULNDATA)], capture_output=True, text=True,
+                             check=True)
+        seconds, records, imported, skipped, rss_kb = res.stdout.split()
+        import_s, import_rss = float(seconds), int(rss_kb) / 1024
+        size_mb = db.stat().st_size / 1e6
+        print(f"import: {len(files)} files, {records} records ({imported} written, {skipped} skipped)")
+        print(f"  time {import_s:.1f} s (goal 60 s, ratio {import_s / 60:.2f})")
+        print(f"  database {size_mb:.1f} MB")
+        print(f"  peak RSS {import_rss:.0f} MB (goal 300 MB, ratio {import_rss / 300:.2f})")
+
+        sbom = Path(tmp) / "sbom.json"
+        n = realistic_sbom(sbom)
+        cold: list[float] = []
+        scan_rss = 0.0
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([PY, "-m", "giropops", "cves", f"sbom://{sbom}", "--db", str(db), "--format", "json",
+                            "--output", str(Path(tmp) / "out.json")], check=True)
+            cold.append(time.perf_counter() - t)
+            scan_rss = max(scan_rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+        findings = json.loads((Path(tmp) / "out.json").read_text())["summary"]["total"]
+
+        from giropops.vuln.db.store import VulnDB
+        from giropops.vuln.match import scan
+        from giropops.vuln.scan import sbom_for
+
+        sb = sbom_for(f"sbom://{sbom}")
+        warm: list[float] = []
+        for _ in range(5):
+            with VulnDB(db) as vdb:  # a fresh provider: no in-process advisory cache, OS page cache warm
+                t = time.perf_counter()
+                scan(sb, vdb)
+                warm.append(time.perf_counter() - t)
+        print(f"cves: {n} packages, {findings} findings")
+        print(f"  cold (new process, incl. interpreter start) median {statistics.median(cold):.2f} s "
+              f"(goal 1 s, ratio {statistics.median(cold):.2f})")
+        print(f"  warm (matching only, page cache warm) median {statistics.median(warm):.3f} s")
+        print(f"  peak RSS of the cves process {scan_rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
