@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -78,10 +79,35 @@ class RedisServer:
             self.proc = None
 
 
-class Registry:
-    """CNCF distribution (``docker-registry``) on a loopback port, optionally with basic auth."""
+def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
+    """An htpasswd file with bcrypt hashes, the only kind distribution accepts."""
+    import bcrypt
 
-    def __init__(self, workdir: Path, htpasswd: Path | None = None, extra_config: str = "") -> None:
+    lines = [f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=4)).decode()}" for user, pw in users.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class TokenAuth:
+    """``auth: token:`` settings: the registry trusts JWTs signed by a key certified in ``rootcertbundle``."""
+
+    realm: str
+    service: str
+    issuer: str
+    rootcertbundle: Path
+
+
+class Registry:
+    """CNCF distribution (``docker-registry``) on a loopback port, optionally with basic or token auth."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        htpasswd: Path | None = None,
+        extra_config: str = "",
+        token_auth: TokenAuth | None = None,
+    ) -> None:
         self.binary = require_binary("docker-registry")
         self.workdir = workdir
         self.port = free_port()
@@ -92,6 +118,12 @@ class Registry:
         auth = ""
         if htpasswd is not None:
             auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+        if token_auth is not None:
+            auth = (
+                "auth:\n  token:\n"
+                f"    realm: {token_auth.realm}\n    service: {token_auth.service}\n"
+                f"    issuer: {token_auth.issuer}\n    rootcertbundle: {token_auth.rootcertbundle}\n"
+            )
         self.config.write_text(
             "version: 0.1\n"
             "log:\n  level: error\n  accesslog:\n    disabled: true\n"

@@ -1,4 +1,19 @@
 """The image model: references, manifests, images, and the sources/sinks that move them.
 
-Nothing here imports from the rest of ``giropops`` except ``giropops.errors``.
+Nothing here imports from the rest of ``giropops`` except ``giropops.errors`` and
+``giropops.progress``.
+
+Map (after go-containerregistry's ``pkg/v1``):
+
+- ``model``, ``reference``, ``mediatypes``: value types; ``image``: the read-only
+  ``Image`` / ``Layer`` / ``ImageIndex`` protocols; ``blob``: verified streams.
+- ``memory``: ``StaticImage`` / ``StaticIndex`` / ``BlobLayer`` that every source
+  builds, plus ``build_image`` / ``build_index``; ``empty``: ``EMPTY_IMAGE`` (scratch).
+- ``mutate``: new images from old ones (``layer_from_tar``, ``append_layers``,
+  ``with_config``, ``with_annotations``, ``canonicalize``...).
+- Sources and sinks: ``layout`` (OCI layout dirs), ``archive`` (docker/OCI
+  tarballs), ``registry`` (distribution API), ``fs`` (a directory as an image,
+  read-only), ``daemon`` (a Docker/Podman engine, read-only).
+- ``transport``: ``parse_spec`` for ``registry://``, ``archive://``, ``oci-dir://``,
+  ``fs://``, ``local://`` and ``open_image`` / ``open_any`` / ``write_image``.
 """

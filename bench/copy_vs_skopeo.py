@@ -1,0 +1,146 @@
+"""Copy a ~150 MB image registry -> archive and archive -> registry, with giropops and with skopeo.
+
+Both tools run in the same process tree against the same local registry
+(``docker-registry`` on loopback) and the same input, one after the other,
+alternating who goes first over ``--rounds`` rounds; the best time of each is
+reported with the ratio giropops/skopeo (below 1.0: we are faster).
+
+    .venv/bin/python bench/copy_vs_skopeo.py [--size-mb 150] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.support.services import Registry, require_binary  # noqa: E402
+
+from giropops.oci import mutate  # noqa: E402
+from giropops.oci.empty import empty_image  # noqa: E402
+from giropops.oci.image import Image  # noqa: E402
+from giropops.oci.transport import write_image  # noqa: E402
+
+
+def build_image(size_mb: int, workdir: Path) -> Image:
+    """Four layers: half random bytes (incompressible), half text-like (compressible), as real images are."""
+    rnd = random.Random(150)
+    layers = []
+    per_layer = size_mb * 1024 * 1024 // 4
+    words = [rnd.randbytes(rnd.randint(3, 12)).hex().encode() for _ in range(5000)]
+    for i in range(4):
+        tar_path = workdir / f"layer{i}.tar"
+        with tarfile.open(tar_path, "w") as t:
+            for j in range(8):
+                name = workdir / f"f{i}-{j}"
+                with open(name, "wb") as f:
+                    if i % 2 == 0:
+                        f.write(rnd.randbytes(per_layer // 8))
+                    else:
+                        written = 0
+                        while written < per_layer // 8:
+                            chunk = b" ".join(rnd.choices(words, k=4096)) + b"\n"
+                            f.write(chunk)
+                            written += len(chunk)
+                t.add(name, arcname=f"data/{i}/{j}.bin")
+                name.unlink()
+        layers.append(mutate.layer_from_tar(tar_path))
+        tar_path.unlink()
+    img = mutate.append_layers(empty_image(), layers)
+    return mutate.canonicalize(mutate.with_config(img, cmd=["/bin/true"]), 0)
+
+
+def timed(fn: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run(argv: list[str]) -> None:
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size-mb", type=int, default=150)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    skopeo = require_binary("skopeo")
+    giropops = [sys.executable, "-m", "giropops"]
+    with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
+        work = Path(tmp)
+        (work / "registry").mkdir()
+        reg = Registry(work / "registry")
+        reg.start()
+        try:
+            print(f"building a ~{args.size_mb} MB image ...", flush=True)
+            img = build_image(args.size_mb, work)
+            size = sum(layer.size for layer in img.layers())
+            src_archive = work / "src.tar"
+            write_image(img, f"archive://{src_archive}:bench/src:1")
+            write_image(img, f"registry://{reg.host}/bench/src:1")
+            print(f"image: {len(img.layers())} layers, {size / 1e6:.1f} MB compressed", flush=True)
+            src = f"{reg.host}/bench/src:1"
+            # (label, skopeo's archive transport, direction)
+            cases = [
+                ("registry -> archive", "docker-archive", "pull"),
+                ("registry -> archive", "oci-archive", "pull"),
+                ("archive -> registry", "docker-archive", "push"),
+                ("archive -> registry", "oci-archive", "push"),
+            ]
+            results: dict[tuple[str, str], dict[str, list[float]]] = {
+                (label, fmt): {"giropops": [], "skopeo": []} for label, fmt, _ in cases
+            }
+            for r in range(args.rounds):
+                order = ["giropops", "skopeo"] if r % 2 == 0 else ["skopeo", "giropops"]
+                for label, fmt, direction in cases:
+                    for tool in order:
+                        n = len(results[(label, fmt)][tool])
+                        if direction == "pull":
+                            out = work / f"{tool}-{fmt}-{n}.tar"
+                            if tool == "giropops":
+                                cmd = [*giropops, "copy", "-q", f"registry://{src}", f"archive://{out}"]
+                            else:
+                                cmd = [skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{src}",
+                                       f"{fmt}:{out}:bench/src:1"]
+                            results[(label, fmt)][tool].append(timed(lambda c=cmd: run(c)))
+                            out.unlink()
+                            continue
+                        # a fresh registry per push, so that no blob is already there to mount or skip
+                        push_dir = work / f"push-{tool}-{fmt}-{n}"
+                        push_dir.mkdir()
+                        target = Registry(push_dir)
+                        target.start()
+                        try:
+                            dest = f"{target.host}/bench/{tool}:1"
+                            if tool == "giropops":
+                                cmd = [*giropops, "copy", "-q", f"archive://{src_archive}", f"registry://{dest}"]
+                            else:
+                                cmd = [skopeo, "copy", "-q", "--dest-tls-verify=false", f"{fmt}:{src_archive}",
+                                       f"docker://{dest}"]
+                            results[(label, fmt)][tool].append(timed(lambda c=cmd: run(c)))
+                        finally:
+                            target.stop()
+        finally:
+            reg.stop()
+    print(f"\n{'operation':<22}{'skopeo format':<16}{'giropops':>10}{'skopeo':>10}{'ratio':>8}")
+    for (label, fmt), times in results.items():
+        ours, theirs = min(times["giropops"]), min(times["skopeo"])
+        print(f"{label:<22}{fmt:<16}{ours:>9.2f}s{theirs:>9.2f}s{ours / theirs:>8.2f}")
+    print("(best of each over the rounds; ratio = giropops / skopeo, below 1.0 means faster.")
+    print(" giropops writes/reads one tarball that is both a docker and an OCI archive; skopeo's docker-archive")
+    print(" stores layers uncompressed, its oci-archive keeps the compressed blobs as we do)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""``giropops copy SRC DST`` and its shorthands ``pull REF DST`` / ``push SRC REF``.
+
+SRC and DST are specs (``registry://`` or a bare reference, ``archive://``,
+``oci-dir://``, ``fs://``, ``local://``); see ``giropops.oci.transport``.
+The digest of what was written goes to stdout; progress (per layer) to stderr
+on a terminal unless ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from giropops.cli.progress import TerminalProgress
+from giropops.errors import ManifestError, ReferenceError_, UsageError
+from giropops.oci.image import Image, ImageIndex
+from giropops.oci.model import Platform
+from giropops.oci.transport import (
+    LocalSpec,
+    RegistrySpec,
+    Spec,
+    TransportOptions,
+    open_any,
+    open_image,
+    parse_spec,
+    write_image,
+)
+from giropops.progress import NO_PROGRESS, Progress
+
+
+def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> None:
+    """Options shared by every command that opens image specs."""
+    if platforms:
+        p.add_argument("--platform", help="os/arch[/variant] to pick from an index (default: this machine's)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow plain HTTP and unverified TLS for non-loopback registries")
+    p.add_argument("--username", default=None,
+                   help="registry user name (default: $GIROPOPS_REGISTRY_USERNAME, else the docker config)")
+    p.add_argument("--password-stdin", action="store_true",
+                   help="read the registry password from stdin (default: $GIROPOPS_REGISTRY_PASSWORD)")
+
+
+def transport_options(args: argparse.Namespace, name: str | None = None) -> TransportOptions:
+    password = None
+    if getattr(args, "password_stdin", False):
+        if not getattr(args, "username", None):
+            raise UsageError("--password-stdin needs --username")
+        password = sys.stdin.readline().rstrip("\r\n")
+    return TransportOptions(
+        insecure=bool(getattr(args, "insecure", False)),
+        username=getattr(args, "username", None),
+        password=password,
+        chunk_size=getattr(args, "chunk_size", None),
+        name=name,
+    )
+
+
+def parse_platform(text: str | None) -> Platform | None:
+    if text is None:
+        return None
+    try:
+        return Platform.parse(text)
+    except ManifestError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def progress_for(args: argparse.Namespace) -> Progress:
+    if getattr(args, "quiet", False):
+        return NO_PROGRESS
+    return TerminalProgress()
+
+
+def _default_name(src: Spec) -> str | None:
+    """The name an archive/layout destination records when it names none: the source's reference."""
+    if isinstance(src, RegistrySpec):
+        return str(src.ref) if src.ref.tag else None
+    if isinstance(src, LocalSpec):
+        from giropops.oci.reference import Reference
+
+        try:
+            return str(Reference.parse(src.name))
+        except ReferenceError_:
+            return None
+    return None
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, helptext, a, b in (
+        ("copy", "copy an image between registries, archives, layouts and directories", "SRC", "DST"),
+        ("pull", "copy an image from a registry to an archive or layout", "REF", "DST"),
+        ("push", "copy an image to a registry", "SRC", "REF"),
+    ):
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("source", metavar=a)
+        p.add_argument("destination", metavar=b)
+        add_transport_args(p)
+        p.add_argument("--all-platforms", action="store_true", help="copy a whole index, every platform")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+        p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
+                       help="push blobs in chunks of this size (default: one request per blob)")
+        p.set_defaults(func=run, mode=name)
+
+
+def run(args: argparse.Namespace) -> int:
+    src = parse_spec(args.source)
+    dst = parse_spec(args.destination)
+    if args.mode == "pull" and not isinstance(src, RegistrySpec):
+        raise UsageError(f"pull takes a registry reference, not {args.source!r}")
+    if args.mode == "push" and not isinstance(dst, RegistrySpec):
+        raise UsageError(f"push takes a registry reference as destination, not {args.destination!r}")
+    if args.all_platforms and args.platform:
+        raise UsageError("--platform and --all-platforms exclude each other")
+    if args.chunk_size is not None and args.chunk_size <= 0:
+        raise UsageError("--chunk-size must be positive")
+    options = transport_options(args, name=_default_name(src))
+    platform = parse_platform(args.platform)
+    obj: Image | ImageIndex
+    if args.all_platforms:
+        obj = open_any(src, options)
+    else:
+        obj = open_image(src, platform, options)
+    digest = write_image(obj, dst, options, progress_for(args))
+    print(digest)
+    return 0

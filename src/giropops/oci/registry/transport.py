@@ -1,0 +1,189 @@
+"""HTTP for the distribution API: one pooled session per client, timeouts, bounded retries.
+
+Transient failures are retried with exponential backoff: HTTP 429 and 5xx, dropped
+or refused connections and timeouts.  A ``Retry-After`` header (seconds or an HTTP
+date) is honoured, capped so a hostile server cannot park us forever.  Bodies are
+given as bytes or as an *opener* (a callable returning a fresh stream), so a retry
+can replay an upload without buffering it in memory.
+
+Nothing here knows about authentication; ``client.py`` layers the challenge flow on
+top.  Error messages name the host and what was being done, never a header value
+(``Authorization`` carries secrets).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import requests
+import urllib3
+
+from giropops.errors import RegistryError
+
+#: Statuses worth another try: the server said "later" or had a bad moment.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+Body = bytes | Callable[[], BinaryIO] | None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: ``attempts`` in total, sleeping ``backoff * 2**n`` (capped) in between."""
+
+    attempts: int = 5
+    backoff: float = 0.25
+    max_sleep: float = 30.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_sleep)
+        return float(min(self.backoff * (2**attempt), self.max_sleep))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; None if absent/garbage."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class _SizedStream:
+    """Presents an upload stream with a known length so ``requests`` sends Content-Length, not chunked.
+
+    ``requests`` cannot size a non-seekable stream (our verified readers) and would fall back to
+    ``Transfer-Encoding: chunked``; this wrapper has ``__len__``.  ``on_read`` reports progress.
+    """
+
+    def __init__(self, raw: BinaryIO, length: int, on_read: Callable[[int], None] | None) -> None:
+        self._raw = raw
+        self._length = length
+        self._on_read = on_read
+
+    def __len__(self) -> int:
+        return self._length
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n if n is not None and n >= 0 else -1)
+        if data and self._on_read is not None:
+            self._on_read(len(data))
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            chunk = self.read(1 << 16)
+            if not chunk:
+                return
+            yield chunk
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+@dataclass
+class Upload:
+    """A streaming request body: ``opener`` gives a fresh stream of exactly ``length`` bytes each try."""
+
+    opener: Callable[[], BinaryIO]
+    length: int
+    on_read: Callable[[int], None] | None = None
+
+
+class Transport:
+    """A ``requests.Session`` (connection reuse) with timeouts and bounded retries."""
+
+    def __init__(self, host: str, base_url: str, verify_tls: bool, policy: RetryPolicy) -> None:
+        self.host = host
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy
+        self.session = requests.Session()
+        self.session.verify = verify_tls
+        self.session.headers["User-Agent"] = "giropops"
+        # Our own retry loop decides; urllib3's would hide Retry-After handling from us.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.sleep: Callable[[float], None] = time.sleep
+        if not verify_tls:
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self.base_url + path_or_url
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        what: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | list[tuple[str, str]] | None = None,
+        body: bytes | Upload | None = None,
+        stream: bool = False,
+        allow_redirects: bool = True,
+    ) -> requests.Response:
+        """Send with retries; returns the last response (any status) or raises RegistryError on I/O failure."""
+        url = self.url(path_or_url)
+        last_problem = ""
+        for attempt in range(self.policy.attempts):
+            data: bytes | _SizedStream | None
+            if isinstance(body, Upload):
+                data = _SizedStream(body.opener(), body.length, body.on_read)
+            else:
+                data = body
+            try:
+                resp = self.session.request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    params=params,
+                    data=data,
+                    stream=stream,
+                    allow_redirects=allow_redirects,
+                    timeout=(self.policy.connect_timeout, self.policy.read_timeout),
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last_problem = f"connection failed ({type(exc).__name__})"
+                retry_after = None
+            except requests.RequestException as exc:
+                raise RegistryError(f"{self.host}: {what}: HTTP request failed: {_brief(exc)}") from exc
+            else:
+                if resp.status_code not in RETRY_STATUSES:
+                    return resp
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                last_problem = f"HTTP {resp.status_code}"
+                if attempt == self.policy.attempts - 1:
+                    return resp
+                resp.close()
+            finally:
+                if isinstance(data, _SizedStream):
+                    data.close()
+            if attempt < self.policy.attempts - 1:
+                self.sleep(self.policy.delay(attempt, retry_after))
+        raise RegistryError(
+            f"{self.host}: {what}: giving up after {self.policy.attempts} attempts, last: {last_problem}"
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _brief(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."

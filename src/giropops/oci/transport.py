@@ -1,0 +1,231 @@
+"""Source/destination specs (Docker Scout's prefixes) and the dispatcher that opens and writes them.
+
+Grammar::
+
+    REF | registry://REF        an image in a registry (Docker reference grammar)
+    archive://FILE[:NAME]       docker-archive / OCI archive tarball
+    archive://FILE@DIGEST
+    oci-dir://DIR[:NAME]        OCI image layout directory
+    oci-dir://DIR@DIGEST
+    fs://DIR                    a root filesystem directory, read as a one-layer image (read-only)
+    local://NAME                an image in a local Docker/Podman engine (read-only)
+
+``FILE``/``DIR`` end at the first ``:`` — unless the whole text names an existing
+file or directory, which then wins (so an existing ``a:b.tar`` still opens).
+``NAME`` picks an image inside a layout (its ``org.opencontainers.image.ref.name``)
+or an archive (a ``RepoTags`` entry or ref name); when writing it is the name
+recorded.  ``DIGEST`` picks a manifest or index by digest (reading only).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from giropops.errors import ImageError, ReferenceError_
+from giropops.oci.image import Image, ImageIndex
+from giropops.oci.memory import select_image
+from giropops.oci.model import Digest, Platform
+from giropops.oci.reference import Reference
+from giropops.progress import NO_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from giropops.oci.registry import RegistryOptions
+
+SCHEMES = ("registry", "archive", "oci-dir", "fs", "local")
+_DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
+
+
+@dataclass(frozen=True)
+class RegistrySpec:
+    ref: Reference
+
+    def __str__(self) -> str:
+        return f"registry://{self.ref}"
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    path: Path
+    name: str | None = None
+    digest: Digest | None = None
+
+    def __str__(self) -> str:
+        return f"archive://{_path_text(self.path, self.name, self.digest)}"
+
+
+@dataclass(frozen=True)
+class OCIDirSpec:
+    path: Path
+    name: str | None = None
+    digest: Digest | None = None
+
+    def __str__(self) -> str:
+        return f"oci-dir://{_path_text(self.path, self.name, self.digest)}"
+
+
+@dataclass(frozen=True)
+class FSSpec:
+    path: Path
+
+    def __str__(self) -> str:
+        return f"fs://{self.path}"
+
+
+@dataclass(frozen=True)
+class LocalSpec:
+    name: str
+
+    def __str__(self) -> str:
+        return f"local://{self.name}"
+
+
+Spec = RegistrySpec | ArchiveSpec | OCIDirSpec | FSSpec | LocalSpec
+
+
+def _path_text(path: Path, name: str | None, digest: Digest | None) -> str:
+    out = str(path)
+    if name:
+        out += f":{name}"
+    if digest:
+        out += f"@{digest}"
+    return out
+
+
+@dataclass(frozen=True)
+class TransportOptions:
+    """Everything a transport may need; each one reads only its own fields."""
+
+    insecure: bool = False  # registry: plain HTTP / unverified TLS for non-loopback hosts
+    username: str | None = None
+    password: str | None = None
+    docker_config: Path | None = None
+    chunk_size: int | None = None
+    docker_host: str | None = None  # local://: default $DOCKER_HOST, then /var/run/docker.sock
+    name: str | None = None  # name recorded in an archive/layout when the destination spec gives none
+
+
+def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None, Digest | None]:
+    if not text:
+        raise ReferenceError_(f"{original!r}: {scheme}:// needs a path")
+    digest: Digest | None = None
+    m = _DIGEST_SUFFIX.search(text)
+    if m:
+        digest = Digest.parse(m.group(1))
+        text = text[: m.start()]
+    name: str | None = None
+    if not Path(text).exists() and ":" in text:
+        text, _, name = text.partition(":")
+        name = name or None
+    if not text:
+        raise ReferenceError_(f"{original!r}: {scheme}:// needs a path before ':'")
+    if name is not None and digest is not None:
+        raise ReferenceError_(f"{original!r}: give a name or a digest, not both")
+    if name is not None and ("\n" in name or "\x00" in name):
+        raise ReferenceError_(f"{original!r}: invalid name")
+    return Path(text), name, digest
+
+
+def parse_spec(text: str) -> Spec:
+    """Parse a source/destination spec; an unknown scheme or malformed spec raises ``ReferenceError_``."""
+    if not isinstance(text, str) or not text.strip():
+        raise ReferenceError_("empty image spec")
+    if "://" not in text:
+        return RegistrySpec(Reference.parse(text))
+    scheme, _, rest = text.partition("://")
+    if scheme not in SCHEMES:
+        raise ReferenceError_(f"unknown scheme {scheme + '://'!r} in {text!r} (known: {', '.join(SCHEMES)})")
+    if scheme == "registry":
+        return RegistrySpec(Reference.parse(rest))
+    if scheme in ("archive", "oci-dir"):
+        path, name, digest = _split_path(rest, scheme, text)
+        return ArchiveSpec(path, name, digest) if scheme == "archive" else OCIDirSpec(path, name, digest)
+    if scheme == "fs":
+        if not rest:
+            raise ReferenceError_(f"{text!r}: fs:// needs a directory")
+        return FSSpec(Path(rest))
+    if not rest or rest != rest.strip() or "\x00" in rest:
+        raise ReferenceError_(f"{text!r}: local:// needs an image name")
+    return LocalSpec(rest)
+
+
+def as_spec(spec: Spec | str) -> Spec:
+    return parse_spec(spec) if isinstance(spec, str) else spec
+
+
+def _registry_options(options: TransportOptions) -> RegistryOptions:
+    from giropops.oci.registry import RegistryOptions
+
+    return RegistryOptions(
+        insecure=options.insecure,
+        username=options.username,
+        password=options.password,
+        docker_config=options.docker_config,
+        chunk_size=options.chunk_size,
+    )
+
+
+def open_any(
+    spec: Spec | str, options: TransportOptions = TransportOptions(), platform: Platform | None = None
+) -> Image | ImageIndex:
+    """The image or index a spec names (``platform`` is only a hint some transports use)."""
+    s = as_spec(spec)
+    if isinstance(s, RegistrySpec):
+        # imported here: only registry:// needs the HTTP stack
+        from giropops.oci.registry import open_registry
+
+        return open_registry(s.ref, _registry_options(options), platform=platform)
+    if isinstance(s, ArchiveSpec):
+        from giropops.oci.archive import open_archive
+
+        return open_archive(s.path, s.name, s.digest)
+    if isinstance(s, OCIDirSpec):
+        from giropops.oci.layout import open_layout
+
+        return open_layout(s.path, s.name, s.digest)
+    if isinstance(s, FSSpec):
+        from giropops.oci.fs import open_fs
+
+        return open_fs(s.path, platform=platform)
+    from giropops.oci.daemon import open_local
+
+    return open_local(s.name, docker_host=options.docker_host)
+
+
+def open_image(
+    spec: Spec | str, platform: Platform | None = None, options: TransportOptions = TransportOptions()
+) -> Image:
+    """One image: an index is resolved for ``platform`` (default: this machine's)."""
+    return select_image(open_any(spec, options, platform=platform), platform)
+
+
+def write_image(
+    obj: Image | ImageIndex,
+    spec: Spec | str,
+    options: TransportOptions = TransportOptions(),
+    progress: Progress = NO_PROGRESS,
+) -> Digest:
+    """Write an image or index to a destination; returns the digest of what was written."""
+    s = as_spec(spec)
+    if isinstance(s, RegistrySpec):
+        from giropops.oci.registry import write_registry
+
+        return write_registry(obj, s.ref, _registry_options(options), progress=progress)
+    if isinstance(s, ArchiveSpec | OCIDirSpec):
+        if s.digest is not None:
+            raise ReferenceError_(f"{s}: a destination cannot name a digest")
+        name = s.name or options.name
+        if isinstance(s, ArchiveSpec):
+            from giropops.oci.archive import write_archive
+
+            return write_archive(obj, s.path, name, progress).digest
+        from giropops.oci.layout import write_layout
+
+        return write_layout(obj, s.path, name, progress).digest
+    if isinstance(s, FSSpec):
+        raise ImageError(f"{s}: fs:// is a source only; write an archive or layout instead")
+    from giropops.errors import DaemonError
+
+    raise DaemonError(f"{s}: local:// is read-only; write archive://FILE and load it into the engine")

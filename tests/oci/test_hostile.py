@@ -1,0 +1,242 @@
+"""Hostile archives and layouts: a clear error, a non-zero exit, and nothing left in the destination."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from giropops.oci import mediatypes as mt
+from giropops.oci.archive import write_archive
+from giropops.oci.layout import write_layout
+from tests.support.oci_images import random_image
+
+Entries = list[tuple[tarfile.TarInfo, bytes]]
+
+
+def giropops(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "giropops", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def good_archive(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("good") / "good.tar"
+    write_archive(random_image(70, layers=2), path, "example.com/good:1")
+    return path
+
+
+def read_entries(path: Path) -> Entries:
+    out = []
+    with tarfile.open(path) as t:
+        for m in t.getmembers():
+            f = t.extractfile(m)
+            out.append((m, f.read() if f else b""))
+    return out
+
+
+def write_entries(entries: Entries, path: Path) -> Path:
+    with tarfile.open(path, "w") as t:
+        for ti, data in entries:
+            ti = ti.replace()  # copy: the size may change
+            if ti.isreg():
+                ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data) if ti.isreg() else None)
+    return path
+
+
+def file_info(name: str, data: bytes = b"") -> tuple[tarfile.TarInfo, bytes]:
+    ti = tarfile.TarInfo(name)
+    ti.size = len(data)
+    return ti, data
+
+
+def layer_names(entries: Entries) -> list[str]:
+    manifest = json.loads(next(d for ti, d in entries if ti.name == "manifest.json"))
+    return manifest[0]["Layers"]
+
+
+def set_member(entries: Entries, name: str, data: bytes) -> Entries:
+    return [(ti, data if ti.name == name else d) for ti, d in entries]
+
+
+def drop(entries: Entries, *names: str) -> Entries:
+    return [(ti, d) for ti, d in entries if ti.name not in names]
+
+
+def corrupt_blob(e: Entries) -> Entries:
+    name = layer_names(e)[0]
+    data = next(d for ti, d in e if ti.name == name)
+    return set_member(e, name, bytes([data[0] ^ 1]) + data[1:])
+
+
+def symlink_escape(e: Entries) -> Entries:
+    name = layer_names(e)[0]
+    link = tarfile.TarInfo(name)
+    link.type = tarfile.SYMTYPE
+    link.linkname = "../../../../etc/passwd"
+    return [*drop(e, name), (link, b"")]
+
+
+def device_entry(e: Entries) -> Entries:
+    dev = tarfile.TarInfo("dev/null")
+    dev.type = tarfile.CHRTYPE
+    return [*e, (dev, b"")]
+
+
+def manifest_outside(e: Entries) -> Entries:
+    manifest = json.loads(next(d for ti, d in e if ti.name == "manifest.json"))
+    manifest[0]["Layers"][0] = "../../etc/passwd"
+    return set_member(drop(e, "index.json"), "manifest.json", json.dumps(manifest).encode())
+
+
+def manifest_missing_member(e: Entries) -> Entries:
+    manifest = json.loads(next(d for ti, d in e if ti.name == "manifest.json"))
+    manifest[0]["Layers"][0] = "nowhere/layer.tar"
+    return set_member(drop(e, "index.json"), "manifest.json", json.dumps(manifest).encode())
+
+
+def _index_pointing_at(e: Entries, blob: bytes, media_type: str) -> Entries:
+    digest = hashlib.sha256(blob).hexdigest()
+    index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [
+        {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(blob)}]}
+    e = set_member(drop(e, "manifest.json"), "index.json", json.dumps(index).encode())
+    return [*e, file_info(f"blobs/sha256/{digest}", blob)]
+
+
+def oversized_manifest(e: Entries) -> Entries:
+    return _index_pointing_at(e, b"{" + b" " * (mt.MAX_MANIFEST_BYTES + 10) + b"}", mt.OCI_MANIFEST)
+
+
+def unknown_media_type(e: Entries) -> Entries:
+    return _index_pointing_at(e, b'{"schemaVersion":2}', "application/x-evil+json")
+
+
+def oversized_config(e: Entries) -> Entries:
+    config = b"{" + b" " * (mt.MAX_CONFIG_BYTES + 10) + b"}"
+    cd = hashlib.sha256(config).hexdigest()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": {
+        "mediaType": mt.OCI_CONFIG, "digest": f"sha256:{cd}", "size": len(config)}, "layers": []}).encode()
+    return [*_index_pointing_at(e, manifest, mt.OCI_MANIFEST), file_info(f"blobs/sha256/{cd}", config)]
+
+
+CASES: list[tuple[str, Callable[[Entries], Entries], str]] = [
+    ("dotdot", lambda e: [*e, file_info("../evil", b"x")], "contains '..'"),
+    ("absolute", lambda e: [*e, file_info("/etc/evil", b"x")], "absolute path"),
+    ("symlink-escape", symlink_escape, "escapes the archive"),
+    ("device", device_entry, "device"),
+    ("corrupt-blob", corrupt_blob, "does not match its digest"),
+    ("bad-index-json", lambda e: set_member(e, "index.json", b"{not json"), "not valid JSON"),
+    ("bad-manifest-json", lambda e: set_member(drop(e, "index.json"), "manifest.json", b"[{,"), "not valid JSON"),
+    ("manifest-outside", manifest_outside, "contains '..'"),
+    ("manifest-missing-member", manifest_missing_member, "is not in the archive"),
+    ("oversized-manifest", oversized_manifest, "limit"),
+    ("oversized-config", oversized_config, "limit"),
+    ("unknown-media-type", unknown_media_type, "unsupported media type 'application/x-evil+json'"),
+    ("not-an-archive", lambda e: [file_info("hello.txt", b"hi")], "neither a docker archive"),
+]
+
+
+@pytest.mark.parametrize(("name", "edit", "needle"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("dest", ["archive://{d}/out.tar", "oci-dir://{d}/out"])
+def test_hostile_archive_is_refused_cleanly(good_archive, tmp_path, name, edit, needle, dest):
+    src = write_entries(edit(read_entries(good_archive)), tmp_path / f"{name}.tar")
+    outdir = tmp_path / "dest"
+    outdir.mkdir()
+    proc = giropops("copy", "--quiet", f"archive://{src}", dest.format(d=outdir))
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("giropops: error: "), proc.stderr
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert os.listdir(outdir) == []
+
+
+def test_truncated_tar_and_truncated_gzip(good_archive, tmp_path):
+    data = good_archive.read_bytes()
+    (tmp_path / "trunc.tar").write_bytes(data[: len(data) // 2])
+    (tmp_path / "trunc.tar.gz").write_bytes(gzip.compress(data)[:-200])
+    out = tmp_path / "dest"
+    out.mkdir()
+    for src, needle in (("trunc.tar", "truncated"), ("trunc.tar.gz", "truncated gzip")):
+        proc = giropops("copy", "-q", f"archive://{tmp_path / src}", f"oci-dir://{out}/x")
+        assert proc.returncode != 0 and needle in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert os.listdir(out) == []
+
+
+def test_truncated_gzip_layer_is_reported_when_read(tmp_path):
+    """A blob that matches its digest but is a truncated gzip stream fails when decompressed."""
+    img = random_image(71, layers=1)
+    lay = tmp_path / "lay"
+    write_layout(img, lay, "x")
+    blob = next(iter(img.layers())).open_compressed().read()[:-30]
+    digest = hashlib.sha256(blob).hexdigest()
+    (lay / "blobs" / "sha256" / digest).write_bytes(blob)
+    manifest = json.loads(img.raw_manifest)
+    manifest["layers"][0].update(digest=f"sha256:{digest}", size=len(blob))
+    raw = json.dumps(manifest).encode()
+    md = hashlib.sha256(raw).hexdigest()
+    (lay / "blobs" / "sha256" / md).write_bytes(raw)
+    (lay / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [
+        {"mediaType": mt.OCI_MANIFEST, "digest": f"sha256:{md}", "size": len(raw)}]}))
+    proc = giropops("inspect", f"oci-dir://{lay}")
+    assert proc.returncode != 0
+    assert "truncated gzip stream" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_layout_blob_symlink_outside_is_refused(tmp_path):
+    img = random_image(72, layers=1)
+    lay = tmp_path / "lay"
+    write_layout(img, lay, "x")
+    target = lay / "blobs" / "sha256" / img.layers()[0].digest.hex
+    outside = tmp_path / "secret"
+    outside.write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(outside)
+    out = tmp_path / "dest"
+    out.mkdir()
+    proc = giropops("copy", "-q", f"oci-dir://{lay}:x", f"archive://{out}/x.tar")
+    assert proc.returncode != 0 and "resolves outside the layout" in proc.stderr, proc.stderr
+    assert os.listdir(out) == []
+
+
+def test_layout_without_oci_layout_file(tmp_path):
+    lay = tmp_path / "lay"
+    write_layout(random_image(73), lay, "x")
+    (lay / "oci-layout").unlink()
+    proc = giropops("inspect", f"oci-dir://{lay}")
+    assert proc.returncode != 0 and "oci-layout is missing" in proc.stderr
+
+
+def test_layout_index_json_symlink_is_refused(tmp_path):
+    lay = tmp_path / "lay"
+    write_layout(random_image(74), lay, "x")
+    real = tmp_path / "elsewhere.json"
+    real.write_bytes((lay / "index.json").read_bytes())
+    (lay / "index.json").unlink()
+    (lay / "index.json").symlink_to(real)
+    proc = giropops("inspect", f"oci-dir://{lay}")
+    assert proc.returncode != 0 and "cannot read index.json" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_destination_that_is_not_a_layout_or_not_a_directory(tmp_path, good_archive):
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    proc = giropops("copy", "-q", f"archive://{good_archive}", f"oci-dir://{tmp_path}/busy")
+    assert proc.returncode != 0 and "is not empty and is not an OCI image layout" in proc.stderr
+    assert os.listdir(tmp_path / "busy") == ["notes.txt"]
+    (tmp_path / "file").write_text("x")
+    proc = giropops("copy", "-q", f"archive://{good_archive}", f"archive://{tmp_path}/file/out.tar")
+    assert proc.returncode != 0 and "is not a directory" in proc.stderr
+    proc = giropops("copy", "-q", f"archive://{good_archive}", f"archive://{tmp_path}/busy")
+    assert proc.returncode != 0 and "is a directory" in proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["busy", "file"]

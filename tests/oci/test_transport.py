@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from giropops.errors import DaemonError, ImageError, ReferenceError_
+from giropops.oci.transport import (
+    ArchiveSpec,
+    FSSpec,
+    LocalSpec,
+    OCIDirSpec,
+    RegistrySpec,
+    parse_spec,
+    write_image,
+)
+from tests.support.oci_images import random_image
+
+D = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("redis", "registry://docker.io/library/redis:latest"),
+        ("registry://127.0.0.1:5000/app:1", "registry://127.0.0.1:5000/app:1"),
+        ("archive://img.tar", "archive://img.tar"),
+        ("archive://out/img.tar:example.com:5000/app:1", "archive://out/img.tar:example.com:5000/app:1"),
+        (f"archive://img.tar@{D}", f"archive://img.tar@{D}"),
+        ("oci-dir://layout", "oci-dir://layout"),
+        ("oci-dir://layout:v1", "oci-dir://layout:v1"),
+        ("oci-dir://layout:", "oci-dir://layout"),
+        (f"oci-dir:///abs/layout@{D}", f"oci-dir:///abs/layout@{D}"),
+        ("fs:///srv/rootfs", "fs:///srv/rootfs"),
+        ("local://myapp:1", "local://myapp:1"),
+    ],
+)
+def test_specs_parse_and_print(text, expected):
+    assert str(parse_spec(text)) == expected
+
+
+def test_spec_types():
+    assert isinstance(parse_spec("redis"), RegistrySpec)
+    a = parse_spec("archive://x.tar:app:1")
+    assert isinstance(a, ArchiveSpec) and a.path == Path("x.tar") and a.name == "app:1"
+    o = parse_spec(f"oci-dir://dir@{D}")
+    assert isinstance(o, OCIDirSpec) and str(o.digest) == D and o.name is None
+    assert isinstance(parse_spec("fs://root"), FSSpec)
+    assert isinstance(parse_spec("local://app"), LocalSpec)
+
+
+def test_an_existing_path_with_a_colon_is_taken_whole(tmp_path):
+    weird = tmp_path / "a:b.tar"
+    weird.write_bytes(b"")
+    s = parse_spec(f"archive://{weird}")
+    assert isinstance(s, ArchiveSpec) and s.path == weird and s.name is None
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("docker://redis", "unknown scheme 'docker://'"),
+        ("sbom://x.json", "unknown scheme 'sbom://'"),
+        ("", "empty"),
+        ("archive://", "needs a path"),
+        ("oci-dir://:v1", "needs a path"),
+        (f"oci-dir://dir:v1@{D}", "not both"),
+        ("fs://", "needs a directory"),
+        ("local://", "needs an image name"),
+        ("registry://UPPER/case", "invalid image reference"),
+        ("Not A Ref", "invalid image reference"),
+    ],
+)
+def test_malformed_specs_name_the_problem(text, needle):
+    with pytest.raises(ReferenceError_, match=needle):
+        parse_spec(text)
+
+
+def test_read_only_destinations_are_clear_errors(tmp_path):
+    img = random_image(3)
+    with pytest.raises(DaemonError, match="read-only"):
+        write_image(img, "local://app:1")
+    with pytest.raises(ImageError, match="source only"):
+        write_image(img, f"fs://{tmp_path}")
+    with pytest.raises(ReferenceError_, match="cannot name a digest"):
+        write_image(img, f"oci-dir://{tmp_path}/x@{D}")
+    assert list(tmp_path.iterdir()) == []

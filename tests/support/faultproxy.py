@@ -1,0 +1,199 @@
+"""A loopback reverse proxy in front of a real registry that misbehaves on purpose.
+
+Each request is matched against ``faults`` in order; the first fault whose
+predicate matches and that still has ``times`` left decides what happens instead
+of (or to) the real answer:
+
+* ``status``: answer with that HTTP status (e.g. 503, 429) and optional ``Retry-After``;
+* ``drop``: read the request, answer nothing, close the connection;
+* ``lose_response``: forward to the registry (which acts on it), then close without answering;
+* ``corrupt``: forward, then flip one byte of the registry's body (same length);
+* ``body``: forward, then replace the body (``no_length`` drops Content-Length and closes instead).
+
+Everything else is forwarded unchanged, Host header included, so the registry's
+upload ``Location`` URLs point back at the proxy.  ``log`` records what passed.
+
+With ``paginate_tags`` the proxy pages ``/tags/list?n=N&last=T`` the way the
+distribution spec describes (lexical order, ``Link: <...>; rel="next"``):
+distribution 2.8 ignores ``n`` and always returns every tag.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+class QuietServer(ThreadingHTTPServer):
+    """Clients hanging up on purpose (or on shutdown) are no news: no traceback on stderr."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+@dataclass
+class Fault:
+    match: Callable[[str, str], bool]  # (method, path) -> applies?
+    times: int | None = 1  # None: forever
+    status: int | None = None
+    retry_after: str | None = None
+    drop: bool = False
+    lose_response: bool = False
+    corrupt: bool = False
+    body: bytes | None = None
+    no_length: bool = False
+
+
+def any_request(method: str, path: str) -> bool:
+    return True
+
+
+def blob_get(method: str, path: str) -> bool:
+    return method == "GET" and "/blobs/sha256:" in path
+
+
+def manifest_get(method: str, path: str) -> bool:
+    return method == "GET" and "/manifests/" in path
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, faults: list[Fault] | None = None, paginate_tags: bool = False) -> None:
+        self.upstream_port = upstream_port
+        self.paginate_tags = paginate_tags
+        self.faults = list(faults or [])
+        self.log: list[tuple[str, str, str]] = []  # (method, path, what happened)
+        self._lock = threading.Lock()
+        self._server = QuietServer(("127.0.0.1", 0), self._handler())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FaultProxy:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _pick(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for f in self.faults:
+                if (f.times is None or f.times > 0) and f.match(method, path):
+                    if f.times is not None:
+                        f.times -= 1
+                    return f
+        return None
+
+    def _record(self, method: str, path: str, what: str) -> None:
+        with self._lock:
+            self.log.append((method, path, what))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _handle(self) -> None:
+                method = self.command
+                if self.headers.get("Transfer-Encoding"):
+                    self._send(411, {}, b"")  # our client always sends Content-Length
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                fault = proxy._pick(method, self.path)
+                if fault is not None and fault.drop:
+                    proxy._record(method, self.path, "dropped")
+                    self.close_connection = True
+                    return
+                if fault is not None and fault.status is not None:
+                    proxy._record(method, self.path, f"fault {fault.status}")
+                    extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                    self._send(fault.status, extra, b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}')
+                    return
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                paging = proxy.paginate_tags and url.path.endswith("/tags/list") and "n" in query
+                conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    target = url.path if paging else self.path
+                    conn.request(method, target, body=body if (body or length) else None, headers=headers)
+                    resp = conn.getresponse()
+                    data = resp.read()
+                    out_headers = {k: v for k, v in resp.getheaders() if k.lower() not in HOP_BY_HOP}
+                finally:
+                    conn.close()
+                what = f"forwarded {resp.status}"
+                if fault is not None and fault.lose_response:
+                    proxy._record(method, self.path, f"{what}, response lost")
+                    self.close_connection = True
+                    return
+                if paging and resp.status == 200:
+                    doc = json.loads(data)
+                    tags = sorted(doc.get("tags") or [])
+                    last = query.get("last", [""])[0]
+                    n = int(query["n"][0])
+                    rest = [t for t in tags if t > last]
+                    doc["tags"] = rest[:n]
+                    data = json.dumps(doc).encode()
+                    if len(rest) > n:
+                        nxt = urlencode({"n": n, "last": doc["tags"][-1]})
+                        out_headers["Link"] = f'<{url.path}?{nxt}>; rel="next"'
+                    what += " paged"
+                no_length = False
+                if fault is not None and resp.status == 200 and method != "HEAD":
+                    if fault.corrupt and data:
+                        data = bytes([data[0] ^ 0xFF]) + data[1:]
+                        what += " corrupted"
+                    if fault.body is not None:
+                        data = fault.body
+                        no_length = fault.no_length
+                        what += " replaced"
+                proxy._record(method, self.path, what)
+                if method == "HEAD":
+                    self._send(resp.status, out_headers, b"", head=True)
+                else:
+                    out_headers.pop("Content-Length", None)
+                    self._send(resp.status, out_headers, data, no_length=no_length)
+
+            def _send(
+                self, status: int, headers: dict[str, str], data: bytes, head: bool = False, no_length: bool = False
+            ) -> None:
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                if no_length:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                elif not head:
+                    self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if not head:
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
+
+        return Handler
