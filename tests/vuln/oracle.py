@@ -168,13 +168,14 @@ class Oracle:
                         break
                 if not result[0] and aff.get("versions"):
                     if key is pep_key:
-                        listed = set()
+                        mine = Version(version)
+                        hit = False
                         for x in aff["versions"]:
                             try:
-                                listed.add(str(Version(x)))
+                                hit = hit or Version(x) == mine
                             except InvalidVersion:
-                                listed.add(x)
-                        result = (str(Version(version)) in listed, None)
+                                hit = hit or x == version
+                        result = (hit, None)
                     else:
                         result = (version in aff["versions"], None)
                 if result[0]:

@@ -26,7 +26,7 @@ from giropops.sbom.model import SBOM, Package
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider, Matcher, Query
 from giropops.vuln.model import Advisory, Finding, Interval, Match, Severity
-from giropops.vuln.versions import APK, DEB, PEP440, InvalidVersion, VersionScheme
+from giropops.vuln.versions import APK, DEB, PEP440, SEMVER, InvalidVersion, VersionScheme
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,12 @@ def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tupl
     key = scheme.key(version)
     for aff in advisory.affected:
         for iv in aff.intervals:
+            if iv.scheme == "SEMVER" and scheme is not SEMVER:
+                # a SEMVER range is ordered by semver whatever the ecosystem; a version that is not
+                # semver cannot fall in it
+                if SEMVER.valid(version) and _in_interval(SEMVER.key(version), iv, SEMVER):
+                    return iv.describe(), iv.fixed
+                continue
             if _in_interval(key, iv, scheme):
                 return iv.describe(), iv.fixed
         if aff.versions:

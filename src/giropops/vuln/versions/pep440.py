@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion as _PackagingInvalid
 from packaging.version import Version
 
@@ -22,8 +23,9 @@ class Pep440Scheme(VersionScheme):
             raise InvalidVersion(f"invalid PEP 440 version {version!r}") from exc
 
     def normalize(self, version: str) -> str:
-        """The canonical spelling (``1.0.0`` stays, ``1.0-rc1`` becomes ``1.0rc1``)."""
-        return str(self.key(version))
+        """A spelling equal for equal versions (``1.0.0`` and ``1.0`` both give ``1``; ``1.0-RC1`` gives ``1rc1``)."""
+        self.key(version)
+        return canonicalize_version(version)
 
 
 SCHEME = Pep440Scheme()
