@@ -178,7 +178,7 @@ def import_into(writer: store.Writer, files: Iterable[Path], report: ImportRepor
     for path in files:
         report.sources += 1
         key = f"import:{path}"
-        progress.start(key, f"importing {path.name}", path.stat().st_size if path.is_file() else None)
+        progress.start(key, f"importing {path.name}")
         for where, raw in records_of(path, report):
             report.records += 1
             try:
