@@ -271,3 +271,31 @@ def test_update_cli_with_env_url(tmp_path: Path, export_server: tuple[OSVExportS
     assert main(["db", "update", "--db", str(db), "--ecosystem", "Nope"]) == 1
     assert "HTTP 404" in capsys.readouterr().err
     assert os.path.exists(db)
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.started: dict[str, int | None] = {}
+        self.done: dict[str, int] = {}
+        self.finished: list[str] = []
+
+    def start(self, key: str, label: str, total: int | None = None) -> None:
+        self.started[key] = total
+
+    def advance(self, key: str, amount: int) -> None:
+        self.done[key] = self.done.get(key, 0) + amount
+
+    def finish(self, key: str, message: str | None = None) -> None:
+        self.finished.append(key)
+
+    def note(self, message: str) -> None:
+        pass
+
+
+def test_update_reports_download_progress(tmp_path: Path, export_server: Served) -> None:
+    server, _ = export_server
+    progress = RecordingProgress()
+    update(tmp_path / "db.sqlite3", ["Alpine"], url=server.url, progress=progress)
+    key = f"download:{server.url}/Alpine/all.zip"
+    size = (server.root / "Alpine" / "all.zip").stat().st_size
+    assert progress.started[key] == size and progress.done[key] == size and key in progress.finished
