@@ -299,3 +299,14 @@ def test_update_reports_download_progress(tmp_path: Path, export_server: Served)
     key = f"download:{server.url}/Alpine/all.zip"
     size = (server.root / "Alpine" / "all.zip").stat().st_size
     assert progress.started[key] == size and progress.done[key] == size and key in progress.finished
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bogus = tmp_path / "bogus.sqlite3"
+    bogus.write_bytes(b"this is not sqlite" * 100)
+    assert main(["db", "status", "--db", str(bogus)]) == 1
+    assert "not a giropops vulnerability database" in capsys.readouterr().err
+    src = write_jsonl(tmp_path / "x.jsonl", [GOOD])
+    assert main(["db", "import", "--db", str(bogus), str(src)]) == 1
+    assert "not a giropops vulnerability database" in capsys.readouterr().err
+    assert bogus.read_bytes() == b"this is not sqlite" * 100
