@@ -13,7 +13,7 @@ from giropops.vuln.compare import compare
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.report import compare_report
-from giropops.vuln.scan import sbom_for, view_for
+from giropops.vuln.scan import image_facts, sbom_for, view_for
 
 
 def register(sub: Any) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     with VulnDB(db_path(args)) as db:
         new_view = view_for(scan(new_sbom, db), filters, vex)
         old_view = view_for(scan(old_sbom, db), filters, vex)
-    comparison = compare(new_view, old_view)
+    comparison = compare(new_view, old_view, image_facts(args.image), image_facts(args.to))
     renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,
                 "json": compare_report.render_json}[args.format]
     write_output(renderer(comparison, args.ignore_unchanged), args.output)

@@ -13,7 +13,7 @@ from giropops.errors import GiropopsError
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
-from giropops.vuln.scan import sbom_for, view_for
+from giropops.vuln.scan import image_facts, sbom_for, view_for
 
 
 def register(sub: Any) -> None:
@@ -28,8 +28,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     sbom = sbom_for(args.image)
+    facts = image_facts(args.image)
     candidates = [sbom_for(spec) for spec in args.base]
-    base, ref = pick_base(sbom, candidates)
+    base, ref = pick_base(sbom, candidates, facts.annotations if facts else None)
     error = None
     if base is None and ref is not None and ref.name and not candidates:
         try:

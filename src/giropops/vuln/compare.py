@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from giropops.sbom.model import SBOM
 from giropops.vuln.model import SEVERITIES, Finding
 from giropops.vuln.report.view import ReportView
+
+if TYPE_CHECKING:
+    from giropops.vuln.scan import ImageFacts
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,8 @@ class Comparison:
     packages: tuple[PackageChange, ...]
     introduced: tuple[Finding, ...]
     fixed: tuple[Finding, ...]
-    env: tuple[tuple[str, str | None, str | None], ...]  # (name, old, new) for differing variables
-    labels: tuple[tuple[str, str | None, str | None], ...]
+    env: tuple[tuple[str, str | None, str | None], ...] | None  # (name, old, new) when both sides are images
+    labels: tuple[tuple[str, str | None, str | None], ...] | None
 
     def counts(self) -> tuple[dict[str, int], dict[str, int]]:
         return self.image.counts(), self.other.counts()
@@ -52,34 +55,16 @@ class Comparison:
         return any(new[s] > old[s] for s in SEVERITIES)
 
 
-def _config(sbom: SBOM) -> Mapping[str, Any]:
-    cfg = sbom.extra.get("config")
-    if isinstance(cfg, Mapping):
-        inner = cfg.get("config")
-        return inner if isinstance(inner, Mapping) else cfg
-    return {}
-
-
-def image_env(sbom: SBOM) -> dict[str, str]:
-    env = _config(sbom).get("Env") or []
-    out: dict[str, str] = {}
-    for item in env if isinstance(env, list) else []:
-        if isinstance(item, str):
-            k, _, v = item.partition("=")
-            out[k] = v
-    return out
-
-
-def image_labels(sbom: SBOM) -> dict[str, str]:
-    labels = _config(sbom).get("Labels") or {}
-    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else {}
-
-
-def _diff(old: dict[str, str], new: dict[str, str]) -> tuple[tuple[str, str | None, str | None], ...]:
+def _diff(old: Mapping[str, str] | None, new: Mapping[str, str] | None,
+          ) -> tuple[tuple[str, str | None, str | None], ...] | None:
+    if old is None or new is None:
+        return None
     return tuple((k, old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
 
 
-def compare(image: ReportView, other: ReportView) -> Comparison:
+def compare(image: ReportView, other: ReportView, image_facts: ImageFacts | None = None,
+            other_facts: ImageFacts | None = None) -> Comparison:
+    """Compare two scanned images; env and label changes need the facts of both (None for SBOM inputs)."""
     def versions(sbom: SBOM) -> dict[tuple[str, str], tuple[str, ...]]:
         out: dict[tuple[str, str], set[str]] = {}
         for p in sbom.packages:
@@ -98,6 +83,6 @@ def compare(image: ReportView, other: ReportView) -> Comparison:
     fixed = tuple(f for k, f in old_f.items() if k not in new_f)
     return Comparison(
         image=image, other=other, packages=changes, introduced=introduced, fixed=fixed,
-        env=_diff(image_env(other.sbom), image_env(image.sbom)),
-        labels=_diff(image_labels(other.sbom), image_labels(image.sbom)),
+        env=_diff(other_facts.env if other_facts else None, image_facts.env if image_facts else None),
+        labels=_diff(other_facts.labels if other_facts else None, image_facts.labels if image_facts else None),
     )

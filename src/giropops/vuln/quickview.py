@@ -8,7 +8,7 @@ its base; the longest such prefix wins.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from giropops.sbom.model import SBOM
@@ -25,8 +25,9 @@ class BaseRef:
     how: str  # "annotation" | "layers"
 
 
-def annotated_base(sbom: SBOM) -> BaseRef | None:
-    ann = sbom.subject.annotations
+def annotated_base(sbom: SBOM, annotations: Mapping[str, str] | None = None) -> BaseRef | None:
+    """The base named by the manifest's annotations (given) or the SBOM subject's."""
+    ann = {**sbom.subject.annotations, **(annotations or {})}
     name, digest = ann.get(BASE_NAME), ann.get(BASE_DIGEST)
     if not name and not digest:
         return None
@@ -44,9 +45,10 @@ def base_by_layers(sbom: SBOM, candidates: Sequence[SBOM]) -> SBOM | None:
     return best
 
 
-def pick_base(sbom: SBOM, candidates: Sequence[SBOM]) -> tuple[SBOM | None, BaseRef | None]:
+def pick_base(sbom: SBOM, candidates: Sequence[SBOM], annotations: Mapping[str, str] | None = None,
+              ) -> tuple[SBOM | None, BaseRef | None]:
     """The base among ``candidates`` (by annotation first, then by layers) and the reference that named it."""
-    ref = annotated_base(sbom)
+    ref = annotated_base(sbom, annotations)
     if ref is not None:
         for cand in candidates:
             if (ref.digest and cand.subject.digest == ref.digest) or (ref.name and cand.subject.name == ref.name):

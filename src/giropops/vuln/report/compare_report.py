@@ -56,12 +56,13 @@ def render_text(c: Comparison, ignore_unchanged: bool = False) -> str:
     lines = ["## Overview", "", f"{'':<{w0}}│ {'Analyzed Image':<{w1}}│ {'Comparison Image':<{w2}}│ Delta",
              f"{'─' * w0}┼{'─' * (w1 + 1)}┼{'─' * (w2 + 1)}┼{'─' * 20}"]
     lines += [f"{r[0]:<{w0}}│ {r[1]:<{w1}}│ {r[2]:<{w2}}│ {r[3]}" for r in rows]
-    lines += ["", "## Environment Variables", ""]
-    lines += [f"  {'+' if old is None else '-' if new is None else '↑'} {k}={new if new is not None else old}"
-              for k, old, new in c.env] or ["  no changes"]
-    lines += ["", "## Labels", ""]
-    lines += [f"  {'+' if old is None else '-' if new is None else '↑'} {k}={new if new is not None else old}"
-              for k, old, new in c.labels] or ["  no changes"]
+    for title, diff in (("Environment Variables", c.env), ("Labels", c.labels)):
+        lines += ["", f"## {title}", ""]
+        if diff is None:
+            lines.append("  unknown: an SBOM does not record them (compare images to see them)")
+            continue
+        lines += [f"  {'+' if old is None else '-' if new is None else '↑'} {k}={new if new is not None else old}"
+                  for k, old, new in diff] or ["  no changes"]
     lines += ["", "## Packages and Vulnerabilities", ""]
     changes = _changes(c, ignore_unchanged)
     nw = max([len(x[1]) for x in changes] + [7])
@@ -81,9 +82,12 @@ def render_markdown(c: Comparison, ignore_unchanged: bool = False) -> str:
     lines = ["## Overview", "", "| | Analyzed Image | Comparison Image | Delta |", "|---|---|---|---|"]
     lines += [f"| {r[0].strip()} | {r[1]} | {r[2]} | {r[3]} |" for r in _rows(c)]
     lines += ["", "## Environment and labels", ""]
-    env_lines = [f"- env `{k}`: `{old}` → `{new}`" for k, old, new in c.env]
-    label_lines = [f"- label `{k}`: `{old}` → `{new}`" for k, old, new in c.labels]
-    lines += (env_lines + label_lines) or ["no changes"]
+    if c.env is None or c.labels is None:
+        lines.append("unknown: an SBOM does not record them")
+    else:
+        env_lines = [f"- env `{k}`: `{old}` → `{new}`" for k, old, new in c.env]
+        label_lines = [f"- label `{k}`: `{old}` → `{new}`" for k, old, new in c.labels]
+        lines += (env_lines + label_lines) or ["no changes"]
     lines += ["", "## Packages", "", "| | Package | Version | Was |", "|---|---|---|---|"]
     lines += [f"| {m} | {n} | {new} | {old} |" for m, n, new, old in _changes(c, ignore_unchanged)]
     lines += ["", f"## Vulnerabilities introduced ({len(c.introduced)})", ""]
@@ -109,8 +113,8 @@ def document(c: Comparison, ignore_unchanged: bool = False) -> dict[str, Any]:
         "other": _side(c.other),
         "delta": {s: new_counts[s] - old_counts[s] for s in SEVERITIES},
         "vulnerabilities_increased": c.vulnerabilities_increased,
-        "env": [{"name": k, "old": old, "new": new} for k, old, new in c.env],
-        "labels": [{"name": k, "old": old, "new": new} for k, old, new in c.labels],
+        "env": None if c.env is None else [{"name": k, "old": old, "new": new} for k, old, new in c.env],
+        "labels": None if c.labels is None else [{"name": k, "old": old, "new": new} for k, old, new in c.labels],
         "packages": [{"type": ch.type, "name": ch.name, "status": ch.status, "old": list(ch.old), "new": list(ch.new)}
                      for ch in c.packages if not (ignore_unchanged and ch.status == "unchanged")],
         "introduced": [finding_json(f) for f in c.introduced],
