@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/vuln_bench.py
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -57,6 +58,36 @@ def realistic_sbom(path: Path) -> int:
                                 "metadata": {"component": {"type": "container", "name": "giropops-senhas:bench"}},
                                 "components": components}))
     return len(components) - 1
+
+
+SLIM_DEBS = ["base-files", "libc6", "libssl3", "zlib1g", "libexpat1", "libffi8", "libsqlite3-0", "libbz2-1.0",
+             "liblzma5", "libncursesw6", "libtinfo6", "libreadline8", "libuuid1", "libcrypt1", "libtirpc3",
+             "libnsl2", "libdb5.3", "libgdbm6", "ca-certificates", "tzdata", "netbase", "media-types",
+             "libpython3.11-minimal", "libpython3.11-stdlib", "python3.11-minimal", "python3.11"]
+
+
+def senhas_like_image(tmp: Path) -> str:
+    """A python:3.11-slim-like image from real bookworm .debs plus the app's wheels, as an archive."""
+    import zipfile
+
+    sys.path.insert(0, str(REPO))
+    from tests.vuln.debimage import build_rootfs, download
+
+    from giropops.cli.main import main as cli
+
+    rootfs = tmp / "rootfs"
+    build_rootfs(download(SLIM_DEBS, tmp / "debs"), rootfs)
+    wheels = tmp / "wheels"
+    subprocess.run([PY, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", str(wheels),
+                    *(f"{n}=={v}" for n, v in REQUIREMENTS)], check=True, capture_output=True)
+    site = rootfs / "usr" / "local" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    for whl in wheels.glob("*.whl"):
+        with zipfile.ZipFile(whl) as zf:
+            zf.extractall(site)
+    archive = tmp / "senhas.tar"
+    assert cli(["copy", "--quiet", f"fs://{rootfs}", f"archive://{archive}:giropops-senhas:bench"]) == 0
+    return f"archive://{archive}"
 
 
 def main() -> None:
@@ -111,6 +142,19 @@ def main() -> None:
               f"CPU {statistics.median(warm_cpu):.3f} s")
         print(f"  peak RSS of the cves process {scan_rss:.0f} MB")
 
+        image = senhas_like_image(Path(tmp))
+        image_runs: list[float] = []
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([PY, "-m", "giropops", "cves", image, "--db", str(db), "--format", "json", "--output",
+                            str(Path(tmp) / "img.json")], check=True, env={**os.environ,
+                                                                           "XDG_CACHE_HOME": str(Path(tmp) / "c")})
+            image_runs.append(time.perf_counter() - t)
+        img_doc = json.loads((Path(tmp) / "img.json").read_text())
+        print(f"cves on a giropops-senhas-like image archive ({img_doc['packages']} packages, "
+              f"{img_doc['summary']['total']} findings; SBOM generation included): first run {image_runs[0]:.2f} s, "
+              f"then median {statistics.median(image_runs[1:]):.2f} s (goal 1 s)")
+
         # Peer in the same run: the proof tests' independent matcher (raw OSV JSON in memory,
         # python-debian / packaging version objects, OSV's event-walking pseudo-code).
         sys.path.insert(0, str(REPO))
@@ -124,7 +168,7 @@ def main() -> None:
         match_s = time.perf_counter() - t
         ours = statistics.median(warm)
         print(f"peer (naive in-memory matcher): load {load_s:.1f} s, match {match_s:.2f} s; "
-              f"our warm scan is {match_s / ours:.1f}x its matching time and needs no load step")
+              f"ratio peer match / our warm scan = {match_s / ours:.2f} (and we need no load step)")
 
 
 if __name__ == "__main__":
