@@ -111,3 +111,25 @@ def test_huge_json_file_is_reported_and_skipped(tmp_path: Path, monkeypatch: pyt
     small.write_text(json.dumps(_rec("S-1", "PyPI", "x", {"type": "ECOSYSTEM", "events": [{"introduced": "0"}]})))
     report = import_paths(tmp_path / "db.sqlite3", [big, small])
     assert report.imported == 1 and report.skipped == 1 and "larger than" in report.problems[0].reason
+
+
+def test_severity_borrowed_from_another_record_of_the_same_cve(tmp_path: Path) -> None:
+    ev = {"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}
+    alpine = _rec("ALPINE-CVE-2099-0001", "Alpine:v3.19", "openssl", ev)
+    alpine["upstream"] = ["CVE-2099-0001"]
+    ghsa = _rec("GHSA-aaaa-bbbb-cccc", "PyPI", "other", ev)
+    ghsa.update(aliases=["CVE-2099-0001"], severity=[{"type": "CVSS_V3", "score": V31_CRITICAL}])
+    withdrawn = _rec("GHSA-dddd-eeee-ffff", "PyPI", "other2", ev)
+    withdrawn.update(aliases=["CVE-2099-0002"], withdrawn="2025-01-02T00:00:00Z",
+                     severity=[{"type": "CVSS_V3", "score": V31_CRITICAL}])
+    alpine2 = _rec("ALPINE-CVE-2099-0002", "Alpine:v3.19", "openssl", ev)
+    alpine2["upstream"] = ["CVE-2099-0002"]
+    ghsa_level_only = _rec("GHSA-1111-2222-3333", "Alpine:v3.19", "openssl", ev)
+    ghsa_level_only.update(aliases=["CVE-2099-0003"], database_specific={"severity": "LOW"})
+    db = _db(tmp_path, [alpine, ghsa, withdrawn, alpine2, ghsa_level_only])
+    sbom = SBOM(Subject("t"), Distro("alpine", "3.19.1"), (Package("libcrypto3", "3.1.4-r5", "apk",
+                                                                    source_name="openssl"),))
+    sev = {f.vuln_id: (f.severity.level, f.severity.score, f.severity.source) for f in scan(sbom, db).findings}
+    assert sev["CVE-2099-0001"] == ("critical", 9.8, "CVSS_V3 via GHSA-aaaa-bbbb-cccc")
+    assert sev["CVE-2099-0002"] == ("unspecified", None, None)  # the only scored record is withdrawn
+    assert sev["CVE-2099-0003"] == ("low", None, "GHSA")

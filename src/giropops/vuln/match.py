@@ -70,9 +70,17 @@ def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tupl
     return None
 
 
-def _severity(advisory: Advisory) -> Severity:
-    if advisory.severity.level != "unspecified":
-        return advisory.severity
+def _severity(advisory: Advisory, provider: AdvisoryProvider) -> Severity:
+    """The record's CVSS; else the CVSS another record gives the same vulnerability; else the record's
+    GHSA level; else Debian's urgency."""
+    own = advisory.severity
+    if own.source and own.source.startswith("CVSS"):
+        return own
+    borrowed = provider.cvss_severity(advisory.vuln_id)
+    if borrowed is not None:
+        return borrowed
+    if own.level != "unspecified":
+        return own
     urgencies = [a.urgency for a in advisory.affected if a.urgency]
     from_urgency = severity_mod.from_debian_urgency(urgencies[0]) if urgencies else None
     return from_urgency or advisory.severity
@@ -102,7 +110,7 @@ def match_package(package: Package, sbom: SBOM, provider: AdvisoryProvider,
                 seen.add(adv.id)
                 matches.append(Match(
                     package=package, advisory_id=adv.id, vuln_id=adv.vuln_id, aliases=adv.aliases,
-                    severity=_severity(adv), summary=adv.summary, matcher=matcher.name, ecosystem=q.ecosystem,
+                    severity=_severity(adv, provider), summary=adv.summary, matcher=matcher.name, ecosystem=q.ecosystem,
                     searched_name=q.name, installed_version=q.version, affected_range=hit[0], fixed_version=hit[1],
                 ))
     return matches, notes

@@ -1,9 +1,11 @@
 """Severity the way Docker Scout shows it: critical / high / medium / low / unspecified.
 
 Order of evidence: a CVSS vector on the record (v4, then v3.x, then v2; the base
-score is computed by the ``cvss`` library, never trusted from text), else the
-GitHub advisory's ``database_specific.severity``, else Debian's urgency for the
-affected entry.  Score bands are CVSS v3's: >=9 critical, >=7 high, >=4 medium,
+score is computed by the ``cvss`` library, never trusted from text), else a CVSS
+score another record gives the same vulnerability (Alpine's secdb has no scores,
+the GHSA or Debian record of the same CVE often has; see ``match._severity``),
+else the GitHub advisory's ``database_specific.severity``, else Debian's urgency
+for the affected entry.  Score bands are CVSS v3's: >=9 critical, >=7 high, >=4 medium,
 >0 low.
 """
 

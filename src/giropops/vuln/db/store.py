@@ -52,6 +52,7 @@ CREATE TABLE affected (
     versions TEXT NOT NULL,         -- newline-separated explicit versions
     urgency TEXT
 );
+CREATE INDEX advisory_by_vuln ON advisory (vuln_id);
 CREATE INDEX affected_by_package ON affected (ecosystem, name);
 CREATE INDEX affected_by_advisory ON affected (advisory);
 CREATE TABLE interval (
@@ -209,6 +210,7 @@ def rebuild(path: Path) -> Iterator[Writer]:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("CREATE INDEX IF NOT EXISTS advisory_by_vuln ON advisory (vuln_id)")
             conn.execute("BEGIN")
             yield Writer(conn)
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('built_at', ?)", (now_utc(),))
@@ -237,6 +239,7 @@ class VulnDB:
             raise VulnError(f"cannot open {path}: {exc}") from exc
         self._cache: dict[tuple[str, str], tuple[Advisory, ...]] = {}
         self._severities: dict[tuple[Any, ...], Severity] = {}
+        self._cvss: dict[str, Severity | None] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -290,6 +293,20 @@ class VulnDB:
         result = tuple(sorted(out, key=lambda a: a.id))
         self._cache[key] = result
         return result
+
+    def cvss_severity(self, vuln_id: str) -> Severity | None:
+        """The highest CVSS-based severity any advisory about ``vuln_id`` carries (e.g. the GHSA or the
+        Debian record of a CVE that Alpine's secdb lists without a score)."""
+        if vuln_id in self._cvss:
+            return self._cvss[vuln_id]
+        row = self.conn.execute(
+            "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
+            " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1",
+            (vuln_id,),
+        ).fetchone()
+        found = None if row is None else Severity(row[0], row[1], f"{row[2]} via {row[4]}", row[3])
+        self._cvss[vuln_id] = found
+        return found
 
     def status(self) -> Status:
         c = self.conn

@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from giropops.sbom.model import Distro, Package
-from giropops.vuln.model import Advisory
+from giropops.vuln.model import Advisory, Severity
 from giropops.vuln.versions import VersionScheme
 
 
 class AdvisoryProvider(Protocol):
     def advisories_for(self, ecosystem: str, name: str) -> tuple[Advisory, ...]: ...
+
+    def cvss_severity(self, vuln_id: str) -> Severity | None:
+        """A CVSS-based severity for ``vuln_id`` from any advisory, for records that carry none."""
 
 
 @dataclass(frozen=True)
