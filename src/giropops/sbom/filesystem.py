@@ -18,6 +18,10 @@ serves a plain directory through the same protocol.
 Hostile entries never break it: names with ``..`` are dropped (and counted),
 absolute names are taken relative to the root, devices and fifos are indexed but
 never read, oversized files are recorded as such instead of being kept.
+
+Known limit of reading each layer once: a hard link whose *name* matches a glob
+but whose target does not (and was streamed earlier) has no contents; no package
+database is laid out that way in practice.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ the expression well formed".  Deprecated ids map to their current ones
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -137,8 +138,11 @@ def combined(licenses: tuple[str, ...]) -> str | None:
 
 def license_ref(text: str) -> str:
     """A ``LicenseRef-`` id for a license name that is not SPDX (idstring: letters, digits, ``.`` and ``-``)."""
-    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "unknown"
-    return f"LicenseRef-{slug[:200]}"
+    plain = text.replace("+", "-plus")
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", plain).strip("-")[:200] or "unknown"
+    if slug != plain:  # characters were lost: keep distinct names distinct
+        slug += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"LicenseRef-{slug}"
 
 
 def split_and(expr: str) -> tuple[str, ...]:
