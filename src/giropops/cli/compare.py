@@ -33,11 +33,12 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
-    new_sbom, old_sbom = sbom_for(args.image), sbom_for(args.to)
+    new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)
     with VulnDB(db_path(args)) as db:
         new_view = view_for(scan(new_sbom, db), filters, vex)
         old_view = view_for(scan(old_sbom, db), filters, vex)
-    comparison = compare(new_view, old_view, image_facts(args.image), image_facts(args.to))
+    comparison = compare(new_view, old_view, image_facts(args.image, args.platform),
+                         image_facts(args.to, args.platform))
     renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,
                 "json": compare_report.render_json}[args.format]
     write_output(renderer(comparison, args.ignore_unchanged), args.output)

@@ -29,6 +29,8 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only-package-type", action="append", metavar="TYPES", help="comma-separated: deb, apk, python")
     p.add_argument("--only-package", action="append", metavar="NAMES", help="comma-separated package names")
     p.add_argument("--only-cve-id", action="append", metavar="IDS", help="comma-separated vulnerability ids")
+    p.add_argument("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+                   help="platform to pick from a multi-platform image (default: this machine's)")
     p.add_argument("--vex", action="append", type=Path, default=[], metavar="FILE",
                    help="OpenVEX document; not_affected statements suppress matches (repeatable)")
 
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
     with VulnDB(db_path(args)) as db:
-        result = scan_spec(args.image, db)
+        result = scan_spec(args.image, db, args.platform)
     view = view_for(result, filters, vex)
     write_output(render(view, Format(args.format)), args.output)
     if args.exit_code and view.findings:

@@ -23,18 +23,20 @@ def register(sub: Any) -> None:
                    help="candidate base image(s) to match by annotation or layers (repeatable)")
     add_db_option(p)
     p.add_argument("--output", "-o", default=None, metavar="FILE")
+    p.add_argument("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
+                   help="platform to pick from a multi-platform image (default: this machine's)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    sbom = sbom_for(args.image)
-    facts = image_facts(args.image)
-    candidates = [sbom_for(spec) for spec in args.base]
+    sbom = sbom_for(args.image, args.platform)
+    facts = image_facts(args.image, args.platform)
+    candidates = [sbom_for(spec, args.platform) for spec in args.base]
     base, ref = pick_base(sbom, candidates, facts.annotations if facts else None)
     error = None
     if base is None and ref is not None and ref.name and not candidates:
         try:
-            base = sbom_for(ref.name)
+            base = sbom_for(ref.name, args.platform)
         except GiropopsError as exc:  # the annotated base may be unreachable; say so, keep the image's view
             error = str(exc)
     with VulnDB(db_path(args)) as db:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from giropops.oci.model import Platform
 from giropops.oci.transport import open_image
 from giropops.sbom import sbom_for as _sbom_for
 from giropops.sbom.model import SBOM
@@ -23,9 +24,9 @@ from giropops.vuln.report.view import ReportView
 NO_IMAGE_SCHEMES = ("sbom://", "fs://")
 
 
-def sbom_for(spec: str) -> SBOM:
-    """The SBOM of any source spec (an image, ``fs://DIR`` or ``sbom://FILE``)."""
-    return _sbom_for(spec)
+def sbom_for(spec: str, platform: str | None = None) -> SBOM:
+    """The SBOM of any source spec (an image, ``fs://DIR`` or ``sbom://FILE``); ``platform`` picks from an index."""
+    return _sbom_for(spec, platform)
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,11 @@ class ImageFacts:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
-def image_facts(spec: str) -> ImageFacts | None:
+def image_facts(spec: str, platform: str | None = None) -> ImageFacts | None:
     """Config env / labels and manifest annotations of the image ``spec`` names; None for SBOMs and directories."""
     if spec.startswith(NO_IMAGE_SCHEMES):
         return None
-    image = open_image(spec)
+    image = open_image(spec, Platform.parse(platform) if platform else None)
     env: dict[str, str] = {}
     for item in image.config.env:
         key, _, value = item.partition("=")
@@ -56,8 +57,8 @@ def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexSt
                       result.notes)
 
 
-def scan_spec(spec: str, db: VulnDB) -> ScanResult:
-    return scan(sbom_for(spec), db)
+def scan_spec(spec: str, db: VulnDB, platform: str | None = None) -> ScanResult:
+    return scan(sbom_for(spec, platform), db)
 
 
 __all__ = ["ImageFacts", "image_facts", "sbom_for", "scan_spec", "view_for"]
