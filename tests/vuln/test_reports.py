@@ -254,3 +254,29 @@ def test_alpine_sbom(full_db: Path, images: dict[str, str], capsys: pytest.Captu
     assert "openssl" in {m["searched_name"] for f in doc["findings"] for m in f["matches"]}
 
 
+
+
+def test_vex_product_purl_spelling_does_not_matter(full_db: Path, images: dict[str, str],
+                                                   capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    libc = [f for f in cves_json(capsys, full_db, images["app"])["findings"] if f["package"]["name"] == "libc6"]
+    assert libc
+    target = libc[0]["vulnerability"]["id"]
+    vex = tmp_path / "libc.openvex.json"
+    vex.write_text(json.dumps({
+        "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://example.invalid/vex-2", "author": "test",
+        "timestamp": "2025-01-01T00:00:00Z", "version": 1,
+        "statements": [{"vulnerability": {"name": target},
+                        # '+' percent-encoded here, literal in the SBOM; qualifiers differ too
+                        "products": [{"@id": "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=arm64"}],
+                        "status": "not_affected", "justification": "inline_mitigations_already_exist"}],
+    }))
+    after = cves_json(capsys, full_db, images["app"], "--vex", str(vex))
+    assert [(s["package"]["name"], s["vulnerability"]["id"]) for s in after["suppressed"]] == [("libc6", target)]
+
+
+def test_database_path_with_uri_characters(full_db: Path, images: dict[str, str], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "we?ird#dir" / "db.sqlite3"
+    odd.parent.mkdir()
+    odd.write_bytes(full_db.read_bytes())
+    assert cves_json(capsys, odd, images["app"])["summary"] == cves_json(capsys, full_db, images["app"])["summary"]

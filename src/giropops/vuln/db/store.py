@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,6 +170,11 @@ class Writer:
         )
 
 
+def _ro_uri(path: Path) -> str:
+    """A read-only SQLite URI; the path is quoted so ``?`` or ``#`` in it cannot become URI syntax."""
+    return f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+
+
 def _create(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -196,7 +202,7 @@ def rebuild(path: Path) -> Iterator[Writer]:
         try:
             if path.exists():
                 try:
-                    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                    src = sqlite3.connect(_ro_uri(path), uri=True)
                     try:
                         _check_schema(src, path)
                         src.backup(conn)
@@ -233,7 +239,7 @@ class VulnDB:
         if not path.is_file():
             raise VulnError(f"no vulnerability database at {path}: run 'giropops db update' or 'giropops db import'")
         try:
-            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self.conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
             _check_schema(self.conn, path)
         except sqlite3.DatabaseError as exc:
             raise VulnError(f"cannot open {path}: {exc}") from exc

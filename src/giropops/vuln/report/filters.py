@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packageurl import PackageURL
+
 from giropops.errors import VulnError
 from giropops.vuln.model import SEVERITIES, Finding
 
@@ -72,7 +74,12 @@ class Suppressed:
 
 
 def _strip_purl(purl: str) -> str:
-    return purl.split("?", 1)[0].split("#", 1)[0]
+    """A purl without qualifiers and subpath, parsed so that ``%2B`` and ``+`` spell the same version."""
+    try:
+        p = PackageURL.from_string(purl)
+    except ValueError:
+        return purl.split("?", 1)[0].split("#", 1)[0]
+    return str(PackageURL(type=p.type, namespace=p.namespace, name=p.name, version=p.version).to_string())
 
 
 def load_openvex(path: Path) -> list[VexStatement]:
