@@ -196,3 +196,20 @@ def test_not_affected_and_withdrawn_never_match(tmp_path: Path) -> None:
         assert ids("1.2-r0") == {"YES-1", "LA-1"}
         assert ids("1.2-r1") == {"YES-1"}
         assert ids("0.9-r0") == {"YES-1"}
+
+
+def test_python_packages_installed_by_os_packages_are_not_matched_against_pypi(db: VulnDB, oracle: Oracle) -> None:
+    from giropops.sbom.model import Location
+
+    egg = "/usr/lib/python3/dist-packages/PyYAML-5.3.egg-info"
+    deb = Package("python3-yaml", "5.3-1", "deb", source_name="pyyaml", source_version="5.3-1",
+                  files=("/usr/lib/python3/dist-packages", egg, f"{egg}/PKG-INFO"))
+    owned = Package("PyYAML", "5.3", "python", locations=(Location(f"{egg}/PKG-INFO"),))
+    pip_installed = Package("PyYAML", "5.3", "python",
+                            locations=(Location("/usr/local/lib/python3.11/site-packages/PyYAML-5.3.dist-info/METADATA"),))
+    both = SBOM(Subject("x"), DEBIAN, (deb, owned))
+    found = check(both, db, oracle)
+    assert found and all(f.package == "python3-yaml" for f in found)  # Debian's pyyaml advisories only
+    assert "installed by an OS package" in scan(both, db).notes[0]
+    alone = check(SBOM(Subject("y"), DEBIAN, (deb, pip_installed)), db, oracle)
+    assert any(f.package == "PyYAML" for f in alone)  # a pip-installed copy is matched against PyPI

@@ -9,7 +9,9 @@ importer already folded):
 * a version matches an interval when ``introduced <= v`` and ``v < fixed`` /
   ``v <= last_affected`` / ``v < limit`` where given;
 * otherwise it matches when it is in the entry's explicit ``versions`` list;
-* the fixed version is the interval's ``fixed``; none means "not fixed".
+* the fixed version is the interval's ``fixed``; none means "not fixed";
+* a Python package installed by an OS package (its metadata is in a deb/apk file list) is
+  not matched against PyPI advisories: the OS package is, against the distribution's.
 
 Advisories naming the same vulnerability (a GHSA and a PYSEC for one CVE) are
 merged into one ``Finding`` per package: the worst severity, the highest fixed
@@ -134,11 +136,40 @@ def merge(matches: Sequence[Match], scheme_of: dict[str, VersionScheme]) -> Find
     )
 
 
+def _norm(path: str) -> str:
+    return "/" + path.strip("/")
+
+
+def os_owned(sbom: SBOM) -> set[int]:
+    """Indexes of language packages whose metadata files an OS package owns (``python3-yaml`` ships
+    ``PyYAML-*.egg-info``): the distribution's advisories cover them and it backports fixes without
+    changing the upstream version, so PyPI advisories would be false positives (grype and syft do
+    the same)."""
+    owned_files = {_norm(f) for p in sbom.packages if p.type in ("deb", "apk") for f in p.files}
+    if not owned_files:
+        return set()
+    out = set()
+    for i, p in enumerate(sbom.packages):
+        if p.type != "python":
+            continue
+        for loc in p.locations:
+            path = _norm(loc.path)
+            if path in owned_files or path.rsplit("/", 1)[0] in owned_files:
+                out.add(i)
+                break
+    return out
+
+
 def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> ScanResult:
     scheme_of: dict[str, VersionScheme] = {"deb": DEB, "apk": APK, "python": PEP440}
     findings: list[Finding] = []
     notes: list[str] = []
-    for package in sbom.packages:
+    owned = os_owned(sbom)
+    for index, package in enumerate(sbom.packages):
+        if index in owned:
+            notes.append(f"{package.type}/{package.name} {package.version}: installed by an OS package; "
+                         "matched through the distribution's advisories only")
+            continue
         matches, pkg_notes = match_package(package, sbom, provider, matchers)
         notes.extend(pkg_notes)
         groups: dict[str, list[Match]] = {}
