@@ -18,7 +18,23 @@ from giropops import __version__
 from giropops.cli import exitcodes
 from giropops.errors import GiropopsError
 
-COMMAND_MODULES: tuple[str, ...] = ("version", "copy", "inspect", "sbom", "db", "cves", "quickview", "compare")
+COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "copy",
+    "inspect",
+    "sbom",
+    "build",
+    "generate_key_pair",
+    "sign",
+    "verify",
+    "attest",
+    "verify_attestation",
+    "tree",
+    "db",
+    "cves",
+    "quickview",
+    "compare",
+)
 
 
 class _Parser(argparse.ArgumentParser):
