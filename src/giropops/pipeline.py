@@ -1,0 +1,602 @@
+"""The main job, as library steps: build, SBOM, scan, compare, sign + verify, run.
+
+``giropops demo`` (``giropops.cli.demo``) calls these in order and prints what each
+returned; nothing here prints.  Every step writes into one work directory
+(``DemoPaths``) and returns a small result the summary is made of, so a test can
+check each claim against the files on disk.
+
+Steps and the parts of the toolkit they use:
+
+  build      ``giropops.build`` (the repository's ``giropops.yaml``) -> an archive and an OCI layout
+  sbom       ``giropops.sbom`` -> SPDX 2.3 and CycloneDX 1.6 JSON
+  scan       ``giropops.vuln`` against the local database; a missing or stale database is a
+             ``DbState`` the caller reports, not an error
+  compare    the same for the conventional image (``specs/conventional-python3-debian12.yaml``,
+             built the same way; the builder's cache makes the second build nearly free)
+  sign       ``giropops.sign``: a key pair in the work directory, the layout signed offline as
+             ``cosign save`` lays signatures out, then verified with the public key
+  run        a container engine (podman or docker) found by probing it, plus a loopback
+             ``redis-server`` when there is one
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from giropops.build.builder import Builder
+from giropops.build.cache import Cache
+from giropops.build.output import write_output
+from giropops.build.spec import load_spec
+from giropops.errors import GiropopsError
+from giropops.progress import NO_PROGRESS, Progress
+from giropops.sbom import SBOM, generate, subject_for
+from giropops.sbom.formats import encode
+from giropops.sign.attached import Trust
+from giropops.sign.image import sign_image, verify_image
+from giropops.sign.keys import SigningKey, VerifyingKey, write_key_pair
+from giropops.sign.storage import LayoutStore
+from giropops.vuln.db.store import VulnDB
+from giropops.vuln.match import scan
+from giropops.vuln.model import SEVERITIES
+from giropops.vuln.report import Format, render
+from giropops.vuln.report.view import ReportView
+
+SPEC_NAME = "giropops.yaml"
+CONVENTIONAL_SPEC = Path("specs") / "conventional-python3-debian12.yaml"
+DEFAULT_TAG = "localhost/giropops-senhas:demo"
+CONVENTIONAL_TAG = "localhost/giropops-senhas:conventional"
+DB_STALE_AFTER = timedelta(days=7)
+# What a distroless image leaves out on purpose; the summary says which of them each image has.
+TOOLS = ("bash", "dash", "apt", "dpkg", "perl-base", "python3-pip")
+READY_TIMEOUT = 60.0
+
+
+class DemoError(GiropopsError):
+    """A demo step could not do what it claims (the app did not start, the spec is missing...)."""
+
+
+# --------------------------------------------------------------------------- where things go
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    workdir: Path
+
+    @property
+    def archive(self) -> Path:
+        return self.workdir / "giropops-senhas.tar"
+
+    @property
+    def layout(self) -> Path:
+        return self.workdir / "giropops-senhas.oci"
+
+    @property
+    def conventional_archive(self) -> Path:
+        return self.workdir / "conventional.tar"
+
+    @property
+    def spdx(self) -> Path:
+        return self.workdir / "giropops-senhas.spdx.json"
+
+    @property
+    def cyclonedx(self) -> Path:
+        return self.workdir / "giropops-senhas.cdx.json"
+
+    @property
+    def cves(self) -> Path:
+        return self.workdir / "giropops-senhas.cves.json"
+
+    @property
+    def key_prefix(self) -> Path:
+        return self.workdir / "cosign"
+
+    @property
+    def private_key(self) -> Path:
+        return self.workdir / "cosign.key"
+
+    @property
+    def public_key(self) -> Path:
+        return self.workdir / "cosign.pub"
+
+    @property
+    def summary(self) -> Path:
+        return self.workdir / "summary.json"
+
+    @property
+    def run_state(self) -> Path:
+        return self.workdir / "run.json"
+
+    @property
+    def redis_pid(self) -> Path:
+        return self.workdir / "redis.pid"
+
+
+def find_spec(explicit: Path | None, cwd: Path) -> Path:
+    """``--spec``; else ``giropops.yaml`` in ``cwd`` or a parent; else the checkout giropops runs from."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise DemoError(f"spec {explicit} not found")
+        return explicit.resolve()
+    for d in (cwd, *cwd.parents):
+        if (d / SPEC_NAME).is_file() and (d / "pyproject.toml").is_file():
+            return (d / SPEC_NAME).resolve()
+    checkout = Path(__file__).resolve().parents[2]  # src/giropops/pipeline.py -> the repository (editable install)
+    if (checkout / SPEC_NAME).is_file():
+        return checkout / SPEC_NAME
+    raise DemoError(f"no {SPEC_NAME} in {cwd} or its parents: run in the giropops repository or pass --spec FILE")
+
+
+def conventional_spec_for(spec: Path) -> Path | None:
+    path = spec.parent / CONVENTIONAL_SPEC
+    return path if path.is_file() else None
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- build
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    spec: Path
+    tag: str
+    digest: str
+    archive: Path
+    archive_size: int  # bytes on disk
+    compressed_size: int  # config + layers, as a registry stores them
+    layers: int
+    os_packages: int  # what the builder installed
+    reused_layers: tuple[str, ...]
+    layout: Path | None
+
+
+def build(spec_path: Path, tag: str, archive: Path, layout: Path | None, cache: Cache | None = None,
+          progress: Progress = NO_PROGRESS) -> BuiltImage:
+    """Build ``spec_path`` and write it to ``archive`` (and to a fresh OCI layout ``layout``, named ``tag``)."""
+    result = Builder(cache, progress).build(load_spec(spec_path))
+    image = result.image
+    write_output(image, f"archive://{archive}", [tag], progress)
+    if layout is not None:
+        # A fresh layout every run: signatures of an earlier run must not pile up beside the new image.
+        tmp = Path(tempfile.mkdtemp(dir=layout.parent, prefix=f".{layout.name}."))
+        try:
+            write_output(image, f"oci-dir://{tmp / 'layout'}", [tag], progress)
+            if layout.exists():
+                shutil.rmtree(layout)
+            os.replace(tmp / "layout", layout)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return BuiltImage(spec_path, tag, image.digest, archive, archive.stat().st_size, image.compressed_size,
+                      len(image.layers), len(result.packages), tuple(result.reused_layers), layout)
+
+
+# --------------------------------------------------------------------------- SBOM
+
+
+@dataclass(frozen=True)
+class SBOMFiles:
+    sbom: SBOM
+    spdx: Path
+    cyclonedx: Path
+
+    @property
+    def packages(self) -> int:
+        return len(self.sbom.packages)
+
+    def count(self, type_: str) -> int:
+        return sum(1 for p in self.sbom.packages if p.type == type_)
+
+    def tools(self) -> tuple[str, ...]:
+        names = {p.name for p in self.sbom.packages}
+        return tuple(t for t in TOOLS if t in names)
+
+
+def sbom_of(archive: Path, progress: Progress = NO_PROGRESS) -> SBOM:
+    from giropops.oci.transport import open_image
+
+    spec = f"archive://{archive}"
+    image = open_image(spec)
+    return generate(image, subject_for(image, spec), progress=progress)
+
+
+def write_sboms(archive: Path, spdx: Path, cyclonedx: Path, progress: Progress = NO_PROGRESS) -> SBOMFiles:
+    sbom = sbom_of(archive, progress)
+    _atomic_write(spdx, encode(sbom, "spdx-json"))
+    _atomic_write(cyclonedx, encode(sbom, "cyclonedx-json"))
+    return SBOMFiles(sbom, spdx, cyclonedx)
+
+
+# --------------------------------------------------------------------------- vulnerability database
+
+
+@dataclass(frozen=True)
+class DbState:
+    path: Path
+    present: bool
+    advisories: int = 0
+    newest: str | None = None  # newest advisory's "modified"
+    age: timedelta | None = None
+
+    @property
+    def stale(self) -> bool:
+        return self.present and (self.age is None or self.age > DB_STALE_AFTER)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def db_state(path: Path, now: datetime | None = None) -> DbState:
+    """What the scan can rely on: no database at all (never updated), or one whose newest advisory has an age."""
+    if not path.is_file():
+        return DbState(path, False)
+    with VulnDB(path) as db:
+        st = db.status()
+    newest = _parse_time(st.newest_modified)
+    age = None if newest is None else (now or datetime.now(UTC)) - newest
+    return DbState(path, True, st.advisories, st.newest_modified, age)
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    view: ReportView
+    report: Path | None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self.view.counts()
+
+    @property
+    def total(self) -> int:
+        return len(self.view.findings)
+
+
+def scan_sbom(sbom: SBOM, db_path: Path, report: Path | None = None) -> ScanSummary:
+    """Match ``sbom`` against the database; ``report`` gets the JSON report (docs/cves-json.md)."""
+    with VulnDB(db_path) as db:
+        result = scan(sbom, db)
+    view = ReportView(result.sbom, result.findings, (), result.notes)
+    if report is not None:
+        _atomic_write(report, render(view, Format.JSON).encode())
+    return ScanSummary(view, report)
+
+
+def counts_line(counts: Mapping[str, int]) -> str:
+    """``2C 10H 31M 5L`` (plus ``3?`` for unknown severities), Scout's shorthand."""
+    text = f"{counts['critical']}C {counts['high']}H {counts['medium']}M {counts['low']}L"
+    return text + (f" {counts['unspecified']}?" if counts.get("unspecified") else "")
+
+
+# --------------------------------------------------------------------------- keys and signatures
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private: Path
+    public: Path
+    generated: bool
+
+
+def ensure_key_pair(paths: DemoPaths, password: bytes) -> KeyPair:
+    """The work directory's ``cosign.key`` / ``cosign.pub``, generated when neither exists."""
+    have_key, have_pub = paths.private_key.exists(), paths.public_key.exists()
+    if have_key and have_pub:
+        return KeyPair(paths.private_key, paths.public_key, False)
+    if have_key or have_pub:
+        present = paths.private_key if have_key else paths.public_key
+        raise DemoError(f"{present} exists without its other half; remove it or restore the pair")
+    written, _ = write_key_pair(paths.key_prefix, password)
+    return KeyPair(written.private, written.public, True)
+
+
+@dataclass(frozen=True)
+class Signed:
+    layout: Path
+    name: str
+    digest: str
+    signatures: int  # attached to the digest after signing
+    verified: int  # signatures that verified with the public key
+
+    @property
+    def target(self) -> str:
+        return f"oci-dir://{self.layout}:{self.name}"
+
+
+def sign_and_verify(layout: Path, name: str, keys: KeyPair, password: bytes,
+                    annotations: Mapping[str, str] | None = None) -> Signed:
+    """Sign the layout's image offline (cosign's ``.sig`` layout), then verify it with the public key."""
+    key = SigningKey.load(keys.private, password)
+    store = LayoutStore(layout, name)
+    subject = store.subject()
+    result = sign_image(store, key, dict(annotations or {}), subject)
+    check = verify_image(LayoutStore(layout, name), Trust(key=VerifyingKey.load(keys.public)),
+                         dict(annotations or {}))
+    return Signed(layout, name, str(subject.digest), result.total, len(check.signatures))
+
+
+# --------------------------------------------------------------------------- container engine
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str  # podman | docker
+    binary: str
+
+
+@dataclass(frozen=True)
+class EngineProbe:
+    engine: Engine | None
+    problems: tuple[str, ...]  # why each engine found was not usable
+
+
+PODMAN_HINT = (
+    "podman on some hosts needs a containers.conf with '[containers] default_ulimits = []' and "
+    "'[engine] cgroup_manager = \"cgroupfs\"' plus runtime = \"runc\"; point CONTAINERS_CONF at it"
+)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def probe_engine(env: Mapping[str, str] | None = None) -> EngineProbe:
+    """The first of podman, docker whose CLI answers ``info`` (a docker client without an engine does not)."""
+    problems: list[str] = []
+    for name in ("podman", "docker"):
+        binary = shutil.which(name)
+        if binary is None:
+            continue
+        try:
+            proc = subprocess.run([binary, "info"], capture_output=True, text=True, timeout=60,
+                                  env=dict(env) if env is not None else None, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if proc.returncode == 0:
+            return EngineProbe(Engine(name, binary), tuple(problems))
+        problems.append(f"{name} info failed: {_first_line(proc.stderr)}")
+    return EngineProbe(None, tuple(problems))
+
+
+@dataclass(frozen=True)
+class Running:
+    engine: str
+    container: str
+    url: str
+    store: str  # "redis://127.0.0.1:PORT/0" or "embedded"
+    redis_pid: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"engine": self.engine, "container": self.container, "url": self.url, "store": self.store,
+                "redis_pid": self.redis_pid}
+
+
+class EngineUnusable(DemoError):
+    """The engine could not start a container at all (a host configuration problem, not the image's)."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def container_name(workdir: Path) -> str:
+    return "giropops-demo-" + hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:10]
+
+
+def _is_our_redis(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"redis-server" in cmdline
+
+
+def start_redis(paths: DemoPaths, port: int) -> int:
+    """A ``redis-server`` on 127.0.0.1:``port`` that outlives the demo (stopped by ``giropops demo --stop``)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise DemoError("redis-server not found")
+    log = paths.workdir / "redis.log"
+    proc = subprocess.run(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--daemonize", "yes", "--pidfile", str(paths.redis_pid.resolve()), "--logfile", str(log.resolve()),
+         "--dir", str(paths.workdir.resolve())],
+        capture_output=True, text=True, timeout=30, check=False,
+    )
+    if proc.returncode != 0:
+        raise DemoError(f"redis-server did not start: {_first_line(proc.stderr or proc.stdout)}")
+    import redis
+
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
+            break
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise DemoError(f"redis-server on 127.0.0.1:{port} did not answer: {exc}") from exc
+            time.sleep(0.1)
+    try:
+        return int(paths.redis_pid.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise DemoError(f"redis-server wrote no pid file {paths.redis_pid}") from exc
+
+
+def _engine_run(engine: Engine, args: Sequence[str], env: Mapping[str, str] | None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run([engine.binary, *args], capture_output=True, text=True, timeout=timeout,
+                              env=dict(env) if env is not None else None, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise DemoError(f"{engine.name} {args[0]} timed out") from exc
+
+
+def _wait_ready(url: str, engine: Engine, name: str, env: Mapping[str, str] | None) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = str(exc)
+        state = _engine_run(engine, ["inspect", "--format", "{{.State.Running}}", name], env, 30)
+        if state.returncode == 0 and state.stdout.strip() == "false":
+            logs = _engine_run(engine, ["logs", name], env, 30)
+            raise DemoError(f"the container {name} exited: {_first_line(logs.stderr + logs.stdout)}")
+        time.sleep(0.2)
+    raise DemoError(f"{url}/readyz did not answer 200 within {READY_TIMEOUT:.0f} s ({last})")
+
+
+def run_app(paths: DemoPaths, engine: Engine, tag: str, port: int, use_redis: bool = True,
+            env: Mapping[str, str] | None = None) -> Running:
+    """Load the archive into the engine and run the app on 127.0.0.1:``port`` (host network)."""
+    stop(paths, env)  # an earlier run of this work directory
+    load = _engine_run(engine, ["load", "-i", str(paths.archive)], env)
+    if load.returncode != 0:
+        raise EngineUnusable(f"{engine.name} load failed: {_first_line(load.stderr)}")
+    redis_pid = None
+    store = "embedded"
+    if use_redis and shutil.which("redis-server"):
+        redis_port = free_port()
+        redis_pid = start_redis(paths, redis_port)
+        store = f"redis://127.0.0.1:{redis_port}/0"
+    name = container_name(paths.workdir)
+    args = ["run", "-d", "--name", name, "--network", "host", "-e", "HOST=127.0.0.1", "-e", f"PORT={port}"]
+    if store != "embedded":
+        args += ["-e", f"REDIS_URL={store}"]
+    url = f"http://127.0.0.1:{port}"
+    state = Running(engine.name, name, url, store, redis_pid)
+    _atomic_write(paths.run_state, json.dumps(state.to_json(), indent=2).encode())
+    started = _engine_run(engine, [*args, tag], env)
+    if started.returncode != 0:
+        stop(paths, env)
+        raise EngineUnusable(f"{engine.name} run failed: {_first_line(started.stderr)}")
+    try:
+        _wait_ready(url, engine, name, env)
+    except DemoError:
+        stop(paths, env)
+        raise
+    return state
+
+
+@dataclass
+class Stopped:
+    container: str | None = None
+    redis_pid: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def stop(paths: DemoPaths, env: Mapping[str, str] | None = None) -> Stopped:
+    """Stop what ``run_app`` started for this work directory (its container and its redis-server only)."""
+    out = Stopped()
+    try:
+        state = json.loads(paths.run_state.read_text())
+    except (OSError, ValueError):
+        return out
+    binary = shutil.which(str(state.get("engine", "")))
+    name = str(state.get("container", ""))
+    if binary and name:
+        proc = subprocess.run([binary, "rm", "-f", "-t", "0", name], capture_output=True, text=True, timeout=120,
+                              env=dict(env) if env is not None else None, check=False)
+        if proc.returncode == 0:
+            out.container = name
+        else:
+            out.notes.append(f"{name}: {_first_line(proc.stderr)}")
+    pid = state.get("redis_pid")
+    if isinstance(pid, int) and _is_our_redis(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while _is_our_redis(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out.redis_pid = pid
+    paths.run_state.unlink(missing_ok=True)
+    return out
+
+
+# --------------------------------------------------------------------------- summary
+
+
+@dataclass(frozen=True)
+class Side:
+    """One image's column of the summary."""
+
+    name: str
+    digest: str
+    archive_size: int
+    compressed_size: int
+    packages: int
+    deb_packages: int
+    python_packages: int
+    tools: tuple[str, ...]
+    vulnerabilities: dict[str, int] | None  # by severity; None when not scanned
+
+    @property
+    def total_vulnerabilities(self) -> int | None:
+        return None if self.vulnerabilities is None else sum(self.vulnerabilities.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "digest": self.digest, "archive_size": self.archive_size,
+            "compressed_size": self.compressed_size, "packages": self.packages,
+            "deb_packages": self.deb_packages, "python_packages": self.python_packages,
+            "tools": list(self.tools), "vulnerabilities": self.vulnerabilities,
+            "vulnerabilities_total": self.total_vulnerabilities,
+        }
+
+
+def side_of(name: str, built: BuiltImage, sbom: SBOM, scanned: ScanSummary | None) -> Side:
+    files = SBOMFiles(sbom, Path(), Path())
+    return Side(name, built.digest, built.archive_size, built.compressed_size, files.packages,
+                files.count("deb"), files.count("python"), files.tools(),
+                {s: scanned.counts[s] for s in SEVERITIES} if scanned is not None else None)
+
+
+def write_summary(paths: DemoPaths, data: Mapping[str, Any]) -> None:
+    _atomic_write(paths.summary, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
