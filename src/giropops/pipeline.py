@@ -397,10 +397,16 @@ class Running:
     url: str
     store: str  # "redis://127.0.0.1:PORT/0" or "embedded"
     redis_pid: int | None
+    engine_env: Mapping[str, str] = field(default_factory=dict)  # what `stop` needs to find the container again
 
     def to_json(self) -> dict[str, Any]:
         return {"engine": self.engine, "container": self.container, "url": self.url, "store": self.store,
-                "redis_pid": self.redis_pid}
+                "redis_pid": self.redis_pid, "engine_env": dict(self.engine_env)}
+
+
+# The variables that decide which engine configuration and storage a container lives in.
+ENGINE_ENV = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "CONTAINERS_REGISTRIES_CONF", "DOCKER_HOST",
+              "DOCKER_CONTEXT", "TMPDIR", "XDG_RUNTIME_DIR")
 
 
 class EngineUnusable(DemoError):
@@ -512,7 +518,8 @@ def run_app(paths: DemoPaths, engine: Engine, tag: str, port: int, use_redis: bo
     if store != "embedded":
         args += ["-e", f"REDIS_URL={store}"]
     url = f"http://127.0.0.1:{port}"
-    state = Running(engine.name, name, url, store, redis_pid)
+    source = env if env is not None else os.environ
+    state = Running(engine.name, name, url, store, redis_pid, {k: source[k] for k in ENGINE_ENV if k in source})
     _atomic_write(paths.run_state, json.dumps(state.to_json(), indent=2).encode())
     started = _engine_run(engine, [*args, tag], env)
     if started.returncode != 0:
@@ -542,12 +549,17 @@ def stop(paths: DemoPaths, env: Mapping[str, str] | None = None) -> Stopped:
         return out
     binary = shutil.which(str(state.get("engine", "")))
     name = str(state.get("container", ""))
+    saved = state.get("engine_env")
+    engine_env = {**(env if env is not None else os.environ)}
+    if isinstance(saved, dict):
+        # The container lives where the run put it, whatever this shell's configuration says.
+        engine_env.update({k: str(v) for k, v in saved.items() if k in ENGINE_ENV})
     if binary and name:
         proc = subprocess.run([binary, "rm", "-f", "-t", "0", name], capture_output=True, text=True, timeout=120,
-                              env=dict(env) if env is not None else None, check=False)
-        if proc.returncode == 0:
+                              env=engine_env, check=False)
+        if proc.returncode == 0 and proc.stdout.strip():
             out.container = name
-        else:
+        elif proc.returncode != 0:
             out.notes.append(f"{name}: {_first_line(proc.stderr)}")
     pid = state.get("redis_pid")
     if isinstance(pid, int) and _is_our_redis(pid):
