@@ -1,0 +1,334 @@
+"""``giropops demo`` end to end: run in a fresh directory, then check every artefact it claims against real tools.
+
+The image must load into podman and serve the app with a real redis-server, the SBOMs must pass the
+CycloneDX schema and the SPDX tools, the signature must verify with ``giropops verify`` and the generated
+public key, and the summary's numbers must match what is measured here independently (file sizes on disk,
+the layout's blobs, Trivy's inventory, the written reports).  A second run with a never-updated database
+must say so, say how to update it, and still succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+from giropops import pipeline
+from giropops.sign.keys import SigningKey
+from giropops.vuln.db.importer import import_paths
+from tests.sbom.conftest import inventory_of_cyclonedx, trivy_cyclonedx
+from tests.support.paths import REPO_ROOT, VULNDATA
+from tests.support.podman import Podman
+from tests.support.services import require_binary
+
+TAG = "localhost/giropops-senhas:e2e"
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class DemoRun:
+    cwd: Path
+    workdir: Path
+    proc: subprocess.CompletedProcess[str]
+    env: dict[str, str]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.workdir / "summary.json").read_text())
+        return data
+
+
+def giropops(*args: str, cwd: Path, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "giropops", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One builder/SBOM cache for every demo run of the session: the conventional image is built once."""
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Debian 12 and PyPI advisories only (what the image holds), imported from the shared snapshots."""
+    files = [VULNDATA / "debian12.osv.jsonl.gz", VULNDATA / "debian12-dsa-dla.osv.jsonl.gz",
+             VULNDATA / "pypi.osv.jsonl.gz"]
+    for f in files:
+        assert f.is_file(), f
+    path = tmp_path_factory.mktemp("demo-db") / "vulndb.sqlite3"
+    import_paths(path, files)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
+    pm = Podman(tmp_path_factory.mktemp("demo-podman"))
+    try:
+        yield pm
+    finally:
+        pm.cleanup()
+
+
+def _env(cache: Path, base: dict[str, str]) -> dict[str, str]:
+    env = {**base, "GIROPOPS_CACHE_DIR": str(cache)}
+    env.pop("COSIGN_PASSWORD", None)
+    env.pop("GIROPOPS_DB", None)
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo_db: Path,
+         demo_podman: Podman) -> Iterator[DemoRun]:
+    """``giropops demo`` in a fresh directory, with podman (private storage) and redis-server available."""
+    require_binary("redis-server")
+    cwd = tmp_path_factory.mktemp("demo-fresh")
+    env = {**_env(demo_cache, demo_podman.env), "COSIGN_PASSWORD": PASSWORD}
+    proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(demo_db), "--tag", TAG,
+                    "--port", "0", cwd=cwd, env=env)
+    run = DemoRun(cwd, cwd / "giropops-demo", proc, env)
+    try:
+        yield run
+    finally:
+        state = run.workdir / "run.json"
+        redis_pid = json.loads(state.read_text()).get("redis_pid") if state.exists() else None
+        stopped = giropops("demo", "--stop", cwd=cwd, env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        if redis_pid:
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{redis_pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not Path(f"/proc/{redis_pid}").exists(), "demo --stop left its redis-server running"
+        assert demo_podman.run("ps", "-a", "-q").stdout.strip() == ""
+
+
+@pytest.fixture(scope="session")
+def demo_without_db(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo: DemoRun) -> DemoRun:
+    """A second user: fresh directory, database never updated, no COSIGN_PASSWORD, no terminal, --no-run."""
+    cwd = tmp_path_factory.mktemp("demo-nodb")
+    env = _env(demo_cache, dict(os.environ))
+    proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "never-updated.sqlite3"),
+                    "--no-run", cwd=cwd, env=env)
+    return DemoRun(cwd, cwd / "giropops-demo", proc, env)
+
+
+def _ok(run: DemoRun) -> None:
+    assert run.proc.returncode == 0, f"demo failed:\n{run.proc.stdout}\n{run.proc.stderr[-3000:]}"
+    assert "Traceback" not in run.proc.stderr
+
+
+# --------------------------------------------------------------------------- the run itself
+
+
+def test_every_step_prints_and_the_run_ends_with_a_summary(demo: DemoRun) -> None:
+    _ok(demo)
+    out = demo.proc.stdout
+    for n, word in enumerate(("build", "sbom", "scan", "compare", "sign + verify", "run"), start=1):
+        assert f"[{n}/6] {word}" in out
+    summary_lines = out[out.index("\n\n"):].splitlines()
+    for label in ("image size ", "packages ", "vulnerabilities ", "shell/apt/dpkg ", "signature: verified",
+                  "running:   http://127.0.0.1:"):
+        assert any(line.startswith(label) for line in summary_lines), label
+    # a stale database (the shared snapshots are from early 2025) is said, with the command, and still scanned
+    assert "giropops db update" in out
+    assert demo.summary["database"]["stale"] is True
+
+
+def test_the_image_loads_into_podman_and_serves_the_app_with_redis(demo: DemoRun, demo_podman: Podman) -> None:
+    _ok(demo)
+    running = demo.summary["running"]
+    assert running is not None, demo.proc.stdout
+    assert running["url"] in demo.proc.stdout
+    # the engine holds the image the demo built: podman's image id is the config digest of our layout
+    layout = demo.workdir / "giropops-senhas.oci"
+    manifest = _manifest(layout, demo.summary["images"]["giropops"]["digest"])
+    image_id = demo_podman.run("image", "inspect", "--format", "{{.Id}}", TAG).stdout.strip()
+    assert "sha256:" + image_id.removeprefix("sha256:") == manifest["config"]["digest"]
+    ps = demo_podman.run("ps", "--format", "{{.Names}} {{.Image}}").stdout
+    assert f"{running['container']} {TAG}" in ps
+
+    url = running["url"]
+    with urllib.request.urlopen(url + "/readyz", timeout=10) as resp:
+        ready = json.loads(resp.read())
+    assert ready["armazenamento"] == "redis"
+    req = urllib.request.Request(url + "/api/gerar-senha", data=json.dumps({"tamanho": 20}).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        senha = json.loads(resp.read())["senha"]
+    assert len(senha) == 20
+    with urllib.request.urlopen(url + "/api/senhas", timeout=10) as resp:
+        assert senha in [s["senha"] for s in json.loads(resp.read())]
+    # ...and the password is in the redis-server the demo started, not in an embedded store
+    stored = redis.Redis.from_url(running["store"]).lrange("giropops-senhas:senhas", 0, -1)
+    assert any(senha.encode() in item for item in stored)
+
+
+def _manifest(layout: Path, digest: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_bytes())
+    return data
+
+
+def test_sboms_are_valid_and_count_what_the_summary_says(demo: DemoRun) -> None:
+    _ok(demo)
+    cdx_path = demo.workdir / "giropops-senhas.cdx.json"
+    spdx_path = demo.workdir / "giropops-senhas.spdx.json"
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(cdx_path.read_text()) is None
+    messages = validate_full_spdx_document(parse_file(str(spdx_path)), spdx_version="SPDX-2.3")
+    assert messages == [], [m.validation_message for m in messages[:5]]
+
+    ours = demo.summary["images"]["giropops"]
+    inventory = inventory_of_cyclonedx(json.loads(cdx_path.read_text()))
+    assert ours["packages"] == len(inventory)
+    assert ours["deb_packages"] == sum(1 for t, _, _ in inventory if t == "deb")
+    assert ours["python_packages"] == sum(1 for t, _, _ in inventory if t == "python")
+    spdx = json.loads(spdx_path.read_text())
+    described = [p for p in spdx["packages"]
+                 if any(r["referenceType"] == "purl" for r in p.get("externalRefs", []))
+                 and p["SPDXID"] != "SPDXRef-Image" and p.get("primaryPackagePurpose") != "OPERATING-SYSTEM"]
+    assert len(described) == ours["packages"]
+    digest = ours["digest"]
+    root = next(p for p in spdx["packages"] if p["SPDXID"] == "SPDXRef-Image")
+    assert root["checksums"] == [{"algorithm": "SHA256", "checksumValue": digest.split(":")[1]}]
+
+
+def test_the_signature_verifies_with_the_generated_key_and_not_with_another(demo: DemoRun, tmp_path: Path) -> None:
+    _ok(demo)
+    signature = demo.summary["signature"]
+    pub = demo.workdir / "cosign.pub"
+    key = demo.workdir / "cosign.key"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    SigningKey.load(key, PASSWORD.encode())  # encrypted with COSIGN_PASSWORD
+    target = f"oci-dir://giropops-demo/giropops-senhas.oci:{TAG}"  # relative to where the demo ran, as printed
+    assert signature["target"] == target
+    assert f"giropops verify --key giropops-demo/cosign.pub '{target}'" in demo.proc.stdout
+    ok = giropops("verify", "--key", str(pub), target, cwd=demo.cwd, env=demo.env)
+    assert ok.returncode == 0, ok.stderr
+    payload = json.loads(ok.stdout)
+    assert [p["critical"]["image"]["docker-manifest-digest"] for p in payload] == [signature["digest"]]
+    assert signature["digest"] == demo.summary["images"]["giropops"]["digest"]
+
+    other = giropops("generate-key-pair", "--output-key-prefix", str(tmp_path / "other"), cwd=tmp_path,
+                     env={**demo.env, "COSIGN_PASSWORD": "x"})
+    assert other.returncode == 0, other.stderr
+    bad = giropops("verify", "--key", str(tmp_path / "other.pub"), target, cwd=demo.cwd, env=demo.env)
+    assert bad.returncode == 12, bad.stderr  # no signature valid for this key
+
+
+def _layer_paths(layout: Path, digest: str) -> set[str]:
+    names: set[str] = set()
+    for layer in _manifest(layout, digest)["layers"]:
+        with tarfile.open(layout / "blobs" / "sha256" / layer["digest"].split(":")[1], "r:*") as tf:
+            names |= {m.name.removeprefix("./") for m in tf.getmembers()}
+    return names
+
+
+def test_summary_numbers_match_independent_measurements(demo: DemoRun, tmp_path: Path) -> None:
+    _ok(demo)
+    images = demo.summary["images"]
+    ours, conv = images["giropops"], images["conventional"]
+    archive = demo.workdir / "giropops-senhas.tar"
+    conv_archive = demo.workdir / "conventional.tar"
+    assert ours["archive_size"] == archive.stat().st_size
+    assert conv["archive_size"] == conv_archive.stat().st_size
+    assert f"{archive.stat().st_size / 1e6:.1f} MB" in demo.proc.stdout
+    assert f"{conv_archive.stat().st_size / 1e6:.1f} MB" in demo.proc.stdout
+
+    # compressed size: config + layers as the layout stores them
+    layout = demo.workdir / "giropops-senhas.oci"
+    manifest = _manifest(layout, ours["digest"])
+    blobs = [manifest["config"], *manifest["layers"]]
+    assert ours["compressed_size"] == sum((layout / "blobs" / "sha256" / b["digest"][7:]).stat().st_size for b in blobs)
+
+    # Debian packages, counted by Trivy in each archive
+    for side, tar in ((ours, archive), (conv, conv_archive)):
+        inventory = inventory_of_cyclonedx(trivy_cyclonedx(tar, tmp_path / f"{tar.stem}.json", tmp_path / "trivy"))
+        assert side["deb_packages"] == sum(1 for t, _, _ in inventory if t == "deb"), tar.name
+    assert ours["packages"] < conv["packages"] and ours["archive_size"] < conv["archive_size"]
+    assert f"{ours['packages']}" in demo.proc.stdout and f"{conv['packages']}" in demo.proc.stdout
+
+    # what distroless leaves out, read straight from the layers
+    files = _layer_paths(layout, ours["digest"])
+    assert not {"usr/bin/bash", "bin/bash", "usr/bin/dpkg", "usr/bin/apt"} & files
+    assert "usr/bin/python3.11" in files
+    assert ours["tools"] == []
+    assert {"bash", "dash", "apt", "dpkg"} <= set(conv["tools"])
+
+    # vulnerabilities: the JSON report written beside the image, counted here
+    report = json.loads((demo.workdir / "giropops-senhas.cves.json").read_text())
+    findings = _findings(report)
+    assert ours["vulnerabilities_total"] == len(findings) > 0
+    by_severity: dict[str, int] = {}
+    for f in findings:
+        by_severity[f["severity"]] = by_severity.get(f["severity"], 0) + 1
+    assert {k: v for k, v in ours["vulnerabilities"].items() if v} == by_severity
+    assert conv["vulnerabilities_total"] > ours["vulnerabilities_total"]
+    assert f"{ours['vulnerabilities_total']} ({pipeline.counts_line(ours['vulnerabilities'])})" in demo.proc.stdout
+
+
+def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """(id, severity) of each finding of a ``giropops/cves/v1`` report (docs/cves-json.md)."""
+    assert report["schema"] == "giropops/cves/v1"
+    return [{"id": f["vulnerability"]["id"], "severity": f["vulnerability"]["severity"]} for f in report["findings"]]
+
+
+# --------------------------------------------------------------------------- a database never updated
+
+
+def test_a_never_updated_database_is_a_clear_non_fatal_note(demo_without_db: DemoRun) -> None:
+    run = demo_without_db
+    _ok(run)
+    out = run.proc.stdout
+    assert "never been updated" in out
+    assert f"giropops db update --db {run.cwd / 'never-updated.sqlite3'}" in out
+    assert not (run.cwd / "never-updated.sqlite3").exists()  # nothing half-made in its place
+    summary = run.summary
+    assert summary["database"]["present"] is False
+    assert summary["images"]["giropops"]["vulnerabilities"] is None
+    assert summary["running"] is None and "skipped (--no-run)" in out
+    # no COSIGN_PASSWORD and no terminal: an empty password, said clearly, and the key really uses it
+    assert "EMPTY password" in out
+    SigningKey.load(run.workdir / "cosign.key", b"")
+    ok = giropops("verify", "--key", str(run.workdir / "cosign.pub"), summary["signature"]["target"],
+                  cwd=run.cwd, env=run.env)
+    assert ok.returncode == 0, ok.stderr
+
+
+# --------------------------------------------------------------------------- cheap checks
+
+
+def test_the_conventional_spec_carries_the_same_app_layers_as_giropops_yaml() -> None:
+    ours = yaml.safe_load((REPO_ROOT / "giropops.yaml").read_text())
+    conv_path = REPO_ROOT / pipeline.CONVENTIONAL_SPEC
+    conv = yaml.safe_load(conv_path.read_text())
+    assert (conv_path.parent / conv["python"].pop("project")).resolve() == \
+        (REPO_ROOT / ours["python"].pop("project")).resolve()
+    assert conv["python"] == ours["python"]
+    assert conv["entrypoint"] == ours["entrypoint"]
+    # and it keeps what the distroless spec leaves out
+    assert conv["debian"]["default-excludes"] is False
+    assert {"bash", "dpkg", "apt", "python3-pip"} <= set(conv["debian"]["packages"])
+
+
+def test_the_spec_is_found_from_a_subdirectory_and_a_missing_one_is_a_clear_error(tmp_path: Path) -> None:
+    assert pipeline.find_spec(None, REPO_ROOT / "src" / "giropops") == (REPO_ROOT / "giropops.yaml").resolve()
+    with pytest.raises(pipeline.DemoError, match="not found"):
+        pipeline.find_spec(tmp_path / "nope.yaml", tmp_path)
+    proc = giropops("demo", "--spec", str(tmp_path / "nope.yaml"), cwd=tmp_path, env=dict(os.environ))
+    assert proc.returncode == 1 and proc.stderr.startswith("giropops: error: spec ")
+    assert not (tmp_path / "giropops-demo").exists()
