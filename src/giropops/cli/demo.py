@@ -81,6 +81,14 @@ def _password(out: _Out, generating: bool) -> bytes:
     return b""
 
 
+def _home(path: Path) -> str:
+    """``~/...`` for paths under the home directory: shorter, and what the user would type."""
+    try:
+        return "~/" + str(path.resolve().relative_to(Path.home().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _pct(new: int, old: int) -> str:
     return f"-{(old - new) * 100 / old:.0f}%" if old else ""
 
@@ -148,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     out.line(f"wrote {paths.spdx} (SPDX 2.3) and {paths.cyclonedx} (CycloneDX 1.6)")
 
     # 3. scan
-    out.step(f"scan: OSV advisories in {db_path}")
+    out.step(f"scan: OSV advisories in {_home(db_path)}")
     state = pipeline.db_state(db_path)
     scanned: pipeline.ScanSummary | None = None
     if not state.present:
