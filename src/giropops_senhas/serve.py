@@ -111,7 +111,8 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
         "graceful_timeout": settings.graceful_timeout,
         "timeout": 30,
         "keepalive": 5,
-        # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections evenly.
+        # Each worker listens on its own SO_REUSEPORT socket; the kernel spreads new connections over them (by
+        # a hash of the addresses).
         # With one shared socket the worker that wakes first takes nearly every connection (measured: 29 of
         # 32 wrk connections on one of two workers), and kept-alive clients then stay on a saturated worker.
         "reuse_port": True,
