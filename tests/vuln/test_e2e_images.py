@@ -171,3 +171,20 @@ def test_compare_and_quickview_on_images(tmp_path: Path, debs: list[Path], full_
     write_image(plain, f"archive://{tmp_path / 'plain.tar'}:plain:1")
     assert main(["quickview", f"archive://{tmp_path / 'plain.tar'}", "--db", str(full_db), "--base", base_spec]) == 0
     assert "(from layers)" in capsys.readouterr().out
+
+
+def test_giropops_senhas_image_built_by_giropops_build(tmp_path: Path, full_db: Path, oracle: Oracle,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The course's image: built from this repository's giropops.yaml, scanned, checked against the oracle."""
+    from giropops.vuln.scan import sbom_for
+    from tests.support.paths import REPO_ROOT
+
+    archive = tmp_path / "senhas.tar"
+    assert main(["build", "-f", str(REPO_ROOT / "giropops.yaml"), "-t", "localhost/giropops-senhas:test",
+                 "--output", f"archive://{archive}:giropops-senhas:test"]) == 0
+    spec = f"archive://{archive}"
+    doc = cves(capsys, full_db, spec)
+    sbom = sbom_for(spec)
+    assert doc["packages"] == len(sbom.packages) and sbom.distro is not None
+    assert {p.type for p in sbom.packages} >= {"deb", "python"}
+    assert found(doc) == oracle.expect(sbom)

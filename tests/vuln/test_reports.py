@@ -206,7 +206,7 @@ def test_quickview_base_by_layers_and_annotation(full_db: Path, images: dict[str
     code, out, _ = run(capsys, "quickview", images["annotated"], "--db", str(full_db))
     assert code == 0 and "debian:12-slim (not scanned:" in out
     code, out, _ = run(capsys, "quickview", images["alpine"], "--db", str(full_db))
-    assert code == 0 and "Base image" in out and "unknown" in out
+    assert code == 0 and "Base image" in out and "unknown" in out and "--base CANDIDATE_IMAGE" in out
 
 
 def test_compare(full_db: Path, images: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,6 +83,8 @@ def render(q: QuickView, spec: str) -> str:
     w1 = max(len(r[1]) for r in rows) + 2
     lines = [f"{r[0]:<{w0}}│ {r[1]:<{w1}}│ {r[2]}".rstrip() for r in rows]
     lines += ["", "What's next:", f"    View vulnerabilities → giropops cves {spec}"]
+    if q.base is None and q.base_ref is None:
+        lines.append(f"    Find the base image → giropops quickview {spec} --base CANDIDATE_IMAGE")
     fixable = sum(1 for f in q.image.findings if f.fixed)
     if fixable:
         lines.append(f"    {fixable} vulnerabilities have a fixed version → update the packages: "
