@@ -46,7 +46,7 @@ def giropops_commands(script: str) -> list[list[str]]:
     out = []
     for line in logical_lines(script):
         for m in _COMMAND.finditer(line):
-            out.append(shlex.split(m.group(1)))
+            out.append(shlex.split(m.group(1), comments=True))
     return out
 
 
@@ -141,3 +141,16 @@ def test_push_sign_verify_with_credentials_from_the_environment() -> None:
     verified = next(ns for i, a, ns in all_commands() if i == verify and a[1] == "verify")
     assert signed.image == verified.image and "@$DIGEST" in signed.image  # the pushed digest, not a tag
     assert signed.annotations == verified.annotations
+
+
+def test_the_readme_set_up_and_step_by_step_commands_parse() -> None:
+    """The README leads with these; they must stay runnable as the CLI changes."""
+    text = (REPO_ROOT / "README.md").read_text()
+    lead = text[text.index("## Set up"):text.index("## Moving and inspecting images")]
+    blocks = re.findall(r"```sh\n(.*?)```", lead, re.S)
+    commands = [argv for block in blocks for argv in giropops_commands(block)]
+    assert len(commands) >= 15
+    for argv in commands:
+        parse(argv)
+    assert "./scripts/run" in blocks[0] and any("./scripts/test" in b for b in blocks)
+    assert sum(b.count("./scripts/") for b in blocks) == 2  # exactly two set-up commands
