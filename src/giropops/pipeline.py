@@ -432,12 +432,13 @@ def container_name(workdir: Path) -> str:
     return "giropops-demo-" + hashlib.sha256(str(workdir.resolve()).encode()).hexdigest()[:10]
 
 
-def _is_our_redis(pid: int) -> bool:
+def _is_our_redis(pid: int, port: int | None = None) -> bool:
+    """Still a redis-server (on ``port`` when given): a recycled pid must never be signalled."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return b"redis-server" in cmdline
+    return b"redis-server" in cmdline and (port is None or f":{port}".encode() in cmdline)
 
 
 def start_redis(paths: DemoPaths, port: int) -> int:
@@ -460,15 +461,29 @@ def start_redis(paths: DemoPaths, port: int) -> int:
     while True:
         try:
             redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
+            pid = int(paths.redis_pid.read_text().strip())
             break
-        except redis.RedisError as exc:
+        except (redis.RedisError, OSError, ValueError) as exc:
             if time.monotonic() > deadline:
+                _stop_redis_of(paths)
                 raise DemoError(f"redis-server on 127.0.0.1:{port} did not answer: {exc}") from exc
             time.sleep(0.1)
+    return pid
+
+
+def _stop_redis_of(paths: DemoPaths) -> int | None:
+    """Stop the redis-server whose pid file is in the work directory, if it is still that redis-server."""
     try:
-        return int(paths.redis_pid.read_text().strip())
-    except (OSError, ValueError) as exc:
-        raise DemoError(f"redis-server wrote no pid file {paths.redis_pid}") from exc
+        pid = int(paths.redis_pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not _is_our_redis(pid):
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _is_our_redis(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pid
 
 
 def _engine_run(engine: Engine, args: Sequence[str], env: Mapping[str, str] | None,
@@ -562,7 +577,9 @@ def stop(paths: DemoPaths, env: Mapping[str, str] | None = None) -> Stopped:
         elif proc.returncode != 0:
             out.notes.append(f"{name}: {_first_line(proc.stderr)}")
     pid = state.get("redis_pid")
-    if isinstance(pid, int) and _is_our_redis(pid):
+    store = str(state.get("store", ""))
+    port = store.rsplit(":", 1)[-1].split("/")[0] if store.startswith("redis://") else ""
+    if isinstance(pid, int) and port.isdigit() and _is_our_redis(pid, int(port)):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         while _is_our_redis(pid) and time.monotonic() < deadline:
