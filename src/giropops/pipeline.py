@@ -570,7 +570,9 @@ def stop(paths: DemoPaths, env: Mapping[str, str] | None = None) -> Stopped:
         # The container lives where the run put it, whatever this shell's configuration says.
         engine_env.update({k: str(v) for k, v in saved.items() if k in ENGINE_ENV})
     if binary and name:
-        proc = subprocess.run([binary, "rm", "-f", "-t", "0", name], capture_output=True, text=True, timeout=120,
+        # podman waits for a graceful stop unless told otherwise; docker's rm -f kills at once (and has no -t)
+        rm = ["rm", "-f", "-t", "0"] if state.get("engine") == "podman" else ["rm", "-f"]
+        proc = subprocess.run([binary, *rm, name], capture_output=True, text=True, timeout=120,
                               env=engine_env, check=False)
         if proc.returncode == 0 and proc.stdout.strip():
             out.container = name
