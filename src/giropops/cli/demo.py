@@ -50,17 +50,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+class _TransientProgress(TerminalProgress):
+    """Progress drawn on one line that the next step line replaces: the step lines are the record."""
+
+    def finish(self, key: str, message: str | None = None) -> None:
+        self._tasks.pop(key, None)
+        self.clear()
+
+    def note(self, message: str) -> None:
+        if self.enabled:
+            self.stream.write(f"\r\x1b[2K{message}")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+
+
 class _Out:
     """Step lines on stdout, flushed so they interleave with progress drawn on stderr."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: _TransientProgress) -> None:
         self.n = 0
+        self.progress = progress
 
     def step(self, title: str) -> None:
         self.n += 1
+        self.progress.clear()
         print(f"[{self.n}/{STEPS}] {title}", flush=True)
 
     def line(self, text: str) -> None:
+        self.progress.clear()
         print(f"      {text}", flush=True)
 
 
@@ -133,9 +154,9 @@ def run(args: argparse.Namespace) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {workdir}: {exc.strerror}") from exc
-    progress = TerminalProgress()
+    progress = _TransientProgress()
     cache = Cache()
-    out = _Out()
+    out = _Out(progress)
     started = time.monotonic()
     summary: dict[str, Any] = {"workdir": str(workdir), "spec": str(spec), "tag": tag}
 
@@ -238,6 +259,7 @@ def run(args: argparse.Namespace) -> int:
     pipeline.write_summary(paths, summary)
 
     # summary
+    progress.clear()
     print()
     rows: list[tuple[str, str, str, str]] = [("", "conventional", "giropops", "")]
     c = conv_side
