@@ -43,6 +43,7 @@ from giropops.build.cache import Cache
 from giropops.build.output import write_output
 from giropops.build.spec import load_spec
 from giropops.errors import GiropopsError
+from giropops.oci.transport import open_image
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import SBOM, generate, subject_for
 from giropops.sbom.formats import encode
@@ -209,16 +210,23 @@ class SBOMFiles:
         return len(self.sbom.packages)
 
     def count(self, type_: str) -> int:
-        return sum(1 for p in self.sbom.packages if p.type == type_)
+        return count_packages(self.sbom, type_)
 
     def tools(self) -> tuple[str, ...]:
-        names = {p.name for p in self.sbom.packages}
-        return tuple(t for t in TOOLS if t in names)
+        return tools_in(self.sbom)
+
+
+def count_packages(sbom: SBOM, type_: str) -> int:
+    return sum(1 for p in sbom.packages if p.type == type_)
+
+
+def tools_in(sbom: SBOM) -> tuple[str, ...]:
+    """Which of ``TOOLS`` (shells, package managers) the image has."""
+    names = {p.name for p in sbom.packages}
+    return tuple(t for t in TOOLS if t in names)
 
 
 def sbom_of(archive: Path, progress: Progress = NO_PROGRESS) -> SBOM:
-    from giropops.oci.transport import open_image
-
     spec = f"archive://{archive}"
     image = open_image(spec)
     return generate(image, subject_for(image, spec), progress=progress)
@@ -623,9 +631,8 @@ class Side:
 
 
 def side_of(name: str, built: BuiltImage, sbom: SBOM, scanned: ScanSummary | None) -> Side:
-    files = SBOMFiles(sbom, Path(), Path())
-    return Side(name, built.digest, built.archive_size, built.compressed_size, files.packages,
-                files.count("deb"), files.count("python"), files.tools(),
+    return Side(name, built.digest, built.archive_size, built.compressed_size, len(sbom.packages),
+                count_packages(sbom, "deb"), count_packages(sbom, "python"), tools_in(sbom),
                 {s: scanned.counts[s] for s in SEVERITIES} if scanned is not None else None)
 
 
