@@ -332,3 +332,45 @@ def test_the_spec_is_found_from_a_subdirectory_and_a_missing_one_is_a_clear_erro
     proc = giropops("demo", "--spec", str(tmp_path / "nope.yaml"), cwd=tmp_path, env=dict(os.environ))
     assert proc.returncode == 1 and proc.stderr.startswith("giropops: error: spec ")
     assert not (tmp_path / "giropops-demo").exists()
+
+
+def test_a_podman_that_cannot_start_containers_is_explained_and_skipped(
+    tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo: DemoRun
+) -> None:
+    """On hosts like this one, podman without ``default_ulimits = []`` fails to start any container: the demo
+    says what to configure and still succeeds (everything else was made)."""
+    pm = Podman(tmp_path_factory.mktemp("demo-podman-unconfigured"))
+    try:
+        conf = pm.workdir / "plain-containers.conf"
+        conf.write_text('[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n')
+        env = {**_env(demo_cache, pm.env), "CONTAINERS_CONF": str(conf), "COSIGN_PASSWORD": "x"}
+        cwd = tmp_path_factory.mktemp("demo-unconfigured")
+        proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "none.sqlite3"),
+                        "--no-compare", "--port", "0", cwd=cwd, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "skipped: podman cannot run containers here" in proc.stdout
+        assert "default_ulimits = []" in proc.stdout and "CONTAINERS_CONF" in proc.stdout
+        assert json.loads((cwd / "giropops-demo" / "summary.json").read_text())["running"] is None
+        # nothing left behind: no container, no redis-server of this run
+        assert pm.run("ps", "-a", "-q").stdout.strip() == ""
+        assert not (cwd / "giropops-demo" / "run.json").exists()
+        pid_file = cwd / "giropops-demo" / "redis.pid"
+        if pid_file.exists():
+            assert not Path(f"/proc/{pid_file.read_text().strip()}").exists()
+    finally:
+        pm.cleanup()
+
+
+def test_stop_without_a_running_demo_says_so(tmp_path: Path) -> None:
+    proc = giropops("demo", "--stop", "--workdir", str(tmp_path / "nothing"), cwd=tmp_path, env=dict(os.environ))
+    assert proc.returncode == 0
+    assert "nothing of a demo is running" in proc.stdout
+
+
+def test_a_broken_spec_is_a_clear_error_with_nothing_half_made(tmp_path: Path) -> None:
+    spec = tmp_path / "giropops.yaml"
+    spec.write_text("debian: [this is: not a mapping\n")
+    proc = giropops("demo", "--spec", str(spec), "--no-run", cwd=tmp_path, env=dict(os.environ))
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("giropops: error: ") and "Traceback" not in proc.stderr
+    assert not (tmp_path / "giropops-demo" / "giropops-senhas.tar").exists()
