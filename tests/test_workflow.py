@@ -154,3 +154,13 @@ def test_the_readme_set_up_and_step_by_step_commands_parse() -> None:
         parse(argv)
     assert "./scripts/run" in blocks[0] and any("./scripts/test" in b for b in blocks)
     assert sum(b.count("./scripts/") for b in blocks) == 2  # exactly two set-up commands
+
+
+def test_the_image_is_named_before_it_is_built_and_lower_case() -> None:
+    all_steps = steps()
+    build = index_of(lambda a, ns: a[1] == "build")
+    build_ns = next(ns for i, a, ns in all_commands() if i == build)
+    assert build_ns.tag == ["$IMAGE"]
+    naming = [i for i, s in enumerate(all_steps) if 'IMAGE=' in s.get("run", "") and "GITHUB_ENV" in s.get("run", "")]
+    assert naming and naming[0] < build
+    assert "${GITHUB_REPOSITORY,,}" in all_steps[naming[0]]["run"]  # bash lower-casing: references must be
