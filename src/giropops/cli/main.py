@@ -18,7 +18,7 @@ from giropops import __version__
 from giropops.cli import exitcodes
 from giropops.errors import GiropopsError
 
-COMMAND_MODULES: tuple[str, ...] = ("version", "copy", "inspect")
+COMMAND_MODULES: tuple[str, ...] = ("version", "copy", "inspect", "recommendations", "policy")
 
 
 class _Parser(argparse.ArgumentParser):
