@@ -331,9 +331,16 @@ def _updates(
         found[prof.digest] = Candidate(prof, kind, cand_ref.tag, flavour, description,
                                        compare(current, prof, flavour))
 
+    current_flavour = _tag_flavour(ref.tag) if ref is not None and ref.tag else None
+
+    def flavour_of(tag: str) -> str | None:
+        """A tag's flavour, when it is not the current base's (``slim`` is no news for a ``-slim`` base)."""
+        f = _tag_flavour(tag)
+        return f if f != current_flavour else None
+
     if ref is not None and ref.domain and base.how != "none":
         if only_tag is not None:
-            consider(ref.with_tag(only_tag), "tag", _tag_flavour(only_tag), f"tag {only_tag} of {ref.repository}")
+            consider(ref.with_tag(only_tag), "tag", flavour_of(only_tag), f"tag {only_tag} of {ref.repository}")
         else:
             from giropops.oci.registry import RegistryClient
 
@@ -343,7 +350,7 @@ def _updates(
                 tags = []
                 ctx.notes.append(f"tags of {ref.repository} not listed: {exc}")
             for t in _tag_candidates(tags, ref.tag, runtime):
-                consider(ref.with_tag(t), "tag", _tag_flavour(t), f"tag {t} of {ref.repository}")
+                consider(ref.with_tag(t), "tag", flavour_of(t), f"tag {t} of {ref.repository}")
     if only_tag is None and runtime is not None:
         for entry in catalog.for_runtime(runtime.name):
             consider(Reference.parse(entry.image), "catalog", entry.flavour, entry.description or entry.image)
