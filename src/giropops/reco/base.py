@@ -57,33 +57,35 @@ class BaseImage:
 
 
 def _name_of(ref: Reference) -> str:
-    """``host/repo:tag`` without the digest (the digest is kept apart), or ``host/repo``."""
-    return str(Reference(ref.domain, ref.path, ref.tag, None)) if ref.tag else ref.repository
+    """``host/repo:tag`` (the digest is kept apart); ``host/repo@digest`` when there is no tag to follow."""
+    if ref.tag:
+        return str(Reference(ref.domain, ref.path, ref.tag, None))
+    return str(ref)
 
 
-def _from_keys(values: Mapping[str, str], how: str, where: str) -> BaseImage | None:
+def _from_keys(values: Mapping[str, str], how: str, where: str) -> tuple[BaseImage | None, tuple[str, ...]]:
     name = (values.get(BASE_NAME) or "").strip() or None
     digest_text = (values.get(BASE_DIGEST) or "").strip()
     if not name and not digest_text:
-        return None
+        return None, ()
     digest: Digest | None = None
     notes: tuple[str, ...] = ()
     if digest_text:
         try:
             digest = Digest.parse(digest_text)
         except ManifestError:
-            notes = (f"ignored invalid {BASE_DIGEST} {digest_text[:80]!r}",)
+            notes = (f"ignored invalid {BASE_DIGEST} {digest_text[:80]!r} in the {where}",)
     if name is not None:
         try:
             ref = Reference.parse(name)
             digest = digest or ref.digest
             name = _name_of(ref)
         except ReferenceError_:
-            notes = (*notes, f"ignored invalid {BASE_NAME} {name[:80]!r}")
+            notes = (*notes, f"ignored invalid {BASE_NAME} {name[:80]!r} in the {where}")
             name = None
     if name is None and digest is None:
-        return None
-    return BaseImage(how, name, digest, f"from the {where} {BASE_NAME} / {BASE_DIGEST}", notes)
+        return None, notes
+    return BaseImage(how, name, digest, f"from the {where} {BASE_NAME} / {BASE_DIGEST}", notes), notes
 
 
 def _material_ref(uri: str) -> str | None:
@@ -181,17 +183,19 @@ def detect_base(
     platform: Platform | None = None,
 ) -> BaseImage:
     """How ``image`` names its base, trying the sources in the module's order."""
-    found = _from_keys(image.manifest.annotations, "annotations", "manifest annotations")
-    if found is not None:
-        return found
-    found = _from_keys(image.config.labels, "labels", "config labels")
-    if found is not None:
-        return found
     notes: list[str] = []
+    for values, how, where in ((image.manifest.annotations, "annotations", "manifest annotations"),
+                               (image.config.labels, "labels", "config labels")):
+        found, key_notes = _from_keys(values, how, where)
+        if found is not None:
+            return found
+        notes.extend(key_notes)
+    unreadable = False
     try:
         statements = attached_statements(spec, image.digest, options)
     except GiropopsError as exc:
         statements = None
+        unreadable = True
         notes.append(f"attestations not read: {exc}")
     if statements:
         found = _from_provenance(statements)
@@ -201,9 +205,9 @@ def detect_base(
     notes.extend(layer_notes)
     if by_layers is not None:
         return BaseImage(by_layers.how, by_layers.name, by_layers.digest, by_layers.detail, tuple(notes))
-    tried = [f"no {BASE_NAME}/{BASE_DIGEST} annotation or label"]
+    tried = [f"no valid {BASE_NAME}/{BASE_DIGEST} annotation or label"]
     if statements is None:
-        tried.append("no attestations (the source holds none)" if not notes else "attestations unreadable")
+        tried.append("attestations unreadable" if unreadable else "no attestations (the source holds none)")
     else:
         tried.append("no SLSA provenance attestation with a container-image material")
     tried.append(
