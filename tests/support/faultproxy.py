@@ -6,6 +6,8 @@ of (or to) the real answer:
 
 * ``status``: answer with that HTTP status (e.g. 503, 429) and optional ``Retry-After``;
 * ``drop``: read the request, answer nothing, close the connection;
+* ``respond``: answer ``(status, headers, body)`` without asking the registry (an API it lacks);
+* ``truncate``: forward, announce the full Content-Length, send half the body, close;
 * ``lose_response``: forward to the registry (which acts on it), then close without answering;
 * ``corrupt``: forward, then flip one byte of the registry's body (same length);
 * ``body``: forward, then replace the body (``no_length`` drops Content-Length and closes instead).
@@ -52,6 +54,8 @@ class Fault:
     retry_after: str | None = None
     drop: bool = False
     lose_response: bool = False
+    truncate: bool = False
+    respond: tuple[int, dict[str, str], bytes] | None = None
     corrupt: bool = False
     body: bytes | None = None
     no_length: bool = False
@@ -128,6 +132,11 @@ class FaultProxy:
                     proxy._record(method, self.path, "dropped")
                     self.close_connection = True
                     return
+                if fault is not None and fault.respond is not None:
+                    status, extra, payload = fault.respond
+                    proxy._record(method, self.path, f"answered {status}")
+                    self._send(status, extra, payload)
+                    return
                 if fault is not None and fault.status is not None:
                     proxy._record(method, self.path, f"fault {fault.status}")
                     extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
@@ -172,6 +181,16 @@ class FaultProxy:
                         data = fault.body
                         no_length = fault.no_length
                         what += " replaced"
+                if fault is not None and fault.truncate and method != "HEAD" and len(data) > 1:
+                    proxy._record(method, self.path, f"{what} truncated")
+                    out_headers["Content-Length"] = str(len(data))
+                    self.send_response(resp.status)
+                    for k, v in out_headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                    return
                 proxy._record(method, self.path, what)
                 if method == "HEAD":
                     self._send(resp.status, out_headers, b"", head=True)

@@ -270,3 +270,12 @@ def test_bearer_flow_with_an_identity_token(
     bad = write_config(tmp_path / "ident-bad", {"auths": {token_registry.host: {"identitytoken": "forged"}}})
     with pytest.raises(AuthError, match="token server refused"):
         RegistryClient(token_registry.host, RegistryOptions(docker_config=bad)).list_tags("team/identity")
+
+
+def test_a_push_asks_the_token_server_once(token_registry: Registry, token_server: TokenServer) -> None:
+    """Four parallel uploads meet their first 401 together; one token serves them all."""
+    img = MemImage([MemLayer({"n": bytes([i]) * 100}) for i in range(6)])
+    token_server.requests.clear()
+    write_registry(img, ref_for(token_registry.host, "team/once"), RegistryOptions(username=USER, password=PASSWORD))
+    assert len(token_server.requests) == 1
+    assert "repository:team/once:pull,push" in token_server.requests[0]["scopes"]  # type: ignore[operator]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from giropops.oci.registry import (
 from tests.oci.registry.conftest import ref_for
 from tests.support.faultproxy import Fault, FaultProxy, any_request, blob_get, manifest_get
 from tests.support.images import MemImage, MemLayer
+from tests.support.progress import RecordingProgress
 from tests.support.services import Registry
 
 
@@ -100,6 +102,18 @@ def test_dropped_connections_are_retried_and_uploads_replayed(registry: Registry
     assert dropped == [("PUT", "dropped"), ("PUT", "dropped"), ("GET", "dropped")]
 
 
+def test_progress_counts_each_byte_once_when_an_upload_is_replayed(registry: Registry, repo: str) -> None:
+    layer = MemLayer.random(120_000)
+    faults = [Fault(lambda m, p: m == "PUT" and "/blobs/uploads/" in p, times=2, drop=True)]
+    progress = RecordingProgress()
+    with FaultProxy(registry.port, faults) as proxy:
+        client = RegistryClient(proxy.host, RegistryOptions(retry=RetryPolicy(backoff=0.01)))
+        client.push_blob(repo, layer.digest, layer.size, layer.open_compressed, progress=progress)
+        assert sum(1 for _, _, what in proxy.log if what == "dropped") == 2
+    assert progress.advanced == {str(layer.digest): layer.size}
+    assert progress.finished == {str(layer.digest): "pushed"}
+
+
 def test_chunked_upload_survives_a_failed_patch(registry: Registry, repo: str) -> None:
     layer = MemLayer.random(150_000)
     faults = [Fault(lambda m, p: m == "PATCH", times=1, status=502)]
@@ -151,6 +165,28 @@ def test_persistent_dropped_connections_give_a_clear_error(registry: Registry, r
     assert attempts == 3
 
 
+def test_blob_download_resumes_after_the_connection_breaks_mid_body(registry: Registry, repo: str) -> None:
+    layer = MemLayer.random(2_000_000)
+    RegistryClient(registry.host).push_blob(repo, layer.digest, layer.size, layer.open_compressed)
+    with FaultProxy(registry.port, [Fault(blob_get, times=2, truncate=True)]) as proxy:
+        client = RegistryClient(proxy.host, RegistryOptions(retry=RetryPolicy(backoff=0.01)))
+        with client.open_blob(repo, layer.digest, layer.size) as f:
+            assert f.read() == layer.blob
+        gets = [(p, what) for m, p, what in proxy.log if m == "GET"]
+    assert [what for _, what in gets] == ["forwarded 200 truncated", "forwarded 206 truncated", "forwarded 206"]
+
+
+def test_blob_download_that_keeps_breaking_is_a_blob_error(registry: Registry, repo: str) -> None:
+    layer = MemLayer.random(100_000)
+    RegistryClient(registry.host).push_blob(repo, layer.digest, layer.size, layer.open_compressed)
+    with FaultProxy(registry.port, [Fault(blob_get, times=None, truncate=True)]) as proxy:
+        client = RegistryClient(proxy.host, RegistryOptions(retry=RetryPolicy(attempts=3, backoff=0.01)))
+        with pytest.raises(BlobError, match="connection failed while reading") as err, \
+                client.open_blob(repo, layer.digest, layer.size) as f:
+            f.read()
+    assert str(layer.digest) in str(err.value)
+
+
 def test_wrong_blob_bytes_are_a_blob_error(registry: Registry, repo: str) -> None:
     img = image(b"wrong bytes")
     write_registry(img, ref_for(registry.host, repo))
@@ -189,3 +225,24 @@ def test_tampered_manifest_does_not_match_its_digest(registry: Registry, repo: s
             client.get_manifest(repo, str(img.digest))
         with pytest.raises(ManifestError, match="Docker-Content-Digest"):
             client.get_manifest(repo, "latest")
+
+
+def test_referrers_api_answer_is_used_and_filtered(registry: Registry, repo: str) -> None:
+    """distribution 2.8 has no referrers API; the proxy plays a registry that has one."""
+    img = image(b"subject")
+    write_registry(img, ref_for(registry.host, repo))
+    sbom, sig = image(b"sbom").digest, image(b"sig").digest
+    answer = json.dumps({
+        "schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+        "manifests": [
+            {"mediaType": mt.OCI_MANIFEST, "digest": str(sbom), "size": 10, "artifactType": "application/x.sbom"},
+            {"mediaType": mt.OCI_MANIFEST, "digest": str(sig), "size": 10, "artifactType": "application/x.sig"},
+        ],
+    }).encode()
+    api = Fault(lambda m, p: "/referrers/" in p, times=None, respond=(200, {"Content-Type": mt.OCI_INDEX}, answer))
+    with FaultProxy(registry.port, [api]) as proxy:
+        client = RegistryClient(proxy.host)
+        assert [d.digest for d in client.referrers(repo, img.digest).manifests] == [sbom, sig]
+        only = client.referrers(repo, img.digest, artifact_type="application/x.sig")
+        assert [d.digest for d in only.manifests] == [sig]
+        assert not any("/manifests/sha256-" in p for _, p, _ in proxy.log)  # no fallback tag lookups

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from pathlib import Path
@@ -13,10 +14,18 @@ from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Platform
 from giropops.oci.reference import Reference
-from giropops.oci.registry import RegistryClient, RegistryOptions, RemoteImage, open_registry, write_registry
+from giropops.oci.registry import (
+    RegistryClient,
+    RegistryOptions,
+    RemoteImage,
+    RetryPolicy,
+    open_registry,
+    write_registry,
+)
 from tests.oci.registry.conftest import ref_for
 from tests.support.faultproxy import FaultProxy
 from tests.support.images import MemImage, MemIndex, MemLayer, sha256
+from tests.support.progress import RecordingProgress
 from tests.support.services import Registry, require_binary
 
 
@@ -255,26 +264,6 @@ def test_manifest_before_its_blobs_is_refused_with_the_registry_reason(client: R
     assert "MANIFEST_BLOB_UNKNOWN" in str(err.value) and repo in str(err.value)
 
 
-class RecordingProgress:
-    def __init__(self) -> None:
-        self.started: dict[str, int | None] = {}
-        self.advanced: dict[str, int] = {}
-        self.finished: dict[str, str | None] = {}
-        self.notes: list[str] = []
-
-    def start(self, key: str, label: str, total: int | None = None) -> None:
-        self.started[key] = total
-
-    def advance(self, key: str, amount: int) -> None:
-        self.advanced[key] = self.advanced.get(key, 0) + amount
-
-    def finish(self, key: str, message: str | None = None) -> None:
-        self.finished[key] = message
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-
 def test_push_reports_progress_per_blob(registry: Registry, repo: str) -> None:
     img = small_image(b"progress")
     blobs = {str(img.manifest.config.digest): img.manifest.config.size} | {
@@ -331,3 +320,45 @@ def test_hostile_manifest_references_are_refused(bad_ref: str) -> None:
 def test_options_never_show_the_password() -> None:
     options = RegistryOptions(username="bob", password="s3cret-value")
     assert "s3cret-value" not in repr(options) and "bob" in repr(options)
+
+
+def test_non_loopback_host_needs_insecure_for_plain_http(registry: Registry, repo: str) -> None:
+    """0.0.0.0 reaches this machine's listeners on Linux but is not a loopback address: HTTPS unless insecure."""
+    img = small_image(b"insecure")
+    host = f"0.0.0.0:{registry.port}"
+    with pytest.raises(RegistryError, match="insecure"):
+        write_registry(img, ref_for(host, repo), RegistryOptions(retry=RetryPolicy(attempts=2, backoff=0.01)))
+    assert write_registry(img, ref_for(host, repo), RegistryOptions(insecure=True)) == img.digest
+    got = open_registry(ref_for(host, repo), RegistryOptions(insecure=True))
+    assert got.raw_manifest == img.raw_manifest
+
+
+def test_empty_blob_round_trip(registry: Registry, client: RegistryClient, repo: str) -> None:
+    empty = sha256(b"")
+    for name, chunk_size in (("mono", None), ("chunked", 1024)):
+        c = RegistryClient(registry.host, RegistryOptions(chunk_size=chunk_size))
+        c.push_blob(f"{repo}-{name}", empty, 0, lambda: io.BytesIO(b""))
+        with client.open_blob(f"{repo}-{name}", empty, 0) as f:
+            assert f.read() == b""
+
+
+def test_skopeo_copies_our_multi_platform_index_and_we_read_its_copy(registry: Registry, repo: str) -> None:
+    skopeo = require_binary("skopeo")
+    amd = MemImage([MemLayer({"arch": b"amd64 via skopeo"})], Platform("linux", "amd64"))
+    arm = MemImage([MemLayer({"arch": b"arm64 via skopeo"})], Platform("linux", "arm64", "v8"))
+    idx = MemIndex([amd, arm])
+    ours = ref_for(registry.host, repo, "multi")
+    write_registry(idx, ours)
+    theirs = ref_for(registry.host, f"{repo}-copy", "multi")
+    subprocess.run(
+        [skopeo, "copy", "--quiet", "--all", "--preserve-digests", "--src-tls-verify=false", "--dest-tls-verify=false",
+         f"docker://{ours}", f"docker://{theirs}"],
+        check=True, capture_output=True,
+    )
+    copied = open_registry(theirs)
+    assert isinstance(copied, ImageIndex)
+    assert copied.digest == idx.digest
+    picked = open_registry(theirs, platform=Platform.parse("linux/arm64/v8"))
+    assert picked.digest == arm.digest
+    with picked.layers()[0].open_uncompressed() as f:
+        assert f.read() == arm.layers()[0].tar

@@ -21,3 +21,12 @@ def test_backoff_doubles_and_is_capped_and_retry_after_is_capped() -> None:
     assert [policy.delay(n, None) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert policy.delay(0, 2.0) == 2.0
     assert policy.delay(0, 86400.0) == 3.0  # a hostile Retry-After cannot park us for a day
+
+
+def test_referrers_tag_schema() -> None:
+    from giropops.oci.model import Digest
+    from giropops.oci.registry import referrers_tag
+
+    assert referrers_tag(Digest("sha256", "ab" * 32)) == "sha256-" + "ab" * 32
+    long = referrers_tag(Digest("sha512", "cd" * 64))
+    assert long == ("sha512-" + "cd" * 64)[:128] and len(long) == 128

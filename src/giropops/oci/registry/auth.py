@@ -246,8 +246,9 @@ class Authenticator:
         self._load = creds_loader
         self._creds: Credentials | None = None
         self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
         self._basic: str | None = None
-        self._tokens: dict[str, tuple[str, float]] = {}  # scope key -> (header, expiry)
+        self._tokens: dict[_Scopes, tuple[str, float]] = {}  # scopes asked for -> (header, expiry)
 
     @property
     def credentials(self) -> Credentials:
@@ -257,21 +258,35 @@ class Authenticator:
             return self._creds
 
     def header_for(self, scopes: tuple[str, ...]) -> str | None:
-        key = " ".join(sorted(scopes))
+        """A cached token whose scopes cover ``scopes`` (a pull,push token serves a pull), else basic, else None."""
+        want = _scope_map(scopes)
+        now = time.monotonic()
         with self._lock:
-            tok = self._tokens.get(key)
-            if tok is not None and tok[1] > time.monotonic():
-                return tok[0]
+            for granted, (value, expiry) in self._tokens.items():
+                if expiry > now and _covers(granted, want):
+                    return value
             return self._basic
 
-    def answer(self, header: str | None, scopes: tuple[str, ...], transport: Transport, what: str) -> str:
-        """Work out an Authorization value for a 401 with challenge ``header``."""
+    def answer(
+        self, header: str | None, scopes: tuple[str, ...], transport: Transport, what: str,
+        refused: str | None = None,
+    ) -> str:
+        """Work out an Authorization value for a 401 with challenge ``header``.
+
+        ``refused`` is the Authorization value the 401 answered (None if none was sent).  Parallel
+        uploads meet their first 401 together: one thread fetches the token, the others wait and
+        reuse it instead of asking the token server once each.
+        """
         if not header:
             raise AuthError(f"{self.host}: {what}: 401 without a WWW-Authenticate challenge")
         challenges = parse_challenges(header)
         for ch in challenges:
             if ch.scheme == "bearer":
-                return self._bearer(ch, scopes, transport, what)
+                with self._fetch_lock:
+                    current = self.header_for(scopes)
+                    if current is not None and current != refused and current.startswith("Bearer "):
+                        return current
+                    return self._bearer(ch, scopes, transport, what)
         for ch in challenges:
             if ch.scheme == "basic":
                 creds = self.credentials
@@ -292,10 +307,10 @@ class Authenticator:
         has_secret = creds.password is not None or creds.identity_token is not None
         if realm.startswith("http://") and not transport.base_url.startswith("http://") and has_secret:
             raise AuthError(f"{self.host}: {what}: refusing to send credentials to a plain-HTTP token realm")
-        wanted = list(scopes)
-        extra = ch.params.get("scope")
-        if extra:
-            wanted += [s for s in extra.split(" ") if s and s not in wanted]
+        # Ours plus whatever the challenge asks for, merged per resource ("push,pull" == "pull,push").
+        extra = tuple(x for x in (ch.params.get("scope") or "").split(" ") if x)
+        merged = _scope_map((*scopes, *extra))
+        wanted = [f"{resource}:{','.join(sorted(actions))}" for resource, actions in merged.items()]
         service = ch.params.get("service")
         headers: dict[str, str] = {}
         if creds.identity_token:
@@ -339,8 +354,29 @@ class Authenticator:
         value = f"Bearer {token}"
         with self._lock:
             # Renew a little early so a request does not race the expiry.
-            self._tokens[" ".join(sorted(scopes))] = (value, time.monotonic() + max(lifetime - 10, lifetime / 2))
+            self._tokens[_freeze(merged)] = (value, time.monotonic() + max(lifetime - 10, lifetime / 2))
         return value
+
+
+_Scopes = frozenset[tuple[str, frozenset[str]]]
+
+
+def _scope_map(scopes: tuple[str, ...]) -> dict[str, set[str]]:
+    """``repository:a/b:pull,push`` -> {"repository:a/b": {"pull", "push"}} (the resource name may hold colons)."""
+    out: dict[str, set[str]] = {}
+    for scope in scopes:
+        resource, _, actions = scope.rpartition(":")
+        out.setdefault(resource, set()).update(a for a in actions.split(",") if a)
+    return out
+
+
+def _freeze(m: dict[str, set[str]]) -> _Scopes:
+    return frozenset((k, frozenset(v)) for k, v in m.items())
+
+
+def _covers(granted: _Scopes, want: dict[str, set[str]]) -> bool:
+    have = dict(granted)
+    return all(resource in have and actions <= have[resource] for resource, actions in want.items())
 
 
 def _quote(v: str) -> str:

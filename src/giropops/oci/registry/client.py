@@ -24,6 +24,7 @@ import urllib3
 from giropops.errors import (
     AuthError,
     BlobError,
+    ConfigError,
     ImageError,
     ManifestError,
     NotFoundError,
@@ -72,7 +73,7 @@ class RegistryOptions:
 
     def __post_init__(self) -> None:
         if self.chunk_size is not None and self.chunk_size <= 0:
-            raise RegistryError(f"chunk size must be positive, got {self.chunk_size}")
+            raise ConfigError(f"chunk size must be positive, got {self.chunk_size}")
 
     def __repr__(self) -> str:  # never show the password
         return (
@@ -113,23 +114,49 @@ def _push(repo: str) -> str:
 
 
 class _ResponseStream(io.RawIOBase):
-    """A streaming response body; network failures mid-body become BlobError, close releases the connection."""
+    """A streaming blob body that resumes after a dropped connection.
 
-    def __init__(self, resp: requests.Response, what: str) -> None:
+    When the connection breaks mid-body, ``reopen(offset)`` asks again from that byte
+    (a ``Range`` request), up to the retry policy's attempts; the verifying reader on
+    top still checks the whole blob.  ``close`` releases the connection.
+    """
+
+    def __init__(
+        self, resp: requests.Response, what: str, reopen: Callable[[int], requests.Response], policy: RetryPolicy,
+        sleep: Callable[[float], None],
+    ) -> None:
         super().__init__()
         self._resp = resp
         self._what = what
+        self._reopen = reopen
+        self._policy = policy
+        self._sleep = sleep
+        self._offset = 0
+        self.resumed = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, b: Any) -> int:
-        try:
-            data = self._resp.raw.read(len(b), decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise BlobError(f"{self._what}: connection failed while reading ({type(exc).__name__})") from exc
+        failures = 0
+        while True:
+            try:
+                data = self._resp.raw.read(len(b), decode_content=True)
+                break
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                self._resp.close()
+                failures += 1
+                if failures >= self._policy.attempts:
+                    raise BlobError(
+                        f"{self._what}: connection failed while reading at byte {self._offset}, "
+                        f"{failures} times ({type(exc).__name__})"
+                    ) from exc
+                self._sleep(self._policy.delay(failures - 1, None))
+                self._resp = self._reopen(self._offset)
+                self.resumed += 1
         n = len(data)
         memoryview(b)[:n] = data
+        self._offset += n
         return n
 
     def close(self) -> None:
@@ -177,6 +204,12 @@ class RegistryClient:
             t.close()
             return Transport(self.host, f"http://{self.host}", True, self.options.retry)
 
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         with self._lock:
             if self._transport is not None:
@@ -193,7 +226,6 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | list[tuple[str, str]] | None = None,
         body: bytes | Upload | None = None,
-        stream: bool = False,
     ) -> requests.Response:
         t = self.transport
         hdrs = dict(headers or {})
@@ -201,18 +233,30 @@ class RegistryClient:
         auth = self._auth.header_for(scopes) if ours else None
         if auth:
             hdrs["Authorization"] = auth
-        resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=stream)
+        # Always streamed: no response body is read without a bound (see _finish / _read_bounded).
+        resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=True)
         if resp.status_code == 401 and ours:
             challenge = resp.headers.get("WWW-Authenticate")
-            resp.close()
-            hdrs["Authorization"] = self._auth.answer(challenge, scopes, t, what)
-            resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=stream)
+            self._finish(resp)
+            hdrs["Authorization"] = self._auth.answer(challenge, scopes, t, what, refused=auth)
+            resp = t.request(method, path, what, headers=hdrs, params=params, body=body, stream=True)
         if resp.status_code in (401, 403):
             detail = self._error_detail(resp)
             creds = self._auth.credentials
             who = f"as {creds.username!r} ({creds.source})" if creds.username else "anonymously"
             raise AuthError(f"{self.host}: {what}: access denied {who} (HTTP {resp.status_code}{detail})")
         return resp
+
+    @staticmethod
+    def _finish(resp: requests.Response) -> None:
+        """Done with a response: drain a small body so the connection goes back to the pool, else drop it."""
+        try:
+            if resp.raw is not None and not getattr(resp, "_content_consumed", False):
+                resp.raw.read(MAX_ERROR_BODY, decode_content=False)
+        except (urllib3.exceptions.HTTPError, OSError):
+            pass
+        finally:
+            resp.close()
 
     def _error_detail(self, resp: requests.Response) -> str:
         """``: CODE message`` from a distribution error body, bounded; empty if there is none."""
@@ -274,10 +318,10 @@ class RegistryClient:
     def get_manifest(self, repo: str, reference: str) -> tuple[bytes, str, Digest]:
         _check_repo(repo)
         _check_reference(reference)
-        what = f"manifest {repo}:{reference}" if not reference.startswith("sha") else f"manifest {repo}@{reference}"
+        what = f"manifest {repo}@{reference}" if ":" in reference else f"manifest {repo}:{reference}"
         resp = self._send(
             "GET", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),),
-            headers={"Accept": ACCEPT_MANIFESTS}, stream=True,
+            headers={"Accept": ACCEPT_MANIFESTS},
         )
         if resp.status_code != 200:
             raise self._fail(resp, what)
@@ -308,11 +352,11 @@ class RegistryClient:
             "HEAD", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),), headers={"Accept": ACCEPT_MANIFESTS}
         )
         if resp.status_code == 404:
-            resp.close()
+            self._finish(resp)
             return None
         if resp.status_code != 200:
             raise self._fail(resp, what)
-        resp.close()
+        self._finish(resp)
         digest_h = resp.headers.get("Docker-Content-Digest")
         length = resp.headers.get("Content-Length")
         ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -344,7 +388,7 @@ class RegistryClient:
             raise self._fail(resp, what)
         echoed = resp.headers.get("Docker-Content-Digest")
         oci_subject = resp.headers.get("OCI-Subject")
-        resp.close()
+        self._finish(resp)
         if echoed and echoed.strip().startswith(f"{digest.algorithm}:") and echoed.strip() != str(digest):
             raise RegistryError(f"{self.host}: {what}: registry stored {echoed.strip()}, we sent {digest}")
         subject = _subject_of(raw)
@@ -359,20 +403,23 @@ class RegistryClient:
         resp = self._send("DELETE", f"/v2/{repo}/manifests/{digest}", what, (f"repository:{repo}:delete",))
         if resp.status_code not in (200, 202):
             raise self._fail(resp, what)
-        resp.close()
+        self._finish(resp)
 
     # -- blobs -------------------------------------------------------------------------------
 
     def blob_exists(self, repo: str, digest: Digest) -> bool:
         _check_repo(repo)
+        return self._blob_exists(repo, digest, (_pull(repo),))
+
+    def _blob_exists(self, repo: str, digest: Digest, scopes: tuple[str, ...]) -> bool:
         what = f"blob {repo}@{digest}"
-        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, (_pull(repo),))
+        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, scopes)
         if resp.status_code == 404:
-            resp.close()
+            self._finish(resp)
             return False
         if resp.status_code != 200:
             raise self._fail(resp, what)
-        resp.close()
+        self._finish(resp)
         return True
 
     def open_blob(self, repo: str, digest: Digest, size: int | None) -> BinaryIO:
@@ -380,11 +427,35 @@ class RegistryClient:
         what = f"blob {repo}@{digest}"
         resp = self._send(
             "GET", f"/v2/{repo}/blobs/{digest}", what, (_pull(repo),),
-            headers={"Accept-Encoding": "identity"}, stream=True,
+            headers={"Accept-Encoding": "identity"},
         )
         if resp.status_code != 200:
             raise self._fail(resp, what)
-        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}"))
+        path = f"/v2/{repo}/blobs/{digest}"
+
+        def reopen(offset: int) -> requests.Response:
+            again = self._send(
+                "GET", path, f"{what} from byte {offset}", (_pull(repo),),
+                headers={"Accept-Encoding": "identity", "Range": f"bytes={offset}-"},
+            )
+            if again.status_code == 206:
+                got = (again.headers.get("Content-Range") or "").removeprefix("bytes ").split("-")[0]
+                if got != str(offset):
+                    again.close()
+                    raise BlobError(f"{self.host}: {what}: asked to resume at {offset}, got range {got!r}")
+                return again
+            if again.status_code == 200:  # no range support: skip what we already have
+                skipped = 0
+                while skipped < offset:
+                    chunk = again.raw.read(min(1 << 20, offset - skipped), decode_content=True)
+                    if not chunk:
+                        break
+                    skipped += len(chunk)
+                return again
+            raise self._fail(again, what)
+
+        t = self.transport
+        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep))
         return verified(stream, digest, size, f"{self.host}/{repo}: blob")
 
     def push_blob(
@@ -402,12 +473,15 @@ class RegistryClient:
         key = str(digest)
         what = f"push blob {repo}@{digest}"
         progress.start(key, f"{digest.short}", size)
+        meter = _Meter(progress, key)
         for session in range(UPLOAD_SESSIONS):
-            if self.blob_exists(repo, digest):
+            # Ask with the push scope: one token then serves the whole push.
+            if self._blob_exists(repo, digest, (_push(repo),)):
                 progress.finish(key, "already exists" if session == 0 else "pushed")
                 return
+            meter.restart()
             try:
-                how = self._upload(repo, digest, size, opener, mount_from, what, lambda n: progress.advance(key, n))
+                how = self._upload(repo, digest, size, opener, mount_from, what, meter)
             except _UploadSessionLost:
                 # The registry forgot the upload (e.g. a response was lost and a retry hit a stale
                 # session state): start a new session, which first checks whether the blob landed.
@@ -428,12 +502,12 @@ class RegistryClient:
             params = {"mount": str(digest), "from": mount_from}
         resp = self._send("POST", f"/v2/{repo}/blobs/uploads/", what, scopes, params=params, body=b"")
         if resp.status_code == 201 and params:
-            resp.close()
+            self._finish(resp)
             return f"mounted from {mount_from}"
         if resp.status_code != 202:
             raise self._fail(resp, what)
         location = self._location(resp, what)
-        resp.close()
+        self._finish(resp)
         if self.options.chunk_size is None:
             self._put_monolithic(repo, location, digest, size, opener, what, advance)
         else:
@@ -450,13 +524,14 @@ class RegistryClient:
         self, repo: str, location: str, digest: Digest, size: int,
         opener: Callable[[], BinaryIO], what: str, advance: Callable[[int], None],
     ) -> None:
+        body = Upload(_restarting(opener, advance), size, advance)
         resp = self._send(
             "PUT", location, what, (_push(repo),), params={"digest": str(digest)},
-            headers={"Content-Type": "application/octet-stream"}, body=Upload(opener, size, advance),
+            headers={"Content-Type": "application/octet-stream"}, body=body,
         )
         if resp.status_code not in (201, 204):
             raise self._upload_failed(resp, what)
-        resp.close()
+        self._finish(resp)
 
     def _put_chunked(
         self, repo: str, location: str, digest: Digest, size: int,
@@ -477,7 +552,7 @@ class RegistryClient:
                 if resp.status_code != 202:
                     raise self._upload_failed(resp, f"{what} (bytes {offset}-{end})")
                 location = self._location(resp, what)
-                resp.close()
+                self._finish(resp)
                 offset += len(chunk)
                 advance(len(chunk))
             if src.read(1):
@@ -485,7 +560,7 @@ class RegistryClient:
         resp = self._send("PUT", location, what, (_push(repo),), params={"digest": str(digest)}, body=b"")
         if resp.status_code not in (201, 204):
             raise self._upload_failed(resp, what)
-        resp.close()
+        self._finish(resp)
 
     # -- tags and referrers ------------------------------------------------------------------
 
@@ -502,7 +577,7 @@ class RegistryClient:
             if url in seen:
                 raise RegistryError(f"{self.host}: {what}: pagination loops back to {url}")
             seen.add(url)
-            resp = self._send("GET", url, what, (_pull(repo),), params=params, stream=True)
+            resp = self._send("GET", url, what, (_pull(repo),), params=params)
             if resp.status_code != 200:
                 raise self._fail(resp, what)
             nxt = resp.links.get("next", {}).get("url")
@@ -530,7 +605,7 @@ class RegistryClient:
         params = {"artifactType": artifact_type} if artifact_type else None
         resp = self._send(
             "GET", f"/v2/{repo}/referrers/{digest}", what, (_pull(repo),),
-            headers={"Accept": mt.OCI_INDEX}, params=params, stream=True,
+            headers={"Accept": mt.OCI_INDEX}, params=params,
         )
         filtered = False
         if resp.status_code == 200:
@@ -538,7 +613,7 @@ class RegistryClient:
             raw = self._read_bounded(resp, mt.MAX_MANIFEST_BYTES, what, ManifestError)
             index = Index.from_bytes(raw)
         elif resp.status_code in (404, 405):
-            resp.close()
+            self._finish(resp)
             index = self._referrers_tag_index(repo, digest)
         else:
             raise self._fail(resp, what)
@@ -580,9 +655,39 @@ class RegistryClient:
         self.put_manifest(repo, referrers_tag(subject), updated.to_bytes(), mt.OCI_INDEX)
 
 
+class _Meter:
+    """Reports upload progress once per byte even when a retry sends the same bytes again."""
+
+    def __init__(self, progress: Progress, key: str) -> None:
+        self._progress = progress
+        self._key = key
+        self._reported = 0
+        self._position = 0
+
+    def restart(self) -> None:
+        self._position = 0
+
+    def __call__(self, n: int) -> None:
+        self._position += n
+        if self._position > self._reported:
+            self._progress.advance(self._key, self._position - self._reported)
+            self._reported = self._position
+
+
+def _restarting(opener: Callable[[], BinaryIO], advance: Callable[[int], None]) -> Callable[[], BinaryIO]:
+    """An opener that rewinds the meter each time the body is sent from the start again."""
+
+    def reopen() -> BinaryIO:
+        if isinstance(advance, _Meter):
+            advance.restart()
+        return opener()
+
+    return reopen
+
+
 def referrers_tag(digest: Digest) -> str:
-    """The fallback tag schema of the OCI distribution spec: ``<alg>-<hex>``."""
-    return f"{digest.algorithm}-{digest.hex}"
+    """The fallback tag schema of the OCI distribution spec: ``<alg>-<hex>``, cut to the 128-character tag limit."""
+    return f"{digest.algorithm}-{digest.hex}"[:128]
 
 
 def _subject_of(raw: bytes) -> Digest | None:

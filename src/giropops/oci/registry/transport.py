@@ -66,8 +66,12 @@ class _SizedStream:
     """Presents an upload stream with a known length so ``requests`` sends Content-Length, not chunked.
 
     ``requests`` cannot size a non-seekable stream (our verified readers) and would fall back to
-    ``Transfer-Encoding: chunked``; this wrapper has ``__len__``.  ``on_read`` reports progress.
+    ``Transfer-Encoding: chunked``; this wrapper has ``__len__``.  It deliberately has no ``read``:
+    urllib3 then sends what ``__iter__`` yields, 256 KiB at a time, instead of 16 KiB reads.
+    ``on_read`` reports progress.
     """
+
+    CHUNK = 256 * 1024
 
     def __init__(self, raw: BinaryIO, length: int, on_read: Callable[[int], None] | None) -> None:
         self._raw = raw
@@ -77,17 +81,13 @@ class _SizedStream:
     def __len__(self) -> int:
         return self._length
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(n if n is not None and n >= 0 else -1)
-        if data and self._on_read is not None:
-            self._on_read(len(data))
-        return data
-
     def __iter__(self) -> Iterator[bytes]:
         while True:
-            chunk = self.read(1 << 16)
+            chunk = self._raw.read(self.CHUNK)
             if not chunk:
                 return
+            if self._on_read is not None:
+                self._on_read(len(chunk))
             yield chunk
 
     def close(self) -> None:
@@ -143,7 +143,9 @@ class Transport:
         last_problem = ""
         for attempt in range(self.policy.attempts):
             data: bytes | _SizedStream | None
-            if isinstance(body, Upload):
+            if isinstance(body, Upload) and body.length == 0:
+                data = b""  # requests would send an empty stream chunked
+            elif isinstance(body, Upload):
                 data = _SizedStream(body.opener(), body.length, body.on_read)
             else:
                 data = body
@@ -158,8 +160,14 @@ class Transport:
                     allow_redirects=allow_redirects,
                     timeout=(self.policy.connect_timeout, self.policy.read_timeout),
                 )
+            except requests.exceptions.SSLError as exc:
+                # Not transient: a certificate problem or a plain-HTTP server will not change on retry.
+                raise RegistryError(
+                    f"{self.host}: {what}: TLS failed ({_brief(exc)}); "
+                    "for a registry without valid HTTPS, use the insecure option"
+                ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
-                last_problem = f"connection failed ({type(exc).__name__})"
+                last_problem = f"connection failed ({_root_cause(exc)})"
                 retry_after = None
             except requests.RequestException as exc:
                 raise RegistryError(f"{self.host}: {what}: HTTP request failed: {_brief(exc)}") from exc
@@ -182,6 +190,24 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason ("Connection refused", "timed out"), without the URL noise around it."""
+    inner: BaseException = exc
+    seen = 0
+    while seen < 10:
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
+            nxt = inner.args[0]
+        if nxt is None and hasattr(inner, "reason") and isinstance(inner.reason, BaseException):
+            nxt = inner.reason
+        if nxt is None:
+            break
+        inner = nxt
+        seen += 1
+    text = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+    return _brief(Exception(f"{type(exc).__name__}: {text}"))
 
 
 def _brief(exc: BaseException) -> str:

@@ -1,0 +1,23 @@
+"""A Progress that remembers what it was told, for assertions."""
+
+from __future__ import annotations
+
+
+class RecordingProgress:
+    def __init__(self) -> None:
+        self.started: dict[str, int | None] = {}
+        self.advanced: dict[str, int] = {}
+        self.finished: dict[str, str | None] = {}
+        self.notes: list[str] = []
+
+    def start(self, key: str, label: str, total: int | None = None) -> None:
+        self.started[key] = total
+
+    def advance(self, key: str, amount: int) -> None:
+        self.advanced[key] = self.advanced.get(key, 0) + amount
+
+    def finish(self, key: str, message: str | None = None) -> None:
+        self.finished[key] = message
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
