@@ -206,3 +206,24 @@ def test_candidates_are_scanned_once_per_digest(world: World, tmp_path: Path) ->
         assert again.scanned == []
     finally:
         db.close()
+
+
+def test_image_from_an_archive_and_an_unreachable_candidate(
+    world: World, scans: dict[str, Scan], capsys, tmp_path: Path
+) -> None:
+    """The image may come from any source; the base and the candidates are still read from the registry."""
+    from giropops.oci.transport import write_image
+
+    write_image(world.app_images["annotated"], f"archive://{tmp_path / 'app.tar'}")
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(f"replace: true\nruntimes:\n  python:\n    - image: {world.python}-gone:1\n")
+    code = main(["recommendations", f"archive://{tmp_path / 'app.tar'}", "--db", str(world.db),
+                 "--catalog", str(catalog), "--format", "json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    doc = json.loads(out.out)
+    assert doc["baseImage"]["how"] == "annotations"
+    assert doc["refresh"]["status"] == "available"
+    check_numbers(doc["refresh"]["candidate"], scans["3.11-slim"], scans["3.11-slim@old"])
+    assert [u["tag"] for u in doc["updates"]] == ["3.12-slim"]
+    assert any(n.startswith(f"candidate {world.python}-gone:1 not read:") for n in doc["notes"])

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from giropops.errors import GiropopsError, ImageError, NotFoundError
+from giropops.errors import ImageError, NotFoundError, SBOMError
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Digest, Platform
 from giropops.oci.reference import Reference
@@ -309,12 +309,13 @@ def _updates(
     def consider(cand_ref: Reference, kind: str, flavour: str | None, description: str) -> None:
         try:
             image = _open(cand_ref, ctx.options, ctx.platform)
-        except (ImageError, GiropopsError) as exc:
+            if str(image.digest) == current.digest:
+                return
+            prof = ctx.profiler.profile(str(cand_ref), image)
+        except (ImageError, SBOMError) as exc:
+            # one unreadable candidate (gone, another platform only, a broken layer) is a note, not a failure
             ctx.notes.append(f"candidate {cand_ref} not read: {exc}")
             return
-        if str(image.digest) == current.digest:
-            return
-        prof = ctx.profiler.profile(str(cand_ref), image)
         if kind == "tag" and not _acceptable_runtime(runtime, prof.runtime):
             return
         if prof.digest in found:
@@ -346,7 +347,7 @@ def _updates(
 
             try:
                 tags = RegistryClient(ref.registry_host, _registry_options(ctx.options)).list_tags(ref.path)
-            except GiropopsError as exc:
+            except ImageError as exc:
                 tags = []
                 ctx.notes.append(f"tags of {ref.repository} not listed: {exc}")
             for t in _tag_candidates(tags, ref.tag, runtime):
@@ -418,7 +419,7 @@ def recommend(
     ctx.notes.extend(base.notes)
     try:
         base_image = open_base(base, options, plat)
-    except GiropopsError as exc:
+    except ImageError as exc:
         ctx.notes.append(f"the base image {base.name or base.digest} could not be read: {exc}")
         return Recommendations(str(s), str(image.digest), base, None, None, None, tuple(ctx.notes))
     current = profiler.profile(base.name or str(base_image.digest), base_image)
