@@ -227,3 +227,34 @@ def test_image_from_an_archive_and_an_unreachable_candidate(
     check_numbers(doc["refresh"]["candidate"], scans["3.11-slim"], scans["3.11-slim@old"])
     assert [u["tag"] for u in doc["updates"]] == ["3.12-slim"]
     assert any(n.startswith(f"candidate {world.python}-gone:1 not read:") for n in doc["notes"])
+
+
+def test_refresh_through_a_multi_platform_index(world: World, scans: dict[str, Scan], capsys) -> None:
+    """Base tags are usually indexes: the annotation may name the index or the platform's image."""
+    from giropops.oci.empty import empty_image
+    from giropops.oci.memory import build_index
+    from giropops.oci.model import Platform
+    from giropops.oci.transport import write_image
+    from giropops.reco.base import BASE_DIGEST, BASE_NAME
+    from tests.reco.world import build_app
+
+    old, new = world.images["3.11-slim@old"], world.images["3.11-slim"]
+    other = empty_image(Platform("linux", "s390x"))
+    repo = f"{world.registry.host}/reco/multi"
+    old_index = build_index([(old, None), (other, None)])
+    write_image(old_index, f"registry://{repo}:3.11-slim")
+    apps = {}
+    for name, digest in (("by-index", old_index.digest), ("by-image", old.digest)):
+        app = build_app(old, annotations={BASE_NAME: f"{repo}:3.11-slim", BASE_DIGEST: str(digest)},
+                        created_days=320 + len(apps))
+        write_image(app, f"registry://{world.apps}:multi-{name}")
+        apps[name] = app
+    for name in apps:
+        doc = run_json(world, capsys, f"{world.apps}:multi-{name}", "--only-refresh")
+        assert doc["current"]["digest"] == scans["3.11-slim@old"].digest
+        assert doc["refresh"]["status"] == "up-to-date", name
+    write_image(build_index([(new, None), (other, None)]), f"registry://{repo}:3.11-slim")
+    for name in apps:
+        doc = run_json(world, capsys, f"{world.apps}:multi-{name}", "--only-refresh")
+        assert doc["refresh"]["status"] == "available", name
+        check_numbers(doc["refresh"]["candidate"], scans["3.11-slim"], scans["3.11-slim@old"])
