@@ -218,3 +218,26 @@ def test_extra_debs_counted(world: World) -> None:
     scan = separate_scan(world.app_images["gpl"], BASES["3.11-slim@old"], world.db, world.advisory_files,
                          (Deb("libreadline8", "readline", "8.2-1.3", "GPL-3+"),))
     assert scan.packages == len(BASES["3.11-slim@old"].debs) + len(BASES["3.11-slim@old"].pips) + 1
+
+
+def test_exit_codes_of_the_real_command(world: World, keys: Keys, tmp_path: Path) -> None:
+    """What a CI job sees: the ``giropops`` process's exit status."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GIROPOPS_CACHE_DIR": str(tmp_path / "cache")}
+    common = ["--db", str(world.db), "--catalog", str(world.catalog), "--key", str(keys.good)]
+    bad = subprocess.run([sys.executable, "-m", "giropops", "policy", f"{world.apps}:annotated", *common],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == exitcodes.FINDINGS, bad.stderr
+    assert "1 passed, 5 failed, 0 without data" in bad.stdout
+    good = subprocess.run([sys.executable, "-m", "giropops", "policy", f"{world.apps}:signed", *common],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert good.returncode == exitcodes.OK, good.stdout + good.stderr
+    assert "6 passed, 0 failed, 0 without data" in good.stdout
+    broken = subprocess.run([sys.executable, "-m", "giropops", "policy", f"{world.apps}:signed", *common[:4],
+                             "--key", str(tmp_path / "missing.pub")], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert broken.returncode not in (exitcodes.OK, exitcodes.FINDINGS)
+    assert broken.stderr.startswith("giropops: error:") and "Traceback" not in broken.stderr
