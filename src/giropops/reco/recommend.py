@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from giropops.errors import ImageError, NotFoundError, SBOMError
+from giropops.errors import ImageError, ManifestError, NotFoundError, SBOMError
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Digest, Platform
 from giropops.oci.reference import Reference
@@ -237,7 +237,8 @@ def _tag_candidates(tags: Sequence[str], current_tag: str | None, runtime: Runti
             continue
         if _same_line(runtime, version_tuple(t)):
             out.append(t)
-    out.sort(key=lambda t: (tuple(-p for p in version_tuple(t)), len(t), t))
+    # newest versions first; tags without a version (latest, slim) after them
+    out.sort(key=lambda t: (0 if version_tuple(t) else 1, tuple(-p for p in version_tuple(t)), len(t), t))
     return out[:MAX_TAG_CANDIDATES]
 
 
@@ -275,7 +276,10 @@ def tag_state(base: BaseImage, options: TransportOptions, platform: Platform,
     digests = {now.digest}
     image: Image
     if isinstance(now, ImageIndex):
-        image = now.image_for(platform)
+        try:
+            image = now.image_for(platform)
+        except ManifestError:
+            return TagState("unknown", f"the tag {ref} now names an index without an image for {platform}")
         digests.add(image.digest)
     else:
         image = now
