@@ -125,8 +125,8 @@ def status_paragraph(d: Deb) -> bytes:
 
 def copyright_file(license_name: str) -> bytes:
     return (
-        "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
-        f"Files: *\nCopyright: test\nLicense: {license_name}\n"
+        # DEP-5 (machine-readable) layout; the Format: URL line is left out on purpose
+        f"Upstream-Name: test\n\nFiles: *\nCopyright: test\nLicense: {license_name}\n"
     ).encode()
 
 
