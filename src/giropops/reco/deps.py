@@ -132,15 +132,14 @@ def verify_sbom_attestation(spec: Spec, options: TransportOptions, key_path: Pat
     errors_mod = _module("giropops.sign.errors", "signature support")
     store = _store(spec, options)
     trust = _trust(key_path)
-    last: Exception | None = None
+    mismatches: list[str] = []
     for ptype in SBOM_PREDICATE_TYPES:
         try:
             _, good = image_mod.verify_attestations(store, trust, ptype)
         except errors_mod.NoMatchingAttestationError as exc:
-            last = exc
+            mismatches.append(str(exc))
             continue
         if good:
             return ptype
-    assert last is not None
-    raise last
+    raise errors_mod.NoMatchingAttestationError("; ".join(mismatches) or "no SBOM attestation")
 

@@ -11,6 +11,8 @@ within the same major version (``3.11-slim``, ``3.12``, ``3.12.7-slim-bookworm``
 whose runtime differs, is older, or is of another major version is dropped.  At most
 ``MAX_TAG_CANDIDATES`` tags are profiled, newest versions first.
 
+Catalog entries: those of the base's runtime, at most ``MAX_CATALOG_CANDIDATES`` (in file order).
+
 Ranking (best first): fewest critical, then high, medium, low and unspecified
 vulnerabilities; then the smaller image; then the newer runtime; then the name.  A candidate
 is listed only when it improves on the base somewhere: fewer vulnerabilities, a smaller
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
 
 MAX_TAG_CANDIDATES = 12
+MAX_CATALOG_CANDIDATES = 12  # per runtime: each one is pulled and scanned
 _COSIGN_SUFFIXES = (".sig", ".att", ".sbom")
 _VERSION_PREFIX = re.compile(r"^v?\d+(?:\.\d+)*")
 DEFAULT_OPTIONS = TransportOptions()
@@ -357,7 +360,11 @@ def _updates(
             for t in _tag_candidates(tags, ref.tag, runtime):
                 consider(ref.with_tag(t), "tag", flavour_of(t), f"tag {t} of {ref.repository}")
     if only_tag is None and runtime is not None:
-        for entry in catalog.for_runtime(runtime.name):
+        entries = catalog.for_runtime(runtime.name)
+        if len(entries) > MAX_CATALOG_CANDIDATES:
+            ctx.notes.append(f"only the first {MAX_CATALOG_CANDIDATES} of {len(entries)} catalog entries for "
+                             f"{runtime.name} were considered")
+        for entry in entries[:MAX_CATALOG_CANDIDATES]:
             consider(Reference.parse(entry.image), "catalog", entry.flavour, entry.description or entry.image)
     kept = [c for c in found.values() if improves(current, c)]
     dropped = len(found) - len(kept)
