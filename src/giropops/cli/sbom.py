@@ -1,0 +1,79 @@
+"""``giropops sbom IMAGE``: what is inside an image, as a list or as SPDX / CycloneDX / our JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from giropops.errors import UsageError
+from giropops.sbom import sbom_for
+from giropops.sbom.formats import FORMATS, EncodeOptions, encode, timestamp_from_epoch
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sbom",
+        help="list the packages inside an image (SPDX, CycloneDX, JSON or a table)",
+        description="Catalog dpkg, apk and Python packages of an image, a directory (fs://DIR) "
+        "or read an existing SBOM back (sbom://FILE).",
+    )
+    p.add_argument("image", metavar="IMAGE", help="source spec: archive://FILE.tar, fs://DIR, sbom://FILE, ...")
+    p.add_argument("--format", "-f", choices=FORMATS, default="list", help="output format (default: list)")
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (atomically) instead of stdout")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="which image of a multi-platform index")
+    p.add_argument(
+        "--timestamp",
+        action="store_true",
+        help="record the creation time (SOURCE_DATE_EPOCH if set, else now); off by default so output is reproducible",
+    )
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the per-layer catalog cache")
+    p.set_defaults(func=run)
+
+
+def _timestamp(asked: bool) -> str | None:
+    sde = os.environ.get("SOURCE_DATE_EPOCH")
+    if sde is not None:
+        if not sde.isdigit():
+            raise UsageError(f"SOURCE_DATE_EPOCH must be a number of seconds, got {sde!r}")
+        return timestamp_from_epoch(int(sde))
+    if asked:
+        return timestamp_from_epoch(int(time.time()))
+    return None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"{path}: directory {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal output file follows the umask
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    options = EncodeOptions(timestamp=_timestamp(args.timestamp))
+    sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache)
+    data = encode(sbom, args.format, options)
+    if args.output:
+        try:
+            write_atomically(Path(args.output), data)
+        except OSError as exc:
+            raise UsageError(f"{args.output}: cannot write: {exc.strerror}") from exc
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,160 @@
+"""Per-layer catalog cache, keyed by diff_id and by what the catalogers are interested in.
+
+What is cached is a layer's ``LayerRecords`` (path index, whiteouts, contents of
+interest), not packages: packages are a property of the *squashed* filesystem —
+an upper layer's whiteout can delete a lower layer's status file — so the
+squash and the catalogers run every time, on records that are cheap to load.
+An image sharing base layers with one seen before reads only its new layers.
+
+A record file is ``MAGIC``, an 8-byte header length, a JSON header and the kept
+contents back to back.  Anything unreadable, truncated or of another version is
+a miss, never an error: the cache is an optimisation.  Files are written to a
+temporary name and renamed, so concurrent runs never see half a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from giropops.sbom.filesystem import LayerRecords
+
+MAGIC = b"GIROPOPS-SBOM-LAYER-1\n"
+ENV_VAR = "GIROPOPS_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$GIROPOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "giropops"
+
+
+def encode(rec: LayerRecords) -> bytes:
+    blobs: list[bytes] = []
+    index: list[list[Any]] = []
+    offset = 0
+    for path, data in rec.contents.items():
+        index.append([path, offset, len(data)])
+        blobs.append(data)
+        offset += len(data)
+    header = json.dumps(
+        {
+            "diff_id": rec.diff_id,
+            "entries": rec.entries,
+            "whiteouts": rec.whiteouts,
+            "opaque": rec.opaque,
+            "contents": index,
+            "oversized": rec.oversized,
+            "skipped": rec.skipped,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8", "surrogateescape")
+    return b"".join([MAGIC, struct.pack(">Q", len(header)), header, *blobs])
+
+
+def _str_list(v: Any) -> list[str]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError("expected a list of strings")
+    return v
+
+
+def decode(data: bytes) -> LayerRecords:
+    """Raises ValueError on anything unexpected."""
+    if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
+        raise ValueError("not a layer record")
+    (hlen,) = struct.unpack(">Q", data[len(MAGIC) : len(MAGIC) + 8])
+    start = len(MAGIC) + 8
+    if start + hlen > len(data):
+        raise ValueError("truncated header")
+    header = json.loads(data[start : start + hlen].decode("utf-8", "surrogateescape"))
+    body = memoryview(data)[start + hlen :]
+    if not isinstance(header, dict):
+        raise ValueError("header is not an object")
+    diff_id = header.get("diff_id")
+    if diff_id is not None and not isinstance(diff_id, str):
+        raise ValueError("bad diff_id")
+    rec = LayerRecords(diff_id)
+    for e in header["entries"]:
+        if not (
+            isinstance(e, list)
+            and len(e) == 4
+            and isinstance(e[0], str)
+            and isinstance(e[1], str)
+            and isinstance(e[2], str)
+            and isinstance(e[3], int)
+        ):
+            raise ValueError("bad entry")
+        rec.entries.append((e[0], e[1], e[2], e[3]))
+    rec.whiteouts = _str_list(header["whiteouts"])
+    rec.opaque = _str_list(header["opaque"])
+    rec.skipped = _str_list(header["skipped"])
+    for item in header["contents"]:
+        path, off, n = item
+        if not isinstance(path, str) or not isinstance(off, int) or not isinstance(n, int):
+            raise ValueError("bad content index")
+        if off < 0 or n < 0 or off + n > len(body):
+            raise ValueError("content out of range")
+        rec.contents[path] = bytes(body[off : off + n])
+    over = header["oversized"]
+    if not isinstance(over, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in over.items()):
+        raise ValueError("bad oversized map")
+    rec.oversized = over
+    return rec
+
+
+class LayerCache:
+    """Layer records on disk under ``<cache dir>/sbom-layers/<fingerprint>/<algo>/<hex>``."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = (root if root is not None else default_cache_dir()) / "sbom-layers"
+
+    def _path(self, diff_id: str, fingerprint: str) -> Path | None:
+        algo, sep, hexpart = diff_id.partition(":")
+        if not sep or not algo.isalnum() or not hexpart.isalnum():
+            return None
+        return self.root / fingerprint / algo / hexpart
+
+    def load(self, diff_id: str, fingerprint: str) -> LayerRecords | None:
+        path = self._path(diff_id, fingerprint)
+        if path is None:
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            rec = decode(data)
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, struct.error):
+            return None
+        if rec.diff_id != diff_id:
+            return None
+        return rec
+
+    def store(self, rec: LayerRecords, fingerprint: str) -> None:
+        """Best effort: a cache that cannot be written (read-only home, full disk) is skipped."""
+        if rec.diff_id is None:
+            return
+        path = self._path(rec.diff_id, fingerprint)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(encode(rec))
+                os.replace(tmp, path)
+            except OSError:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError:
+            return

@@ -1,0 +1,140 @@
+"""Python: installed distributions in any site-packages or dist-packages, virtualenvs included.
+
+``*.dist-info/METADATA`` (with the ``RECORD`` beside it for owned files) and
+``*.egg-info/PKG-INFO`` (or an ``*.egg-info`` file, the old distutils form).
+Names are normalized as PEP 503 says (``Foo_Bar.baz`` -> ``foo-bar-baz``), which
+is also what ``pkg:pypi`` package URLs and advisories use; the spelling from
+the metadata is kept in ``metadata["name"]``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+import re
+
+from packageurl import PackageURL
+
+from giropops.sbom.catalogers import CatalogResult
+from giropops.sbom.filesystem import Resolver
+from giropops.sbom.model import Distro, Package
+
+NAME = "python"
+DIST_INFO = "**/*.dist-info/METADATA"
+RECORD = "**/*.dist-info/RECORD"
+EGG_INFO_DIR = "**/*.egg-info/PKG-INFO"
+EGG_INFO_FILE = "**/*.egg-info"
+EGG_DIR = "**/EGG-INFO/PKG-INFO"
+
+_NORMALIZE = re.compile(r"[-_.]+")
+_MAX_LICENSE_FIELD = 120
+
+
+def normalize(name: str) -> str:
+    """PEP 503: runs of ``-``, ``_`` and ``.`` become one ``-``, lowercased."""
+    return _NORMALIZE.sub("-", name).lower()
+
+
+def parse_headers(text: str) -> tuple[dict[str, str], list[str], bool]:
+    """The header block of core metadata (RFC 822 style): first value of each field, the
+    ``Classifier`` values, and whether a malformed line was seen.  The body after the first
+    blank line (the long description) is ignored."""
+    headers: dict[str, str] = {}
+    classifiers: list[str] = []
+    malformed = False
+    key: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        if line[0] in " \t":
+            if key is not None and key in headers:
+                headers[key] += "\n" + line.strip()
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or " " in name:
+            malformed = True
+            key = None
+            continue
+        key = name
+        value = value.strip()
+        if name == "Classifier":
+            classifiers.append(value)
+            key = None
+        elif name not in headers:
+            headers[name] = value
+        else:
+            key = None
+    return headers, classifiers, malformed
+
+
+def _licenses(headers: dict[str, str], classifiers: list[str]) -> tuple[str, ...]:
+    expr = headers.get("License-Expression", "").strip()
+    if expr:
+        return (expr,)
+    lic = headers.get("License", "").strip()
+    if lic and "\n" not in lic and len(lic) <= _MAX_LICENSE_FIELD and lic.upper() != "UNKNOWN":
+        return (lic,)
+    found = []
+    for c in classifiers:
+        parts = [p.strip() for p in c.split("::")]
+        if len(parts) >= 2 and parts[0] == "License" and parts[-1] not in ("OSI Approved", ""):
+            found.append(parts[-1])
+    return tuple(found)
+
+
+class PythonCataloger:
+    name = NAME
+    globs = (DIST_INFO, RECORD, EGG_INFO_DIR, EGG_INFO_FILE, EGG_DIR)
+
+    def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
+        result = CatalogResult()
+        paths = resolver.glob(DIST_INFO) + resolver.glob(EGG_INFO_DIR) + resolver.glob(EGG_DIR)
+        paths += resolver.glob(EGG_INFO_FILE)
+        for path in sorted(set(paths)):
+            self._one(resolver, path, result)
+        return result
+
+    def _one(self, resolver: Resolver, path: str, result: CatalogResult) -> None:
+        location = resolver.location(path)
+        size = resolver.oversized(path)
+        if size is not None:
+            result.unknown(location, NAME, f"file is {size} bytes, more than the limit for package metadata")
+            return
+        data = resolver.read(path)
+        if data is None:
+            return
+        headers, classifiers, _ = parse_headers(data.decode("utf-8", "replace"))
+        raw_name = (headers.get("Name") or "").strip()
+        version = (headers.get("Version") or "").strip()
+        if not raw_name or not version:
+            result.unknown(location, NAME, "no Name or Version in the metadata header")
+            return
+        name = normalize(raw_name)
+        files: tuple[str, ...] = ()
+        if path.endswith(".dist-info/METADATA"):
+            dist_info = posixpath.dirname(path)
+            site = posixpath.dirname(dist_info)
+            record = resolver.read(f"{dist_info}/RECORD")
+            if record is not None:
+                rows = csv.reader(io.StringIO(record.decode("utf-8", "replace")))
+                collected = []
+                for row in rows:
+                    if row and row[0]:
+                        collected.append("/" + posixpath.normpath(posixpath.join(site, row[0])).lstrip("/"))
+                files = tuple(collected)
+        metadata = {"name": raw_name}
+        if headers.get("Summary"):
+            metadata["summary"] = headers["Summary"].strip()[:200]
+        result.packages.append(
+            Package(
+                name=name,
+                version=version,
+                type="python",
+                purl=PackageURL(type="pypi", name=name, version=version).to_string(),
+                licenses=_licenses(headers, classifiers),
+                locations=(location,),
+                files=files,
+                metadata=metadata,
+            )
+        )

@@ -1,0 +1,129 @@
+"""SBOM formats, encoded and decoded: ``json`` (ours), ``spdx-json`` (SPDX 2.3), ``cyclonedx-json`` (1.6), ``list``.
+
+Encoding is deterministic: the same SBOM gives the same bytes.  Nothing random
+or time-dependent goes in unless asked for (``EncodeOptions.timestamp``); the
+CycloneDX serial number and the SPDX document namespace are derived from the
+subject's digest and the content.  Decoding reads ours and what Trivy and Syft
+write, so later commands can scan an SBOM instead of an image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from packageurl import PackageURL
+
+from giropops import __version__
+from giropops.errors import SBOMError
+from giropops.sbom.model import SBOM
+
+FORMATS = ("list", "json", "spdx-json", "cyclonedx-json")
+MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
+TOOL_NAME = "giropops"
+# Image creation time from the config, carried in the subject's annotations (used for SPDX's
+# mandatory "created" when no timestamp was asked for: deterministic and meaningful).
+CREATED_ANNOTATION = "org.opencontainers.image.created"
+EPOCH = "1970-01-01T00:00:00Z"
+
+PURL_TYPES = {"deb": "deb", "apk": "apk", "pypi": "python"}
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    timestamp: str | None = None  # RFC 3339 UTC, e.g. "2024-01-02T03:04:05Z"; None: no wall clock
+
+
+def timestamp_from_epoch(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def dumps(obj: Any) -> bytes:
+    return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def content_uuid(sbom: SBOM, salt: str) -> uuid.UUID:
+    """A UUID that changes when (and only when) the subject or the inventory does."""
+    h = hashlib.sha256(f"{salt}\n{sbom.subject.digest or sbom.subject.name}\n".encode())
+    if sbom.distro is not None:
+        h.update(f"{sbom.distro.id} {sbom.distro.version_id}\n".encode())
+    for p in sbom.packages:
+        h.update(f"{p.purl} {p.layer or ''} {','.join(p.licenses)}\n".encode())
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:giropops:sbom:{h.hexdigest()}")
+
+
+def tool_string() -> str:
+    return f"{TOOL_NAME}-{__version__}"
+
+
+def parse_purl(text: str) -> PackageURL | None:
+    try:
+        return PackageURL.from_string(text)
+    except ValueError:
+        return None
+
+
+def package_type(purl: PackageURL | None) -> str:
+    if purl is None:
+        return "unknown"
+    return PURL_TYPES.get(purl.type, purl.type)
+
+
+def qualifiers(purl: PackageURL | None) -> Mapping[str, str]:
+    if purl is None or not isinstance(purl.qualifiers, dict):
+        return {}
+    return purl.qualifiers
+
+
+def encode(sbom: SBOM, fmt: str, options: EncodeOptions | None = None) -> bytes:
+    opts = options or EncodeOptions()
+    if fmt == "json":
+        from giropops.sbom.formats import native
+
+        return native.encode(sbom)
+    if fmt == "list":
+        from giropops.sbom.formats import table
+
+        return table.encode(sbom)
+    if fmt == "spdx-json":
+        from giropops.sbom.formats import spdx
+
+        return spdx.encode(sbom, opts)
+    if fmt == "cyclonedx-json":
+        from giropops.sbom.formats import cyclonedx
+
+        return cyclonedx.encode(sbom, opts)
+    raise SBOMError(f"unknown SBOM format {fmt!r} (choose from {', '.join(FORMATS)})")
+
+
+def decode(data: bytes, what: str = "SBOM") -> SBOM:
+    """Detect the format (ours, SPDX 2.x JSON, CycloneDX JSON) and decode it."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise SBOMError(f"{what}: larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise SBOMError(f"{what}: not JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise SBOMError(f"{what}: not a JSON object")
+    try:
+        if obj.get("bomFormat") == "CycloneDX":
+            from giropops.sbom.formats import cyclonedx
+
+            return cyclonedx.decode(obj)
+        if isinstance(obj.get("spdxVersion"), str):
+            from giropops.sbom.formats import spdx
+
+            return spdx.decode(obj)
+        if obj.get("schema") == "giropops-sbom/1":
+            from giropops.sbom.formats import native
+
+            return native.decode(obj)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SBOMError(f"{what}: malformed document ({type(exc).__name__}: {exc})") from exc
+    raise SBOMError(f"{what}: not an SBOM this tool reads (SPDX JSON, CycloneDX JSON or giropops JSON)")

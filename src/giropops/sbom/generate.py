@@ -1,0 +1,131 @@
+"""From an image (or a directory) to an ``SBOM``: layer records, squash, distro, catalogers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from giropops.oci.image import Image, Layer, compressed_size
+from giropops.progress import NO_PROGRESS, Progress
+from giropops.sbom import distro as distro_mod
+from giropops.sbom.cache import LayerCache
+from giropops.sbom.catalogers import Cataloger, default_catalogers, interest_for
+from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
+from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
+
+MAX_PARALLEL_LAYERS = 4
+
+
+def catalog(
+    resolver: Resolver, catalogers: Sequence[Cataloger] | None = None
+) -> tuple[Distro | None, list[Package], list[Unknown]]:
+    found_distro = distro_mod.detect(resolver)
+    packages: list[Package] = []
+    unknowns: list[Unknown] = []
+    for c in catalogers if catalogers is not None else default_catalogers():
+        result = c.catalog(resolver, found_distro)
+        packages.extend(result.packages)
+        unknowns.extend(result.unknowns)
+    return found_distro, packages, unknowns
+
+
+def layer_records(
+    image: Image,
+    interest: Interest,
+    cache: LayerCache | None,
+    progress: Progress = NO_PROGRESS,
+) -> list[LayerRecords]:
+    """Each layer's records, from the cache when its diff_id was seen before, else by streaming it once.
+
+    Layers are independent until they are squashed, so uncached ones are read in parallel: reading,
+    decompressing and hashing release the GIL.
+    """
+    fingerprint = interest.fingerprint
+    lock = threading.Lock()
+
+    def one(layer: Layer) -> LayerRecords:
+        diff_id = str(layer.diff_id)
+        rec = cache.load(diff_id, fingerprint) if cache is not None else None
+        if rec is None:
+            key = f"sbom:{diff_id}"
+            with lock:
+                progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
+            with layer.open_uncompressed() as stream:
+                rec = read_layer(stream, diff_id, interest)
+            with lock:
+                progress.finish(key)
+            if cache is not None:
+                cache.store(rec, fingerprint)
+        return rec
+
+    layers = list(image.layers())
+    if len(layers) <= 1:
+        return [one(layer) for layer in layers]
+    # Plain threads rather than concurrent.futures: its import (logging...) is a visible part of a
+    # warm run on a small image.
+    results: list[LayerRecords | None] = [None] * len(layers)
+    errors: list[BaseException] = []
+    todo = list(enumerate(layers))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not todo or errors:
+                    return
+                i, layer = todo.pop(0)
+            try:
+                results[i] = one(layer)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
+                with lock:
+                    errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(MAX_PARALLEL_LAYERS, len(layers)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
+
+
+def subject_for(image: Image, name: str, platform: str | None = None) -> Subject:
+    return Subject(
+        name=name,
+        digest=str(image.digest),
+        platform=platform if platform is not None else str(image.config.platform),
+        size=compressed_size(image),
+        diff_ids=tuple(str(d) for d in image.config.diff_ids),
+    )
+
+
+def generate(
+    image: Image,
+    subject: Subject,
+    *,
+    cache: LayerCache | None = None,
+    use_cache: bool = True,
+    catalogers: Sequence[Cataloger] | None = None,
+    progress: Progress = NO_PROGRESS,
+) -> SBOM:
+    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result."""
+    cats = tuple(catalogers) if catalogers is not None else default_catalogers()
+    interest = interest_for(cats)
+    if use_cache and cache is None:
+        cache = LayerCache()
+    records = layer_records(image, interest, cache if use_cache else None, progress)
+    fs = Filesystem(records)
+    found_distro, packages, unknowns = catalog(fs, cats)
+    return SBOM(subject, found_distro, tuple(packages), tuple(unknowns)).sorted()
+
+
+def generate_from_directory(
+    root: Path, subject: Subject | None = None, catalogers: Sequence[Cataloger] | None = None
+) -> SBOM:
+    cats = tuple(catalogers) if catalogers is not None else default_catalogers()
+    resolver = DirectoryResolver(root, interest_for(cats))
+    found_distro, packages, unknowns = catalog(resolver, cats)
+    subj = subject if subject is not None else Subject(name=f"fs://{root}")
+    return SBOM(subj, found_distro, tuple(packages), tuple(unknowns)).sorted()

@@ -1,0 +1,184 @@
+"""Declared licenses as SPDX expressions, where they are valid ones.
+
+SPDX's ``licenseDeclared`` must be a valid SPDX expression and CycloneDX's
+``expression`` should be; Debian copyright files and Python metadata often say
+``GPL-2+`` or ``BSD``.  The SPDX license list comes from ``license-expression``
+(the library the SPDX tools use), read from its bundled license index: building
+its full ``Licensing`` automaton costs more than cataloging a small image, and a
+declared license only needs "is every symbol an SPDX id or exception, and is
+the expression well formed".  Deprecated ids map to their current ones
+(``GPL-2.0+`` -> ``GPL-2.0-or-later``) as ``license-expression`` maps them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from giropops.errors import SBOMError
+
+_TOKEN = re.compile(r"\(|\)|[^\s()]+")
+_OPERATORS = {"AND", "OR"}
+
+
+@lru_cache(maxsize=1)
+def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
+    """(licenses, exceptions): lowercased id -> canonical SPDX id."""
+    # Located without importing license_expression itself (its import builds parsers we do not use).
+    spec = importlib.util.find_spec("license_expression")
+    if spec is None or not spec.submodule_search_locations:
+        raise SBOMError("license-expression (the SPDX license list) is not installed")
+    index = Path(next(iter(spec.submodule_search_locations))) / "data" / "scancode-licensedb-index.json"
+    data = index.read_bytes()
+    licenses: dict[str, str] = {}
+    exceptions: dict[str, str] = {}
+    for entry in json.loads(data):
+        key = entry.get("spdx_license_key")
+        if not isinstance(key, str) or not key or key.startswith("LicenseRef-"):
+            continue  # scancode-only licenses are not on the SPDX list
+        target = exceptions if entry.get("is_exception") else licenses
+        target[key.lower()] = key
+        for other in entry.get("other_spdx_license_keys") or []:
+            if isinstance(other, str) and not other.startswith("LicenseRef-"):
+                target.setdefault(other.lower(), key)
+    return licenses, exceptions
+
+
+class _Parser:
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.licenses, self.exceptions = _spdx_keys()
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def take(self) -> str:
+        tok = self.tokens[self.pos]
+        self.pos += 1
+        return tok
+
+    def expression(self) -> str | None:
+        left = self.term()
+        if left is None:
+            return None
+        parts = [left]
+        while (tok := self.peek()) is not None and tok.upper() in _OPERATORS:
+            op = self.take().upper()
+            right = self.term()
+            if right is None:
+                return None
+            parts += [op, right]
+        return " ".join(parts)
+
+    def term(self) -> str | None:
+        tok = self.peek()
+        if tok is None:
+            return None
+        if tok == "(":
+            self.take()
+            inner = self.expression()
+            if inner is None or self.peek() != ")":
+                return None
+            self.take()
+            return f"({inner})"
+        if tok == ")" or tok.upper() in _OPERATORS or tok.upper() == "WITH":
+            return None
+        self.take()
+        plus = tok.endswith("+") and tok[:-1].lower() not in self.licenses and tok.lower() not in self.licenses
+        key = self.licenses.get(tok[:-1].lower() if plus else tok.lower())
+        if key is None:
+            return None
+        if plus:
+            key = self.licenses.get(f"{key.lower()}+", key + "+")
+            if key.endswith("+") and key[:-1] + "-or-later" in self.licenses.values():
+                key = key[:-1] + "-or-later"
+        nxt = self.peek()
+        if nxt is not None and nxt.upper() == "WITH":
+            self.take()
+            exc = self.peek()
+            if exc is None:
+                return None
+            exc_key = self.exceptions.get(self.take().lower())
+            if exc_key is None:
+                return None
+            return f"{key} WITH {exc_key}"
+        return key
+
+
+@lru_cache(maxsize=4096)
+def spdx_expression(text: str) -> str | None:
+    """The normalized SPDX expression for ``text``, or None if it is not one."""
+    if not text.strip() or len(text) > 1000:
+        return None
+    tokens = _TOKEN.findall(text)
+    parser = _Parser(tokens)
+    expr = parser.expression()
+    if expr is None or parser.pos != len(tokens):
+        return None
+    return expr
+
+
+def combined(licenses: tuple[str, ...]) -> str | None:
+    """All licenses ANDed as one SPDX expression, or None if any is not valid SPDX."""
+    parts = []
+    for lic in licenses:
+        expr = spdx_expression(lic)
+        if expr is None:
+            return None
+        parts.append(f"({expr})" if " " in expr else expr)
+    if not parts:
+        return None
+    return " AND ".join(parts)
+
+
+def license_ref(text: str) -> str:
+    """A ``LicenseRef-`` id for a license name that is not SPDX (idstring: letters, digits, ``.`` and ``-``)."""
+    plain = text.replace("+", "-plus")
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "-", plain).strip("-")[:200] or "unknown"
+    if slug != plain:  # characters were lost: keep distinct names distinct
+        slug += "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"LicenseRef-{slug}"
+
+
+def split_and(expr: str) -> tuple[str, ...]:
+    """Inverse of ``combined`` for top-level ANDs: ``A AND (B OR C)`` -> ``("A", "B OR C")``."""
+    out: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    while i < len(expr):
+        c = expr[i]
+        if c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and expr.startswith(" AND ", i):
+            out.append(expr[start:i])
+            start = i + 5
+            i += 5
+            continue
+        i += 1
+    out.append(expr[start:])
+    cleaned = []
+    for part in out:
+        p = part.strip()
+        if p.startswith("(") and p.endswith(")") and _balanced(p[1:-1]):
+            p = p[1:-1].strip()
+        if p:
+            cleaned.append(p)
+    return tuple(cleaned)
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for c in s:
+        depth += c == "("
+        depth -= c == ")"
+        if depth < 0:
+            return False
+    return depth == 0

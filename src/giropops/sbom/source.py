@@ -1,0 +1,47 @@
+"""``sbom_for(spec)``: an SBOM from any source spec.
+
+``sbom://FILE`` decodes an SBOM (ours, SPDX or CycloneDX JSON, Trivy's and
+Syft's too); ``fs://DIR`` catalogs a plain directory in place (no tar of it is
+made, unlike the transport's one-layer view); everything else is an image
+opened through ``giropops.oci.transport.open_image``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from giropops.errors import ReferenceError_, SBOMError
+from giropops.oci.model import Platform
+from giropops.oci.transport import open_image
+from giropops.sbom.formats import CREATED_ANNOTATION, MAX_DOCUMENT_BYTES, decode
+from giropops.sbom.generate import generate, generate_from_directory, subject_for
+from giropops.sbom.model import SBOM, Subject
+
+
+def read_sbom_file(path: Path) -> SBOM:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_DOCUMENT_BYTES + 1)
+    except OSError as exc:
+        raise SBOMError(f"{path}: cannot read SBOM: {exc.strerror}") from exc
+    return decode(data, str(path))
+
+
+def sbom_for(spec: str, platform: str | None = None, *, use_cache: bool = True) -> SBOM:
+    if spec.startswith("sbom://"):
+        return read_sbom_file(Path(spec[len("sbom://") :]))
+    if spec.startswith("fs://"):
+        root = Path(spec[len("fs://") :])
+        if not root.is_dir():
+            raise ReferenceError_(f"{spec}: not a directory")
+        return generate_from_directory(root, Subject(name=spec))
+    want = Platform.parse(platform) if platform else None
+    image = open_image(spec, want)
+    subject = subject_for(image, spec)
+    created = image.config.created
+    if created:
+        subject = Subject(
+            subject.name, subject.digest, subject.platform, subject.size, subject.diff_ids,
+            {**subject.annotations, CREATED_ANNOTATION: created},
+        )
+    return generate(image, subject, use_cache=use_cache)

@@ -1,0 +1,308 @@
+"""A streaming tar reader with hard limits, for layers we do not trust.
+
+``tarfile`` reads PAX and GNU long-name headers of any declared size into memory
+and raises a variety of exceptions on malformed input; a layer is hostile input,
+so this reader parses the 512-byte headers itself: metadata records above
+``MAX_META_BYTES`` are skipped (their data discarded as it streams by), names are
+returned raw for the caller to sanitize, and every structural problem is an
+``SBOMError`` naming the layer and the offset.  Data is never buffered beyond the
+chunk the caller asks for.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from giropops.errors import SBOMError
+
+BLOCK = 512
+MAX_META_BYTES = 1 << 20  # a PAX record or GNU long name larger than this is ignored
+_CHUNK = 1 << 20
+
+REGULAR = "file"
+DIRECTORY = "dir"
+SYMLINK = "symlink"
+HARDLINK = "hardlink"
+OTHER = "other"  # devices, fifos, sparse files: present in the index, never read
+
+_TYPES = {
+    b"0": REGULAR,
+    b"\0": REGULAR,
+    b"7": REGULAR,
+    b"1": HARDLINK,
+    b"2": SYMLINK,
+    b"3": OTHER,
+    b"4": OTHER,
+    b"5": DIRECTORY,
+    b"6": OTHER,
+    b"S": OTHER,
+}
+
+
+_NO_DATA = frozenset({b"1", b"2", b"3", b"4", b"5", b"6"})
+
+
+@dataclass
+class TarEntry:
+    name: str
+    kind: str
+    linkname: str
+    size: int
+    mode: int
+
+
+def _octal(field: bytes, what: str, offset: int) -> int:
+    if field and field[0] & 0x80:  # GNU base-256 for large numbers
+        value = field[0] & 0x7F
+        for b in field[1:]:
+            value = (value << 8) | b
+        return value
+    text = field.split(b"\0", 1)[0].strip(b" \0")
+    if not text:
+        return 0
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise SBOMError(f"{what}: corrupt tar header at offset {offset} (bad number {text[:20]!r})") from None
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _parse_pax(data: bytes) -> dict[str, str]:
+    """``"%d %s=%s\\n"`` records; malformed records end the parse (what was read so far is kept)."""
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(data):
+        space = data.find(b" ", pos)
+        if space < 0:
+            break
+        try:
+            length = int(data[pos:space])
+        except ValueError:
+            break
+        if length <= 0 or pos + length > len(data):
+            break
+        record = data[space + 1 : pos + length].rstrip(b"\n")
+        key, eq, value = record.partition(b"=")
+        if eq:
+            out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
+class TarReader:
+    """Iterate entries; ``read_data(limit)`` returns up to ``limit`` bytes of the current entry."""
+
+    def __init__(self, stream: BinaryIO, what: str) -> None:
+        self._f = stream
+        self._what = what
+        self._offset = 0
+        self._remaining = 0  # data bytes of the current entry not yet consumed
+        self._padding = 0
+
+    def _read_exact(self, n: int) -> bytes:
+        parts: list[bytes] = []
+        left = n
+        while left:
+            chunk = self._f.read(left)
+            if not chunk:
+                raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset}")
+            parts.append(chunk)
+            left -= len(chunk)
+            self._offset += len(chunk)
+        return b"".join(parts)
+
+    def _skip(self, n: int) -> None:
+        skip = getattr(self._f, "skip", None)
+        if skip is not None:
+            done = skip(n)
+            self._offset += done
+            if done != n:
+                raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset}")
+            return
+        while n:
+            chunk = self._f.read(min(n, _CHUNK))
+            if not chunk:
+                raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset}")
+            n -= len(chunk)
+            self._offset += len(chunk)
+
+    def _finish_entry(self) -> None:
+        self._skip(self._remaining + self._padding)
+        self._remaining = 0
+        self._padding = 0
+
+    def read_data(self, limit: int) -> bytes:
+        """Up to ``limit`` bytes of the current entry's data; the rest is skipped later."""
+        n = min(limit, self._remaining)
+        data = self._read_exact(n)
+        self._remaining -= n
+        return data
+
+    def _data_block(self, size: int) -> bytes | None:
+        """Read a metadata record's data, or discard it (returning None) when it is too large."""
+        padded = -size % BLOCK
+        if size > MAX_META_BYTES:
+            self._skip(size + padded)
+            return None
+        data = self._read_exact(size)
+        self._skip(padded)
+        return data
+
+    def __iter__(self) -> Iterator[TarEntry]:
+        long_name: str | None = None
+        long_link: str | None = None
+        pax: dict[str, str] = {}
+        global_pax: dict[str, str] = {}
+        while True:
+            self._finish_entry()
+            header_offset = self._offset
+            header = self._f.read(BLOCK)
+            self._offset += len(header)
+            if not header:
+                return  # EOF without end-of-archive blocks: tolerated, as GNU tar does
+            if len(header) < BLOCK:
+                raise SBOMError(f"{self._what}: tar stream truncated at offset {header_offset}")
+            if header == b"\0" * BLOCK:
+                return
+            stored = _octal(header[148:156], self._what, header_offset)
+            computed = sum(header) - sum(header[148:156]) + 8 * 32
+            if stored != computed:
+                raise SBOMError(f"{self._what}: corrupt tar header at offset {header_offset} (checksum mismatch)")
+            typeflag = header[156:157]
+            size = _octal(header[124:136], self._what, header_offset)
+            if typeflag in (b"L", b"K", b"x", b"g"):
+                data = self._data_block(size)
+                if data is not None:
+                    if typeflag == b"L":
+                        long_name = _text(data)
+                    elif typeflag == b"K":
+                        long_link = _text(data)
+                    elif typeflag == b"x":
+                        pax = _parse_pax(data)
+                    else:
+                        global_pax.update(_parse_pax(data))
+                continue
+            name = _text(header[0:100])
+            if header[257:262] == b"ustar":
+                prefix = _text(header[345:500])
+                if prefix:
+                    name = f"{prefix}/{name}"
+            linkname = _text(header[157:257])
+            merged = {**global_pax, **pax}
+            name = merged.get("path", long_name if long_name is not None else name)
+            linkname = merged.get("linkpath", long_link if long_link is not None else linkname)
+            if "size" in merged:
+                try:
+                    size = int(merged["size"])
+                except ValueError:
+                    raise SBOMError(f"{self._what}: corrupt PAX size at offset {header_offset}") from None
+            if size < 0:
+                raise SBOMError(f"{self._what}: negative entry size at offset {header_offset}")
+            long_name = long_link = None
+            pax = {}
+            kind = _TYPES.get(typeflag, OTHER)
+            if typeflag in _NO_DATA:
+                # As tarfile does: links, directories and devices carry no data whatever the size
+                # field says (some writers put the target's size on hard links).
+                size = 0
+            self._remaining = size
+            self._padding = -size % BLOCK
+            mode = _octal(header[100:108], self._what, header_offset)
+            yield TarEntry(name, kind, linkname, size, mode)
+
+    def drain(self) -> None:
+        """Read to the end of the stream so a verifying reader can check the digest."""
+        self._finish_entry()
+        drain = getattr(self._f, "drain", None)
+        if drain is not None:
+            drain()
+            return
+        while self._f.read(_CHUNK):
+            pass
+
+
+class Prefetcher:
+    """Reads a stream in a background thread while the caller parses what was read.
+
+    Decompression, digest verification and reading from disk or network all
+    release the GIL, so on two cores they overlap with tar parsing instead of
+    adding to it.  Errors of the reading side (a digest mismatch at EOF) are
+    raised in the caller's thread, at the point the caller reaches them.
+    """
+
+    def __init__(self, stream: BinaryIO, chunk: int = _CHUNK, depth: int = 8) -> None:
+        self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._thread = threading.Thread(target=self._run, args=(stream, chunk), daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, stream: BinaryIO, chunk: int) -> None:
+        try:
+            while not self._stop.is_set():
+                data = stream.read(chunk)
+                if not data:
+                    break
+                if not self._put(data):
+                    return
+            self._put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread, which re-raises it
+            self._put(exc)
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        item = self._queue.get()
+        if item is None:
+            self._eof = True
+            return False
+        if isinstance(item, BaseException):
+            self._eof = True
+            raise item
+        self._buf, self._pos = item, 0
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos >= len(self._buf) and not self._fill():
+            return b""
+        if n < 0:
+            n = len(self._buf) - self._pos
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        done = 0
+        while done < n:
+            if self._pos >= len(self._buf) and not self._fill():
+                break
+            step = min(n - done, len(self._buf) - self._pos)
+            self._pos += step
+            done += step
+        return done
+
+    def drain(self) -> None:
+        while self._fill():
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
