@@ -18,7 +18,21 @@ from giropops import __version__
 from giropops.cli import exitcodes
 from giropops.errors import GiropopsError
 
-COMMAND_MODULES: tuple[str, ...] = ("version", "copy", "inspect", "sbom", "recommendations", "policy")
+COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "copy",
+    "inspect",
+    "sbom",
+    "build",
+    "generate_key_pair",
+    "sign",
+    "verify",
+    "attest",
+    "verify_attestation",
+    "tree",
+    "recommendations",
+    "policy",
+)
 
 
 class _Parser(argparse.ArgumentParser):

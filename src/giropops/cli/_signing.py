@@ -1,0 +1,81 @@
+"""Helpers shared by the signing commands: passwords, ``-a key=value``, opening the image's store."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+
+from giropops.errors import UsageError
+from giropops.sign.dsse import predicate_type_uri
+from giropops.sign.errors import PayloadMalformedError
+from giropops.sign.keys import SigningKey
+from giropops.sign.storage import LayoutStore, Store, open_registry_store, parse_target
+
+PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
+
+
+def add_target(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE",
+                   help="registry reference (REPO[:TAG|@DIGEST]) or oci-dir://DIR[:NAME] (an OCI layout, offline)")
+    p.add_argument("--allow-insecure-registry", "--insecure", dest="allow_insecure_registry", action="store_true",
+                   help="allow plain HTTP / unverified TLS to non-loopback registries")
+
+
+def add_annotations(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("-a", "--annotations", action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
+def parse_annotations(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"invalid annotation {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def open_store(args: argparse.Namespace) -> Store:
+    kind, value = parse_target(args.image)
+    if kind == "layout":
+        root, name, digest = value
+        return LayoutStore(Path(root), name, digest)
+    return open_registry_store(value, insecure=args.allow_insecure_registry)
+
+
+def read_password(confirm: bool = False) -> bytes:
+    env = os.environ.get(PASSWORD_ENV)
+    if env is not None:
+        return env.encode()
+    if not sys.stdin.isatty():
+        raise UsageError(f"no terminal to ask for the key password; set {PASSWORD_ENV}")
+    first = getpass.getpass("Enter password for private key: ")
+    if confirm:
+        again = getpass.getpass("Enter password for private key again: ")
+        if again != first:
+            raise UsageError("passwords do not match")
+    return first.encode()
+
+
+def load_signing_key(path: str) -> SigningKey:
+    return SigningKey.load(Path(path), read_password())
+
+
+def parse_bool(text: str) -> bool:
+    v = text.strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def predicate_uri(name: str) -> str:
+    """``--type`` to a predicate type URI; an unknown name is a usage error."""
+    try:
+        return predicate_type_uri(name)
+    except PayloadMalformedError as exc:
+        raise UsageError(str(exc)) from exc

@@ -1,0 +1,86 @@
+"""``giropops attest``: an in-toto statement in a DSSE envelope, attached as ``sha256-<hex>.att``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool, predicate_uri
+from giropops.errors import SignError, UsageError
+from giropops.oci.model import Digest
+from giropops.sign.dsse import PREDICATE_TYPES
+from giropops.sign.image import attest_image
+from giropops.sign.storage import LayoutStore, RegistryStore
+
+_SBOM_FORMATS = {"cyclonedx": "cyclonedx-json", "spdxjson": "spdx-json"}
+MAX_PREDICATE_BYTES = 64 * 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("attest", help="attest an image (in-toto statement, DSSE, cosign layout)")
+    p.add_argument("--key", required=True, metavar="KEY", help="cosign private key file (cosign.key)")
+    p.add_argument("--type", default="custom", metavar="TYPE",
+                   help=f"predicate type: {'|'.join(PREDICATE_TYPES)} or a URI (default custom)")
+    p.add_argument("--predicate", metavar="FILE",
+                   help="predicate file; without it, cyclonedx/spdxjson attest the SBOM giropops generates")
+    p.add_argument("--tlog-upload", type=parse_bool, default=None, metavar="BOOL",
+                   help="only false is supported: giropops never uploads to a transparency log")
+    p.add_argument("-y", "--yes", action="store_true", help="accepted for cosign compatibility")
+    add_target(p)
+    p.set_defaults(func=run)
+
+
+def _generated_sbom(image: str, ptype: str) -> bytes:
+    fmt = _SBOM_FORMATS.get(ptype)
+    if fmt is None:
+        raise UsageError(f"--predicate is required for --type {ptype}")
+    try:
+        sbom_mod = importlib.import_module("giropops.sbom")
+        formats = importlib.import_module("giropops.sbom.formats")
+        sbom_for = sbom_mod.sbom_for
+        encode = formats.encode
+    except (ImportError, AttributeError) as exc:
+        raise SignError(
+            f"--predicate is required: this giropops has no SBOM generator to attest a {ptype} SBOM"
+        ) from exc
+    data: bytes = encode(sbom_for(image), fmt)
+    return data
+
+
+def _pinned_spec(store: object, digest: Digest) -> str:
+    if isinstance(store, RegistryStore):
+        return f"{store.ref.repository}@{digest}"
+    if isinstance(store, LayoutStore):
+        return f"oci-dir://{store.root}@{digest}"
+    raise UsageError("cannot generate an SBOM for this kind of image store")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tlog_upload:
+        raise UsageError("--tlog-upload=true is not supported: no transparency log is reachable")
+    uri = predicate_uri(args.type)
+    if args.predicate:
+        path = Path(args.predicate)
+        try:
+            with open(path, "rb") as f:
+                predicate = f.read(MAX_PREDICATE_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"cannot read predicate {path}: {exc.strerror}") from exc
+        if len(predicate) > MAX_PREDICATE_BYTES:
+            raise UsageError(f"predicate {path} is larger than {MAX_PREDICATE_BYTES} bytes")
+    elif args.type not in _SBOM_FORMATS:
+        raise UsageError(f"--predicate is required for --type {args.type}")
+    key = load_signing_key(args.key)
+    store = open_store(args)
+    subject = store.subject()
+    if not args.predicate:
+        # the SBOM of exactly the digest being attested, even if the tag moves meanwhile
+        predicate = _generated_sbom(_pinned_spec(store, subject.digest), args.type)
+        print(f"Generated a {args.type} SBOM of {subject.digest}", file=sys.stderr)
+    print("Note: no transparency log is used (as cosign --tlog-upload=false).", file=sys.stderr)
+    result = attest_image(store, key, args.type, predicate, subject=subject)
+    print(f"Attestation ({uri}) attached to {result.subject.digest} at {result.tag} "
+          f"({result.total} attestation(s))", file=sys.stderr)
+    return 0

@@ -1,0 +1,74 @@
+"""``giropops build``: a distroless image from a declarative spec, without a daemon."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from giropops.build.builder import Builder
+from giropops.build.errors import SpecError
+from giropops.build.output import BuiltImage, BuiltIndex, index_of, push, write_output
+from giropops.build.spec import ARCH_ALIASES, load_spec
+from giropops.cli.progress import TerminalProgress
+from giropops.oci.reference import Reference
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("build", help="build an image from a spec (giropops.yaml) without a daemon")
+    p.add_argument("-f", "--file", default="giropops.yaml", help="the spec (default: giropops.yaml)")
+    p.add_argument("-t", "--tag", action="append", default=[], help="image reference to name the image (repeatable)")
+    p.add_argument("--output", help="archive://FILE or oci-dir://DIR (default: archive://<name>.tar)")
+    p.add_argument("--push", action="store_true", help="push to the registry named by -t (registry://REF)")
+    p.add_argument("--platform", default="", help="linux/amd64 or linux/arm64 (default: the spec's first arch)")
+    p.add_argument("--repository-append", "-r", action="append", default=[], metavar="URL",
+                   help="add an APK repository to contents.repositories (as apko's flag)")
+    p.add_argument("--keyring-append", "-k", action="append", default=[], metavar="KEY",
+                   help="add an APK signing key (path or URL) to contents.keyring (as apko's flag)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec_path = Path(args.file)
+    if not spec_path.is_file():
+        raise SpecError(f"spec {args.file} not found (use -f SPEC)")
+    tags = [str(Reference.parse(t)) for t in args.tag]
+    arch = None
+    if args.platform:
+        os_, _, a = args.platform.partition("/")
+        arch = ARCH_ALIASES.get(a.split("/")[0])
+        if os_ != "linux" or arch is None:
+            raise SpecError(f"--platform must be linux/amd64 or linux/arm64, got {args.platform!r}")
+    output = args.output
+    if output is None and not args.push:
+        if not tags:
+            raise SpecError("give -t REF, --output archive://FILE|oci-dir://DIR, or --push")
+        name = Reference.parse(tags[0]).path.rsplit("/", 1)[-1]
+        output = f"archive://{name}.tar"
+    spec = load_spec(spec_path)
+    if args.repository_append or args.keyring_append:
+        apk = replace(spec.apk, repositories=(*spec.apk.repositories, *args.repository_append),
+                      keyring=(*spec.apk.keyring, *(str(Path(k).resolve()) if "://" not in k else k
+                                                    for k in args.keyring_append)))
+        spec = replace(spec, apk=apk)
+    progress = TerminalProgress()
+    builder = Builder(progress=progress)
+    archs = [arch] if arch else list(spec.archs)
+    results = [builder.build(spec, arch=a) for a in archs]
+    img: BuiltImage | BuiltIndex = results[0].image if len(results) == 1 else index_of([r.image for r in results])
+    if output is not None:
+        where = write_output(img, output, tags, progress)
+        print(f"{where} {img.digest}", file=sys.stdout)
+    if args.push:
+        for pushed in push(img, tags, progress):
+            print(pushed, file=sys.stdout)
+    for a, result in zip(archs, results, strict=True):
+        one = result.image
+        print(
+            f"linux/{a}: {one.digest}, {len(one.layers)} layers, {one.compressed_size / 1e6:.1f} MB compressed, "
+            f"{len(result.packages)} packages"
+            + (f", {len(result.reused_layers)} layers from cache" if result.reused_layers else ""),
+            file=sys.stderr,
+        )
+    return 0

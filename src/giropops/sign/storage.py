@@ -1,0 +1,346 @@
+"""Where signatures live: next to the image in its registry repository, or in an OCI layout directory.
+
+Registry (as cosign): the signature manifest is tagged ``sha256-<hex>.sig`` (attestations ``.att``, SBOMs
+``.sbom``) in the image's repository; cosign v3 bundles are OCI 1.1 referrers (or the ``sha256-<hex>``
+fallback tag index when the registry has no referrers API).
+
+OCI layout (as ``cosign save`` lays it out): ``index.json`` entries annotated ``kind`` =
+``dev.cosignproject.cosign/image`` (or ``imageIndex``), ``dev.cosignproject.cosign/sigs`` and
+``dev.cosignproject.cosign/atts``; blobs under ``blobs/sha256``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from giropops.errors import BlobError, ConfigError, ImageError, ManifestError, NotFoundError, ReferenceError_
+from giropops.oci import mediatypes as mt
+from giropops.oci.blob import read_verified
+from giropops.oci.model import Descriptor, Digest, Index, Manifest, parse_json_document
+from giropops.oci.reference import Reference
+from giropops.sign.errors import BlobMismatchError
+
+SIG_SUFFIX = "sig"
+ATT_SUFFIX = "att"
+SBOM_SUFFIX = "sbom"
+KIND_ANNOTATION = "kind"
+KIND_IMAGE = "dev.cosignproject.cosign/image"
+KIND_IMAGE_INDEX = "dev.cosignproject.cosign/imageIndex"
+KIND_SIGS = "dev.cosignproject.cosign/sigs"
+KIND_ATTS = "dev.cosignproject.cosign/atts"
+_LAYOUT_KINDS = {SIG_SUFFIX: KIND_SIGS, ATT_SUFFIX: KIND_ATTS}
+REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+MAX_ATTACHED_BLOB = 64 * 1024 * 1024
+
+
+def attached_tag(digest: Digest, suffix: str) -> str:
+    """``sha256-<hex>.sig``: cosign's tag for what is attached to ``digest``."""
+    return f"{digest.algorithm}-{digest.hex}.{suffix}"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The image being signed or verified, by digest."""
+
+    digest: Digest
+    media_type: str
+    raw: bytes
+    name: str  # docker-reference for payloads (repository, no tag)
+    display: str  # what the user typed
+
+
+@dataclass(frozen=True)
+class Attached:
+    """An attached-signature manifest (``.sig`` / ``.att``) with its raw bytes."""
+
+    raw: bytes
+    manifest: Manifest
+    digest: Digest
+
+
+class RegistryLike(Protocol):
+    """The part of ``giropops.oci.registry.RegistryClient`` this module uses."""
+
+    host: str
+
+    def get_manifest(self, repo: str, reference: str) -> tuple[bytes, str, Digest]: ...
+
+    def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> Digest: ...
+
+    def blob_exists(self, repo: str, digest: Digest) -> bool: ...
+
+    def open_blob(self, repo: str, digest: Digest, size: int | None) -> BinaryIO: ...
+
+    def push_blob(self, repo: str, digest: Digest, size: int, opener: Any) -> None: ...
+
+    def list_tags(self, repo: str) -> list[str]: ...
+
+    def referrers(self, repo: str, digest: Digest, artifact_type: str | None = None) -> Index: ...
+
+
+class Store(Protocol):
+    def subject(self) -> Subject: ...
+
+    def read_attached(self, subject: Digest, suffix: str) -> Attached | None: ...
+
+    def write_attached(
+        self, subject: Digest, suffix: str, manifest_raw: bytes, blobs: Mapping[Digest, bytes]
+    ) -> Digest:
+        ...
+
+    def read_blob(self, desc: Descriptor) -> bytes: ...
+
+    def read_manifest(self, digest: Digest) -> bytes: ...
+
+    def referrers(self, subject: Digest) -> list[Descriptor]: ...
+
+    def describe(self) -> str: ...
+
+
+def _attached(raw: bytes, what: str) -> Attached:
+    try:
+        manifest = Manifest.from_bytes(raw)
+    except ManifestError as exc:
+        raise ImageError(f"{what}: not an image manifest: {exc}") from exc
+    return Attached(raw, manifest, Digest.of(raw))
+
+
+class RegistryStore:
+    def __init__(self, client: RegistryLike, ref: Reference) -> None:
+        self.client = client
+        self.ref = ref
+        self.repo = ref.path
+
+    def describe(self) -> str:
+        return str(self.ref)
+
+    def subject(self) -> Subject:
+        from giropops.sign.payload import docker_reference
+
+        raw, media_type, digest = self.client.get_manifest(self.repo, self.ref.identifier)
+        if self.ref.digest is not None and digest != self.ref.digest:
+            raise ManifestError(f"{self.ref}: registry returned {digest}")
+        return Subject(digest, media_type, raw, docker_reference(self.ref), str(self.ref))
+
+    def read_attached(self, subject: Digest, suffix: str) -> Attached | None:
+        tag = attached_tag(subject, suffix)
+        try:
+            raw, _, _ = self.client.get_manifest(self.repo, tag)
+        except NotFoundError:
+            return None
+        return _attached(raw, f"{self.ref.repository}:{tag}")
+
+    def write_attached(
+        self, subject: Digest, suffix: str, manifest_raw: bytes, blobs: Mapping[Digest, bytes]
+    ) -> Digest:
+        for digest, data in blobs.items():
+            if not self.client.blob_exists(self.repo, digest):
+                self.client.push_blob(self.repo, digest, len(data), _opener(data))
+        return self.client.put_manifest(self.repo, attached_tag(subject, suffix), manifest_raw, mt.OCI_MANIFEST)
+
+    def read_blob(self, desc: Descriptor) -> bytes:
+        try:
+            stream = self.client.open_blob(self.repo, desc.digest, desc.size)
+            return read_verified(stream, desc.digest, desc.size, MAX_ATTACHED_BLOB, "attached blob")
+        except BlobError as exc:
+            raise BlobMismatchError(f"{self.ref.repository}: {exc}") from exc
+
+    def read_manifest(self, digest: Digest) -> bytes:
+        raw, _, got = self.client.get_manifest(self.repo, str(digest))
+        if got != digest:
+            raise BlobMismatchError(f"{self.ref.repository}: manifest {digest} came back as {got}")
+        return raw
+
+    def referrers(self, subject: Digest) -> list[Descriptor]:
+        return list(self.client.referrers(self.repo, subject).manifests)
+
+    def push_manifest(self, tag_or_digest: str, raw: bytes, media_type: str) -> Digest:
+        return self.client.put_manifest(self.repo, tag_or_digest, raw, media_type)
+
+    def push_blob(self, data: bytes) -> Digest:
+        digest = Digest.of(data)
+        if not self.client.blob_exists(self.repo, digest):
+            self.client.push_blob(self.repo, digest, len(data), _opener(data))
+        return digest
+
+    def tags(self) -> list[str]:
+        return self.client.list_tags(self.repo)
+
+
+def _opener(data: bytes) -> Any:
+    def open_() -> BinaryIO:
+        return io.BytesIO(data)
+
+    return open_
+
+
+def open_registry_store(ref: Reference, insecure: bool = False) -> RegistryStore:
+    try:
+        from giropops.oci.registry import RegistryClient, RegistryOptions
+    except ImportError as exc:  # the registry client ships separately while it is being written
+        raise ConfigError("this giropops has no registry client (giropops.oci.registry)") from exc
+
+    options = RegistryOptions(insecure=insecure) if insecure else RegistryOptions()
+    return RegistryStore(RegistryClient(ref.registry_host, options), ref)
+
+
+# ---------------------------------------------------------------------------- OCI layout
+
+
+class LayoutStore:
+    """An OCI image layout directory signed in place, the way ``cosign save`` writes signatures."""
+
+    def __init__(self, root: Path, name: str | None = None, digest: Digest | None = None) -> None:
+        self.root = root
+        self.name = name
+        self.digest = digest
+        if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
+            raise ReferenceError_(f"{root} is not an OCI image layout (no oci-layout / index.json)")
+
+    def describe(self) -> str:
+        return f"oci-dir://{self.root}" + (f":{self.name}" if self.name else "")
+
+    # -- index.json
+    def _index(self) -> dict[str, Any]:
+        raw = _read_limited(self.root / "index.json", mt.MAX_MANIFEST_BYTES)
+        doc = parse_json_document(raw, f"{self.root}/index.json", mt.MAX_MANIFEST_BYTES)
+        Index.from_json(doc)  # validate
+        return doc
+
+    def _entries(self) -> list[Descriptor]:
+        return [Descriptor.from_json(d) for d in self._index().get("manifests", [])]
+
+    def _write_index(self, doc: dict[str, Any]) -> None:
+        _atomic_write(self.root / "index.json", json.dumps(doc, separators=(",", ":")).encode())
+
+    def _image_entry(self) -> Descriptor:
+        entries = [e for e in self._entries() if e.annotations.get(KIND_ANNOTATION) not in (KIND_SIGS, KIND_ATTS)]
+        if self.digest is not None:
+            picked = [e for e in entries if e.digest == self.digest]
+        elif self.name is not None:
+            picked = [e for e in entries if e.annotations.get(REF_NAME_ANNOTATION) == self.name]
+        else:
+            marked = [e for e in entries if e.annotations.get(KIND_ANNOTATION) in (KIND_IMAGE, KIND_IMAGE_INDEX)]
+            picked = marked or entries
+        if len(picked) != 1:
+            which = self.name or (str(self.digest) if self.digest else "the image")
+            raise ReferenceError_(
+                f"{self.root}: {len(picked)} entries match {which} in index.json; name one with oci-dir://DIR:NAME"
+            )
+        return picked[0]
+
+    def subject(self) -> Subject:
+        e = self._image_entry()
+        raw = self._blob(e.digest, e.size, mt.MAX_MANIFEST_BYTES)
+        name = e.annotations.get(REF_NAME_ANNOTATION) or self.name or ""
+        return Subject(e.digest, e.media_type, raw, name, self.describe())
+
+    def _blob(self, digest: Digest, size: int | None, limit: int) -> bytes:
+        path = self.root / "blobs" / digest.algorithm / digest.hex
+        try:
+            f = open(path, "rb")
+        except OSError as exc:
+            raise BlobError(f"{self.root}: blob {digest} missing: {exc.strerror}") from exc
+        try:
+            return read_verified(f, digest, size, limit, "layout blob")
+        except BlobError as exc:
+            raise BlobMismatchError(f"{self.root}: {exc}") from exc
+
+    def read_attached(self, subject: Digest, suffix: str) -> Attached | None:
+        kind = _LAYOUT_KINDS.get(suffix)
+        for e in self._entries():
+            if kind and e.annotations.get(KIND_ANNOTATION) == kind:
+                return _attached(self._blob(e.digest, e.size, mt.MAX_MANIFEST_BYTES), f"{self.root} {kind}")
+        return None
+
+    def write_attached(
+        self, subject: Digest, suffix: str, manifest_raw: bytes, blobs: Mapping[Digest, bytes]
+    ) -> Digest:
+        kind = _LAYOUT_KINDS[suffix]
+        for digest, data in {**blobs, Digest.of(manifest_raw): manifest_raw}.items():
+            path = self.root / "blobs" / digest.algorithm / digest.hex
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _atomic_write(path, data)
+        doc = self._index()
+        image = self._image_entry()
+        out = []
+        for d in doc.get("manifests", []):
+            ann = d.get("annotations") or {}
+            if ann.get(KIND_ANNOTATION) == kind:
+                continue  # replaced by the new manifest, which carries every layer of the old one
+            if d.get("digest") == str(image.digest) and KIND_ANNOTATION not in ann:
+                image_kind = KIND_IMAGE_INDEX if image.media_type in mt.INDEX_TYPES else KIND_IMAGE
+                d = {**d, "annotations": {**ann, KIND_ANNOTATION: image_kind}}
+            out.append(d)
+        digest = Digest.of(manifest_raw)
+        out.append({"mediaType": mt.OCI_MANIFEST, "size": len(manifest_raw), "digest": str(digest),
+                    "annotations": {KIND_ANNOTATION: kind}})
+        doc["manifests"] = out
+        self._write_index(doc)
+        return digest
+
+    def read_blob(self, desc: Descriptor) -> bytes:
+        return self._blob(desc.digest, desc.size, MAX_ATTACHED_BLOB)
+
+    def read_manifest(self, digest: Digest) -> bytes:
+        return self._blob(digest, None, mt.MAX_MANIFEST_BYTES)
+
+    def referrers(self, subject: Digest) -> list[Descriptor]:
+        out = []
+        for e in self._entries():
+            if e.media_type != mt.OCI_MANIFEST or e.annotations.get(KIND_ANNOTATION):
+                continue
+            try:
+                m = Manifest.from_bytes(self._blob(e.digest, e.size, mt.MAX_MANIFEST_BYTES))
+            except (ManifestError, BlobError):
+                continue
+            if m.subject is not None and m.subject.digest == subject:
+                out.append(Descriptor(e.media_type, e.digest, e.size, m.annotations,
+                                      artifact_type=m.artifact_type or m.config.media_type))
+        return out
+
+
+def _read_limited(path: Path, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise ImageError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > limit:
+        raise ManifestError(f"{path} is larger than {limit} bytes")
+    return data
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def parse_target(text: str) -> tuple[str, Any]:
+    """The image spec (``giropops.oci.transport`` grammar): a registry reference or ``oci-dir://DIR[:NAME|@DIGEST]``."""
+    from giropops.oci.transport import OCIDirSpec, RegistrySpec, parse_spec
+
+    spec = parse_spec(text)
+    if isinstance(spec, OCIDirSpec):
+        return "layout", (spec.path, spec.name, spec.digest)
+    if isinstance(spec, RegistrySpec):
+        return "registry", spec.ref
+    raise ReferenceError_(f"{text!r}: signatures are stored in registries and oci-dir:// layouts only")

@@ -1,0 +1,250 @@
+"""The Flask application: the original giropops-senhas routes, validated, measured and locked down.
+
+Routes (the original's contract, kept): ``GET``/``POST /`` (the pt-BR page), ``POST /api/gerar-senha``,
+``GET /api/senhas``, ``GET /metrics``; added: ``GET /healthz`` (the process answers) and ``GET /readyz`` (the
+store answers too).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from .generator import Classes, gerar_senha
+from .metrics import CONTENT_TYPE, Metrics
+from .store import HISTORICO_PADRAO, PasswordStore, StoreUnavailable, store_from_env
+from .validation import (
+    FORM_TAMANHO_MAX,
+    FORM_TAMANHO_MIN,
+    MAX_CORPO,
+    TAMANHO_PADRAO,
+    ErroDeValidacao,
+    Pedido,
+    pedido_da_api,
+    pedido_do_formulario,
+)
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger("giropops_senhas")
+
+LISTADAS = 10
+RETRY_AFTER = "5"
+
+# No inline script or style anywhere: every asset is a file under /static on this origin.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+AVISO_EMBUTIDO = (
+    "sem Redis configurado (REDIS_URL ou REDIS_HOST): as senhas ficam na memória deste processo "
+    "e se perdem ao reiniciar"
+)
+_MENSAGENS_HTTP = {
+    404: "rota não encontrada",
+    405: "método não permitido",
+    413: f"corpo grande demais: no máximo {MAX_CORPO} bytes",
+}
+_ROTA = "giropops_senhas.rota"
+_METODOS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Sent with every response; added at the WSGI layer, where it costs one list.extend.
+_CABECALHOS = list(SECURITY_HEADERS.items())
+_SEM_CACHE = ("Cache-Control", "no-store")
+
+
+class _Envelope:
+    """WSGI middleware: security headers on every response, ``no-store`` on all but static files (pages and
+    answers carry passwords), and the request count and latency by method, route template and status."""
+
+    def __init__(self, app: WSGIApplication, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        inicio = time.perf_counter()
+        estado: list[str] = []
+
+        def responder(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.extend(_CABECALHOS)
+            if not environ.get("PATH_INFO", "").startswith("/static/"):
+                headers.append(_SEM_CACHE)
+            estado.append(status)
+            return start_response(status, headers, exc_info)
+
+        corpo = self.app(environ, responder)
+        metodo = environ.get("REQUEST_METHOD", "")
+        self.metrics.observe(
+            metodo if metodo in _METODOS else "OTHER",
+            environ.get(_ROTA, "<sem rota>"),
+            int(estado[-1][:3]) if estado else 500,
+            time.perf_counter() - inicio,
+        )
+        return corpo
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app.
+
+    ``config`` may hold ``STORE`` (a :class:`~giropops_senhas.store.PasswordStore` to use), ``ENV`` (the
+    mapping to read ``REDIS_*`` from, default ``os.environ``), ``HISTORICO`` (how many passwords a new store
+    keeps, default 10) and any Flask setting.
+    """
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CORPO
+    app.config["MAX_FORM_MEMORY_SIZE"] = MAX_CORPO
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if config:
+        app.config.update(config)
+
+    store: PasswordStore = app.config.get("STORE") or store_from_env(
+        app.config.get("ENV", os.environ), app.config.get("HISTORICO", HISTORICO_PADRAO)
+    )
+    metrics = Metrics()
+    app.extensions["giropops_senhas"] = {"store": store, "metrics": metrics}
+    ultimo_aviso = [0.0]
+
+    @app.before_request
+    def _rota() -> None:
+        # The route template (not the path) labels the metrics, so unknown paths cannot grow the label set.
+        rule = request.url_rule
+        request.environ[_ROTA] = rule.rule if rule is not None else "<sem rota>"
+
+    app.wsgi_app = _Envelope(app.wsgi_app, metrics)  # type: ignore[method-assign]
+
+    def _indisponivel(erro: StoreUnavailable) -> None:
+        agora = time.monotonic()
+        if agora - ultimo_aviso[0] > 10:
+            ultimo_aviso[0] = agora
+            log.warning("password store unavailable: %s", erro)
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_fora(erro: StoreUnavailable) -> tuple[Response | str, int, dict[str, str]]:
+        _indisponivel(erro)
+        if request.path.startswith("/api/"):
+            corpo = {"erro": "armazenamento de senhas indisponível; tente novamente em instantes", "campo": None}
+            return jsonify(corpo), 503, {"Retry-After": RETRY_AFTER}
+        return _pagina(503)
+
+    @app.errorhandler(HTTPException)
+    def _http(erro: HTTPException) -> WerkzeugResponse | HTTPException:
+        if not request.path.startswith("/api/"):
+            return erro
+        resposta = erro.get_response()
+        mensagem = _MENSAGENS_HTTP.get(resposta.status_code, erro.name)
+        if resposta.status_code == 405:
+            permitidos = getattr(erro, "valid_methods", None) or ()
+            mensagem += ": use " + ", ".join(sorted(m for m in permitidos if m != "OPTIONS"))
+        resposta.set_data(app.json.dumps({"erro": mensagem, "campo": None}))
+        resposta.content_type = "application/json"
+        return resposta
+
+    def _pagina(
+        status: int = 200,
+        pedido: Pedido | None = None,
+        senha: str | None = None,
+        erro: ErroDeValidacao | None = None,
+    ) -> tuple[str, int, dict[str, str]]:
+        senhas = []
+        if status != 503:
+            try:
+                senhas = store.latest(LISTADAS)
+            except StoreUnavailable as e:
+                _indisponivel(e)
+                status = 503
+        indisponivel = status == 503
+        html = render_template(
+            "index.html",
+            tamanho=pedido.tamanho if pedido else TAMANHO_PADRAO,
+            incluir_numeros=pedido.classes.incluir_numeros if pedido else False,
+            incluir_caracteres_especiais=pedido.classes.incluir_caracteres_especiais if pedido else False,
+            tamanho_min=FORM_TAMANHO_MIN,
+            tamanho_max=FORM_TAMANHO_MAX,
+            senha=None if indisponivel else senha,
+            senhas=senhas,
+            erro=erro,
+            indisponivel=indisponivel,
+            armazenamento=store.kind,
+        )
+        return html, status, ({"Retry-After": RETRY_AFTER} if indisponivel else {})
+
+    @app.route("/", methods=["GET", "POST"])
+    def index() -> tuple[str, int, dict[str, str]]:
+        if request.method == "GET":
+            return _pagina()
+        try:
+            pedido = pedido_do_formulario(request.form)
+        except ErroDeValidacao as e:
+            # Keep the user's checkboxes; the slider falls back to the default.
+            return _pagina(400, _pedido_parcial(request.form), erro=e)
+        senha = gerar_senha(pedido.tamanho, pedido.classes)
+        store.add(senha)
+        metrics.senha_gerada.inc()
+        return _pagina(200, pedido, senha=senha)
+
+    @app.post("/api/gerar-senha")
+    def api_gerar_senha() -> tuple[Response, int]:
+        try:
+            pedido = pedido_da_api(request.is_json, request.get_data(cache=False))
+        except ErroDeValidacao as e:
+            return jsonify(e.as_json()), 400
+        senha = gerar_senha(pedido.tamanho, pedido.classes)
+        store.add(senha)
+        metrics.senha_gerada.inc()
+        # The hottest route: one json.dumps of a string instead of Flask's general-purpose jsonify.
+        return Response(b'{"senha":%s}' % json.dumps(senha).encode(), mimetype="application/json"), 200
+
+    @app.get("/api/senhas")
+    def api_senhas() -> Response:
+        return Response(store.latest_json(LISTADAS), mimetype="application/json")
+
+    @app.get("/metrics")
+    def metrics_view() -> Response:
+        return Response(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        corpo: dict[str, Any] = {"armazenamento": store.kind, "descricao": store.description}
+        try:
+            store.check()
+        except StoreUnavailable as e:
+            corpo.update(status="indisponivel", erro=str(e))
+            return jsonify(corpo), 503
+        corpo["status"] = "pronto"
+        if store.kind == "embedded":
+            corpo["aviso"] = AVISO_EMBUTIDO
+        return jsonify(corpo), 200
+
+    return app
+
+
+def _pedido_parcial(form: Mapping[str, str]) -> Pedido:
+    return Pedido(
+        TAMANHO_PADRAO,
+        Classes(
+            incluir_numeros=form.get("incluir_numeros") == "on",
+            incluir_caracteres_especiais=form.get("incluir_caracteres_especiais") == "on",
+        ),
+    )
