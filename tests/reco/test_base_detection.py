@@ -153,3 +153,24 @@ def test_slsa_v1_resolved_dependencies_and_docker_hub_names() -> None:
         "provenance", "docker.io/library/python:3.12-slim", f"sha256:{hexd}")
     other = Statement("https://spdx.dev/Document", {"materials": [{"uri": "pkg:docker/x@1"}]}, ())
     assert _from_provenance([other]) is None
+
+
+def test_image_built_by_giropops_build(world: World, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``giropops build`` on a base image writes the annotations detection reads first."""
+    spec = tmp_path / "giropops.yaml"
+    spec.write_text(
+        f"base: registry://{world.python}:3.12-slim\n"
+        "cmd: [python3, /app/main.py]\n"
+        "environment:\n  APP: giropops\n"
+    )
+    code = main(["build", "-f", str(spec), "-t", f"{world.apps}:built", "--push"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    base = detect(world, "built")
+    assert (base.how, base.name, base.digest) == (
+        "annotations", f"{world.python}:3.12-slim", world.images["3.12-slim"].digest)
+    doc_code = main(["recommendations", f"{world.apps}:built", "--db", str(world.db), "--catalog",
+                     str(world.catalog), "--only-refresh", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc_code == 0
+    assert doc["refresh"]["status"] == "up-to-date"
