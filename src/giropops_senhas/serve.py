@@ -17,6 +17,7 @@ import argparse
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -110,7 +111,8 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
         "graceful_timeout": settings.graceful_timeout,
         "timeout": 30,
         "keepalive": 5,
-        # Each worker listens on its own SO_REUSEPORT socket and the kernel spreads new connections evenly.
+        # Each worker listens on its own SO_REUSEPORT socket; the kernel spreads new connections over them (by
+        # a hash of the addresses).
         # With one shared socket the worker that wakes first takes nearly every connection (measured: 29 of
         # 32 wrk connections on one of two workers), and kept-alive clients then stay on a saturated worker.
         "reuse_port": True,
@@ -156,6 +158,31 @@ def _create_app() -> Any:
     return create_app()
 
 
+def reserve_address(host: str, port: int) -> socket.socket:
+    """Check that nothing listens on host:port, then hold the address for the server's lifetime.
+
+    Workers bind their own SO_REUSEPORT sockets (see ``gunicorn_options``); a port already taken would only
+    make them fail and be respawned forever.  A plain bind fails if any socket holds the port, so the error
+    is said once, at start-up.  The reservation that follows is bound with SO_REUSEPORT but never listens:
+    it takes no connections, and no other program can take the port while workers come and go.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+    reserved = socket.socket(family, kind, proto)
+    try:
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        reserved.bind(address)
+    except OSError:
+        reserved.close()
+        raise
+    return reserved
+
+
 def _metrics_dir() -> tuple[Path, bool]:
     """The multiprocess metrics directory and whether this process created it (and so removes it)."""
     given = os.environ.get(MULTIPROC_ENV, "").strip()
@@ -195,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"giropops-senhas: error: {e}", file=sys.stderr)
         return 2
 
+    try:
+        reserved = reserve_address(settings.host, settings.port)
+    except OSError as e:
+        print(f"giropops-senhas: error: cannot listen on {settings.bind}: {e.strerror or e}", file=sys.stderr)
+        return 1
+
     log.info(
         "giropops-senhas on http://%s: store: %s; %d worker(s) x %d thread(s)",
         settings.bind, settings.store, settings.workers, settings.threads,
@@ -212,8 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # Workers are forks of this process and leave through this same frame when they exit: only the
         # master may remove the directory the other workers are still writing to.
-        if created and os.getpid() == master:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
+        if os.getpid() == master:
+            reserved.close()
+            if created:
+                shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

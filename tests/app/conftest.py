@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from giropops_senhas.app import create_app
-from tests.support.services import RedisServer, free_port
+from tests.support.services import RedisServer, free_port, require_binary
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "giropops-senhas"
 
@@ -107,6 +107,21 @@ class AppServer:
         assert self.proc is not None
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
         return [int(c) for c in children]
+
+    def wait_workers(self, n: int, timeout: float = 30) -> list[int]:
+        """Wait until n workers run and each has bound its listening socket (they boot one after another)."""
+        ss = require_binary("ss")
+        deadline = time.monotonic() + timeout
+        while True:
+            escutando = subprocess.run(
+                [ss, "-tlnpH", f"( sport = :{self.port} )"], capture_output=True, text=True, check=True, timeout=30
+            ).stdout
+            workers = self.workers()
+            if len(workers) == n and {int(p) for p in re.findall(r"pid=(\d+)", escutando)} == set(workers):
+                return workers
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"expected {n} workers listening, have {workers}:\n{escutando}\n{self.log()}")
+            time.sleep(0.1)
 
     def terminate(self) -> None:
         assert self.proc is not None

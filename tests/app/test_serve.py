@@ -78,9 +78,32 @@ def test_console_script_rejects_bad_configuration_without_a_traceback(tmp_path: 
     assert "Traceback" not in r.stderr
 
 
+def test_a_port_already_taken_is_an_error_at_start_up(start_server: Any, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
+    with socket.socket() as ocupado:
+        ocupado.bind(("127.0.0.1", 0))
+        ocupado.listen()
+        porta = ocupado.getsockname()[1]
+        r = subprocess.run(
+            [str(CONSOLE_SCRIPT)], env={**env, "HOST": "127.0.0.1", "PORT": str(porta)},
+            capture_output=True, text=True, timeout=60,
+        )
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{porta}" in r.stderr
+
+    # Nor can a second server share a running one's port (the workers' SO_REUSEPORT would allow it).
+    primeiro = start_server({})
+    r = subprocess.run(
+        [str(CONSOLE_SCRIPT)], env={**env, "HOST": "127.0.0.1", "PORT": str(primeiro.port)},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 1, r.stderr
+    assert "cannot listen" in r.stderr
+
+
 def test_served_with_redis_by_several_workers(start_server: Any, redis_server: RedisServer) -> None:
     server = start_server({"REDIS_URL": redis_server.url, "WORKERS": "2", "THREADS": "2"})
-    assert len(server.workers()) == 2
+    assert len(server.wait_workers(2)) == 2
     metrics_dir = server.metrics_dir()
     assert metrics_dir.is_dir()
     assert f"store: Redis at redis://127.0.0.1:{redis_server.port}/0" in server.log()
@@ -118,6 +141,7 @@ def test_connections_are_spread_over_the_workers(start_server: Any, redis_server
     # the kernel's hash sends all 16 to one: about 3 in 100,000.)
     ss = require_binary("ss")
     server = start_server({"REDIS_URL": redis_server.url, "WORKERS": "2", "THREADS": "2"})
+    server.wait_workers(2)  # the first to boot answers /healthz; the second may still be binding
     conexoes = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(16)]
     try:
         for c in conexoes:  # one keep-alive request each: every connection has been accepted by some worker
@@ -142,7 +166,7 @@ def test_a_replaced_worker_keeps_the_metrics_working(start_server: Any, redis_se
     metrics_dir = server.metrics_dir()
     for _ in range(10):
         assert post_json(server.url + "/api/gerar-senha", {})[0] == 200
-    antigos = server.workers()
+    antigos = server.wait_workers(2)
     os.kill(antigos[0], signal.SIGTERM)
     deadline = time.monotonic() + 30
     while len(set(server.workers()) - set(antigos)) < 1 or len(server.workers()) < 2:
@@ -207,7 +231,7 @@ def test_sigterm_lets_a_request_in_flight_finish(start_server: Any, redis_server
 
 def test_served_with_the_embedded_store(start_server: Any) -> None:
     server = start_server({"WORKERS": "4"})
-    assert len(server.workers()) == 1
+    assert len(server.wait_workers(1)) == 1
     log = server.log()
     assert "embedded in-process store" in log
     assert "1 worker instead of 4" in log

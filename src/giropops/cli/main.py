@@ -30,6 +30,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "attest",
     "verify_attestation",
     "tree",
+    "db",
+    "cves",
+    "quickview",
+    "compare",
     "recommendations",
     "policy",
 )

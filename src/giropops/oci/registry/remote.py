@@ -23,7 +23,8 @@ from giropops.errors import ManifestError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, read_verified
 from giropops.oci.image import Image, ImageIndex, Layer
-from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Manifest, Platform
+from giropops.oci.memory import StaticIndex
+from giropops.oci.model import Descriptor, Digest, ImageConfig, Manifest, Platform
 from giropops.oci.reference import Reference
 from giropops.oci.registry.client import RegistryClient, RegistryOptions
 from giropops.progress import NO_PROGRESS, Progress
@@ -123,40 +124,23 @@ class RemoteImage:
         return [RemoteLayer(self.client, self.repo, d, i) for d, i in zip(descs, diff_ids, strict=True)]
 
 
-class RemoteIndex:
+class RemoteIndex(StaticIndex):
+    """An index in a registry; children (images or nested indexes) are fetched when first asked for."""
+
     def __init__(self, client: RegistryClient, repo: str, raw: bytes, media_type: str, digest: Digest) -> None:
         if media_type not in mt.INDEX_TYPES:
             raise ManifestError(f"{client.host}/{repo}@{digest}: {media_type!r} is not an image index")
         self.client = client
         self.repo = repo
-        self._raw = raw
-        self._digest = digest
-        self._index = Index.from_bytes(raw)
+        super().__init__(raw, self._load_child)
+        if self.digest != digest:
+            raise ManifestError(f"{client.host}/{repo}: index bytes hash to {self.digest}, not {digest}")
 
-    @property
-    def digest(self) -> Digest:
-        return self._digest
-
-    @property
-    def raw_manifest(self) -> bytes:
-        return self._raw
-
-    @property
-    def index(self) -> Index:
-        return self._index
-
-    @property
-    def media_type(self) -> str:
-        return self._index.media_type
-
-    def image(self, digest: Digest) -> Image:
-        if not any(d.digest == digest for d in self._index.manifests):
-            raise ManifestError(f"{self.client.host}/{self.repo}@{self._digest}: index has no manifest {digest}")
-        raw, mtype, got = self.client.get_manifest(self.repo, str(digest))
+    def _load_child(self, desc: Descriptor) -> Image | ImageIndex:
+        raw, mtype, got = self.client.get_manifest(self.repo, str(desc.digest))
+        if mtype in mt.INDEX_TYPES:
+            return RemoteIndex(self.client, self.repo, raw, mtype, got)
         return RemoteImage(self.client, self.repo, raw, mtype, got)
-
-    def image_for(self, platform: Platform) -> Image:
-        return self.image(self._index.select(platform).digest)
 
 
 def open_registry(

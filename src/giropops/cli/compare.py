@@ -1,0 +1,47 @@
+"""``giropops compare IMAGE --to OTHER``: two images side by side (like docker scout compare)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from giropops.cli import exitcodes
+from giropops.cli.cves import add_filter_options, filters_from, vex_from, write_output
+from giropops.cli.db import add_db_option, db_path
+from giropops.vuln.compare import compare
+from giropops.vuln.db.store import VulnDB
+from giropops.vuln.match import scan
+from giropops.vuln.report import compare_report
+from giropops.vuln.scan import image_facts, sbom_for, view_for
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("compare", help="compare two images: packages, env, labels and vulnerabilities")
+    p.add_argument("image", metavar="IMAGE", help="the image to analyse")
+    p.add_argument("--to", required=True, metavar="OTHER", help="the image to compare with (the baseline)")
+    add_db_option(p)
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    p.add_argument("--output", "-o", type=Path, default=None, metavar="FILE")
+    p.add_argument("--ignore-unchanged", action="store_true", help="leave unchanged packages out")
+    p.add_argument("--exit-on", choices=["vulnerability"], action="append", default=[],
+                   help=f"exit {exitcodes.FINDINGS} when vulnerabilities increased compared with OTHER")
+    add_filter_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    filters = filters_from(args)
+    vex = vex_from(args)
+    new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)
+    with VulnDB(db_path(args)) as db:
+        new_view = view_for(scan(new_sbom, db), filters, vex)
+        old_view = view_for(scan(old_sbom, db), filters, vex)
+    comparison = compare(new_view, old_view, image_facts(args.image, args.platform),
+                         image_facts(args.to, args.platform))
+    renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,
+                "json": compare_report.render_json}[args.format]
+    write_output(renderer(comparison, args.ignore_unchanged), args.output)
+    if "vulnerability" in args.exit_on and comparison.vulnerabilities_increased:
+        return exitcodes.FINDINGS
+    return exitcodes.OK

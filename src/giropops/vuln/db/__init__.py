@@ -1,0 +1,1 @@
+"""The advisory database: SQLite store, OSV import, update from the OSV exports."""

@@ -1,0 +1,339 @@
+"""The SQLite advisory store: schema, atomic rebuilds, and the queries matchers use.
+
+Writes never touch the database in use: ``rebuild`` copies it beside itself,
+lets the caller change the copy, and renames the copy over the original only
+when everything succeeded (a crash or an exception leaves the old file as it
+was).  Readers open the file read-only; matchers get ``Advisory`` values and
+never see SQL (grype's provider/matcher split).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from giropops.errors import VulnError
+from giropops.vuln.model import Advisory, Affected, Interval, Severity
+
+SCHEMA_VERSION = "1"
+ENV_VAR = "GIROPOPS_DB"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE advisory (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    vuln_id TEXT NOT NULL,
+    aliases TEXT NOT NULL,          -- newline-separated
+    related TEXT NOT NULL,          -- newline-separated
+    summary TEXT NOT NULL,
+    published TEXT,
+    modified TEXT NOT NULL,
+    withdrawn TEXT,
+    severity TEXT NOT NULL,
+    score REAL,
+    severity_source TEXT,
+    vector TEXT,
+    status TEXT,
+    source TEXT NOT NULL            -- where the record was imported from
+);
+CREATE TABLE affected (
+    pk INTEGER PRIMARY KEY,
+    advisory INTEGER NOT NULL REFERENCES advisory(pk) ON DELETE CASCADE,
+    ecosystem TEXT NOT NULL,
+    name TEXT NOT NULL,             -- PEP 503-normalised for PyPI
+    versions TEXT NOT NULL,         -- newline-separated explicit versions
+    urgency TEXT
+);
+CREATE INDEX advisory_by_vuln ON advisory (vuln_id);
+CREATE INDEX affected_by_package ON affected (ecosystem, name);
+CREATE INDEX affected_by_advisory ON affected (advisory);
+CREATE TABLE interval (
+    affected INTEGER NOT NULL REFERENCES affected(pk) ON DELETE CASCADE,
+    scheme TEXT NOT NULL,
+    introduced TEXT,
+    fixed TEXT,
+    last_affected TEXT,
+    limit_ TEXT
+);
+CREATE INDEX interval_by_affected ON interval (affected);
+CREATE TABLE feed (                 -- conditional-request state per downloaded ecosystem
+    ecosystem TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    fetched_at TEXT NOT NULL
+);
+"""
+
+
+def default_path() -> Path:
+    """``$GIROPOPS_DB``, else ``$XDG_CACHE_HOME/giropops/vulndb.sqlite3`` (``~/.cache`` by default)."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "giropops" / "vulndb.sqlite3"
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class FeedState:
+    ecosystem: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    fetched_at: str
+
+
+@dataclass(frozen=True)
+class EcosystemCount:
+    ecosystem: str
+    advisories: int
+    packages: int
+
+
+@dataclass(frozen=True)
+class Status:
+    path: Path
+    schema_version: str
+    built_at: str | None
+    advisories: int
+    withdrawn: int
+    ecosystems: tuple[EcosystemCount, ...]
+    newest_modified: str | None
+    feeds: tuple[FeedState, ...]
+    size: int
+
+
+class Writer:
+    """Inserts into an open (copied) database; used only inside ``rebuild``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def existing_modified(self, osv_id: str) -> str | None:
+        row = self.conn.execute("SELECT modified FROM advisory WHERE id = ?", (osv_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, adv: Advisory, source: str) -> bool:
+        """Insert ``adv``; a record with the same id is replaced unless it is newer. True if written."""
+        old = self.existing_modified(adv.id)
+        if old is not None:
+            if old > adv.modified:
+                return False
+            self.conn.execute("DELETE FROM advisory WHERE id = ?", (adv.id,))
+        sev = adv.severity
+        cur = self.conn.execute(
+            "INSERT INTO advisory (id, vuln_id, aliases, related, summary, published, modified, withdrawn,"
+            " severity, score, severity_source, vector, status, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                adv.id, adv.vuln_id, "\n".join(adv.aliases), "\n".join(adv.related), adv.summary, adv.published,
+                adv.modified, adv.withdrawn, sev.level, sev.score, sev.source, sev.vector, adv.status, source,
+            ),
+        )
+        pk = cur.lastrowid
+        for aff in adv.affected:
+            acur = self.conn.execute(
+                "INSERT INTO affected (advisory, ecosystem, name, versions, urgency) VALUES (?,?,?,?,?)",
+                (pk, aff.ecosystem, aff.name, "\n".join(aff.versions), aff.urgency),
+            )
+            if aff.intervals:
+                self.conn.executemany(
+                    "INSERT INTO interval (affected, scheme, introduced, fixed, last_affected, limit_)"
+                    " VALUES (?,?,?,?,?,?)",
+                    [(acur.lastrowid, i.scheme, i.introduced, i.fixed, i.last_affected, i.limit)
+                     for i in aff.intervals],
+                )
+        return True
+
+    def drop_ecosystem(self, base: str) -> None:
+        """Forget every affected entry of ``base`` (``Debian`` covers ``Debian:12``...) before a fresh feed."""
+        self.conn.execute("DELETE FROM affected WHERE ecosystem = ? OR ecosystem LIKE ?", (base, f"{base}:%"))
+        self.conn.execute("DELETE FROM advisory WHERE pk NOT IN (SELECT advisory FROM affected)")
+
+    def set_feed(self, state: FeedState) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO feed (ecosystem, url, etag, last_modified, fetched_at) VALUES (?,?,?,?,?)",
+            (state.ecosystem, state.url, state.etag, state.last_modified, state.fetched_at),
+        )
+
+
+def _ro_uri(path: Path) -> str:
+    """A read-only SQLite URI; the path is quoted so ``?`` or ``#`` in it cannot become URI syntax."""
+    return f"file:{urllib.parse.quote(str(path.absolute()))}?mode=ro"
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+    conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise VulnError(f"{path} is not a giropops vulnerability database: {exc}") from exc
+    if row is None or row[0] != SCHEMA_VERSION:
+        found = row[0] if row else "?"
+        raise VulnError(f"{path} has schema {found}, expected {SCHEMA_VERSION}: rebuild it with 'giropops db update'")
+
+
+@contextlib.contextmanager
+def rebuild(path: Path) -> Iterator[Writer]:
+    """Change a copy of the database at ``path`` (or a new one) and swap it in atomically on success."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            if path.exists():
+                try:
+                    src = sqlite3.connect(_ro_uri(path), uri=True)
+                    try:
+                        _check_schema(src, path)
+                        src.backup(conn)
+                    finally:
+                        src.close()
+                except sqlite3.DatabaseError as exc:
+                    raise VulnError(f"cannot read {path}: {exc}") from exc
+            else:
+                _create(conn)
+            # The copy is private until the rename: durability costs nothing here.
+            conn.execute("PRAGMA journal_mode = OFF")
+            conn.execute("PRAGMA synchronous = OFF")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("CREATE INDEX IF NOT EXISTS advisory_by_vuln ON advisory (vuln_id)")
+            conn.execute("BEGIN")
+            yield Writer(conn)
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('built_at', ?)", (now_utc(),))
+            conn.execute("COMMIT")
+            conn.execute("ANALYZE")
+        finally:
+            conn.close()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class VulnDB:
+    """Read-only access for matching and status."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.is_file():
+            raise VulnError(f"no vulnerability database at {path}: run 'giropops db update' or 'giropops db import'")
+        try:
+            self.conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
+            _check_schema(self.conn, path)
+        except sqlite3.DatabaseError as exc:
+            raise VulnError(f"cannot open {path}: {exc}") from exc
+        self._cache: dict[tuple[str, str], tuple[Advisory, ...]] = {}
+        self._severities: dict[tuple[Any, ...], Severity] = {}
+        self._cvss: dict[str, Severity | None] = {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> VulnDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def advisories_for(self, ecosystem: str, name: str) -> tuple[Advisory, ...]:
+        """Every advisory with an affected entry for (ecosystem, name), that entry only."""
+        key = (ecosystem, name)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        rows = self.conn.execute(
+            "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
+            " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
+            " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_"
+            " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
+            " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk",
+            (ecosystem, name),
+        ).fetchall()
+        grouped: dict[int, tuple[Any, list[Interval]]] = {}
+        for row in rows:
+            entry = grouped.get(row[0])
+            if entry is None:
+                entry = grouped[row[0]] = (row, [])
+            if row[16] is not None:
+                entry[1].append(Interval(row[16], row[17], row[18], row[19], row[20]))
+        out = []
+        for row, intervals in grouped.values():
+            (_pk, versions, urgency, osv_id, vuln_id, aliases, related, summary, published, modified, withdrawn,
+             level, score, sev_source, vector, status) = row[:16]
+            sev_key = (level, score, sev_source, vector)
+            severity = self._severities.get(sev_key)
+            if severity is None:
+                severity = self._severities[sev_key] = Severity(level, score, sev_source, vector)
+            out.append(
+                Advisory(
+                    id=osv_id, modified=modified, vuln_id=vuln_id,
+                    aliases=tuple(aliases.split("\n")) if aliases else (),
+                    related=tuple(related.split("\n")) if related else (),
+                    summary=summary, published=published, withdrawn=withdrawn,
+                    severity=severity, status=status,
+                    affected=(Affected(ecosystem, name, tuple(intervals),
+                                       tuple(versions.split("\n")) if versions else (), urgency),),
+                )
+            )
+        result = tuple(sorted(out, key=lambda a: a.id))
+        self._cache[key] = result
+        return result
+
+    def cvss_severity(self, vuln_id: str) -> Severity | None:
+        """The highest CVSS-based severity any advisory about ``vuln_id`` carries (e.g. the GHSA or the
+        Debian record of a CVE that Alpine's secdb lists without a score)."""
+        if vuln_id in self._cvss:
+            return self._cvss[vuln_id]
+        row = self.conn.execute(
+            "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
+            " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1",
+            (vuln_id,),
+        ).fetchone()
+        found = None if row is None else Severity(row[0], row[1], f"{row[2]} via {row[4]}", row[3])
+        self._cvss[vuln_id] = found
+        return found
+
+    def status(self) -> Status:
+        c = self.conn
+        meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
+        eco_rows = c.execute(
+            "SELECT ecosystem, COUNT(DISTINCT advisory), COUNT(DISTINCT name) FROM affected GROUP BY ecosystem"
+            " ORDER BY ecosystem"
+        ).fetchall()
+        feeds = tuple(FeedState(*r) for r in c.execute(
+            "SELECT ecosystem, url, etag, last_modified, fetched_at FROM feed ORDER BY ecosystem"))
+        return Status(
+            path=self.path,
+            schema_version=meta.get("schema_version", "?"),
+            built_at=meta.get("built_at"),
+            advisories=int(c.execute("SELECT COUNT(*) FROM advisory").fetchone()[0]),
+            withdrawn=int(c.execute("SELECT COUNT(*) FROM advisory WHERE withdrawn IS NOT NULL").fetchone()[0]),
+            ecosystems=tuple(EcosystemCount(e, int(n), int(p)) for e, n, p in eco_rows),
+            newest_modified=c.execute("SELECT MAX(modified) FROM advisory").fetchone()[0],
+            feeds=feeds,
+            size=self.path.stat().st_size,
+        )
+
+    def feed_states(self) -> dict[str, FeedState]:
+        return {f.ecosystem: f for f in self.status().feeds}

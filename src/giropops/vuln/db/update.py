@@ -1,0 +1,138 @@
+"""``db update``: fetch ``<base>/<ecosystem>/all.zip`` from the OSV exports and swap in a new database.
+
+Each ecosystem is fetched with a conditional request (``If-None-Match`` with the
+stored ETag, ``If-Modified-Since`` with the stored ``Last-Modified``); a 304
+keeps what the database has.  Downloads go to temporary files beside the
+database and are checked for completeness (Content-Length) and readability
+before anything is changed; the database is then rebuilt as a copy and
+renamed over the old one, so an interrupted update leaves the old file as it was.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from giropops.errors import VulnError
+from giropops.progress import NO_PROGRESS, Progress
+from giropops.vuln.db import store
+from giropops.vuln.db.importer import ImportReport, import_into
+
+DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
+BASE_URL_ENV = "GIROPOPS_OSV_URL"
+DEFAULT_ECOSYSTEMS: tuple[str, ...] = ("Alpine", "Chainguard", "Debian", "PyPI", "Wolfi")
+CHUNK = 256 * 1024
+MAX_DOWNLOAD_BYTES = 4 * 1024 * 1024 * 1024
+
+
+class UpdateError(VulnError):
+    """The feed could not be fetched or read; the database was not changed."""
+
+
+@dataclass
+class UpdateResult:
+    fetched: list[str] = field(default_factory=list)
+    not_modified: list[str] = field(default_factory=list)
+    report: ImportReport = field(default_factory=ImportReport)
+    swapped: bool = False
+
+
+def base_url(explicit: str | None = None) -> str:
+    url = explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https"):
+        raise UpdateError(f"OSV base URL must be http(s), not {url!r}")
+    return url.rstrip("/")
+
+
+def _download(url: str, dest: Path, prior: store.FeedState | None, progress: Progress,
+              timeout: float) -> tuple[bool, str | None, str | None]:
+    """Fetch ``url`` into ``dest``; (changed, etag, last_modified).  Raises UpdateError on any failure."""
+    headers = {"User-Agent": "giropops"}
+    if prior is not None and prior.url == url:
+        if prior.etag:
+            headers["If-None-Match"] = prior.etag
+        if prior.last_modified:
+            headers["If-Modified-Since"] = prior.last_modified
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304:
+            return False, prior.etag if prior else None, prior.last_modified if prior else None
+        raise UpdateError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise UpdateError(f"GET {url}: {exc}") from exc
+    with response:
+        length_header = response.headers.get("Content-Length")
+        total = int(length_header) if length_header and length_header.isdigit() else None
+        key = f"download:{url}"
+        progress.start(key, f"downloading {urllib.parse.urlsplit(url).path.lstrip('/')}", total)
+        done = 0
+        try:
+            with open(dest, "wb") as out:
+                while True:
+                    chunk = response.read(CHUNK)
+                    if not chunk:
+                        break
+                    done += len(chunk)
+                    if done > MAX_DOWNLOAD_BYTES:
+                        raise UpdateError(f"GET {url}: larger than {MAX_DOWNLOAD_BYTES} bytes")
+                    out.write(chunk)
+                    progress.advance(key, len(chunk))
+        except (OSError, http.client.HTTPException) as exc:
+            raise UpdateError(f"GET {url}: download interrupted: {exc}") from exc
+        if total is not None and done != total:
+            raise UpdateError(f"GET {url}: download interrupted after {done} of {total} bytes")
+        progress.finish(key, f"{done} bytes")
+        return True, response.headers.get("ETag"), response.headers.get("Last-Modified")
+
+
+def update(db_path: Path, ecosystems: Sequence[str] | None = None, url: str | None = None,
+           progress: Progress = NO_PROGRESS, timeout: float = 60.0) -> UpdateResult:
+    base = base_url(url)
+    prior: dict[str, store.FeedState] = {}
+    if db_path.exists():
+        with store.VulnDB(db_path) as db:
+            prior = db.feed_states()
+    wanted = list(ecosystems or (sorted(prior) or DEFAULT_ECOSYSTEMS))
+    result = UpdateResult()
+    with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent if db_path.parent.exists()
+                                     else None) as tmp:
+        downloads: list[tuple[str, Path, store.FeedState]] = []
+        for eco in wanted:
+            if not eco or "/" in eco or eco.startswith("."):
+                raise UpdateError(f"invalid ecosystem name {eco!r}")
+            eco_url = f"{base}/{urllib.parse.quote(eco)}/all.zip"
+            dest = Path(tmp) / f"{len(downloads)}.zip"
+            changed, etag, last_modified = _download(eco_url, dest, prior.get(eco), progress, timeout)
+            if not changed:
+                result.not_modified.append(eco)
+                continue
+            try:
+                with zipfile.ZipFile(dest) as zf:
+                    bad = zf.testzip()
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise UpdateError(f"{eco_url} is not a readable zip: {exc}") from exc
+            if bad is not None:
+                raise UpdateError(f"{eco_url}: corrupt member {bad}")
+            downloads.append((eco, dest, store.FeedState(eco, eco_url, etag, last_modified, store.now_utc())))
+            result.fetched.append(eco)
+        if not downloads:
+            return result
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        with store.rebuild(db_path) as writer:
+            for eco, dest, state in downloads:
+                writer.drop_ecosystem(eco)
+                import_into(writer, [dest], result.report, source_tag=f"feed:{eco}", progress=progress)
+                writer.set_feed(state)
+        result.swapped = True
+    return result

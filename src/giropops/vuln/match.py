@@ -1,0 +1,180 @@
+"""Package -> advisories, with the reason for each match; then one finding per vulnerability.
+
+The rules, the same for every ecosystem (OSV's evaluation, run on intervals the
+importer already folded):
+
+* a withdrawn advisory, or one whose database says ``not_affected``, never matches;
+* an affected entry with no ranges and no versions list (a "not affected"
+  statement) never matches;
+* a version matches an interval when ``introduced <= v`` and ``v < fixed`` /
+  ``v <= last_affected`` / ``v < limit`` where given;
+* otherwise it matches when it is in the entry's explicit ``versions`` list;
+* the fixed version is the interval's ``fixed``; none means "not fixed";
+* a Python package installed by an OS package (its metadata is in a deb/apk file list) is
+  not matched against PyPI advisories: the OS package is, against the distribution's.
+
+Advisories naming the same vulnerability (a GHSA and a PYSEC for one CVE) are
+merged into one ``Finding`` per package: the worst severity, the highest fixed
+version any of them names, every advisory id kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from giropops.sbom.model import SBOM, Package
+from giropops.vuln import severity as severity_mod
+from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider, Matcher, Query
+from giropops.vuln.model import Advisory, Finding, Interval, Match, Severity
+from giropops.vuln.versions import APK, DEB, PEP440, SEMVER, InvalidVersion, VersionScheme
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    sbom: SBOM
+    findings: tuple[Finding, ...]
+    notes: tuple[str, ...] = ()  # packages that could not be compared, and why
+
+
+def _in_interval(v: Any, iv: Interval, scheme: VersionScheme) -> bool:
+    if iv.introduced is not None and v < scheme.key(iv.introduced):
+        return False
+    if iv.fixed is not None and not v < scheme.key(iv.fixed):
+        return False
+    if iv.last_affected is not None and v > scheme.key(iv.last_affected):
+        return False
+    return not (iv.limit is not None and not v < scheme.key(iv.limit))
+
+
+def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tuple[str, str | None] | None:
+    """(affected range, fixed version) when ``version`` is affected by ``advisory``'s entry, else None."""
+    if advisory.withdrawn or advisory.status == "not_affected":
+        return None
+    key = scheme.key(version)
+    for aff in advisory.affected:
+        for iv in aff.intervals:
+            if iv.scheme == "SEMVER" and scheme is not SEMVER:
+                # a SEMVER range is ordered by semver whatever the ecosystem; a version that is not
+                # semver cannot fall in it
+                if SEMVER.valid(version) and _in_interval(SEMVER.key(version), iv, SEMVER):
+                    return iv.describe(), iv.fixed
+                continue
+            if _in_interval(key, iv, scheme):
+                return iv.describe(), iv.fixed
+        if aff.versions:
+            wanted = version
+            if scheme is PEP440:
+                wanted = PEP440.normalize(version)
+            if wanted in aff.versions:
+                return f"={version}", None
+    return None
+
+
+def _severity(advisory: Advisory, provider: AdvisoryProvider) -> Severity:
+    """The record's CVSS; else the CVSS another record gives the same vulnerability; else the record's
+    GHSA level; else Debian's urgency."""
+    own = advisory.severity
+    if own.source and own.source.startswith("CVSS"):
+        return own
+    borrowed = provider.cvss_severity(advisory.vuln_id)
+    if borrowed is not None:
+        return borrowed
+    if own.level != "unspecified":
+        return own
+    urgencies = [a.urgency for a in advisory.affected if a.urgency]
+    from_urgency = severity_mod.from_debian_urgency(urgencies[0]) if urgencies else None
+    return from_urgency or advisory.severity
+
+
+def match_package(package: Package, sbom: SBOM, provider: AdvisoryProvider,
+                  matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> tuple[list[Match], list[str]]:
+    matches: list[Match] = []
+    notes: list[str] = []
+    seen: set[str] = set()
+    for matcher in matchers:
+        if package.type not in matcher.package_types:
+            continue
+        queries: list[Query] = matcher.queries(package, sbom.distro)
+        for q in queries:
+            try:
+                q.scheme.key(q.version)
+            except InvalidVersion as exc:
+                notes.append(f"{package.type}/{package.name} {package.version}: not compared: {exc}")
+                continue
+            for adv in provider.advisories_for(q.ecosystem, q.name):
+                if adv.id in seen or not matcher.accepts(adv):
+                    continue
+                hit = affected_by(adv, q.version, q.scheme)
+                if hit is None:
+                    continue
+                seen.add(adv.id)
+                matches.append(Match(
+                    package=package, advisory_id=adv.id, vuln_id=adv.vuln_id, aliases=adv.aliases,
+                    severity=_severity(adv, provider), summary=adv.summary, matcher=matcher.name, ecosystem=q.ecosystem,
+                    searched_name=q.name, installed_version=q.version, affected_range=hit[0], fixed_version=hit[1],
+                ))
+    return matches, notes
+
+
+def merge(matches: Sequence[Match], scheme_of: dict[str, VersionScheme]) -> Finding:
+    """One finding from the matches of one package naming the same vulnerability."""
+    first = matches[0]
+    worst = min((m.severity for m in matches), key=lambda s: (s.rank, -(s.score or 0.0)))
+    fixed_versions = [m.fixed_version for m in matches if m.fixed_version is not None]
+    fixed: str | None = None
+    if fixed_versions:
+        scheme = scheme_of.get(first.matcher)
+        fixed = max(fixed_versions, key=scheme.key) if scheme else max(fixed_versions)
+    aliases = tuple(sorted({a for m in matches for a in (m.advisory_id, *m.aliases)} - {first.vuln_id}))
+    ranges = list(dict.fromkeys(m.affected_range for m in matches))
+    return Finding(
+        package=first.package, vuln_id=first.vuln_id, aliases=aliases, severity=worst,
+        summary=next((m.summary for m in matches if m.summary), ""), affected_range=" | ".join(ranges),
+        fixed_version=fixed, matches=tuple(sorted(matches, key=lambda m: m.advisory_id)),
+    )
+
+
+def _norm(path: str) -> str:
+    return "/" + path.strip("/")
+
+
+def os_owned(sbom: SBOM) -> set[int]:
+    """Indexes of language packages whose metadata files an OS package owns (``python3-yaml`` ships
+    ``PyYAML-*.egg-info``): the distribution's advisories cover them and it backports fixes without
+    changing the upstream version, so PyPI advisories would be false positives (grype and syft do
+    the same)."""
+    owned_files = {_norm(f) for p in sbom.packages if p.type in ("deb", "apk") for f in p.files}
+    if not owned_files:
+        return set()
+    out = set()
+    for i, p in enumerate(sbom.packages):
+        if p.type != "python":
+            continue
+        for loc in p.locations:
+            path = _norm(loc.path)
+            if path in owned_files or path.rsplit("/", 1)[0] in owned_files:
+                out.add(i)
+                break
+    return out
+
+
+def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> ScanResult:
+    scheme_of: dict[str, VersionScheme] = {"deb": DEB, "apk": APK, "python": PEP440}
+    findings: list[Finding] = []
+    notes: list[str] = []
+    owned = os_owned(sbom)
+    for index, package in enumerate(sbom.packages):
+        if index in owned:
+            notes.append(f"{package.type}/{package.name} {package.version}: installed by an OS package; "
+                         "matched through the distribution's advisories only")
+            continue
+        matches, pkg_notes = match_package(package, sbom, provider, matchers)
+        notes.extend(pkg_notes)
+        groups: dict[str, list[Match]] = {}
+        for m in matches:
+            groups.setdefault(m.vuln_id, []).append(m)
+        findings.extend(merge(group, scheme_of) for group in groups.values())
+    findings.sort(key=lambda f: (f.severity.rank, f.package.type, f.package.name, f.package.version, f.vuln_id))
+    return ScanResult(sbom, tuple(findings), tuple(notes))

@@ -1,0 +1,17 @@
+"""Python packages: PyPI advisories by PEP 503-normalised name, PEP 440 order; any distribution."""
+
+from __future__ import annotations
+
+from packaging.utils import canonicalize_name
+
+from giropops.sbom.model import Distro, Package
+from giropops.vuln.matchers.interface import Matcher, Query
+from giropops.vuln.versions import PEP440
+
+
+class PythonMatcher(Matcher):
+    name = "python"
+    package_types = ("python",)
+
+    def queries(self, package: Package, distro: Distro | None) -> list[Query]:
+        return [Query("PyPI", canonicalize_name(package.name), package.version, PEP440)]

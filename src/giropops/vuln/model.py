@@ -1,0 +1,124 @@
+"""Value types of the vulnerability side: advisories as stored, and matches with their reasons.
+
+An OSV record is normalised once, at import: each range's events are sorted in
+the ecosystem's order and folded into ``Interval``s, so matching compares a
+version with at most two bounds and never re-reads OSV JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from giropops.sbom.model import Package
+
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "unspecified")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+@dataclass(frozen=True)
+class Severity:
+    level: str = "unspecified"  # one of SEVERITIES
+    score: float | None = None
+    source: str | None = None  # "CVSS_V3", "CVSS_V4", "CVSS_V2", "GHSA", "Debian urgency"
+    vector: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.level not in SEVERITY_RANK:
+            raise ValueError(f"unknown severity {self.level!r}")
+
+    @property
+    def rank(self) -> int:
+        """0 for critical ... 4 for unspecified: sorts the worst first."""
+        return SEVERITY_RANK[self.level]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One affected span of versions: ``introduced <= v < fixed`` or ``introduced <= v <= last_affected``.
+
+    ``introduced`` None means "from the first version" (OSV's ``"0"``); no upper bound
+    means no fix is known.  ``limit`` (rare) caps the whole range exclusively.
+    """
+
+    scheme: str  # "ECOSYSTEM" | "SEMVER"
+    introduced: str | None = None
+    fixed: str | None = None
+    last_affected: str | None = None
+    limit: str | None = None
+
+    def describe(self) -> str:
+        """Scout-style text: ``>=1.0, <1.2.3``; ``*`` when every version is affected."""
+        parts = []
+        if self.introduced is not None:
+            parts.append(f">={self.introduced}")
+        if self.fixed is not None:
+            parts.append(f"<{self.fixed}")
+        elif self.last_affected is not None:
+            parts.append(f"<={self.last_affected}")
+        if self.limit is not None:
+            parts.append(f"<{self.limit}")
+        return ", ".join(parts) or ">=0"
+
+
+@dataclass(frozen=True)
+class Affected:
+    ecosystem: str
+    name: str
+    intervals: tuple[Interval, ...] = ()
+    versions: tuple[str, ...] = ()  # explicit list (exact, or PEP 440-normalised for PyPI)
+    urgency: str | None = None  # Debian's ecosystem_specific.urgency
+
+
+@dataclass(frozen=True)
+class Advisory:
+    id: str
+    modified: str
+    vuln_id: str  # the id a user knows the problem by (the CVE when there is exactly one)
+    aliases: tuple[str, ...] = ()
+    related: tuple[str, ...] = ()
+    summary: str = ""
+    published: str | None = None
+    withdrawn: str | None = None
+    severity: Severity = field(default_factory=Severity)
+    status: str | None = None  # database_specific.status ("not_affected", "affected_no_fix"...)
+    affected: tuple[Affected, ...] = ()
+
+
+@dataclass(frozen=True)
+class Match:
+    """One advisory applying to one package, with everything needed to say why."""
+
+    package: Package
+    advisory_id: str
+    vuln_id: str
+    aliases: tuple[str, ...]
+    severity: Severity
+    summary: str
+    matcher: str  # "deb", "apk", "python"
+    ecosystem: str  # the OSV ecosystem searched, e.g. "Debian:12"
+    searched_name: str  # the name searched: the source package for Debian, the origin for Alpine
+    installed_version: str  # the version compared (the source version for Debian)
+    affected_range: str  # the interval it fell in, or "=V" for an explicit versions list
+    fixed_version: str | None  # None: not fixed
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A vulnerability of a package: the matches of every advisory naming the same ``vuln_id``, merged."""
+
+    package: Package
+    vuln_id: str
+    aliases: tuple[str, ...]
+    severity: Severity
+    summary: str
+    affected_range: str
+    fixed_version: str | None
+    matches: tuple[Match, ...]
+
+    @property
+    def advisory_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({m.advisory_id for m in self.matches}))
+
+    @property
+    def fixed(self) -> bool:
+        return self.fixed_version is not None

@@ -1,0 +1,152 @@
+"""Scout's ``--only-*`` filters and OpenVEX suppression, applied to findings before any report.
+
+OpenVEX (https://openvex.dev, spec v0.2.0): a statement with status
+``not_affected`` whose vulnerability names a finding's id or one of its aliases,
+and whose products (when given) include the package's purl (qualifiers
+ignored) or the image, suppresses the finding; it is reported as suppressed,
+with the statement's justification.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packageurl import PackageURL
+
+from giropops.errors import VulnError
+from giropops.vuln.model import SEVERITIES, Finding
+
+
+@dataclass(frozen=True)
+class Filters:
+    severities: frozenset[str] = frozenset()
+    fixed: bool | None = None  # True: only fixable; False: only not fixed
+    package_types: frozenset[str] = frozenset()
+    packages: frozenset[str] = frozenset()
+    cve_ids: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = self.severities - set(SEVERITIES)
+        if unknown:
+            raise VulnError(f"unknown severity {sorted(unknown)[0]!r}; expected one of {', '.join(SEVERITIES)}")
+
+    def keep(self, f: Finding) -> bool:
+        if self.severities and f.severity.level not in self.severities:
+            return False
+        if self.fixed is not None and f.fixed != self.fixed:
+            return False
+        if self.package_types and f.package.type not in self.package_types and _purl_type(f) not in self.package_types:
+            return False
+        if self.packages and f.package.name not in self.packages:
+            return False
+        ids = {f.vuln_id, *f.aliases}
+        return not (self.cve_ids and not (ids & self.cve_ids))
+
+
+def _purl_type(f: Finding) -> str:
+    purl = f.package.purl
+    return purl[4:].split("/", 1)[0] if purl.startswith("pkg:") else ""
+
+
+def apply(findings: Iterable[Finding], filters: Filters) -> tuple[Finding, ...]:
+    return tuple(f for f in findings if filters.keep(f))
+
+
+@dataclass(frozen=True)
+class VexStatement:
+    vulnerability: str
+    aliases: tuple[str, ...]
+    products: tuple[str, ...]  # purls or image references; empty: every product
+    status: str
+    justification: str | None
+    impact_statement: str | None
+    document: str
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    finding: Finding
+    statement: VexStatement
+
+
+def _strip_purl(purl: str) -> str:
+    """A purl without qualifiers and subpath, parsed so that ``%2B`` and ``+`` spell the same version."""
+    try:
+        p = PackageURL.from_string(purl)
+    except ValueError:
+        return purl.split("?", 1)[0].split("#", 1)[0]
+    return str(PackageURL(type=p.type, namespace=p.namespace, name=p.name, version=p.version).to_string())
+
+
+def load_openvex(path: Path) -> list[VexStatement]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise VulnError(f"cannot read VEX document {path}: {exc}") from exc
+    if not isinstance(doc, Mapping) or not str(doc.get("@context", "")).startswith("https://openvex.dev/ns"):
+        raise VulnError(f"{path} is not an OpenVEX document (no openvex @context)")
+    statements = doc.get("statements")
+    if not isinstance(statements, list):
+        raise VulnError(f"{path}: 'statements' must be a list")
+    out: list[VexStatement] = []
+    for i, st in enumerate(statements):
+        if not isinstance(st, Mapping):
+            raise VulnError(f"{path}: statement {i} is not an object")
+        vuln: Any = st.get("vulnerability")
+        aliases: list[str] = []
+        if isinstance(vuln, Mapping):
+            aliases = [a for a in vuln.get("aliases", []) if isinstance(a, str)]
+            vuln = vuln.get("name") or vuln.get("@id")
+        if not isinstance(vuln, str) or not vuln:
+            raise VulnError(f"{path}: statement {i} names no vulnerability")
+        products: list[str] = []
+        for p in st.get("products", []) or []:
+            if isinstance(p, str):
+                products.append(p)
+            elif isinstance(p, Mapping):
+                ident = p.get("@id")
+                if isinstance(ident, str):
+                    products.append(ident)
+                ids = p.get("identifiers")
+                if isinstance(ids, Mapping) and isinstance(ids.get("purl"), str):
+                    products.append(ids["purl"])
+                for sub in p.get("subcomponents", []) or []:
+                    if isinstance(sub, Mapping) and isinstance(sub.get("@id"), str):
+                        products.append(sub["@id"])
+        status = st.get("status")
+        if not isinstance(status, str):
+            raise VulnError(f"{path}: statement {i} has no status")
+        out.append(VexStatement(vuln, tuple(aliases), tuple(products), status,
+                                st.get("justification") if isinstance(st.get("justification"), str) else None,
+                                st.get("impact_statement") if isinstance(st.get("impact_statement"), str) else None,
+                                str(path)))
+    return out
+
+
+def apply_vex(findings: Sequence[Finding], statements: Sequence[VexStatement],
+              image_names: Iterable[str] = ()) -> tuple[tuple[Finding, ...], tuple[Suppressed, ...]]:
+    images = {n for n in image_names if n}
+    kept: list[Finding] = []
+    suppressed: list[Suppressed] = []
+    for f in findings:
+        ids = {f.vuln_id, *f.aliases}
+        purl = _strip_purl(f.package.purl) if f.package.purl else None
+        hit = None
+        for st in statements:
+            if st.status != "not_affected" or not ({st.vulnerability, *st.aliases} & ids):
+                continue
+            if st.products:
+                prods = {_strip_purl(p) for p in st.products}
+                if not ((purl and purl in prods) or (prods & images)):
+                    continue
+            hit = st
+            break
+        if hit is None:
+            kept.append(f)
+        else:
+            suppressed.append(Suppressed(f, hit))
+    return tuple(kept), tuple(suppressed)

@@ -1,0 +1,59 @@
+"""``--format json``: the documented schema of ``docs/cves-json.md`` (``giropops/cves/v1``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from giropops.vuln.model import Finding
+from giropops.vuln.report.view import ReportView, purl_of
+
+SCHEMA_ID = "giropops/cves/v1"
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    p = f.package
+    return {
+        "package": {
+            "name": p.name, "version": p.version, "type": p.type, "purl": purl_of(p),
+            "source_name": p.source_name, "source_version": p.source_version,
+        },
+        "vulnerability": {
+            "id": f.vuln_id, "aliases": list(f.aliases), "severity": f.severity.level,
+            "cvss_score": f.severity.score, "cvss_vector": f.severity.vector,
+            "severity_source": f.severity.source, "summary": f.summary,
+        },
+        "affected_range": f.affected_range,
+        "fixed_version": f.fixed_version,
+        "matches": [
+            {"advisory": m.advisory_id, "matcher": m.matcher, "ecosystem": m.ecosystem,
+             "searched_name": m.searched_name, "installed_version": m.installed_version,
+             "affected_range": m.affected_range, "fixed_version": m.fixed_version}
+            for m in f.matches
+        ],
+    }
+
+
+def document(view: ReportView) -> dict[str, Any]:
+    s = view.sbom.subject
+    d = view.sbom.distro
+    return {
+        "schema": SCHEMA_ID,
+        "target": {"name": s.name, "digest": s.digest, "platform": s.platform, "size": s.size,
+                   "distro": None if d is None else {"id": d.id, "version_id": d.version_id}},
+        "packages": len(view.sbom.packages),
+        "summary": {**view.counts(), "total": len(view.findings), "suppressed": len(view.suppressed),
+                    "vulnerable_packages": len(view.by_package())},
+        "findings": [finding_json(f) for f in view.findings],
+        "suppressed": [
+            {**finding_json(sup.finding),
+             "vex": {"status": sup.statement.status, "justification": sup.statement.justification,
+                     "impact_statement": sup.statement.impact_statement, "document": sup.statement.document}}
+            for sup in view.suppressed
+        ],
+        "notes": list(view.notes),
+    }
+
+
+def render(view: ReportView) -> str:
+    return json.dumps(document(view), indent=2, sort_keys=False) + "\n"

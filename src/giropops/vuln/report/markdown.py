@@ -1,0 +1,42 @@
+"""``--format markdown``: the same content as the text report, for pull-request comments."""
+
+from __future__ import annotations
+
+from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(view: ReportView) -> str:
+    s = view.sbom.subject
+    lines = [
+        "## Overview", "",
+        "| | Analyzed Image |", "|---|---|",
+        f"| Target | `{_cell(s.name)}` |",
+        f"| digest | `{s.digest or 'unknown'}` |",
+        f"| platform | {s.platform or 'unknown'} |",
+        f"| vulnerabilities | {counts_text(view.counts())} |",
+        f"| size | {human_size(s.size)} |",
+        f"| packages | {len(view.sbom.packages)} |",
+        "", "## Packages and Vulnerabilities", "",
+    ]
+    for pkg, findings in view.by_package():
+        lines.append(f"<details><summary>{len(findings)} vulnerabilities in <code>{pkg.name} {pkg.version}</code>"
+                     "</summary>")
+        lines += ["", f"`{purl_of(pkg)}`", "", "| Severity | Vulnerability | Affected range | Fixed version |",
+                  "|---|---|---|---|"]
+        for f in findings:
+            lines.append(f"| {f.severity.level.upper()} | {f.vuln_id} | {_cell(f.affected_range)} | "
+                         f"{_cell(f.fixed_version or 'not fixed')} |")
+        lines += ["", "</details>", ""]
+    if view.suppressed:
+        lines += ["## Suppressed by VEX", "", "| Vulnerability | Package | Justification |", "|---|---|---|"]
+        for sup in view.suppressed:
+            why = sup.statement.justification or sup.statement.impact_statement or sup.statement.status
+            lines.append(f"| {sup.finding.vuln_id} | {sup.finding.package.name} {sup.finding.package.version} "
+                         f"| {_cell(why)} |")
+        lines.append("")
+    lines.append(f"**{len(view.findings)} vulnerabilities found in {len(view.by_package())} packages**")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+"""Docker Scout's terminal layout for ``cves`` (default and ``--format packages``)."""
+
+from __future__ import annotations
+
+from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of
+
+
+def _overview(view: ReportView) -> list[str]:
+    s = view.sbom.subject
+    rows = [
+        ("Target", s.name),
+        ("  digest", s.digest or "unknown"),
+        ("  platform", s.platform or "unknown"),
+        ("  vulnerabilities", counts_text(view.counts())),
+        ("  size", human_size(s.size)),
+        ("  packages", str(len(view.sbom.packages))),
+    ]
+    width = max(len(k) for k, _ in rows) + 2
+    lines = ["## Overview", "", f"{'':<{width}}│  Analyzed Image", f"{'─' * width}┼{'─' * 40}"]
+    lines += [f"{k:<{width}}│  {v}" for k, v in rows]
+    return lines
+
+
+def render_cves(view: ReportView) -> str:
+    groups = view.by_package()
+    lines = [
+        f"    ✓ {len(view.sbom.packages)} packages indexed",
+        f"    {'✗' if view.findings else '✓'} Detected {len(groups)} vulnerable packages with a total of "
+        f"{len(view.findings)} vulnerabilities",
+        "",
+    ]
+    lines += _overview(view)
+    lines += ["", "## Packages and Vulnerabilities", ""]
+    for pkg, findings in groups:
+        counts = {s: 0 for s in ("critical", "high", "medium", "low", "unspecified")}
+        for f in findings:
+            counts[f.severity.level] += 1
+        badge = counts_text(counts)
+        lines.append(f"  {badge:<18} {pkg.name} {pkg.version}")
+        lines.append(purl_of(pkg))
+        lines.append("")
+        for f in findings:
+            lines.append(f"    ✗ {f.severity.level.upper()} {f.vuln_id}")
+            if f.summary:
+                lines.append(f"      {f.summary[:100]}")
+            lines.append(f"      Affected range : {f.affected_range}")
+            lines.append(f"      Fixed version  : {f.fixed_version or 'not fixed'}")
+            if f.severity.score is not None:
+                lines.append(f"      CVSS Score     : {f.severity.score:.1f}")
+            if f.severity.vector:
+                lines.append(f"      CVSS Vector    : {f.severity.vector}")
+            lines.append("")
+    if view.suppressed:
+        lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX")
+        for s in view.suppressed:
+            why = s.statement.justification or s.statement.impact_statement or s.statement.status
+            lines.append(f"    - {s.finding.vuln_id} in {s.finding.package.name} {s.finding.package.version}: {why}")
+        lines.append("")
+    c = view.counts()
+    lines.append(f"{len(view.findings)} vulnerabilities found in {len(groups)} packages")
+    for level in ("critical", "high", "medium", "low", "unspecified"):
+        lines.append(f"  {level.upper():<12}{c[level]}")
+    for note in view.notes:
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def render_packages(view: ReportView) -> str:
+    """Every package of the target, one line each, with its vulnerability counts."""
+    counts: dict[int, dict[str, int]] = {}
+    for f in view.findings:
+        c = counts.setdefault(id(f.package), {s: 0 for s in ("critical", "high", "medium", "low", "unspecified")})
+        c[f.severity.level] += 1
+    pkgs = sorted(view.sbom.packages, key=lambda p: (p.type, p.name, p.version))
+    name_w = max([len("Name")] + [len(p.name) for p in pkgs])
+    ver_w = max([len("Version")] + [len(p.version) for p in pkgs])
+    lines = [f"  {'Name':<{name_w}}  {'Version':<{ver_w}}  {'Type':<7}  Vulnerabilities",
+             f"  {'─' * name_w}  {'─' * ver_w}  {'─' * 7}  {'─' * 20}"]
+    empty = {s: 0 for s in ("critical", "high", "medium", "low", "unspecified")}
+    for p in pkgs:
+        lines.append(f"  {p.name:<{name_w}}  {p.version:<{ver_w}}  {p.type:<7}  "
+                     f"{counts_text(counts.get(id(p), empty))}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,64 @@
+"""From what the user typed (``IMAGE``) to an ``SBOM`` and the image facts reports need.
+
+``sbom_for`` is the single place where the vulnerability commands meet the SBOM
+side: it is ``giropops.sbom.sbom_for`` (images through the OCI transports,
+``fs://DIR``, and ``sbom://FILE`` in our JSON, SPDX or CycloneDX).  Environment,
+labels and manifest annotations are not part of an SBOM; ``image_facts`` reads
+them from the image itself when the spec names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from giropops.oci.model import Platform
+from giropops.oci.transport import open_image
+from giropops.sbom import sbom_for as _sbom_for
+from giropops.sbom.model import SBOM
+from giropops.vuln.db.store import VulnDB
+from giropops.vuln.match import ScanResult, scan
+from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
+from giropops.vuln.report.view import ReportView
+
+NO_IMAGE_SCHEMES = ("sbom://", "fs://")
+
+
+def sbom_for(spec: str, platform: str | None = None) -> SBOM:
+    """The SBOM of any source spec (an image, ``fs://DIR`` or ``sbom://FILE``); ``platform`` picks from an index."""
+    return _sbom_for(spec, platform)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+def image_facts(spec: str, platform: str | None = None) -> ImageFacts | None:
+    """Config env / labels and manifest annotations of the image ``spec`` names; None for SBOMs and directories."""
+    if spec.startswith(NO_IMAGE_SCHEMES):
+        return None
+    image = open_image(spec, Platform.parse(platform) if platform else None)
+    env: dict[str, str] = {}
+    for item in image.config.env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return ImageFacts(env, image.config.labels, dict(image.manifest.annotations))
+
+
+NO_FILTERS = Filters()
+
+
+def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexStatement, ...] = ()) -> ReportView:
+    kept, suppressed = apply_vex(result.findings, vex, [result.sbom.subject.name])
+    return ReportView(result.sbom, apply(kept, filters), tuple(s for s in suppressed if filters.keep(s.finding)),
+                      result.notes)
+
+
+def scan_spec(spec: str, db: VulnDB, platform: str | None = None) -> ScanResult:
+    return scan(sbom_for(spec, platform), db)
+
+
+__all__ = ["ImageFacts", "image_facts", "sbom_for", "scan_spec", "view_for"]

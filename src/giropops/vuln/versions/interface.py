@@ -1,0 +1,37 @@
+"""The one interface every version scheme implements.
+
+A scheme turns a version string into a comparison key (as ``packaging`` does),
+so callers sort with ``key=`` and compare keys with ``<``; ``compare`` is the
+three-way form for callers that only need one comparison.  Unparseable versions
+raise ``InvalidVersion``: a matcher must never guess an order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from giropops.errors import VulnError
+
+
+class InvalidVersion(VulnError):
+    """A version string that its scheme cannot order."""
+
+
+class VersionScheme(ABC):
+    name: str
+
+    @abstractmethod
+    def key(self, version: str) -> Any:
+        """A totally ordered key; raises ``InvalidVersion``."""
+
+    def compare(self, a: str, b: str) -> int:
+        ka, kb = self.key(a), self.key(b)
+        return -1 if ka < kb else (1 if ka > kb else 0)
+
+    def valid(self, version: str) -> bool:
+        try:
+            self.key(version)
+        except InvalidVersion:
+            return False
+        return True

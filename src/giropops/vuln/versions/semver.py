@@ -1,0 +1,44 @@
+"""Semantic Versioning 2.0.0 precedence (section 11), as OSV ``SEMVER`` ranges use it.
+
+A leading ``v`` is tolerated and missing minor / patch parts are read as 0,
+because real advisories contain ``v1.2`` and ``1.2``; build metadata is ignored
+for precedence, as the spec says.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
+
+_RE = re.compile(
+    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+)
+
+
+def _pre_key(pre: str | None) -> tuple[Any, ...]:
+    # A version without pre-release sorts after every pre-release of the same triple.
+    if pre is None:
+        return (1,)
+    parts: list[tuple[int, int, str]] = []
+    for ident in pre.split("."):
+        # Numeric identifiers sort before alphanumeric ones and compare as numbers.
+        parts.append((0, int(ident), "") if ident.isdigit() else (1, 0, ident))
+    return (0, tuple(parts))
+
+
+class SemverScheme(VersionScheme):
+    name = "semver"
+
+    def key(self, version: str) -> Any:
+        m = _RE.match(version) if isinstance(version, str) else None
+        if m is None:
+            raise InvalidVersion(f"invalid semantic version {version!r}")
+        major, minor, patch, pre, _build = m.groups()
+        return (int(major), int(minor or 0), int(patch or 0), _pre_key(pre))
+
+
+SCHEME = SemverScheme()

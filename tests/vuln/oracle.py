@@ -1,0 +1,216 @@
+"""An independent implementation of the matching rules, for the proof tests.
+
+It reads the raw OSV JSON lines (not our database), orders versions with other
+libraries (python-debian's ``debian_support.Version`` for dpkg, ``packaging``
+for PEP 440, a regex-based key for apk written here) and evaluates ranges with
+OSV's own pseudo-code (sorted events, an ``affected`` flag), not with intervals.
+
+The rules it encodes are the documented ones of ``giropops.vuln.match``:
+withdrawn and not_affected advisories never match; Debian uses the per-CVE
+records and the source package; an affected entry whose range versions do not
+parse in the ecosystem is ignored; records with the same id: the newest
+``modified`` wins (ties: the later file); advisories naming one vulnerability
+merge, keeping the highest fixed version.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from debian.debian_support import Version as DebVersion
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from giropops.sbom.model import SBOM, Package
+
+CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
+
+# --- version keys -----------------------------------------------------------------------
+
+_APK = re.compile(r"^(\d+(?:\.\d+)*)([a-z]?)((?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)\d*)*)(?:-r(\d+))?$")
+_SUFFIX_RANK = {"alpha": -4, "beta": -3, "pre": -2, "rc": -1, "cvs": 1, "svn": 2, "git": 3, "hg": 4, "p": 5}
+
+
+class Unorderable(Exception):
+    pass
+
+
+@functools.cache
+def apk_key(v: str) -> tuple[Any, ...]:
+    m = _APK.match(v)
+    if not m:
+        raise Unorderable(v)
+    nums = [int(x) for x in m.group(1).split(".")]
+    letter = m.group(2)
+    suffixes = [(_SUFFIX_RANK[name], int(num) if num else -1)
+                for name, num in re.findall(r"_(alpha|beta|pre|rc|cvs|svn|git|hg|p)(\d*)", m.group(3))]
+    suffixes.append((0, 0))  # the end: after any pre-release suffix, before any post-release one
+    return (nums, letter, suffixes, int(m.group(4) or 0))
+
+
+@functools.cache
+def deb_key(v: str) -> DebVersion:
+    try:
+        return DebVersion(v)
+    except ValueError as exc:
+        raise Unorderable(v) from exc
+
+
+@functools.cache
+def pep_key(v: str) -> Version:
+    try:
+        return Version(v)
+    except InvalidVersion as exc:
+        raise Unorderable(v) from exc
+
+
+# --- OSV evaluation (the spec's pseudo-code) ------------------------------------------------
+
+def evaluate(version: str, events: list[dict[str, str]], key: Callable[[str], Any]) -> tuple[bool, str | None]:
+    """(affected, fixed version) for one range, by sorting the events and walking an affected flag."""
+    v = key(version)
+
+    def ev_key(ev: dict[str, str]) -> tuple[int, Any]:
+        ((_, ver),) = ev.items()
+        return (0, None) if ver == "0" else (1, key(ver))
+
+    intro_zero = [ev for ev in events if ev.get("introduced") == "0"]
+    others = sorted((ev for ev in events if ev.get("introduced") != "0"), key=lambda e: ev_key(e)[1])
+    affected = False
+    for ev in intro_zero + others:
+        ((kind, ver),) = ev.items()
+        if kind == "introduced" and (ver == "0" or v >= key(ver)):
+            affected = True
+        elif kind == "fixed" and v >= key(ver):
+            affected = False
+        elif kind == "last_affected" and v > key(ver):
+            affected = False
+    if not affected:
+        return False, None
+    for ev in others:  # the first upper bound at or above the version closes its interval
+        ((kind, ver),) = ev.items()
+        if kind == "fixed" and key(ver) > v:
+            return True, ver
+        if kind == "last_affected" and key(ver) >= v:
+            return True, None
+    return True, None
+
+
+def vuln_id(rec: dict[str, Any]) -> str:
+    if CVE.match(rec["id"]):
+        return str(rec["id"])
+    for pool in (rec.get("aliases", []) + rec.get("upstream", []), rec.get("related", [])):
+        cves = sorted({a for a in pool if CVE.match(a)})
+        if len(cves) == 1:
+            return cves[0]
+        if cves:
+            return str(rec["id"])
+    return str(rec["id"])
+
+
+@dataclass(frozen=True)
+class Expected:
+    package: str
+    version: str
+    vuln_id: str
+    advisories: frozenset[str]
+    fixed: str | None
+
+
+class Oracle:
+    def __init__(self, files: Iterable[Path]) -> None:
+        newest: dict[str, dict[str, Any]] = {}
+        for f in sorted(files):
+            with gzip.open(f, "rt", encoding="utf-8") as fh:
+                for line in fh:
+                    rec = json.loads(line)
+                    old = newest.get(rec["id"])
+                    if old is None or old.get("modified", "") <= rec.get("modified", ""):
+                        newest[rec["id"]] = rec
+        self.index: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+        for rec in newest.values():
+            for aff in rec.get("affected", []):
+                eco, name = aff["package"]["ecosystem"], aff["package"]["name"]
+                if eco == "PyPI":
+                    name = canonicalize_name(name)
+                self.index.setdefault((eco, name), []).append((rec, aff))
+
+    def _hits(self, eco: str, names: list[str], version: str, key: Callable[[str], Any],
+              accept: Callable[[dict[str, Any]], bool]) -> dict[str, tuple[dict[str, Any], str | None]]:
+        hits: dict[str, tuple[dict[str, Any], str | None]] = {}
+        for name in names:
+            for rec, aff in self.index.get((eco, name), []):
+                if rec["id"] in hits or not accept(rec) or rec.get("withdrawn"):
+                    continue
+                if (rec.get("database_specific") or {}).get("status") == "not_affected":
+                    continue
+                ranges = [r for r in aff.get("ranges", []) if r["type"] in ("ECOSYSTEM", "SEMVER")]
+                try:
+                    for r in ranges:
+                        for ev in r["events"]:
+                            ((_, ver),) = ev.items()
+                            if ver != "0":
+                                key(ver)
+                except Unorderable:
+                    continue  # the importer skips entries it cannot order
+                result: tuple[bool, str | None] = (False, None)
+                for r in ranges:
+                    ok, fixed = evaluate(version, r["events"], key)
+                    if ok:
+                        result = (True, fixed)
+                        break
+                if not result[0] and aff.get("versions"):
+                    if key is pep_key:
+                        mine = Version(version)
+                        hit = False
+                        for x in aff["versions"]:
+                            try:
+                                hit = hit or Version(x) == mine
+                            except InvalidVersion:
+                                hit = hit or x == version
+                        result = (hit, None)
+                    else:
+                        result = (version in aff["versions"], None)
+                if result[0]:
+                    hits[rec["id"]] = (rec, result[1])
+        return hits
+
+    def expect(self, sbom: SBOM) -> set[Expected]:
+        out: set[Expected] = set()
+        distro = sbom.distro
+        os_files = {"/" + f.strip("/") for p in sbom.packages if p.type in ("deb", "apk") for f in p.files}
+        for p in sbom.packages:
+            meta_paths = {"/" + loc.path.strip("/") for loc in p.locations}
+            meta_dirs = {m.rsplit("/", 1)[0] for m in meta_paths}
+            if p.type == "python" and (meta_paths | meta_dirs) & os_files:
+                continue  # shipped by an OS package: not matched against PyPI
+            hits, key = self._for_package(p, distro.osv_ecosystem if distro else None)
+            groups: dict[str, list[tuple[str, str | None]]] = {}
+            for rid, (rec, fixed) in hits.items():
+                groups.setdefault(vuln_id(rec), []).append((rid, fixed))
+            for vid, items in groups.items():
+                fixes = [f for _, f in items if f is not None]
+                out.add(Expected(p.name, p.version, vid, frozenset(r for r, _ in items),
+                                 max(fixes, key=key) if fixes else None))
+        return out
+
+    def _for_package(self, p: Package, eco: str | None) -> tuple[dict[str, tuple[dict[str, Any], str | None]],
+                                                                   Callable[[str], Any]]:
+        if p.type == "python":
+            return self._hits("PyPI", [canonicalize_name(p.name)], p.version, pep_key, lambda r: True), pep_key
+        if p.type == "deb" and eco and eco.startswith("Debian:"):
+            return self._hits(eco, [p.source_name or p.name], p.source_version or p.version, deb_key,
+                              lambda r: CVE.match(r["id"]) is not None), deb_key
+        if p.type == "apk" and eco and eco.startswith("Alpine:"):
+            return self._hits(eco, [p.source_name or p.name], p.version, apk_key, lambda r: True), apk_key
+        if p.type == "apk" and eco in ("Wolfi", "Chainguard"):
+            names = list(dict.fromkeys([p.name] + ([p.source_name] if p.source_name else [])))
+            return self._hits(eco, names, p.version, apk_key, lambda r: True), apk_key
+        return {}, pep_key
