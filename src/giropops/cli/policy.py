@@ -13,7 +13,7 @@ from pathlib import Path
 
 from giropops.cli import exitcodes
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
-from giropops.cli.recommendations import add_db_option
+from giropops.cli.db import add_db_option
 from giropops.policy.config import load_config
 from giropops.policy.evaluate import FAIL, NODATA, PASS, PolicyReport, evaluate, report_json
 from giropops.reco.catalog import load_catalog

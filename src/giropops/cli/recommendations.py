@@ -12,17 +12,13 @@ import sys
 from pathlib import Path
 
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
+from giropops.cli.db import add_db_option
 from giropops.reco import deps
 from giropops.reco.catalog import ENV_VAR as CATALOG_ENV
 from giropops.reco.catalog import load_catalog
 from giropops.reco.profile import Profiler, default_cache_dir
 from giropops.reco.recommend import recommend
 from giropops.reco.render import render_json, render_markdown, render_text
-
-
-def add_db_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", type=Path, default=None, metavar="PATH",
-                   help="vulnerability database file (default: $GIROPOPS_DB or the user's cache directory)")
 
 
 def add_base_options(p: argparse.ArgumentParser) -> None:

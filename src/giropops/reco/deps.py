@@ -58,12 +58,6 @@ class Vulnerability:
         return (self.id, self.package_type, self.package)
 
 
-def default_db_path() -> Path:
-    store = _module("giropops.vuln.db.store", "vulnerability database")
-    path: Path = store.default_path()
-    return path
-
-
 def open_db(path: Path | None) -> Any:
     """The vulnerability database (``VulnDB``); the caller closes it."""
     store = _module("giropops.vuln.db.store", "vulnerability database")
