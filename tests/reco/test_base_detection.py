@@ -174,3 +174,24 @@ def test_image_built_by_giropops_build(world: World, tmp_path, capsys: pytest.Ca
     doc = json.loads(capsys.readouterr().out)
     assert doc_code == 0
     assert doc["refresh"]["status"] == "up-to-date"
+
+
+def test_an_unreachable_host_is_tried_once(world: World, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Several catalog images on a host that does not answer cost one failure, not one per image."""
+    from tests.support.services import free_port
+
+    dead = f"127.0.0.1:{free_port()}"  # nothing listens there
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("replace: true\nruntimes:\n  python:\n"
+                       + "".join(f"    - image: {dead}/mirror/python:{t}\n" for t in ("a", "b", "c")))
+    code = main(["recommendations", f"{world.apps}:bare", "--db", str(world.db), "--catalog", str(catalog),
+                 "--format", "json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    doc = json.loads(out.out)
+    assert doc["baseImage"]["found"] is False
+    first, *rest = doc["notes"]
+    assert first.startswith(f"candidate {dead}/mirror/python:a not read: ")
+    assert rest == [
+        f"candidate {dead}/mirror/python:{t} skipped: {dead} did not answer earlier in this run" for t in ("b", "c")
+    ]

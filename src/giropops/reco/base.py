@@ -26,6 +26,7 @@ from giropops.oci.model import Digest, Platform
 from giropops.oci.reference import Reference
 from giropops.oci.transport import RegistrySpec, Spec, TransportOptions, open_image, parse_spec
 from giropops.reco.attestations import Statement, attached_statements
+from giropops.reco.reach import Unreachable
 
 BASE_NAME = "org.opencontainers.image.base.name"
 BASE_DIGEST = "org.opencontainers.image.base.digest"
@@ -146,15 +147,26 @@ def _from_provenance(statements: Sequence[Statement]) -> BaseImage | None:
 
 
 def _from_layers(
-    image: Image, candidates: Sequence[str], options: TransportOptions, platform: Platform | None
+    image: Image, candidates: Sequence[str], options: TransportOptions, platform: Platform | None,
+    unreachable: Unreachable,
 ) -> tuple[BaseImage | None, list[str]]:
     mine = [str(d) for d in image.config.diff_ids]
     best: tuple[int, str, Image] | None = None
     notes: list[str] = []
     for cand in candidates:
         try:
-            other = open_image(cand, platform or image.config.platform, options)
+            cand_spec = parse_spec(cand)
         except GiropopsError as exc:
+            notes.append(f"candidate {cand} not read: {exc}")
+            continue
+        skip = unreachable.skipped(cand_spec, cand)
+        if skip is not None:
+            notes.append(skip)
+            continue
+        try:
+            other = open_image(cand_spec, platform or image.config.platform, options)
+        except GiropopsError as exc:
+            unreachable.record(cand_spec, exc)
             notes.append(f"candidate {cand} not read: {exc}")
             continue
         if other.digest == image.digest:
@@ -181,6 +193,7 @@ def detect_base(
     options: TransportOptions = DEFAULT_OPTIONS,
     candidates: Sequence[str] = (),
     platform: Platform | None = None,
+    unreachable: Unreachable | None = None,
 ) -> BaseImage:
     """How ``image`` names its base, trying the sources in the module's order."""
     notes: list[str] = []
@@ -201,7 +214,8 @@ def detect_base(
         found = _from_provenance(statements)
         if found is not None:
             return found
-    by_layers, layer_notes = _from_layers(image, candidates, options, platform)
+    by_layers, layer_notes = _from_layers(image, candidates, options, platform,
+                                          unreachable if unreachable is not None else Unreachable())
     notes.extend(layer_notes)
     if by_layers is not None:
         return BaseImage(by_layers.how, by_layers.name, by_layers.digest, by_layers.detail, tuple(notes))

@@ -34,6 +34,7 @@ from giropops.oci.transport import RegistrySpec, Spec, TransportOptions, open_an
 from giropops.reco.base import BaseImage, detect_base
 from giropops.reco.catalog import Catalog, CatalogEntry
 from giropops.reco.profile import SEVERITIES, Profile, Profiler, Runtime, version_tuple
+from giropops.reco.reach import Unreachable
 
 if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
@@ -251,6 +252,7 @@ class _Context:
         self.platform = platform
         self.profiler = profiler
         self.notes: list[str] = []
+        self.unreachable = Unreachable()
 
 
 @dataclass(frozen=True)
@@ -314,6 +316,11 @@ def _updates(
     found: dict[str, Candidate] = {}
 
     def consider(cand_ref: Reference, kind: str, flavour: str | None, description: str) -> None:
+        cand_spec = RegistrySpec(cand_ref)
+        skip = ctx.unreachable.skipped(cand_spec, str(cand_ref))
+        if skip is not None:
+            ctx.notes.append(skip)
+            return
         try:
             image = _open(cand_ref, ctx.options, ctx.platform)
             if str(image.digest) == current.digest:
@@ -321,6 +328,7 @@ def _updates(
             prof = ctx.profiler.profile(str(cand_ref), image)
         except (ImageError, SBOMError) as exc:
             # one unreadable candidate (gone, another platform only, a broken layer) is a note, not a failure
+            ctx.unreachable.record(cand_spec, exc)
             ctx.notes.append(f"candidate {cand_ref} not read: {exc}")
             return
         if kind == "tag" and not _acceptable_runtime(runtime, prof.runtime):
@@ -423,10 +431,10 @@ def recommend(
     s = parse_spec(spec) if isinstance(spec, str) else spec
     image = open_image(s, platform, options)
     plat = image.config.platform
-    base = detect_base(image, s, options, candidates, plat)
+    ctx = _Context(options, plat, profiler)
+    base = detect_base(image, s, options, candidates, plat, ctx.unreachable)
     if not base.found:
         return Recommendations(str(s), str(image.digest), base, None, None, None, base.notes)
-    ctx = _Context(options, plat, profiler)
     ctx.notes.extend(base.notes)
     try:
         base_image = open_base(base, options, plat)
