@@ -199,6 +199,8 @@ def _candidate_block(out: list[str], c: Candidate, now: _dt.datetime, rank: int 
 
 def _notes(out: list[str], notes: tuple[str, ...]) -> None:
     if notes:
+        while out and not out[-1]:
+            out.pop()
         out += ["", "Notes:"]
         out.extend(f"  - {n}" for n in notes)
 
@@ -264,5 +266,7 @@ def _md_table(out: list[str], cands: list[Candidate], now: _dt.datetime, ranked:
 
 def _md_notes(out: list[str], notes: tuple[str, ...]) -> None:
     if notes:
+        while out and not out[-1]:
+            out.pop()
         out += ["", "Notes:", ""]
         out.extend(f"- {n}" for n in notes)
