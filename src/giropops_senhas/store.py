@@ -1,7 +1,11 @@
 """Where generated passwords are kept: Redis when configured, else an embedded in-process store.
 
-Both keep only the latest ``historico`` passwords (the original app's Redis list grew forever) and give each one
-an id from a counter that only grows, so an id names one password for as long as it is listed.
+Both keep the original app's contract: the passwords, newest first, each with ``id`` = its position in the list
+(1 = the newest), exactly what the original's ``GET /api/senhas`` sends.  In Redis they live where the original
+put them — the list ``senhas`` of plain password strings (``LPUSH``) — so an existing deployment's passwords are
+listed and the original and this app can share one Redis.  Unlike the original (whose list grew forever) both
+keep only the latest ``historico`` passwords: every push also trims the list, which trims a longer list left
+by the original on the first password stored.
 
 Redis configuration comes from the environment (:func:`redis_config_from_env`): ``REDIS_URL``, or the original
 app's ``REDIS_HOST`` with ``REDIS_PORT`` (default 6379) and ``REDIS_PASSWORD``.  With none of them the app uses
@@ -29,19 +33,14 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 HISTORICO_PADRAO = 10
-LISTA = "giropops-senhas:senhas"
-CONTADOR = "giropops-senhas:id"
-_CHAVES = {"id", "senha"}
+LISTA = "senhas"
+"""The original app's Redis key: a list of plain password strings, newest first."""
 
-# One round trip, atomic: next id, push the entry as a JSON object, trim to the bound.  ARGV[1] is the password
-# already encoded as a JSON string by Python, so every entry is exactly what the API sends for it.
+# One round trip, atomic: push the password as the original does, trim the list to the bound.
 _ADICIONAR = """
-local id = redis.call('INCR', KEYS[2])
-redis.call('LPUSH', KEYS[1], '{"id":' .. id .. ',"senha":' .. ARGV[1] .. '}')
+redis.call('LPUSH', KEYS[1], ARGV[1])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-return id
 """
-
 
 
 class ConfigError(ValueError):
@@ -54,11 +53,21 @@ class StoreUnavailable(Exception):
 
 @dataclass(frozen=True)
 class SenhaGuardada:
+    """A listed password; ``id`` is its position in the list (1 = the newest), as the original app numbers them.
+
+    An id therefore names a place in the list, not a password: the next password stored moves every one down.
+    """
+
     id: int
     senha: str
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "senha": self.senha}
+
+
+def _como_json(senhas: list[SenhaGuardada]) -> bytes:
+    """The JSON array ``GET /api/senhas`` sends: ``[{"id":1,"senha":"..."},...]``, compact."""
+    return json.dumps([s.as_json() for s in senhas], separators=(",", ":")).encode()
 
 
 class PasswordStore(Protocol):
@@ -70,19 +79,21 @@ class PasswordStore(Protocol):
     description: str
     """Where the passwords live, safe to log (no password)."""
 
-    def add(self, senha: str) -> SenhaGuardada: ...
+    def add(self, senha: str) -> None:
+        """Store ``senha`` as the newest password (listed with id 1 until the next one), keeping the bound."""
 
-    def latest(self, limite: int) -> list[SenhaGuardada]: ...
+    def latest(self, limite: int) -> list[SenhaGuardada]:
+        """The newest ``limite`` passwords, newest first, each with its position in the list as ``id``."""
 
     def latest_json(self, limite: int) -> bytes:
-        """``latest(limite)`` as the JSON array ``GET /api/senhas`` sends (a store may have it pre-encoded)."""
+        """``latest(limite)`` as the JSON array ``GET /api/senhas`` sends."""
 
     def check(self) -> None:
         """Return if the store answers; raise :class:`StoreUnavailable` otherwise."""
 
 
 class EmbeddedStore:
-    """In-process store: thread-safe, lost on restart, and private to one process.
+    """In-process store with the Redis store's semantics: thread-safe, lost on restart, and private to one process.
 
     ``giropops-senhas`` therefore runs a single worker process (with threads) when this store is in use.
     """
@@ -91,22 +102,20 @@ class EmbeddedStore:
     description = "embutido (em memória, neste processo)"
 
     def __init__(self, historico: int = HISTORICO_PADRAO) -> None:
-        self._senhas: deque[SenhaGuardada] = deque(maxlen=historico)
-        self._ids = itertools.count(1)
+        self._senhas: deque[str] = deque(maxlen=historico)
         self._lock = threading.Lock()
 
-    def add(self, senha: str) -> SenhaGuardada:
+    def add(self, senha: str) -> None:
         with self._lock:
-            guardada = SenhaGuardada(next(self._ids), senha)
-            self._senhas.appendleft(guardada)
-        return guardada
+            self._senhas.appendleft(senha)
 
     def latest(self, limite: int) -> list[SenhaGuardada]:
         with self._lock:
-            return list(itertools.islice(self._senhas, limite))
+            senhas = list(itertools.islice(self._senhas, limite))
+        return [SenhaGuardada(indice + 1, senha) for indice, senha in enumerate(senhas)]
 
     def latest_json(self, limite: int) -> bytes:
-        return json.dumps([s.as_json() for s in self.latest(limite)], separators=(",", ":")).encode()
+        return _como_json(self.latest(limite))
 
     def check(self) -> None:
         return None
@@ -160,10 +169,14 @@ def redis_config_from_env(env: Mapping[str, str]) -> RedisConfig | None:
 
 
 class RedisStore:
-    """Redis list ``giropops-senhas:senhas`` of ``{"id":N,"senha":"..."}`` entries, newest first, trimmed on push.
+    """The original app's Redis list ``senhas``: plain password strings, newest first, trimmed on every push.
 
-    Entries are stored as the API's JSON so that ``GET /api/senhas`` checks and joins them instead of
-    re-encoding ten objects on the hottest read path.
+    ``add`` pushes and trims atomically in one round trip (a Lua script); ``latest`` is one ``LRANGE`` and numbers
+    the entries by their position in the list, as the original did.  The list may hold data this app did not
+    write (the original app, or anything else with access to Redis): an entry that is not UTF-8 text cannot be a
+    password and is skipped — it is not sent on, and the entries after it keep their position in the list as
+    their id (so ids can have a gap there).  The original would answer such data with a 500.  A key ``senhas``
+    that is not a list makes Redis refuse the command, which is :class:`StoreUnavailable` (503), never a 500.
 
     Each thread keeps its own redis-py connection and sends commands on it directly: one command per request
     needs no pool lock, no retry machinery and no client-side bookkeeping, which is most of redis-py's cost
@@ -209,47 +222,27 @@ class RedisStore:
                 raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
         raise AssertionError("unreachable")
 
-    def add(self, senha: str) -> SenhaGuardada:
-        args = (2, LISTA, CONTADOR, json.dumps(senha), self._historico)
+    def add(self, senha: str) -> None:
+        args = (1, LISTA, senha, self._historico)
         try:
-            novo_id = self._comando("EVALSHA", self._sha, *args)
+            self._comando("EVALSHA", self._sha, *args)
         except StoreUnavailable as e:
             if not isinstance(e.__cause__, NoScriptError):
                 raise
-            novo_id = self._comando("EVAL", _ADICIONAR, *args)  # also caches the script for EVALSHA
-        return SenhaGuardada(int(novo_id), senha)
-
-    def _entradas(self, limite: int) -> tuple[bytes, list[SenhaGuardada]]:
-        """The listed entries as one JSON array, and as objects; only well-formed entries are kept."""
-        brutas = cast("list[bytes]", self._comando("LRANGE", LISTA, 0, limite - 1))
-        # Fast path: everything this app wrote parses as one array of exactly as many valid objects.
-        junto = b"[" + b",".join(brutas) + b"]"
-        try:
-            itens = json.loads(junto)
-        except ValueError:
-            itens = None
-        if isinstance(itens, list) and len(itens) == len(brutas):
-            guardadas = [_guardada(item) for item in itens]
-            if None not in guardadas:
-                return junto, cast("list[SenhaGuardada]", guardadas)
-        # Slow path: something else is under our key; skip it rather than send it on.
-        boas: list[bytes] = []
-        objetos: list[SenhaGuardada] = []
-        for bruta in brutas:
-            try:
-                guardada = _guardada(json.loads(bruta))
-            except ValueError:
-                continue
-            if guardada is not None:
-                boas.append(bruta)
-                objetos.append(guardada)
-        return b"[" + b",".join(boas) + b"]", objetos
+            self._comando("EVAL", _ADICIONAR, *args)  # also caches the script for EVALSHA
 
     def latest(self, limite: int) -> list[SenhaGuardada]:
-        return self._entradas(limite)[1]
+        brutas = cast("list[bytes]", self._comando("LRANGE", LISTA, 0, limite - 1))
+        senhas: list[SenhaGuardada] = []
+        for indice, bruta in enumerate(brutas):
+            try:
+                senhas.append(SenhaGuardada(indice + 1, bruta.decode()))
+            except UnicodeDecodeError:
+                continue  # not text, so not a password: skipped (see the class docstring)
+        return senhas
 
     def latest_json(self, limite: int) -> bytes:
-        return self._entradas(limite)[0]
+        return _como_json(self.latest(limite))
 
     def check(self) -> None:
         self._comando("PING")
@@ -259,17 +252,6 @@ class RedisStore:
         if conexao is not None:
             conexao.disconnect()
         self._pool.disconnect()
-
-
-def _guardada(item: object) -> SenhaGuardada | None:
-    if (
-        type(item) is dict
-        and item.keys() == _CHAVES
-        and type(item["id"]) is int
-        and type(item["senha"]) is str
-    ):
-        return SenhaGuardada(item["id"], item["senha"])
-    return None
 
 
 def store_from_env(env: Mapping[str, str], historico: int = HISTORICO_PADRAO) -> PasswordStore:

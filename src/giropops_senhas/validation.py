@@ -2,9 +2,12 @@
 
 Bounds (documented in README.md, "The app"):
 
-- API ``POST /api/gerar-senha``: ``tamanho`` is a JSON integer from 8 to 128 (default 8 when absent); the flags
-  are JSON ``true``/``false`` (default ``false`` when absent); the body is one JSON object, ``Content-Type``
-  ``application/json``; any other member is rejected, so a misspelt flag cannot silently weaken a password.
+- API ``POST /api/gerar-senha``: ``tamanho`` is a whole number from 8 to 128 (default 8 when absent), sent as a
+  JSON integer (``12``) or, as the original app's ``int(dados.get('tamanho', 8))`` accepted and its clients may
+  send, as a JSON string of 1 to 4 ASCII digits (``"12"``) — nothing else: no sign, space, point or exponent, and
+  never a boolean or a float (``12.0``); the flags are JSON ``true``/``false`` (default ``false`` when absent);
+  the body is one JSON object, ``Content-Type`` ``application/json``; any other member is rejected, so a
+  misspelt flag cannot silently weaken a password.
 - Form ``POST /``: ``tamanho`` is a decimal integer from 8 to 32 (the slider's range, default 8 when absent);
   a checkbox is either absent or ``on``.
 
@@ -100,6 +103,8 @@ def pedido_da_api(content_type_json: bool, corpo: bytes) -> Pedido:
             )
 
     tamanho = dados.get("tamanho", TAMANHO_PADRAO)
+    if isinstance(tamanho, str) and _digitos(tamanho):
+        tamanho = int(tamanho)  # the original's clients may send "12"
     # bool is a subclass of int: true must not mean a length of 1.
     if isinstance(tamanho, bool) or not isinstance(tamanho, int):
         raise _erro_tamanho(API_TAMANHO_MIN, API_TAMANHO_MAX, f"inválido ({_tipo_json(tamanho)})")
@@ -126,8 +131,7 @@ def pedido_do_formulario(form: Mapping[str, str]) -> Pedido:
         tamanho = TAMANHO_PADRAO
     else:
         texto = bruto.strip()
-        # isdecimal() alone accepts other scripts' digits; keep to ASCII and a sane length before int().
-        if not (texto.isascii() and texto.isdecimal() and len(texto) <= 4):
+        if not _digitos(texto):
             raise _erro_tamanho(FORM_TAMANHO_MIN, FORM_TAMANHO_MAX, "inválido")
         tamanho = int(texto)
         if not FORM_TAMANHO_MIN <= tamanho <= FORM_TAMANHO_MAX:
@@ -141,6 +145,11 @@ def pedido_do_formulario(form: Mapping[str, str]) -> Pedido:
             )
         flags[nome] = valor == "on"
     return Pedido(tamanho, Classes(**flags))
+
+
+def _digitos(texto: str) -> bool:
+    """1 to 4 ASCII decimal digits and nothing else (``isdecimal()`` alone accepts other scripts' digits)."""
+    return 1 <= len(texto) <= 4 and texto.isascii() and texto.isdecimal()
 
 
 def _tipo_json(valor: object) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
 from giropops_senhas.app import create_app
+from tests.support.paths import REPO_ROOT
 from tests.support.services import RedisServer, free_port, require_binary
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "giropops-senhas"
+ORIGINAL_APP = REPO_ROOT / "bench" / "original_app.py"
 
 
 @pytest.fixture
@@ -45,6 +49,31 @@ def embedded_app() -> Flask:
 @pytest.fixture
 def embedded_client(embedded_app: Flask) -> FlaskClient:
     return embedded_app.test_client()
+
+
+def _original_module() -> Any:
+    """``bench/original_app.py`` imported once per test process (it registers a metric in the global registry)."""
+    nome = "giropops_original_app"
+    if nome not in sys.modules:
+        spec = importlib.util.spec_from_file_location(nome, ORIGINAL_APP)
+        assert spec is not None and spec.loader is not None
+        modulo = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modulo)
+        sys.modules[nome] = modulo
+    return sys.modules[nome]
+
+
+@pytest.fixture
+def original_client(redis_server: RedisServer) -> Iterator[FlaskClient]:
+    """The ORIGINAL app (``bench/original_app.py``, unchanged) on the same real redis-server as ``client``."""
+    modulo = _original_module()
+    anterior = modulo.r
+    modulo.r = redis.StrictRedis.from_url(redis_server.url, decode_responses=True)
+    try:
+        yield modulo.app.test_client()
+    finally:
+        modulo.r.close()
+        modulo.r = anterior
 
 
 def http(

@@ -49,13 +49,39 @@ def test_every_length_in_bounds_is_served(client: FlaskClient, tamanho: int) -> 
     assert len(gerar(client, {"tamanho": tamanho})["senha"]) == tamanho
 
 
+@pytest.mark.parametrize(("tamanho", "esperado"), [("12", 12), ("8", 8), ("128", 128), ("0012", 12), ("032", 32)])
+def test_tamanho_as_a_string_of_digits_works_as_in_the_original(
+    client: FlaskClient, tamanho: str, esperado: int
+) -> None:
+    # The original did int(dados.get('tamanho', 8)), so its clients may send "tamanho": "12".
+    r = client.post(
+        "/api/gerar-senha",
+        data=b'{"tamanho": "%s", "incluir_numeros": true}' % tamanho.encode(),
+        content_type=JSON,
+    )
+    assert r.status_code == 200, r.get_data(as_text=True)
+    senha = r.get_json()["senha"]
+    assert len(senha) == esperado
+    assert set(senha) & set(string.digits)
+
+
 def test_charset_parameter_on_the_content_type_is_accepted(client: FlaskClient) -> None:
     r = client.post("/api/gerar-senha", data=b'{"tamanho": 10}', content_type="application/json; charset=utf-8")
     assert r.status_code == 200
     assert len(r.get_json()["senha"]) == 10
 
 
-def test_list_is_newest_first_with_stable_ids_and_only_the_latest_ten(
+def como_o_original(redis_server: RedisServer) -> list[dict[str, Any]]:
+    """What the original's ``GET /api/senhas`` answers for what is in Redis now, computed here independently:
+    ``LRANGE senhas 0 9`` by a raw client, numbered ``index + 1``."""
+    direto = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    try:
+        return [{"id": indice + 1, "senha": senha} for indice, senha in enumerate(direto.lrange("senhas", 0, 9))]
+    finally:
+        direto.close()
+
+
+def test_list_is_newest_first_numbered_by_position_and_only_the_latest_ten(
     client: FlaskClient, redis_server: RedisServer
 ) -> None:
     assert client.get("/api/senhas").get_json() == []
@@ -65,13 +91,99 @@ def test_list_is_newest_first_with_stable_ids_and_only_the_latest_ten(
     assert r.content_type == JSON
     lista = r.get_json()
     assert [item["senha"] for item in lista] == geradas[::-1][:10]
-    assert [item["id"] for item in lista] == list(range(15, 5, -1))
+    # As in the original: id is the position in the list, 1 = the newest.
+    assert [item["id"] for item in lista] == list(range(1, 11))
     assert all(list(item) == ["id", "senha"] for item in lista)
+    assert lista == como_o_original(redis_server)
 
-    # The bound holds in Redis itself, not only in what the API shows.
-    direto = redis.Redis.from_url(redis_server.url)
-    assert direto.llen("giropops-senhas:senhas") == 10
+    # In Redis: the original's key and format (plain strings, newest first), nothing else — and the bound holds.
+    direto = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    assert direto.keys("*") == ["senhas"]
+    assert direto.lrange("senhas", 0, -1) == geradas[::-1][:10]
     direto.close()
+
+
+def test_a_new_password_takes_id_1_and_moves_the_others_down(client: FlaskClient) -> None:
+    a = gerar(client, {})["senha"]
+    b = gerar(client, {})["senha"]
+    assert client.get("/api/senhas").get_json() == [{"id": 1, "senha": b}, {"id": 2, "senha": a}]
+    c = gerar(client, {})["senha"]
+    assert client.get("/api/senhas").get_json() == [{"id": 1, "senha": c}, {"id": 2, "senha": b}, {"id": 3, "senha": a}]
+
+
+# What an existing deployment of the original may hold: its passwords, and anything a user typed or a client sent.
+DADOS_DO_ORIGINAL = [f"antiga-{i:02d}" for i in range(13)] + [
+    '{"id": 7, "senha": "parece json"}',
+    'aspas " e barra \\ invertida',
+    "ção ü 密码 🔑",
+    "",
+    " espaços ",
+]
+
+
+def test_passwords_written_by_the_original_are_listed_as_the_original_lists_them(
+    client: FlaskClient, original_client: FlaskClient, redis_server: RedisServer
+) -> None:
+    # Written the way the original writes them: LPUSH of plain strings onto "senhas", list never trimmed.
+    direto = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    for senha in DADOS_DO_ORIGINAL:
+        direto.lpush("senhas", senha)
+    esperado = [{"id": i + 1, "senha": s} for i, s in enumerate(DADOS_DO_ORIGINAL[::-1][:10])]
+    assert como_o_original(redis_server) == esperado
+    assert original_client.get("/api/senhas").get_json() == esperado  # the original itself agrees
+    assert client.get("/api/senhas").get_json() == esperado
+
+    # The first password this app stores goes on top and trims the original's unbounded list to the bound.
+    assert direto.llen("senhas") == len(DADOS_DO_ORIGINAL)
+    nova = gerar(client, {"tamanho": 12})["senha"]
+    assert direto.llen("senhas") == 10
+    assert direto.lrange("senhas", 0, -1) == [nova, *DADOS_DO_ORIGINAL[::-1][:9]]
+    esperado = [{"id": i + 1, "senha": s} for i, s in enumerate([nova, *DADOS_DO_ORIGINAL[::-1][:9]])]
+    assert client.get("/api/senhas").get_json() == esperado == como_o_original(redis_server)
+    assert original_client.get("/api/senhas").get_json() == esperado
+    direto.close()
+
+
+def test_the_original_and_this_app_can_share_one_redis(
+    client: FlaskClient, original_client: FlaskClient, redis_server: RedisServer
+) -> None:
+    # A rolling upgrade: old and new instances behind one service, writing and reading the same list.
+    geradas = []
+    for i in range(12):
+        quem = client if i % 2 else original_client
+        r = quem.post("/api/gerar-senha", json={"tamanho": 10 + i, "incluir_numeros": True})
+        assert r.status_code == 200
+        geradas.append(r.get_json()["senha"])
+        nossa = client.get("/api/senhas").get_json()
+        assert nossa == original_client.get("/api/senhas").get_json() == como_o_original(redis_server)
+        assert [item["senha"] for item in nossa] == geradas[::-1][:10]
+    assert [len(item["senha"]) for item in client.get("/api/senhas").get_json()] == list(range(21, 11, -1))
+
+
+def test_entries_that_are_not_text_are_skipped_keeping_positions(
+    client: FlaskClient, redis_server: RedisServer
+) -> None:
+    direto = redis.Redis.from_url(redis_server.url)
+    for bruta in (b"primeira", b"\xff\xfe", b"meio", b"\xed\xa0\x80", b"\xc3", "ção".encode(), b"ultima"):
+        direto.lpush("senhas", bruta)
+    direto.close()
+    # Positions (1 = newest): ultima, ção, <c3>, <surrogate>, meio, <ff fe>, primeira.  What cannot be text is
+    # left out; the rest keep their position in the list as id.
+    assert client.get("/api/senhas").get_json() == [
+        {"id": 1, "senha": "ultima"},
+        {"id": 2, "senha": "ção"},
+        {"id": 5, "senha": "meio"},
+        {"id": 7, "senha": "primeira"},
+    ]
+
+
+def test_a_senhas_key_that_is_not_a_list_is_a_503_not_a_500(client: FlaskClient, redis_server: RedisServer) -> None:
+    direto = redis.Redis.from_url(redis_server.url)
+    direto.set("senhas", "não é uma lista")
+    direto.close()
+    assert client.get("/api/senhas").status_code == 503
+    assert client.post("/api/gerar-senha", json={}).status_code == 503
+    assert client.get("/").status_code == 503
 
 
 def test_passwords_with_json_special_characters_round_trip(client: FlaskClient) -> None:
@@ -107,7 +219,23 @@ RUINS: list[tuple[str, str | None, bytes, dict[str, Any]]] = [
     ("json-number", JSON, b"12", CORPO),
     ("nested-too-deep", JSON, b"[" * 2000 + b"]" * 2000, CORPO),
     ("nan", JSON, b'{"tamanho": NaN}', TAMANHO),
-    ("tamanho-string", JSON, b'{"tamanho": "12"}', TAMANHO),
+    # A string of 1 to 4 ASCII digits is accepted (the original's int()); any other string is not.
+    ("tamanho-string-float", JSON, b'{"tamanho": "12.0"}', TAMANHO),
+    ("tamanho-string-letters", JSON, b'{"tamanho": "abc"}', TAMANHO),
+    ("tamanho-string-leading-space", JSON, b'{"tamanho": " 12"}', TAMANHO),
+    ("tamanho-string-trailing-newline", JSON, b'{"tamanho": "12\\n"}', TAMANHO),
+    ("tamanho-string-plus", JSON, b'{"tamanho": "+12"}', TAMANHO),
+    ("tamanho-string-negative", JSON, b'{"tamanho": "-12"}', TAMANHO),
+    ("tamanho-string-empty", JSON, b'{"tamanho": ""}', TAMANHO),
+    ("tamanho-string-hex", JSON, b'{"tamanho": "0x0c"}', TAMANHO),
+    ("tamanho-string-exponent", JSON, b'{"tamanho": "1e1"}', TAMANHO),
+    ("tamanho-string-underscore", JSON, b'{"tamanho": "1_2"}', TAMANHO),
+    ("tamanho-string-fullwidth", JSON, '{"tamanho": "\uff11\uff12"}'.encode(), TAMANHO),
+    ("tamanho-string-arabic-indic", JSON, '{"tamanho": "\u0661\u0662"}'.encode(), TAMANHO),
+    ("tamanho-string-five-digits", JSON, b'{"tamanho": "00012"}', TAMANHO),
+    ("tamanho-string-below", JSON, b'{"tamanho": "7"}', TAMANHO),
+    ("tamanho-string-above", JSON, b'{"tamanho": "129"}', TAMANHO),
+    ("tamanho-string-9999", JSON, b'{"tamanho": "9999"}', TAMANHO),
     ("tamanho-float", JSON, b'{"tamanho": 12.0}', TAMANHO),
     ("tamanho-fraction", JSON, b'{"tamanho": 12.5}', TAMANHO),
     ("tamanho-exponent", JSON, b'{"tamanho": 1e1}', TAMANHO),

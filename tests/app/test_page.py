@@ -92,8 +92,8 @@ def test_post_generates_shows_masked_and_lists_it_first(client: FlaskClient) -> 
     assert senha is not None and len(senha) == 20
     assert set(senha) & set(string.digits) and set(senha) & set(string.punctuation)
     itens = lista(pagina)
-    assert itens[0] == (2, senha)
-    assert itens[1][0] == 1 and len(itens[1][1]) == 10
+    assert itens[0] == (1, senha)  # the newest is #1, as the original numbers the list
+    assert itens[1][0] == 2 and len(itens[1][1]) == 10
     # The form keeps what was asked for.
     assert p.find("input", type="range")["value"] == "20"
     assert "checked" in p.find("input", name="incluir_numeros")

@@ -119,7 +119,7 @@ def test_served_with_redis_by_several_workers(start_server: Any, redis_server: R
     status, _, corpo = http("GET", server.url + "/api/senhas")
     lista = json.loads(corpo)
     assert status == 200 and len(lista) == 10
-    assert [item["id"] for item in lista] == list(range(60, 50, -1))
+    assert [item["id"] for item in lista] == list(range(1, 11))  # the original's ids: positions, newest first
 
     status, _, corpo = http("GET", server.url + "/metrics")
     texto = corpo.decode()

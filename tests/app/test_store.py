@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -10,8 +11,6 @@ import redis
 
 from giropops_senhas.app import create_app
 from giropops_senhas.store import (
-    CONTADOR,
-    LISTA,
     ConfigError,
     EmbeddedStore,
     RedisConfig,
@@ -23,15 +22,29 @@ from giropops_senhas.store import (
 from tests.support.services import RedisServer
 
 
-def test_redis_store_keeps_the_latest_newest_first_with_growing_ids(redis_server: RedisServer) -> None:
+def test_redis_store_keeps_the_latest_newest_first_numbered_by_position(redis_server: RedisServer) -> None:
     store = RedisStore(RedisConfig(url=redis_server.url), historico=3)
-    ids = [store.add(f"senha-{i}").id for i in range(5)]
-    assert ids == [1, 2, 3, 4, 5]
-    assert [(s.id, s.senha) for s in store.latest(10)] == [(5, "senha-4"), (4, "senha-3"), (3, "senha-2")]
-    assert [s.id for s in store.latest(2)] == [5, 4]
+    for i in range(5):
+        store.add(f"senha-{i}")
+    assert [(s.id, s.senha) for s in store.latest(10)] == [(1, "senha-4"), (2, "senha-3"), (3, "senha-2")]
+    assert [(s.id, s.senha) for s in store.latest(2)] == [(1, "senha-4"), (2, "senha-3")]
+    # Stored as the original stores them: plain strings in the list "senhas", and no other key.
     direto = redis.Redis.from_url(redis_server.url)
-    assert direto.llen(LISTA) == 3
-    assert int(direto.get(CONTADOR) or 0) == 5
+    assert direto.keys("*") == [b"senhas"]
+    assert direto.lrange("senhas", 0, -1) == [b"senha-4", b"senha-3", b"senha-2"]
+    direto.close()
+
+
+def test_redis_store_lists_what_the_original_wrote(redis_server: RedisServer) -> None:
+    direto = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    for i in range(25):  # the original's list, never trimmed
+        direto.lpush("senhas", f"do-original-{i}")
+    store = RedisStore(RedisConfig(url=redis_server.url))
+    esperado = [(i + 1, s) for i, s in enumerate(direto.lrange("senhas", 0, 9))]
+    assert [(s.id, s.senha) for s in store.latest(10)] == esperado
+    assert esperado[0] == (1, "do-original-24") and esperado[-1] == (10, "do-original-15")
+    store.add("nova")
+    assert direto.lrange("senhas", 0, -1) == ["nova", *(f"do-original-{i}" for i in range(24, 15, -1))]
     direto.close()
 
 
@@ -41,24 +54,54 @@ def test_two_stores_on_one_redis_share_the_list_as_workers_do(redis_server: Redi
     a.add("de-a")
     b.add("de-b")
     assert [s.senha for s in a.latest(10)] == ["de-b", "de-a"]
-    assert a.latest_json(10) == b.latest_json(10) == b'[{"id":2,"senha":"de-b"},{"id":1,"senha":"de-a"}]'
+    assert a.latest_json(10) == b.latest_json(10) == b'[{"id":1,"senha":"de-b"},{"id":2,"senha":"de-a"}]'
 
 
-def test_entries_not_written_by_the_app_are_skipped(redis_server: RedisServer) -> None:
+def test_latest_json_escapes_what_needs_escaping(redis_server: RedisServer) -> None:
+    store = RedisStore(RedisConfig(url=redis_server.url))
+    for senha in ('a"b\\c', "</script>", "ção", '{"id":9,"senha":"x"}'):
+        store.add(senha)
+    assert json.loads(store.latest_json(10)) == [
+        {"id": 1, "senha": '{"id":9,"senha":"x"}'},
+        {"id": 2, "senha": "ção"},
+        {"id": 3, "senha": "</script>"},
+        {"id": 4, "senha": 'a"b\\c'},
+    ]
+    assert [s.as_json() for s in store.latest(10)] == json.loads(store.latest_json(10))
+
+
+def test_entries_that_are_not_utf8_text_are_skipped(redis_server: RedisServer) -> None:
     store = RedisStore(RedisConfig(url=redis_server.url))
     store.add("boa")
     direto = redis.Redis.from_url(redis_server.url)
-    direto.lpush(
-        LISTA,
-        "senha-solta-do-app-antigo",
-        '{"id": 7}',
-        "{nao json}",
-        '{"id":8,"senha":"a"},{"id":9,"senha":"b"}',  # two objects in one entry would make the list too long
-        '{"id":"10","senha":"c"}',
-    )
+    direto.lpush("senhas", b"\x80", b"texto", b"\xf0\x9f")  # stray continuation byte, truncated sequence
     direto.close()
-    assert [s.senha for s in store.latest(10)] == ["boa"]
-    assert store.latest_json(10) == b'[{"id":1,"senha":"boa"}]'
+    assert [(s.id, s.senha) for s in store.latest(10)] == [(2, "texto"), (4, "boa")]
+    assert store.latest_json(10) == b'[{"id":2,"senha":"texto"},{"id":4,"senha":"boa"}]'
+    assert [(s.id, s.senha) for s in store.latest(2)] == [(2, "texto")]
+
+
+def test_a_senhas_key_of_another_type_is_store_unavailable(redis_server: RedisServer) -> None:
+    direto = redis.Redis.from_url(redis_server.url)
+    direto.hset("senhas", "campo", "valor")
+    direto.close()
+    store = RedisStore(RedisConfig(url=redis_server.url))
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        store.latest(10)
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        store.add("x")
+    store.check()  # the connection itself is fine
+
+
+def test_script_flushed_from_redis_is_loaded_again(redis_server: RedisServer) -> None:
+    store = RedisStore(RedisConfig(url=redis_server.url), historico=2)
+    store.add("a")
+    direto = redis.Redis.from_url(redis_server.url)
+    direto.script_flush()
+    direto.close()
+    store.add("b")
+    store.add("c")
+    assert [(s.id, s.senha) for s in store.latest(10)] == [(1, "c"), (2, "b")]
 
 
 def test_redis_host_port_password_from_the_environment(tmp_path: Path) -> None:
@@ -86,6 +129,7 @@ def test_redis_host_port_password_from_the_environment(tmp_path: Path) -> None:
 
 def test_embedded_store_is_bounded_and_thread_safe() -> None:
     store = EmbeddedStore(historico=10)
+
     def escrever(n: int) -> None:
         for i in range(200):
             store.add(f"{n}-{i}")
@@ -96,9 +140,30 @@ def test_embedded_store_is_bounded_and_thread_safe() -> None:
     for t in threads:
         t.join()
     ultimas = store.latest(50)
-    assert len(ultimas) == 10
-    assert [s.id for s in ultimas] == list(range(1600, 1590, -1))
-    assert store.add("mais").id == 1601
+    assert [s.id for s in ultimas] == list(range(1, 11))
+    # The ten newest: from each thread, its last passwords, newest first.
+    por_thread: dict[str, list[int]] = {}
+    for s in ultimas:
+        n, i = s.senha.split("-")
+        por_thread.setdefault(n, []).append(int(i))
+    for indices in por_thread.values():
+        assert indices == list(range(199, 199 - len(indices), -1))
+
+    store.add("mais")
+    depois = store.latest(10)
+    assert [(s.id, s.senha) for s in depois] == [(1, "mais")] + [(s.id + 1, s.senha) for s in ultimas[:9]]
+
+
+def test_embedded_store_has_the_redis_stores_semantics(redis_server: RedisServer) -> None:
+    embutido = EmbeddedStore(historico=4)
+    no_redis = RedisStore(RedisConfig(url=redis_server.url), historico=4)
+    for i in range(7):
+        embutido.add(f"s{i}")
+        no_redis.add(f"s{i}")
+        for limite in (1, 3, 10):
+            assert embutido.latest(limite) == no_redis.latest(limite)
+            assert embutido.latest_json(limite) == no_redis.latest_json(limite)
+    assert [s.senha for s in embutido.latest(10)] == ["s6", "s5", "s4", "s3"]
 
 
 def test_embedded_app_works_and_says_so() -> None:
@@ -108,7 +173,7 @@ def test_embedded_app_works_and_says_so() -> None:
         assert client.post("/api/gerar-senha", json={"tamanho": 8 + i}).status_code == 200
     lista = client.get("/api/senhas").get_json()
     assert [len(item["senha"]) for item in lista] == list(range(19, 9, -1))
-    assert [item["id"] for item in lista] == list(range(12, 2, -1))
+    assert [item["id"] for item in lista] == list(range(1, 11))
     r = client.get("/readyz")
     assert r.status_code == 200
     corpo = r.get_json()

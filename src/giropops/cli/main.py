@@ -34,6 +34,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cves",
     "quickview",
     "compare",
+    "recommendations",
+    "policy",
     "demo",
 )
 
