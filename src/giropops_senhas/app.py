@@ -3,10 +3,15 @@
 Routes (the original's contract, kept): ``GET``/``POST /`` (the pt-BR page), ``POST /api/gerar-senha``,
 ``GET /api/senhas``, ``GET /metrics``; added: ``GET /healthz`` (the process answers) and ``GET /readyz`` (the
 store answers too).
+
+The hottest two — a valid ``POST /api/gerar-senha`` and ``GET /api/senhas`` — are answered by a small WSGI
+shortcut in front of Flask (``_Atalho``) with the same bytes and headers; everything else, errors included, is
+Flask's.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -64,6 +69,7 @@ _MENSAGENS_HTTP = {
     413: f"corpo grande demais: no máximo {MAX_CORPO} bytes",
 }
 _ROTA = "giropops_senhas.rota"
+_FALHA = "giropops_senhas.falha"
 _METODOS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Sent with every response; added at the WSGI layer, where it costs one list.extend.
 _CABECALHOS = list(SECURITY_HEADERS.items())
@@ -100,6 +106,74 @@ class _Envelope:
         return corpo
 
 
+_JSON = [("Content-Type", "application/json")]
+_TIPOS_JSON = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
+
+
+class _Atalho:
+    """WSGI middleware: the two hot API routes' successful answers without Flask's per-request machinery.
+
+    ``POST /api/gerar-senha`` with a JSON body of known length that validates, and ``GET /api/senhas``, are
+    answered here with the same bytes and headers as the Flask views (measured: Flask's request context, routing
+    and response object are a large share of the app's own CPU per request).  Everything else — another method
+    or path, a body that is missing, too long, chunked or invalid, a media type this check does not know — goes to
+    Flask unchanged (with the body it read put back), so every error is the Flask app's own answer.  A store that
+    fails here is not asked again: the exception rides along in the environ and Flask's error handler answers it.
+    """
+
+    def __init__(self, app: WSGIApplication, store: PasswordStore, metrics: Metrics) -> None:
+        self.app = app
+        self.store = store
+        self.metrics = metrics
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        metodo = environ.get("REQUEST_METHOD")
+        caminho = environ.get("PATH_INFO")
+        if metodo == "GET" and caminho == "/api/senhas":
+            try:
+                corpo = self.store.latest_json(LISTADAS)
+            except StoreUnavailable as e:
+                environ[_FALHA] = e
+                return self.app(environ, start_response)
+            environ[_ROTA] = "/api/senhas"
+            return self._ok(start_response, corpo)
+        if metodo == "POST" and caminho == "/api/gerar-senha":
+            return self._gerar(environ, start_response)
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _ok(start_response: StartResponse, corpo: bytes) -> list[bytes]:
+        start_response("200 OK", [*_JSON, ("Content-Length", str(len(corpo)))])
+        return [corpo]
+
+    def _gerar(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        tamanho = environ.get("CONTENT_LENGTH", "")
+        if (
+            environ.get("CONTENT_TYPE", "").lower() not in _TIPOS_JSON
+            or not (tamanho.isascii() and tamanho.isdecimal() and 0 < int(tamanho) <= MAX_CORPO)
+            or "HTTP_TRANSFER_ENCODING" in environ
+        ):
+            return self.app(environ, start_response)
+        corpo = environ["wsgi.input"].read(int(tamanho))
+        try:
+            if len(corpo) != int(tamanho):
+                raise ErroDeValidacao("corpo incompleto")  # Flask answers a short body its own way
+            pedido = pedido_da_api(True, corpo)
+        except ErroDeValidacao:
+            environ["wsgi.input"] = io.BytesIO(corpo)
+            return self.app(environ, start_response)
+        senha = gerar_senha(pedido.tamanho, pedido.classes)
+        try:
+            self.store.add(senha)
+        except StoreUnavailable as e:
+            environ[_FALHA] = e
+            environ["wsgi.input"] = io.BytesIO(corpo)
+            return self.app(environ, start_response)
+        self.metrics.senha_gerada.inc()
+        environ[_ROTA] = "/api/gerar-senha"
+        return self._ok(start_response, b'{"senha":%s}' % json.dumps(senha).encode())
+
+
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app.
 
@@ -127,8 +201,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # The route template (not the path) labels the metrics, so unknown paths cannot grow the label set.
         rule = request.url_rule
         request.environ[_ROTA] = rule.rule if rule is not None else "<sem rota>"
+        falha = request.environ.pop(_FALHA, None)
+        if falha is not None:  # the fast path met it (see _Atalho): answered by the error handler below
+            raise falha
 
-    app.wsgi_app = _Envelope(app.wsgi_app, metrics)  # type: ignore[method-assign]
+    app.wsgi_app = _Envelope(_Atalho(app.wsgi_app, store, metrics), metrics)  # type: ignore[method-assign]
 
     def _indisponivel(erro: StoreUnavailable) -> None:
         agora = time.monotonic()

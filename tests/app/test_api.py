@@ -10,6 +10,8 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from giropops_senhas.app import create_app
+from giropops_senhas.store import StoreUnavailable
 from tests.support.services import RedisServer
 
 JSON = "application/json"
@@ -310,3 +312,68 @@ def test_health_endpoints(client: FlaskClient) -> None:
     assert r.get_json()["status"] == "pronto"
     assert r.get_json()["armazenamento"] == "redis"
     assert "aviso" not in r.get_json()
+
+
+# The two hot routes' successful answers are built by a WSGI shortcut in front of Flask (app._Atalho); every other
+# request goes through Flask.  These pin that both paths answer alike and that the shortcut's hand-offs are exact.
+
+
+def test_the_shortcut_and_flask_send_the_same_headers(client: FlaskClient) -> None:
+    rapido = client.post("/api/gerar-senha", data=b'{"tamanho": 12}', content_type=JSON)
+    # An application/*+json media type is JSON for Flask but not for the shortcut: Flask answers it.
+    flask = client.post("/api/gerar-senha", data=b'{"tamanho": 12}', content_type="application/senha+json")
+    assert rapido.status_code == flask.status_code == 200
+    assert list(rapido.headers.items()) == list(flask.headers.items())
+    assert len(rapido.get_json()["senha"]) == len(flask.get_json()["senha"]) == 12
+    # GET is the shortcut's, HEAD is Flask's: same headers (and so the same Content-Length).
+    get, head = client.get("/api/senhas"), client.head("/api/senhas")
+    assert list(get.headers.items()) == list(head.headers.items())
+    assert [s["senha"] for s in get.get_json()] == [flask.get_json()["senha"], rapido.get_json()["senha"]]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [(JSON, b'{"tamanho": 7}'), (JSON, b"{"), (JSON, b""), ("application/json; charset=utf-8", b'{"x": 1}')],
+)
+def test_a_request_the_shortcut_refuses_gets_flasks_400(client: FlaskClient, content_type: str, body: bytes) -> None:
+    r = client.post("/api/gerar-senha", data=body, content_type=content_type)
+    assert r.status_code == 400
+    assert r.content_type == JSON
+    assert r.get_json()["erro"]
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+class _StoreFora:
+    kind = "redis"
+    description = "redis://fora:6379"
+
+    def __init__(self) -> None:
+        self.chamadas = 0
+
+    def add(self, senha: str) -> None:
+        self.chamadas += 1
+        raise StoreUnavailable("Redis (redis://fora:6379): Connection refused")
+
+    def latest(self, limite: int) -> list[Any]:
+        self.chamadas += 1
+        raise StoreUnavailable("Redis (redis://fora:6379): Connection refused")
+
+    def latest_json(self, limite: int) -> bytes:
+        self.chamadas += 1
+        raise StoreUnavailable("Redis (redis://fora:6379): Connection refused")
+
+    def check(self) -> None:
+        raise StoreUnavailable("Redis (redis://fora:6379): Connection refused")
+
+
+def test_a_store_failure_in_the_shortcut_is_answered_once_by_flask() -> None:
+    store = _StoreFora()
+    client = create_app({"STORE": store}).test_client()
+    for r in (client.post("/api/gerar-senha", json={"tamanho": 12}), client.get("/api/senhas")):
+        assert r.status_code == 503
+        assert r.headers["Retry-After"] == "5"
+        assert r.get_json()["erro"].startswith("armazenamento de senhas indisponível")
+    assert store.chamadas == 2  # the store is asked once per request, not again by Flask
+    metricas = client.get("/metrics").get_data(as_text=True)
+    assert 'http_requests_total{method="POST",route="/api/gerar-senha",status="503"} 1.0' in metricas
+    assert 'http_requests_total{method="GET",route="/api/senhas",status="503"} 1.0' in metricas
