@@ -121,10 +121,11 @@ class _Atalho:
     fails here is not asked again: the exception rides along in the environ and Flask's error handler answers it.
     """
 
-    def __init__(self, app: WSGIApplication, store: PasswordStore, metrics: Metrics) -> None:
+    def __init__(self, app: WSGIApplication, store: PasswordStore, metrics: Metrics, limite: int) -> None:
         self.app = app
         self.store = store
         self.metrics = metrics
+        self.limite = limite  # bodies up to this many bytes are read here; longer ones are Flask's (413)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         metodo = environ.get("REQUEST_METHOD")
@@ -150,16 +151,19 @@ class _Atalho:
         tamanho = environ.get("CONTENT_LENGTH", "")
         if (
             environ.get("CONTENT_TYPE", "").lower() not in _TIPOS_JSON
-            or not (tamanho.isascii() and tamanho.isdecimal() and 0 < int(tamanho) <= MAX_CORPO)
+            or not (tamanho.isascii() and tamanho.isdecimal() and len(tamanho) <= len(str(self.limite)))
+            or not 0 < int(tamanho) <= self.limite
             or "HTTP_TRANSFER_ENCODING" in environ
         ):
             return self.app(environ, start_response)
         corpo = environ["wsgi.input"].read(int(tamanho))
-        try:
-            if len(corpo) != int(tamanho):
-                raise ErroDeValidacao("corpo incompleto")  # Flask answers a short body its own way
-            pedido = pedido_da_api(True, corpo)
-        except ErroDeValidacao:
+        pedido = None
+        if len(corpo) == int(tamanho):  # a short body is Flask's to answer
+            try:
+                pedido = pedido_da_api(True, corpo)
+            except ErroDeValidacao:
+                pass  # Flask validates it again and answers the 400
+        if pedido is None:
             environ["wsgi.input"] = io.BytesIO(corpo)
             return self.app(environ, start_response)
         senha = gerar_senha(pedido.tamanho, pedido.classes)
@@ -205,7 +209,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         if falha is not None:  # the fast path met it (see _Atalho): answered by the error handler below
             raise falha
 
-    app.wsgi_app = _Envelope(_Atalho(app.wsgi_app, store, metrics), metrics)  # type: ignore[method-assign]
+    limite = min(MAX_CORPO, app.config.get("MAX_CONTENT_LENGTH") or MAX_CORPO)
+    app.wsgi_app = _Envelope(  # type: ignore[method-assign]
+        _Atalho(app.wsgi_app, store, metrics, limite), metrics
+    )
 
     def _indisponivel(erro: StoreUnavailable) -> None:
         agora = time.monotonic()

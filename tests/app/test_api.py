@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 import redis
+from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response
 
 from giropops_senhas.app import create_app
 from giropops_senhas.store import StoreUnavailable
@@ -377,3 +380,14 @@ def test_a_store_failure_in_the_shortcut_is_answered_once_by_flask() -> None:
     metricas = client.get("/metrics").get_data(as_text=True)
     assert 'http_requests_total{method="POST",route="/api/gerar-senha",status="503"} 1.0' in metricas
     assert 'http_requests_total{method="GET",route="/api/senhas",status="503"} 1.0' in metricas
+
+
+@pytest.mark.parametrize(("tamanho", "status"), [("4097", 413), ("9" * 5000, 400), ("0", 400), ("-1", 400)])
+def test_a_content_length_the_shortcut_refuses_is_flasks_to_answer(
+    embedded_app: Flask, tamanho: str, status: int
+) -> None:
+    environ = EnvironBuilder(path="/api/gerar-senha", method="POST", data=b"{}", content_type=JSON).get_environ()
+    environ["CONTENT_LENGTH"] = tamanho
+    resposta = Response.from_app(embedded_app, environ)
+    assert resposta.status_code == status
+    assert resposta.content_type == JSON
