@@ -9,6 +9,7 @@ and returns an exit code.  Adding a command means adding its module name to
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -73,7 +74,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(arguments[0] if arguments else None)
-    args = parser.parse_args(arguments)
+    return run(parser, parser.parse_args(arguments))
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
@@ -94,7 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> NoReturn:
-    sys.exit(main())
+    # Importing a command's modules makes many long-lived objects and no garbage: the cyclic
+    # collector only slows that down (by ~10% of a short command), and walking those objects again
+    # in every later full collection is wasted too, so it is off until then and they are frozen.
+    gc.disable()
+    arguments = sys.argv[1:]
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
+    gc.freeze()
+    gc.enable()
+    sys.exit(run(parser, args))
 
 
 if __name__ == "__main__":

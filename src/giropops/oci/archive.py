@@ -29,7 +29,6 @@ import os
 import posixpath
 import re
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
@@ -62,6 +61,7 @@ from giropops.oci.memory import (
 from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Platform, canonical_json
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.tmpfiles import mkstemp
 
 _CHUNK = 1 << 20
 _BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]+)$")
@@ -209,6 +209,8 @@ def _open_file(path: Path) -> IO[bytes]:
     f.seek(0)
     if not (head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC)):
         return f
+    import tempfile  # a compressed archive only: not imported on every start-up
+
     tmp = tempfile.TemporaryFile()
     try:
         with decompressed(cast(BinaryIO, f), f"archive {path}") as src:
@@ -481,7 +483,7 @@ def write_archive(
             "Layers": [f"blobs/{d.digest.algorithm}/{d.digest.hex}" for d in img.manifest.layers],
         })
     try:
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = mkstemp(parent, f".{path.name}.", ".tmp")
     except OSError as exc:
         raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     try:

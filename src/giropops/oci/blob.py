@@ -8,12 +8,9 @@ error too, so a hostile server cannot make us buffer without bound.
 
 from __future__ import annotations
 
-import gzip
 import io
 import zlib
 from typing import Any, BinaryIO, cast
-
-import zstandard
 
 from giropops.errors import BlobError
 from giropops.oci.model import Digest
@@ -41,22 +38,28 @@ class VerifyingReader(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         if self._done:
             return 0
-        view = memoryview(b)
+        view = memoryview(b).cast("B")
         want = len(view)
         if self._size is not None:
             # Read one byte beyond the declared size to detect oversized blobs.
             want = min(want, self._size - self._count + 1)
-        chunk = self._raw.read(max(want, 1))
-        if not chunk:
+        view = view[: max(want, 1)]
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is not None:
+            n = readinto(view) or 0  # straight into the caller's buffer: no copy of every byte
+        else:
+            chunk = self._raw.read(len(view))
+            n = len(chunk)
+            view[:n] = chunk
+        if not n:
             self._finish()
             return 0
-        self._count += len(chunk)
+        self._count += n
         if self._size is not None and self._count > self._size:
             self._done = True
             raise BlobError(f"{self._what} {self._digest}: more than the declared {self._size} bytes")
-        self._hasher.update(chunk)
-        view[: len(chunk)] = chunk
-        return len(chunk)
+        self._hasher.update(view[:n])
+        return n
 
     def _finish(self) -> None:
         self._done = True
@@ -140,9 +143,12 @@ class _GzipStream(io.RawIOBase):
 
 class _ZstdStream(io.RawIOBase):
     def __init__(self, raw: BinaryIO, what: str) -> None:
+        import zstandard  # most layers are gzip or plain tar: not imported on every start-up
+
         super().__init__()
         self._raw = raw
         self._what = what
+        self._zstd_error = zstandard.ZstdError
         self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
 
     def readable(self) -> bool:
@@ -151,7 +157,7 @@ class _ZstdStream(io.RawIOBase):
     def readinto(self, b: Any) -> int:
         try:
             data = self._reader.read(len(b))
-        except zstandard.ZstdError as exc:
+        except self._zstd_error as exc:
             raise BlobError(f"{self._what}: corrupt zstd data: {exc}") from exc
         n = len(data)
         memoryview(b)[:n] = data
@@ -180,4 +186,6 @@ def decompressed(stream: BinaryIO, what: str = "layer") -> BinaryIO:
 
 def gzip_bytes(data: bytes, level: int = 6) -> bytes:
     """Deterministic gzip (mtime 0, no file name), as reproducible builds need."""
+    import gzip  # writing only
+
     return gzip.compress(data, compresslevel=level, mtime=0)

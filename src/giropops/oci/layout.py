@@ -22,8 +22,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +52,7 @@ from giropops.oci.model import (
 )
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.tmpfiles import mkstemp
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -326,7 +325,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = mkstemp(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -346,7 +345,7 @@ def _put_blob(root: Path, src: BlobSource, progress: Progress) -> bool:
             progress.note(f"{src.label}: already present")
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{src.digest.hex[:16]}.", suffix=".tmp")
+    fd, tmp = mkstemp(path.parent, f".{src.digest.hex[:16]}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             copy_blob(src, f, progress)
@@ -410,6 +409,9 @@ def _create_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progr
     parent = root.parent
     if not parent.is_dir():
         raise ArchiveError(f"cannot create {root}: {parent} is not a directory")
+    import shutil  # writing a whole layout only: neither is imported on every start-up
+    import tempfile
+
     stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{root.name}.", suffix=".tmp"))
     try:
         for src in blobs:

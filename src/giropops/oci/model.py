@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform as _platform
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,7 +59,9 @@ class Digest:
 
 
 def _machine_arch() -> tuple[str, str | None]:
-    m = _platform.machine().lower()
+    import platform  # only the host-platform default needs it: not imported on every start-up
+
+    m = platform.machine().lower()
     return {
         "x86_64": ("amd64", None),
         "amd64": ("amd64", None),

@@ -8,7 +8,6 @@ pulling, the tag is kept for display.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -103,6 +102,8 @@ class Reference:
             host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
         if host == "localhost":
             return True
+        import ipaddress  # only registry commands ask: not imported on every start-up
+
         try:
             return ipaddress.ip_address(host).is_loopback
         except ValueError:

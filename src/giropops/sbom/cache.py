@@ -17,11 +17,11 @@ from __future__ import annotations
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from giropops.sbom.filesystem import LayerRecords
+from giropops.tmpfiles import mkstemp
 
 MAGIC = b"GIROPOPS-SBOM-LAYER-1\n"
 ENV_VAR = "GIROPOPS_CACHE_DIR"
@@ -148,7 +148,7 @@ class LayerCache:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            fd, tmp = mkstemp(path.parent, ".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(encode(rec))

@@ -33,7 +33,7 @@ import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
@@ -80,9 +80,11 @@ class Interest:
     def __init__(self, patterns: Iterable[str], max_file_bytes: int = MAX_FILE_BYTES) -> None:
         self.patterns = tuple(sorted({p.lstrip("/") for p in patterns}))
         self.max_file_bytes = max_file_bytes
-        self._regex = re.compile(
-            "|".join(f"(?:{glob_regex(p).pattern})" for p in self.patterns) or r"(?!)", re.DOTALL
-        )
+
+    @cached_property
+    def _regex(self) -> re.Pattern[str]:
+        # Compiled on first use: a run whose layers are all cached only needs the fingerprint.
+        return re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in self.patterns) or r"(?!)", re.DOTALL)
 
     def matches(self, path: str) -> bool:
         return self._regex.match(path) is not None

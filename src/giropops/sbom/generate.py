@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,31 +41,37 @@ def layer_records(
     decompressing and hashing release the GIL.
     """
     fingerprint = interest.fingerprint
+    layers = list(image.layers())
+    results: list[LayerRecords | None] = [
+        cache.load(str(layer.diff_id), fingerprint) if cache is not None else None for layer in layers
+    ]
+    todo = [(i, layer) for i, layer in enumerate(layers) if results[i] is None]
+    if not todo:
+        return [r for r in results if r is not None]
+    import threading  # only when a layer is read: a warm run needs no thread
+
     lock = threading.Lock()
 
     def one(layer: Layer) -> LayerRecords:
         diff_id = str(layer.diff_id)
-        rec = cache.load(diff_id, fingerprint) if cache is not None else None
-        if rec is None:
-            key = f"sbom:{diff_id}"
-            with lock:
-                progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
-            with layer.open_uncompressed() as stream:
-                rec = read_layer(stream, diff_id, interest)
-            with lock:
-                progress.finish(key)
-            if cache is not None:
-                cache.store(rec, fingerprint)
+        key = f"sbom:{diff_id}"
+        with lock:
+            progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
+        with layer.open_uncompressed() as stream:
+            rec = read_layer(stream, diff_id, interest)
+        with lock:
+            progress.finish(key)
+        if cache is not None:
+            cache.store(rec, fingerprint)
         return rec
 
-    layers = list(image.layers())
-    if len(layers) <= 1:
-        return [one(layer) for layer in layers]
+    if len(todo) == 1:
+        i, layer = todo[0]
+        results[i] = one(layer)
+        return [r for r in results if r is not None]
     # Plain threads rather than concurrent.futures: its import (logging...) is a visible part of a
-    # warm run on a small image.
-    results: list[LayerRecords | None] = [None] * len(layers)
+    # run on a small image.
     errors: list[BaseException] = []
-    todo = list(enumerate(layers))
 
     def worker() -> None:
         while True:
@@ -81,7 +86,7 @@ def layer_records(
                     errors.append(exc)
                 return
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(MAX_PARALLEL_LAYERS, len(layers)))]
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(MAX_PARALLEL_LAYERS, len(todo)))]
     for t in threads:
         t.start()
     for t in threads:

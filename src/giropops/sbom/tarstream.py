@@ -11,8 +11,6 @@ chunk the caller asks for.
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -22,6 +20,9 @@ from giropops.errors import SBOMError
 BLOCK = 512
 MAX_META_BYTES = 1 << 20  # a PAX record or GNU long name larger than this is ignored
 _CHUNK = 1 << 20
+# More than the 1 MiB buffer of the verified and decompressed streams: a ``BufferedReader`` asked
+# for more than its buffer reads straight into the result instead of copying through the buffer.
+_PREFETCH_CHUNK = 2 << 20
 
 REGULAR = "file"
 DIRECTORY = "dir"
@@ -237,7 +238,11 @@ class Prefetcher:
     raised in the caller's thread, at the point the caller reaches them.
     """
 
-    def __init__(self, stream: BinaryIO, chunk: int = _CHUNK, depth: int = 8) -> None:
+    def __init__(self, stream: BinaryIO, chunk: int = _PREFETCH_CHUNK, depth: int = 4) -> None:
+        import queue  # imported here, with threading: a warm run reads no layer
+        import threading
+
+        self._full = queue.Full
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._buf = b""
@@ -251,7 +256,7 @@ class Prefetcher:
             try:
                 self._queue.put(item, timeout=0.1)
                 return True
-            except queue.Full:
+            except self._full:
                 continue
         return False
 

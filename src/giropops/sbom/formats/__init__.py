@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from packageurl import PackageURL
@@ -40,21 +39,34 @@ class EncodeOptions:
 
 
 def timestamp_from_epoch(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def dumps(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def content_uuid(sbom: SBOM, salt: str) -> uuid.UUID:
+# uuid.NAMESPACE_URL: ``uuid`` itself is not imported, it pulls ``platform`` into every start-up.
+_NAMESPACE_URL = bytes.fromhex("6ba7b8119dad11d180b400c04fd430c8")
+
+
+def uuid5(name: str) -> str:
+    """``str(uuid.uuid5(uuid.NAMESPACE_URL, name))`` (RFC 4122: SHA-1, version 5, RFC variant)."""
+    b = bytearray(hashlib.sha1(_NAMESPACE_URL + name.encode(), usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def content_uuid(sbom: SBOM, salt: str) -> str:
     """A UUID that changes when (and only when) the subject or the inventory does."""
     h = hashlib.sha256(f"{salt}\n{sbom.subject.digest or sbom.subject.name}\n".encode())
     if sbom.distro is not None:
         h.update(f"{sbom.distro.id} {sbom.distro.version_id}\n".encode())
     for p in sbom.packages:
         h.update(f"{p.purl} {p.layer or ''} {','.join(p.licenses)}\n".encode())
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"urn:giropops:sbom:{h.hexdigest()}")
+    return uuid5(f"urn:giropops:sbom:{h.hexdigest()}")
 
 
 def tool_string() -> str:
