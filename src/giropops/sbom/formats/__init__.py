@@ -20,7 +20,7 @@ from packageurl import PackageURL
 
 from giropops import __version__
 from giropops.errors import SBOMError
-from giropops.sbom.model import SBOM
+from giropops.sbom.model import SBOM, Location
 
 FORMATS = ("list", "json", "spdx-json", "cyclonedx-json")
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
@@ -90,6 +90,39 @@ def qualifiers(purl: PackageURL | None) -> Mapping[str, str]:
     if purl is None or not isinstance(purl.qualifiers, dict):
         return {}
     return purl.qualifiers
+
+
+OWN = "giropops:"  # the namespace of our own properties (CycloneDX) and annotations (SPDX)
+
+
+def own_locations(props: Mapping[str, str]) -> list[Location]:
+    """``giropops:location:N:path`` / ``:layer`` pairs, in order."""
+    out: list[Location] = []
+    while f"{OWN}location:{len(out)}:path" in props:
+        i = len(out)
+        out.append(Location(props[f"{OWN}location:{i}:path"], props.get(f"{OWN}location:{i}:layer")))
+    return out
+
+
+def own_licenses(props: Mapping[str, str]) -> tuple[str, ...]:
+    """``giropops:license:N`` values, in order (empty when the SBOM is not ours)."""
+    return tuple(props[f"{OWN}license:{i}"] for i in range(len(props)) if f"{OWN}license:{i}" in props)
+
+
+def own_metadata(props: Mapping[str, str]) -> dict[str, str]:
+    prefix = f"{OWN}metadata:"
+    return {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
+
+
+def default_source(
+    ptype: str, name: str, version: str, source_name: str | None, source_version: str | None
+) -> tuple[str | None, str | None]:
+    """A deb/apk package with no source recorded was built from itself; a source without version has the binary's."""
+    if ptype in ("deb", "apk") and not source_name:
+        return name, version
+    if source_name and not source_version and ptype in ("deb", "apk"):
+        return source_name, version
+    return source_name, source_version
 
 
 def encode(sbom: SBOM, fmt: str, options: EncodeOptions | None = None) -> bytes:

@@ -15,7 +15,11 @@ from giropops.sbom import licenses as lic
 from giropops.sbom.formats import (
     EncodeOptions,
     content_uuid,
+    default_source,
     dumps,
+    own_licenses,
+    own_locations,
+    own_metadata,
     package_type,
     parse_purl,
     qualifiers,
@@ -226,21 +230,14 @@ def decode(obj: dict[str, Any]) -> SBOM:
         source_version = (
             props.get(f"{P}source:version") or _trivy_source_version(props) or up_version or None
         )
-        if ptype in ("deb", "apk") and not source_name:
-            source_name, source_version = name, version  # no source recorded: built from itself
-        if source_name and not source_version and ptype in ("deb", "apk"):
-            source_version = version
-        locations = []
-        i = 0
-        while f"{P}location:{i}:path" in props:
-            locations.append(Location(props[f"{P}location:{i}:path"], props.get(f"{P}location:{i}:layer")))
-            i += 1
+        source_name, source_version = default_source(ptype, name, version, source_name, source_version)
+        locations = own_locations(props)
         if not locations:
             layer = props.get("aquasecurity:trivy:LayerDiffID") or props.get("syft:location:0:layerID")
             path = props.get("aquasecurity:trivy:FilePath") or props.get("syft:location:0:path") or ""
             if layer or path:
                 locations.append(Location(path if not path or path.startswith("/") else "/" + path, layer))
-        meta = {k[len(f"{P}metadata:") :]: v for k, v in props.items() if k.startswith(f"{P}metadata:")}
+        meta = own_metadata(props)
         if ptype == "python":
             meta.setdefault("name", name)
             name = normalize(name)
@@ -253,8 +250,7 @@ def decode(obj: dict[str, Any]) -> SBOM:
                 source_name=source_name,
                 source_version=source_version,
                 arch=props.get(f"{P}arch") or q.get("arch") or None,
-                licenses=tuple(props[f"{P}license:{i}"] for i in range(len(props)) if f"{P}license:{i}" in props)
-                or _decode_licenses(c.get("licenses")),
+                licenses=own_licenses(props) or _decode_licenses(c.get("licenses")),
                 locations=tuple(locations),
                 metadata=meta,
             )

@@ -22,7 +22,11 @@ from giropops.sbom.formats import (
     EPOCH,
     EncodeOptions,
     content_uuid,
+    default_source,
     dumps,
+    own_licenses,
+    own_locations,
+    own_metadata,
     package_type,
     parse_purl,
     qualifiers,
@@ -295,25 +299,16 @@ def decode(obj: dict[str, Any]) -> SBOM:
         info_name, info_version = _source_info(_str(p.get("sourceInfo")))
         source_name = ann.get(f"{P}source:name") or info_name or up_name or None
         source_version = ann.get(f"{P}source:version") or info_version or up_version or None
-        if ptype in ("deb", "apk") and not source_name:
-            source_name, source_version = name, version  # no source recorded: built from itself
-        if source_name and not source_version and ptype in ("deb", "apk"):
-            source_version = version
-        locations = []
-        i = 0
-        while f"{P}location:{i}:path" in ann:
-            locations.append(Location(ann[f"{P}location:{i}:path"], ann.get(f"{P}location:{i}:layer")))
-            i += 1
+        source_name, source_version = default_source(ptype, name, version, source_name, source_version)
+        locations = own_locations(ann)
         if not locations and (ann.get("LayerDiffID") or ann.get("FilePath")):
             path = ann.get("FilePath", "")
             locations.append(Location(path if not path or path.startswith("/") else "/" + path, ann.get("LayerDiffID")))
         declared = _str(p.get("licenseDeclared"))
-        licenses: tuple[str, ...] = ()
-        if f"{P}license:0" in ann:
-            licenses = tuple(ann[f"{P}license:{i}"] for i in range(len(ann)) if f"{P}license:{i}" in ann)
-        elif declared and declared not in ("NOASSERTION", "NONE"):
+        licenses = own_licenses(ann)
+        if not licenses and declared and declared not in ("NOASSERTION", "NONE"):
             licenses = tuple(extracted.get(x, x) for x in lic.split_and(declared))
-        meta = {k[len(f"{P}metadata:") :]: v for k, v in ann.items() if k.startswith(f"{P}metadata:")}
+        meta = own_metadata(ann)
         if ptype == "python":
             meta.setdefault("name", name)
             name = normalize(name)
