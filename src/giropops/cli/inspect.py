@@ -16,6 +16,7 @@ from giropops.errors import ManifestError
 from giropops.oci.image import Image, ImageIndex, compressed_size
 from giropops.oci.model import Platform
 from giropops.oci.transport import open_any
+from giropops.units import human_size
 
 _CHUNK = 1 << 20
 
@@ -114,14 +115,7 @@ def describe(obj: Image | ImageIndex, platform: Platform | None, name: str) -> d
 
 
 def _human(n: int | None) -> str:
-    if n is None:
-        return "?"
-    f = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if f < 1000 or unit == "GB":
-            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}"
-        f /= 1000
-    return f"{f:.1f} GB"
+    return "?" if n is None else human_size(n)
 
 
 def _text_image(d: dict[str, Any], out: list[str]) -> None:

@@ -9,13 +9,7 @@ import sys
 import time
 from typing import TextIO
 
-
-def _human(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+from giropops.units import human_size as _human
 
 
 class TerminalProgress:

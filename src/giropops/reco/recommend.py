@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from giropops import units
 from giropops.errors import ImageError, ManifestError, NotFoundError, SBOMError
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Digest, Platform
@@ -93,12 +94,7 @@ class Recommendations:
 
 def human_size(n: int) -> str:
     """Decimal units, as registries and Docker Scout print them."""
-    f = float(abs(n))
-    for unit in ("B", "kB", "MB", "GB"):
-        if f < 1000 or unit == "GB":
-            return f"{f:.0f} {unit}" if unit == "B" else f"{f:.1f} {unit}".replace(".0 ", " ")
-        f /= 1000
-    return f"{f:.1f} GB"
+    return units.human_size(abs(n)).replace(".0 ", " ")
 
 
 def _plural(n: int, word: str) -> str:

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from giropops import units
 from giropops.sbom.model import SBOM, Package
 from giropops.vuln.model import SEVERITIES, Finding
 from giropops.vuln.report.filters import Suppressed
@@ -41,14 +42,7 @@ def counts_text(counts: dict[str, int]) -> str:
 
 
 def human_size(n: int | None) -> str:
-    if n is None:
-        return "unknown"
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+    return "unknown" if n is None else units.human_size(n)
 
 
 def purl_of(p: Package) -> str:
