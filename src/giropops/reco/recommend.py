@@ -34,8 +34,9 @@ from giropops.oci.reference import Reference
 from giropops.oci.transport import RegistrySpec, Spec, TransportOptions, open_any, open_image, parse_spec
 from giropops.reco.base import BaseImage, detect_base
 from giropops.reco.catalog import Catalog, CatalogEntry
-from giropops.reco.profile import SEVERITIES, Profile, Profiler, Runtime, version_tuple
+from giropops.reco.profile import Profile, Profiler, Runtime, version_tuple
 from giropops.reco.reach import Unreachable
+from giropops.vuln.model import SEVERITIES
 
 if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
