@@ -10,6 +10,11 @@ from giropops.cli import exitcodes
 from giropops.cli.cves import write_output
 from giropops.cli.db import add_db_option, db_path
 from giropops.errors import GiropopsError
+from giropops.oci.model import Digest
+from giropops.oci.transport import TransportOptions, parse_spec
+from giropops.reco.deps import statements_unverified
+from giropops.sbom.model import SBOM
+from giropops.sign.dsse import Statement
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
@@ -28,11 +33,20 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _statements(image: str, sbom: SBOM) -> list[Statement] | None:
+    """The statements attached to the image, UNVERIFIED: where it says it came from is only a hint."""
+    digest = sbom.subject.digest
+    if digest is None:
+        return None
+    return statements_unverified(parse_spec(image), Digest.parse(digest), TransportOptions())
+
+
 def run(args: argparse.Namespace) -> int:
     sbom = sbom_for(args.image, args.platform)
     facts = image_facts(args.image, args.platform)
     candidates = [sbom_for(spec, args.platform) for spec in args.base]
-    base, ref = pick_base(sbom, candidates, facts.annotations if facts else None)
+    base, ref = pick_base(sbom, candidates, facts.annotations if facts else None, facts.labels if facts else None,
+                          statements=lambda: _statements(args.image, sbom) if facts else None)
     error = None
     if base is None and ref is not None and ref.name and not candidates:
         try:

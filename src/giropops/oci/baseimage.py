@@ -170,17 +170,17 @@ def from_provenance(statements: Sequence[Provenance]) -> BaseImage | None:
     return None
 
 
-def from_layers(
+def best_layer_match(
     diff_ids: Sequence[str], digest: Digest | None, candidates: Sequence[LayerCandidate]
-) -> BaseImage | None:
-    """The candidate whose diff_ids are the longest prefix of ``diff_ids``; never the image itself.
+) -> tuple[int, int] | None:
+    """(index of the candidate, layers shared) for the longest prefix of ``diff_ids``; never the image itself.
 
     A candidate with the image's own digest is skipped; one with all of the image's layers counts
     only when both digests are known and differ (the same layers under another config).
     """
     mine = list(diff_ids)
-    best: tuple[int, LayerCandidate] | None = None
-    for cand in candidates:
+    best: tuple[int, int] | None = None
+    for i, cand in enumerate(candidates):
         if digest is not None and cand.digest == digest:
             continue
         theirs = list(cand.diff_ids)
@@ -188,11 +188,19 @@ def from_layers(
             continue
         if len(theirs) == len(mine) and (digest is None or cand.digest is None):
             continue
-        if best is None or len(theirs) > best[0]:
-            best = (len(theirs), cand)
+        if best is None or len(theirs) > best[1]:
+            best = (i, len(theirs))
+    return best
+
+
+def from_layers(
+    diff_ids: Sequence[str], digest: Digest | None, candidates: Sequence[LayerCandidate]
+) -> BaseImage | None:
+    """The base by layers (``best_layer_match``), or None."""
+    best = best_layer_match(diff_ids, digest, candidates)
     if best is None:
         return None
-    n, cand = best
+    cand, n = candidates[best[0]], best[1]
     return BaseImage("layers", cand.name, cand.digest,
                      f"its first {n} layer{'s' if n != 1 else ''} (diff_ids) are those of {cand.label}")
 
