@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import write_output
@@ -12,13 +12,14 @@ from giropops.cli.db import add_db_option, db_path
 from giropops.errors import GiropopsError
 from giropops.oci.model import Digest
 from giropops.oci.transport import TransportOptions, parse_spec
-from giropops.reco.deps import statements_unverified
 from giropops.sbom.model import SBOM
-from giropops.sign.dsse import Statement
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
 from giropops.vuln.scan import image_facts, sbom_for, view_for
+
+if TYPE_CHECKING:
+    from giropops.sign.dsse import Statement
 
 
 def register(sub: Any) -> None:
@@ -35,6 +36,8 @@ def register(sub: Any) -> None:
 
 def _statements(image: str, sbom: SBOM) -> list[Statement] | None:
     """The statements attached to the image, UNVERIFIED: where it says it came from is only a hint."""
+    from giropops.reco.deps import statements_unverified  # signing code: loaded only when metadata is silent
+
     digest = sbom.subject.digest
     if digest is None:
         return None
