@@ -444,10 +444,6 @@ def recommend(
     return Recommendations(str(s), str(image.digest), base, current, refresh, updates, tuple(ctx.notes))
 
 
-def catalog_images(catalog: Catalog) -> list[str]:
-    return [e.image for e in catalog.entries]
-
-
 __all__ = [
     "Candidate",
     "CatalogEntry",
