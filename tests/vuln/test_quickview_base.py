@@ -44,3 +44,10 @@ def test_annotations_win_over_labels_and_layers_still_match_without_metadata() -
     assert base is BASE and how is not None and how.how == "layers"
     # the image itself is never its own base, even when offered as a candidate
     assert pick_base(BASE, [BASE]) == (None, None)
+
+
+def test_a_named_base_that_is_not_a_candidate_is_shown_as_the_image_names_it() -> None:
+    base, how = pick_base(APP, [OTHER], annotations={"org.opencontainers.image.base.name": "debian:12-slim"})
+    assert base is None and how is not None and how.name == "docker.io/library/debian:12-slim"
+    view = QuickView(ReportView(APP, (), (), ()), None, how, "offline")
+    assert "│ debian:12-slim (not scanned: offline)" in render(view, "app:1")

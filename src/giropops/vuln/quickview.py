@@ -101,7 +101,9 @@ def render(q: QuickView, spec: str) -> str:
         rows += [("Base image", f"{b.name} {how}".strip(), counts_text(q.base.counts())),
                  ("  digest", b.digest or "unknown", "")]
     elif q.base_ref is not None:
-        rows += [("Base image", f"{q.base_ref.name or q.base_ref.digest} (not scanned: {q.base_error})", "")]
+        ref = q.base_ref.reference
+        named = ref.familiar() if ref is not None else q.base_ref.name or q.base_ref.digest
+        rows += [("Base image", f"{named} (not scanned: {q.base_error})", "")]
     else:
         rows += [("Base image", "unknown (no base annotations, no candidate's layers match)", "")]
     w0 = max(len(r[0]) for r in rows) + 2
