@@ -170,3 +170,34 @@ def test_artifact_without_filesystem_layers_round_trips(tmp_path):
     assert open_archive_image(tmp_path / "sig.tar").raw_manifest == art.raw_manifest
     assert json.loads(skopeo("inspect", "--raw", f"oci-archive:{tmp_path}/sig.tar"))["layers"][0]["annotations"] == {
         "dev.cosignproject.cosign/signature": "MEUC"}
+
+
+def test_put_blob_and_edit_index_change_a_layout_in_place(tmp_path):
+    from giropops.errors import ArchiveError
+    from giropops.oci.layout import Layout, edit_index, put_blob, read_layout_blob, with_annotations
+    from giropops.oci.model import Descriptor, Digest
+
+    lay = tmp_path / "lay"
+    img = random_image(12, layers=1)
+    write_layout(img, lay, "v1")
+    data = b'{"note":"attached"}'
+    digest = put_blob(lay, data)
+    assert digest == Digest("sha256", hashlib.sha256(data).hexdigest())
+    assert (lay / "blobs" / "sha256" / digest.hex).read_bytes() == data
+    assert put_blob(lay, data) == digest  # present: not written again
+    extra = Descriptor("application/vnd.oci.image.manifest.v1+json", digest, len(data), {"kind": "x"})
+    edit_index(lay, lambda idx: [*(with_annotations(d, {"seen": "yes"}) for d in idx.manifests), extra])
+    entries = json.loads((lay / "index.json").read_text())["manifests"]
+    assert [e["annotations"] for e in entries] == [{"org.opencontainers.image.ref.name": "v1", "seen": "yes"},
+                                                    {"kind": "x"}]
+    layout = Layout(lay)
+    assert read_layout_blob(layout, digest, len(data), 1024, "blob") == data
+    assert open_layout_image(lay, "v1").digest == img.digest  # the image is still there, by name
+    (lay / "blobs" / "sha256" / digest.hex).write_bytes(b'{"note":"tampered"}')
+    with pytest.raises(BlobError):
+        read_layout_blob(layout, digest, None, 1024, "blob")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(ArchiveError, match="not an OCI image layout"):
+        edit_index(plain, lambda idx: list(idx.manifests))
+    assert not (plain / "index.json").exists()

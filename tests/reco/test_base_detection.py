@@ -137,22 +137,22 @@ def test_invalid_annotation_is_reported_not_trusted(world: World) -> None:
 
 
 def test_slsa_v1_resolved_dependencies_and_docker_hub_names() -> None:
-    from giropops.reco.attestations import Statement
-    from giropops.reco.base import _from_provenance
+    from giropops.oci.baseimage import from_provenance
+    from giropops.sign.dsse import STATEMENT_V1, Statement
 
     hexd = "ab" * 32
-    v1 = Statement("https://slsa.dev/provenance/v1", {
+    v1 = Statement(STATEMENT_V1, "https://slsa.dev/provenance/v1", ({"digest": {"sha256": "cd" * 32}},), {
         "buildDefinition": {"resolvedDependencies": [
             {"uri": "git+https://github.com/example/app@refs/heads/main", "digest": {"gitCommit": "0" * 40}},
             {"uri": "pkg:docker/python@3.12-slim?platform=linux%2Famd64", "digest": {"sha256": hexd}},
         ]},
-    }, ("sha256:" + "cd" * 32,))
-    base = _from_provenance([v1])
+    }, b"")
+    base = from_provenance([v1])
     assert base is not None
     assert (base.how, base.name, str(base.digest)) == (
         "provenance", "docker.io/library/python:3.12-slim", f"sha256:{hexd}")
-    other = Statement("https://spdx.dev/Document", {"materials": [{"uri": "pkg:docker/x@1"}]}, ())
-    assert _from_provenance([other]) is None
+    other = Statement(STATEMENT_V1, "https://spdx.dev/Document", (), {"materials": [{"uri": "pkg:docker/x@1"}]}, b"")
+    assert from_provenance([other]) is None
 
 
 def test_image_built_by_giropops_build(world: World, tmp_path, capsys: pytest.CaptureFixture[str]) -> None:

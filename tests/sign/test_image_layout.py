@@ -131,3 +131,18 @@ def test_layout_blob_tampered_is_a_blob_mismatch(tmp_path, keypair):
     blob.write_bytes(blob.read_bytes().replace(b"critical", b"CRITICAL"))
     with pytest.raises(se.BlobMismatchError):
         verify_image(LayoutStore(root), Trust(key=VerifyingKey.load(keypair.public)))
+
+
+def test_attestations_read_unverified_name_the_subject_only(tmp_path, keypair):
+    from giropops.sign.image import has_attached, read_attestations_unverified
+
+    root = tmp_path / "layout"
+    digest = make_layout(root)
+    store = LayoutStore(root)
+    assert read_attestations_unverified(store, digest) == [] and not has_attached(store, digest, "att")
+    key = SigningKey.load(keypair.private, keypair.password)
+    attest_image(store, key, "slsaprovenance", json.dumps({"materials": []}).encode())
+    (st,) = read_attestations_unverified(store, digest)
+    assert st.predicate_type == "https://slsa.dev/provenance/v0.2" and has_attached(store, digest, "att")
+    # the same .att entry read for another digest: its statement does not name that image
+    assert read_attestations_unverified(store, Digest("sha256", "0" * 64)) == []

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
 from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool, predicate_uri
-from giropops.errors import SignError, UsageError
+from giropops.errors import UsageError
 from giropops.oci.model import Digest
 from giropops.sign.dsse import PREDICATE_TYPES
 from giropops.sign.image import attest_image
@@ -36,17 +35,11 @@ def _generated_sbom(image: str, ptype: str) -> bytes:
     fmt = _SBOM_FORMATS.get(ptype)
     if fmt is None:
         raise UsageError(f"--predicate is required for --type {ptype}")
-    try:
-        sbom_mod = importlib.import_module("giropops.sbom")
-        formats = importlib.import_module("giropops.sbom.formats")
-        sbom_for = sbom_mod.sbom_for
-        encode = formats.encode
-    except (ImportError, AttributeError) as exc:
-        raise SignError(
-            f"--predicate is required: this giropops has no SBOM generator to attest a {ptype} SBOM"
-        ) from exc
-    data: bytes = encode(sbom_for(image), fmt)
-    return data
+    # imported here: only attesting a generated SBOM needs the catalogers
+    from giropops.sbom import sbom_for
+    from giropops.sbom.formats import encode
+
+    return encode(sbom_for(image), fmt)
 
 
 def _pinned_spec(store: object, digest: Digest) -> str:

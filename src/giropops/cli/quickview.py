@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import write_output
 from giropops.cli.db import add_db_option, db_path
 from giropops.errors import GiropopsError
+from giropops.oci.model import Digest
+from giropops.oci.transport import TransportOptions, parse_spec
+from giropops.sbom.model import SBOM
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
 from giropops.vuln.scan import image_facts, sbom_for, view_for
+
+if TYPE_CHECKING:
+    from giropops.sign.dsse import Statement
 
 
 def register(sub: Any) -> None:
@@ -28,11 +34,22 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _statements(image: str, sbom: SBOM) -> list[Statement] | None:
+    """The statements attached to the image, UNVERIFIED: where it says it came from is only a hint."""
+    from giropops.reco.deps import statements_unverified  # signing code: loaded only when metadata is silent
+
+    digest = sbom.subject.digest
+    if digest is None:
+        return None
+    return statements_unverified(parse_spec(image), Digest.parse(digest), TransportOptions())
+
+
 def run(args: argparse.Namespace) -> int:
     sbom = sbom_for(args.image, args.platform)
     facts = image_facts(args.image, args.platform)
     candidates = [sbom_for(spec, args.platform) for spec in args.base]
-    base, ref = pick_base(sbom, candidates, facts.annotations if facts else None)
+    base, ref = pick_base(sbom, candidates, facts.annotations if facts else None, facts.labels if facts else None,
+                          statements=lambda: _statements(args.image, sbom) if facts else None)
     error = None
     if base is None and ref is not None and ref.name and not candidates:
         try:

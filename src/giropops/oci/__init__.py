@@ -14,6 +14,8 @@ Map (after go-containerregistry's ``pkg/v1``):
 - Sources and sinks: ``layout`` (OCI layout dirs), ``archive`` (docker/OCI
   tarballs), ``registry`` (distribution API), ``fs`` (a directory as an image,
   read-only), ``daemon`` (a Docker/Podman engine, read-only).
+- ``baseimage``: which image an image was built on (annotations, labels, provenance,
+  leading layers), decided from facts the caller reads.
 - ``transport``: ``parse_spec`` for ``registry://``, ``archive://``, ``oci-dir://``,
   ``fs://``, ``local://`` and ``open_image`` / ``open_any`` / ``write_image``.
 """

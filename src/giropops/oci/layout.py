@@ -8,7 +8,9 @@ Writing is all-or-nothing: a new layout is staged in a temporary directory next
 to the destination and renamed into place; appending to an existing layout
 writes each missing blob through a temporary file + rename, rewrites
 ``index.json`` last (temp + rename) and removes the blobs it added if anything
-fails.  Existing blobs are never rewritten (deduplicated by digest).
+fails.  Existing blobs are never rewritten (deduplicated by digest).  Signature storage
+edits a layout in place with ``put_blob`` and ``edit_index`` (the same blob helper, the same
+atomic ``index.json`` rewrite).
 
 Selecting an image in a layout (``oci-dir://DIR:NAME`` or ``oci-dir://DIR@DIGEST``):
 ``NAME`` matches the ``org.opencontainers.image.ref.name`` annotation of an
@@ -22,8 +24,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -443,3 +445,45 @@ def _append_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progr
                 p.unlink()
         raise
 
+
+
+# --- editing a layout in place (signatures and attestations: ``giropops.sign.storage``) ----------
+
+
+def read_layout_blob(layout: Layout, digest: Digest, size: int | None, limit: int, what: str) -> bytes:
+    """One blob of ``layout``, read with a size limit and verified against its digest (and size, when known)."""
+    return read_verified(layout.store.open_blob(digest), digest, size, limit, what)
+
+
+def put_blob(root: Path, data: bytes, label: str = "blob") -> Digest:
+    """Store ``data`` in the existing layout at ``root`` unless a blob with its digest is there; its digest.
+
+    Goes through the writer's own blob helper (temporary file + rename, same path checks).
+    """
+    digest = Digest.of(data)
+    try:
+        _put_blob(root, BlobSource(digest, len(data), data, None, label), NO_PROGRESS)
+    except OSError as exc:
+        raise ArchiveError(f"cannot write blob {digest} to layout {root}: {exc.strerror or exc}") from exc
+    return digest
+
+
+def edit_index(root: Path, edit: Callable[[Index], Sequence[Descriptor]]) -> Index:
+    """Replace the entries of the layout's ``index.json`` with ``edit(current index)``, atomically; the new index.
+
+    The layout is validated first; the index keeps its own annotations.  The file is rewritten
+    through a temporary file and a rename, so a reader sees the old index or the new one.
+    """
+    layout = Layout(root)
+    current = layout.top.index
+    new = Index(media_type=mt.OCI_INDEX, manifests=tuple(edit(current)), annotations=current.annotations)
+    try:
+        atomic_write_bytes(root / "index.json", new.to_bytes())
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {root}/index.json: {exc.strerror or exc}") from exc
+    return new
+
+
+def with_annotations(desc: Descriptor, extra: Mapping[str, str]) -> Descriptor:
+    """``desc`` with ``extra`` added to its annotations (an index entry re-labelled in place)."""
+    return replace(desc, annotations={**desc.annotations, **extra})

@@ -64,11 +64,6 @@ class FileSlice(io.RawIOBase):
         super().close()
 
 
-def open_file_slice(path: str | os.PathLike[str], offset: int, length: int) -> BinaryIO:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    return cast(BinaryIO, io.BufferedReader(FileSlice(fd, offset, length, close_fd=True), buffer_size=1 << 20))
-
-
 class BlobLayer:
     """A layer known by its descriptor; ``opener`` returns the raw (unverified) blob stream.
 

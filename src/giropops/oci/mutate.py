@@ -315,15 +315,6 @@ def canonicalize(image: Image, epoch: int | None = None) -> Image:
     return _rebuild(image, config)
 
 
-def with_history(image: Image, entry: Mapping[str, Any]) -> Image:
-    """Append a history entry (for a step that added no layer, give ``empty_layer: True``)."""
-    config = _config_dict(image)
-    history = list(config.get("history") or [])
-    history.append(dict(entry))
-    config["history"] = history
-    return _rebuild(image, config)
-
-
 def to_oci(image: Image) -> Image:
     """The same content under OCI media types (config and layers keep their bytes)."""
     if image.media_type == mt.OCI_MANIFEST:

@@ -20,10 +20,10 @@ from giropops.oci.model import Platform
 from giropops.oci.transport import Spec, TransportOptions, open_image, parse_spec
 from giropops.policy.config import PolicyConfig
 from giropops.reco import deps
-from giropops.reco.attestations import attached_statements, has_attached_sbom
 from giropops.reco.base import detect_base
 from giropops.reco.recommend import tag_state
 from giropops.sbom.model import SBOM
+from giropops.vuln.model import FindingBrief
 
 PASS, FAIL, NODATA = "pass", "fail", "nodata"
 TITLES = {
@@ -67,14 +67,14 @@ class _Facts:
         self.name = name
         self.db_path = db_path
         self._sbom: SBOM | None = None
-        self._vulns: tuple[deps.Vulnerability, ...] | None = None
+        self._vulns: tuple[FindingBrief, ...] | None = None
 
     def sbom(self) -> SBOM:
         if self._sbom is None:
             self._sbom = deps.sbom_of(self.image, self.name)
         return self._sbom
 
-    def vulnerabilities(self) -> tuple[deps.Vulnerability, ...]:
+    def vulnerabilities(self) -> tuple[FindingBrief, ...]:
         if self._vulns is None:
             db = deps.open_db(self.db_path)
             try:
@@ -228,14 +228,14 @@ class Evaluator:
                 return PolicyResult(name, TITLES[name], NODATA, str(exc))
             return PolicyResult(name, TITLES[name], PASS,
                                 f"an SBOM attestation ({ptype}) verifies with {self.key.name}")
-        statements = attached_statements(self.spec, self.image.digest, self.options)
+        statements = deps.statements_unverified(self.spec, self.image.digest, self.options)
         if statements is None:
             return PolicyResult(name, TITLES[name], NODATA, "this source holds no attestations")
         found = sorted({s.predicate_type for s in statements if s.predicate_type in deps.SBOM_PREDICATE_TYPES})
         if found:
             return PolicyResult(name, TITLES[name], PASS,
                                 f"SBOM attestation attached ({', '.join(found)}); signature not checked (no --key)")
-        if has_attached_sbom(self.spec, self.image.digest, self.options):
+        if deps.has_attached_sbom(self.spec, self.image.digest, self.options):
             return PolicyResult(name, TITLES[name], PASS, "SBOM attached (cosign .sbom tag); not signed")
         return PolicyResult(name, TITLES[name], FAIL, "no SBOM attestation is attached to the image")
 

@@ -1,6 +1,7 @@
 """Base images: which one an image was built on, and which one it should be built on.
 
-``base.detect_base`` finds the base (annotations, labels, SLSA provenance, leading layers);
+``base.detect_base`` finds the base (annotations, labels, SLSA provenance, leading layers) with
+the detector in ``giropops.oci.baseimage``, which ``giropops quickview`` uses too;
 ``recommend.recommend`` compares it with a refreshed tag and with better bases (the other
 tags of its repository and the catalog's minimal alternatives, ``catalog.load_catalog``),
 each profiled once per digest (``profile.Profiler``); ``render`` lays the result out.

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -129,12 +128,3 @@ def load_catalog(files: Sequence[Path] = (), environ: Mapping[str, str] | None =
             seen.add((e.runtime, e.image))
             unique.append(e)
     return Catalog(tuple(unique))
-
-
-def as_dict(catalog: Catalog) -> dict[str, Any]:
-    runtimes: dict[str, list[dict[str, Any]]] = {}
-    for e in catalog.entries:
-        runtimes.setdefault(e.runtime, []).append(
-            {"image": e.image, "flavour": e.flavour, "description": e.description}
-        )
-    return {"version": 1, "runtimes": runtimes}

@@ -1,86 +1,56 @@
 """The one place ``reco`` and ``policy`` call into ``giropops.sbom``, ``giropops.vuln`` and ``giropops.sign``.
 
 Each function is small on purpose: when one of those packages changes its API, the fix is a
-line here.  Imports are local so that a build without one of them fails with a clear
-``ConfigError`` naming what is missing, only when that part is actually needed.
+line here.  The imports are plain imports (the layering is oci <- sbom <- vuln, oci <- sign,
+with reco and policy above all of them), so type checkers see every call.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
 
 from giropops.errors import ConfigError
 from giropops.oci.image import Image
+from giropops.oci.model import Digest
+from giropops.oci.registry import RegistryClient, RegistryOptions
 from giropops.oci.transport import OCIDirSpec, RegistrySpec, Spec, TransportOptions
-
-if TYPE_CHECKING:
-    from giropops.sbom.model import SBOM
-
-
-def _module(name: str, what: str) -> ModuleType:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise ConfigError(f"this giropops has no {what} ({name}): {exc}") from exc
-
+from giropops.sbom.generate import generate, subject_for
+from giropops.sbom.model import SBOM
+from giropops.sign.attached import Trust
+from giropops.sign.dsse import Statement
+from giropops.sign.errors import NoMatchingAttestationError
+from giropops.sign.image import has_attached, read_attestations_unverified, verify_attestations, verify_image
+from giropops.sign.keys import VerifyingKey
+from giropops.sign.storage import SBOM_SUFFIX, LayoutStore, RegistryStore, Store
+from giropops.vuln.db.store import VulnDB, default_path
+from giropops.vuln.match import scan as match_scan
+from giropops.vuln.model import FindingBrief
 
 # -- SBOM ----------------------------------------------------------------------------------------
 
 
 def sbom_of(image: Image, name: str) -> SBOM:
     """The SBOM of an image, cataloged by ``giropops.sbom`` (its per-layer cache included)."""
-    gen = _module("giropops.sbom.generate", "SBOM generator")
-    sbom: SBOM = gen.generate(image, gen.subject_for(image, name))
-    return sbom
+    return generate(image, subject_for(image, name))
 
 
 # -- vulnerabilities -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Vulnerability:
-    """One vulnerability of one package, as the recommendations and policies need it."""
-
-    id: str
-    package: str
-    package_type: str
-    version: str
-    severity: str  # critical | high | medium | low | unspecified
-    fixed_version: str | None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        """What "the same vulnerability" means across two images: id, package type and name."""
-        return (self.id, self.package_type, self.package)
+def open_db(path: Path | None) -> VulnDB:
+    """The vulnerability database; the caller closes it."""
+    return VulnDB(path if path is not None else default_path())
 
 
-def open_db(path: Path | None) -> Any:
-    """The vulnerability database (``VulnDB``); the caller closes it."""
-    store = _module("giropops.vuln.db.store", "vulnerability database")
-    return store.VulnDB(path if path is not None else store.default_path())
-
-
-def db_identity(db: Any) -> str:
+def db_identity(db: VulnDB) -> str:
     """Changes whenever the database content may have changed (part of the profile cache key)."""
     path = Path(db.path)
     st = path.stat()
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def scan(sbom: SBOM, db: Any) -> tuple[Vulnerability, ...]:
-    match = _module("giropops.vuln.match", "vulnerability matcher")
-    result = match.scan(sbom, db)
-    return tuple(
-        Vulnerability(
-            id=f.vuln_id, package=f.package.name, package_type=f.package.type, version=f.package.version,
-            severity=f.severity.level, fixed_version=f.fixed_version,
-        )
-        for f in result.findings
-    )
+def scan(sbom: SBOM, db: VulnDB) -> tuple[FindingBrief, ...]:
+    return tuple(f.brief() for f in match_scan(sbom, db).findings)
 
 
 # -- signatures and attestations -----------------------------------------------------------------
@@ -88,19 +58,24 @@ def scan(sbom: SBOM, db: Any) -> tuple[Vulnerability, ...]:
 SBOM_PREDICATE_TYPES = ("https://spdx.dev/Document", "https://cyclonedx.org/bom")
 
 
-def _store(spec: Spec, options: TransportOptions) -> Any:
-    storage = _module("giropops.sign.storage", "signature support")
+def _store(spec: Spec, options: TransportOptions) -> Store | None:
+    """Where the image's signatures and attestations live; None when the source cannot hold them."""
     if isinstance(spec, RegistrySpec):
-        from giropops.oci.registry import RegistryClient, RegistryOptions
-
         client = RegistryClient(spec.ref.registry_host, RegistryOptions(
             insecure=options.insecure, username=options.username, password=options.password,
             docker_config=options.docker_config,
         ))
-        return storage.RegistryStore(client, spec.ref)
+        return RegistryStore(client, spec.ref)
     if isinstance(spec, OCIDirSpec):
-        return storage.LayoutStore(spec.path, spec.name, spec.digest)
+        return LayoutStore(spec.path, spec.name, spec.digest)
     return None
+
+
+def _signed_store(spec: Spec, options: TransportOptions) -> Store:
+    store = _store(spec, options)
+    if store is None:
+        raise ConfigError(f"{spec}: signatures are kept in registries and OCI layouts only")
+    return store
 
 
 def signatures_supported(spec: Spec) -> bool:
@@ -108,32 +83,38 @@ def signatures_supported(spec: Spec) -> bool:
     return isinstance(spec, RegistrySpec | OCIDirSpec)
 
 
-def _trust(key_path: Path) -> Any:
-    keys = _module("giropops.sign.keys", "signature support")
-    attached = _module("giropops.sign.attached", "signature support")
-    return attached.Trust(key=keys.VerifyingKey.load(key_path))
+def _trust(key_path: Path) -> Trust:
+    return Trust(key=VerifyingKey.load(key_path))
 
 
 def verify_signature(spec: Spec, options: TransportOptions, key_path: Path) -> None:
     """Raises a ``VerificationError`` subclass unless a signature of the image verifies with the key."""
-    image_mod = _module("giropops.sign.image", "signature support")
-    image_mod.verify_image(_store(spec, options), _trust(key_path))
+    verify_image(_signed_store(spec, options), _trust(key_path))
 
 
 def verify_sbom_attestation(spec: Spec, options: TransportOptions, key_path: Path) -> str:
     """The predicate type of an SBOM attestation that verifies with the key; raises ``VerificationError``."""
-    image_mod = _module("giropops.sign.image", "signature support")
-    errors_mod = _module("giropops.sign.errors", "signature support")
-    store = _store(spec, options)
+    store = _signed_store(spec, options)
     trust = _trust(key_path)
     mismatches: list[str] = []
     for ptype in SBOM_PREDICATE_TYPES:
         try:
-            _, good = image_mod.verify_attestations(store, trust, ptype)
-        except errors_mod.NoMatchingAttestationError as exc:
+            _, good = verify_attestations(store, trust, ptype)
+        except NoMatchingAttestationError as exc:
             mismatches.append(str(exc))
             continue
         if good:
             return ptype
-    raise errors_mod.NoMatchingAttestationError("; ".join(mismatches) or "no SBOM attestation")
+    raise NoMatchingAttestationError("; ".join(mismatches) or "no SBOM attestation")
 
+
+def statements_unverified(spec: Spec, digest: Digest, options: TransportOptions) -> list[Statement] | None:
+    """UNVERIFIED statements attached to the image (hints, not trust); None when the source holds none."""
+    store = _store(spec, options)
+    return None if store is None else read_attestations_unverified(store, digest)
+
+
+def has_attached_sbom(spec: Spec, digest: Digest, options: TransportOptions) -> bool | None:
+    """Whether cosign's ``.sbom`` tag (``cosign attach sbom``) exists; None when the source has no tags."""
+    store = _store(spec, options)
+    return None if store is None else has_attached(store, digest, SBOM_SUFFIX)

@@ -20,10 +20,9 @@ from typing import Any
 
 from giropops.oci.image import Image, compressed_size
 from giropops.reco import deps
-from giropops.reco.deps import Vulnerability
 from giropops.sbom.model import SBOM, Package
+from giropops.vuln.model import SEVERITIES, FindingBrief
 
-SEVERITIES = ("critical", "high", "medium", "low", "unspecified")
 _CACHE_VERSION = "1"
 
 #: Environment variables official runtime images set to the version they carry.
@@ -107,7 +106,7 @@ class Profile:
     os_version: str | None
     runtime: Runtime | None
     user: str
-    vulnerabilities: tuple[Vulnerability, ...]
+    vulnerabilities: tuple[FindingBrief, ...]
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(SEVERITIES, 0)
@@ -141,11 +140,11 @@ class Profile:
             os=obj.get("os"), os_id=obj.get("os_id"), os_version=obj.get("os_version"),
             runtime=Runtime(str(rt["name"]), str(rt["version"]), str(rt["source"])) if rt else None,
             user=str(obj.get("user", "")),
-            vulnerabilities=tuple(Vulnerability(**v) for v in obj["vulnerabilities"]),
+            vulnerabilities=tuple(FindingBrief(**v) for v in obj["vulnerabilities"]),
         )
 
 
-def profile_of(name: str, image: Image, sbom: SBOM, vulnerabilities: Sequence[Vulnerability]) -> Profile:
+def profile_of(name: str, image: Image, sbom: SBOM, vulnerabilities: Sequence[FindingBrief]) -> Profile:
     distro = sbom.distro
     os_name: str | None = None
     if distro is not None:

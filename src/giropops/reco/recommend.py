@@ -34,8 +34,9 @@ from giropops.oci.reference import Reference
 from giropops.oci.transport import RegistrySpec, Spec, TransportOptions, open_any, open_image, parse_spec
 from giropops.reco.base import BaseImage, detect_base
 from giropops.reco.catalog import Catalog, CatalogEntry
-from giropops.reco.profile import SEVERITIES, Profile, Profiler, Runtime, version_tuple
+from giropops.reco.profile import Profile, Profiler, Runtime, version_tuple
 from giropops.reco.reach import Unreachable
+from giropops.vuln.model import SEVERITIES
 
 if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
@@ -441,10 +442,6 @@ def recommend(
     refresh = None if only_update else _refresh(ctx, base, current)
     updates = None if only_refresh else tuple(_updates(ctx, base, current, catalog, tag))
     return Recommendations(str(s), str(image.digest), base, current, refresh, updates, tuple(ctx.notes))
-
-
-def catalog_images(catalog: Catalog) -> list[str]:
-    return [e.image for e in catalog.entries]
 
 
 __all__ = [

@@ -6,8 +6,9 @@ import datetime as _dt
 import json
 from typing import Any
 
-from giropops.reco.profile import SEVERITIES, Profile
+from giropops.reco.profile import Profile
 from giropops.reco.recommend import Candidate, Comparison, Recommendations, human_size
+from giropops.vuln.model import SEVERITIES
 
 _LETTER = {"critical": "C", "high": "H", "medium": "M", "low": "L", "unspecified": "?"}
 

@@ -10,7 +10,7 @@ Modules (nouns) and what they hold:
 * ``certs``     certificate chains and signer identities (keyless / own PKI)
 * ``bundle``    sigstore bundles v0.1-v0.3 (cosign v3's default)
 * ``storage``   where signatures live: a registry repository or an OCI layout (as ``cosign save``)
-* ``image``     sign / attest / verify / tree against a store
+* ``image``     sign / attest / verify / tree against a store; ``read_attestations_unverified`` for hints
 * ``errors``    one class and exit code per reason a key or a signature is refused
 
 Verification never returns a bool: it returns what was verified or raises a ``VerificationError``

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,12 +203,3 @@ def build_statement(predicate_type_name: str, predicate_raw: bytes, subject_name
         "predicate": predicate,
     }
     return go_json(doc)
-
-
-def subjects_digests(subjects: Sequence[Mapping[str, Any]]) -> list[str]:
-    out: list[str] = []
-    for s in subjects:
-        dg = s.get("digest")
-        if isinstance(dg, dict):
-            out.extend(f"{k}:{v}" for k, v in dg.items())
-    return out

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from giropops.errors import ManifestError, RegistryError, VerificationError
+from giropops.errors import ImageError, ManifestError, RegistryError, VerificationError
 from giropops.oci import mediatypes as mt
 from giropops.oci.model import Descriptor, Digest, Manifest
 from giropops.sign.attached import (
@@ -30,7 +30,14 @@ from giropops.sign.attached import (
     verify_layers,
 )
 from giropops.sign.bundle import BUNDLE_V03, Bundle, verify_bundle
-from giropops.sign.dsse import Envelope, Statement, build_statement, predicate_type_uri, sign_envelope
+from giropops.sign.dsse import (
+    MAX_ENVELOPE_BYTES,
+    Envelope,
+    Statement,
+    build_statement,
+    predicate_type_uri,
+    sign_envelope,
+)
 from giropops.sign.encoding import b64encode
 from giropops.sign.errors import (
     NoMatchingAttestationError,
@@ -252,6 +259,35 @@ def verify_attestations(
             f"no verified attestation of type {uri}; found: {', '.join(sorted(seen_types))}"
         )
     raise most_informative(errors) if errors else NoSignaturesError("no attestations found")
+
+
+# ------------------------------------------------------------------------------ unverified reading
+
+
+def read_attestations_unverified(store: Store, subject: Digest) -> list[Statement]:
+    """UNVERIFIED: the in-toto statements attached to ``subject`` (its ``.att`` tag), signatures NOT checked.
+
+    For hints only (where an image says it came from); never for a trust decision, which is
+    ``verify_attestations``' job.  Statements that do not name ``subject`` (copied from another
+    image) and layers that are not readable DSSE envelopes are left out.
+    """
+    attached = store.read_attached(subject, ATT_SUFFIX)
+    out: list[Statement] = []
+    for desc in attached.manifest.layers if attached else ():
+        if desc.media_type != DSSE_MEDIA_TYPE or desc.size > MAX_ENVELOPE_BYTES:
+            continue
+        try:
+            st = Statement.from_bytes(Envelope.from_bytes(store.read_blob(desc)).payload)
+            st.check_subject(subject)
+        except (VerificationError, ImageError):
+            continue
+        out.append(st)
+    return out
+
+
+def has_attached(store: Store, subject: Digest, suffix: str) -> bool:
+    """Whether something is attached to ``subject`` under cosign's ``suffix`` tag (``sbom``, ``sig``, ``att``)."""
+    return store.read_attached(subject, suffix) is not None
 
 
 # ------------------------------------------------------------------------------ tree

@@ -105,14 +105,6 @@ def pem_encode(label: str, der: bytes) -> bytes:
 # --------------------------------------------------------------------------- envelope
 
 
-@dataclass(frozen=True)
-class ScryptParams:
-    n: int
-    r: int
-    p: int
-    salt: bytes
-
-
 def _b64_field(obj: Mapping[str, Any], key: str, what: str) -> bytes:
     v = obj.get(key)
     if not isinstance(v, str):

@@ -12,9 +12,6 @@ OCI layout (as ``cosign save`` lays it out): ``index.json`` entries annotated ``
 from __future__ import annotations
 
 import io
-import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,8 @@ from typing import Any, BinaryIO, Protocol
 from giropops.errors import BlobError, ConfigError, ImageError, ManifestError, NotFoundError, ReferenceError_
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
-from giropops.oci.model import Descriptor, Digest, Index, Manifest, parse_json_document
+from giropops.oci.layout import Layout, edit_index, put_blob, read_layout_blob, with_annotations
+from giropops.oci.model import Descriptor, Digest, Index, Manifest
 from giropops.oci.reference import Reference
 from giropops.sign.errors import BlobMismatchError
 
@@ -79,8 +77,6 @@ class RegistryLike(Protocol):
     def open_blob(self, repo: str, digest: Digest, size: int | None) -> BinaryIO: ...
 
     def push_blob(self, repo: str, digest: Digest, size: int, opener: Any) -> None: ...
-
-    def list_tags(self, repo: str) -> list[str]: ...
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str | None = None) -> Index: ...
 
@@ -161,17 +157,6 @@ class RegistryStore:
     def referrers(self, subject: Digest) -> list[Descriptor]:
         return list(self.client.referrers(self.repo, subject).manifests)
 
-    def push_manifest(self, tag_or_digest: str, raw: bytes, media_type: str) -> Digest:
-        return self.client.put_manifest(self.repo, tag_or_digest, raw, media_type)
-
-    def push_blob(self, data: bytes) -> Digest:
-        digest = Digest.of(data)
-        if not self.client.blob_exists(self.repo, digest):
-            self.client.push_blob(self.repo, digest, len(data), _opener(data))
-        return digest
-
-    def tags(self) -> list[str]:
-        return self.client.list_tags(self.repo)
 
 
 def _opener(data: bytes) -> Any:
@@ -195,40 +180,36 @@ def open_registry_store(ref: Reference, insecure: bool = False) -> RegistryStore
 
 
 class LayoutStore:
-    """An OCI image layout directory signed in place, the way ``cosign save`` writes signatures."""
+    """An OCI image layout directory signed in place, the way ``cosign save`` writes signatures.
+
+    Reading and writing go through ``giropops.oci.layout`` (its path checks, verified reads,
+    blob writer and atomic ``index.json`` rewrite); this class only knows cosign's annotations.
+    """
 
     def __init__(self, root: Path, name: str | None = None, digest: Digest | None = None) -> None:
         self.root = root
         self.name = name
         self.digest = digest
-        if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
-            raise ReferenceError_(f"{root} is not an OCI image layout (no oci-layout / index.json)")
+        if not root.is_dir():
+            raise ReferenceError_(f"{root} is not an OCI image layout (no such directory)")
+        Layout(root)  # validates oci-layout and index.json
 
     def describe(self) -> str:
         return f"oci-dir://{self.root}" + (f":{self.name}" if self.name else "")
 
-    # -- index.json
-    def _index(self) -> dict[str, Any]:
-        raw = _read_limited(self.root / "index.json", mt.MAX_MANIFEST_BYTES)
-        doc = parse_json_document(raw, f"{self.root}/index.json", mt.MAX_MANIFEST_BYTES)
-        Index.from_json(doc)  # validate
-        return doc
+    def _entries(self) -> tuple[Layout, tuple[Descriptor, ...]]:
+        layout = Layout(self.root)
+        return layout, layout.top.index.manifests
 
-    def _entries(self) -> list[Descriptor]:
-        return [Descriptor.from_json(d) for d in self._index().get("manifests", [])]
-
-    def _write_index(self, doc: dict[str, Any]) -> None:
-        _atomic_write(self.root / "index.json", json.dumps(doc, separators=(",", ":")).encode())
-
-    def _image_entry(self) -> Descriptor:
-        entries = [e for e in self._entries() if e.annotations.get(KIND_ANNOTATION) not in (KIND_SIGS, KIND_ATTS)]
+    def _image_entry(self, entries: tuple[Descriptor, ...]) -> Descriptor:
+        entries = tuple(e for e in entries if e.annotations.get(KIND_ANNOTATION) not in (KIND_SIGS, KIND_ATTS))
         if self.digest is not None:
             picked = [e for e in entries if e.digest == self.digest]
         elif self.name is not None:
             picked = [e for e in entries if e.annotations.get(REF_NAME_ANNOTATION) == self.name]
         else:
             marked = [e for e in entries if e.annotations.get(KIND_ANNOTATION) in (KIND_IMAGE, KIND_IMAGE_INDEX)]
-            picked = marked or entries
+            picked = marked or list(entries)
         if len(picked) != 1:
             which = self.name or (str(self.digest) if self.digest else "the image")
             raise ReferenceError_(
@@ -236,102 +217,74 @@ class LayoutStore:
             )
         return picked[0]
 
+    def _blob(self, layout: Layout, digest: Digest, size: int | None, limit: int) -> bytes:
+        try:
+            return read_layout_blob(layout, digest, size, limit, "layout blob")
+        except BlobError as exc:
+            if not layout.store.has_blob(digest):
+                raise BlobError(f"{self.root}: blob {digest} missing") from exc
+            raise BlobMismatchError(f"{self.root}: {exc}") from exc
+
     def subject(self) -> Subject:
-        e = self._image_entry()
-        raw = self._blob(e.digest, e.size, mt.MAX_MANIFEST_BYTES)
+        layout, entries = self._entries()
+        e = self._image_entry(entries)
+        raw = self._blob(layout, e.digest, e.size, mt.MAX_MANIFEST_BYTES)
         name = e.annotations.get(REF_NAME_ANNOTATION) or self.name or ""
         return Subject(e.digest, e.media_type, raw, name, self.describe())
 
-    def _blob(self, digest: Digest, size: int | None, limit: int) -> bytes:
-        path = self.root / "blobs" / digest.algorithm / digest.hex
-        try:
-            f = open(path, "rb")
-        except OSError as exc:
-            raise BlobError(f"{self.root}: blob {digest} missing: {exc.strerror}") from exc
-        try:
-            return read_verified(f, digest, size, limit, "layout blob")
-        except BlobError as exc:
-            raise BlobMismatchError(f"{self.root}: {exc}") from exc
-
     def read_attached(self, subject: Digest, suffix: str) -> Attached | None:
         kind = _LAYOUT_KINDS.get(suffix)
-        for e in self._entries():
+        layout, entries = self._entries()
+        for e in entries:
             if kind and e.annotations.get(KIND_ANNOTATION) == kind:
-                return _attached(self._blob(e.digest, e.size, mt.MAX_MANIFEST_BYTES), f"{self.root} {kind}")
+                return _attached(self._blob(layout, e.digest, e.size, mt.MAX_MANIFEST_BYTES), f"{self.root} {kind}")
         return None
 
     def write_attached(
         self, subject: Digest, suffix: str, manifest_raw: bytes, blobs: Mapping[Digest, bytes]
     ) -> Digest:
         kind = _LAYOUT_KINDS[suffix]
-        for digest, data in {**blobs, Digest.of(manifest_raw): manifest_raw}.items():
-            path = self.root / "blobs" / digest.algorithm / digest.hex
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                _atomic_write(path, data)
-        doc = self._index()
-        image = self._image_entry()
-        out = []
-        for d in doc.get("manifests", []):
-            ann = d.get("annotations") or {}
-            if ann.get(KIND_ANNOTATION) == kind:
-                continue  # replaced by the new manifest, which carries every layer of the old one
-            if d.get("digest") == str(image.digest) and KIND_ANNOTATION not in ann:
-                image_kind = KIND_IMAGE_INDEX if image.media_type in mt.INDEX_TYPES else KIND_IMAGE
-                d = {**d, "annotations": {**ann, KIND_ANNOTATION: image_kind}}
-            out.append(d)
-        digest = Digest.of(manifest_raw)
-        out.append({"mediaType": mt.OCI_MANIFEST, "size": len(manifest_raw), "digest": str(digest),
-                    "annotations": {KIND_ANNOTATION: kind}})
-        doc["manifests"] = out
-        self._write_index(doc)
+        for digest, data in blobs.items():
+            if put_blob(self.root, data, "attached blob") != digest:
+                raise BlobMismatchError(f"{self.root}: attached blob {digest} does not match its content")
+        digest = put_blob(self.root, manifest_raw, "attached manifest")
+        entry = Descriptor(mt.OCI_MANIFEST, digest, len(manifest_raw), {KIND_ANNOTATION: kind})
+
+        def edit(index: Index) -> list[Descriptor]:
+            image = self._image_entry(index.manifests)
+            image_kind = KIND_IMAGE_INDEX if image.media_type in mt.INDEX_TYPES else KIND_IMAGE
+            out = []
+            for d in index.manifests:
+                if d.annotations.get(KIND_ANNOTATION) == kind:
+                    continue  # replaced by the new manifest, which carries every layer of the old one
+                if d.digest == image.digest and KIND_ANNOTATION not in d.annotations:
+                    d = with_annotations(d, {KIND_ANNOTATION: image_kind})
+                out.append(d)
+            return [*out, entry]
+
+        edit_index(self.root, edit)
         return digest
 
     def read_blob(self, desc: Descriptor) -> bytes:
-        return self._blob(desc.digest, desc.size, MAX_ATTACHED_BLOB)
+        return self._blob(Layout(self.root), desc.digest, desc.size, MAX_ATTACHED_BLOB)
 
     def read_manifest(self, digest: Digest) -> bytes:
-        return self._blob(digest, None, mt.MAX_MANIFEST_BYTES)
+        return self._blob(Layout(self.root), digest, None, mt.MAX_MANIFEST_BYTES)
 
     def referrers(self, subject: Digest) -> list[Descriptor]:
+        layout, entries = self._entries()
         out = []
-        for e in self._entries():
+        for e in entries:
             if e.media_type != mt.OCI_MANIFEST or e.annotations.get(KIND_ANNOTATION):
                 continue
             try:
-                m = Manifest.from_bytes(self._blob(e.digest, e.size, mt.MAX_MANIFEST_BYTES))
+                m = Manifest.from_bytes(self._blob(layout, e.digest, e.size, mt.MAX_MANIFEST_BYTES))
             except (ManifestError, BlobError):
                 continue
             if m.subject is not None and m.subject.digest == subject:
                 out.append(Descriptor(e.media_type, e.digest, e.size, m.annotations,
                                       artifact_type=m.artifact_type or m.config.media_type))
         return out
-
-
-def _read_limited(path: Path, limit: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(limit + 1)
-    except OSError as exc:
-        raise ImageError(f"cannot read {path}: {exc.strerror}") from exc
-    if len(data) > limit:
-        raise ManifestError(f"{path} is larger than {limit} bytes")
-    return data
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def parse_target(text: str) -> tuple[str, Any]:

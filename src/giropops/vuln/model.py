@@ -122,3 +122,26 @@ class Finding:
     @property
     def fixed(self) -> bool:
         return self.fixed_version is not None
+
+    def brief(self) -> FindingBrief:
+        """The flat, serialisable form kept where the evidence is not needed (image profiles, policies)."""
+        return FindingBrief(id=self.vuln_id, package=self.package.name, package_type=self.package.type,
+                            version=self.package.version, severity=self.severity.level,
+                            fixed_version=self.fixed_version)
+
+
+@dataclass(frozen=True)
+class FindingBrief:
+    """A ``Finding`` without its evidence: one vulnerability of one package, as JSON-friendly fields."""
+
+    id: str
+    package: str
+    package_type: str
+    version: str
+    severity: str  # critical | high | medium | low | unspecified
+    fixed_version: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What "the same vulnerability" means across two images: id, package type and name."""
+        return (self.id, self.package_type, self.package)

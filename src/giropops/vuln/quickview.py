@@ -1,69 +1,94 @@
 """``quickview``: the image and its base image, with counts per severity for each.
 
-The base image is found from the OCI annotations ``org.opencontainers.image.base.name``
-/ ``.base.digest`` (set by BuildKit and by our builder), or by matching layers:
-a candidate whose layer list (diff_ids) is a proper prefix of the image's is
-its base; the longest such prefix wins.
+The base is found by ``giropops.oci.baseimage`` (the detector ``recommendations`` uses too):
+the annotations ``org.opencontainers.image.base.name`` / ``.base.digest`` (set by BuildKit and
+by our builder; the SBOM subject's, then the manifest's), the same keys as config labels,
+SLSA provenance attached to the image (when the caller read any), or by matching layers: a
+candidate whose layer list (diff_ids) is a prefix of the image's is its base; the longest
+such prefix wins.  A base named by metadata is shown from the candidate that has its digest
+or name, else from a layer match among the candidates, else by name only (the CLI scans it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from giropops.errors import ManifestError, ReferenceError_
+from giropops.oci.baseimage import (
+    BaseImage,
+    LayerCandidate,
+    Provenance,
+    best_layer_match,
+    detect,
+    from_layers,
+    name_of,
+)
+from giropops.oci.model import Digest
+from giropops.oci.reference import Reference
 from giropops.sbom.model import SBOM
 from giropops.vuln.report.view import ReportView, counts_text
 
-BASE_NAME = "org.opencontainers.image.base.name"
-BASE_DIGEST = "org.opencontainers.image.base.digest"
+#: How each way of finding the base reads in the table: "debian:12-slim (from annotation)".
+HOW_SHOWN = {"annotations": "annotation", "labels": "label", "provenance": "provenance, unverified",
+             "layers": "layers"}
 
 
-@dataclass(frozen=True)
-class BaseRef:
-    name: str | None
-    digest: str | None
-    how: str  # "annotation" | "layers"
-
-
-def annotated_base(sbom: SBOM, annotations: Mapping[str, str] | None = None) -> BaseRef | None:
-    """The base named by the manifest's annotations (given) or the SBOM subject's."""
-    ann = {**sbom.subject.annotations, **(annotations or {})}
-    name, digest = ann.get(BASE_NAME), ann.get(BASE_DIGEST)
-    if not name and not digest:
+def _digest(text: str | None) -> Digest | None:
+    try:
+        return Digest.parse(text) if text else None
+    except ManifestError:
         return None
-    return BaseRef(name or None, digest or None, "annotation")
 
 
-def base_by_layers(sbom: SBOM, candidates: Sequence[SBOM]) -> SBOM | None:
-    layers = sbom.subject.diff_ids
-    best: SBOM | None = None
-    for cand in candidates:
-        cl = cand.subject.diff_ids
-        if cl and len(cl) < len(layers) and tuple(layers[: len(cl)]) == tuple(cl):
-            if best is None or len(cl) > len(best.subject.diff_ids):
-                best = cand
-    return best
+def _names(text: str) -> set[str]:
+    """``text`` and, when it is an image reference, its normalised ``host/repo:tag`` form."""
+    try:
+        return {text, name_of(Reference.parse(text.removeprefix("registry://")))}
+    except ReferenceError_:
+        return {text}
 
 
-def pick_base(sbom: SBOM, candidates: Sequence[SBOM], annotations: Mapping[str, str] | None = None,
-              ) -> tuple[SBOM | None, BaseRef | None]:
-    """The base among ``candidates`` (by annotation first, then by layers) and the reference that named it."""
-    ref = annotated_base(sbom, annotations)
-    if ref is not None:
-        for cand in candidates:
-            if (ref.digest and cand.subject.digest == ref.digest) or (ref.name and cand.subject.name == ref.name):
-                return cand, ref
-    found = base_by_layers(sbom, candidates)
-    if found is not None:
-        return found, BaseRef(found.subject.name, found.subject.digest, "layers")
-    return None, ref
+def _candidate(sbom: SBOM) -> LayerCandidate:
+    s = sbom.subject
+    return LayerCandidate(s.name, s.name, _digest(s.digest), s.diff_ids)
+
+
+def _no_statements() -> Sequence[Provenance] | None:
+    return None
+
+
+def pick_base(
+    sbom: SBOM,
+    candidates: Sequence[SBOM],
+    annotations: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    statements: Callable[[], Sequence[Provenance] | None] = _no_statements,
+) -> tuple[SBOM | None, BaseImage | None]:
+    """The base among ``candidates`` and how it was found; (None, named base) when no candidate is it."""
+    s = sbom.subject
+    opened = [_candidate(c) for c in candidates]
+    found = detect({**s.annotations, **(annotations or {})}, labels or {}, s.diff_ids, _digest(s.digest),
+                   statements=statements, candidates=lambda: (opened, ()), candidate_count=len(candidates))
+    if not found.found:
+        return None, None
+    if found.how != "layers":
+        for cand, c in zip(candidates, opened, strict=True):
+            if (found.digest and c.digest == found.digest) or (found.name and found.name in _names(cand.subject.name)):
+                return cand, found
+    best = best_layer_match(s.diff_ids, _digest(s.digest), opened)
+    if best is None:
+        return None, found  # named by metadata, not among the candidates: shown by name
+    if found.how != "layers":
+        found = from_layers(s.diff_ids, _digest(s.digest), opened) or found
+    return candidates[best[0]], found
 
 
 @dataclass(frozen=True)
 class QuickView:
     image: ReportView
     base: ReportView | None
-    base_ref: BaseRef | None
+    base_ref: BaseImage | None
     base_error: str | None = None
 
 
@@ -72,11 +97,13 @@ def render(q: QuickView, spec: str) -> str:
     rows = [("Target", img.name, counts_text(q.image.counts())), ("  digest", img.digest or "unknown", "")]
     if q.base is not None:
         b = q.base.sbom.subject
-        how = f"(from {q.base_ref.how})" if q.base_ref else ""
+        how = f"(from {HOW_SHOWN.get(q.base_ref.how, q.base_ref.how)})" if q.base_ref else ""
         rows += [("Base image", f"{b.name} {how}".strip(), counts_text(q.base.counts())),
                  ("  digest", b.digest or "unknown", "")]
     elif q.base_ref is not None:
-        rows += [("Base image", f"{q.base_ref.name or q.base_ref.digest} (not scanned: {q.base_error})", "")]
+        ref = q.base_ref.reference
+        named = ref.familiar() if ref is not None else q.base_ref.name or q.base_ref.digest
+        rows += [("Base image", f"{named} (not scanned: {q.base_error})", "")]
     else:
         rows += [("Base image", "unknown (no base annotations, no candidate's layers match)", "")]
     w0 = max(len(r[0]) for r in rows) + 2
