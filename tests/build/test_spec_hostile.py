@@ -222,3 +222,24 @@ def test_repository_specs_load_from_the_repository_root(spec: str) -> None:
     loaded = load_spec(path, build_context(path, None, REPO_ROOT))
     if loaded.python is not None and loaded.python.project is not None:
         assert loaded.python.project == REPO_ROOT
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("a = " + "[" * 50_000 + "]" * 50_000 + "\n", "nested too deeply"),
+        (b"[project]\nname = \"caf\xe9\"\n", "not UTF-8"),
+        (f"[project]\nname = {SECRET}\n", "cannot read pyproject.toml"),
+    ],
+)
+def test_hostile_pyproject_is_one_clear_error(project: Path, content: str | bytes, words: str) -> None:
+    from giropops.build.python import app_tree  # reads pyproject.toml when the app layer is made
+
+    pyproject = project / "pyproject.toml"
+    pyproject.write_bytes(content if isinstance(content, bytes) else content.encode())
+    (project / "giropops.yaml").write_text("python:\n  project: .\n")
+    spec = load_spec(project / "giropops.yaml")
+    assert spec.python is not None
+    with pytest.raises(SpecError, match=words) as err:
+        app_tree(spec.python, "/usr/bin/python3")
+    assert SECRET not in str(err.value)

@@ -163,6 +163,8 @@ def app_tree(spec: PythonSpec, interpreter: str) -> Tree:
         raise SpecError(f"python.project: {spec.project / 'pyproject.toml'} is not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:  # says where, not what: it quotes no text
         raise SpecError(f"python.project: cannot read pyproject.toml: {exc}") from exc
+    except RecursionError as exc:
+        raise SpecError(f"python.project: {spec.project / 'pyproject.toml'} is nested too deeply") from exc
     project = meta.get("project", {})
     name = str(project.get("name", "app"))
     version = str(project.get("version", "0"))
