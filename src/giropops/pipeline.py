@@ -177,9 +177,12 @@ class BuiltImage:
 
 
 def build(spec_path: Path, tag: str, archive: Path, layout: Path | None, cache: Cache | None = None,
-          progress: Progress = NO_PROGRESS) -> BuiltImage:
-    """Build ``spec_path`` and write it to ``archive`` (and to a fresh OCI layout ``layout``, named ``tag``)."""
-    result = Builder(cache, progress).build(load_spec(spec_path))
+          progress: Progress = NO_PROGRESS, context: Path | None = None) -> BuiltImage:
+    """Build ``spec_path`` and write it to ``archive`` (and to a fresh OCI layout ``layout``, named ``tag``).
+
+    ``context``: the directory the spec's files must lie in (default: the spec's directory).
+    """
+    result = Builder(cache, progress).build(load_spec(spec_path, context))
     image = result.image
     write_output(image, f"archive://{archive}", [tag], progress)
     if layout is not None:

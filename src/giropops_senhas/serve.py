@@ -29,6 +29,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.config import KNOWN_SETTINGS
 
 from .store import ConfigError, redis_config_from_env
+from .worker import supported as head_first_supported
 
 log = logging.getLogger("giropops_senhas")
 
@@ -36,6 +37,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # same name as metrics.MULTIPROC_ENV
 DEFAULT_PORT = 5000
 DEFAULT_THREADS = 4
 EMBEDDED_THREADS = 8
+WORKER_CLASS = "giropops_senhas.worker.HeadFirstWorker"
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,9 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
         "threads": settings.threads,
         # Threads keep connections alive between requests and overlap the Redis round trips; measured on
         # 2 CPUs, 2 processes x 4 threads served more than sync workers or other splits (bench/app_wrk.py).
-        "worker_class": "gthread",
+        # gthread, but a thread takes a connection only once its request has arrived (worker.py): slow
+        # clients wait in the event loop, and 64 of them no longer freeze the server (issue 14).
+        "worker_class": WORKER_CLASS if head_first_supported() else "gthread",
         "graceful_timeout": settings.graceful_timeout,
         "timeout": 30,
         "keepalive": 5,
@@ -234,6 +238,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for note in settings.notes:
         log.warning("%s", note)
+    if not head_first_supported():
+        log.warning(
+            "this gunicorn is not a 27.x release: serving with its plain gthread worker, in which slow clients "
+            "can hold every thread (see giropops_senhas/worker.py)"
+        )
 
     metrics_dir, created = _metrics_dir()
     log.info("metrics of all workers are summed in %s", metrics_dir)

@@ -63,7 +63,7 @@ def test_bad_settings_are_refused(env: dict[str, str]) -> None:
 
 def test_gunicorn_options_are_graceful_and_threaded() -> None:
     o = gunicorn_options(settings_from_env({"REDIS_HOST": "r", "GRACEFUL_TIMEOUT": "7"}))
-    assert o["worker_class"] == "gthread"
+    assert o["worker_class"] == "giropops_senhas.worker.HeadFirstWorker"  # gthread, head read first
     assert o["graceful_timeout"] == 7
     assert o["bind"] == ["0.0.0.0:5000"]
 

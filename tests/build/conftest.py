@@ -50,10 +50,9 @@ def app_copy(dest: Path) -> Path:
     shutil.copy(REPO_ROOT / "pyproject.toml", dest / "pyproject.toml")
     shutil.copytree(REPO_ROOT / "src" / "giropops_senhas", dest / "src" / "giropops_senhas",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    spec = (REPO_ROOT / "giropops.yaml").read_text().replace(
-        "include: specs/", f"include: {REPO_ROOT / 'specs'}/"
-    )
-    (dest / "giropops.yaml").write_text(spec)
+    # The base spec it includes comes along: a spec reads files of its own directory tree only (build context).
+    shutil.copytree(REPO_ROOT / "specs", dest / "specs")
+    shutil.copy(REPO_ROOT / "giropops.yaml", dest / "giropops.yaml")
     return dest / "giropops.yaml"
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from giropops.build.cache import Cache, key_of
 from giropops.build.errors import BuildError, SpecError
 from giropops.build.layer import FILE, Entry, Tree, normalise
-from giropops.build.spec import PythonSpec
+from giropops.build.spec import PythonSpec, read_spec_file
 
 PIP_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 
@@ -49,12 +49,23 @@ def pip_platforms(arch: str, libc: str, libc_version: tuple[int, int]) -> list[s
 def _requirements(spec: PythonSpec) -> list[str]:
     reqs = list(spec.requirements)
     if spec.requirements_file is not None:
-        for line in spec.requirements_file.read_text().splitlines():
+        data = read_spec_file(spec.requirements_file, "python.requirements-file")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"python.requirements-file {spec.requirements_file}: not UTF-8 text") from exc
+        # Errors name the line, never quote it: the file may not be a requirements file at all.
+        for number, line in enumerate(text.splitlines(), 1):
             line = line.split("#", 1)[0].strip()
             if line:
                 if line.startswith("-"):
                     raise SpecError(
-                        f"python.requirements-file: option lines are not supported ({line.split()[0]})"
+                        f"python.requirements-file {spec.requirements_file}: line {number} is an option line "
+                        "(not supported)"
+                    )
+                if not re.match(r"^[A-Za-z0-9]", line):
+                    raise SpecError(
+                        f"python.requirements-file {spec.requirements_file}: line {number} is not a requirement"
                     )
                 reqs.append(line)
     return reqs
@@ -147,9 +158,13 @@ def app_tree(spec: PythonSpec, interpreter: str) -> Tree:
     if spec.project is None:
         return tree
     try:
-        meta = tomllib.loads((spec.project / "pyproject.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        meta = tomllib.loads(read_spec_file(spec.project / "pyproject.toml", "python.project").decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"python.project: {spec.project / 'pyproject.toml'} is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:  # says where, not what: it quotes no text
         raise SpecError(f"python.project: cannot read pyproject.toml: {exc}") from exc
+    except RecursionError as exc:
+        raise SpecError(f"python.project: {spec.project / 'pyproject.toml'} is nested too deeply") from exc
     project = meta.get("project", {})
     name = str(project.get("name", "app"))
     version = str(project.get("version", "0"))

@@ -15,11 +15,20 @@ Ours: ``base`` (``scratch`` or an image source such as ``registry://…``,
 ``include`` merges another spec underneath this one: mappings merge key by
 key, lists are concatenated (the included spec's items first), anything else
 is overridden by the including spec.  Paths in a spec are relative to the file.
+
+Every file a spec names (``include``, ``python.project``, ``python.requirements-file``,
+``python.wheels``, the ``python.packages`` directories) must resolve, symlinks followed, inside the
+*build context*: by default the spec's own directory (``giropops build`` widens it to the current
+directory when the spec lies below it, as ``docker build -f SPEC .`` does, and ``--context DIR`` names
+another one).  A spec from elsewhere so cannot read the host's files.  Spec files are read only if they
+are regular files of at most ``MAX_SPEC_BYTES``, and errors never quote what a file contains.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +44,8 @@ TOP_KEYS = {
 }
 ARCH_ALIASES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 APK_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
+MAX_SPEC_BYTES = 1 << 20  # a spec, an included spec, a requirements file, a pyproject.toml
+MAX_SPEC_DEPTH = 64  # nesting of mappings and lists in a spec; real specs use 4
 
 
 @dataclass(frozen=True)
@@ -131,44 +142,110 @@ def _merge(base: Any, over: Any) -> Any:
     return over
 
 
-def _load_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    path = path.resolve()
+def read_spec_file(path: Path, what: str, limit: int = MAX_SPEC_BYTES) -> bytes:
+    """The bytes of a regular file a spec names, at most ``limit`` of them (no device, FIFO or directory)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise SpecError(f"{what} {path} not found") from exc
+    except OSError as exc:
+        raise SpecError(f"{what} {path}: cannot read it ({exc.strerror or type(exc).__name__})") from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise SpecError(f"{what} {path} is {kind}")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as exc:
+            raise SpecError(f"{what} {path}: cannot read it ({exc.strerror or type(exc).__name__})") from exc
+    if len(data) > limit:
+        raise SpecError(f"{what} {path} is larger than {limit} bytes")
+    return data
+
+
+def confine(path: Path, context: Path, what: str) -> Path:
+    """``path`` resolved (symlinks followed); a SpecError unless it lies inside ``context``."""
+    real = path.resolve()
+    if not real.is_relative_to(context):
+        raise SpecError(
+            f"{what} {path} is outside the build context {context} (pass --context DIR to allow another directory)"
+        )
+    return real
+
+
+def _depth_ok(doc: Any, limit: int = MAX_SPEC_DEPTH) -> bool:
+    todo: list[tuple[Any, int]] = [(doc, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return False
+            todo.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return True
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, never the text around it (PyYAML quotes the offending line)."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or "syntax error"
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def _load_yaml(path: Path, context: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    shown = path
+    what = f"{seen[-1].name}: include" if seen else "spec"
+    # The spec the user names is read wherever it is; what it includes must lie in the context.
+    path = confine(path, context, what) if seen else path.resolve()
     if path in seen:
         raise SpecError(f"{path.name}: include cycle")
+    data = read_spec_file(path, what)
     try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise SpecError(f"spec file {path} not found") from exc
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{shown}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path.name}: not valid YAML: {exc}") from exc
+        raise SpecError(f"{path.name}: not valid YAML: {_yaml_error(exc)}") from exc
+    except RecursionError as exc:
+        raise SpecError(f"{path.name}: nested too deeply (at most {MAX_SPEC_DEPTH} levels)") from exc
+    if not _depth_ok(doc):
+        raise SpecError(f"{path.name}: nested too deeply (at most {MAX_SPEC_DEPTH} levels)")
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
         raise SpecError(f"{path.name}: the spec must be a mapping")
     inc = doc.pop("include", None)
     if inc is None:
-        return _rebase_paths(doc, path.parent)
+        return _rebase_paths(doc, path.parent, context)
     if not isinstance(inc, str | list):
         raise SpecError(f"{path.name}: 'include' must be a path or a list of paths")
     merged: dict[str, Any] = {}
     for item in [inc] if isinstance(inc, str) else inc:
         if not isinstance(item, str):
             raise SpecError(f"{path.name}: 'include' entries must be paths")
-        merged = _merge(merged, _load_yaml(path.parent / item, (*seen, path)))
-    result: dict[str, Any] = _merge(merged, _rebase_paths(doc, path.parent))
+        merged = _merge(merged, _load_yaml(path.parent / item, context, (*seen, path)))
+    result: dict[str, Any] = _merge(merged, _rebase_paths(doc, path.parent, context))
     return result
 
 
-def _rebase_paths(doc: dict[str, Any], where: Path) -> dict[str, Any]:
-    """Make the file paths of ``python`` absolute relative to the spec that names them."""
+def _rebase_paths(doc: dict[str, Any], where: Path, context: Path) -> dict[str, Any]:
+    """Make the file paths of ``python`` absolute relative to the spec that names them, inside the context."""
     py = doc.get("python")
     if isinstance(py, dict):
         py = dict(py)
         for key in ("project", "requirements-file"):
-            if isinstance(py.get(key), str):
-                py[key] = str((where / py[key]).resolve())
+            if isinstance(py.get(key), str) and py[key]:
+                py[key] = str(confine(where / py[key], context, f"'python.{key}'"))
         if isinstance(py.get("wheels"), list):
-            py["wheels"] = [str((where / w).resolve()) if isinstance(w, str) else w for w in py["wheels"]]
+            py["wheels"] = [
+                str(confine(where / w, context, f"'python.wheels[{i}]'")) if isinstance(w, str) else w
+                for i, w in enumerate(py["wheels"])
+            ]
         doc = {**doc, "python": py}
     return doc
 
@@ -414,5 +491,19 @@ def _python(obj: Any) -> PythonSpec | None:
     )
 
 
-def load_spec(path: Path) -> Spec:
-    return parse_spec(_load_yaml(path), path.resolve())
+def package_root(project: Path, package: str) -> Path | None:
+    """Where ``python.packages`` finds ``package``: ``src/PACKAGE`` or ``PACKAGE`` under the project."""
+    return next((r / package for r in (project / "src", project) if (r / package / "__init__.py").is_file()), None)
+
+
+def load_spec(path: Path, context: Path | None = None) -> Spec:
+    """Read the spec at ``path``; the files it names must lie inside ``context`` (default: its directory)."""
+    root = (context or path.absolute().parent).resolve()
+    spec = parse_spec(_load_yaml(path, root), path.resolve())
+    py = spec.python
+    if py is not None and py.project is not None:
+        for pkg in py.packages:
+            found = package_root(py.project, pkg)
+            if found is not None:  # a missing package is reported when the app layer is made
+                confine(found, root, f"'python.packages' {pkg!r}:")
+    return spec

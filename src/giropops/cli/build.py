@@ -26,7 +26,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="add an APK repository to contents.repositories (as apko's flag)")
     p.add_argument("--keyring-append", "-k", action="append", default=[], metavar="KEY",
                    help="add an APK signing key (path or URL) to contents.keyring (as apko's flag)")
+    p.add_argument("--context", metavar="DIR", default=None,
+                   help="the build context: the directory the spec's files (include, python.project, "
+                        "python.requirements-file, python.wheels) must lie in (default: the current directory if "
+                        "the spec is inside it, else the spec's directory)")
     p.set_defaults(func=run)
+
+
+def build_context(spec_path: Path, given: str | None, cwd: Path) -> Path:
+    """``--context DIR``; else the current directory when the spec lies below it (``docker build -f SPEC .``);
+    else the spec's own directory, so a spec from elsewhere reads nothing beside it."""
+    if given is not None:
+        context = Path(given)
+        if not context.is_dir():
+            raise SpecError(f"--context {given} is not a directory")
+        return context.resolve()
+    here = cwd.resolve()
+    spec_dir = spec_path.resolve().parent
+    return here if spec_dir.is_relative_to(here) else spec_dir
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError("give -t REF, --output archive://FILE|oci-dir://DIR, or --push")
         name = Reference.parse(tags[0]).path.rsplit("/", 1)[-1]
         output = f"archive://{name}.tar"
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, build_context(spec_path, args.context, Path.cwd()))
     if args.repository_append or args.keyring_append:
         apk = replace(spec.apk, repositories=(*spec.apk.repositories, *args.repository_append),
                       keyring=(*spec.apk.keyring, *(str(Path(k).resolve()) if "://" not in k else k

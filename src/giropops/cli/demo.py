@@ -203,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         out.line("skipped" + ("" if args.no_compare else f" (no {pipeline.CONVENTIONAL_SPEC} beside {spec.name})"))
     else:
         conv = pipeline.build(conventional_spec, pipeline.CONVENTIONAL_TAG, paths.conventional_archive, None,
-                              cache, progress)
+                              cache, progress, context=spec.parent)  # it builds the app beside giropops.yaml
         conv_sbom = pipeline.sbom_of(paths.conventional_archive, progress)
         conv_scan = pipeline.scan_sbom(conv_sbom, db_path) if scanned is not None else None
         conv_side = pipeline.side_of("conventional", conv, conv_sbom, conv_scan)
