@@ -7,9 +7,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pytest
 from giropops.oci import mediatypes as mt
 from giropops.oci.archive import write_archive
 from giropops.oci.layout import write_layout
+from tests.support.hostile_registry import HostileRegistry
 from tests.support.oci_images import random_image
 
 Entries = list[tuple[tarfile.TarInfo, bytes]]
@@ -369,3 +373,68 @@ def test_a_gzipped_archive_larger_than_the_temporary_space_is_one_line(tmp_path,
     line = one_error_line(proc)
     assert "into a temporary file: No space left on device" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_registry_declaring_a_huge_layer_is_refused_before_anything_is_written(tmp_path):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with HostileRegistry(10**15, "endless") as reg:  # a petabyte: more than any limit and any free space
+        for spec in (f"oci-dir://{dest}/lay", f"archive://{dest}/out.tar"):
+            proc = giropops("copy", "-q", f"registry://{reg.host}/evil/huge:1", spec)
+            assert proc.returncode != 0
+            line = one_error_line(proc)
+            total = 10**15 + len(reg.config) + len(reg.manifest)  # every blob the copy would write
+            assert f"declares 1000000.0 GB ({total} bytes) of blobs, more than the 64.0 GB limit" in line
+            assert "GIROPOPS_MAX_IMAGE_SIZE" in line
+        # Raised past the declared size, the limit gives way to the free space of the destination.
+        free = shutil.disk_usage(dest).free
+        env = {**os.environ, "GIROPOPS_MAX_IMAGE_SIZE": "2000T"}
+        proc = subprocess.run([sys.executable, "-m", "giropops", "copy", "-q", f"registry://{reg.host}/evil/huge:1",
+                               f"oci-dir://{dest}/lay"], capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode != 0
+        line = one_error_line(proc)
+        assert f"({total} bytes) of blobs, more than the" in line and f"free in {dest}" in line
+        assert free < 10**15
+        assert not any(f"/blobs/{reg.layer_digest}" in r for r in reg.log)  # the layer was never asked for
+    assert os.listdir(dest) == []
+
+
+@pytest.mark.parametrize("dest_spec", ["oci-dir://{d}/lay", "archive://{d}/out.tar"])
+def test_a_layer_streaming_past_its_declared_size_is_cut_off(tmp_path, dest_spec):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with HostileRegistry(1 << 20, "endless") as reg:
+        proc = giropops("copy", "-q", f"registry://{reg.host}/evil/endless:1", dest_spec.format(d=dest))
+        sent = reg.sent
+    assert proc.returncode != 0
+    assert "more than the declared 1048576 bytes" in one_error_line(proc)
+    assert sent < 64 << 20  # cut off right after the declared size (plus what socket buffers held)
+    assert os.listdir(dest) == []
+
+
+@pytest.mark.parametrize("dest_spec", ["oci-dir://{d}/lay", "archive://{d}/out.tar"])
+def test_sigterm_during_a_copy_leaves_no_staging_behind(tmp_path, dest_spec):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with HostileRegistry(100 << 20, "slow") as reg:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "giropops", "copy", "-q", f"registry://{reg.host}/slow/img:1",
+             dest_spec.format(d=dest)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while reg.sent < 256 << 10:  # the copy is under way: staging exists and holds layer bytes
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline, "the copy never started reading the layer"
+                time.sleep(0.05)
+            assert os.listdir(dest)  # the staging directory / temporary archive, caught in the act
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == 143, err
+    assert err.strip() == "giropops: terminated"
+    assert os.listdir(dest) == []
