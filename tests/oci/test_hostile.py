@@ -23,6 +23,7 @@ from giropops.oci.archive import write_archive
 from giropops.oci.layout import write_layout
 from tests.support.hostile_registry import HostileRegistry
 from tests.support.oci_images import random_image
+from tests.support.services import require_binary
 
 Entries = list[tuple[tarfile.TarInfo, bytes]]
 
@@ -311,7 +312,7 @@ def test_a_corrupt_blob_in_the_destination_layout_is_rewritten(tmp_path, damage)
     if damage == "symlink":
         assert (tmp_path / "bogus").read_bytes() == b"not the blob"  # the link was replaced, not written through
     # And the layout reads back: skopeo checks every digest as it copies.
-    proc = subprocess.run(["skopeo", "copy", "-q", f"oci:{lay}:img", f"dir:{tmp_path / 'check'}"],
+    proc = subprocess.run([require_binary("skopeo"), "copy", "-q", f"oci:{lay}:img", f"dir:{tmp_path / 'check'}"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "check" / img.layers()[1].digest.hex).read_bytes() == good
@@ -367,7 +368,8 @@ def test_a_gzipped_archive_larger_than_the_temporary_space_is_one_line(tmp_path,
         f"TMPDIR={mnt} {sys.executable} -m giropops copy -q archive://{gz} oci-dir://{tmp_path}/out; "
         f"echo rc=$?; ls -A {mnt}"
     )
-    proc = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([require_binary("unshare"), "-m", "sh", "-c", script],
+                          capture_output=True, text=True, timeout=120)
     assert "rc=1\n" in proc.stdout, proc.stdout + proc.stderr
     assert proc.stdout.endswith("rc=1\n")  # nothing left in the temporary directory
     line = one_error_line(proc)
