@@ -113,7 +113,7 @@ def test_corrupt_cache_entries_are_misses(venv_image: BuiltImage, tmp_path: Path
     files = [p for p in cache.root.rglob("*") if p.is_file()]
     assert len(files) == 2
     files[0].write_bytes(files[0].read_bytes()[:100])  # truncated
-    files[1].write_bytes(b"GIROPOPS-SBOM-LAYER-1\n" + b"\xff" * 20)  # garbage header
+    files[1].write_bytes(b"GIROPOPS-SBOM-LAYER-2\n" + b"\xff" * 20)  # garbage header
     again = CountingImage(venv_image.tar)
     assert run(again, cache) == first
     assert len(again.opened) == 2

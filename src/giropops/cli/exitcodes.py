@@ -10,3 +10,4 @@ ERROR = 1  # a GiropopsError (its own exit_code may be more specific)
 FINDINGS = 2
 USAGE = 64
 INTERRUPTED = 130
+TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended

@@ -9,6 +9,7 @@ and returns an exit code.  Adding a command means adding its module name to
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import sys
@@ -77,16 +78,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(parser, parser.parse_args(arguments))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, so that it cleans up (staging directories, temporary
+    files) exactly as it does on Ctrl-C: every clean-up path handles ``BaseException``."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
         return exitcodes.USAGE
+    import signal
+
+    previous = None
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # an embedding program's handler is left alone
+        with contextlib.suppress(ValueError):  # not the main thread: signals are not ours to handle
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code: int = func(args)
     except GiropopsError as exc:
         print(f"giropops: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("giropops: terminated", file=sys.stderr)
+        return exitcodes.TERMINATED
     except KeyboardInterrupt:
         print("giropops: interrupted", file=sys.stderr)
         return exitcodes.INTERRUPTED
@@ -94,6 +113,9 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         # stdout closed early (e.g. piped into `head`): not an error worth a traceback.
         sys.stderr.close()
         return exitcodes.OK
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code
 
 

@@ -3,7 +3,7 @@
 Reading never extracts: the tar's headers are scanned once, each member's
 offset is remembered, and blobs are read with ``pread`` from the (seekable)
 file when asked.  A whole-archive gzip/zstd (``docker save | gzip``) is first
-decompressed into an anonymous temporary file.  Entries with absolute paths or
+decompressed into an anonymous temporary file, of a bounded size (``limits.py``).  Entries with absolute paths or
 ``..``, links that leave the archive, devices, and members running past the end
 of the file are refused before anything is read.
 
@@ -48,6 +48,7 @@ from giropops.oci.layout import (
     plan_blobs,
     select_entry,
 )
+from giropops.oci.limits import MAX_EXPANSION_ENV, MAX_IMAGE_ENV, check_disk_budget, decompressed_limit
 from giropops.oci.memory import (
     BlobLayer,
     FileSlice,
@@ -211,12 +212,29 @@ def _open_file(path: Path) -> IO[bytes]:
         return f
     import tempfile  # a compressed archive only: not imported on every start-up
 
-    tmp = tempfile.TemporaryFile()
+    limit = decompressed_limit(os.fstat(f.fileno()).st_size)
     try:
+        tmp = tempfile.TemporaryFile()  # already unlinked: closing it frees the space
+    except OSError as exc:
+        f.close()
+        raise ArchiveError(f"cannot decompress archive {path}: no temporary file ({exc.strerror or exc})") from exc
+    try:
+        written = 0
         with decompressed(cast(BinaryIO, f), f"archive {path}") as src:
-            while chunk := src.read(_CHUNK):
+            while chunk := src.read(min(_CHUNK, limit + 1 - written)):
+                written += len(chunk)
+                if written > limit:
+                    raise ArchiveError(
+                        f"archive {path} decompresses to more than {limit} bytes (the limit; raise it with "
+                        f"{MAX_IMAGE_ENV} or {MAX_EXPANSION_ENV})"
+                    )
                 tmp.write(chunk)
         tmp.flush()
+    except OSError as exc:  # out of space in the temporary directory, mostly
+        tmp.close()
+        raise ArchiveError(
+            f"cannot decompress archive {path} into a temporary file: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
         tmp.close()
         raise
@@ -460,6 +478,7 @@ def write_archive(
         raise ArchiveError(f"cannot write {path}: {parent} is not a directory")
     blobs = plan_blobs(obj)
     base = descriptor_of(obj)
+    check_disk_budget(sum(b.size for b in blobs), parent, f"image {base.digest}")
     ann: dict[str, str] = {}
     if ref is not None:
         ann[CONTAINERD_NAME] = str(ref)

@@ -81,6 +81,32 @@ class VerifyingReader(io.RawIOBase):
             super().close()
 
 
+class _DiffIdReader(VerifyingReader):
+    """An uncompressed layer stream that must hash to the diff_id the image config claims for it."""
+
+    def __init__(self, raw: BinaryIO, layer: Digest, diff_id: Digest) -> None:
+        super().__init__(raw, diff_id, None, f"layer {layer}")
+        self._layer = layer
+
+    def _finish(self) -> None:
+        self._done = True
+        got = self._hasher.hexdigest()
+        if got != self._digest.hex:
+            raise BlobError(
+                f"layer {self._layer}: uncompressed content is {self._digest.algorithm}:{got}, "
+                f"but the image config claims diff_id {self._digest}"
+            )
+
+
+def verified_diff_id(stream: BinaryIO, layer: Digest, diff_id: Digest) -> BinaryIO:
+    """``stream`` (a layer's uncompressed tar) checked against its claimed ``diff_id`` at EOF.
+
+    Whatever is keyed by a diff_id (the SBOM layer cache) must only be written once
+    this stream has been read to its end without an error.
+    """
+    return cast(BinaryIO, io.BufferedReader(_DiffIdReader(stream, layer, diff_id), buffer_size=1 << 20))
+
+
 def verified(raw: BinaryIO, digest: Digest, size: int | None, what: str = "blob") -> BinaryIO:
     return cast(BinaryIO, io.BufferedReader(VerifyingReader(raw, digest, size, what), buffer_size=1 << 20))
 

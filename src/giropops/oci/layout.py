@@ -8,9 +8,12 @@ Writing is all-or-nothing: a new layout is staged in a temporary directory next
 to the destination and renamed into place; appending to an existing layout
 writes each missing blob through a temporary file + rename, rewrites
 ``index.json`` last (temp + rename) and removes the blobs it added if anything
-fails.  Existing blobs are never rewritten (deduplicated by digest).  Signature storage
-edits a layout in place with ``put_blob`` and ``edit_index`` (the same blob helper, the same
-atomic ``index.json`` rewrite).
+fails.  An existing blob is reused (deduplicated by digest) only once its size and
+digest are checked; a corrupt one is rewritten.  A ``blobs`` or ``blobs/<alg>``
+directory that is a symbolic link, or leads out of the layout, is refused, as
+the reader refuses it.
+Signature storage edits a layout in place with ``put_blob`` and ``edit_index`` (the same
+blob helper, the same checks, the same atomic ``index.json`` rewrite).
 
 Selecting an image in a layout (``oci-dir://DIR:NAME`` or ``oci-dir://DIR@DIGEST``):
 ``NAME`` matches the ``org.opencontainers.image.ref.name`` annotation of an
@@ -33,6 +36,7 @@ from giropops.errors import ArchiveError, BlobError, ManifestError, ReferenceErr
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
 from giropops.oci.image import Image, ImageIndex
+from giropops.oci.limits import check_disk_budget
 from giropops.oci.memory import (
     BlobLayer,
     StaticImage,
@@ -339,14 +343,60 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def _intact(path: Path, digest: Digest, size: int) -> bool | None:
+    """None when no regular file is at ``path``; else whether it holds exactly the blob ``digest``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None  # missing, or a symbolic link: (re)written through a temporary file + rename
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        st = os.fstat(f.fileno())
+        import stat  # an existing blob only
+
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size != size:
+            return False
+        h = digest.hasher()
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return bool(h.hexdigest() == digest.hex)
+
+
+def _blob_dir(root: Path, digest: Digest) -> Path:
+    """``blobs/<algorithm>`` of the layout at ``root``, created if needed, refused if it leads out of it.
+
+    A ``blobs`` or ``blobs/<algorithm>`` that is a symbolic link (or not a directory) would have the
+    writer put blobs elsewhere on the machine: the reader refuses such a layout, and so does the writer.
+    """
+    real_root = root.resolve()
+    for d in (root / "blobs", root / "blobs" / digest.algorithm):
+        rel = d.relative_to(root)
+        if d.is_symlink():
+            raise ArchiveError(f"layout {root}: {rel} is a symbolic link; refusing to write through it")
+        if not d.exists():
+            d.mkdir()
+        elif not d.is_dir():
+            raise ArchiveError(f"layout {root}: {rel} is not a directory")
+        if d.resolve() != real_root / rel:
+            raise ArchiveError(f"layout {root}: {rel} resolves outside the layout")
+    return root / "blobs" / digest.algorithm
+
+
 def _put_blob(root: Path, src: BlobSource, progress: Progress) -> bool:
-    """Write one blob unless present; True when it was written."""
-    path = blob_path(root, src.digest)
-    if path.is_file() and not path.is_symlink():
+    """Write one blob unless an intact copy is present; True when it was not there before.
+
+    A blob already in the layout is only reused once its size and digest are checked: a corrupt
+    (or truncated) one is rewritten, never trusted.
+    """
+    path = _blob_dir(root, src.digest) / src.digest.hex
+    intact = _intact(path, src.digest, src.size)
+    if intact:
         if src.data is None:
             progress.note(f"{src.label}: already present")
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if intact is False:
+        progress.note(f"{src.label}: the copy in the layout is corrupt; rewriting it")
     fd, tmp = mkstemp(path.parent, f".{src.digest.hex[:16]}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -357,7 +407,7 @@ def _put_blob(root: Path, src: BlobSource, progress: Progress) -> bool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    return True
+    return intact is None
 
 
 def index_entry(obj: Image | ImageIndex, name: str | None) -> Descriptor:
@@ -395,8 +445,11 @@ def write_layout(
     entry = index_entry(obj, name)
     if root.exists() and not root.is_dir():
         raise ArchiveError(f"{root} exists and is not a directory")
+    appending = root.is_dir() and (root / LAYOUT_FILE).exists()
+    missing = [b for b in blobs if not (appending and blob_path(root, b.digest).is_file())]
+    check_disk_budget(sum(b.size for b in missing), root if root.is_dir() else root.parent, f"image {entry.digest}")
     try:
-        if root.is_dir() and (root / LAYOUT_FILE).exists():
+        if appending:
             _append_layout(root, blobs, entry, progress)
         elif root.is_dir() and any(root.iterdir()):
             raise ArchiveError(f"{root} exists, is not empty and is not an OCI image layout")

@@ -23,7 +23,9 @@ from typing import Any
 from giropops.sbom.filesystem import LayerRecords
 from giropops.tmpfiles import mkstemp
 
-MAGIC = b"GIROPOPS-SBOM-LAYER-1\n"
+# Version 2: records are only written once the layer's content is proven to hash to its diff_id;
+# version 1 records were not, so they are misses (one of them may have been poisoned).
+MAGIC = b"GIROPOPS-SBOM-LAYER-2\n"
 ENV_VAR = "GIROPOPS_CACHE_DIR"
 
 

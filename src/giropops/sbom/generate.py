@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from giropops.oci.blob import verified_diff_id
 from giropops.oci.image import Image, Layer, compressed_size
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import distro as distro_mod
@@ -38,7 +39,8 @@ def layer_records(
     """Each layer's records, from the cache when its diff_id was seen before, else by streaming it once.
 
     Layers are independent until they are squashed, so uncached ones are read in parallel: reading,
-    decompressing and hashing release the GIL.
+    decompressing and hashing release the GIL.  A layer whose uncompressed content does not hash to
+    the diff_id the config claims is refused (``BlobError``), and nothing is cached for it.
     """
     fingerprint = interest.fingerprint
     layers = list(image.layers())
@@ -57,7 +59,12 @@ def layer_records(
         key = f"sbom:{diff_id}"
         with lock:
             progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
-        with layer.open_uncompressed() as stream:
+        stream = layer.open_uncompressed()
+        if layer.diff_id != layer.digest:
+            # An uncompressed blob is its own diff_id and was verified as the blob; any other layer's
+            # claimed diff_id is proven here, before its records may be cached under that diff_id.
+            stream = verified_diff_id(stream, layer.digest, layer.diff_id)
+        with stream:
             rec = read_layer(stream, diff_id, interest)
         with lock:
             progress.finish(key)
