@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from giropops import jsonio
 from giropops.build.errors import SpecError
 
 TOP_KEYS = {
@@ -136,7 +137,7 @@ def _load_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise SpecError(f"{path.name}: include cycle")
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = jsonio.load_yaml(path.read_bytes(), path.name, error=SpecError)
     except FileNotFoundError as exc:
         raise SpecError(f"spec file {path} not found") from exc
     except yaml.YAMLError as exc:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from giropops import jsonio
 from giropops.errors import ImageError, NotFoundError
 from giropops.oci.model import Digest, Manifest
 from giropops.oci.transport import RegistrySpec, Spec, TransportOptions
@@ -47,10 +47,10 @@ def _client(spec: RegistrySpec, options: TransportOptions) -> Any:
 def _statement(envelope: bytes) -> Statement | None:
     """The statement inside a DSSE envelope, or None when the layer is not one we can read."""
     try:
-        env = json.loads(envelope)
+        env = jsonio.loads(envelope, "DSSE envelope")
         payload = base64.b64decode(env["payload"], validate=True)
-        st = json.loads(payload)
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        st = jsonio.loads(payload, "in-toto statement")
+    except (jsonio.DocumentError, ValueError, KeyError, TypeError, binascii.Error):
         return None
     if not isinstance(st, dict):
         return None

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from giropops.errors import BlobError, ConfigError, ImageError, ManifestError, NotFoundError, ReferenceError_
+from giropops.errors import (
+    BlobError,
+    ConfigError,
+    ImageError,
+    ManifestError,
+    NotFoundError,
+    ReferenceError_,
+    quote_for_error,
+)
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
 from giropops.oci.model import Descriptor, Digest, Index, Manifest, parse_json_document
@@ -343,4 +351,4 @@ def parse_target(text: str) -> tuple[str, Any]:
         return "layout", (spec.path, spec.name, spec.digest)
     if isinstance(spec, RegistrySpec):
         return "registry", spec.ref
-    raise ReferenceError_(f"{text!r}: signatures are stored in registries and oci-dir:// layouts only")
+    raise ReferenceError_(f"{quote_for_error(text)}: signatures are stored in registries and oci-dir:// layouts only")

@@ -9,7 +9,6 @@ message names the host, the repository and what was being done.
 from __future__ import annotations
 
 import io
-import json
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 
+from giropops import jsonio
 from giropops.errors import (
     AuthError,
     BlobError,
@@ -30,6 +30,7 @@ from giropops.errors import (
     NotFoundError,
     ReferenceError_,
     RegistryError,
+    quote_for_error,
 )
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import verified
@@ -243,7 +244,7 @@ class RegistryClient:
         if resp.status_code in (401, 403):
             detail = self._error_detail(resp)
             creds = self._auth.credentials
-            who = f"as {creds.username!r} ({creds.source})" if creds.username else "anonymously"
+            who = f"as {quote_for_error(creds.username)} ({creds.source})" if creds.username else "anonymously"
             raise AuthError(f"{self.host}: {what}: access denied {who} (HTTP {resp.status_code}{detail})")
         return resp
 
@@ -270,8 +271,8 @@ class RegistryClient:
         finally:
             resp.close()
         try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            obj = jsonio.loads(raw, "error body")
+        except jsonio.DocumentError:
             return ""
         errs = obj.get("errors") if isinstance(obj, dict) else None
         if not isinstance(errs, list):
@@ -442,7 +443,8 @@ class RegistryClient:
                 got = (again.headers.get("Content-Range") or "").removeprefix("bytes ").split("-")[0]
                 if got != str(offset):
                     again.close()
-                    raise BlobError(f"{self.host}: {what}: asked to resume at {offset}, got range {got!r}")
+                    raise BlobError(f"{self.host}: {what}: asked to resume at {offset}, got range "
+                                    f"{quote_for_error(got)}")
                 return again
             if again.status_code == 200:  # no range support: skip what we already have
                 skipped = 0
@@ -583,10 +585,7 @@ class RegistryClient:
             nxt = resp.links.get("next", {}).get("url")
             base = resp.url
             raw = self._read_bounded(resp, MAX_TAGS_BODY, what, RegistryError)
-            try:
-                obj = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise RegistryError(f"{self.host}: {what}: response is not JSON") from exc
+            obj = jsonio.loads(raw, f"{self.host}: {what}: response", error=RegistryError)
             page = obj.get("tags") if isinstance(obj, dict) else None
             if page is None and isinstance(obj, dict):
                 page = []
@@ -637,7 +636,9 @@ class RegistryClient:
         return Index.from_bytes(raw)
 
     def _add_to_referrers_tag(self, repo: str, subject: Digest, desc: Descriptor, raw: bytes) -> None:
-        doc = json.loads(raw)
+        doc = jsonio.loads(raw, "referrer manifest", error=ManifestError)
+        if not isinstance(doc, dict):
+            raise ManifestError("referrer manifest must be a JSON object")
         at = doc.get("artifactType")
         if not isinstance(at, str):
             cfg = doc.get("config")
@@ -691,10 +692,7 @@ def referrers_tag(digest: Digest) -> str:
 
 
 def _subject_of(raw: bytes) -> Digest | None:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"manifest is not valid JSON: {exc}") from exc
+    doc = jsonio.loads(raw, "manifest", error=ManifestError)
     subj = doc.get("subject") if isinstance(doc, dict) else None
     if subj is None:
         return None
