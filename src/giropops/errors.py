@@ -105,6 +105,13 @@ class BuildError(GiropopsError):
     pass
 
 
+class GiropopsWarning(UserWarning):
+    """Something the user should know that does not stop the command (raised with ``warnings.warn``).
+
+    The library never prints; the CLI shows each as one ``giropops: warning:`` line on stderr.
+    """
+
+
 def clip_for_error(text: str, limit: int = 200) -> str:
     """``text`` cut to ``limit`` characters, saying how long it was; for values shown unquoted."""
     if len(text) <= limit:

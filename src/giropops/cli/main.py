@@ -12,12 +12,13 @@ import argparse
 import gc
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
 from giropops import __version__
 from giropops.cli import exitcodes
-from giropops.errors import GiropopsError
+from giropops.errors import GiropopsError, GiropopsWarning
 
 COMMAND_MODULES: tuple[str, ...] = (
     "version",
@@ -77,7 +78,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(parser, parser.parse_args(arguments))
 
 
+_show_other_warning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """The library's ``GiropopsWarning``s as one line each; anything else as Python shows it."""
+    if issubclass(category, GiropopsWarning):
+        print(f"giropops: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _show_other_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    warnings.showwarning = _show_warning
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

@@ -26,14 +26,15 @@ import shutil
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from giropops import jsonio
-from giropops.errors import AuthError, ConfigError, quote_for_error
+from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_error, quote_for_error
 from giropops.oci.registry.transport import Transport
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
@@ -302,6 +303,16 @@ class Authenticator:
             raise AuthError(f"{self.host}: {what}: bearer challenge without a usable realm")
         creds = self.credentials
         has_secret = creds.password is not None or creds.identity_token is not None
+        realm_host = (urlsplit(realm).hostname or "").lower()
+        if has_secret and realm.startswith("http://") and realm_host != _hostname(transport.base_url):
+            # Credentials for this registry would cross the network in clear text to a server that is not
+            # the registry: ask that server for an anonymous token instead (pulls of public images work).
+            warnings.warn(
+                f"{self.host}: not sending credentials to the plain-HTTP token server on another host "
+                f"({clip_for_error(realm_host, 100)}); asking it for an anonymous token",
+                GiropopsWarning, stacklevel=2,
+            )
+            creds, has_secret = ANONYMOUS, False
         if realm.startswith("http://") and not transport.base_url.startswith("http://") and has_secret:
             raise AuthError(f"{self.host}: {what}: refusing to send credentials to a plain-HTTP token realm")
         # Ours plus whatever the challenge asks for, merged per resource ("push,pull" == "pull,push").
@@ -371,6 +382,10 @@ def _freeze(m: dict[str, set[str]]) -> _Scopes:
 def _covers(granted: _Scopes, want: dict[str, set[str]]) -> bool:
     have = dict(granted)
     return all(resource in have and actions <= have[resource] for resource, actions in want.items())
+
+
+def _hostname(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 def _quote(v: str) -> str:
