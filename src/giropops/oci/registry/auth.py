@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import urllib3
+
 from giropops import jsonio
 from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_error, quote_for_error
 from giropops.oci.registry.transport import Transport
@@ -347,7 +349,14 @@ class Authenticator:
                 raise AuthError(f"{self.host}: {what}: token server refused access {who}")
             if resp.status_code != 200:
                 raise AuthError(f"{self.host}: {what}: token server answered HTTP {resp.status_code}")
-            raw = resp.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True) if resp.raw else b""
+            try:
+                raw = resp.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True) if resp.raw else b""
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if transport.deadline_passed():
+                    raise transport.deadline_error(f"token for {what}") from None
+                raise AuthError(f"{self.host}: {what}: the token server's answer broke off") from exc
+            if transport.deadline_passed():
+                raise transport.deadline_error(f"token for {what}")
             if len(raw) > MAX_TOKEN_RESPONSE:
                 raise AuthError(f"{self.host}: {what}: token response is too large")
         obj = jsonio.loads(raw, f"{self.host}: {what}: token response", error=AuthError)

@@ -36,6 +36,7 @@ from giropops.oci import mediatypes as mt
 from giropops.oci.blob import verified
 from giropops.oci.model import Descriptor, Digest, Index, parse_json_document, sniff_media_type
 from giropops.oci.reference import Reference
+from giropops.oci.registry import deadline
 from giropops.oci.registry.auth import Authenticator, resolve_credentials
 from giropops.oci.registry.transport import RetryPolicy, Transport, Upload
 from giropops.progress import NO_PROGRESS, Progress
@@ -124,7 +125,7 @@ class _ResponseStream(io.RawIOBase):
 
     def __init__(
         self, resp: requests.Response, what: str, reopen: Callable[[int], requests.Response], policy: RetryPolicy,
-        sleep: Callable[[float], None],
+        sleep: Callable[[float], None], too_slow: Callable[[], Exception] | None = None,
     ) -> None:
         super().__init__()
         self._resp = resp
@@ -134,17 +135,36 @@ class _ResponseStream(io.RawIOBase):
         self._sleep = sleep
         self._offset = 0
         self.resumed = 0
+        self._too_slow = too_slow
+        # A read returns when it has all it asked for: at the minimum speed one must take a fraction of
+        # the window, or the watchdog would see no progress from a transfer that is fast enough.
+        rate_bytes = int(policy.min_blob_rate * policy.window() / 4)
+        self._read_size = max(4096, rate_bytes) if policy.min_blob_rate > 0 else 1 << 30
+        self._watch = self._hold(resp)
 
     def readable(self) -> bool:
         return True
+
+    def _hold(self, resp: requests.Response) -> deadline.Watch | None:
+        """Hold the body's connection to the minimum speed (not to the request deadline) while we read it."""
+        if self._policy.min_blob_rate <= 0:
+            return None
+        return deadline.hold_to_speed(resp, self._policy.min_blob_rate, self._policy.window())
+
+    def _check_speed(self) -> None:
+        if self._watch is not None and self._watch.fired is not None:
+            self._resp.close()
+            raise self._too_slow() if self._too_slow else BlobError(f"{self._what}: the transfer is too slow")
 
     def readinto(self, b: Any) -> int:
         failures = 0
         while True:
             try:
-                data = self._resp.raw.read(len(b), decode_content=True)
+                data = self._resp.raw.read(min(len(b), self._read_size), decode_content=True)
+                self._check_speed()
                 break
             except (urllib3.exceptions.HTTPError, OSError) as exc:
+                self._check_speed()
                 self._resp.close()
                 failures += 1
                 if failures >= self._policy.attempts:
@@ -154,8 +174,11 @@ class _ResponseStream(io.RawIOBase):
                     ) from exc
                 self._sleep(self._policy.delay(failures - 1, None))
                 self._resp = self._reopen(self._offset)
+                self._watch = self._hold(self._resp)
                 self.resumed += 1
         n = len(data)
+        if self._watch is not None:
+            self._watch.received += n
         memoryview(b)[:n] = data
         self._offset += n
         return n
@@ -298,12 +321,17 @@ class RegistryClient:
         if length is not None and length.isdigit() and int(length) > limit:
             resp.close()
             raise error(f"{self.host}: {what}: {length} bytes is more than the {limit}-byte limit")
+        t = self.transport
         try:
             data = resp.raw.read(limit + 1, decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if t.deadline_passed():
+                raise t.deadline_error(what) from None
             raise RegistryError(f"{self.host}: {what}: connection failed while reading") from exc
         finally:
             resp.close()
+        if t.deadline_passed():  # the watchdog cut the body short
+            raise t.deadline_error(what)
         if len(data) > limit:
             raise error(f"{self.host}: {what}: more than the {limit}-byte limit")
         return bytes(data)
@@ -457,7 +485,8 @@ class RegistryClient:
             raise self._fail(again, what)
 
         t = self.transport
-        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep))
+        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep,
+                                                too_slow=lambda: t.slow_error(what)))
         return verified(stream, digest, size, f"{self.host}/{repo}: blob")
 
     def push_blob(
