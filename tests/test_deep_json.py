@@ -19,6 +19,8 @@ import pytest
 from giropops import jsonio
 from giropops.errors import ManifestError
 from tests.sign.test_image_layout import make_layout
+from tests.support.faultproxy import Fault, FaultProxy, manifest_get
+from tests.support.services import Registry
 from tests.vuln.sbomfile import write as write_sbom
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -154,3 +156,11 @@ def test_layout_index_chain_3000_long(tmp_path: Path) -> None:
         line = one_error_line(giropops(*args))
         assert "nested more than" in line, args
     assert not (tmp_path / "out").exists()
+
+
+def test_registry_manifest_100k_deep(registry: Registry, tmp_path: Path) -> None:
+    """A registry (a proxy in front of the real one) answers a manifest request with 100,000 nested objects."""
+    answer = (200, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, DEEP_OBJECT)
+    with FaultProxy(registry.port, [Fault(manifest_get, times=None, respond=answer)]) as proxy:
+        line = one_error_line(giropops("inspect", f"registry://{proxy.host}/deep/app:latest"))
+    assert "nested too deeply" in line

@@ -99,7 +99,7 @@ def _zip_records(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]]:
             for info in zf.infolist():
                 if info.is_dir() or not info.filename.endswith(".json"):
                     continue
-                where = f"{path.name}!{info.filename}"
+                where = f"{path.name}!{clip_for_error(info.filename)}"
                 if info.file_size > MAX_RECORD_BYTES:
                     report.records += 1
                     report.problem(Problem(where, f"member larger than {MAX_RECORD_BYTES} bytes"))
