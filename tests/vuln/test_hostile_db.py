@@ -185,7 +185,7 @@ def test_db_path_under_a_regular_file(tmp_path: Path) -> None:
                  ("db", "status", "--db", str(db))):
         proc = giropops(*args)
         assert proc.returncode == 1, args
-        assert str(blocker) in one_error_line(proc)
+        assert f"{blocker} is not a directory" in one_error_line(proc)
     assert blocker.read_text() == "not a directory"
     assert sorted(os.listdir(tmp_path)) == ["a.jsonl", "afile"]
 

@@ -197,6 +197,9 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
 
 def ensure_parent(path: Path) -> None:
     """Create the directory the database lives in; a clear VulnError when that cannot be done."""
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise VulnError(f"cannot create a database at {path}: {blocker} is not a directory")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -204,6 +207,14 @@ def ensure_parent(path: Path) -> None:
                         f"{exc.strerror or exc}") from exc
     if not path.parent.is_dir():
         raise VulnError(f"cannot create a database at {path}: {path.parent} is not a directory")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a directory (``--db some-file/db``)."""
+    for ancestor in (path.parent, *path.parent.parents):
+        if ancestor.exists() or ancestor.is_symlink():
+            return None if ancestor.is_dir() else ancestor
+    return None
 
 
 def lock(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT,
@@ -280,6 +291,9 @@ class VulnDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         if not path.is_file():
+            blocker = _file_in_the_way(path)
+            if blocker is not None:
+                raise VulnError(f"no vulnerability database at {path}: {blocker} is not a directory")
             raise VulnError(f"no vulnerability database at {path}: run 'giropops db update' or 'giropops db import'")
         try:
             self.conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
