@@ -1,7 +1,7 @@
 """How long giropops waits for a registry: the process-wide defaults that ``--timeout`` changes.
 
 Kept apart from the registry client (no imports) so the CLI can set them without paying
-for importing an HTTP stack.  ``RetryPolicy`` reads them when it is created.
+for importing an HTTP stack.  ``RetryPolicy`` reads them when a request starts.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def request_timeout() -> float:
 
 
 def set_request_timeout(seconds: float) -> None:
-    """Change the default for every registry client created afterwards (the CLI's ``--timeout``)."""
+    """Change the default for every registry request from now on (the CLI's ``--timeout``)."""
     global _request_timeout
     if not seconds > 0:
         raise ValueError(f"a timeout must be positive, not {seconds}")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from giropops.oci.registry import write_registry
+from giropops.errors import RegistryError
+from giropops.oci.registry import RegistryOptions, RetryPolicy, write_registry
 from tests.oci.registry.conftest import ref_for
 from tests.support.faultproxy import Fault, FaultProxy, blob_get, manifest_get
 from tests.support.images import MemImage, MemLayer
@@ -75,3 +76,17 @@ def test_timeout_must_be_a_positive_number() -> None:
     proc = giropops("inspect", "--timeout", "0", "registry://127.0.0.1:9/x:latest")
     assert proc.returncode == 64
     assert "positive number of seconds" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_push_to_a_registry_that_stops_answering(registry: Registry, repo: str) -> None:
+    img = MemImage([MemLayer({"data": os.urandom(4096)})])
+    options = RegistryOptions(retry=RetryPolicy(timeout=1.0))
+
+    def uploads(method: str, path: str) -> bool:
+        return method in ("POST", "PUT", "PATCH")
+
+    with FaultProxy(registry.port, [Fault(uploads, times=None, hang=True)]) as proxy:
+        with pytest.raises(RegistryError, match="deadline") as caught:
+            write_registry(img, ref_for(proxy.host, repo), options)
+    assert "\n" not in str(caught.value)
+    assert any(what == "hung" for _, _, what in proxy.log)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +220,7 @@ class RegistryClient:
             return Transport(self.host, f"https://{self.host}", True, self.options.retry)
         # Insecure: HTTPS without verification if the host speaks it, else plain HTTP (Docker's order).
         t = Transport(self.host, f"https://{self.host}", False, self.options.retry)
+        deadline.set_deadline(time.monotonic() + self.options.retry.total())  # not an older request's
         try:
             t.session.get(
                 t.url("/v2/"), timeout=(self.options.retry.connect_timeout, self.options.retry.read_timeout)

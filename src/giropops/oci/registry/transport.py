@@ -6,7 +6,7 @@ date) is honoured, capped so a hostile server cannot park us forever.  Bodies ar
 given as bytes or as an *opener* (a callable returning a fresh stream), so a retry
 can replay an upload without buffering it in memory.
 
-Every request has a total deadline (``RetryPolicy.timeout``: connecting, all retries and
+Every request has a total deadline (``RetryPolicy.total()``: connecting, all retries and
 the sleeps between them, and reading a small body afterwards); uploads get their size at
 the minimum blob speed on top, and blob downloads are held to that speed instead (see
 ``deadline.py``, which enforces both, and ``giropops.timeouts`` for the defaults).
@@ -21,7 +21,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import requests
@@ -46,12 +46,16 @@ class RetryPolicy:
     max_sleep: float = 30.0
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
-    timeout: float = field(default_factory=timeouts.request_timeout)  # total per request, retries included
+    timeout: float | None = None  # total per request, retries included; None: the process default (--timeout)
     min_blob_rate: float = timeouts.MIN_BLOB_RATE  # bytes/s a blob transfer must average...
     rate_window: float = timeouts.RATE_WINDOW  # ...over each window of this many seconds
 
+    def total(self) -> float:
+        """Seconds a request may take in all: ``timeout``, else ``giropops.timeouts.request_timeout()``."""
+        return self.timeout if self.timeout is not None else timeouts.request_timeout()
+
     def window(self) -> float:
-        return min(self.rate_window, self.timeout)
+        return min(self.rate_window, self.total())
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -155,11 +159,11 @@ class Transport:
         """Send with retries; returns the last response (any status) or raises RegistryError on I/O failure.
 
         The whole call, and reading a small body from the response afterwards, must end within
-        ``policy.timeout`` seconds (plus the upload's size at ``policy.min_blob_rate``).
+        ``policy.total()`` seconds (plus the upload's size at ``policy.min_blob_rate``).
         """
         url = self.url(path_or_url)
         last_problem = ""
-        budget = self.policy.timeout
+        budget = self.policy.total()
         if isinstance(body, Upload) and self.policy.min_blob_rate > 0:
             budget += body.length / self.policy.min_blob_rate
         end = time.monotonic() + budget
@@ -227,7 +231,7 @@ class Transport:
     def deadline_error(self, what: str, last_problem: str = "") -> RegistryError:
         last = f" (last: {last_problem})" if last_problem else ""
         return RegistryError(
-            f"{self.host}: {what}: no complete answer within the {self.policy.timeout:g} s deadline{last}; "
+            f"{self.host}: {what}: no complete answer within the {self.policy.total():g} s deadline{last}; "
             "the registry is not answering or too slow (see --timeout)"
         )
 
