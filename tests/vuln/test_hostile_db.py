@@ -54,8 +54,9 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def leftovers(directory: Path) -> list[str]:
-    """Files a writer might leave behind (its private copy, a download directory); the lock file is by design."""
-    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".new") or p.name.startswith(".giropops-"))
+    """Files a writer might leave behind: its private copy, a download directory, the lock file."""
+    return sorted(p.name for p in directory.iterdir()
+                  if p.name.endswith((".new", ".lock")) or p.name.startswith(".giropops-"))
 
 
 # --- item 4: two imports into one database -------------------------------------------------------------------
