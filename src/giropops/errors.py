@@ -103,3 +103,30 @@ class VerificationError(SignError):
 
 class BuildError(GiropopsError):
     pass
+
+
+class GiropopsWarning(UserWarning):
+    """Something the user should know that does not stop the command (raised with ``warnings.warn``).
+
+    The library never prints; the CLI shows each as one ``giropops: warning:`` line on stderr.
+    """
+
+
+def clip_for_error(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was; for values shown unquoted."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
+
+
+def quote_for_error(value: object, limit: int = 200) -> str:
+    """``repr`` of an input value for an error message, cut to about ``limit`` characters.
+
+    Errors quote what the user (or a hostile file) gave; a 1 MB advisory id or reference
+    must not come back as a 1 MB error line.  The cut says how much was left out.
+    """
+    if not isinstance(value, str):
+        return clip_for_error(repr(value), limit)
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"

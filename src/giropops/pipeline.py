@@ -38,6 +38,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from giropops import jsonio
 from giropops.build.builder import Builder
 from giropops.build.cache import Cache
 from giropops.build.output import write_output
@@ -570,8 +571,8 @@ def stop(paths: DemoPaths, env: Mapping[str, str] | None = None) -> Stopped:
     """Stop what ``run_app`` started for this work directory (its container and its redis-server only)."""
     out = Stopped()
     try:
-        state = json.loads(paths.run_state.read_text())
-    except (OSError, ValueError):
+        state = jsonio.loads(paths.run_state.read_bytes(), str(paths.run_state))
+    except (OSError, jsonio.DocumentError):
         return out
     binary = shutil.which(str(state.get("engine", "")))
     name = str(state.get("container", ""))

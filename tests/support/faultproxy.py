@@ -10,7 +10,10 @@ of (or to) the real answer:
 * ``truncate``: forward, announce the full Content-Length, send half the body, close;
 * ``lose_response``: forward to the registry (which acts on it), then close without answering;
 * ``corrupt``: forward, then flip one byte of the registry's body (same length);
-* ``body``: forward, then replace the body (``no_length`` drops Content-Length and closes instead).
+* ``body``: forward, then replace the body (``no_length`` drops Content-Length and closes instead);
+* ``hang``: read the request and never answer (until the proxy stops);
+* ``dribble``: forward, then send the whole answer one byte every ``dribble`` seconds;
+* ``dribble_body``: forward, send the headers at once, then the body one byte every ``dribble_body`` seconds.
 
 Everything else is forwarded unchanged, Host header included, so the registry's
 upload ``Location`` URLs point back at the proxy.  ``log`` records what passed.
@@ -59,6 +62,9 @@ class Fault:
     corrupt: bool = False
     body: bytes | None = None
     no_length: bool = False
+    hang: bool = False
+    dribble: float = 0.0
+    dribble_body: float = 0.0
 
 
 def any_request(method: str, path: str) -> bool:
@@ -80,6 +86,7 @@ class FaultProxy:
         self.faults = list(faults or [])
         self.log: list[tuple[str, str, str]] = []  # (method, path, what happened)
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._server = QuietServer(("127.0.0.1", 0), self._handler())
         self._thread: threading.Thread | None = None
 
@@ -93,6 +100,7 @@ class FaultProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -128,6 +136,11 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._pick(method, self.path)
+                if fault is not None and fault.hang:
+                    proxy._record(method, self.path, "hung")
+                    proxy._stopping.wait()
+                    self.close_connection = True
+                    return
                 if fault is not None and fault.drop:
                     proxy._record(method, self.path, "dropped")
                     self.close_connection = True
@@ -190,6 +203,23 @@ class FaultProxy:
                     self.end_headers()
                     self.wfile.write(data[: len(data) // 2])
                     self.close_connection = True
+                    return
+                if fault is not None and (fault.dribble or fault.dribble_body):
+                    proxy._record(method, self.path, f"{what} dribbled")
+                    head = f"HTTP/1.1 {resp.status} {resp.reason}\r\n".encode()
+                    out_headers["Content-Length"] = str(len(data))
+                    head += b"".join(f"{k}: {v}\r\n".encode() for k, v in out_headers.items()) + b"\r\n"
+                    self.close_connection = True
+                    if fault.dribble_body:
+                        self.wfile.write(head)
+                        self.wfile.flush()
+                    slow = head + data if fault.dribble else data
+                    pause = fault.dribble or fault.dribble_body
+                    for i in range(len(slow)):
+                        if proxy._stopping.wait(pause):
+                            return
+                        self.wfile.write(slow[i : i + 1])
+                        self.wfile.flush()
                     return
                 proxy._record(method, self.path, what)
                 if method == "HEAD":

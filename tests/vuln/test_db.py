@@ -79,7 +79,7 @@ def test_hostile_records_are_reported_and_skipped(tmp_path: Path) -> None:
     assert report.imported == 2
     assert report.skipped == len(HOSTILE) + 2
     reasons = " | ".join(p.reason for p in report.problems)
-    for needle in ("exactly one key", "known ecosystem", "longer than", "not JSON", "introduced"):
+    for needle in ("exactly one key", "known ecosystem", "longer than", "not valid JSON", "introduced"):
         assert needle in reasons
 
 

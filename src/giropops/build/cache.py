@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from giropops import jsonio
 from giropops.build.errors import IntegrityError, RepositoryError
 from giropops.progress import NO_PROGRESS, Progress
 
@@ -121,8 +122,8 @@ class Cache:
     def get_json(self, kind: str, key: str) -> Any:
         path = self.root / kind / f"{key}.json"
         try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
+            return jsonio.loads(path.read_bytes(), str(path))
+        except (FileNotFoundError, jsonio.DocumentError):
             return None
 
     def put_json(self, kind: str, key: str, obj: Any) -> None:

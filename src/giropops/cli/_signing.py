@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from giropops.errors import UsageError
+from giropops.errors import UsageError, quote_for_error
 from giropops.sign.dsse import predicate_type_uri
 from giropops.sign.errors import PayloadMalformedError
 from giropops.sign.keys import SigningKey
@@ -33,7 +33,7 @@ def parse_annotations(items: list[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"invalid annotation {item!r}: expected KEY=VALUE")
+            raise UsageError(f"invalid annotation {quote_for_error(item)}: expected KEY=VALUE")
         out[key] = value
     return out
 
@@ -70,7 +70,7 @@ def parse_bool(text: str) -> bool:
         return True
     if v in ("false", "0", "no"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected true or false, got {quote_for_error(text)}")
 
 
 def predicate_uri(name: str) -> str:

@@ -12,6 +12,7 @@ from giropops.build.errors import SpecError
 from giropops.build.output import BuiltImage, BuiltIndex, index_of, push, write_output
 from giropops.build.spec import ARCH_ALIASES, load_spec
 from giropops.cli.progress import TerminalProgress
+from giropops.errors import quote_for_error
 from giropops.oci.reference import Reference
 
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         os_, _, a = args.platform.partition("/")
         arch = ARCH_ALIASES.get(a.split("/")[0])
         if os_ != "linux" or arch is None:
-            raise SpecError(f"--platform must be linux/amd64 or linux/arm64, got {args.platform!r}")
+            raise SpecError(f"--platform must be linux/amd64 or linux/arm64, got {quote_for_error(args.platform)}")
     output = args.output
     if output is None and not args.push:
         if not tags:

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from giropops.cli.progress import TerminalProgress
-from giropops.errors import ManifestError, ReferenceError_, UsageError
+from giropops.errors import ManifestError, ReferenceError_, UsageError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Platform
 from giropops.oci.transport import (
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
     src = parse_spec(args.source)
     dst = parse_spec(args.destination)
     if args.mode == "pull" and not isinstance(src, RegistrySpec):
-        raise UsageError(f"pull takes a registry reference, not {args.source!r}")
+        raise UsageError(f"pull takes a registry reference, not {quote_for_error(args.source)}")
     if args.mode == "push" and not isinstance(dst, RegistrySpec):
-        raise UsageError(f"push takes a registry reference as destination, not {args.destination!r}")
+        raise UsageError(f"push takes a registry reference as destination, not {quote_for_error(args.destination)}")
     if args.all_platforms and args.platform:
         raise UsageError("--platform and --all-platforms exclude each other")
     if args.chunk_size is not None and args.chunk_size <= 0:

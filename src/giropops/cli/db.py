@@ -22,6 +22,18 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_lock_timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout", type=float, default=store.DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+        help="how long to wait for another giropops process writing the same database "
+             f"(default {store.DEFAULT_LOCK_TIMEOUT:g})",
+    )
+
+
+def _waiting(message: str) -> None:
+    print(f"giropops: {message}", file=sys.stderr, flush=True)
+
+
 def db_path(args: argparse.Namespace) -> Path:
     return args.db if args.db is not None else store.default_path()
 
@@ -36,6 +48,7 @@ def register(sub: Any) -> None:
     p_import.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p_import.add_argument("--show-skipped", type=int, default=20, metavar="N",
                           help="list at most N skipped records (default 20)")
+    add_lock_timeout_option(p_import)
     p_import.set_defaults(func=run_import)
 
     p_update = dbsub.add_parser("update", help="download ecosystems from the OSV exports (conditional, atomic)")
@@ -45,6 +58,7 @@ def register(sub: Any) -> None:
                                f"{', '.join(update.DEFAULT_ECOSYSTEMS)})")
     p_update.add_argument("--url", default=None, metavar="URL",
                           help=f"base URL of the OSV exports (default: ${update.BASE_URL_ENV} or the public bucket)")
+    add_lock_timeout_option(p_update)
     p_update.set_defaults(func=run_update)
 
     p_status = dbsub.add_parser("status", help="ecosystems, record counts, age of the data")
@@ -70,7 +84,8 @@ def _print_report(report: importer.ImportReport, show: int) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     path = db_path(args)
-    report = importer.import_paths(path, args.paths, progress=TerminalProgress())
+    report = importer.import_paths(path, args.paths, progress=TerminalProgress(),
+                                   lock_timeout=args.lock_timeout, on_wait=_waiting)
     _print_report(report, args.show_skipped)
     print(f"database: {path}")
     return exitcodes.OK
@@ -78,7 +93,8 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_update(args: argparse.Namespace) -> int:
     path = db_path(args)
-    result = update.update(path, args.ecosystem, args.url, progress=TerminalProgress())
+    result = update.update(path, args.ecosystem, args.url, progress=TerminalProgress(),
+                           lock_timeout=args.lock_timeout, on_wait=_waiting)
     for eco in result.not_modified:
         print(f"{eco}: not modified")
     for eco in result.fetched:

@@ -13,12 +13,13 @@ import contextlib
 import gc
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
-from giropops import __version__
+from giropops import __version__, timeouts
 from giropops.cli import exitcodes
-from giropops.errors import GiropopsError
+from giropops.errors import GiropopsError, GiropopsWarning
 
 COMMAND_MODULES: tuple[str, ...] = (
     "version",
@@ -40,6 +41,29 @@ COMMAND_MODULES: tuple[str, ...] = (
     "policy",
     "demo",
 )
+
+
+#: Commands that never talk to a registry; every other one takes ``--timeout``.
+OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo"})
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text[:50]!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text[:50]!r}")
+    return value
+
+
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout", dest="registry_timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+        help=f"give up on a registry request (retries included) after SECONDS, and on a blob transfer "
+             f"slower than {timeouts.MIN_BLOB_RATE // 1024} KiB/s for {timeouts.RATE_WINDOW:g} s (or SECONDS "
+             f"when shorter) (default {timeouts.DEFAULT_REQUEST_TIMEOUT:g})",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +91,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name in names:
         module = importlib.import_module(f"giropops.cli.{name}")
         module.register(sub)
+    for command, command_parser in sub.choices.items():
+        if command not in OFFLINE_COMMANDS:
+            add_timeout_option(command_parser)
     if len(names) == 1 and command not in sub.choices:
         return build_parser()
     return parser
@@ -87,7 +114,22 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated
 
 
+_show_other_warning = warnings.showwarning
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    """The library's ``GiropopsWarning``s as one line each; anything else as Python shows it."""
+    if issubclass(category, GiropopsWarning):
+        print(f"giropops: warning: {message}", file=sys.stderr, flush=True)
+    else:
+        _show_other_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
+
+
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    warnings.showwarning = _show_warning
+    if getattr(args, "registry_timeout", None) is not None:
+        timeouts.set_request_timeout(args.registry_timeout)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

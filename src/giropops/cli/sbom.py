@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from giropops.errors import UsageError
+from giropops.errors import UsageError, quote_for_error
 from giropops.sbom import sbom_for
 from giropops.sbom.formats import FORMATS, EncodeOptions, encode, timestamp_from_epoch
 from giropops.tmpfiles import mkstemp
@@ -38,7 +38,7 @@ def _timestamp(asked: bool) -> str | None:
     sde = os.environ.get("SOURCE_DATE_EPOCH")
     if sde is not None:
         if not sde.isdigit():
-            raise UsageError(f"SOURCE_DATE_EPOCH must be a number of seconds, got {sde!r}")
+            raise UsageError(f"SOURCE_DATE_EPOCH must be a number of seconds, got {quote_for_error(sde)}")
         return timestamp_from_epoch(int(sde))
     if asked:
         return timestamp_from_epoch(int(time.time()))

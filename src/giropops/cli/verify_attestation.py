@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from giropops import jsonio
 from giropops.cli._signing import add_target, open_store, predicate_uri
 from giropops.cli.verify import add_certificate_options, trust_from_args
 from giropops.sign.dsse import PREDICATE_TYPES
@@ -37,5 +38,5 @@ def run(args: argparse.Namespace) -> int:
     print("  - The statement's subject digest matches the image", file=err)
     print("  - The signatures were verified against the specified public key", file=err)
     for a in atts:
-        print(json.dumps(json.loads(a.statement.raw), separators=(",", ":")))
+        print(json.dumps(jsonio.loads(a.statement.raw, "in-toto statement"), separators=(",", ":")))
     return 0

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import os
 import posixpath
 import re
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
+from giropops import jsonio
 from giropops.errors import ArchiveError, BlobError, ManifestError, ReferenceError_
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, decompressed
@@ -271,10 +271,7 @@ class Archive:
     # --- docker view ---
     def docker_entries(self) -> list[DockerEntry]:
         raw = self.store.read_member("manifest.json", mt.MAX_MANIFEST_BYTES, "manifest.json")
-        try:
-            doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ArchiveError(f"{self.store.describe()}: manifest.json is not valid JSON: {exc}") from exc
+        doc = jsonio.loads(raw, f"{self.store.describe()}: manifest.json", error=ArchiveError)
         if not isinstance(doc, list) or not doc:
             raise ArchiveError(f"{self.store.describe()}: manifest.json must be a non-empty list")
         out = []

@@ -10,14 +10,14 @@ then reads lazily.  Read-only: loading images into an engine is the engine's job
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import socket
 import tempfile
 import urllib.parse
 from pathlib import Path
 
-from giropops.errors import DaemonError
+from giropops import jsonio
+from giropops.errors import DaemonError, quote_for_error
 from giropops.oci.archive import Archive
 from giropops.oci.image import Image, ImageIndex
 
@@ -33,9 +33,9 @@ def socket_path(docker_host: str | None = None) -> str:
     if host.startswith("unix://"):
         path = host[len("unix://"):]
         if not path:
-            raise DaemonError(f"DOCKER_HOST {host!r} names no socket path")
+            raise DaemonError(f"DOCKER_HOST {quote_for_error(host)} names no socket path")
         return path
-    raise DaemonError(f"DOCKER_HOST {host!r} is not supported: only unix:// sockets are")
+    raise DaemonError(f"DOCKER_HOST {quote_for_error(host)} is not supported: only unix:// sockets are")
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -58,10 +58,10 @@ def _api_error(resp: http.client.HTTPResponse, what: str) -> DaemonError:
     body = resp.read(64 * 1024)
     msg = ""
     try:
-        doc = json.loads(body)
+        doc = jsonio.loads(body, "engine error")
         if isinstance(doc, dict) and isinstance(doc.get("message"), str):
-            msg = doc["message"]
-    except ValueError:
+            msg = doc["message"][:300]
+    except jsonio.DocumentError:
         msg = body.decode("utf-8", "replace").strip()[:300]
     return DaemonError(f"{what}: engine answered {resp.status} {resp.reason}" + (f": {msg}" if msg else ""))
 
@@ -89,16 +89,13 @@ class Engine:
         try:
             if resp.status == 404:
                 resp.read()
-                raise DaemonError(f"no image {name!r} in the engine at unix://{self.path}")
+                raise DaemonError(f"no image {quote_for_error(name)} in the engine at unix://{self.path}")
             if resp.status != 200:
-                raise _api_error(resp, f"inspecting {name!r}")
+                raise _api_error(resp, f"inspecting {quote_for_error(name)}")
             body = resp.read(16 * 1024 * 1024)
-            try:
-                doc = json.loads(body)
-            except ValueError as exc:
-                raise DaemonError(f"engine sent invalid JSON for {name!r}: {exc}") from exc
+            doc = jsonio.loads(body, f"the engine's answer for {quote_for_error(name)}", error=DaemonError)
             if not isinstance(doc, dict):
-                raise DaemonError(f"engine sent an unexpected answer for {name!r}")
+                raise DaemonError(f"engine sent an unexpected answer for {quote_for_error(name)}")
             return doc
         finally:
             conn.close()
@@ -110,12 +107,12 @@ class Engine:
         tmp = tempfile.TemporaryFile()
         try:
             if resp.status != 200:
-                raise _api_error(resp, f"exporting {name!r}")
+                raise _api_error(resp, f"exporting {quote_for_error(name)}")
             try:
                 while chunk := resp.read(_CHUNK):
                     tmp.write(chunk)
             except (OSError, http.client.HTTPException) as exc:
-                raise DaemonError(f"export of {name!r} was interrupted: {exc}") from exc
+                raise DaemonError(f"export of {quote_for_error(name)} was interrupted: {exc}") from exc
             tmp.flush()
             return Archive(Path(f"local:{name}"), file=tmp, label=f"local://{name}")
         except BaseException:

@@ -242,6 +242,11 @@ def build_image(
 
 ChildLoader = Callable[[Descriptor], "Image | ImageIndex"]
 
+#: Indexes inside indexes deeper than this are refused.  Real images nest at most once or twice
+#: (an index of per-platform indexes); a hostile chain of thousands would exhaust the stack of
+#: every walker that follows it.
+MAX_INDEX_NESTING = 16
+
 
 class StaticIndex:
     """An index whose children are produced on demand by ``loader`` (and cached)."""
@@ -252,6 +257,7 @@ class StaticIndex:
         self._digest = Digest.of(raw_manifest)
         self._loader = loader
         self._cache: dict[Digest, Image | ImageIndex] = {}
+        self._nesting = 0  # how many indexes lead to this one
 
     @property
     def digest(self) -> Digest:
@@ -275,6 +281,10 @@ class StaticIndex:
             got = self._loader(desc)
             if got.digest != desc.digest:
                 raise ManifestError(f"index entry {desc.digest} resolved to {got.digest}")
+            if isinstance(got, StaticIndex):
+                got._nesting = self._nesting + 1
+                if got._nesting > MAX_INDEX_NESTING:
+                    raise ManifestError(f"index {desc.digest} is nested more than {MAX_INDEX_NESTING} indexes deep")
             self._cache[desc.digest] = got
         return got
 

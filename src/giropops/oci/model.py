@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from giropops.errors import ManifestError
+from giropops import jsonio
+from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
@@ -30,9 +31,9 @@ class Digest:
     def __post_init__(self) -> None:
         want = _HEX_LEN.get(self.algorithm)
         if want is None:
-            raise ManifestError(f"unsupported digest algorithm {self.algorithm!r}")
+            raise ManifestError(f"unsupported digest algorithm {quote_for_error(self.algorithm)}")
         if len(self.hex) != want or not re.fullmatch(r"[a-f0-9]+", self.hex):
-            raise ManifestError(f"invalid {self.algorithm} digest {self.hex!r}")
+            raise ManifestError(f"invalid {self.algorithm} digest {quote_for_error(self.hex)}")
 
     @classmethod
     def parse(cls, text: str) -> Digest:
@@ -89,7 +90,7 @@ class Platform:
         """``linux/amd64``, ``linux/arm64/v8``; an omitted os means linux."""
         parts = [p for p in text.strip().split("/")]
         if any(not p for p in parts) or not 1 <= len(parts) <= 3:
-            raise ManifestError(f"invalid platform {text!r} (expected os/arch[/variant])")
+            raise ManifestError(f"invalid platform {quote_for_error(text)} (expected os/arch[/variant])")
         if len(parts) == 1:
             return cls("linux", parts[0])
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
@@ -163,7 +164,7 @@ class Descriptor:
 
     def __post_init__(self) -> None:
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
-            raise ManifestError(f"descriptor size must be a non-negative integer, got {self.size!r}")
+            raise ManifestError(f"descriptor size must be a non-negative integer, got {quote_for_error(self.size)}")
 
     @classmethod
     def from_json(cls, obj: Any) -> Descriptor:
@@ -204,10 +205,7 @@ def parse_json_document(raw: bytes, what: str, limit: int) -> dict[str, Any]:
     """Parse a JSON object with a size bound; every failure is a ManifestError naming ``what``."""
     if len(raw) > limit:
         raise ManifestError(f"{what} is {len(raw)} bytes, more than the {limit}-byte limit")
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{what} is not valid JSON: {exc}") from exc
+    obj = jsonio.loads(raw, what, error=ManifestError)
     if not isinstance(obj, dict):
         raise ManifestError(f"{what} must be a JSON object")
     return obj
@@ -240,7 +238,7 @@ class Manifest:
     def from_json(cls, obj: Mapping[str, Any]) -> Manifest:
         mtype = sniff_media_type(obj)
         if mtype not in mt.MANIFEST_TYPES:
-            raise ManifestError(f"unsupported manifest media type {mtype!r}")
+            raise ManifestError(f"unsupported manifest media type {quote_for_error(mtype)}")
         if obj.get("schemaVersion") != 2:
             raise ManifestError("manifest: schemaVersion must be 2")
         layers = obj.get("layers")
@@ -291,7 +289,7 @@ class Index:
     def from_json(cls, obj: Mapping[str, Any]) -> Index:
         mtype = sniff_media_type(obj)
         if mtype not in mt.INDEX_TYPES:
-            raise ManifestError(f"unsupported index media type {mtype!r}")
+            raise ManifestError(f"unsupported index media type {quote_for_error(mtype)}")
         if obj.get("schemaVersion") != 2:
             raise ManifestError("index: schemaVersion must be 2")
         manifests = obj.get("manifests")

@@ -20,7 +20,7 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from giropops.errors import ConfigError, ImageError
+from giropops.errors import ConfigError, ImageError, quote_for_error
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import gzip_bytes
 from giropops.oci.image import Image, Layer
@@ -75,7 +75,7 @@ def layer_from_tar(source: bytes | Path | BinaryIO, compression: str = "gzip") -
     Large inputs are compressed into an anonymous temporary file, never memory.
     """
     if compression not in ("gzip", "zstd", "none"):
-        raise ImageError(f"unknown layer compression {compression!r} (gzip, zstd, none)")
+        raise ImageError(f"unknown layer compression {quote_for_error(compression)} (gzip, zstd, none)")
     media = {"gzip": mt.OCI_LAYER_GZIP, "zstd": mt.OCI_LAYER_ZSTD, "none": mt.OCI_LAYER}[compression]
     if isinstance(source, bytes):
         stream: BinaryIO = cast(BinaryIO, io.BytesIO(source))
@@ -228,7 +228,7 @@ def with_config(
     if env is not None:
         for item in env:
             if "=" not in item or item.startswith("="):
-                raise ImageError(f"environment entry {item!r} is not KEY=VALUE")
+                raise ImageError(f"environment entry {quote_for_error(item)} is not KEY=VALUE")
         put("Env", list(env))
     if user is not None:
         put("User", user)
@@ -240,7 +240,7 @@ def with_config(
             num, _, proto = p.partition("/")
             proto = proto or "tcp"
             if not num.isdigit() or not 0 < int(num) < 65536 or proto not in ("tcp", "udp", "sctp"):
-                raise ImageError(f"invalid port {p!r} (expected PORT[/tcp|udp|sctp])")
+                raise ImageError(f"invalid port {quote_for_error(p)} (expected PORT[/tcp|udp|sctp])")
             ports[f"{int(num)}/{proto}"] = {}
         put("ExposedPorts", ports)
     if labels is not None:
@@ -263,7 +263,7 @@ def with_env(image: Image, variables: Mapping[str, str]) -> Image:
     env = list(image.config.env)
     for key, value in variables.items():
         if not key or "=" in key:
-            raise ImageError(f"invalid environment variable name {key!r}")
+            raise ImageError(f"invalid environment variable name {quote_for_error(key)}")
         entry = f"{key}={value}"
         for i, item in enumerate(env):
             if item.split("=", 1)[0] == key:
@@ -292,7 +292,7 @@ def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
     if not text:
         return 0
     if not text.isdigit():
-        raise ConfigError(f"SOURCE_DATE_EPOCH must be a non-negative integer, got {text!r}")
+        raise ConfigError(f"SOURCE_DATE_EPOCH must be a non-negative integer, got {quote_for_error(text)}")
     return int(text)
 
 

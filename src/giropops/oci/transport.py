@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from giropops.errors import ImageError, ReferenceError_
+from giropops.errors import ImageError, ReferenceError_, quote_for_error
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.memory import select_image
 from giropops.oci.model import Digest, Platform
@@ -109,7 +109,7 @@ class TransportOptions:
 
 def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None, Digest | None]:
     if not text:
-        raise ReferenceError_(f"{original!r}: {scheme}:// needs a path")
+        raise ReferenceError_(f"{quote_for_error(original)}: {scheme}:// needs a path")
     digest: Digest | None = None
     m = _DIGEST_SUFFIX.search(text)
     if m:
@@ -120,11 +120,11 @@ def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None
         text, _, name = text.partition(":")
         name = name or None
     if not text:
-        raise ReferenceError_(f"{original!r}: {scheme}:// needs a path before ':'")
+        raise ReferenceError_(f"{quote_for_error(original)}: {scheme}:// needs a path before ':'")
     if name is not None and digest is not None:
-        raise ReferenceError_(f"{original!r}: give a name or a digest, not both")
+        raise ReferenceError_(f"{quote_for_error(original)}: give a name or a digest, not both")
     if name is not None and ("\n" in name or "\x00" in name):
-        raise ReferenceError_(f"{original!r}: invalid name")
+        raise ReferenceError_(f"{quote_for_error(original)}: invalid name")
     return Path(text), name, digest
 
 
@@ -136,7 +136,8 @@ def parse_spec(text: str) -> Spec:
         return RegistrySpec(Reference.parse(text))
     scheme, _, rest = text.partition("://")
     if scheme not in SCHEMES:
-        raise ReferenceError_(f"unknown scheme {scheme + '://'!r} in {text!r} (known: {', '.join(SCHEMES)})")
+        raise ReferenceError_(f"unknown scheme {scheme + '://'!r} in {quote_for_error(text)} (known: "
+                              f"{', '.join(SCHEMES)})")
     if scheme == "registry":
         return RegistrySpec(Reference.parse(rest))
     if scheme in ("archive", "oci-dir"):
@@ -144,10 +145,10 @@ def parse_spec(text: str) -> Spec:
         return ArchiveSpec(path, name, digest) if scheme == "archive" else OCIDirSpec(path, name, digest)
     if scheme == "fs":
         if not rest:
-            raise ReferenceError_(f"{text!r}: fs:// needs a directory")
+            raise ReferenceError_(f"{quote_for_error(text)}: fs:// needs a directory")
         return FSSpec(Path(rest))
     if not rest or rest != rest.strip() or "\x00" in rest:
-        raise ReferenceError_(f"{text!r}: local:// needs an image name")
+        raise ReferenceError_(f"{quote_for_error(text)}: local:// needs an image name")
     return LocalSpec(rest)
 
 

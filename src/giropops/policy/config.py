@@ -27,9 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from giropops.errors import ConfigError
+from giropops import jsonio
+from giropops.errors import ConfigError, quote_for_error
 
 POLICY_NAMES = (
     "fixable-vulnerabilities",
@@ -74,10 +73,7 @@ def _only_keys(obj: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 
 def parse_config(text: str, source: str) -> PolicyConfig:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    doc = jsonio.load_yaml(text, source, error=ConfigError)
     cfg = PolicyConfig(source=source)
     if doc is None:
         return cfg
@@ -86,7 +82,7 @@ def parse_config(text: str, source: str) -> PolicyConfig:
     _only_keys(doc, {"policies", "no_data"}, source)
     no_data = doc.get("no_data", "pass")
     if no_data not in ("pass", "fail"):
-        raise ConfigError(f"{source}: no_data must be 'pass' or 'fail', not {no_data!r}")
+        raise ConfigError(f"{source}: no_data must be 'pass' or 'fail', not {quote_for_error(no_data)}")
     cfg = replace(cfg, no_data_fails=no_data == "fail")
     policies = doc.get("policies") or {}
     if not isinstance(policies, Mapping):

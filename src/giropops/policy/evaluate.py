@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from giropops.errors import ConfigError, GiropopsError, VerificationError, VulnError
+from giropops.errors import ConfigError, GiropopsError, VerificationError, VulnError, quote_for_error
 from giropops.oci.image import Image
 from giropops.oci.model import Platform
 from giropops.oci.transport import Spec, TransportOptions, open_image, parse_spec
@@ -141,9 +141,9 @@ def _non_root(facts: _Facts, cfg: PolicyConfig) -> PolicyResult:
     name = "non-root"
     user = facts.image.config.user
     if is_root(user):
-        why = "no USER is set: the image runs as root" if not user.strip() else f"USER is {user!r}: root"
+        why = "no USER is set: the image runs as root" if not user.strip() else f"USER is {quote_for_error(user)}: root"
         return PolicyResult(name, TITLES[name], FAIL, why)
-    return PolicyResult(name, TITLES[name], PASS, f"runs as user {user!r}")
+    return PolicyResult(name, TITLES[name], PASS, f"runs as user {quote_for_error(user)}")
 
 
 def _copyleft(facts: _Facts, cfg: PolicyConfig) -> PolicyResult:

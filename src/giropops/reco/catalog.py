@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import yaml
-
-from giropops.errors import ConfigError, ReferenceError_
+from giropops import jsonio
+from giropops.errors import ConfigError, ReferenceError_, quote_for_error
 from giropops.oci.reference import Reference
 
 ENV_VAR = "GIROPOPS_RECO_CATALOG"
@@ -43,10 +42,7 @@ class Catalog:
 
 
 def _parse(text: str, source: str) -> tuple[bool, list[CatalogEntry]]:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    doc = jsonio.load_yaml(text, source, error=ConfigError)
     if doc is None:
         return False, []
     if not isinstance(doc, Mapping):
@@ -55,7 +51,7 @@ def _parse(text: str, source: str) -> tuple[bool, list[CatalogEntry]]:
     if unknown:
         raise ConfigError(f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     if doc.get("version", 1) != 1:
-        raise ConfigError(f"{source}: unsupported catalog version {doc.get('version')!r} (expected 1)")
+        raise ConfigError(f"{source}: unsupported catalog version {quote_for_error(doc.get('version'))} (expected 1)")
     replace = doc.get("replace", False)
     if not isinstance(replace, bool):
         raise ConfigError(f"{source}: 'replace' must be true or false")

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from giropops import jsonio
 from giropops.oci.image import Image, compressed_size
 from giropops.reco import deps
 from giropops.sbom.model import SBOM, Package
@@ -196,9 +197,9 @@ class Profiler:
             return None
         path = self._cache_dir / f"{self._key(digest)}.json"
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
+            obj = jsonio.loads(path.read_bytes(), str(path))
             profile = Profile.from_json(obj)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, jsonio.DocumentError, ValueError, KeyError, TypeError):
             return None  # a cache miss, never an error
         return profile if profile.digest == digest else None
 

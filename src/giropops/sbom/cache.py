@@ -20,6 +20,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from giropops import jsonio
 from giropops.sbom.filesystem import LayerRecords
 from giropops.tmpfiles import mkstemp
 
@@ -77,7 +78,10 @@ def decode(data: bytes) -> LayerRecords:
     start = len(MAGIC) + 8
     if start + hlen > len(data):
         raise ValueError("truncated header")
-    header = json.loads(data[start : start + hlen].decode("utf-8", "surrogateescape"))
+    try:
+        header = jsonio.loads(data[start : start + hlen].decode("utf-8", "surrogateescape"), "cache record header")
+    except jsonio.DocumentError as exc:
+        raise ValueError(str(exc)) from None
     body = memoryview(data)[start + hlen :]
     if not isinstance(header, dict):
         raise ValueError("header is not an object")

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from giropops.errors import VerificationError
+from giropops import jsonio
+from giropops.errors import VerificationError, quote_for_error
 from giropops.oci.model import Digest
 from giropops.sign.certs import identity, load_pem_certificates, verify_chain
 from giropops.sign.encoding import b64decode_strict
@@ -62,7 +62,8 @@ class SignatureLayer:
         if not raw.startswith(CONTAINERS_SIGSTORE_PREFIX):
             raise PayloadMalformedError("not a containers/image sigstore signature file")
         try:
-            obj = json.loads(raw[len(CONTAINERS_SIGSTORE_PREFIX) :])
+            obj = jsonio.loads(raw[len(CONTAINERS_SIGSTORE_PREFIX) :], "containers/image signature",
+                               error=PayloadMalformedError)
             payload = b64decode_strict(obj["payload"], "payload")
             mime = obj["mimeType"]
             ann = obj.get("annotations") or {}
@@ -89,7 +90,8 @@ def verify_layer(layer: SignatureLayer, trust: Trust, image_digest: Digest | Non
                  required: Mapping[str, str] | None = None, image_name: str | None = None) -> SimpleSigningPayload:
     """Verify one simple-signing layer; raise the precise VerificationError."""
     if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE:
-        raise NotSimpleSigningError(f"layer media type {layer.media_type!r} is not a simple-signing payload")
+        raise NotSimpleSigningError(f"layer media type {quote_for_error(layer.media_type)} is not a "
+                                    f"simple-signing payload")
     sig_text = layer.annotations.get(SIGNATURE_ANNOTATION)
     if sig_text is None:
         raise SignatureEncodingError(f"layer has no {SIGNATURE_ANNOTATION} annotation")
@@ -158,18 +160,12 @@ def verify_attached_bundle(layer: SignatureLayer, signature: bytes, key: Verifyi
 
 
 def _json(text: str) -> object:
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise TransparencyLogError(f"Rekor bundle annotation is not JSON: {exc}") from exc
+    return jsonio.loads(text, "Rekor bundle annotation", error=TransparencyLogError)
 
 
 def manifest_digest(raw: bytes) -> Digest:
     """The digest a signature must name; schema 1 manifests (JWS-signed, digest ill-defined) are refused."""
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DigestMismatchError(f"the image manifest is not JSON: {exc}") from exc
+    obj = jsonio.loads(raw, "the image manifest", error=DigestMismatchError)
     if isinstance(obj, dict) and obj.get("schemaVersion") == 1:
         raise DigestMismatchError("schema 1 manifests have no stable digest to bind a signature to")
     return Digest.of(raw)
@@ -184,7 +180,8 @@ def check_identity(payload: SimpleSigningPayload, expected: str) -> None:
         return ref[:colon] if colon > slash else ref
 
     if strip(payload.docker_reference) != strip(expected):
-        raise IdentityMismatchError(f"signed for {payload.docker_reference!r}, expected {expected!r}")
+        raise IdentityMismatchError(f"signed for {quote_for_error(payload.docker_reference)}, expected "
+                                    f"{quote_for_error(expected)}")
 
 
 # The closer an error is to "verified", the more it says: a valid signature for another digest beats

@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 
+from giropops import jsonio
+from giropops.errors import quote_for_error
 from giropops.oci.model import Digest
 from giropops.sign.attached import Trust, check_certificate_identity
 from giropops.sign.certs import verify_chain
@@ -141,10 +142,7 @@ class Bundle:
     def from_bytes(cls, raw: bytes) -> Bundle:
         if len(raw) > MAX_BUNDLE_BYTES:
             raise BundleError("bundle is too large")
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise BundleError(f"bundle is not JSON: {exc}") from exc
+        obj = jsonio.loads(raw, "bundle", error=BundleError)
         return cls.from_json(obj)
 
     @classmethod
@@ -153,7 +151,7 @@ class Bundle:
             raise BundleError("bundle must be a JSON object")
         mt = obj.get("mediaType")
         if mt not in BUNDLE_MEDIA_TYPES:
-            raise BundleError(f"unsupported bundle media type {mt!r}")
+            raise BundleError(f"unsupported bundle media type {quote_for_error(mt)}")
         vm = obj.get("verificationMaterial")
         if not isinstance(vm, Mapping):
             raise BundleError("bundle has no verificationMaterial")
@@ -185,7 +183,7 @@ class Bundle:
             md = ms.get("messageDigest")
             if isinstance(md, Mapping):
                 if md.get("algorithm") != "SHA2_256":
-                    raise BundleError(f"unsupported message digest algorithm {md.get('algorithm')!r}")
+                    raise BundleError(f"unsupported message digest algorithm {quote_for_error(md.get('algorithm'))}")
                 mdigest = _b64(md.get("digest"), "messageDigest.digest")
         else:
             raise BundleError("bundle has neither a dsseEnvelope nor a messageSignature")

@@ -7,11 +7,12 @@ payload.  cosign ``attest`` writes in-toto Statement v0.1; cosign v3 bundles car
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from giropops import jsonio
+from giropops.errors import quote_for_error
 from giropops.oci.model import Digest
 from giropops.sign.encoding import b64decode_strict, b64encode
 from giropops.sign.errors import (
@@ -55,7 +56,7 @@ def predicate_type_uri(name: str) -> str:
     if "://" in name and " " not in name:
         return name
     choices = "|".join(PREDICATE_TYPES)
-    raise PayloadMalformedError(f"invalid predicate type {name!r} (expected {choices} or a URI)")
+    raise PayloadMalformedError(f"invalid predicate type {quote_for_error(name)} (expected {choices} or a URI)")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -100,10 +101,7 @@ class Envelope:
     def from_bytes(cls, raw: bytes) -> Envelope:
         if len(raw) > MAX_ENVELOPE_BYTES:
             raise PayloadMalformedError("DSSE envelope is too large")
-        try:
-            return cls.from_json(json.loads(raw))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadMalformedError(f"DSSE envelope is not JSON: {exc}") from exc
+        return cls.from_json(jsonio.loads(raw, "DSSE envelope", error=PayloadMalformedError))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -149,15 +147,12 @@ class Statement:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Statement:
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadMalformedError(f"in-toto statement is not JSON: {exc}") from exc
+        obj = jsonio.loads(raw, "in-toto statement", error=PayloadMalformedError)
         if not isinstance(obj, dict):
             raise PayloadMalformedError("in-toto statement must be a JSON object")
         stype = obj.get("_type")
         if stype not in (STATEMENT_V01, STATEMENT_V1):
-            raise PayloadMalformedError(f"unsupported in-toto statement type {stype!r}")
+            raise PayloadMalformedError(f"unsupported in-toto statement type {quote_for_error(stype)}")
         ptype = obj.get("predicateType")
         if not isinstance(ptype, str):
             raise PayloadMalformedError("in-toto statement: 'predicateType' must be a string")
@@ -190,10 +185,7 @@ def build_statement(predicate_type_name: str, predicate_raw: bytes, subject_name
             raise PayloadMalformedError(f"the custom predicate is not UTF-8 text: {exc}") from exc
         predicate = {"Data": data, "Timestamp": ts}
     elif predicate_type_name in _JSON_PREDICATES:
-        try:
-            predicate = json.loads(predicate_raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadMalformedError(f"the {predicate_type_name} predicate is not JSON: {exc}") from exc
+        predicate = jsonio.loads(predicate_raw, f"the {predicate_type_name} predicate", error=PayloadMalformedError)
     else:
         predicate = predicate_raw.decode("utf-8", "replace")
     doc = {

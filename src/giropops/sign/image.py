@@ -9,11 +9,11 @@ New signatures are appended to the existing layers; an identical layer is not ad
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from giropops import jsonio
 from giropops.errors import ImageError, ManifestError, RegistryError, VerificationError
 from giropops.oci import mediatypes as mt
 from giropops.oci.model import Descriptor, Digest, Manifest
@@ -132,8 +132,9 @@ class ImageVerification:
     bundles: tuple[Statement, ...]
 
     def payloads_json(self) -> list[Any]:
-        out: list[Any] = [json.loads(v.layer.payload) for v in self.signatures]
-        out += [json.loads(s.raw) for s in self.bundles]
+        out: list[Any] = [jsonio.loads(v.layer.payload, "signed payload", error=PayloadMalformedError)
+                          for v in self.signatures]
+        out += [jsonio.loads(s.raw, "in-toto statement", error=PayloadMalformedError) for s in self.bundles]
         return out
 
 

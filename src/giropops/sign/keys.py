@@ -29,6 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_dss_signature, encode_dss_signature
 
+from giropops import jsonio
+from giropops.errors import quote_for_error
 from giropops.sign.encoding import b64decode_strict, b64encode, der_children, der_read
 from giropops.sign.errors import (
     KDFParametersError,
@@ -83,13 +85,13 @@ def pem_blocks(text: bytes, what: str) -> list[tuple[str, bytes]]:
                 body.append(lines[i].strip())
                 i += 1
             if i >= len(lines) or lines[i].strip() != f"-----END {label}-----":
-                raise KeyFormatError(f"{what}: PEM block {label!r} is truncated (no matching END line)")
+                raise KeyFormatError(f"{what}: PEM block {quote_for_error(label)} is truncated (no matching END line)")
             if any(":" in b for b in body):
                 raise KeyFormatError(f"{what}: PEM headers are not supported")
             try:
                 blocks.append((label, b64decode_strict("".join(body), "PEM body")))
             except ValueError as exc:
-                raise KeyFormatError(f"{what}: PEM block {label!r}: {exc}") from exc
+                raise KeyFormatError(f"{what}: PEM block {quote_for_error(label)}: {exc}") from exc
         i += 1
     if not blocks:
         raise KeyFormatError(f"{what}: no PEM block found")
@@ -124,10 +126,7 @@ def _int_field(obj: Mapping[str, Any], key: str, what: str) -> int:
 
 def decrypt_envelope(data: bytes, password: bytes, what: str = "encrypted key") -> bytes:
     """Open a go-securesystemslib ``encrypted`` JSON envelope (what a cosign key's PEM body holds)."""
-    try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise KeyFormatError(f"{what}: the envelope is not JSON ({exc}); is the file truncated?") from exc
+    obj = jsonio.loads(data, f"{what}: the envelope (is the file truncated?)", error=KeyFormatError)
     if not isinstance(obj, dict):
         raise KeyFormatError(f"{what}: the envelope must be a JSON object")
     kdf = obj.get("kdf")
@@ -135,7 +134,8 @@ def decrypt_envelope(data: bytes, password: bytes, what: str = "encrypted key") 
     if not isinstance(kdf, dict) or not isinstance(cipher, dict):
         raise KeyFormatError(f"{what}: the envelope needs 'kdf' and 'cipher' objects")
     if kdf.get("name") != "scrypt":
-        raise KeyFormatError(f"{what}: unsupported key derivation {kdf.get('name')!r} (cosign uses scrypt)")
+        raise KeyFormatError(f"{what}: unsupported key derivation {quote_for_error(kdf.get('name'))} (cosign "
+                             f"uses scrypt)")
     params = kdf.get("params")
     if not isinstance(params, dict):
         raise KeyFormatError(f"{what}: kdf 'params' must be an object")
@@ -148,7 +148,8 @@ def decrypt_envelope(data: bytes, password: bytes, what: str = "encrypted key") 
         )
     salt = _b64_field(kdf, "salt", what)
     if cipher.get("name") != "nacl/secretbox":
-        raise KeyFormatError(f"{what}: unsupported cipher {cipher.get('name')!r} (cosign uses nacl/secretbox)")
+        raise KeyFormatError(f"{what}: unsupported cipher {quote_for_error(cipher.get('name'))} (cosign uses "
+                             f"nacl/secretbox)")
     nonce = _b64_field(cipher, "nonce", what)
     if len(nonce) != _NONCE_LEN:
         raise KeyFormatError(f"{what}: secretbox nonce must be {_NONCE_LEN} bytes, got {len(nonce)}")

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from giropops.errors import ManifestError
+from giropops import jsonio
+from giropops.errors import ManifestError, quote_for_error
 from giropops.oci.model import Digest
 from giropops.oci.reference import DEFAULT_DOMAIN, LEGACY_DEFAULT_DOMAIN, Reference
 from giropops.sign.errors import AnnotationsMismatchError, DigestMismatchError, PayloadMalformedError
@@ -55,15 +56,13 @@ class SimpleSigningPayload:
     def from_bytes(cls, raw: bytes) -> SimpleSigningPayload:
         if len(raw) > MAX_PAYLOAD_BYTES:
             raise PayloadMalformedError(f"signed payload is {len(raw)} bytes, more than {MAX_PAYLOAD_BYTES}")
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise PayloadMalformedError(f"signed payload is not JSON: {exc}") from exc
+        obj = jsonio.loads(raw, "signed payload", error=PayloadMalformedError)
         if not isinstance(obj, dict) or not isinstance(obj.get("critical"), dict):
             raise PayloadMalformedError("signed payload has no 'critical' object")
         crit = obj["critical"]
         if crit.get("type") != SIMPLE_SIGNING_TYPE:
-            raise PayloadMalformedError(f"signed payload type is {crit.get('type')!r}, not {SIMPLE_SIGNING_TYPE!r}")
+            raise PayloadMalformedError(f"signed payload type is {quote_for_error(crit.get('type'))}, not "
+                                        f"{quote_for_error(SIMPLE_SIGNING_TYPE)}")
         ident = crit.get("identity")
         image = crit.get("image")
         if not isinstance(ident, dict) or not isinstance(ident.get("docker-reference"), str):
@@ -89,10 +88,11 @@ class SimpleSigningPayload:
         """cosign's ``-a key=value``: every pair must be in ``optional`` (values compared as text)."""
         for key, want in required.items():
             if key not in self.annotations:
-                raise AnnotationsMismatchError(f"annotation {key!r} is missing from the signed payload")
+                raise AnnotationsMismatchError(f"annotation {quote_for_error(key)} is missing from the signed payload")
             got = self.annotations[key]
             if _annotation_text(got) != want:
-                raise AnnotationsMismatchError(f"annotation {key!r} is {got!r}, expected {want!r}")
+                raise AnnotationsMismatchError(f"annotation {quote_for_error(key)} is {quote_for_error(got)}, "
+                                               f"expected {quote_for_error(want)}")
 
 
 def _annotation_text(value: Any) -> str:

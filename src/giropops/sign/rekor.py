@@ -18,6 +18,8 @@ from typing import Any
 
 from cryptography import x509
 
+from giropops import jsonio
+from giropops.errors import quote_for_error
 from giropops.sign.encoding import b64decode_strict
 from giropops.sign.errors import NoValidSignatureError, TransparencyLogError
 from giropops.sign.keys import VerifyingKey, pem_blocks
@@ -107,7 +109,8 @@ class RekorBundle:
 
 def decode_body(body_b64: str) -> dict[str, Any]:
     try:
-        obj = json.loads(b64decode_strict(body_b64, "entry body"))
+        obj = jsonio.loads(b64decode_strict(body_b64, "entry body"), "the log entry body",
+                           error=TransparencyLogError)
     except ValueError as exc:
         raise TransparencyLogError(f"the log entry body is not base64 JSON: {exc}") from exc
     if not isinstance(obj, dict):
@@ -247,7 +250,7 @@ def check_body(body: Mapping[str, Any], *, signature: bytes, signer_der: bytes,
             if envelope_payload is None or ph.get("value") != hashlib.sha256(envelope_payload).hexdigest():
                 raise TransparencyLogError("the logged in-toto payload hash is not this envelope's")
         else:
-            raise TransparencyLogError(f"unsupported log entry kind {kind!r}")
+            raise TransparencyLogError(f"unsupported log entry kind {quote_for_error(kind)}")
     except (KeyError, TypeError, AttributeError) as exc:
         raise TransparencyLogError(f"malformed {kind} log entry body: {exc}") from exc
     if got_sig != signature:

@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from giropops.errors import BlobError, ConfigError, ImageError, ManifestError, NotFoundError, ReferenceError_
+from giropops.errors import (
+    BlobError,
+    ConfigError,
+    ImageError,
+    ManifestError,
+    NotFoundError,
+    ReferenceError_,
+    quote_for_error,
+)
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
 from giropops.oci.layout import Layout, edit_index, put_blob, read_layout_blob, with_annotations
@@ -296,4 +304,4 @@ def parse_target(text: str) -> tuple[str, Any]:
         return "layout", (spec.path, spec.name, spec.digest)
     if isinstance(spec, RegistrySpec):
         return "registry", spec.ref
-    raise ReferenceError_(f"{text!r}: signatures are stored in registries and oci-dir:// layouts only")
+    raise ReferenceError_(f"{quote_for_error(text)}: signatures are stored in registries and oci-dir:// layouts only")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from giropops.errors import quote_for_error
 from giropops.sbom.model import Package
 
 SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "unspecified")
@@ -24,7 +25,7 @@ class Severity:
 
     def __post_init__(self) -> None:
         if self.level not in SEVERITY_RANK:
-            raise ValueError(f"unknown severity {self.level!r}")
+            raise ValueError(f"unknown severity {quote_for_error(self.level)}")
 
     @property
     def rank(self) -> int:

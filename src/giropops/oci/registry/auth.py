@@ -20,20 +20,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 import shutil
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from giropops.errors import AuthError, ConfigError
+import urllib3
+
+from giropops import jsonio
+from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_error, quote_for_error
 from giropops.oci.registry.transport import Transport
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
@@ -124,10 +127,7 @@ def load_docker_config(directory: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"cannot read Docker config {path}: {exc.strerror}") from exc
-    try:
-        obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"Docker config {path} is not valid JSON: {exc}") from exc
+    obj = jsonio.loads(raw, f"Docker config {path}", error=ConfigError)
     if not isinstance(obj, dict):
         raise ConfigError(f"Docker config {path} must be a JSON object")
     return obj
@@ -136,7 +136,7 @@ def load_docker_config(directory: Path) -> dict[str, Any]:
 def run_credential_helper(name: str, server: str) -> Credentials | None:
     """``docker-credential-<name> get``; None when the helper knows nothing about ``server``."""
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
-        raise ConfigError(f"invalid credential helper name {name!r} in Docker config")
+        raise ConfigError(f"invalid credential helper name {quote_for_error(name)} in Docker config")
     program = f"docker-credential-{name}"
     exe = shutil.which(program)
     if exe is None:
@@ -156,8 +156,8 @@ def run_credential_helper(name: str, server: str) -> Credentials | None:
         # The helper's output could echo a secret; report only the status.
         raise AuthError(f"{server}: credential helper {program} failed with exit status {proc.returncode}")
     try:
-        obj = json.loads(out)
-    except ValueError as exc:
+        obj = jsonio.loads(out, "credential helper output")
+    except jsonio.DocumentError as exc:
         raise AuthError(f"{server}: credential helper {program} printed invalid JSON") from exc
     if not isinstance(obj, dict):
         raise AuthError(f"{server}: credential helper {program} printed no JSON object")
@@ -211,12 +211,12 @@ def credentials_from_docker_config(host: str, directory: Path) -> Credentials | 
     wanted = {_normalise_key(k) for k in keys}
     for key in keys:  # exact keys first, in Docker's preference order
         if key in auths:
-            found = _from_auths_entry(auths[key], f"{where} auths[{key!r}]")
+            found = _from_auths_entry(auths[key], f"{where} auths[{quote_for_error(key)}]")
             if found is not None:
                 return found
     for key, entry in auths.items():
         if _normalise_key(str(key)) in wanted:
-            found = _from_auths_entry(entry, f"{where} auths[{key!r}]")
+            found = _from_auths_entry(entry, f"{where} auths[{quote_for_error(key)}]")
             if found is not None:
                 return found
     return None
@@ -305,6 +305,16 @@ class Authenticator:
             raise AuthError(f"{self.host}: {what}: bearer challenge without a usable realm")
         creds = self.credentials
         has_secret = creds.password is not None or creds.identity_token is not None
+        realm_host = (urlsplit(realm).hostname or "").lower()
+        if has_secret and realm.startswith("http://") and realm_host != _hostname(transport.base_url):
+            # Credentials for this registry would cross the network in clear text to a server that is not
+            # the registry: ask that server for an anonymous token instead (pulls of public images work).
+            warnings.warn(
+                f"{self.host}: not sending credentials to the plain-HTTP token server on another host "
+                f"({clip_for_error(realm_host, 100)}); asking it for an anonymous token",
+                GiropopsWarning, stacklevel=2,
+            )
+            creds, has_secret = ANONYMOUS, False
         if realm.startswith("http://") and not transport.base_url.startswith("http://") and has_secret:
             raise AuthError(f"{self.host}: {what}: refusing to send credentials to a plain-HTTP token realm")
         # Ours plus whatever the challenge asks for, merged per resource ("push,pull" == "pull,push").
@@ -335,17 +345,21 @@ class Authenticator:
             resp = transport.request("GET", realm, f"token for {what}", headers=headers, params=params, stream=True)
         with resp:
             if resp.status_code in (401, 403):
-                who = f"as {creds.username!r} ({creds.source})" if creds.username else "anonymously"
+                who = f"as {quote_for_error(creds.username)} ({creds.source})" if creds.username else "anonymously"
                 raise AuthError(f"{self.host}: {what}: token server refused access {who}")
             if resp.status_code != 200:
                 raise AuthError(f"{self.host}: {what}: token server answered HTTP {resp.status_code}")
-            raw = resp.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True) if resp.raw else b""
+            try:
+                raw = resp.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True) if resp.raw else b""
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if transport.deadline_passed():
+                    raise transport.deadline_error(f"token for {what}") from None
+                raise AuthError(f"{self.host}: {what}: the token server's answer broke off") from exc
+            if transport.deadline_passed():
+                raise transport.deadline_error(f"token for {what}")
             if len(raw) > MAX_TOKEN_RESPONSE:
                 raise AuthError(f"{self.host}: {what}: token response is too large")
-        try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise AuthError(f"{self.host}: {what}: token response is not JSON") from exc
+        obj = jsonio.loads(raw, f"{self.host}: {what}: token response", error=AuthError)
         token = obj.get("token") or obj.get("access_token") if isinstance(obj, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError(f"{self.host}: {what}: token response has no token")
@@ -377,6 +391,10 @@ def _freeze(m: dict[str, set[str]]) -> _Scopes:
 def _covers(granted: _Scopes, want: dict[str, set[str]]) -> bool:
     have = dict(granted)
     return all(resource in have and actions <= have[resource] for resource, actions in want.items())
+
+
+def _hostname(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
 
 def _quote(v: str) -> str:

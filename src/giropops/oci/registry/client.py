@@ -9,9 +9,9 @@ message names the host, the repository and what was being done.
 from __future__ import annotations
 
 import io
-import json
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from urllib.parse import urljoin
 import requests
 import urllib3
 
+from giropops import jsonio
 from giropops.errors import (
     AuthError,
     BlobError,
@@ -30,11 +31,13 @@ from giropops.errors import (
     NotFoundError,
     ReferenceError_,
     RegistryError,
+    quote_for_error,
 )
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import verified
 from giropops.oci.model import Descriptor, Digest, Index, parse_json_document, sniff_media_type
 from giropops.oci.reference import Reference
+from giropops.oci.registry import deadline
 from giropops.oci.registry.auth import Authenticator, resolve_credentials
 from giropops.oci.registry.transport import RetryPolicy, Transport, Upload
 from giropops.progress import NO_PROGRESS, Progress
@@ -123,7 +126,7 @@ class _ResponseStream(io.RawIOBase):
 
     def __init__(
         self, resp: requests.Response, what: str, reopen: Callable[[int], requests.Response], policy: RetryPolicy,
-        sleep: Callable[[float], None],
+        sleep: Callable[[float], None], too_slow: Callable[[], Exception] | None = None,
     ) -> None:
         super().__init__()
         self._resp = resp
@@ -133,17 +136,36 @@ class _ResponseStream(io.RawIOBase):
         self._sleep = sleep
         self._offset = 0
         self.resumed = 0
+        self._too_slow = too_slow
+        # A read returns when it has all it asked for: at the minimum speed one must take a fraction of
+        # the window, or the watchdog would see no progress from a transfer that is fast enough.
+        rate_bytes = int(policy.min_blob_rate * policy.window() / 4)
+        self._read_size = max(4096, rate_bytes) if policy.min_blob_rate > 0 else 1 << 30
+        self._watch = self._hold(resp)
 
     def readable(self) -> bool:
         return True
+
+    def _hold(self, resp: requests.Response) -> deadline.Watch | None:
+        """Hold the body's connection to the minimum speed (not to the request deadline) while we read it."""
+        if self._policy.min_blob_rate <= 0:
+            return None
+        return deadline.hold_to_speed(resp, self._policy.min_blob_rate, self._policy.window())
+
+    def _check_speed(self) -> None:
+        if self._watch is not None and self._watch.fired is not None:
+            self._resp.close()
+            raise self._too_slow() if self._too_slow else BlobError(f"{self._what}: the transfer is too slow")
 
     def readinto(self, b: Any) -> int:
         failures = 0
         while True:
             try:
-                data = self._resp.raw.read(len(b), decode_content=True)
+                data = self._resp.raw.read(min(len(b), self._read_size), decode_content=True)
+                self._check_speed()
                 break
             except (urllib3.exceptions.HTTPError, OSError) as exc:
+                self._check_speed()
                 self._resp.close()
                 failures += 1
                 if failures >= self._policy.attempts:
@@ -153,8 +175,11 @@ class _ResponseStream(io.RawIOBase):
                     ) from exc
                 self._sleep(self._policy.delay(failures - 1, None))
                 self._resp = self._reopen(self._offset)
+                self._watch = self._hold(self._resp)
                 self.resumed += 1
         n = len(data)
+        if self._watch is not None:
+            self._watch.received += n
         memoryview(b)[:n] = data
         self._offset += n
         return n
@@ -195,6 +220,7 @@ class RegistryClient:
             return Transport(self.host, f"https://{self.host}", True, self.options.retry)
         # Insecure: HTTPS without verification if the host speaks it, else plain HTTP (Docker's order).
         t = Transport(self.host, f"https://{self.host}", False, self.options.retry)
+        deadline.set_deadline(time.monotonic() + self.options.retry.total())  # not an older request's
         try:
             t.session.get(
                 t.url("/v2/"), timeout=(self.options.retry.connect_timeout, self.options.retry.read_timeout)
@@ -243,7 +269,7 @@ class RegistryClient:
         if resp.status_code in (401, 403):
             detail = self._error_detail(resp)
             creds = self._auth.credentials
-            who = f"as {creds.username!r} ({creds.source})" if creds.username else "anonymously"
+            who = f"as {quote_for_error(creds.username)} ({creds.source})" if creds.username else "anonymously"
             raise AuthError(f"{self.host}: {what}: access denied {who} (HTTP {resp.status_code}{detail})")
         return resp
 
@@ -270,8 +296,8 @@ class RegistryClient:
         finally:
             resp.close()
         try:
-            obj = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+            obj = jsonio.loads(raw, "error body")
+        except jsonio.DocumentError:
             return ""
         errs = obj.get("errors") if isinstance(obj, dict) else None
         if not isinstance(errs, list):
@@ -297,12 +323,17 @@ class RegistryClient:
         if length is not None and length.isdigit() and int(length) > limit:
             resp.close()
             raise error(f"{self.host}: {what}: {length} bytes is more than the {limit}-byte limit")
+        t = self.transport
         try:
             data = resp.raw.read(limit + 1, decode_content=True)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if t.deadline_passed():
+                raise t.deadline_error(what) from None
             raise RegistryError(f"{self.host}: {what}: connection failed while reading") from exc
         finally:
             resp.close()
+        if t.deadline_passed():  # the watchdog cut the body short
+            raise t.deadline_error(what)
         if len(data) > limit:
             raise error(f"{self.host}: {what}: more than the {limit}-byte limit")
         return bytes(data)
@@ -442,7 +473,8 @@ class RegistryClient:
                 got = (again.headers.get("Content-Range") or "").removeprefix("bytes ").split("-")[0]
                 if got != str(offset):
                     again.close()
-                    raise BlobError(f"{self.host}: {what}: asked to resume at {offset}, got range {got!r}")
+                    raise BlobError(f"{self.host}: {what}: asked to resume at {offset}, got range "
+                                    f"{quote_for_error(got)}")
                 return again
             if again.status_code == 200:  # no range support: skip what we already have
                 skipped = 0
@@ -455,7 +487,8 @@ class RegistryClient:
             raise self._fail(again, what)
 
         t = self.transport
-        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep))
+        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep,
+                                                too_slow=lambda: t.slow_error(what)))
         return verified(stream, digest, size, f"{self.host}/{repo}: blob")
 
     def push_blob(
@@ -583,10 +616,7 @@ class RegistryClient:
             nxt = resp.links.get("next", {}).get("url")
             base = resp.url
             raw = self._read_bounded(resp, MAX_TAGS_BODY, what, RegistryError)
-            try:
-                obj = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise RegistryError(f"{self.host}: {what}: response is not JSON") from exc
+            obj = jsonio.loads(raw, f"{self.host}: {what}: response", error=RegistryError)
             page = obj.get("tags") if isinstance(obj, dict) else None
             if page is None and isinstance(obj, dict):
                 page = []
@@ -637,7 +667,9 @@ class RegistryClient:
         return Index.from_bytes(raw)
 
     def _add_to_referrers_tag(self, repo: str, subject: Digest, desc: Descriptor, raw: bytes) -> None:
-        doc = json.loads(raw)
+        doc = jsonio.loads(raw, "referrer manifest", error=ManifestError)
+        if not isinstance(doc, dict):
+            raise ManifestError("referrer manifest must be a JSON object")
         at = doc.get("artifactType")
         if not isinstance(at, str):
             cfg = doc.get("config")
@@ -691,10 +723,7 @@ def referrers_tag(digest: Digest) -> str:
 
 
 def _subject_of(raw: bytes) -> Digest | None:
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"manifest is not valid JSON: {exc}") from exc
+    doc = jsonio.loads(raw, "manifest", error=ManifestError)
     subj = doc.get("subject") if isinstance(doc, dict) else None
     if subj is None:
         return None

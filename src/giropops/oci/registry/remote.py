@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from typing import BinaryIO
 
-from giropops.errors import ManifestError
+from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, read_verified
 from giropops.oci.image import Image, ImageIndex, Layer
@@ -76,7 +76,8 @@ class RemoteImage:
 
     def __init__(self, client: RegistryClient, repo: str, raw: bytes, media_type: str, digest: Digest) -> None:
         if media_type not in mt.MANIFEST_TYPES:
-            raise ManifestError(f"{client.host}/{repo}@{digest}: {media_type!r} is not an image manifest")
+            raise ManifestError(f"{client.host}/{repo}@{digest}: {quote_for_error(media_type)} is not an image "
+                                f"manifest")
         self.client = client
         self.repo = repo
         self._raw = raw
@@ -129,7 +130,7 @@ class RemoteIndex(StaticIndex):
 
     def __init__(self, client: RegistryClient, repo: str, raw: bytes, media_type: str, digest: Digest) -> None:
         if media_type not in mt.INDEX_TYPES:
-            raise ManifestError(f"{client.host}/{repo}@{digest}: {media_type!r} is not an image index")
+            raise ManifestError(f"{client.host}/{repo}@{digest}: {quote_for_error(media_type)} is not an image index")
         self.client = client
         self.repo = repo
         super().__init__(raw, self._load_child)
@@ -156,7 +157,7 @@ def open_registry(
         return index.image_for(platform) if platform is not None else index
     if mtype in mt.MANIFEST_TYPES:
         return RemoteImage(client, ref.path, raw, mtype, digest)
-    raise ManifestError(f"{ref}: unsupported manifest media type {mtype!r}")
+    raise ManifestError(f"{ref}: unsupported manifest media type {quote_for_error(mtype)}")
 
 
 class _Pusher:

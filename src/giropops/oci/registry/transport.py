@@ -6,6 +6,11 @@ date) is honoured, capped so a hostile server cannot park us forever.  Bodies ar
 given as bytes or as an *opener* (a callable returning a fresh stream), so a retry
 can replay an upload without buffering it in memory.
 
+Every request has a total deadline (``RetryPolicy.total()``: connecting, all retries and
+the sleeps between them, and reading a small body afterwards); uploads get their size at
+the minimum blob speed on top, and blob downloads are held to that speed instead (see
+``deadline.py``, which enforces both, and ``giropops.timeouts`` for the defaults).
+
 Nothing here knows about authentication; ``client.py`` layers the challenge flow on
 top.  Error messages name the host and what was being done, never a header value
 (``Authorization`` carries secrets).
@@ -22,7 +27,9 @@ from typing import BinaryIO
 import requests
 import urllib3
 
+from giropops import timeouts
 from giropops.errors import RegistryError
+from giropops.oci.registry import deadline
 
 #: Statuses worth another try: the server said "later" or had a bad moment.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -39,6 +46,16 @@ class RetryPolicy:
     max_sleep: float = 30.0
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    timeout: float | None = None  # total per request, retries included; None: the process default (--timeout)
+    min_blob_rate: float = timeouts.MIN_BLOB_RATE  # bytes/s a blob transfer must average...
+    rate_window: float = timeouts.RATE_WINDOW  # ...over each window of this many seconds
+
+    def total(self) -> float:
+        """Seconds a request may take in all: ``timeout``, else ``giropops.timeouts.request_timeout()``."""
+        return self.timeout if self.timeout is not None else timeouts.request_timeout()
+
+    def window(self) -> float:
+        return min(self.rate_window, self.total())
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -115,6 +132,7 @@ class Transport:
         self.session.headers["User-Agent"] = "giropops"
         # Our own retry loop decides; urllib3's would hide Retry-After handling from us.
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        deadline.track(adapter)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.sleep: Callable[[float], None] = time.sleep
@@ -138,10 +156,22 @@ class Transport:
         stream: bool = False,
         allow_redirects: bool = True,
     ) -> requests.Response:
-        """Send with retries; returns the last response (any status) or raises RegistryError on I/O failure."""
+        """Send with retries; returns the last response (any status) or raises RegistryError on I/O failure.
+
+        The whole call, and reading a small body from the response afterwards, must end within
+        ``policy.total()`` seconds (plus the upload's size at ``policy.min_blob_rate``).
+        """
         url = self.url(path_or_url)
         last_problem = ""
+        budget = self.policy.total()
+        if isinstance(body, Upload) and self.policy.min_blob_rate > 0:
+            budget += body.length / self.policy.min_blob_rate
+        end = time.monotonic() + budget
+        deadline.set_deadline(end)
         for attempt in range(self.policy.attempts):
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                raise self.deadline_error(what, last_problem)
             data: bytes | _SizedStream | None
             if isinstance(body, Upload) and body.length == 0:
                 data = b""  # requests would send an empty stream chunked
@@ -158,7 +188,7 @@ class Transport:
                     data=data,
                     stream=stream,
                     allow_redirects=allow_redirects,
-                    timeout=(self.policy.connect_timeout, self.policy.read_timeout),
+                    timeout=(min(self.policy.connect_timeout, remaining), min(self.policy.read_timeout, remaining)),
                 )
             except requests.exceptions.SSLError as exc:
                 # Not transient: a certificate problem or a plain-HTTP server will not change on retry.
@@ -168,6 +198,8 @@ class Transport:
                 ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
                 last_problem = f"connection failed ({_root_cause(exc)})"
+                if self.deadline_passed():
+                    raise self.deadline_error(what, last_problem) from None
                 retry_after = None
             except requests.RequestException as exc:
                 raise RegistryError(f"{self.host}: {what}: HTTP request failed: {_brief(exc)}") from exc
@@ -183,9 +215,30 @@ class Transport:
                 if isinstance(data, _SizedStream):
                     data.close()
             if attempt < self.policy.attempts - 1:
-                self.sleep(self.policy.delay(attempt, retry_after))
+                pause = self.policy.delay(attempt, retry_after)
+                if time.monotonic() + pause >= end:
+                    raise self.deadline_error(what, last_problem)
+                self.sleep(pause)
         raise RegistryError(
             f"{self.host}: {what}: giving up after {self.policy.attempts} attempts, last: {last_problem}"
+        )
+
+    def deadline_passed(self) -> bool:
+        """True once the deadline of this thread's current request has passed."""
+        end = deadline.current_deadline()
+        return end is not None and time.monotonic() >= end
+
+    def deadline_error(self, what: str, last_problem: str = "") -> RegistryError:
+        last = f" (last: {last_problem})" if last_problem else ""
+        return RegistryError(
+            f"{self.host}: {what}: no complete answer within the {self.policy.total():g} s deadline{last}; "
+            "the registry is not answering or too slow (see --timeout)"
+        )
+
+    def slow_error(self, what: str) -> RegistryError:
+        return RegistryError(
+            f"{self.host}: {what}: slower than {self.policy.min_blob_rate / 1024:g} KiB/s for "
+            f"{self.policy.window():g} s; giving up (see --timeout)"
         )
 
     def close(self) -> None:

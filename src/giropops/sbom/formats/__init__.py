@@ -18,7 +18,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from giropops import __version__
+from giropops import __version__, jsonio
 from giropops.errors import SBOMError
 from giropops.sbom.model import SBOM, Location
 
@@ -150,10 +150,7 @@ def decode(data: bytes, what: str = "SBOM") -> SBOM:
     """Detect the format (ours, SPDX 2.x JSON, CycloneDX JSON) and decode it."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise SBOMError(f"{what}: larger than {MAX_DOCUMENT_BYTES} bytes")
-    try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError) as exc:
-        raise SBOMError(f"{what}: not JSON ({exc})") from exc
+    obj = jsonio.loads(data, what, error=SBOMError)
     if not isinstance(obj, dict):
         raise SBOMError(f"{what}: not a JSON object")
     try:

@@ -10,15 +10,15 @@ database in use is never half-changed.
 from __future__ import annotations
 
 import gzip
-import json
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from giropops.errors import VulnError
+from giropops import jsonio
+from giropops.errors import VulnError, clip_for_error
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.vuln.db import store
 from giropops.vuln.db.osv import RecordError, parse_record
@@ -81,10 +81,10 @@ def _bounded_lines(stream: IO[bytes], where: str, report: ImportReport) -> Itera
 
 def _records_of_json(data: bytes, where: str, report: ImportReport) -> Iterator[tuple[str, Any]]:
     try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError) as exc:
+        doc = jsonio.loads(data, "record")
+    except jsonio.DocumentError as exc:
         report.records += 1
-        report.problem(Problem(where, f"not JSON: {str(exc)[:120]}"))
+        report.problem(Problem(where, str(exc)[:200]))
         return
     if isinstance(doc, list):
         for i, rec in enumerate(doc):
@@ -99,7 +99,7 @@ def _zip_records(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]]:
             for info in zf.infolist():
                 if info.is_dir() or not info.filename.endswith(".json"):
                     continue
-                where = f"{path.name}!{info.filename}"
+                where = f"{path.name}!{clip_for_error(info.filename)}"
                 if info.file_size > MAX_RECORD_BYTES:
                     report.records += 1
                     report.problem(Problem(where, f"member larger than {MAX_RECORD_BYTES} bytes"))
@@ -123,10 +123,10 @@ def _jsonl_records(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]
         with raw:
             for lineno, line in _bounded_lines(raw, path.name, report):
                 try:
-                    yield f"{path.name}:{lineno}", json.loads(line)
-                except (ValueError, RecursionError) as exc:
+                    yield f"{path.name}:{lineno}", jsonio.loads(line, "record")
+                except jsonio.DocumentError as exc:
                     report.records += 1
-                    report.problem(Problem(f"{path.name}:{lineno}", f"not JSON: {str(exc)[:120]}"))
+                    report.problem(Problem(f"{path.name}:{lineno}", str(exc)[:200]))
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as exc:
         raise ImportError_(f"cannot read {path}: {exc}") from exc
 
@@ -185,6 +185,7 @@ def import_into(writer: store.Writer, files: Iterable[Path], report: ImportRepor
                 advisory, notes = parse_record(raw)
             except RecordError as exc:
                 rid = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else None
+                rid = clip_for_error(rid) if rid is not None else None
                 report.problem(Problem(where, str(exc), rid))
                 continue
             for note in notes:
@@ -196,10 +197,16 @@ def import_into(writer: store.Writer, files: Iterable[Path], report: ImportRepor
         progress.finish(key, f"{report.imported} records so far")
 
 
-def import_paths(db_path: Path, paths: Iterable[Path], progress: Progress = NO_PROGRESS) -> ImportReport:
-    """Import every record under ``paths`` into the database at ``db_path`` in one atomic step."""
+def import_paths(db_path: Path, paths: Iterable[Path], progress: Progress = NO_PROGRESS,
+                 lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT,
+                 on_wait: Callable[[str], None] | None = None) -> ImportReport:
+    """Import every record under ``paths`` into the database at ``db_path`` in one atomic step.
+
+    The database's lock is held from reading the old file to the rename: a concurrent import
+    waits (``on_wait`` is told) and then imports on top of this one's result.
+    """
     files = expand(paths)
     report = ImportReport()
-    with store.rebuild(db_path) as writer:
+    with store.rebuild(db_path, lock_timeout, on_wait) as writer:
         import_into(writer, files, report, progress=progress)
     return report

@@ -14,7 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from giropops.errors import VulnError
+from giropops.errors import VulnError, quote_for_error
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.model import Advisory, Affected, Interval
 from giropops.vuln.versions import PEP440, InvalidVersion, VersionScheme, scheme_for
@@ -92,7 +92,8 @@ def _intervals(ranges: Any, ecosystem: str) -> tuple[Interval, ...]:
             continue  # commit ranges name no versions a package manager installs
         scheme = scheme_for(ecosystem, kind)
         if scheme is None:
-            raise RecordError(f"unsupported range type {kind!r} for ecosystem {ecosystem!r}")
+            raise RecordError(f"unsupported range type {quote_for_error(kind)} for ecosystem "
+                              f"{quote_for_error(ecosystem)}")
         out.extend(_fold_events(rng.get("events"), scheme, kind))
     return tuple(out)
 
@@ -108,16 +109,16 @@ def _fold_events(events: Any, scheme: VersionScheme, kind: str) -> list[Interval
             raise RecordError("each range event must be an object with exactly one key")
         ((what, version),) = event.items()
         if what not in _EVENT_KINDS:
-            raise RecordError(f"unknown range event {what!r}")
+            raise RecordError(f"unknown range event {quote_for_error(what)}")
         if not isinstance(version, str) or not version or len(version) > MAX_VERSION_LEN:
-            raise RecordError(f"range event {what!r} needs a version string")
+            raise RecordError(f"range event {quote_for_error(what)} needs a version string")
         if what == "introduced" and version == "0":
             parsed.append((what, version))
             continue
         try:
             scheme.key(version)
         except InvalidVersion as exc:
-            raise EntryError(f"range event {what}={version!r}: {exc}") from exc
+            raise EntryError(f"range event {what}={quote_for_error(version)}: {exc}") from exc
         if what == "limit":
             if version != "*":
                 limit = version if limit is None or scheme.key(version) < scheme.key(limit) else limit
@@ -204,7 +205,7 @@ def parse_record(record: Any) -> tuple[Advisory, list[str]]:
         if not name:
             raise RecordError("package.name must not be empty")
         if not known_ecosystem(ecosystem):
-            notes.append(f"unknown ecosystem {ecosystem!r} skipped")
+            notes.append(f"unknown ecosystem {quote_for_error(ecosystem)} skipped")
             continue
         urgency = None
         eco_specific = entry.get("ecosystem_specific")

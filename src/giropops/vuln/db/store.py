@@ -1,6 +1,8 @@
 """The SQLite advisory store: schema, atomic rebuilds, and the queries matchers use.
 
-Writes never touch the database in use: ``rebuild`` copies it beside itself,
+Writes never touch the database in use: ``rebuild`` takes the database's lock
+(``lock``: one writer at a time, so two imports cannot each start from the same
+old file and lose the other's records when the last rename wins), copies it beside itself,
 lets the caller change the copy, and renames the copy over the original only
 when everything succeeded (a crash or an exception leaves the old file as it
 was).  Readers open the file read-only; matchers get ``Advisory`` values and
@@ -14,17 +16,20 @@ import os
 import sqlite3
 import tempfile
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from giropops import locking
 from giropops.errors import VulnError
 from giropops.vuln.model import Advisory, Affected, Interval, Severity
 
 SCHEMA_VERSION = "1"
 ENV_VAR = "GIROPOPS_DB"
+#: How long a writer waits for another one to finish with the same database.
+DEFAULT_LOCK_TIMEOUT = 600.0
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -190,26 +195,73 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
         raise VulnError(f"{path} has schema {found}, expected {SCHEMA_VERSION}: rebuild it with 'giropops db update'")
 
 
+def ensure_parent(path: Path) -> None:
+    """Create the directory the database lives in; a clear VulnError when that cannot be done."""
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise VulnError(f"cannot create a database at {path}: {blocker} is not a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VulnError(f"cannot create a database at {path}: {path.parent}: "
+                        f"{exc.strerror or exc}") from exc
+    if not path.parent.is_dir():
+        raise VulnError(f"cannot create a database at {path}: {path.parent} is not a directory")
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a directory (``--db some-file/db``)."""
+    for ancestor in (path.parent, *path.parent.parents):
+        if ancestor.exists() or ancestor.is_symlink():
+            return None if ancestor.is_dir() else ancestor
+    return None
+
+
+def lock(path: Path, timeout: float = DEFAULT_LOCK_TIMEOUT,
+         on_wait: Callable[[str], None] | None = None) -> contextlib.AbstractContextManager[None]:
+    """The exclusive writer lock of the database at ``path`` (``.NAME.lock`` beside it).
+
+    Everything that replaces the database holds it from reading the old file to the rename.
+    Taking it again in the same thread while held is allowed (``update`` holds it around
+    ``rebuild``).  Raises ``locking.LockTimeout`` (a GiropopsError) after ``timeout`` seconds.
+    """
+    ensure_parent(path)
+    return locking.exclusive(path, timeout=timeout, what="vulnerability database", on_wait=on_wait)
+
+
+def _damaged(path: Path, exc: sqlite3.DatabaseError) -> VulnError:
+    return VulnError(f"{path} is damaged ({exc}); delete it and run 'giropops db update' "
+                     "(or 'giropops db import') to rebuild it")
+
+
 @contextlib.contextmanager
-def rebuild(path: Path) -> Iterator[Writer]:
-    """Change a copy of the database at ``path`` (or a new one) and swap it in atomically on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+def rebuild(path: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+            on_wait: Callable[[str], None] | None = None) -> Iterator[Writer]:
+    """Change a copy of the database at ``path`` (or a new one) and swap it in atomically on success.
+
+    The database's lock is held throughout, so a concurrent writer starts from our result.
+    """
+    with lock(path, lock_timeout, on_wait):
+        yield from _rebuild_locked(path)
+
+
+def _rebuild_locked(path: Path) -> Iterator[Writer]:
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
+    except OSError as exc:
+        raise VulnError(f"cannot write beside {path}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             if path.exists():
+                src = sqlite3.connect(_ro_uri(path), uri=True)
                 try:
-                    src = sqlite3.connect(_ro_uri(path), uri=True)
-                    try:
-                        _check_schema(src, path)
-                        src.backup(conn)
-                    finally:
-                        src.close()
-                except sqlite3.DatabaseError as exc:
-                    raise VulnError(f"cannot read {path}: {exc}") from exc
+                    _check_schema(src, path)
+                    src.backup(conn)
+                finally:
+                    src.close()
             else:
                 _create(conn)
             # The copy is private until the rename: durability costs nothing here.
@@ -222,6 +274,8 @@ def rebuild(path: Path) -> Iterator[Writer]:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('built_at', ?)", (now_utc(),))
             conn.execute("COMMIT")
             conn.execute("ANALYZE")
+        except sqlite3.DatabaseError as exc:  # pages of the old file we copied, or our copy, are bad
+            raise _damaged(path, exc) from exc
         finally:
             conn.close()
         with open(tmp, "rb+") as fh:
@@ -237,6 +291,9 @@ class VulnDB:
     def __init__(self, path: Path) -> None:
         self.path = path
         if not path.is_file():
+            blocker = _file_in_the_way(path)
+            if blocker is not None:
+                raise VulnError(f"no vulnerability database at {path}: {blocker} is not a directory")
             raise VulnError(f"no vulnerability database at {path}: run 'giropops db update' or 'giropops db import'")
         try:
             self.conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
@@ -256,20 +313,27 @@ class VulnDB:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """``fetchall`` of a query; a damaged file (pages past the meta table) is a VulnError saying what to do."""
+        try:
+            return self.conn.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from exc
+
     def advisories_for(self, ecosystem: str, name: str) -> tuple[Advisory, ...]:
         """Every advisory with an affected entry for (ecosystem, name), that entry only."""
         key = (ecosystem, name)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        rows = self.conn.execute(
+        rows = self._rows(
             "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
             " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
             " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_"
             " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
             " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk",
             (ecosystem, name),
-        ).fetchall()
+        )
         grouped: dict[int, tuple[Any, list[Interval]]] = {}
         for row in rows:
             entry = grouped.get(row[0])
@@ -305,16 +369,23 @@ class VulnDB:
         Debian record of a CVE that Alpine's secdb lists without a score)."""
         if vuln_id in self._cvss:
             return self._cvss[vuln_id]
-        row = self.conn.execute(
+        rows = self._rows(
             "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
             " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1",
             (vuln_id,),
-        ).fetchone()
+        )
+        row = rows[0] if rows else None
         found = None if row is None else Severity(row[0], row[1], f"{row[2]} via {row[4]}", row[3])
         self._cvss[vuln_id] = found
         return found
 
     def status(self) -> Status:
+        try:
+            return self._status()
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.path, exc) from exc
+
+    def _status(self) -> Status:
         c = self.conn
         meta = dict(c.execute("SELECT key, value FROM meta").fetchall())
         eco_rows = c.execute(

@@ -17,11 +17,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from giropops.errors import VulnError
+from giropops.errors import VulnError, quote_for_error
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.vuln.db import store
 from giropops.vuln.db.importer import ImportReport, import_into
@@ -49,7 +49,7 @@ def base_url(explicit: str | None = None) -> str:
     url = explicit or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
-        raise UpdateError(f"OSV base URL must be http(s), not {url!r}")
+        raise UpdateError(f"OSV base URL must be http(s), not {quote_for_error(url)}")
     return url.rstrip("/")
 
 
@@ -97,20 +97,32 @@ def _download(url: str, dest: Path, prior: store.FeedState | None, progress: Pro
 
 
 def update(db_path: Path, ecosystems: Sequence[str] | None = None, url: str | None = None,
-           progress: Progress = NO_PROGRESS, timeout: float = 60.0) -> UpdateResult:
+           progress: Progress = NO_PROGRESS, timeout: float = 60.0,
+           lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT,
+           on_wait: Callable[[str], None] | None = None) -> UpdateResult:
+    """Fetch the feeds and swap in the new database, holding the database's lock throughout.
+
+    The lock covers reading the stored feed states too, so two updates (or an update and an
+    import) never start from the same old file: the second waits and builds on the first.
+    """
     base = base_url(url)
+    with store.lock(db_path, lock_timeout, on_wait):
+        return _update_locked(db_path, base, ecosystems, progress, timeout)
+
+
+def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, progress: Progress,
+                   timeout: float) -> UpdateResult:
     prior: dict[str, store.FeedState] = {}
     if db_path.exists():
         with store.VulnDB(db_path) as db:
             prior = db.feed_states()
     wanted = list(ecosystems or (sorted(prior) or DEFAULT_ECOSYSTEMS))
     result = UpdateResult()
-    with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent if db_path.parent.exists()
-                                     else None) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent) as tmp:
         downloads: list[tuple[str, Path, store.FeedState]] = []
         for eco in wanted:
             if not eco or "/" in eco or eco.startswith("."):
-                raise UpdateError(f"invalid ecosystem name {eco!r}")
+                raise UpdateError(f"invalid ecosystem name {quote_for_error(eco)}")
             eco_url = f"{base}/{urllib.parse.quote(eco)}/all.zip"
             dest = Path(tmp) / f"{len(downloads)}.zip"
             changed, etag, last_modified = _download(eco_url, dest, prior.get(eco), progress, timeout)
@@ -128,7 +140,6 @@ def update(db_path: Path, ecosystems: Sequence[str] | None = None, url: str | No
             result.fetched.append(eco)
         if not downloads:
             return result
-        db_path.parent.mkdir(parents=True, exist_ok=True)
         with store.rebuild(db_path) as writer:
             for eco, dest, state in downloads:
                 writer.drop_ecosystem(eco)

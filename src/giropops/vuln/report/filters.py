@@ -9,7 +9,6 @@ with the statement's justification.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
+from giropops import jsonio
 from giropops.errors import VulnError
 from giropops.vuln.model import SEVERITIES, Finding
 
@@ -84,9 +84,10 @@ def _strip_purl(purl: str) -> str:
 
 def load_openvex(path: Path) -> list[VexStatement]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise VulnError(f"cannot read VEX document {path}: {exc}") from exc
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VulnError(f"cannot read VEX document {path}: {exc.strerror}") from exc
+    doc = jsonio.loads(data, f"VEX document {path}", error=VulnError)
     if not isinstance(doc, Mapping) or not str(doc.get("@context", "")).startswith("https://openvex.dev/ns"):
         raise VulnError(f"{path} is not an OpenVEX document (no openvex @context)")
     statements = doc.get("statements")

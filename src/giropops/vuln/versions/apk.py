@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from giropops.errors import quote_for_error
 from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
 
 # Token types, in apk-tools' order (the order matters for the final comparison).
@@ -107,9 +108,9 @@ def validate(version: str) -> None:
     # apk-tools 2.x would accept a leading letter (an empty number token); abuild and
     # apk-tools 3 do not, and no real package has one, so it is refused here.
     if not isinstance(version, str) or not version or not ("0" <= version[0] <= "9"):
-        raise InvalidVersion(f"invalid apk version {version!r}")
+        raise InvalidVersion(f"invalid apk version {quote_for_error(version)}")
     if tokens(version)[-1][0] != _END:
-        raise InvalidVersion(f"invalid apk version {version!r}")
+        raise InvalidVersion(f"invalid apk version {quote_for_error(version)}")
 
 
 def compare(a: str, b: str) -> int:

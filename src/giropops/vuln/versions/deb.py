@@ -13,6 +13,7 @@ import functools
 import re
 from typing import Any
 
+from giropops.errors import quote_for_error
 from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
 
 _UPSTREAM_RE = re.compile(r"^[0-9][A-Za-z0-9.+~:-]*$")
@@ -66,20 +67,20 @@ def parse(version: str) -> tuple[int, str, str]:
         raise InvalidVersion(f"Debian version must be a string, not {type(version).__name__}")
     text = version.strip()
     if not text or any(c.isspace() for c in text):
-        raise InvalidVersion(f"invalid Debian version {version!r}: empty or embedded space")
+        raise InvalidVersion(f"invalid Debian version {quote_for_error(version)}: empty or embedded space")
     epoch = 0
     if ":" in text:
         head, _, text = text.partition(":")
         if not head.isdigit() or not head.isascii():
-            raise InvalidVersion(f"invalid Debian version {version!r}: epoch is not a number")
+            raise InvalidVersion(f"invalid Debian version {quote_for_error(version)}: epoch is not a number")
         epoch = int(head)
     upstream, sep, revision = text.rpartition("-")
     if not sep:
         upstream, revision = text, ""
     if not upstream or not _UPSTREAM_RE.match(upstream):
-        raise InvalidVersion(f"invalid Debian version {version!r}: bad upstream part")
+        raise InvalidVersion(f"invalid Debian version {quote_for_error(version)}: bad upstream part")
     if sep and (not revision or not _REVISION_RE.match(revision)):
-        raise InvalidVersion(f"invalid Debian version {version!r}: bad revision")
+        raise InvalidVersion(f"invalid Debian version {quote_for_error(version)}: bad revision")
     return epoch, upstream, revision
 
 

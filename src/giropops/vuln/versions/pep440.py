@@ -8,6 +8,7 @@ from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion as _PackagingInvalid
 from packaging.version import Version
 
+from giropops.errors import quote_for_error
 from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
 
 
@@ -20,7 +21,7 @@ class Pep440Scheme(VersionScheme):
         try:
             return Version(version)
         except _PackagingInvalid as exc:
-            raise InvalidVersion(f"invalid PEP 440 version {version!r}") from exc
+            raise InvalidVersion(f"invalid PEP 440 version {quote_for_error(version)}") from exc
 
     def normalize(self, version: str) -> str:
         """A spelling equal for equal versions (``1.0.0`` and ``1.0`` both give ``1``; ``1.0-RC1`` gives ``1rc1``)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from giropops.errors import quote_for_error
 from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
 
 _RE = re.compile(
@@ -36,7 +37,7 @@ class SemverScheme(VersionScheme):
     def key(self, version: str) -> Any:
         m = _RE.match(version) if isinstance(version, str) else None
         if m is None:
-            raise InvalidVersion(f"invalid semantic version {version!r}")
+            raise InvalidVersion(f"invalid semantic version {quote_for_error(version)}")
         major, minor, patch, pre, _build = m.groups()
         return (int(major), int(minor or 0), int(patch or 0), _pre_key(pre))
 

@@ -1,0 +1,174 @@
+"""Deadlines that a slow server cannot stretch: a total time per request, a minimum speed per blob.
+
+Socket timeouts bound each *read*, not the whole: a server sending one byte every
+second never trips a 120-second read timeout and holds a request for hours.  Here a
+single watchdog thread watches every connection in use.  ``Transport.request`` gives
+each request a deadline (covering connecting, sending, every retry and the backoff
+sleeps in between, and reading a small body afterwards); a blob download is instead
+held to a minimum average speed over a window.  When either is broken the watchdog
+shuts the connection's socket down, so the read blocked on it fails at once; the
+code that was reading then sees why (``Watch.fired``) and raises one clear error.
+
+The connection pools of a ``requests`` session are switched to ``TrackedHTTPConnectionPool``
+/ ``TrackedHTTPSConnectionPool`` (``track(session)``), whose connections register
+themselves with the deadline of the thread that sends on them.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+POLL_SECONDS = 0.05
+
+DEADLINE = "deadline"
+TOO_SLOW = "too slow"
+
+_local = threading.local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
+
+
+@dataclass(eq=False)
+class Watch:
+    """What the watchdog knows about one connection in use."""
+
+    conn: HTTPConnection
+    deadline: float | None
+    min_rate: float = 0.0  # bytes per second; 0: no speed floor
+    window: float = 0.0
+    received: int = 0
+    mark_time: float = field(default_factory=time.monotonic)
+    mark_bytes: int = 0
+    fired: str | None = None
+
+
+class _Watchdog:
+    def __init__(self) -> None:
+        self._watches: dict[int, Watch] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: HTTPConnection, deadline: float | None) -> Watch:
+        w = Watch(conn, deadline)
+        with self._lock:
+            self._watches[id(conn)] = w
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="giropops-deadlines", daemon=True)
+                self._thread.start()
+        return w
+
+    def get(self, conn: object) -> Watch | None:
+        with self._lock:
+            return self._watches.get(id(conn))
+
+    def forget(self, conn: object) -> None:
+        with self._lock:
+            self._watches.pop(id(conn), None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(POLL_SECONDS)
+            now = time.monotonic()
+            with self._lock:
+                watches = list(self._watches.values())
+            for w in watches:
+                if w.fired is not None:
+                    continue
+                if w.deadline is not None and now >= w.deadline:
+                    _fire(w, DEADLINE)
+                elif w.min_rate > 0 and now - w.mark_time >= w.window:
+                    if (w.received - w.mark_bytes) < w.min_rate * (now - w.mark_time):
+                        _fire(w, TOO_SLOW)
+                    else:
+                        w.mark_time, w.mark_bytes = now, w.received
+
+
+def _fire(w: Watch, why: str) -> None:
+    w.fired = why
+    sock = getattr(w.conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns; the owner closes the connection
+        except OSError:
+            pass
+
+
+WATCHDOG = _Watchdog()
+
+
+def set_deadline(deadline: float | None) -> None:
+    """The deadline (``time.monotonic()`` value) of the request this thread is about to send."""
+    _local.deadline = deadline
+
+
+def current_deadline() -> float | None:
+    return getattr(_local, "deadline", None)
+
+
+def watch_of(resp: requests.Response) -> Watch | None:
+    raw = resp.raw
+    conn = getattr(raw, "connection", None) if raw is not None else None
+    return WATCHDOG.get(conn) if conn is not None else None
+
+
+def hold_to_speed(resp: requests.Response, min_rate: float, window: float) -> Watch | None:
+    """From now on, hold ``resp``'s connection to ``min_rate`` bytes/s over each ``window``, not to a deadline."""
+    w = watch_of(resp)
+    if w is not None:
+        w.deadline = None
+        w.window = window
+        w.mark_time = time.monotonic()
+        w.mark_bytes = w.received
+        w.min_rate = min_rate
+    return w
+
+
+class _Tracked:
+    """Mix-in for urllib3 connections: register with the sending thread's deadline; forget when closed."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        WATCHDOG.watch(self, current_deadline())  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def close(self) -> None:
+        WATCHDOG.forget(self)
+        super().close()  # type: ignore[misc]
+
+
+class TrackedHTTPConnection(_Tracked, HTTPConnection):
+    pass
+
+
+class TrackedHTTPSConnection(_Tracked, HTTPSConnection):
+    pass
+
+
+class TrackedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = TrackedHTTPConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            WATCHDOG.forget(conn)  # idle in the pool: nothing to watch
+        super()._put_conn(conn)
+
+
+class TrackedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = TrackedHTTPSConnection
+
+    def _put_conn(self, conn: Any) -> None:
+        if conn is not None:
+            WATCHDOG.forget(conn)
+        super()._put_conn(conn)
+
+
+def track(adapter: requests.adapters.HTTPAdapter) -> None:
+    """Make ``adapter``'s pools use watched connections."""
+    manager: urllib3.PoolManager = adapter.poolmanager
+    manager.pool_classes_by_scheme = {"http": TrackedHTTPConnectionPool, "https": TrackedHTTPSConnectionPool}
