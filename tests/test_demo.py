@@ -67,7 +67,7 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Debian 12 and PyPI advisories only (what the image holds), imported from the shared snapshots."""
+    """Debian 12 and PyPI advisories only (what the image holds), imported from the cut-down snapshots in tests/data."""
     files = [VULNDATA / "debian12.osv.jsonl.gz", VULNDATA / "debian12-dsa-dla.osv.jsonl.gz",
              VULNDATA / "pypi.osv.jsonl.gz"]
     for f in files:
