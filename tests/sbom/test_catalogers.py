@@ -64,9 +64,10 @@ def test_distroless_status_d_matches_dpkg_deb(distroless_image: BuiltImage, debs
     # the purl's version is percent-encoded ('+' is %2B), so compare it decoded and parsed
     for name, deb in debs.items():
         p = by_name[name]
-        assert p.purl is not None and p.purl.startswith(f"pkg:deb/debian/{name}@"), p.purl
-        purl_version = unquote(p.purl.split("@", 1)[1].split("?", 1)[0])
-        assert DebVersion(purl_version) == DebVersion(im.deb_field(deb, "Version")), p.purl
+        assert p.purl is not None and p.purl.startswith("pkg:deb/debian/"), p.purl
+        purl_name, _, purl_version = p.purl.removeprefix("pkg:deb/debian/").split("?", 1)[0].partition("@")
+        assert unquote(purl_name) == name, p.purl
+        assert DebVersion(unquote(purl_version)) == DebVersion(im.deb_field(deb, "Version")), p.purl
         assert "distro=debian-12" in p.purl and f"arch={im.deb_field(deb, 'Architecture')}" in p.purl
 
 
