@@ -5,14 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.paths import SHARED
 from tests.support.services import RedisServer, Registry
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    assert SHARED.is_dir(), f"shared data not found at {SHARED}"
-    return SHARED
 
 
 @pytest.fixture

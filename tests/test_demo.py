@@ -67,7 +67,7 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Debian 12 and PyPI advisories only (what the image holds), imported from the shared snapshots."""
+    """Debian 12 and PyPI advisories only (what the image holds), imported from the cut-down snapshots in tests/data."""
     files = [VULNDATA / "debian12.osv.jsonl.gz", VULNDATA / "debian12-dsa-dla.osv.jsonl.gz",
              VULNDATA / "pypi.osv.jsonl.gz"]
     for f in files:
@@ -145,7 +145,8 @@ def test_every_step_prints_and_the_run_ends_with_a_summary(demo: DemoRun) -> Non
     for label in ("image size ", "packages ", "vulnerabilities ", "shell/apt/dpkg ", "signature: verified",
                   "running:   http://127.0.0.1:"):
         assert any(line.startswith(label) for line in summary_lines), label
-    # a stale database (the shared snapshots are from early 2025) is said, with the command, and still scanned
+    # a stale database (tests/data's advisory snapshots are from early 2025) is said, with the command,
+    # and still scanned
     assert "giropops db update" in out
     assert demo.summary["database"]["stale"] is True
 

@@ -3,7 +3,7 @@
 Every base image is built here from hand-written package records — distroless-style
 ``/var/lib/dpkg/status.d/<pkg>`` paragraphs, ``*.dist-info/METADATA`` files, an
 ``os-release`` — claiming package versions chosen so that the real advisories in
-``SHARED/vulndata`` affect them differently.  Random padding (which does not compress)
+``tests/data/vulndata`` affect them differently.  Random padding (which does not compress)
 makes the sizes differ by known amounts.
 
 ``oracle_vulns`` counts the advisories affecting an image's packages from the OSV records

@@ -313,18 +313,35 @@ def test_attest_verify_attestation_and_tree(registry, tmp_path, keypair):
 
 
 def test_cosign_v3_bundle_through_referrers_tag_fallback(registry, tmp_path, keypair, keypair2):
-    """A cosign v3-style bundle (DSSE, Statement v1, predicate cosign/sign/v1) attached as a referrer."""
-    from giropops.sign.dsse import sign_envelope
-    from giropops.sign.keys import SigningKey, VerifyingKey
+    """A cosign v3-style bundle (DSSE, Statement v1, predicate cosign/sign/v1) attached as a referrer.
+
+    The envelope, its signature and the key hint are made here with ``cryptography`` and the DSSE spec's
+    PAE, not with giropops' signing code (this replaces a cosign v3 capture that was GPL-3.0 licensed;
+    real cosign DSSE bundles are verified in test_vectors.py).
+    """
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from giropops.sign.keys import SigningKey
 
     digest = push_image(registry, tmp_path, "rt/bundle")
-    key = SigningKey.load(keypair.private, keypair.password)
+    private = SigningKey.load(keypair.private, keypair.password).key
+    assert isinstance(private, ec.EllipticCurvePrivateKey)
     statement = json.dumps({"_type": "https://in-toto.io/Statement/v1",
                             "subject": [{"digest": {"sha256": digest.hex}, "annotations": {}}],
                             "predicateType": "https://sigstore.dev/cosign/sign/v1", "predicate": {}},
                            separators=(",", ":")).encode()
-    env = sign_envelope(key, statement).to_json()
-    hint = VerifyingKey.load(keypair.public).fingerprint()
+    ptype = b"application/vnd.in-toto+json"
+    pae = b"DSSEv1 %d %s %d %s" % (len(ptype), ptype, len(statement), statement)
+    sig = base64.b64encode(private.sign(pae, ec.ECDSA(hashes.SHA256()))).decode()
+    env = {"payloadType": ptype.decode(), "payload": base64.b64encode(statement).decode(),
+           "signatures": [{"keyid": "", "sig": sig}]}
+    spki = serialization.load_pem_public_key(keypair.public.read_bytes()).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    hint = base64.b64encode(hashlib.sha256(spki).digest()).decode()
     bundle = json.dumps({"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
                          "verificationMaterial": {"publicKey": {"hint": hint}, "tlogEntries": []},
                          "dsseEnvelope": env}).encode()

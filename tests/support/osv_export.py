@@ -1,6 +1,7 @@
 """A local stand-in for the public OSV exports: ``<ecosystem>/all.zip`` served over HTTP on 127.0.0.1.
 
-The zips are built in a temporary directory from the shared JSON-lines files,
+The zips are built in a temporary directory from the JSON-lines files the tests use
+(tests/data and the synthetic apk ones),
 one ``<id>.json`` member per record, in the directory of every ecosystem the
 record names (``Debian:12`` goes to ``Debian/``), as the real exports do.
 """

@@ -18,7 +18,6 @@ import pytest
 
 from giropops.cli.main import main
 from giropops.sbom.model import SBOM, Distro, Package, Subject
-from tests.vuln.conftest import vulndata_files
 from tests.vuln.debimage import build_rootfs, download
 from tests.vuln.oracle import Expected, Oracle
 
@@ -27,8 +26,8 @@ WHEELS = [("flask", "2.2.0"), ("jinja2", "2.11.3"), ("werkzeug", "2.2.2"), ("req
 
 
 @pytest.fixture(scope="module")
-def oracle() -> Oracle:
-    return Oracle(vulndata_files())
+def oracle(vulndata_files: list[Path]) -> Oracle:
+    return Oracle(vulndata_files)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Proof: our findings equal an independent implementation's over the same shared advisories.
+"""Proof: our findings equal an independent implementation's over the same advisories.
 
 Package sets are realistic: the dpkg database of this Debian 12 machine (real
 bookworm binary/source names and current versions), the same packages claiming
@@ -19,13 +19,12 @@ from giropops.sbom.model import SBOM, Distro, Package, Subject
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from tests.support.services import require_binary
-from tests.vuln.conftest import vulndata_files
 from tests.vuln.oracle import Expected, Oracle
 
 
 @pytest.fixture(scope="module")
-def oracle() -> Oracle:
-    return Oracle(vulndata_files())
+def oracle(vulndata_files: list[Path]) -> Oracle:
+    return Oracle(vulndata_files)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The ``cves``, ``quickview`` and ``compare`` commands end to end on sbom:// inputs and the shared advisories."""
+"""The ``cves``, ``quickview`` and ``compare`` commands end to end on sbom:// inputs and the test advisories."""
 
 from __future__ import annotations
 
