@@ -49,7 +49,7 @@ class Vulnerability:
     package: str
     package_type: str
     version: str
-    severity: str  # critical | high | medium | low | unspecified
+    severity: str  # critical | high | medium | low | negligible | unspecified
     fixed_version: str | None
 
     @property
@@ -71,15 +71,16 @@ def db_identity(db: Any) -> str:
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def scan(sbom: SBOM, db: Any) -> tuple[Vulnerability, ...]:
+def scan(sbom: SBOM, db: Any, severity_source: str = "vendor") -> tuple[Vulnerability, ...]:
+    """The counted findings: disputed ones and those the distribution marks not affected are left out."""
     match = _module("giropops.vuln.match", "vulnerability matcher")
-    result = match.scan(sbom, db)
+    result = match.scan(sbom, db, severity_source=severity_source)
     return tuple(
         Vulnerability(
             id=f.vuln_id, package=f.package.name, package_type=f.package.type, version=f.package.version,
             severity=f.severity.level, fixed_version=f.fixed_version,
         )
-        for f in result.findings
+        for f in result.findings if f.disputed is None and f.status != "not_affected"
     )
 
 

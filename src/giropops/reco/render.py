@@ -9,7 +9,7 @@ from typing import Any
 from giropops.reco.profile import SEVERITIES, Profile
 from giropops.reco.recommend import Candidate, Comparison, Recommendations, human_size
 
-_LETTER = {"critical": "C", "high": "H", "medium": "M", "low": "L", "unspecified": "?"}
+_LETTER = {"critical": "C", "high": "H", "medium": "M", "low": "L", "negligible": "N", "unspecified": "?"}
 
 
 def age_days(created: str | None, now: _dt.datetime) -> int | None:

@@ -101,8 +101,11 @@ def update(db_path: Path, ecosystems: Sequence[str] | None = None, url: str | No
     base = base_url(url)
     prior: dict[str, store.FeedState] = {}
     if db_path.exists():
-        with store.VulnDB(db_path) as db:
-            prior = db.feed_states()
+        try:
+            with store.VulnDB(db_path) as db:
+                prior = db.feed_states()
+        except store.OldSchemaError:
+            prior = {}  # built by an older giropops: download everything again, rebuild() starts afresh
     wanted = list(ecosystems or (sorted(prior) or DEFAULT_ECOSYSTEMS))
     result = UpdateResult()
     with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent if db_path.parent.exists()
