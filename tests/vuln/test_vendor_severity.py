@@ -166,9 +166,10 @@ def test_wolfi_status_alpine_not_affected_and_ignore_status(tmp_path: Path, caps
     sbom = SBOM(Subject("x"), Distro("wolfi", "20230201"), (Package("curl", "8.0-r0", "apk", source_name="curl"),))
     with VulnDB(db) as vdb:
         result = scan(sbom, vdb)
-    assert {f.vuln_id: f.status for f in result.findings} == {
+    assert {f.vuln_id: f.status for f in result.findings + result.not_affected} == {
         "CGA-1": "will_not_fix", "CGA-2": "fix_deferred", "CGA-3": "under_investigation", "CGA-4": "affected",
         "CGA-5": "fixed", "CGA-6": "not_affected"}
+    assert [f.vuln_id for f in result.not_affected] == ["CGA-6"]
     view = view_for(result)
     assert len(view.findings) == 5 and [f.vuln_id for f in view.not_affected] == ["CGA-6"]
     assert "not_affected" not in {f.status for f in view.findings}

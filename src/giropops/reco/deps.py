@@ -80,7 +80,7 @@ def scan(sbom: SBOM, db: Any, severity_source: str = "vendor") -> tuple[Vulnerab
             id=f.vuln_id, package=f.package.name, package_type=f.package.type, version=f.package.version,
             severity=f.severity.level, fixed_version=f.fixed_version,
         )
-        for f in result.findings if f.disputed is None and f.status != "not_affected"
+        for f in result.findings if f.disputed is None
     )
 
 

@@ -4,8 +4,8 @@ The rules, the same for every ecosystem (OSV's evaluation, run on intervals the
 importer already folded):
 
 * a withdrawn advisory never matches; one whose database says ``not_affected`` (Alpine's secfixes
-  "0", Wolfi's false-positive determinations) gives a finding with status ``not_affected``, which
-  no count includes (``report.view``);
+  "0", Wolfi's false-positive determinations) gives a finding with status ``not_affected``, kept
+  apart in ``ScanResult.not_affected`` and never counted;
 * an affected entry with no ranges and no versions list (a "not affected"
   statement) never matches as affected;
 * a version matches an interval when ``introduced <= v`` and ``v < fixed`` /
@@ -43,6 +43,7 @@ class ScanResult:
     sbom: SBOM
     findings: tuple[Finding, ...]
     notes: tuple[str, ...] = ()  # packages that could not be compared, and why
+    not_affected: tuple[Finding, ...] = ()  # the distribution says so (Alpine, Wolfi, Chainguard statements)
 
 
 def _in_interval(v: Any, iv: Interval, scheme: VersionScheme) -> bool:
@@ -245,4 +246,5 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
             groups.setdefault(m.vuln_id, []).append(m)
         findings.extend(merge(group, scheme_of, severity_source) for group in groups.values())
     findings.sort(key=lambda f: (f.severity.rank, f.package.type, f.package.name, f.package.version, f.vuln_id))
-    return ScanResult(sbom, tuple(findings), tuple(notes))
+    return ScanResult(sbom, tuple(f for f in findings if f.status != "not_affected"), tuple(notes),
+                      tuple(f for f in findings if f.status == "not_affected"))

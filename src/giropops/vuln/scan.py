@@ -56,8 +56,7 @@ def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexSt
     """The findings a report counts, after VEX and ``filters``; disputed findings are set aside unless
     ``show_disputed``, ``not_affected`` ones always (``report.view``)."""
     kept, suppressed = apply_vex(result.findings, vex, [result.sbom.subject.name])
-    not_affected = tuple(f for f in kept if f.status == "not_affected")
-    kept = tuple(f for f in kept if f.status != "not_affected")
+    not_affected = result.not_affected
     disputed = tuple(f for f in kept if f.disputed is not None)
     if not show_disputed:
         kept = tuple(f for f in kept if f.disputed is None)

@@ -26,12 +26,12 @@ def render(view: ReportView) -> str:
         lines.append(f"<details><summary>{len(findings)} vulnerabilities in <code>{pkg.name} {pkg.version}</code>"
                      "</summary>")
         lines += ["", f"`{purl_of(pkg)}`", "",
-                  "| Severity | Vulnerability | Affected range | Fixed version | Status |",
-                  "|---|---|---|---|---|"]
+                  "| Severity | Vulnerability | Affected range | Fixed version | Status | Rating |",
+                  "|---|---|---|---|---|---|"]
         for f in findings:
             disputed = " (disputed)" if f.disputed else ""
-            lines.append(f"| {_cell(severity_text(f))} | {f.vuln_id}{disputed} | {_cell(f.affected_range)} | "
-                         f"{_cell(f.fixed_version or 'not fixed')} | {f.status} |")
+            lines.append(f"| {f.severity.level.upper()} | {f.vuln_id}{disputed} | {_cell(f.affected_range)} | "
+                         f"{_cell(f.fixed_version or 'not fixed')} | {f.status} | {_cell(severity_text(f))} |")
         lines += ["", "</details>", ""]
     if view.suppressed:
         lines += ["## Suppressed by VEX", "", "| Vulnerability | Package | Justification |", "|---|---|---|"]
