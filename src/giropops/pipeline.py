@@ -57,6 +57,7 @@ from giropops.vuln.match import scan
 from giropops.vuln.model import SEVERITIES
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.view import ReportView
+from giropops.vuln.scan import view_for
 
 SPEC_NAME = "giropops.yaml"
 CONVENTIONAL_SPEC = Path("specs") / "conventional-python3-debian12.yaml"
@@ -298,15 +299,17 @@ def scan_sbom(sbom: SBOM, db_path: Path, report: Path | None = None) -> ScanSumm
     """Match ``sbom`` against the database; ``report`` gets the JSON report (docs/cves-json.md)."""
     with VulnDB(db_path) as db:
         result = scan(sbom, db)
-    view = ReportView(result.sbom, result.findings, (), result.notes)
+    view = view_for(result)  # disputed findings and "not affected" statements are not counted
     if report is not None:
         _atomic_write(report, render(view, Format.JSON).encode())
     return ScanSummary(view, report)
 
 
 def counts_line(counts: Mapping[str, int]) -> str:
-    """``2C 10H 31M 5L`` (plus ``3?`` for unknown severities), Scout's shorthand."""
+    """``2C 10H 31M 5L``, Scout's shorthand, plus ``31N`` for negligible and ``3?`` for unknown severities."""
     text = f"{counts['critical']}C {counts['high']}H {counts['medium']}M {counts['low']}L"
+    if counts.get("negligible"):
+        text += f" {counts['negligible']}N"
     return text + (f" {counts['unspecified']}?" if counts.get("unspecified") else "")
 
 

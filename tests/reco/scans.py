@@ -16,7 +16,7 @@ from pathlib import Path
 from giropops.oci.image import Image
 from tests.reco.world import DAY, T0, BaseSpec, Deb, oracle_vulns
 
-SEVERITIES = ("critical", "high", "medium", "low", "unspecified")
+SEVERITIES = ("critical", "high", "medium", "low", "negligible", "unspecified")
 
 
 @dataclass(frozen=True)

@@ -174,6 +174,24 @@ def test_policy_file_disables_and_tunes(world: World, capsys, tmp_path: Path) ->
     assert code == exitcodes.FINDINGS
 
 
+def test_negligible_threshold_and_severity_source(world: World, capsys, tmp_path: Path) -> None:
+    """``severities: [negligible]`` counts Debian's "unimportant" findings with a fix; the CVSS view has none."""
+    scan = separate_scan(world.app_images["annotated"], BASES["3.11-slim@old"], world.db, world.advisory_files)
+    cfg = write(tmp_path, (
+        "policies:\n  fixable-vulnerabilities: {severities: [negligible, low]}\n"
+        "  non-root: false\n  base-up-to-date: {enabled: false}\n  sbom-attestation: {enabled: false}\n"
+        "  signed: {enabled: false}\n  no-copyleft: {enabled: false}\n"
+    ))
+    _, doc = policy(world, capsys, "annotated", "--policy", str(cfg))
+    vendor = by_name(doc, "fixable-vulnerabilities")
+    n = scan.fixable["negligible"] + scan.fixable["low"]
+    assert vendor["reason"].startswith(f"{n} negligible/low vulnerabilit")
+    assert {d.split("(", 1)[1].split(")", 1)[0] for d in vendor["details"]} <= {"negligible", "low"}
+    _, doc = policy(world, capsys, "annotated", "--policy", str(cfg), "--severity-source", "cvss")
+    cvss = by_name(doc, "fixable-vulnerabilities")
+    assert "(negligible)" not in " ".join(cvss["details"])
+
+
 def test_no_data_can_fail(world: World, capsys, tmp_path: Path) -> None:
     cfg = write(tmp_path, "no_data: fail\npolicies:\n  base-up-to-date: false\n")
     code, doc = policy(world, capsys, "current", "--policy", str(cfg))

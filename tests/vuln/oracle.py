@@ -11,6 +11,14 @@ records and the source package; an affected entry whose range versions do not
 parse in the ecosystem is ignored; records with the same id: the newest
 ``modified`` wins (ties: the later file); advisories naming one vulnerability
 merge, keeping the highest fixed version.
+
+``Oracle.rated`` adds what issue 20 asks for, from the raw fields again: the vendor's
+rating (Debian's ``ecosystem_specific.urgency``, GitHub's ``database_specific.severity``),
+the CVSS view (the record's vector scored by the ``cvss`` library, else the highest score
+another stored record of the same vulnerability gives, else GitHub's level, else the
+urgency with "unimportant" as low), and the disputed rule of docs/severity.md (a PyPI
+entry whose ranges all read ``introduced: 0`` and nothing else, in a record GitHub did
+not review; a finding is disputed when all its records are).
 """
 
 from __future__ import annotations
@@ -134,6 +142,8 @@ class Oracle:
                     old = newest.get(rec["id"])
                     if old is None or old.get("modified", "") <= rec.get("modified", ""):
                         newest[rec["id"]] = rec
+        self.newest = newest
+        self.entry: dict[tuple[str, str], dict[str, Any]] = {}  # (record id, searched name) -> affected entry
         self.index: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
         for rec in newest.values():
             for aff in rec.get("affected", []):
@@ -180,6 +190,7 @@ class Oracle:
                         result = (version in aff["versions"], None)
                 if result[0]:
                     hits[rec["id"]] = (rec, result[1])
+                    self.entry[(rec["id"], name)] = aff
         return hits
 
     def expect(self, sbom: SBOM) -> set[Expected]:
@@ -214,3 +225,125 @@ class Oracle:
             names = list(dict.fromkeys([p.name] + ([p.source_name] if p.source_name else [])))
             return self._hits(eco, names, p.version, apk_key, lambda r: True), apk_key
         return {}, pep_key
+
+
+# --- issue 20: vendor rating, CVSS view, disputed records ----------------------------------------
+
+LEVELS = ("critical", "high", "medium", "low", "negligible", "unspecified")
+_GHSA_LEVEL = {"CRITICAL": "critical", "HIGH": "high", "MODERATE": "medium", "MEDIUM": "medium", "LOW": "low"}
+_URGENCY_VENDOR = {"unimportant": "negligible", "low": "low", "medium": "medium", "high": "high"}
+_URGENCY_CVSS_VIEW = {"unimportant": "low", "low": "low", "medium": "medium", "high": "high"}
+_STORED_ECOSYSTEMS = ("Debian", "Alpine", "Wolfi", "Chainguard", "PyPI")  # what the importer keeps
+
+
+@dataclass(frozen=True)
+class Rated:
+    vendor: str  # the level the default (vendor) view shows
+    cvss: str  # the level --severity-source cvss shows
+    disputed: bool
+
+
+def band(score: float) -> str:
+    return ("critical" if score >= 9.0 else "high" if score >= 7.0 else "medium" if score >= 4.0
+            else "low" if score > 0.0 else "unspecified")
+
+
+@functools.cache
+def _score(kind: str, vector: str) -> float | None:
+    from cvss import CVSS2, CVSS3, CVSS4
+
+    try:
+        if kind == "CVSS_V4":
+            return float(CVSS4(vector).base_score)
+        return float((CVSS3 if kind == "CVSS_V3" else CVSS2)(vector).scores()[0])
+    except Exception:  # noqa: BLE001 - a vector the library rejects gives no score
+        return None
+
+
+def record_score(rec: dict[str, Any]) -> float | None:
+    vectors: dict[str, str] = {}
+    for entry in rec.get("severity") or []:
+        vectors.setdefault(entry.get("type"), entry.get("score"))
+    for kind in ("CVSS_V4", "CVSS_V3", "CVSS_V2"):
+        if kind in vectors:
+            got = _score(kind, vectors[kind])
+            if got is not None:
+                return got
+    return None
+
+
+def vendor_level(rec: dict[str, Any], aff: dict[str, Any]) -> str | None:
+    urgency = (aff.get("ecosystem_specific") or {}).get("urgency")
+    if urgency in _URGENCY_VENDOR:
+        return _URGENCY_VENDOR[urgency]
+    ghsa = (rec.get("database_specific") or {}).get("severity")
+    return _GHSA_LEVEL.get(ghsa.upper()) if isinstance(ghsa, str) else None
+
+
+def is_disputed(rec: dict[str, Any], aff: dict[str, Any]) -> bool:
+    if aff["package"]["ecosystem"] != "PyPI" or (rec.get("database_specific") or {}).get("github_reviewed") is True:
+        return False
+    ranges = [r for r in aff.get("ranges", []) if r["type"] in ("ECOSYSTEM", "SEMVER")]
+    return bool(ranges) and all(ev == {"introduced": "0"} for r in ranges for ev in r["events"])
+
+
+def _worst(levels: Iterable[str]) -> str:
+    return min(levels, key=LEVELS.index)
+
+
+class RatedOracle(Oracle):
+    def __init__(self, files: Iterable[Path]) -> None:
+        super().__init__(files)
+        self._best: dict[str, float] | None = None
+
+    def best_score(self, vid: str) -> float | None:
+        if self._best is None:
+            best: dict[str, float] = {}
+            for rec in self.newest.values():
+                if rec.get("withdrawn") or not any(a["package"]["ecosystem"].split(":")[0] in _STORED_ECOSYSTEMS
+                                                   for a in rec.get("affected", [])):
+                    continue
+                score = record_score(rec)
+                if score is not None:
+                    v = vuln_id(rec)
+                    best[v] = max(best.get(v, score), score)
+            self._best = best
+        return self._best.get(vid)
+
+    def cvss_level(self, rec: dict[str, Any], aff: dict[str, Any]) -> str:
+        own = record_score(rec)
+        if own is not None:
+            return band(own)
+        borrowed = self.best_score(vuln_id(rec))
+        if borrowed is not None:
+            return band(borrowed)
+        ghsa = (rec.get("database_specific") or {}).get("severity")
+        if isinstance(ghsa, str) and ghsa.upper() in _GHSA_LEVEL:
+            return _GHSA_LEVEL[ghsa.upper()]
+        return _URGENCY_CVSS_VIEW.get((aff.get("ecosystem_specific") or {}).get("urgency"), "unspecified")
+
+    def rated(self, sbom: SBOM) -> dict[Expected, Rated]:
+        """Every finding ``expect`` gives, with its vendor level (the worst rating a record gives, the CVSS
+        view when none does), CVSS-view level and whether it is disputed."""
+        expected = {(e.package, e.version, e.vuln_id): e for e in self.expect(sbom)}
+        distro = sbom.distro
+        eco = distro.osv_ecosystem if distro else None
+        out: dict[Expected, Rated] = {}
+        for p in sbom.packages:
+            if p.type == "python":
+                names = [canonicalize_name(p.name)]
+            elif p.type == "deb" or (p.type == "apk" and eco and eco.startswith("Alpine:")):
+                names = [p.source_name or p.name]
+            else:
+                names = list(dict.fromkeys([p.name] + ([p.source_name] if p.source_name else [])))
+            for e in [x for k, x in expected.items() if k[:2] == (p.name, p.version)]:
+                items = []
+                for rid in e.advisories:
+                    aff = next(self.entry[(rid, n)] for n in names if (rid, n) in self.entry)
+                    items.append((self.newest[rid], aff, is_disputed(self.newest[rid], aff)))
+                judged = [i for i in items if not i[2]] or items
+                cvss = _worst(self.cvss_level(rec, aff) for rec, aff, _ in judged)
+                vendors = [v for v in (vendor_level(rec, aff) for rec, aff, _ in judged) if v]
+                vendor = _worst(vendors) if vendors else cvss
+                out[e] = Rated(vendor, cvss, all(i[2] for i in items))
+        return out

@@ -132,4 +132,7 @@ def test_severity_borrowed_from_another_record_of_the_same_cve(tmp_path: Path) -
     sev = {f.vuln_id: (f.severity.level, f.severity.score, f.severity.source) for f in scan(sbom, db).findings}
     assert sev["CVE-2099-0001"] == ("critical", 9.8, "CVSS_V3 via GHSA-aaaa-bbbb-cccc")
     assert sev["CVE-2099-0002"] == ("unspecified", None, None)  # the only scored record is withdrawn
-    assert sev["CVE-2099-0003"] == ("low", None, "GHSA")
+    assert sev["CVE-2099-0003"] == ("low", None, "GHSA: LOW")  # the vendor view (default): GitHub's rating
+    cvss = {f.vuln_id: (f.severity.level, f.severity.source) for f in scan(sbom, db, severity_source="cvss").findings}
+    assert cvss["CVE-2099-0003"] == ("low", "GHSA")  # the CVSS view falls back to it too
+    assert cvss["CVE-2099-0001"] == ("critical", "CVSS_V3 via GHSA-aaaa-bbbb-cccc")

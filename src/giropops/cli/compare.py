@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
     vex = vex_from(args)
     new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)
     with VulnDB(db_path(args)) as db:
-        new_view = view_for(scan(new_sbom, db), filters, vex)
-        old_view = view_for(scan(old_sbom, db), filters, vex)
+        src = args.severity_source
+        new_view = view_for(scan(new_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)
+        old_view = view_for(scan(old_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)
     comparison = compare(new_view, old_view, image_facts(args.image, args.platform),
                          image_facts(args.to, args.platform))
     renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,

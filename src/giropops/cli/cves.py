@@ -11,6 +11,7 @@ from giropops.cli import exitcodes
 from giropops.cli.db import add_db_option, db_path
 from giropops.errors import UsageError
 from giropops.vuln.db.store import VulnDB
+from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
 from giropops.vuln.scan import scan_spec, view_for
@@ -20,9 +21,20 @@ def _csv(values: list[str] | None) -> frozenset[str]:
     return frozenset(v.strip() for item in values or [] for v in item.split(",") if v.strip())
 
 
+def add_severity_source_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--severity-source", choices=SEVERITY_SOURCES, default="vendor",
+                   help="vendor: the distribution's or advisory publisher's rating where it gives one (Debian "
+                        "urgency, GitHub, AlmaLinux), else CVSS (default); cvss: the CVSS view only")
+
+
 def add_filter_options(p: argparse.ArgumentParser) -> None:
+    add_severity_source_option(p)
+    p.add_argument("--show-disputed", action="store_true",
+                   help="also list and count disputed findings (records whose claim is doubtful), with the reason")
+    p.add_argument("--ignore-status", action="append", metavar="STATUSES",
+                   help=f"comma-separated statuses to leave out: {', '.join(STATUSES)}")
     p.add_argument("--only-severity", action="append", metavar="SEVERITIES",
-                   help="comma-separated: critical, high, medium, low, unspecified")
+                   help="comma-separated: critical, high, medium, low, negligible, unspecified")
     fixed = p.add_mutually_exclusive_group()
     fixed.add_argument("--only-fixed", action="store_true", help="only vulnerabilities with a fixed version")
     fixed.add_argument("--only-unfixed", action="store_true", help="only vulnerabilities without a fix")
@@ -42,6 +54,7 @@ def filters_from(args: argparse.Namespace) -> Filters:
         package_types=frozenset(t.lower() for t in _csv(args.only_package_type)),
         packages=_csv(args.only_package),
         cve_ids=_csv(args.only_cve_id),
+        ignore_status=frozenset(s.lower() for s in _csv(args.ignore_status)),
     )
 
 
@@ -75,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
     with VulnDB(db_path(args)) as db:
-        result = scan_spec(args.image, db, args.platform)
-    view = view_for(result, filters, vex)
+        result = scan_spec(args.image, db, args.platform, args.severity_source)
+    view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
     write_output(render(view, Format(args.format)), args.output)
     if args.exit_code and view.findings:
         return exitcodes.FINDINGS

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from giropops.cli import exitcodes
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
+from giropops.cli.cves import add_severity_source_option
 from giropops.cli.db import add_db_option
 from giropops.policy.config import load_config
 from giropops.policy.evaluate import FAIL, NODATA, PASS, PolicyReport, evaluate, report_json
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--catalog", action="append", type=Path, default=[], metavar="FILE",
                    help="extra catalog of images tried as base candidates")
     add_db_option(p)
+    add_severity_source_option(p)
     add_transport_args(p)
     p.set_defaults(func=run)
 
@@ -67,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(
         args.image, cfg, options=transport_options(args), platform=parse_platform(args.platform),
         key=args.key, db_path=args.db, candidates=[*args.base_candidate, *(e.image for e in catalog.entries)],
+        severity_source=args.severity_source,
     )
     if args.format == "json":
         sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")

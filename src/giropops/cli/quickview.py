@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
-from giropops.cli.cves import write_output
+from giropops.cli.cves import add_severity_source_option, write_output
 from giropops.cli.db import add_db_option, db_path
 from giropops.errors import GiropopsError
 from giropops.oci.model import Digest
@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--output", "-o", default=None, metavar="FILE")
     p.add_argument("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
                    help="platform to pick from a multi-platform image (default: this machine's)")
+    add_severity_source_option(p)
     p.set_defaults(func=run)
 
 
@@ -57,8 +58,9 @@ def run(args: argparse.Namespace) -> int:
         except GiropopsError as exc:  # the annotated base may be unreachable; say so, keep the image's view
             error = str(exc)
     with VulnDB(db_path(args)) as db:
-        image_view = view_for(scan(sbom, db))
-        base_view = view_for(scan(base, db)) if base is not None else None
+        src = args.severity_source
+        image_view = view_for(scan(sbom, db, severity_source=src), severity_source=src)
+        base_view = view_for(scan(base, db, severity_source=src), severity_source=src) if base is not None else None
     write_output(render(QuickView(image_view, base_view, ref, error), args.image),
                  Path(args.output) if args.output else None)
     return exitcodes.OK

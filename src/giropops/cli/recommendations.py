@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
+from giropops.cli.cves import add_severity_source_option
 from giropops.cli.db import add_db_option
 from giropops.reco import deps
 from giropops.reco.catalog import ENV_VAR as CATALOG_ENV
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tag", default=None, help="only consider this tag of the base image's repository")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
     add_db_option(p)
+    add_severity_source_option(p)
     add_base_options(p)
     add_transport_args(p)
     p.set_defaults(func=run)
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     db = deps.open_db(args.db)
     try:
-        profiler = Profiler(db, None if args.no_cache else default_cache_dir())
+        profiler = Profiler(db, None if args.no_cache else default_cache_dir(), args.severity_source)
         catalog_refs = [e.image for e in catalog.entries]
         recs = recommend(
             args.image, profiler, catalog, options=options, platform=platform,

@@ -38,7 +38,7 @@ POLICY_NAMES = (
     "sbom-attestation",
     "no-copyleft",
 )
-SEVERITIES = ("critical", "high", "medium", "low", "unspecified")
+SEVERITIES = ("critical", "high", "medium", "low", "negligible", "unspecified")
 #: Strong and weak copyleft licences (SPDX ids, version-normalised), as Docker Scout's default list has them.
 DEFAULT_COPYLEFT = (
     "AGPL-1.0", "AGPL-3.0", "GPL-1.0", "GPL-2.0", "GPL-3.0", "LGPL-2.0", "LGPL-2.1", "LGPL-3.0",

@@ -62,8 +62,9 @@ class PolicyReport:
 class _Facts:
     """What several policies share, computed at most once: the SBOM and the vulnerabilities."""
 
-    def __init__(self, image: Image, name: str, db_path: Path | None) -> None:
+    def __init__(self, image: Image, name: str, db_path: Path | None, severity_source: str = "vendor") -> None:
         self.image = image
+        self.severity_source = severity_source
         self.name = name
         self.db_path = db_path
         self._sbom: SBOM | None = None
@@ -78,7 +79,7 @@ class _Facts:
         if self._vulns is None:
             db = deps.open_db(self.db_path)
             try:
-                self._vulns = deps.scan(self.sbom(), db)
+                self._vulns = deps.scan(self.sbom(), db, self.severity_source)
             finally:
                 db.close()
         return self._vulns
@@ -173,14 +174,15 @@ def _copyleft(facts: _Facts, cfg: PolicyConfig) -> PolicyResult:
 
 class Evaluator:
     def __init__(self, spec: Spec, image: Image, options: TransportOptions, cfg: PolicyConfig,
-                 key: Path | None, db_path: Path | None, candidates: Sequence[str]) -> None:
+                 key: Path | None, db_path: Path | None, candidates: Sequence[str],
+                 severity_source: str = "vendor") -> None:
         self.spec = spec
         self.image = image
         self.options = options
         self.cfg = cfg
         self.key = key
         self.candidates = candidates
-        self.facts = _Facts(image, str(spec), db_path)
+        self.facts = _Facts(image, str(spec), db_path, severity_source)
 
     def base_up_to_date(self) -> PolicyResult:
         name = "base-up-to-date"
@@ -260,11 +262,12 @@ def evaluate(
     key: Path | None = None,
     db_path: Path | None = None,
     candidates: Sequence[str] = (),
+    severity_source: str = "vendor",
 ) -> PolicyReport:
     s = parse_spec(spec) if isinstance(spec, str) else spec
     opts = options if options is not None else TransportOptions()
     image = open_image(s, platform, opts)
-    results = Evaluator(s, image, opts, cfg, key, db_path, candidates).run()
+    results = Evaluator(s, image, opts, cfg, key, db_path, candidates, severity_source).run()
     return PolicyReport(str(s), str(image.digest), tuple(results), cfg.no_data_fails)
 
 

@@ -49,8 +49,10 @@ def db_identity(db: VulnDB) -> str:
     return f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def scan(sbom: SBOM, db: VulnDB) -> tuple[FindingBrief, ...]:
-    return tuple(f.brief() for f in match_scan(sbom, db).findings)
+def scan(sbom: SBOM, db: VulnDB, severity_source: str = "vendor") -> tuple[FindingBrief, ...]:
+    """The counted findings: disputed ones and those the distribution marks not affected are left out."""
+    result = match_scan(sbom, db, severity_source=severity_source)
+    return tuple(f.brief() for f in result.findings if f.disputed is None)
 
 
 # -- signatures and attestations -----------------------------------------------------------------

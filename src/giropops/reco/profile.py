@@ -24,7 +24,7 @@ from giropops.reco import deps
 from giropops.sbom.model import SBOM, Package
 from giropops.vuln.model import SEVERITIES, FindingBrief
 
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"  # 2: vendor severities, negligible, disputed findings left out
 
 #: Environment variables official runtime images set to the version they carry.
 RUNTIME_ENV = {
@@ -182,9 +182,10 @@ class Profiler:
     (what the cache saved is visible, and testable, from the outside).
     """
 
-    def __init__(self, db: Any, cache_dir: Path | None = None) -> None:
+    def __init__(self, db: Any, cache_dir: Path | None = None, severity_source: str = "vendor") -> None:
         self._db = db
-        self._db_id = deps.db_identity(db)
+        self._db_id = f"{deps.db_identity(db)}\n{severity_source}"
+        self._severity_source = severity_source
         self._cache_dir = cache_dir
         self._memory: dict[str, Profile] = {}
         self.scanned: list[str] = []
@@ -220,7 +221,7 @@ class Profiler:
         got = self._memory.get(digest) or self._load(digest)
         if got is None:
             sbom = deps.sbom_of(image, name)
-            got = profile_of(name, image, sbom, deps.scan(sbom, self._db))
+            got = profile_of(name, image, sbom, deps.scan(sbom, self._db, self._severity_source))
             self.scanned.append(digest)
             self._store(got)
         self._memory[digest] = got

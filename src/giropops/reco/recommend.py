@@ -13,7 +13,7 @@ whose runtime differs, is older, or is of another major version is dropped.  At 
 
 Catalog entries: those of the base's runtime, at most ``MAX_CATALOG_CANDIDATES`` (in file order).
 
-Ranking (best first): fewest critical, then high, medium, low and unspecified
+Ranking (best first): fewest critical, then high, medium, low, negligible and unspecified
 vulnerabilities; then the smaller image; then the newer runtime; then the name.  A candidate
 is listed only when it improves on the base somewhere: fewer vulnerabilities, a smaller
 image, or a newer runtime.

@@ -10,7 +10,7 @@ from giropops.reco.profile import Profile
 from giropops.reco.recommend import Candidate, Comparison, Recommendations, human_size
 from giropops.vuln.model import SEVERITIES
 
-_LETTER = {"critical": "C", "high": "H", "medium": "M", "low": "L", "unspecified": "?"}
+_LETTER = {"critical": "C", "high": "H", "medium": "M", "low": "L", "negligible": "N", "unspecified": "?"}
 
 
 def age_days(created: str | None, now: _dt.datetime) -> int | None:

@@ -3,9 +3,11 @@
 The rules, the same for every ecosystem (OSV's evaluation, run on intervals the
 importer already folded):
 
-* a withdrawn advisory, or one whose database says ``not_affected``, never matches;
+* a withdrawn advisory never matches; one whose database says ``not_affected`` (Alpine's secfixes
+  "0", Wolfi's false-positive determinations) gives a finding with status ``not_affected``, kept
+  apart in ``ScanResult.not_affected`` and never counted;
 * an affected entry with no ranges and no versions list (a "not affected"
-  statement) never matches;
+  statement) never matches as affected;
 * a version matches an interval when ``introduced <= v`` and ``v < fixed`` /
   ``v <= last_affected`` / ``v < limit`` where given;
 * otherwise it matches when it is in the entry's explicit ``versions`` list;
@@ -15,7 +17,12 @@ importer already folded):
 
 Advisories naming the same vulnerability (a GHSA and a PYSEC for one CVE) are
 merged into one ``Finding`` per package: the worst severity, the highest fixed
-version any of them names, every advisory id kept.
+version any of them names, every advisory id kept.  A finding is *disputed* only
+when every match is (a reviewed advisory that matches confirms it).
+
+Every match carries both severities (``severity`` module): the vendor's rating,
+when the record gives one, and the CVSS view; ``scan(severity_source=...)`` picks
+the one ``Finding.severity`` shows.  Its status uses Trivy's words (``STATUSES``).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 from giropops.sbom.model import SBOM, Package
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider, Matcher, Query
-from giropops.vuln.model import Advisory, Finding, Interval, Match, Severity
+from giropops.vuln.model import SEVERITY_SOURCES, Advisory, Affected, Finding, Interval, Match, Severity
 from giropops.vuln.versions import APK, DEB, PEP440, SEMVER, InvalidVersion, VersionScheme
 
 
@@ -36,6 +43,7 @@ class ScanResult:
     sbom: SBOM
     findings: tuple[Finding, ...]
     notes: tuple[str, ...] = ()  # packages that could not be compared, and why
+    not_affected: tuple[Finding, ...] = ()  # the distribution says so (Alpine, Wolfi, Chainguard statements)
 
 
 def _in_interval(v: Any, iv: Interval, scheme: VersionScheme) -> bool:
@@ -72,6 +80,29 @@ def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tupl
     return None
 
 
+# Wolfi/Chainguard advisory events (``database_specific.wolfi_event``) in Trivy's status words
+_FIX_STATE = {"fix-not-planned": "will_not_fix", "pending-upstream-fix": "fix_deferred",
+              "detection": "under_investigation", "true-positive-determination": "affected"}
+
+
+def _vendor_severity(advisory: Advisory, aff: Affected) -> Severity | None:
+    return severity_mod.debian_vendor(aff.urgency) or advisory.vendor_severity
+
+
+def _status(advisory: Advisory, fixed_version: str | None) -> str:
+    if advisory.status == "not_affected":
+        return "not_affected"
+    if fixed_version is not None:
+        return "fixed"
+    return _FIX_STATE.get(advisory.fix_state or "", "affected")
+
+
+def _not_affected_statement(advisory: Advisory) -> bool:
+    """A record saying the package is not affected: status ``not_affected`` and an entry without ranges."""
+    return (not advisory.withdrawn and advisory.status == "not_affected"
+            and any(not a.intervals and not a.versions for a in advisory.affected))
+
+
 def _severity(advisory: Advisory, provider: AdvisoryProvider) -> Severity:
     """The record's CVSS; else the CVSS another record gives the same vulnerability; else the record's
     GHSA level; else Debian's urgency."""
@@ -89,7 +120,8 @@ def _severity(advisory: Advisory, provider: AdvisoryProvider) -> Severity:
 
 
 def match_package(package: Package, sbom: SBOM, provider: AdvisoryProvider,
-                  matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> tuple[list[Match], list[str]]:
+                  matchers: Sequence[Matcher] = DEFAULT_MATCHERS,
+                  severity_source: str = "vendor") -> tuple[list[Match], list[str]]:
     matches: list[Match] = []
     notes: list[str] = []
     seen: set[str] = set()
@@ -108,31 +140,64 @@ def match_package(package: Package, sbom: SBOM, provider: AdvisoryProvider,
                     continue
                 hit = affected_by(adv, q.version, q.scheme)
                 if hit is None:
-                    continue
+                    if not _not_affected_statement(adv):
+                        continue
+                    hit = ("not affected", None)
                 seen.add(adv.id)
+                cvss = _severity(adv, provider)
+                vendor = _vendor_severity(adv, adv.affected[0]) if adv.affected else adv.vendor_severity
                 matches.append(Match(
                     package=package, advisory_id=adv.id, vuln_id=adv.vuln_id, aliases=adv.aliases,
-                    severity=_severity(adv, provider), summary=adv.summary, matcher=matcher.name, ecosystem=q.ecosystem,
-                    searched_name=q.name, installed_version=q.version, affected_range=hit[0], fixed_version=hit[1],
+                    severity=(vendor or cvss) if severity_source == "vendor" else cvss, summary=adv.summary,
+                    matcher=matcher.name, ecosystem=q.ecosystem, searched_name=q.name, installed_version=q.version,
+                    affected_range=hit[0], fixed_version=hit[1], cvss_severity=cvss, vendor_severity=vendor,
+                    status=_status(adv, hit[1]),
+                    disputed=next((a.disputed for a in adv.affected if a.disputed), None),
                 ))
     return matches, notes
 
 
-def merge(matches: Sequence[Match], scheme_of: dict[str, VersionScheme]) -> Finding:
-    """One finding from the matches of one package naming the same vulnerability."""
+def _worst(severities: Sequence[Severity]) -> Severity:
+    return min(severities, key=lambda s: (s.rank, -(s.score or 0.0)))
+
+
+def merge(matches: Sequence[Match], scheme_of: dict[str, VersionScheme], severity_source: str = "vendor") -> Finding:
+    """One finding from the matches of one package naming the same vulnerability.
+
+    Its severity, in the vendor view, is the worst vendor rating any (undisputed) match carries, the
+    worst CVSS view only when none does: a GitHub-reviewed rating outranks the NVD score a PYSEC twin
+    borrows, as in Trivy."""
+    affected = [m for m in matches if m.status != "not_affected"]
+    if affected:  # one record's "not affected" does not hide another's "affected"
+        matches = affected
+    confirmed = [m for m in matches if m.disputed is None]
+    if confirmed:  # the disputed claims stay listed among the matches, but the finding is judged without them
+        judged = confirmed
+    else:
+        judged = list(matches)
     first = matches[0]
-    worst = min((m.severity for m in matches), key=lambda s: (s.rank, -(s.score or 0.0)))
-    fixed_versions = [m.fixed_version for m in matches if m.fixed_version is not None]
+    vendors = [m.vendor_severity for m in judged if m.vendor_severity is not None]
+    cvss = _worst([m.cvss_severity for m in judged])
+    worst = _worst(vendors) if vendors and severity_source == "vendor" else cvss
+    fixed_versions = [m.fixed_version for m in judged if m.fixed_version is not None]
     fixed: str | None = None
     if fixed_versions:
         scheme = scheme_of.get(first.matcher)
         fixed = max(fixed_versions, key=scheme.key) if scheme else max(fixed_versions)
     aliases = tuple(sorted({a for m in matches for a in (m.advisory_id, *m.aliases)} - {first.vuln_id}))
-    ranges = list(dict.fromkeys(m.affected_range for m in matches))
+    ranges = list(dict.fromkeys(m.affected_range for m in judged))
+    if fixed is not None:
+        status = "fixed"
+    else:
+        status = next((m.status for m in judged if m.status not in ("affected", "fixed")), "affected")
     return Finding(
         package=first.package, vuln_id=first.vuln_id, aliases=aliases, severity=worst,
         summary=next((m.summary for m in matches if m.summary), ""), affected_range=" | ".join(ranges),
         fixed_version=fixed, matches=tuple(sorted(matches, key=lambda m: m.advisory_id)),
+        cvss_severity=cvss,
+        vendor_severity=_worst(vendors) if vendors else None,
+        status=status,
+        disputed=None if confirmed else "; ".join(dict.fromkeys(m.disputed or "" for m in matches)),
     )
 
 
@@ -160,7 +225,11 @@ def os_owned(sbom: SBOM) -> set[int]:
     return out
 
 
-def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> ScanResult:
+def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS,
+         severity_source: str = "vendor") -> ScanResult:
+    """Every finding of ``sbom``; ``severity_source`` ("vendor" or "cvss") picks ``Finding.severity``."""
+    if severity_source not in SEVERITY_SOURCES:
+        raise ValueError(f"unknown severity source {severity_source!r}")
     scheme_of: dict[str, VersionScheme] = {"deb": DEB, "apk": APK, "python": PEP440}
     findings: list[Finding] = []
     notes: list[str] = []
@@ -170,11 +239,12 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
             notes.append(f"{package.type}/{package.name} {package.version}: installed by an OS package; "
                          "matched through the distribution's advisories only")
             continue
-        matches, pkg_notes = match_package(package, sbom, provider, matchers)
+        matches, pkg_notes = match_package(package, sbom, provider, matchers, severity_source)
         notes.extend(pkg_notes)
         groups: dict[str, list[Match]] = {}
         for m in matches:
             groups.setdefault(m.vuln_id, []).append(m)
-        findings.extend(merge(group, scheme_of) for group in groups.values())
+        findings.extend(merge(group, scheme_of, severity_source) for group in groups.values())
     findings.sort(key=lambda f: (f.severity.rank, f.package.type, f.package.name, f.package.version, f.vuln_id))
-    return ScanResult(sbom, tuple(findings), tuple(notes))
+    return ScanResult(sbom, tuple(f for f in findings if f.status != "not_affected"), tuple(notes),
+                      tuple(f for f in findings if f.status == "not_affected"))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from giropops.errors import quote_for_error
 from giropops.sbom.model import Package
 
-SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "unspecified")
+SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low", "negligible", "unspecified")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
@@ -20,7 +20,7 @@ SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 class Severity:
     level: str = "unspecified"  # one of SEVERITIES
     score: float | None = None
-    source: str | None = None  # "CVSS_V3", "CVSS_V4", "CVSS_V2", "GHSA", "Debian urgency"
+    source: str | None = None  # "CVSS_V3", "CVSS_V4", "CVSS_V2", "GHSA", "Debian urgency", "AlmaLinux"
     vector: str | None = None
 
     def __post_init__(self) -> None:
@@ -29,7 +29,7 @@ class Severity:
 
     @property
     def rank(self) -> int:
-        """0 for critical ... 4 for unspecified: sorts the worst first."""
+        """0 for critical ... 5 for unspecified: sorts the worst first."""
         return SEVERITY_RANK[self.level]
 
 
@@ -68,6 +68,7 @@ class Affected:
     intervals: tuple[Interval, ...] = ()
     versions: tuple[str, ...] = ()  # explicit list (exact, or PEP 440-normalised for PyPI)
     urgency: str | None = None  # Debian's ecosystem_specific.urgency
+    disputed: str | None = None  # why this entry's claim is doubtful (see ``osv.disputed_reason``), None if not
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,14 @@ class Advisory:
     severity: Severity = field(default_factory=Severity)
     status: str | None = None  # database_specific.status ("not_affected", "affected_no_fix"...)
     affected: tuple[Affected, ...] = ()
+    vendor_severity: Severity | None = None  # the publisher's own rating (GHSA, AlmaLinux); Debian's is per entry
+    fix_state: str | None = None  # Wolfi/Chainguard database_specific.wolfi_event ("fix-not-planned"...)
+
+
+# Trivy's status vocabulary (``--ignore-status``); every finding carries one
+STATUSES: tuple[str, ...] = ("fixed", "affected", "will_not_fix", "fix_deferred", "end_of_life", "not_affected",
+                             "under_investigation", "unknown")
+SEVERITY_SOURCES: tuple[str, ...] = ("vendor", "cvss")
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,10 @@ class Match:
     installed_version: str  # the version compared (the source version for Debian)
     affected_range: str  # the interval it fell in, or "=V" for an explicit versions list
     fixed_version: str | None  # None: not fixed
+    cvss_severity: Severity = field(default_factory=Severity)  # the CVSS view (``--severity-source cvss``)
+    vendor_severity: Severity | None = None  # the distribution's / publisher's rating, when it gives one
+    status: str = "affected"  # one of STATUSES
+    disputed: str | None = None  # why the match is doubtful; None when it is not
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,10 @@ class Finding:
     affected_range: str
     fixed_version: str | None
     matches: tuple[Match, ...]
+    cvss_severity: Severity = field(default_factory=Severity)
+    vendor_severity: Severity | None = None
+    status: str = "affected"
+    disputed: str | None = None  # set only when every match is disputed
 
     @property
     def advisory_ids(self) -> tuple[str, ...]:

@@ -51,14 +51,22 @@ def image_facts(spec: str, platform: str | None = None) -> ImageFacts | None:
 NO_FILTERS = Filters()
 
 
-def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexStatement, ...] = ()) -> ReportView:
+def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexStatement, ...] = (),
+             show_disputed: bool = False, severity_source: str = "vendor") -> ReportView:
+    """The findings a report counts, after VEX and ``filters``; disputed findings are set aside unless
+    ``show_disputed``, ``not_affected`` ones always (``report.view``)."""
     kept, suppressed = apply_vex(result.findings, vex, [result.sbom.subject.name])
+    not_affected = result.not_affected
+    disputed = tuple(f for f in kept if f.disputed is not None)
+    if not show_disputed:
+        kept = tuple(f for f in kept if f.disputed is None)
     return ReportView(result.sbom, apply(kept, filters), tuple(s for s in suppressed if filters.keep(s.finding)),
-                      result.notes)
+                      result.notes, disputed=apply(disputed, filters), not_affected=apply(not_affected, filters),
+                      severity_source=severity_source)
 
 
-def scan_spec(spec: str, db: VulnDB, platform: str | None = None) -> ScanResult:
-    return scan(sbom_for(spec, platform), db)
+def scan_spec(spec: str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor") -> ScanResult:
+    return scan(sbom_for(spec, platform), db, severity_source=severity_source)
 
 
 __all__ = ["ImageFacts", "image_facts", "sbom_for", "scan_spec", "view_for"]

@@ -25,6 +25,8 @@ MAX_VERSION_LEN = 256
 MAX_AFFECTED = 50_000
 MAX_EVENTS = 10_000
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+# language ecosystems: their records are about one upstream project, so a claim can be checked against it
+LANGUAGE_ECOSYSTEMS = frozenset({"PyPI", "npm", "Go", "Maven", "RubyGems", "crates.io", "NuGet"})
 _CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 
 
@@ -153,6 +155,44 @@ def _fold_events(events: Any, scheme: VersionScheme, kind: str) -> list[Interval
     return out
 
 
+def _fix_commit_repos(ranges: Any) -> list[str]:
+    """Repositories of the GIT ranges that name a fixing (or last affected) commit."""
+    out: list[str] = []
+    for rng in ranges if isinstance(ranges, list) else []:
+        if not isinstance(rng, Mapping) or rng.get("type") != "GIT" or not isinstance(rng.get("repo"), str):
+            continue
+        events = rng.get("events")
+        if isinstance(events, list) and any(isinstance(e, Mapping) and ("fixed" in e or "last_affected" in e)
+                                            for e in events):
+            out.append(str(rng["repo"])[:300])
+    return out
+
+
+def disputed_reason(ecosystem: str, name: str, intervals: tuple[Interval, ...], raw_ranges: Any,
+                    reviewed: bool) -> str | None:
+    """Why a language package's affected entry is doubtful, or None.
+
+    The rule (docs/severity.md, numbers from the PyPI snapshot): every version range is open-ended
+    from the first release (``introduced: 0`` with no ``fixed``, ``last_affected`` or ``limit``), so the
+    record says every release ever published is affected and none fixes it, and the record is not an
+    advisory GitHub reviewed.  That is what an automated conversion produces when the fixing commit
+    belongs to another project's repository (PYSEC-2022-43162: a Redis *server* commit, pinned on the
+    ``redis`` client library) or when it had no version evidence at all.  A reviewed advisory about
+    the same vulnerability that matches the installed version still reports it (``match.merge``).
+    """
+    if ecosystem.split(":", 1)[0] not in LANGUAGE_ECOSYSTEMS or reviewed or not intervals:
+        return None
+    if not all(iv.introduced is None and iv.fixed is None and iv.last_affected is None and iv.limit is None
+               for iv in intervals):
+        return None
+    repos = _fix_commit_repos(raw_ranges)
+    if repos:
+        return (f"every release of {name} is listed as affected and none as fixed: the fix is a commit in "
+                f"{', '.join(repos)} that no release of {name} contains; no reviewed GitHub advisory confirms it")
+    return (f"every release of {name} is listed as affected and none as fixed, with no version or commit "
+            "evidence; no reviewed GitHub advisory confirms it")
+
+
 def _versions(value: Any, ecosystem: str) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -187,6 +227,8 @@ def parse_record(record: Any) -> tuple[Advisory, list[str]]:
     withdrawn = _str(record.get("withdrawn"), "withdrawn", 64, optional=True)
     db_specific = record.get("database_specific")
     status = db_specific.get("status") if isinstance(db_specific, Mapping) else None
+    fix_state = db_specific.get("wolfi_event") if isinstance(db_specific, Mapping) else None
+    reviewed = isinstance(db_specific, Mapping) and db_specific.get("github_reviewed") is True
     affected_raw = record.get("affected")
     if affected_raw is None:
         affected_raw = []
@@ -223,6 +265,7 @@ def parse_record(record: Any) -> tuple[Advisory, list[str]]:
                 intervals=intervals,
                 versions=_versions(entry.get("versions"), ecosystem),
                 urgency=urgency,
+                disputed=disputed_reason(ecosystem, name, intervals, entry.get("ranges"), reviewed),
             )
         )
     if affected_raw and not affected:
@@ -239,5 +282,7 @@ def parse_record(record: Any) -> tuple[Advisory, list[str]]:
         severity=severity_mod.from_record(record),
         status=status if isinstance(status, str) else None,
         affected=tuple(affected),
+        vendor_severity=severity_mod.vendor_from_record(record),
+        fix_state=fix_state[:64] if isinstance(fix_state, str) else None,
     )
     return advisory, notes

@@ -26,7 +26,8 @@ from giropops import locking
 from giropops.errors import VulnError
 from giropops.vuln.model import Advisory, Affected, Interval, Severity
 
-SCHEMA_VERSION = "1"
+# 2: vendor severity, Wolfi fix state and disputed entries (docs/severity.md)
+SCHEMA_VERSION = "2"
 ENV_VAR = "GIROPOPS_DB"
 #: How long a writer waits for another one to finish with the same database.
 DEFAULT_LOCK_TIMEOUT = 600.0
@@ -48,6 +49,9 @@ CREATE TABLE advisory (
     severity_source TEXT,
     vector TEXT,
     status TEXT,
+    vendor_severity TEXT,           -- the publisher's rating (GHSA, AlmaLinux), NULL when none
+    vendor_source TEXT,
+    fix_state TEXT,                 -- Wolfi/Chainguard wolfi_event
     source TEXT NOT NULL            -- where the record was imported from
 );
 CREATE TABLE affected (
@@ -56,7 +60,8 @@ CREATE TABLE affected (
     ecosystem TEXT NOT NULL,
     name TEXT NOT NULL,             -- PEP 503-normalised for PyPI
     versions TEXT NOT NULL,         -- newline-separated explicit versions
-    urgency TEXT
+    urgency TEXT,
+    disputed TEXT                   -- why the entry is doubtful, NULL when it is not
 );
 CREATE INDEX advisory_by_vuln ON advisory (vuln_id);
 CREATE INDEX affected_by_package ON affected (ecosystem, name);
@@ -140,19 +145,22 @@ class Writer:
                 return False
             self.conn.execute("DELETE FROM advisory WHERE id = ?", (adv.id,))
         sev = adv.severity
+        vendor = adv.vendor_severity
         cur = self.conn.execute(
             "INSERT INTO advisory (id, vuln_id, aliases, related, summary, published, modified, withdrawn,"
-            " severity, score, severity_source, vector, status, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " severity, score, severity_source, vector, status, vendor_severity, vendor_source, fix_state, source)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 adv.id, adv.vuln_id, "\n".join(adv.aliases), "\n".join(adv.related), adv.summary, adv.published,
-                adv.modified, adv.withdrawn, sev.level, sev.score, sev.source, sev.vector, adv.status, source,
+                adv.modified, adv.withdrawn, sev.level, sev.score, sev.source, sev.vector, adv.status,
+                vendor.level if vendor else None, vendor.source if vendor else None, adv.fix_state, source,
             ),
         )
         pk = cur.lastrowid
         for aff in adv.affected:
             acur = self.conn.execute(
-                "INSERT INTO affected (advisory, ecosystem, name, versions, urgency) VALUES (?,?,?,?,?)",
-                (pk, aff.ecosystem, aff.name, "\n".join(aff.versions), aff.urgency),
+                "INSERT INTO affected (advisory, ecosystem, name, versions, urgency, disputed) VALUES (?,?,?,?,?,?)",
+                (pk, aff.ecosystem, aff.name, "\n".join(aff.versions), aff.urgency, aff.disputed),
             )
             if aff.intervals:
                 self.conn.executemany(
@@ -185,6 +193,10 @@ def _create(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
 
+class OldSchemaError(VulnError):
+    """The database was built by an older giropops: its records lack what this one needs."""
+
+
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -192,6 +204,10 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
         raise VulnError(f"{path} is not a giropops vulnerability database: {exc}") from exc
     if row is None or row[0] != SCHEMA_VERSION:
         found = row[0] if row else "?"
+        if found.isdigit() and int(found) < int(SCHEMA_VERSION):
+            raise OldSchemaError(
+                f"{path} has schema {found}, this giropops needs {SCHEMA_VERSION} (vendor severities, fix status,"
+                " disputed records): run 'giropops db update', or re-import your files with 'giropops db import'")
         raise VulnError(f"{path} has schema {found}, expected {SCHEMA_VERSION}: rebuild it with 'giropops db update'")
 
 
@@ -260,6 +276,8 @@ def _rebuild_locked(path: Path) -> Iterator[Writer]:
                 try:
                     _check_schema(src, path)
                     src.backup(conn)
+                except OldSchemaError:
+                    _create(conn)  # an older database is rebuilt from scratch: its rows lack the new columns
                 finally:
                     src.close()
             else:
@@ -329,7 +347,8 @@ class VulnDB:
         rows = self._rows(
             "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
             " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
-            " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_"
+            " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_,"
+            " f.disputed, a.vendor_severity, a.vendor_source, a.fix_state"
             " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
             " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk",
             (ecosystem, name),
@@ -345,6 +364,7 @@ class VulnDB:
         for row, intervals in grouped.values():
             (_pk, versions, urgency, osv_id, vuln_id, aliases, related, summary, published, modified, withdrawn,
              level, score, sev_source, vector, status) = row[:16]
+            disputed, vendor_level, vendor_source, fix_state = row[21:25]
             sev_key = (level, score, sev_source, vector)
             severity = self._severities.get(sev_key)
             if severity is None:
@@ -357,7 +377,9 @@ class VulnDB:
                     summary=summary, published=published, withdrawn=withdrawn,
                     severity=severity, status=status,
                     affected=(Affected(ecosystem, name, tuple(intervals),
-                                       tuple(versions.split("\n")) if versions else (), urgency),),
+                                       tuple(versions.split("\n")) if versions else (), urgency, disputed),),
+                    vendor_severity=Severity(vendor_level, None, vendor_source) if vendor_level else None,
+                    fix_state=fix_state,
                 )
             )
         result = tuple(sorted(out, key=lambda a: a.id))

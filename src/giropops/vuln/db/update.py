@@ -114,8 +114,11 @@ def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, p
                    timeout: float) -> UpdateResult:
     prior: dict[str, store.FeedState] = {}
     if db_path.exists():
-        with store.VulnDB(db_path) as db:
-            prior = db.feed_states()
+        try:
+            with store.VulnDB(db_path) as db:
+                prior = db.feed_states()
+        except store.OldSchemaError:
+            prior = {}  # built by an older giropops: download everything again, rebuild() starts afresh
     wanted = list(ecosystems or (sorted(prior) or DEFAULT_ECOSYSTEMS))
     result = UpdateResult()
     with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent) as tmp:

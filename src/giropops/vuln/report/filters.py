@@ -18,7 +18,7 @@ from packageurl import PackageURL
 
 from giropops import jsonio
 from giropops.errors import VulnError
-from giropops.vuln.model import SEVERITIES, Finding
+from giropops.vuln.model import SEVERITIES, STATUSES, Finding
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,20 @@ class Filters:
     package_types: frozenset[str] = frozenset()
     packages: frozenset[str] = frozenset()
     cve_ids: frozenset[str] = frozenset()
+    ignore_status: frozenset[str] = frozenset()  # Trivy's --ignore-status: findings with these statuses go
 
     def __post_init__(self) -> None:
         unknown = self.severities - set(SEVERITIES)
         if unknown:
             raise VulnError(f"unknown severity {sorted(unknown)[0]!r}; expected one of {', '.join(SEVERITIES)}")
+        unknown = self.ignore_status - set(STATUSES)
+        if unknown:
+            raise VulnError(f"unknown status {sorted(unknown)[0]!r}; expected one of {', '.join(STATUSES)}")
 
     def keep(self, f: Finding) -> bool:
         if self.severities and f.severity.level not in self.severities:
+            return False
+        if f.status in self.ignore_status:
             return False
         if self.fixed is not None and f.fixed != self.fixed:
             return False

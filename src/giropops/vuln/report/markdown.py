@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of
+from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of, severity_text
 
 
 def _cell(text: str) -> str:
@@ -25,11 +25,13 @@ def render(view: ReportView) -> str:
     for pkg, findings in view.by_package():
         lines.append(f"<details><summary>{len(findings)} vulnerabilities in <code>{pkg.name} {pkg.version}</code>"
                      "</summary>")
-        lines += ["", f"`{purl_of(pkg)}`", "", "| Severity | Vulnerability | Affected range | Fixed version |",
-                  "|---|---|---|---|"]
+        lines += ["", f"`{purl_of(pkg)}`", "",
+                  "| Severity | Vulnerability | Affected range | Fixed version | Status | Rating |",
+                  "|---|---|---|---|---|---|"]
         for f in findings:
-            lines.append(f"| {f.severity.level.upper()} | {f.vuln_id} | {_cell(f.affected_range)} | "
-                         f"{_cell(f.fixed_version or 'not fixed')} |")
+            disputed = " (disputed)" if f.disputed else ""
+            lines.append(f"| {f.severity.level.upper()} | {f.vuln_id}{disputed} | {_cell(f.affected_range)} | "
+                         f"{_cell(f.fixed_version or 'not fixed')} | {f.status} | {_cell(severity_text(f))} |")
         lines += ["", "</details>", ""]
     if view.suppressed:
         lines += ["## Suppressed by VEX", "", "| Vulnerability | Package | Justification |", "|---|---|---|"]

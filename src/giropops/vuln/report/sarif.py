@@ -9,8 +9,10 @@ from giropops import __version__
 from giropops.vuln.report.view import ReportView, purl_of
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "unspecified": "note"}
-_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "unspecified": "0.0"}
+_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "negligible": "note",
+          "unspecified": "note"}
+_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "2.0", "negligible": "0.5",
+                      "unspecified": "0.0"}
 
 
 def document(view: ReportView) -> dict[str, Any]:
@@ -43,7 +45,9 @@ def document(view: ReportView) -> dict[str, Any]:
             }],
             "partialFingerprints": {"vulnerability/package": f"{f.vuln_id}/{purl_of(p)}"},
             "properties": {"purl": purl_of(p), "fixedVersion": f.fixed_version,
-                           "advisories": list(f.advisory_ids), "severity": f.severity.level},
+                           "advisories": list(f.advisory_ids), "severity": f.severity.level,
+                           "severitySource": f.severity.source, "status": f.status,
+                           "disputed": f.disputed},
         })
     return {
         "$schema": SARIF_SCHEMA,

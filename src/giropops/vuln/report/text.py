@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of
+from giropops.vuln.model import SEVERITIES
+from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of, severity_text
 
 
 def _overview(view: ReportView) -> list[str]:
@@ -32,7 +33,7 @@ def render_cves(view: ReportView) -> str:
     lines += _overview(view)
     lines += ["", "## Packages and Vulnerabilities", ""]
     for pkg, findings in groups:
-        counts = {s: 0 for s in ("critical", "high", "medium", "low", "unspecified")}
+        counts = dict.fromkeys(SEVERITIES, 0)
         for f in findings:
             counts[f.severity.level] += 1
         badge = counts_text(counts)
@@ -40,15 +41,19 @@ def render_cves(view: ReportView) -> str:
         lines.append(purl_of(pkg))
         lines.append("")
         for f in findings:
-            lines.append(f"    ✗ {f.severity.level.upper()} {f.vuln_id}")
+            lines.append(f"    ✗ {f.severity.level.upper()} {f.vuln_id}{' (DISPUTED)' if f.disputed else ''}")
             if f.summary:
                 lines.append(f"      {f.summary[:100]}")
+            lines.append(f"      Severity       : {severity_text(f)}")
             lines.append(f"      Affected range : {f.affected_range}")
             lines.append(f"      Fixed version  : {f.fixed_version or 'not fixed'}")
-            if f.severity.score is not None:
-                lines.append(f"      CVSS Score     : {f.severity.score:.1f}")
-            if f.severity.vector:
-                lines.append(f"      CVSS Vector    : {f.severity.vector}")
+            lines.append(f"      Status         : {f.status}")
+            if f.disputed:
+                lines.append(f"      Disputed       : {f.disputed}")
+            if f.cvss_severity.score is not None:
+                lines.append(f"      CVSS Score     : {f.cvss_severity.score:.1f}")
+            if f.cvss_severity.vector:
+                lines.append(f"      CVSS Vector    : {f.cvss_severity.vector}")
             lines.append("")
     if view.suppressed:
         lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX")
@@ -56,9 +61,20 @@ def render_cves(view: ReportView) -> str:
             why = s.statement.justification or s.statement.impact_statement or s.statement.status
             lines.append(f"    - {s.finding.vuln_id} in {s.finding.package.name} {s.finding.package.version}: {why}")
         lines.append("")
+    if view.not_affected:
+        lines.append(f"{len(view.not_affected)} vulnerabilities the distribution marks not affected (not counted)")
+        for f in view.not_affected:
+            lines.append(f"    - {f.vuln_id} in {f.package.name} {f.package.version}: not_affected "
+                         f"({', '.join(f.advisory_ids)})")
+        lines.append("")
+    hidden = [f for f in view.disputed if f not in view.findings]
+    if hidden:
+        lines.append(f"{len(hidden)} disputed vulnerabilities not counted (list them with --show-disputed)")
+        lines.append("")
     c = view.counts()
-    lines.append(f"{len(view.findings)} vulnerabilities found in {len(groups)} packages")
-    for level in ("critical", "high", "medium", "low", "unspecified"):
+    lines.append(f"{len(view.findings)} vulnerabilities found in {len(groups)} packages "
+                 f"(severity source: {view.severity_source})")
+    for level in SEVERITIES:
         lines.append(f"  {level.upper():<12}{c[level]}")
     for note in view.notes:
         lines.append(f"note: {note}")
@@ -69,14 +85,14 @@ def render_packages(view: ReportView) -> str:
     """Every package of the target, one line each, with its vulnerability counts."""
     counts: dict[int, dict[str, int]] = {}
     for f in view.findings:
-        c = counts.setdefault(id(f.package), {s: 0 for s in ("critical", "high", "medium", "low", "unspecified")})
+        c = counts.setdefault(id(f.package), dict.fromkeys(SEVERITIES, 0))
         c[f.severity.level] += 1
     pkgs = sorted(view.sbom.packages, key=lambda p: (p.type, p.name, p.version))
     name_w = max([len("Name")] + [len(p.name) for p in pkgs])
     ver_w = max([len("Version")] + [len(p.version) for p in pkgs])
     lines = [f"  {'Name':<{name_w}}  {'Version':<{ver_w}}  {'Type':<7}  Vulnerabilities",
              f"  {'─' * name_w}  {'─' * ver_w}  {'─' * 7}  {'─' * 20}"]
-    empty = {s: 0 for s in ("critical", "high", "medium", "low", "unspecified")}
+    empty = dict.fromkeys(SEVERITIES, 0)
     for p in pkgs:
         lines.append(f"  {p.name:<{name_w}}  {p.version:<{ver_w}}  {p.type:<7}  "
                      f"{counts_text(counts.get(id(p), empty))}")

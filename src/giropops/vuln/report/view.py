@@ -1,4 +1,9 @@
-"""What every report renders: the scanned target, the findings left, and the suppressed ones."""
+"""What every report renders: the scanned target, the findings left, and the ones set aside.
+
+Set aside, never counted: findings suppressed by VEX, findings the distribution marks
+``not_affected`` (listed with that status), and *disputed* findings (``match.merge``),
+which are only counted when the user asks for them (``--show-disputed``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ class ReportView:
     findings: tuple[Finding, ...]
     suppressed: tuple[Suppressed, ...] = ()
     notes: tuple[str, ...] = ()
+    disputed: tuple[Finding, ...] = ()  # left out of ``findings`` (shown with --show-disputed)
+    not_affected: tuple[Finding, ...] = ()  # the distribution says the package is not affected
+    severity_source: str = "vendor"
 
     def counts(self) -> dict[str, int]:
         c = Counter(f.severity.level for f in self.findings)
@@ -36,9 +44,30 @@ def _worst(findings: Sequence[Finding]) -> tuple[int, ...]:
 
 
 def counts_text(counts: dict[str, int]) -> str:
-    """Scout's ``0C 2H 1M 0L`` (plus ``3?`` when some severities are unknown)."""
+    """Scout's ``0C 2H 1M 0L``, plus ``31N`` for negligible ones and ``3?`` for unknown severities when
+    there are some."""
     text = f"{counts['critical']}C {counts['high']}H {counts['medium']}M {counts['low']}L"
+    if counts.get("negligible"):
+        text += f" {counts['negligible']}N"
     return text + (f" {counts['unspecified']}?" if counts.get("unspecified") else "")
+
+
+LETTER = {"critical": "C", "high": "H", "medium": "M", "low": "L", "negligible": "N", "unspecified": "?"}
+
+
+def severity_text(f: Finding) -> str:
+    """``NEGLIGIBLE from Debian urgency: unimportant; CVSS view: critical 9.8``: the rating shown, its
+    source, and the other view when it differs."""
+    sev = f.severity
+    text = f"{sev.level.upper()} from {sev.source or 'no rating in the records'}"
+    vendor = f.vendor_severity
+    if vendor is not None and vendor != sev:
+        text += f"; vendor: {vendor.level} ({vendor.source})"
+    cvss = f.cvss_severity
+    if cvss != sev:
+        score = f" {cvss.score:.1f}" if cvss.score is not None else ""
+        text += f"; CVSS view: {cvss.level}{score}"
+    return text
 
 
 def human_size(n: int | None) -> str:
