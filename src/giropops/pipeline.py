@@ -9,8 +9,9 @@ Steps and the parts of the toolkit they use:
 
   build      ``giropops.build`` (the repository's ``giropops.yaml``) -> an archive and an OCI layout
   sbom       ``giropops.sbom`` -> SPDX 2.3 and CycloneDX 1.6 JSON
-  scan       ``giropops.vuln`` against the local database; a missing or stale database is a
-             ``DbState`` the caller reports, not an error
+  scan       ``giropops.vuln`` against the local database; a missing, empty or incomplete database
+             raises ``DatabaseNotReadyError`` like every scan does (the caller reports that the scan
+             could not run and goes on), a stale one comes back as ``ScanSummary.stale``
   compare    the same for the conventional image (``specs/conventional-python3-debian12.yaml``,
              built the same way; the builder's cache makes the second build nearly free)
   sign       ``giropops.sign``: a key pair in the work directory, the layout signed offline as
@@ -280,6 +281,7 @@ def db_state(path: Path, now: datetime | None = None) -> DbState:
 class ScanSummary:
     view: ReportView
     report: Path | None
+    stale: str | None = None  # the database's one-line staleness warning, as every scan gives it
 
     @property
     def counts(self) -> dict[str, int]:
@@ -291,13 +293,16 @@ class ScanSummary:
 
 
 def scan_sbom(sbom: SBOM, db_path: Path, report: Path | None = None) -> ScanSummary:
-    """Match ``sbom`` against the database; ``report`` gets the JSON report (docs/cves-json.md)."""
+    """Match ``sbom`` against the database; ``report`` gets the JSON report (docs/cves-json.md).
+
+    Raises ``DatabaseNotReadyError`` when the database is missing, empty or lacks the SBOM's ecosystems."""
     with VulnDB(db_path) as db:
         result = scan(sbom, db)
+        stale = db.stale_warning()
     view = ReportView(result.sbom, result.findings, (), result.notes)
     if report is not None:
         _atomic_write(report, render(view, Format.JSON).encode())
-    return ScanSummary(view, report)
+    return ScanSummary(view, report, stale)
 
 
 def counts_line(counts: Mapping[str, int]) -> str:

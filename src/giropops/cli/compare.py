@@ -8,9 +8,8 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import add_filter_options, filters_from, vex_from, write_output
-from giropops.cli.db import add_db_option, db_path
+from giropops.cli.db import add_db_option, db_path, open_scan_db
 from giropops.vuln.compare import compare
-from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.report import compare_report
 from giropops.vuln.scan import image_facts, sbom_for, view_for
@@ -34,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
     new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)
-    with VulnDB(db_path(args)) as db:
+    with open_scan_db(db_path(args)) as db:
         new_view = view_for(scan(new_sbom, db), filters, vex)
         old_view = view_for(scan(old_sbom, db), filters, vex)
     comparison = compare(new_view, old_view, image_facts(args.image, args.platform),

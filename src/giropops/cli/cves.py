@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
-from giropops.cli.db import add_db_option, db_path
+from giropops.cli.db import add_db_option, db_path, open_scan_db
 from giropops.errors import UsageError
-from giropops.vuln.db.store import VulnDB
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
 from giropops.vuln.scan import scan_spec, view_for
@@ -74,7 +73,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
-    with VulnDB(db_path(args)) as db:
+    with open_scan_db(db_path(args)) as db:
         result = scan_spec(args.image, db, args.platform)
     view = view_for(result, filters, vex)
     write_output(render(view, Format(args.format)), args.output)

@@ -12,7 +12,7 @@ from giropops.cli import exitcodes
 from giropops.cli.progress import TerminalProgress
 from giropops.vuln.db import importer, store, update
 
-STALE_AFTER = timedelta(days=7)
+STALE_AFTER = store.STALE_AFTER
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +24,25 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 
 def db_path(args: argparse.Namespace) -> Path:
     return args.db if args.db is not None else store.default_path()
+
+
+def warn_if_stale(db: store.VulnDB) -> None:
+    """The one-line warning every scanning command gives on a database older than a week."""
+    warning = db.stale_warning()
+    if warning:
+        print(f"giropops: warning: {warning}", file=sys.stderr)
+
+
+def open_scan_db(path: Path) -> store.VulnDB:
+    """The database a scan reads: it must exist (``DatabaseNotReadyError`` otherwise); warns when stale.
+    Whether it covers the image's ecosystems is checked by the scan itself."""
+    db = store.VulnDB(path)
+    try:
+        warn_if_stale(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def register(sub: Any) -> None:
@@ -90,15 +109,7 @@ def run_update(args: argparse.Namespace) -> int:
 
 
 def _age(timestamp: str | None, now: datetime) -> timedelta | None:
-    if not timestamp:
-        return None
-    try:
-        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return now - when
+    return store.age_of(timestamp, now)
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 from giropops import pipeline
 from giropops.build.cache import Cache
 from giropops.cli.progress import TerminalProgress
-from giropops.errors import UsageError
+from giropops.errors import DatabaseNotReadyError, UsageError
 from giropops.oci.reference import Reference
 from giropops.vuln.db import store as dbstore
 
@@ -122,7 +122,7 @@ def _vulns(side: pipeline.Side | None) -> str:
     if side is None:
         return "-"
     if side.vulnerabilities is None:
-        return "not scanned"
+        return "NOT SCANNED"
     return f"{side.total_vulnerabilities} ({pipeline.counts_line(side.vulnerabilities)})"
 
 
@@ -150,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     tag = str(Reference.parse(args.tag))
     spec = pipeline.find_spec(args.spec, Path.cwd())
     db_path: Path = args.db if args.db is not None else dbstore.default_path()
+    db_flag = "" if args.db is None else f" --db {db_path}"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -180,19 +181,22 @@ def run(args: argparse.Namespace) -> int:
     out.step(f"scan: OSV advisories in {_home(db_path)}")
     state = pipeline.db_state(db_path)
     scanned: pipeline.ScanSummary | None = None
-    if not state.present:
-        out.line("note: the vulnerability database has never been updated, so nothing was scanned (not an error).")
-        out.line(f"      get it with:  giropops db update{'' if args.db is None else f' --db {db_path}'}")
-    else:
-        if state.stale:
-            age = "of unknown age" if state.age is None else f"{state.age.days} days old"
-            out.line(f"note: the newest advisory is {age}; refresh with:  giropops db update"
-                     + ("" if args.db is None else f" --db {db_path}"))
+    not_scanned: str | None = None
+    try:
         scanned = pipeline.scan_sbom(sboms.sbom, db_path, paths.cves)
+    except DatabaseNotReadyError as exc:
+        not_scanned = str(exc)
+        out.line(f"SCAN NOT RUN: {exc}")
+        out.line("the vulnerability counts below are unknown, not zero; fill the database with:")
+        out.line(f"  giropops db update{db_flag}   (offline: giropops db import{db_flag} FILES)")
+    else:
+        if scanned.stale:
+            out.line(f"warning: {scanned.stale}")
         out.line(f"{scanned.total} vulnerabilities: {pipeline.counts_line(scanned.counts)}"
                  f" (details: {paths.cves}; table: giropops cves archive://{paths.archive})")
     summary["database"] = {"path": str(db_path), "present": state.present, "stale": state.stale,
-                           "newest_advisory": state.newest}
+                           "newest_advisory": state.newest, "scanned": scanned is not None,
+                           "error": not_scanned}
     ours_side = pipeline.side_of("giropops", ours, sboms.sbom, scanned)
 
     # 4. compare

@@ -8,9 +8,8 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import write_output
-from giropops.cli.db import add_db_option, db_path
+from giropops.cli.db import add_db_option, db_path, open_scan_db
 from giropops.errors import GiropopsError
-from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
 from giropops.vuln.scan import image_facts, sbom_for, view_for
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             base = sbom_for(ref.name, args.platform)
         except GiropopsError as exc:  # the annotated base may be unreachable; say so, keep the image's view
             error = str(exc)
-    with VulnDB(db_path(args)) as db:
+    with open_scan_db(db_path(args)) as db:
         image_view = view_for(scan(sbom, db))
         base_view = view_for(scan(base, db)) if base is not None else None
     write_output(render(QuickView(image_view, base_view, ref, error), args.image),

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
-from giropops.cli.db import add_db_option
+from giropops.cli.db import add_db_option, warn_if_stale
 from giropops.reco import deps
 from giropops.reco.catalog import ENV_VAR as CATALOG_ENV
 from giropops.reco.catalog import load_catalog
@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     db = deps.open_db(args.db)
     try:
+        warn_if_stale(db)
         profiler = Profiler(db, None if args.no_cache else default_cache_dir())
         catalog_refs = [e.image for e in catalog.entries]
         recs = recommend(
