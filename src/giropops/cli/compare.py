@@ -8,7 +8,7 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import add_filter_options, filters_from, vex_from, write_output
-from giropops.cli.db import add_db_option, db_path, open_scan_db
+from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.vuln.compare import compare
 from giropops.vuln.match import scan
 from giropops.vuln.report import compare_report
@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
     with open_scan_db(db_path(args)) as db:
         new_view = view_for(scan(new_sbom, db), filters, vex)
         old_view = view_for(scan(old_sbom, db), filters, vex)
+        warn_if_stale(db)
     comparison = compare(new_view, old_view, image_facts(args.image, args.platform),
                          image_facts(args.to, args.platform))
     renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
-from giropops.cli.db import add_db_option, db_path, open_scan_db
+from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.errors import UsageError
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     vex = vex_from(args)
     with open_scan_db(db_path(args)) as db:
         result = scan_spec(args.image, db, args.platform)
+        warn_if_stale(db)
     view = view_for(result, filters, vex)
     write_output(render(view, Format(args.format)), args.output)
     if args.exit_code and view.findings:

@@ -74,13 +74,13 @@ def _warn_if_stale(path: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.policy)
-    if "fixable-vulnerabilities" in cfg.enabled:
-        _warn_if_stale(args.db if args.db is not None else store.default_path())
     catalog = load_catalog(args.catalog)
     report = evaluate(
         args.image, cfg, options=transport_options(args), platform=parse_platform(args.platform),
         key=args.key, db_path=args.db, candidates=[*args.base_candidate, *(e.image for e in catalog.entries)],
     )
+    if "fixable-vulnerabilities" in cfg.enabled:
+        _warn_if_stale(args.db if args.db is not None else store.default_path())
     if args.format == "json":
         sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
     elif args.format == "markdown":

@@ -8,7 +8,7 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import write_output
-from giropops.cli.db import add_db_option, db_path, open_scan_db
+from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.errors import GiropopsError
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     with open_scan_db(db_path(args)) as db:
         image_view = view_for(scan(sbom, db))
         base_view = view_for(scan(base, db)) if base is not None else None
+        warn_if_stale(db)
     write_output(render(QuickView(image_view, base_view, ref, error), args.image),
                  Path(args.output) if args.output else None)
     return exitcodes.OK

@@ -51,7 +51,6 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     db = deps.open_db(args.db)
     try:
-        warn_if_stale(db)
         profiler = Profiler(db, None if args.no_cache else default_cache_dir())
         catalog_refs = [e.image for e in catalog.entries]
         recs = recommend(
@@ -59,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
             candidates=[*args.base_candidate, *catalog_refs],
             only_refresh=args.only_refresh, only_update=args.only_update, tag=args.tag,
         )
+        warn_if_stale(db)
     finally:
         db.close()
     now = _dt.datetime.now(_dt.UTC)

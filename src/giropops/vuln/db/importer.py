@@ -33,6 +33,10 @@ class ImportError_(VulnError):  # trailing underscore: do not shadow the builtin
     """A source cannot be read at all; nothing was imported."""
 
 
+class NoRecordsError(ImportError_):
+    """Every source was readable but none held a valid OSV record; nothing was imported."""
+
+
 @dataclass(frozen=True)
 class Problem:
     source: str  # file, "file:line" or "zip!member"
@@ -198,8 +202,15 @@ def import_into(writer: store.Writer, files: Iterable[Path], report: ImportRepor
 
 def import_paths(db_path: Path, paths: Iterable[Path], progress: Progress = NO_PROGRESS) -> ImportReport:
     """Import every record under ``paths`` into the database at ``db_path`` in one atomic step."""
+    paths = list(paths)
     files = expand(paths)
     report = ImportReport()
     with store.rebuild(db_path) as writer:
         import_into(writer, files, report, progress=progress)
+        if report.imported + report.unchanged == 0:
+            # raised inside the rebuild: the database in use (or none) stays exactly as it was
+            why = f" (first problem: {report.problems[0].source}: {report.problems[0].reason})" \
+                if report.problems else ""
+            raise NoRecordsError(f"no valid OSV record in {', '.join(str(p) for p in paths)}: "
+                                 f"{report.records} read, {report.skipped} skipped{why}")
     return report
