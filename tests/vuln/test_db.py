@@ -280,7 +280,7 @@ class RecordingProgress:
         self.done: dict[str, int] = {}
         self.finished: list[str] = []
 
-    def start(self, key: str, label: str, total: int | None = None) -> None:
+    def start(self, key: str, label: str, total: int | None = None, unit: str = "B") -> None:
         self.started[key] = total
 
     def advance(self, key: str, amount: int) -> None:

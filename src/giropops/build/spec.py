@@ -414,5 +414,22 @@ def _python(obj: Any) -> PythonSpec | None:
     )
 
 
+#: What puts files into the image; a spec with none of them would build an empty image.
+CONTENT_KEYS = ("base", "contents", "debian", "python", "paths", "accounts")
+
+
 def load_spec(path: Path) -> Spec:
-    return parse_spec(_load_yaml(path), path.resolve())
+    """The spec file at ``path`` (includes merged); an empty file or one that adds nothing is a ``SpecError``."""
+    try:
+        empty = not path.read_text().strip()
+    except FileNotFoundError as exc:
+        raise SpecError(f"spec file {path} not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {path}: {exc}") from exc
+    if empty:
+        raise SpecError(f"spec file {path} is empty: give at least one of {', '.join(CONTENT_KEYS)}")
+    doc = _load_yaml(path)
+    if not any(doc.get(k) not in (None, {}, []) for k in CONTENT_KEYS):
+        raise SpecError(f"spec file {path} puts nothing into the image: give at least one of "
+                        f"{', '.join(CONTENT_KEYS)}")
+    return parse_spec(doc, path.resolve())

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
-from giropops.cli.cves import add_filter_options, filters_from, vex_from, write_output
+from giropops.cli.cves import add_filter_options, check_specs, filters_from, vex_from, write_output
 from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.vuln.compare import compare
 from giropops.vuln.match import scan
@@ -30,6 +30,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_specs(args.image, args.to)
     filters = filters_from(args)
     vex = vex_from(args)
     new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)

@@ -41,12 +41,15 @@ def open_scan_db(path: Path) -> store.VulnDB:
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("db", help="manage the local vulnerability database (OSV advisories)")
-    dbsub = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    dbsub = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND", parser_class=type(parser),
+                                  help="import, update or status ('giropops db SUBCOMMAND --help')")
     parser.set_defaults(func=lambda args: _help(parser))
 
     p_import = dbsub.add_parser("import", help="import OSV records from files, directories, all.zip or JSON lines")
     add_db_option(p_import)
-    p_import.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p_import.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                          help="OSV files to import: RECORD.json, a directory of them, an OSV export all.zip, "
+                               "or JSON lines (.jsonl, .jsonl.gz)")
     p_import.add_argument("--show-skipped", type=int, default=20, metavar="N",
                           help="list at most N skipped records (default 20)")
     p_import.set_defaults(func=run_import)

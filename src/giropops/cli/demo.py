@@ -55,6 +55,7 @@ class _TransientProgress(TerminalProgress):
 
     def finish(self, key: str, message: str | None = None) -> None:
         self._tasks.pop(key, None)
+        self._units.pop(key, None)
         self.clear()
 
     def note(self, message: str) -> None:

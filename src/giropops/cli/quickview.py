@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
-from giropops.cli.cves import write_output
+from giropops.cli.cves import check_specs, write_output
 from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.errors import GiropopsError
 from giropops.vuln.match import scan
@@ -17,7 +17,8 @@ from giropops.vuln.scan import image_facts, sbom_for, view_for
 
 def register(sub: Any) -> None:
     p = sub.add_parser("quickview", help="vulnerability counts of an image and its base image")
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE",
+                   help="an image source (REF, archive://, oci-dir://, ...), fs://DIR or sbom://FILE")
     p.add_argument("--base", action="append", default=[], metavar="IMAGE",
                    help="candidate base image(s) to match by annotation or layers (repeatable)")
     add_db_option(p)
@@ -28,6 +29,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_specs(args.image, *args.base)
     sbom = sbom_for(args.image, args.platform)
     facts = image_facts(args.image, args.platform)
     candidates = [sbom_for(spec, args.platform) for spec in args.base]
