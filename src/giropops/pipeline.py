@@ -378,6 +378,45 @@ PODMAN_HINT = (
     "'[engine] cgroup_manager = \"cgroupfs\"' plus runtime = \"runc\"; point CONTAINERS_CONF at it"
 )
 
+#: What podman says when the host, not the image, is the problem (rlimits it may not set, a cgroup manager
+#: that is not there, a crun that fails on this kernel): the demo's own containers.conf fixes these.
+PODMAN_HOST_PROBLEMS = ("rlimit", "ulimit", "cgroup", "crun", "systemd")
+PODMAN_CONF = (
+    "# Written by giropops demo: podman settings that work on hosts where the defaults do not\n"
+    "# (containers may not raise rlimits, no systemd cgroup manager, crun failing on the kernel).\n"
+    "[containers]\ndefault_ulimits = []\n\n"
+    '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n'
+)
+ENGINE_INSTALL_HINT = (
+    "install podman, runc and redis-server (Debian/Ubuntu, as root: apt-get install podman runc redis-server; "
+    "./scripts/run does this when run as root on Debian), then run the demo again"
+)
+
+
+def podman_host_problem(message: str) -> bool:
+    """Whether a podman failure names one of the host problems ``PODMAN_CONF`` works around."""
+    lower = message.lower()
+    return any(word in lower for word in PODMAN_HOST_PROBLEMS)
+
+
+def write_podman_conf(paths: DemoPaths) -> Path:
+    """The demo's own ``containers.conf`` in the work directory (``CONTAINERS_CONF`` for the retry)."""
+    conf = paths.workdir / "containers.conf"
+    _atomic_write(conf, PODMAN_CONF.encode())
+    return conf
+
+
+def check_serving(url: str, timeout: float = 10.0) -> int:
+    """A real request to the app's page; the HTTP status (``DemoError`` when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url + "/", timeout=timeout) as resp:
+            resp.read()
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError) as exc:
+        raise DemoError(f"{url}/ did not answer: {exc}") from exc
+
 
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
