@@ -173,7 +173,8 @@ def _run_step(out: _Out, paths: pipeline.DemoPaths, tag: str, wanted_port: int) 
         out.line(f"retrying once with the demo's own {conf} (CONTAINERS_CONF: no default ulimits, "
                  "cgroupfs, runc)")
         try:
-            running = pipeline.run_app(paths, engine, tag, port, env={**os.environ, "CONTAINERS_CONF": str(conf)})
+            running = pipeline.run_app(paths, engine, tag, port,
+                                       env={**os.environ, "CONTAINERS_CONF": str(conf.resolve())})
         except pipeline.EngineUnusable as again:
             out.line(f"skipped: podman cannot run containers here even so: {again}")
             out.line(pipeline.PODMAN_HINT)
