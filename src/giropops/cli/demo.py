@@ -240,9 +240,10 @@ def run(args: argparse.Namespace) -> int:
         scanned = pipeline.scan_sbom(sboms.sbom, db_path, paths.cves)
     except DatabaseNotReadyError as exc:
         not_scanned = str(exc)
-        out.line(f"SCAN NOT RUN: {exc}")
-        out.line("the vulnerability counts below are unknown, not zero; fill the database with:")
-        out.line(f"  giropops db update{db_flag}   (offline: giropops db import{db_flag} FILES)")
+        out.line(f"SCAN NOT RUN: {not_scanned.replace(str(db_path), _home(db_path))}")
+        out.line("the vulnerability counts below are unknown, not zero")
+        if db_flag:
+            out.line(f"fill it with:  giropops db update{db_flag}   (offline: giropops db import{db_flag} FILES)")
     else:
         if scanned.stale:
             out.line(f"warning: {scanned.stale}")
