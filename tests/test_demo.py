@@ -445,6 +445,31 @@ def test_a_kept_key_that_the_password_does_not_open_is_explained(
     assert "verified with" in ok.stdout
 
 
+def test_without_any_container_engine_the_demo_says_what_to_install(
+    tmp_path_factory: pytest.TempPathFactory, demo_cache: Path
+) -> None:
+    """A machine with neither podman nor docker on PATH (not root, not Debian): everything else is made and
+    step 6 names what to install."""
+    cwd = tmp_path_factory.mktemp("demo-no-engine")
+    bare = cwd / "bin"  # every program of this PATH but the engines
+    bare.mkdir()
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        if not d or not Path(d).is_dir():
+            continue
+        for entry in Path(d).iterdir():
+            if entry.name not in ("podman", "docker") and not (bare / entry.name).exists():
+                (bare / entry.name).symlink_to(entry)
+    env = {**_env(demo_cache, dict(os.environ)), "COSIGN_PASSWORD": "x", "PATH": str(bare)}
+    proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "none.sqlite3"),
+                    "--no-compare", "--port", "0", cwd=cwd, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "skipped: no working container engine (neither podman nor docker is installed)" in out
+    assert "install podman, runc and redis-server" in out and "apt-get install podman runc redis-server" in out
+    assert "running:   no (see step 6)" in out
+    assert json.loads((cwd / "giropops-demo" / "summary.json").read_text())["running"] is None
+
+
 def test_stop_without_a_running_demo_says_so(tmp_path: Path) -> None:
     proc = giropops("demo", "--stop", "--workdir", str(tmp_path / "nothing"), cwd=tmp_path, env=dict(os.environ))
     assert proc.returncode == 0
