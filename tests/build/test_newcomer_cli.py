@@ -20,9 +20,9 @@ def _env(build_cache: Cache) -> dict[str, str]:
 
 @pytest.mark.parametrize(("text", "why"), [
     ("", "is empty"),
-    ("\n# only a comment\n", "puts nothing into the image"),
-    ("name: x\nentrypoint: [/bin/true]\n", "puts nothing into the image"),
-    ("debian: {}\ncontents: {}\n", "puts nothing into the image"),
+    ("\n# only a comment\n", "is empty"),
+    ("---\n{}\n", "is empty"),
+    ("debian:\ncontents: {}\nlabels: {}\n", "is empty"),  # keys without values: nothing either
 ])
 def test_an_empty_or_key_less_spec_is_an_error_not_an_empty_image(text: str, why: str, tmp_path: Path,
                                                                    build_cache: Cache) -> None:

@@ -414,22 +414,13 @@ def _python(obj: Any) -> PythonSpec | None:
     )
 
 
-#: What puts files into the image; a spec with none of them would build an empty image.
-CONTENT_KEYS = ("base", "contents", "debian", "python", "paths", "accounts")
+def require_keys(doc: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
+    """``doc`` (a spec file, includes merged) unless it is empty or all its keys are empty: that file
+    would build an empty image, which is never what was meant."""
+    if not any(value not in (None, {}, [], "") for value in doc.values()):
+        raise SpecError(f"spec file {path} is empty: give at least one of base, contents, debian, python, paths")
+    return doc
 
 
 def load_spec(path: Path) -> Spec:
-    """The spec file at ``path`` (includes merged); an empty file or one that adds nothing is a ``SpecError``."""
-    try:
-        empty = not path.read_text().strip()
-    except FileNotFoundError as exc:
-        raise SpecError(f"spec file {path} not found") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read spec file {path}: {exc}") from exc
-    if empty:
-        raise SpecError(f"spec file {path} is empty: give at least one of {', '.join(CONTENT_KEYS)}")
-    doc = _load_yaml(path)
-    if not any(doc.get(k) not in (None, {}, []) for k in CONTENT_KEYS):
-        raise SpecError(f"spec file {path} puts nothing into the image: give at least one of "
-                        f"{', '.join(CONTENT_KEYS)}")
-    return parse_spec(doc, path.resolve())
+    return parse_spec(require_keys(_load_yaml(path), path), path.resolve())
