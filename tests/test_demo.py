@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -30,7 +31,7 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from giropops import pipeline
-from giropops.sign.keys import SigningKey
+from giropops.sign.keys import SigningKey, write_key_pair
 from giropops.vuln.db.importer import import_paths
 from tests.sbom.conftest import inventory_of_cyclonedx, trivy_cyclonedx
 from tests.support.paths import REPO_ROOT, VULNDATA
@@ -108,7 +109,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo_db: Pa
     finally:
         state = run.workdir / "run.json"
         redis_pid = json.loads(state.read_text()).get("redis_pid") if state.exists() else None
-        stopped = giropops("demo", "--stop", cwd=cwd, env=env)
+        stopped = stop_as_printed(run)
         assert stopped.returncode == 0, stopped.stderr
         if redis_pid:
             deadline = time.monotonic() + 10
@@ -126,6 +127,25 @@ def demo_without_db(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, 
     proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "never-updated.sqlite3"),
                     "--no-run", cwd=cwd, env=env)
     return DemoRun(cwd, cwd / "giropops-demo", proc, env)
+
+
+def without_venv(env: dict[str, str]) -> dict[str, str]:
+    """A shell where the virtualenv was never activated: no VIRTUAL_ENV, no venv bin on PATH."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep) if d and d != venv_bin)
+    out = {k: v for k, v in env.items() if k != "VIRTUAL_ENV"}
+    out["PATH"] = path or "/usr/bin:/bin"
+    return out
+
+
+def stop_as_printed(run: DemoRun) -> subprocess.CompletedProcess[str]:
+    """The stop command the demo printed, run as printed in a shell without the venv (or --stop if none was)."""
+    printed = [line.split("stop it with:", 1)[1].strip() for line in run.proc.stdout.splitlines()
+               if "stop it with:" in line]
+    if not printed:
+        return giropops("demo", "--stop", cwd=run.cwd, env=run.env)
+    return subprocess.run(shlex.split(printed[-1]), cwd=run.cwd, env=without_venv(run.env), capture_output=True,
+                          text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
 
 
 def _ok(run: DemoRun) -> None:
@@ -147,8 +167,21 @@ def test_every_step_prints_and_the_run_ends_with_a_summary(demo: DemoRun) -> Non
         assert any(line.startswith(label) for line in summary_lines), label
     # a stale database (tests/data's advisory snapshots are from early 2025) is said, with the command,
     # and still scanned
-    assert "giropops db update" in out
-    assert demo.summary["database"]["stale"] is True
+    assert "warning: the vulnerability database" in out and "refresh it with 'giropops db update'" in out
+    assert demo.summary["database"]["stale"] is True and demo.summary["database"]["scanned"] is True
+    # the run ends with a URL that a real request reached
+    url = demo.summary["running"]["url"]
+    assert f"checked: GET {url}/ -> HTTP 200" in out
+    assert summary_lines[-2] == f"running:   {url}"
+
+
+def test_the_printed_stop_command_works_without_an_activated_venv(demo: DemoRun) -> None:
+    _ok(demo)
+    (line,) = [x for x in demo.proc.stdout.splitlines() if "stop it with:" in x]
+    argv = shlex.split(line.split("stop it with:", 1)[1])
+    assert Path(argv[0]).is_absolute() and Path(argv[0]).is_file()  # not a bare `giropops` from an activated venv
+    assert argv[1:] == ["demo", "--stop", "--workdir", "giropops-demo"]
+    # that it really stops the container and redis-server is checked by the fixture, which stops with it
 
 
 def test_the_image_loads_into_podman_and_serves_the_app_with_redis(demo: DemoRun, demo_podman: Podman) -> None:
@@ -294,16 +327,24 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- a database never updated
 
 
-def test_a_never_updated_database_is_a_clear_non_fatal_note(demo_without_db: DemoRun) -> None:
+def test_a_never_updated_database_says_the_scan_could_not_run(demo_without_db: DemoRun) -> None:
+    """The demo goes on (build, SBOM, signature), but never shows a "0 vulnerabilities" it did not scan."""
     run = demo_without_db
     _ok(run)
     out = run.proc.stdout
-    assert "never been updated" in out
-    assert f"giropops db update --db {run.cwd / 'never-updated.sqlite3'}" in out
-    assert not (run.cwd / "never-updated.sqlite3").exists()  # nothing half-made in its place
+    db = run.cwd / "never-updated.sqlite3"
+    assert f"SCAN NOT RUN: no vulnerability database at {db}" in out
+    assert "the vulnerability counts below are unknown, not zero" in out
+    assert f"giropops db update --db {db}" in out and f"giropops db import --db {db} FILES" in out
+    assert "0 vulnerabilities" not in out
+    (row,) = [line for line in out.splitlines() if line.startswith("vulnerabilities ")]
+    assert row.split()[1:] == ["NOT", "SCANNED", "NOT", "SCANNED"]
+    assert not db.exists()  # nothing half-made in its place
     summary = run.summary
-    assert summary["database"]["present"] is False
+    assert summary["database"]["present"] is False and summary["database"]["scanned"] is False
+    assert summary["database"]["error"].startswith("no vulnerability database")
     assert summary["images"]["giropops"]["vulnerabilities"] is None
+    assert summary["images"]["conventional"]["vulnerabilities"] is None
     assert summary["running"] is None and "skipped (--no-run)" in out
     # no COSIGN_PASSWORD and no terminal: an empty password, said clearly, and the key really uses it
     assert "EMPTY password" in out
@@ -338,23 +379,38 @@ def test_the_spec_is_found_from_a_subdirectory_and_a_missing_one_is_a_clear_erro
     assert not (tmp_path / "giropops-demo").exists()
 
 
-def test_a_podman_that_cannot_start_containers_is_explained_and_skipped(
+def test_a_podman_that_cannot_start_containers_is_retried_with_the_demos_own_config(
     tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo: DemoRun
 ) -> None:
-    """On hosts like this one, podman without ``default_ulimits = []`` fails to start any container: the demo
-    says what to configure and still succeeds (everything else was made)."""
+    """On hosts like this one, podman without ``default_ulimits = []`` fails to start any container
+    ("error setting rlimits"): the demo says so, retries once with its own containers.conf in the work
+    directory, and the app serves."""
     pm = Podman(tmp_path_factory.mktemp("demo-podman-unconfigured"))
     try:
         conf = pm.workdir / "plain-containers.conf"
         conf.write_text('[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n')
         env = {**_env(demo_cache, pm.env), "CONTAINERS_CONF": str(conf), "COSIGN_PASSWORD": "x"}
         cwd = tmp_path_factory.mktemp("demo-unconfigured")
-        proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "none.sqlite3"),
+        proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(demo.cwd / "none.sqlite3"),
                         "--no-compare", "--port", "0", cwd=cwd, env=env)
-        assert proc.returncode == 0, proc.stderr
-        assert "skipped: podman cannot run containers here" in proc.stdout
-        assert "default_ulimits = []" in proc.stdout and "CONTAINERS_CONF" in proc.stdout
-        assert json.loads((cwd / "giropops-demo" / "summary.json").read_text())["running"] is None
+        run = DemoRun(cwd, cwd / "giropops-demo", proc, env)
+        try:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+            out = proc.stdout
+            assert "podman failed for a host reason" in out and "rlimit" in out
+            own = cwd / "giropops-demo" / "containers.conf"
+            assert f"retrying once with the demo's own {own.relative_to(cwd)}" in out
+            text = own.read_text()
+            assert "default_ulimits = []" in text and 'cgroup_manager = "cgroupfs"' in text
+            assert 'runtime = "runc"' in text
+            running = run.summary["running"]
+            assert running is not None and running["engine_env"]["CONTAINERS_CONF"] == str(own)
+            with urllib.request.urlopen(running["url"] + "/readyz", timeout=10) as resp:
+                assert resp.status == 200
+            assert f"checked: GET {running['url']}/ -> HTTP 200" in out
+        finally:
+            stopped = stop_as_printed(run)
+            assert stopped.returncode == 0, stopped.stderr
         # nothing left behind: no container, no redis-server of this run
         assert pm.run("ps", "-a", "-q").stdout.strip() == ""
         assert not (cwd / "giropops-demo" / "run.json").exists()
@@ -363,6 +419,56 @@ def test_a_podman_that_cannot_start_containers_is_explained_and_skipped(
             assert not Path(f"/proc/{pid_file.read_text().strip()}").exists()
     finally:
         pm.cleanup()
+
+
+def test_a_kept_key_that_the_password_does_not_open_is_explained(
+    tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo: DemoRun
+) -> None:
+    """A second run in the same directory with another COSIGN_PASSWORD: which file, why, what to do."""
+    cwd = tmp_path_factory.mktemp("demo-wrong-password")
+    workdir = cwd / "giropops-demo"
+    workdir.mkdir()
+    write_key_pair(workdir / "cosign", b"the first password")
+    env = {**_env(demo_cache, dict(os.environ)), "COSIGN_PASSWORD": "another password"}
+    proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "none.sqlite3"),
+                    "--no-compare", "--no-run", cwd=cwd, env=env)
+    assert proc.returncode == 31, proc.stdout + proc.stderr
+    (line,) = proc.stderr.splitlines()
+    key = Path("giropops-demo") / "cosign.key"
+    assert line.startswith(f"giropops: error: {key} is the key an earlier demo made in giropops-demo, "
+                           "and COSIGN_PASSWORD does not open it: set COSIGN_PASSWORD to the password it was "
+                           f"made with, or delete {key} and {key.with_suffix('.pub')}")
+    assert "decryption failed" not in line.split(":")[1]
+    # doing what it says works: the right password signs
+    ok = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "none.sqlite3"),
+                  "--no-compare", "--no-run", cwd=cwd, env={**env, "COSIGN_PASSWORD": "the first password"})
+    assert ok.returncode == 0, ok.stderr
+    assert "verified with" in ok.stdout
+
+
+def test_without_any_container_engine_the_demo_says_what_to_install(
+    tmp_path_factory: pytest.TempPathFactory, demo_cache: Path
+) -> None:
+    """A machine with neither podman nor docker on PATH (not root, not Debian): everything else is made and
+    step 6 names what to install."""
+    cwd = tmp_path_factory.mktemp("demo-no-engine")
+    bare = cwd / "bin"  # every program of this PATH but the engines
+    bare.mkdir()
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        if not d or not Path(d).is_dir():
+            continue
+        for entry in Path(d).iterdir():
+            if entry.name not in ("podman", "docker") and not (bare / entry.name).exists():
+                (bare / entry.name).symlink_to(entry)
+    env = {**_env(demo_cache, dict(os.environ)), "COSIGN_PASSWORD": "x", "PATH": str(bare)}
+    proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "none.sqlite3"),
+                    "--no-compare", "--port", "0", cwd=cwd, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "skipped: no working container engine (neither podman nor docker is installed)" in out
+    assert "install podman, runc and redis-server" in out and "apt-get install podman runc redis-server" in out
+    assert "running:   no (see step 6)" in out
+    assert json.loads((cwd / "giropops-demo" / "summary.json").read_text())["running"] is None
 
 
 def test_stop_without_a_running_demo_says_so(tmp_path: Path) -> None:

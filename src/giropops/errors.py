@@ -20,6 +20,8 @@ Hierarchy (each area subclasses its base in its own modules)::
     │   └── DaemonError                Docker/Podman engine API failures
     ├── SBOMError                      SBOM cannot be produced or parsed
     ├── VulnError                      vulnerability database / matching problems
+    │   └── DatabaseNotReadyError      missing / empty database: a scan cannot say "clean" (exit 3)
+    │       └── EcosystemNotCoveredError  no advisories for an ecosystem the image needs
     ├── SignError                      keys, signatures, attestations
     │   ├── KeyError_                  unreadable key, wrong password, unsupported key
     │   └── VerificationError          verification failed (subclasses give the reason)
@@ -85,6 +87,17 @@ class SBOMError(GiropopsError):
 
 class VulnError(GiropopsError):
     pass
+
+
+class DatabaseNotReadyError(VulnError):
+    """The vulnerability database cannot answer a scan: missing, empty, or without advisories for an
+    ecosystem the image needs.  A scan against it would say "0 vulnerabilities" and mean "not looked"."""
+
+    exit_code = 3
+
+
+class EcosystemNotCoveredError(DatabaseNotReadyError):
+    """The database has advisories, but none for (some of) the ecosystems of the scanned packages."""
 
 
 class SignError(GiropopsError):

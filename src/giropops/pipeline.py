@@ -9,8 +9,9 @@ Steps and the parts of the toolkit they use:
 
   build      ``giropops.build`` (the repository's ``giropops.yaml``) -> an archive and an OCI layout
   sbom       ``giropops.sbom`` -> SPDX 2.3 and CycloneDX 1.6 JSON
-  scan       ``giropops.vuln`` against the local database; a missing or stale database is a
-             ``DbState`` the caller reports, not an error
+  scan       ``giropops.vuln`` against the local database; a missing, empty or incomplete database
+             raises ``DatabaseNotReadyError`` like every scan does (the caller reports that the scan
+             could not run and goes on), a stale one comes back as ``ScanSummary.stale``
   compare    the same for the conventional image (``specs/conventional-python3-debian12.yaml``,
              built the same way; the builder's cache makes the second build nearly free)
   sign       ``giropops.sign``: a key pair in the work directory, the layout signed offline as
@@ -285,6 +286,7 @@ def db_state(path: Path, now: datetime | None = None) -> DbState:
 class ScanSummary:
     view: ReportView
     report: Path | None
+    stale: str | None = None  # the database's one-line staleness warning, as every scan gives it
 
     @property
     def counts(self) -> dict[str, int]:
@@ -296,13 +298,16 @@ class ScanSummary:
 
 
 def scan_sbom(sbom: SBOM, db_path: Path, report: Path | None = None) -> ScanSummary:
-    """Match ``sbom`` against the database; ``report`` gets the JSON report (docs/cves-json.md)."""
+    """Match ``sbom`` against the database; ``report`` gets the JSON report (docs/cves-json.md).
+
+    Raises ``DatabaseNotReadyError`` when the database is missing, empty or lacks the SBOM's ecosystems."""
     with VulnDB(db_path) as db:
         result = scan(sbom, db)
+        stale = db.stale_warning()
     view = view_for(result)  # disputed findings and "not affected" statements are not counted
     if report is not None:
         _atomic_write(report, render(view, Format.JSON).encode())
-    return ScanSummary(view, report)
+    return ScanSummary(view, report, stale)
 
 
 def counts_line(counts: Mapping[str, int]) -> str:
@@ -379,6 +384,45 @@ PODMAN_HINT = (
     "podman on some hosts needs a containers.conf with '[containers] default_ulimits = []' and "
     "'[engine] cgroup_manager = \"cgroupfs\"' plus runtime = \"runc\"; point CONTAINERS_CONF at it"
 )
+
+#: What podman says when the host, not the image, is the problem (rlimits it may not set, a cgroup manager
+#: that is not there, a crun that fails on this kernel): the demo's own containers.conf fixes these.
+PODMAN_HOST_PROBLEMS = ("rlimit", "ulimit", "cgroup", "crun", "systemd")
+PODMAN_CONF = (
+    "# Written by giropops demo: podman settings that work on hosts where the defaults do not\n"
+    "# (containers may not raise rlimits, no systemd cgroup manager, crun failing on the kernel).\n"
+    "[containers]\ndefault_ulimits = []\n\n"
+    '[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n'
+)
+ENGINE_INSTALL_HINT = (
+    "install podman, runc and redis-server (Debian/Ubuntu, as root: apt-get install podman runc redis-server; "
+    "./scripts/run does this when run as root on Debian), then run the demo again"
+)
+
+
+def podman_host_problem(message: str) -> bool:
+    """Whether a podman failure names one of the host problems ``PODMAN_CONF`` works around."""
+    lower = message.lower()
+    return any(word in lower for word in PODMAN_HOST_PROBLEMS)
+
+
+def write_podman_conf(paths: DemoPaths) -> Path:
+    """The demo's own ``containers.conf`` in the work directory (``CONTAINERS_CONF`` for the retry)."""
+    conf = paths.workdir / "containers.conf"
+    _atomic_write(conf, PODMAN_CONF.encode())
+    return conf
+
+
+def check_serving(url: str, timeout: float = 10.0) -> int:
+    """A real request to the app's page; the HTTP status (``DemoError`` when nothing answers)."""
+    try:
+        with urllib.request.urlopen(url + "/", timeout=timeout) as resp:
+            resp.read()
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except (urllib.error.URLError, OSError) as exc:
+        raise DemoError(f"{url}/ did not answer: {exc}") from exc
 
 
 def _first_line(text: str) -> str:

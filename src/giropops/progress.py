@@ -11,8 +11,9 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    def start(self, key: str, label: str, total: int | None = None) -> None:
-        """A task begins; ``total`` is in bytes or items, None when unknown."""
+    def start(self, key: str, label: str, total: int | None = None, unit: str = "B") -> None:
+        """A task begins; ``total`` is in ``unit`` (``"B"`` bytes, or items such as ``"packages"``), None
+        when unknown."""
 
     def advance(self, key: str, amount: int) -> None: ...
 
@@ -23,7 +24,7 @@ class Progress(Protocol):
 
 
 class _NoProgress:
-    def start(self, key: str, label: str, total: int | None = None) -> None:
+    def start(self, key: str, label: str, total: int | None = None, unit: str = "B") -> None:
         pass
 
     def advance(self, key: str, amount: int) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import KNOWN_SETTINGS
+from gunicorn.glogging import Logger as GunicornLogger
 
 from .store import ConfigError, redis_config_from_env
 from .worker import supported as head_first_supported
@@ -125,6 +126,7 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
         "loglevel": "info",
         "proc_name": "giropops-senhas",
         "child_exit": _child_exit,
+        "logger_class": ListeningLogger,
     }
     # Newer gunicorn opens a control socket under $HOME by default; a container's read-only root has no use
     # for it (and older gunicorn has no such setting).
@@ -132,6 +134,19 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
     if "control_socket_disable" in known:
         options["control_socket_disable"] = True
     return options
+
+
+class ListeningLogger(GunicornLogger):  # type: ignore[misc]  # gunicorn has no type hints
+    """gunicorn's logger, except that "Listening at:" names the address.
+
+    With ``reuse_port`` the arbiter holds no listening socket (each worker binds its own), so gunicorn
+    prints an empty "Listening at:  (PID)"; the address the workers bind is in the configuration."""
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        if msg.startswith("Listening at:") and args and not args[0]:
+            where = ",".join(f"http://{b}" for b in self.cfg.bind)
+            args = (f"{where} (each worker binds it with SO_REUSEPORT)", *args[1:])
+        super().info(msg, *args, **kwargs)
 
 
 def _child_exit(server: Any, worker: Any) -> None:

@@ -244,6 +244,14 @@ def test_served_with_the_embedded_store(start_server: Any) -> None:
     assert status == 200 and json.loads(pronto)["armazenamento"] == "embedded"
 
 
+def test_the_listening_line_names_the_address(start_server: Any) -> None:
+    """gunicorn with reuse_port logged an empty "Listening at:  (PID)"; the line names the served URL."""
+    server = start_server({})
+    server.wait_workers(1)
+    (line,) = [x for x in server.log().splitlines() if "Listening at:" in x]
+    assert f"Listening at: {server.url} " in line
+
+
 def test_redis_outage_on_the_real_server(start_server: Any, redis_server: RedisServer) -> None:
     server = start_server({"REDIS_URL": redis_server.url, "WORKERS": "2"})
     assert post_json(server.url + "/api/gerar-senha", {})[0] == 200

@@ -133,13 +133,21 @@ def test_base_unknown_is_no_data(world: World, capsys) -> None:
     assert "could not be determined" in by_name(doc, "base-up-to-date")["reason"]
 
 
-def test_no_database_is_no_data(world: World, capsys, tmp_path: Path) -> None:
+def test_no_database_is_an_error_not_no_data(world: World, capsys, tmp_path: Path) -> None:
+    """A missing database used to make fixable-vulnerabilities "no data" (a pass for CI): it is an error now."""
     code = main(["policy", f"{world.apps}:current", "--db", str(tmp_path / "missing.sqlite3"),
                  "--catalog", str(world.catalog), "--format", "json"])
+    out = capsys.readouterr()
+    assert code == exitcodes.DB_NOT_READY and out.out == ""
+    assert out.err.startswith("giropops: error: no vulnerability database") and "giropops db update" in out.err
+    assert len(out.err.splitlines()) == 1
+    # with the policy disabled, no database is needed
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("policies:\n  fixable-vulnerabilities: false\n")
+    code = main(["policy", f"{world.apps}:current", "--db", str(tmp_path / "missing.sqlite3"),
+                 "--catalog", str(world.catalog), "--format", "json", "--policy", str(policy)])
     doc = json.loads(capsys.readouterr().out)
-    fv = by_name(doc, "fixable-vulnerabilities")
-    assert fv["status"] == "nodata" and "no vulnerability database" in fv["reason"]
-    # only the missing SBOM attestation fails: no data is not a failure
+    assert "fixable-vulnerabilities" not in [p["name"] for p in doc["policies"]]
     assert [p["name"] for p in doc["policies"] if p["status"] == "fail"] == ["sbom-attestation"]
     assert code == exitcodes.FINDINGS
 

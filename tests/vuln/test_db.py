@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from giropops.cli import exitcodes
 from giropops.cli.main import main
 from giropops.vuln.db import store
 from giropops.vuln.db.importer import MAX_RECORD_BYTES, ImportError_, import_paths
@@ -184,7 +185,7 @@ def test_db_cli_status_and_import(tmp_path: Path, capsys: pytest.CaptureFixture[
     out = capsys.readouterr()
     assert "PyPI" in out.out and "advisories: 1" in out.out
     assert "warning: the newest advisory is" in out.err  # modified 2025-01-01: old
-    assert main(["db", "status", "--db", str(tmp_path / "missing.sqlite3")]) == 1
+    assert main(["db", "status", "--db", str(tmp_path / "missing.sqlite3")]) == exitcodes.DB_NOT_READY
     assert "no vulnerability database" in capsys.readouterr().err
 
 
@@ -283,7 +284,7 @@ class RecordingProgress:
         self.done: dict[str, int] = {}
         self.finished: list[str] = []
 
-    def start(self, key: str, label: str, total: int | None = None) -> None:
+    def start(self, key: str, label: str, total: int | None = None, unit: str = "B") -> None:
         self.started[key] = total
 
     def advance(self, key: str, amount: int) -> None:

@@ -155,7 +155,7 @@ def test_exit_codes(full_db: Path, images: dict[str, str], capsys: pytest.Captur
     assert run(capsys, "cves", images["app"], "--db", str(full_db), *none_left)[0] == 0
     assert run(capsys, "cves", images["app"], "--db", str(full_db))[0] == 0
     code, _, err = run(capsys, "cves", images["app"], "--db", str(tmp_path / "none.db"), "--exit-code")
-    assert code == 1 and "giropops: error: no vulnerability database" in err
+    assert code == 3 and "giropops: error: no vulnerability database" in err and "giropops db import FILES" in err
     code, _, err = run(capsys, "cves", images["app"], "--db", str(full_db), "--only-severity", "severe")
     assert code == 1 and "unknown severity" in err
     code, _, err = run(capsys, "cves", f"archive://{tmp_path / 'missing.tar'}", "--db", str(full_db))

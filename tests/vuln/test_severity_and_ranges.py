@@ -75,6 +75,8 @@ def test_ranges_unsorted_events_multiple_intervals_and_versions(tmp_path: Path) 
         _rec("R-3", "PyPI", "Demo", {**eco, "events": [{"introduced": "9.0"}]}, versions=["1.7", "4.0.0"]),
         _rec("R-4", "Debian:12", "demo-src", {**eco, "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]},
              ecosystem_specific={"urgency": "high"}),
+        # Debian 11 is in the database (a scan of a bullseye image needs it), just not for demo-src
+        _rec("R-5", "Debian:11", "other-src", {**eco, "events": [{"introduced": "0"}]}),
     ])
 
     def found(pkg: Package, distro: Distro | None = None) -> set[tuple[str, str | None, str]]:

@@ -157,7 +157,7 @@ class Builder:
             return hit
         tree = Tree()
         path_filter = PathFilter(spec.excludes)
-        self.progress.start("debs", "Debian packages", len(res.packages))
+        self.progress.start("debs", "Debian packages", len(res.packages), unit="packages")
         for pkg in res.packages:
             what = f"{pkg.name}_{pkg.version}_{pkg.arch}.deb"
             deb = open_deb(repo.download(pkg), what)

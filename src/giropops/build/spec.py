@@ -491,6 +491,14 @@ def _python(obj: Any) -> PythonSpec | None:
     )
 
 
+def require_keys(doc: Mapping[str, Any], path: Path) -> Mapping[str, Any]:
+    """``doc`` (a spec file, includes merged) unless it is empty or all its keys are empty: that file
+    would build an empty image, which is never what was meant."""
+    if not any(value not in (None, {}, [], "") for value in doc.values()):
+        raise SpecError(f"spec file {path} is empty: give at least one of base, contents, debian, python, paths")
+    return doc
+
+
 def package_root(project: Path, package: str) -> Path | None:
     """Where ``python.packages`` finds ``package``: ``src/PACKAGE`` or ``PACKAGE`` under the project."""
     return next((r / package for r in (project / "src", project) if (r / package / "__init__.py").is_file()), None)
@@ -499,7 +507,7 @@ def package_root(project: Path, package: str) -> Path | None:
 def load_spec(path: Path, context: Path | None = None) -> Spec:
     """Read the spec at ``path``; the files it names must lie inside ``context`` (default: its directory)."""
     root = (context or path.absolute().parent).resolve()
-    spec = parse_spec(_load_yaml(path, root), path.resolve())
+    spec = parse_spec(require_keys(_load_yaml(path, root), path), path.resolve())
     py = spec.python
     if py is not None and py.project is not None:
         for pkg in py.packages:

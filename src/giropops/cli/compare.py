@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
-from giropops.cli.cves import add_filter_options, filters_from, vex_from, write_output
-from giropops.cli.db import add_db_option, db_path
+from giropops.cli.cves import add_filter_options, check_specs, filters_from, vex_from, write_output
+from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.vuln.compare import compare
-from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.report import compare_report
 from giropops.vuln.scan import image_facts, sbom_for, view_for
@@ -31,13 +30,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_specs(args.image, args.to)
     filters = filters_from(args)
     vex = vex_from(args)
     new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)
-    with VulnDB(db_path(args)) as db:
+    with open_scan_db(db_path(args)) as db:
         src = args.severity_source
         new_view = view_for(scan(new_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)
         old_view = view_for(scan(old_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)
+        warn_if_stale(db)
     comparison = compare(new_view, old_view, image_facts(args.image, args.platform),
                          image_facts(args.to, args.platform))
     renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,

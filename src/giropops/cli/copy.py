@@ -84,6 +84,13 @@ def _default_name(src: Spec) -> str | None:
     return None
 
 
+_POSITIONAL_HELP = {
+    "SRC": "the image to read: REF (registry), archive://FILE.tar, oci-dir://DIR[:NAME], local://REF (daemon)",
+    "DST": "where to write it: REF (registry), archive://FILE.tar, oci-dir://DIR[:NAME]",
+    "REF": "the {role} registry reference, e.g. 127.0.0.1:5001/giropops-senhas:1.0",
+}
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, helptext, a, b in (
         ("copy", "copy an image between registries, archives, layouts and directories", "SRC", "DST"),
@@ -91,8 +98,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("push", "copy an image to a registry", "SRC", "REF"),
     ):
         p = sub.add_parser(name, help=helptext, description=helptext)
-        p.add_argument("source", metavar=a)
-        p.add_argument("destination", metavar=b)
+        p.add_argument("source", metavar=a, help=_POSITIONAL_HELP[a].format(role="source"))
+        p.add_argument("destination", metavar=b, help=_POSITIONAL_HELP[b].format(role="destination"))
         add_transport_args(p)
         p.add_argument("--all-platforms", action="store_true", help="copy a whole index, every platform")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress output")

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
-from giropops.cli.db import add_db_option, db_path
+from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.errors import UsageError
-from giropops.vuln.db.store import VulnDB
+from giropops.oci.transport import parse_spec
 from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
@@ -62,6 +62,13 @@ def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
     return tuple(st for path in args.vex for st in load_openvex(path))
 
 
+def check_specs(*specs: str) -> None:
+    """Spec mistakes (a bare path, an unknown scheme) before the database is even opened."""
+    for spec in specs:
+        if not spec.startswith("sbom://"):
+            parse_spec(spec)
+
+
 def write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
@@ -85,10 +92,12 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_specs(args.image)
     filters = filters_from(args)
     vex = vex_from(args)
-    with VulnDB(db_path(args)) as db:
+    with open_scan_db(db_path(args)) as db:
         result = scan_spec(args.image, db, args.platform, args.severity_source)
+        warn_if_stale(db)
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
     write_output(render(view, Format(args.format)), args.output)
     if args.exit_code and view.findings:

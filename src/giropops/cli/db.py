@@ -12,7 +12,7 @@ from giropops.cli import exitcodes
 from giropops.cli.progress import TerminalProgress
 from giropops.vuln.db import importer, store, update
 
-STALE_AFTER = timedelta(days=7)
+STALE_AFTER = store.STALE_AFTER
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
@@ -38,14 +38,30 @@ def db_path(args: argparse.Namespace) -> Path:
     return args.db if args.db is not None else store.default_path()
 
 
+def warn_if_stale(db: store.VulnDB) -> None:
+    """The one-line warning every scanning command gives on a database older than a week."""
+    warning = db.stale_warning()
+    if warning:
+        print(f"giropops: warning: {warning}", file=sys.stderr)
+
+
+def open_scan_db(path: Path) -> store.VulnDB:
+    """The database a scan reads: it must exist (``DatabaseNotReadyError`` otherwise).  Whether it covers
+    the image's ecosystems is checked by the scan itself; call ``warn_if_stale`` once the scan worked."""
+    return store.VulnDB(path)
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser("db", help="manage the local vulnerability database (OSV advisories)")
-    dbsub = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    dbsub = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND", parser_class=type(parser),
+                                  help="import, update or status ('giropops db SUBCOMMAND --help')")
     parser.set_defaults(func=lambda args: _help(parser))
 
     p_import = dbsub.add_parser("import", help="import OSV records from files, directories, all.zip or JSON lines")
     add_db_option(p_import)
-    p_import.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p_import.add_argument("paths", nargs="+", type=Path, metavar="PATH",
+                          help="OSV files to import: RECORD.json, a directory of them, an OSV export all.zip, "
+                               "or JSON lines (.jsonl, .jsonl.gz)")
     p_import.add_argument("--show-skipped", type=int, default=20, metavar="N",
                           help="list at most N skipped records (default 20)")
     add_lock_timeout_option(p_import)
@@ -106,15 +122,7 @@ def run_update(args: argparse.Namespace) -> int:
 
 
 def _age(timestamp: str | None, now: datetime) -> timedelta | None:
-    if not timestamp:
-        return None
-    try:
-        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return now - when
+    return store.age_of(timestamp, now)
 
 
 def run_status(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Any
 from giropops import pipeline
 from giropops.build.cache import Cache
 from giropops.cli.progress import TerminalProgress
-from giropops.errors import UsageError
+from giropops.errors import DatabaseNotReadyError, UsageError
 from giropops.oci.reference import Reference
+from giropops.sign.errors import WrongPasswordError
 from giropops.vuln.db import store as dbstore
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
@@ -55,6 +57,7 @@ class _TransientProgress(TerminalProgress):
 
     def finish(self, key: str, message: str | None = None) -> None:
         self._tasks.pop(key, None)
+        self._units.pop(key, None)
         self.clear()
 
     def note(self, message: str) -> None:
@@ -122,13 +125,64 @@ def _vulns(side: pipeline.Side | None) -> str:
     if side is None:
         return "-"
     if side.vulnerabilities is None:
-        return "not scanned"
+        return "NOT SCANNED"
     return f"{side.total_vulnerabilities} ({pipeline.counts_line(side.vulnerabilities)})"
 
 
 def _table(rows: list[tuple[str, str, str, str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def _stop_command(workdir: Path) -> str:
+    """A stop command that works without an activated virtualenv: this installation's own ``giropops``."""
+    script = Path(sys.executable).parent / "giropops"
+    exe = str(script) if script.is_file() else f"{sys.executable} -m giropops"
+    try:
+        rel = os.path.relpath(script, Path.cwd())
+        if script.is_file() and not rel.startswith(".."):
+            exe = rel if "/" in rel else f"./{rel}"
+    except ValueError:
+        pass
+    return f"{exe} demo --stop --workdir {shlex.quote(str(workdir))}"
+
+
+def _run_step(out: _Out, paths: pipeline.DemoPaths, tag: str, wanted_port: int) -> pipeline.Running | None:
+    """Step 6: an engine found by probing; podman failing for a host reason gets one retry with the demo's
+    own containers.conf; no engine at all says what to install."""
+    probe = pipeline.probe_engine()
+    if probe.engine is None:
+        why = "; ".join(probe.problems) or "neither podman nor docker is installed"
+        out.line(f"skipped: no working container engine ({why})")
+        out.line(pipeline.ENGINE_INSTALL_HINT)
+        out.line(f"or load it where there is one:  podman load -i {paths.archive}")
+        return None
+    engine = probe.engine
+    port = wanted_port if wanted_port and pipeline.port_free(wanted_port) else pipeline.free_port()
+    if wanted_port and port != wanted_port:
+        out.line(f"port {wanted_port} is busy; using {port}")
+    running: pipeline.Running | None = None
+    try:
+        running = pipeline.run_app(paths, engine, tag, port)
+    except pipeline.EngineUnusable as exc:
+        if engine.name != "podman" or not pipeline.podman_host_problem(str(exc)):
+            out.line(f"skipped: {engine.name} cannot run containers here: {exc}")
+            return None
+        conf = pipeline.write_podman_conf(paths)
+        out.line(f"podman failed for a host reason ({exc})")
+        out.line(f"retrying once with the demo's own {conf} (CONTAINERS_CONF: no default ulimits, "
+                 "cgroupfs, runc)")
+        try:
+            running = pipeline.run_app(paths, engine, tag, port,
+                                       env={**os.environ, "CONTAINERS_CONF": str(conf.resolve())})
+        except pipeline.EngineUnusable as again:
+            out.line(f"skipped: podman cannot run containers here even so: {again}")
+            out.line(pipeline.PODMAN_HINT)
+            return None
+    out.line(f"{engine.name}: container {running.container} serves {running.url} "
+             + ("(Redis " + running.store + ")" if running.store != "embedded"
+                else "(embedded store: no redis-server binary here)"))
+    return running
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
     tag = str(Reference.parse(args.tag))
     spec = pipeline.find_spec(args.spec, Path.cwd())
     db_path: Path = args.db if args.db is not None else dbstore.default_path()
+    db_flag = "" if args.db is None else f" --db {db_path}"
     try:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -180,19 +235,23 @@ def run(args: argparse.Namespace) -> int:
     out.step(f"scan: OSV advisories in {_home(db_path)}")
     state = pipeline.db_state(db_path)
     scanned: pipeline.ScanSummary | None = None
-    if not state.present:
-        out.line("note: the vulnerability database has never been updated, so nothing was scanned (not an error).")
-        out.line(f"      get it with:  giropops db update{'' if args.db is None else f' --db {db_path}'}")
-    else:
-        if state.stale:
-            age = "of unknown age" if state.age is None else f"{state.age.days} days old"
-            out.line(f"note: the newest advisory is {age}; refresh with:  giropops db update"
-                     + ("" if args.db is None else f" --db {db_path}"))
+    not_scanned: str | None = None
+    try:
         scanned = pipeline.scan_sbom(sboms.sbom, db_path, paths.cves)
+    except DatabaseNotReadyError as exc:
+        not_scanned = str(exc)
+        out.line(f"SCAN NOT RUN: {not_scanned.replace(str(db_path), _home(db_path))}")
+        out.line("the vulnerability counts below are unknown, not zero")
+        if db_flag:
+            out.line(f"fill it with:  giropops db update{db_flag}   (offline: giropops db import{db_flag} FILES)")
+    else:
+        if scanned.stale:
+            out.line(f"warning: {scanned.stale}")
         out.line(f"{scanned.total} vulnerabilities: {pipeline.counts_line(scanned.counts)}"
                  f" (details: {paths.cves}; table: giropops cves archive://{paths.archive})")
     summary["database"] = {"path": str(db_path), "present": state.present, "stale": state.stale,
-                           "newest_advisory": state.newest}
+                           "newest_advisory": state.newest, "scanned": scanned is not None,
+                           "error": not_scanned}
     ours_side = pipeline.side_of("giropops", ours, sboms.sbom, scanned)
 
     # 4. compare
@@ -223,7 +282,18 @@ def run(args: argparse.Namespace) -> int:
     password = _password(out, generating)
     keys = pipeline.ensure_key_pair(paths, password)
     out.line(("generated " if keys.generated else "using ") + f"{keys.private} and {keys.public}")
-    signed = pipeline.sign_and_verify(paths.layout, tag, keys, password)
+    try:
+        signed = pipeline.sign_and_verify(paths.layout, tag, keys, password)
+    except WrongPasswordError as exc:
+        if keys.generated:
+            raise
+        given = (f"{PASSWORD_ENV} does not open it" if os.environ.get(PASSWORD_ENV) is not None
+                 else f"{PASSWORD_ENV} is not set and the empty password does not open it"
+                 if not sys.stdin.isatty() else "the password typed does not open it")
+        raise WrongPasswordError(
+            f"{keys.private} is the key an earlier demo made in {workdir}, and {given}: set {PASSWORD_ENV} to "
+            f"the password it was made with, or delete {keys.private} and {keys.public} to make a new pair"
+        ) from exc
     out.line(f"signed {signed.digest} ({signed.signatures} signature); verified with {keys.public}: OK")
     out.line(f"check it yourself:  giropops verify --key {keys.public} '{signed.target}'")
     summary["signature"] = {"key": str(keys.public), "digest": signed.digest, "verified": signed.verified,
@@ -235,26 +305,15 @@ def run(args: argparse.Namespace) -> int:
     if args.no_run:
         out.line("skipped (--no-run)")
     else:
-        probe = pipeline.probe_engine()
-        if probe.engine is None:
-            why = "; ".join(probe.problems) or "neither podman nor docker is installed"
-            out.line(f"skipped: no working container engine ({why})")
-            out.line(f"load it yourself where there is one:  podman load -i {paths.archive}")
-        else:
-            port = args.port if args.port and pipeline.port_free(args.port) else pipeline.free_port()
-            if args.port and port != args.port:
-                out.line(f"port {args.port} is busy; using {port}")
+        running = _run_step(out, paths, tag, args.port)
+        if running is not None:
             try:
-                running = pipeline.run_app(paths, probe.engine, tag, port)
-            except pipeline.EngineUnusable as exc:
-                out.line(f"skipped: {probe.engine.name} cannot run containers here: {exc}")
-                if probe.engine.name == "podman":
-                    out.line(pipeline.PODMAN_HINT)
-            else:
-                out.line(f"{probe.engine.name}: container {running.container} serves {running.url} "
-                         + ("(Redis " + running.store + ")" if running.store != "embedded"
-                            else "(embedded store: no redis-server binary here)"))
-                out.line(f"stop it with:  giropops demo --stop --workdir {workdir}")
+                status = pipeline.check_serving(running.url)
+            except pipeline.DemoError:
+                pipeline.stop(paths, dict(running.engine_env) or None)
+                raise
+            out.line(f"checked: GET {running.url}/ -> HTTP {status}")
+            out.line(f"stop it with:  {_stop_command(workdir)}")
     summary["running"] = running.to_json() if running is not None else None
     pipeline.write_summary(paths, summary)
 

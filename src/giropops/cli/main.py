@@ -15,7 +15,7 @@ import importlib
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from giropops import __version__, timeouts
 from giropops.cli import exitcodes
@@ -74,6 +74,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
 
 
+def _describe(sub: argparse._SubParsersAction[Any]) -> None:
+    """``giropops COMMAND --help`` starts with what the command does: its one-line help unless it has more."""
+    helps = {action.dest: action.help for action in sub._choices_actions}
+    for name, parser in sub.choices.items():
+        if not parser.description and helps.get(name):
+            text = str(helps[name])
+            parser.description = text[0].upper() + text[1:] + "."
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _describe(action)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """All commands; or, when ``command`` names a command module, only that one.
 
@@ -86,7 +98,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Build, inspect, catalog, scan and sign container images without a daemon.",
     )
     parser.add_argument("--version", action="version", version=f"giropops {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                help="one of these ('giropops COMMAND --help' for its arguments)")
     names = (command,) if command in COMMAND_MODULES else COMMAND_MODULES
     for name in names:
         module = importlib.import_module(f"giropops.cli.{name}")
@@ -94,6 +107,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for command, command_parser in sub.choices.items():
         if command not in OFFLINE_COMMANDS:
             add_timeout_option(command_parser)
+    _describe(sub)
     if len(names) == 1 and command not in sub.choices:
         return build_parser()
     return parser

@@ -14,10 +14,12 @@ from pathlib import Path
 from giropops.cli import exitcodes
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
 from giropops.cli.cves import add_severity_source_option
-from giropops.cli.db import add_db_option
+from giropops.cli.db import add_db_option, warn_if_stale
+from giropops.errors import VulnError
 from giropops.policy.config import load_config
 from giropops.policy.evaluate import FAIL, NODATA, PASS, PolicyReport, evaluate, report_json
 from giropops.reco.catalog import load_catalog
+from giropops.vuln.db import store
 
 _MARK = {PASS: "✓", FAIL: "✗", NODATA: "?"}
 _WORD = {PASS: "passed", FAIL: "FAILED", NODATA: "no data"}
@@ -63,6 +65,15 @@ def render_markdown(report: PolicyReport) -> str:
     return "\n".join(out) + "\n"
 
 
+def _warn_if_stale(path: Path) -> None:
+    """The stale-database warning of every scan; a missing or broken database is the policy's own error."""
+    try:
+        with store.VulnDB(path) as db:
+            warn_if_stale(db)
+    except VulnError:
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.policy)
     catalog = load_catalog(args.catalog)
@@ -71,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         key=args.key, db_path=args.db, candidates=[*args.base_candidate, *(e.image for e in catalog.entries)],
         severity_source=args.severity_source,
     )
+    if "fixable-vulnerabilities" in cfg.enabled:
+        _warn_if_stale(args.db if args.db is not None else store.default_path())
     if args.format == "json":
         sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
     elif args.format == "markdown":

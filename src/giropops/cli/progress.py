@@ -17,10 +17,12 @@ class TerminalProgress:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self._tasks: dict[str, tuple[str, int | None, int]] = {}
+        self._units: dict[str, str] = {}
         self._last_draw = 0.0
 
-    def start(self, key: str, label: str, total: int | None = None) -> None:
+    def start(self, key: str, label: str, total: int | None = None, unit: str = "B") -> None:
         self._tasks[key] = (label, total, 0)
+        self._units[key] = unit
         self._draw(key, force=True)
 
     def advance(self, key: str, amount: int) -> None:
@@ -31,6 +33,7 @@ class TerminalProgress:
 
     def finish(self, key: str, message: str | None = None) -> None:
         task = self._tasks.pop(key, None)
+        self._units.pop(key, None)
         if not self.enabled or task is None:
             return
         label = task[0]
@@ -50,11 +53,16 @@ class TerminalProgress:
             return
         self._last_draw = now
         label, total, done = self._tasks[key]
+        unit = self._units.get(key, "B")
+        if unit == "B":
+            amount = f"{_human(done)}/{_human(total)}" if total else _human(done)
+        else:
+            amount = f"{done}/{total} {unit}" if total else f"{done} {unit}"
         if total:
             pct = min(100, done * 100 // max(total, 1))
             bar = "#" * (pct // 5) + "-" * (20 - pct // 5)
-            text = f"{label}: [{bar}] {pct:3d}% {_human(done)}/{_human(total)}"
+            text = f"{label}: [{bar}] {pct:3d}% {amount}"
         else:
-            text = f"{label}: {_human(done)}"
+            text = f"{label}: {amount}"
         self.stream.write(f"\r\x1b[2K{text}")
         self.stream.flush()

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
-from giropops.cli.cves import add_severity_source_option, write_output
-from giropops.cli.db import add_db_option, db_path
+from giropops.cli.cves import add_severity_source_option, check_specs, write_output
+from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.errors import GiropopsError
 from giropops.oci.model import Digest
 from giropops.oci.transport import TransportOptions, parse_spec
 from giropops.sbom.model import SBOM
-from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
 from giropops.vuln.scan import image_facts, sbom_for, view_for
@@ -24,7 +23,8 @@ if TYPE_CHECKING:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("quickview", help="vulnerability counts of an image and its base image")
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE",
+                   help="an image source (REF, archive://, oci-dir://, ...), fs://DIR or sbom://FILE")
     p.add_argument("--base", action="append", default=[], metavar="IMAGE",
                    help="candidate base image(s) to match by annotation or layers (repeatable)")
     add_db_option(p)
@@ -46,6 +46,7 @@ def _statements(image: str, sbom: SBOM) -> list[Statement] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_specs(args.image, *args.base)
     sbom = sbom_for(args.image, args.platform)
     facts = image_facts(args.image, args.platform)
     candidates = [sbom_for(spec, args.platform) for spec in args.base]
@@ -57,10 +58,11 @@ def run(args: argparse.Namespace) -> int:
             base = sbom_for(ref.name, args.platform)
         except GiropopsError as exc:  # the annotated base may be unreachable; say so, keep the image's view
             error = str(exc)
-    with VulnDB(db_path(args)) as db:
+    with open_scan_db(db_path(args)) as db:
         src = args.severity_source
         image_view = view_for(scan(sbom, db, severity_source=src), severity_source=src)
         base_view = view_for(scan(base, db, severity_source=src), severity_source=src) if base is not None else None
+        warn_if_stale(db)
     write_output(render(QuickView(image_view, base_view, ref, error), args.image),
                  Path(args.output) if args.output else None)
     return exitcodes.OK

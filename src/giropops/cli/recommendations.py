@@ -13,7 +13,7 @@ from pathlib import Path
 
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
 from giropops.cli.cves import add_severity_source_option
-from giropops.cli.db import add_db_option
+from giropops.cli.db import add_db_option, warn_if_stale
 from giropops.reco import deps
 from giropops.reco.catalog import ENV_VAR as CATALOG_ENV
 from giropops.reco.catalog import load_catalog
@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             candidates=[*args.base_candidate, *catalog_refs],
             only_refresh=args.only_refresh, only_update=args.only_update, tag=args.tag,
         )
+        warn_if_stale(db)
     finally:
         db.close()
     now = _dt.datetime.now(_dt.UTC)

@@ -128,11 +128,45 @@ def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None
     return Path(text), name, digest
 
 
+class BarePathError(ReferenceError_):
+    """A path on disk given without its scheme: a usage error that says which scheme was meant."""
+
+    exit_code = 64
+
+
+def _refuse_bare_path(text: str) -> None:
+    """``./x.tar`` (or a directory) that exists is not a registry reference: say which scheme was meant.
+
+    A bare word that happens to name a directory here (``alpine``) stays a reference unless it cannot
+    be one; a path-looking spec (``/``, ``./``, ``../``, ``~``) or one that does not parse as a
+    reference is checked on disk."""
+    looks_like_path = text.startswith(("/", "./", "../", "~")) or text.endswith((".tar", ".tar.gz", ".tgz"))
+    if not looks_like_path:
+        try:
+            Reference.parse(text)
+            return
+        except ReferenceError_:
+            pass
+    path = Path(text).expanduser()
+    try:
+        if path.is_dir():
+            scheme = "oci-dir" if (path / "oci-layout").is_file() else "fs"
+        elif path.exists():
+            scheme = "archive"
+        else:
+            return
+    except OSError:
+        return
+    what = "an OCI layout" if scheme == "oci-dir" else ("a directory" if scheme == "fs" else "a file")
+    raise BarePathError(f"{text!r} is {what}, not an image reference: did you mean '{scheme}://{text}'?")
+
+
 def parse_spec(text: str) -> Spec:
     """Parse a source/destination spec; an unknown scheme or malformed spec raises ``ReferenceError_``."""
     if not isinstance(text, str) or not text.strip():
         raise ReferenceError_("empty image spec")
     if "://" not in text:
+        _refuse_bare_path(text)
         return RegistrySpec(Reference.parse(text))
     scheme, _, rest = text.partition("://")
     if scheme not in SCHEMES:

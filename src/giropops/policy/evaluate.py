@@ -1,8 +1,10 @@
 """Run the policies against one image.
 
 Each policy answers ``pass``, ``fail`` or ``nodata`` with a reason in words; "no data"
-means the question could not be answered (no vulnerability database, no key to check a
-signature with, no base image found, no licence information), never that it passed.
+means the question could not be answered (no key to check a signature with, no base image
+found, no licence information), never that it passed.  A vulnerability database that is
+missing, empty or lacks the image's ecosystems is an error (``DatabaseNotReadyError``), not
+"no data": a policy run on it would look like a pass.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from giropops.errors import ConfigError, GiropopsError, VerificationError, VulnError, quote_for_error
+from giropops.errors import (
+    ConfigError,
+    DatabaseNotReadyError,
+    GiropopsError,
+    VerificationError,
+    VulnError,
+    quote_for_error,
+)
 from giropops.oci.image import Image
 from giropops.oci.model import Platform
 from giropops.oci.transport import Spec, TransportOptions, open_image, parse_spec
@@ -114,6 +123,8 @@ def _fixable(facts: _Facts, cfg: PolicyConfig) -> PolicyResult:
     name = "fixable-vulnerabilities"
     try:
         vulns = facts.vulnerabilities()
+    except DatabaseNotReadyError:
+        raise  # "no data" would pass the policy on a database that cannot know: an error, never a result
     except (VulnError, ConfigError) as exc:
         return PolicyResult(name, TITLES[name], NODATA, f"no vulnerability data: {exc}")
     bad = [v for v in vulns if v.severity in cfg.severities and v.fixed_version is not None]

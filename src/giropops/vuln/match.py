@@ -234,6 +234,9 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
     findings: list[Finding] = []
     notes: list[str] = []
     owned = os_owned(sbom)
+    # "No findings" only means something when the database knows every ecosystem searched (and is not empty).
+    provider.covers({q.ecosystem for i, p in enumerate(sbom.packages) if i not in owned
+                     for m in matchers if p.type in m.package_types for q in m.queries(p, sbom.distro)})
     for index, package in enumerate(sbom.packages):
         if index in owned:
             notes.append(f"{package.type}/{package.name} {package.version}: installed by an OS package; "

@@ -19,6 +19,7 @@ top.  Error messages name the host and what was being done, never a header value
 from __future__ import annotations
 
 import email.utils
+import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -197,6 +198,13 @@ class Transport:
                     "for a registry without valid HTTPS, use the insecure option"
                 ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if _name_not_resolved(exc):
+                    # A name that does not resolve will not resolve in a second either: say so at once.
+                    raise RegistryError(
+                        f"{self.host}: {what}: cannot resolve the host name {self.host.split(':')[0]!r} "
+                        f"({_root_cause(exc).split(': ', 1)[-1]}): check the registry's name and this "
+                        "machine's DNS"
+                    ) from exc
                 last_problem = f"connection failed ({_root_cause(exc)})"
                 if self.deadline_passed():
                     raise self.deadline_error(what, last_problem) from None
@@ -243,6 +251,23 @@ class Transport:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _name_not_resolved(exc: BaseException) -> bool:
+    """Whether a connection error comes from a failed host-name lookup (``getaddrinfo``)."""
+    inner: BaseException | None = exc
+    for _ in range(10):
+        if inner is None:
+            return False
+        if isinstance(inner, (socket.gaierror, urllib3.exceptions.NameResolutionError)):
+            return True
+        nxt = inner.__cause__ or inner.__context__
+        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
+            nxt = inner.args[0]
+        if nxt is None and isinstance(getattr(inner, "reason", None), BaseException):
+            nxt = inner.reason  # type: ignore[attr-defined]
+        inner = nxt
+    return False
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -33,6 +33,10 @@ class ImportError_(VulnError):  # trailing underscore: do not shadow the builtin
     """A source cannot be read at all; nothing was imported."""
 
 
+class NoRecordsError(ImportError_):
+    """Every source was readable but none held a valid OSV record; nothing was imported."""
+
+
 @dataclass(frozen=True)
 class Problem:
     source: str  # file, "file:line" or "zip!member"
@@ -205,8 +209,15 @@ def import_paths(db_path: Path, paths: Iterable[Path], progress: Progress = NO_P
     The database's lock is held from reading the old file to the rename: a concurrent import
     waits (``on_wait`` is told) and then imports on top of this one's result.
     """
+    paths = list(paths)
     files = expand(paths)
     report = ImportReport()
     with store.rebuild(db_path, lock_timeout, on_wait) as writer:
         import_into(writer, files, report, progress=progress)
+        if report.imported + report.unchanged == 0:
+            # raised inside the rebuild: the database in use (or none) stays exactly as it was
+            why = f" (first problem: {report.problems[0].source}: {report.problems[0].reason})" \
+                if report.problems else ""
+            raise NoRecordsError(f"no valid OSV record in {', '.join(str(p) for p in paths)}: "
+                                 f"{report.records} read, {report.skipped} skipped{why}")
     return report

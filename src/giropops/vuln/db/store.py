@@ -16,14 +16,14 @@ import os
 import sqlite3
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from giropops import locking
-from giropops.errors import VulnError
+from giropops.errors import DatabaseNotReadyError, EcosystemNotCoveredError, VulnError
 from giropops.vuln.model import Advisory, Affected, Interval, Severity
 
 # 2: vendor severity, Wolfi fix state and disputed entries (docs/severity.md)
@@ -31,6 +31,8 @@ SCHEMA_VERSION = "2"
 ENV_VAR = "GIROPOPS_DB"
 #: How long a writer waits for another one to finish with the same database.
 DEFAULT_LOCK_TIMEOUT = 600.0
+STALE_AFTER = timedelta(days=7)
+FILL_HINT = "fill it with 'giropops db update', or offline with 'giropops db import FILES'"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,6 +94,19 @@ def default_path() -> Path:
         return Path(env)
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "giropops" / "vulndb.sqlite3"
+
+
+def age_of(timestamp: str | None, now: datetime | None = None) -> timedelta | None:
+    """How long ago an RFC 3339 ``timestamp`` was; None when there is none or it does not parse."""
+    if not timestamp:
+        return None
+    try:
+        when = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (now or datetime.now(UTC)) - when
 
 
 def now_utc() -> str:
@@ -312,7 +327,7 @@ class VulnDB:
             blocker = _file_in_the_way(path)
             if blocker is not None:
                 raise VulnError(f"no vulnerability database at {path}: {blocker} is not a directory")
-            raise VulnError(f"no vulnerability database at {path}: run 'giropops db update' or 'giropops db import'")
+            raise DatabaseNotReadyError(f"no vulnerability database at {path}: {FILL_HINT}")
         try:
             self.conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
             _check_schema(self.conn, path)
@@ -321,6 +336,7 @@ class VulnDB:
         self._cache: dict[tuple[str, str], tuple[Advisory, ...]] = {}
         self._severities: dict[tuple[Any, ...], Severity] = {}
         self._cvss: dict[str, Severity | None] = {}
+        self._covered: dict[str, bool] = {}
 
     def close(self) -> None:
         self.conn.close()
@@ -385,6 +401,39 @@ class VulnDB:
         result = tuple(sorted(out, key=lambda a: a.id))
         self._cache[key] = result
         return result
+
+    def covers(self, ecosystems: Iterable[str]) -> None:
+        """Raise ``DatabaseNotReadyError`` unless the database holds advisories for every one of ``ecosystems``
+        (``Debian:12``, ``PyPI``...) and is not empty: what a scan must check before "nothing found" means
+        anything."""
+        if "" not in self._covered:
+            self._covered[""] = self.conn.execute("SELECT 1 FROM advisory LIMIT 1").fetchone() is not None
+        if not self._covered[""]:
+            raise DatabaseNotReadyError(f"the vulnerability database {self.path} is empty: {FILL_HINT}")
+        missing = []
+        for eco in sorted(set(ecosystems)):
+            if eco not in self._covered:
+                self._covered[eco] = self.conn.execute(
+                    "SELECT 1 FROM affected WHERE ecosystem = ? LIMIT 1", (eco,)).fetchone() is not None
+            if not self._covered[eco]:
+                missing.append(eco)
+        if missing:
+            bases = sorted({m.split(":", 1)[0] for m in missing})
+            flags = " ".join(f"--ecosystem {b}" for b in bases)
+            raise EcosystemNotCoveredError(
+                f"the vulnerability database {self.path} has no advisories for {', '.join(missing)} "
+                f"(the scanned packages' ecosystem{'s' if len(missing) > 1 else ''}): add them with "
+                f"'giropops db update {flags}', or offline with 'giropops db import FILES'")
+
+    def stale_warning(self, now: datetime | None = None) -> str | None:
+        """One line when the newest advisory is older than ``STALE_AFTER`` (or has no date); else None."""
+        newest = self.conn.execute("SELECT MAX(modified) FROM advisory").fetchone()[0]
+        age = age_of(newest, now)
+        if age is not None and age <= STALE_AFTER:
+            return None
+        days = "of unknown age" if age is None else f"{age.days} days old"
+        return (f"the vulnerability database {self.path} is {days} (newest advisory: {newest or 'none'}); "
+                "refresh it with 'giropops db update'")
 
     def cvss_severity(self, vuln_id: str) -> Severity | None:
         """The highest CVSS-based severity any advisory about ``vuln_id`` carries (e.g. the GHSA or the

@@ -37,6 +37,10 @@ class UpdateError(VulnError):
     """The feed could not be fetched or read; the database was not changed."""
 
 
+class UnreachableError(UpdateError):
+    """The feed's host did not answer at all (no network, DNS, refused): the offline routes are named."""
+
+
 @dataclass
 class UpdateResult:
     fetched: list[str] = field(default_factory=list)
@@ -70,7 +74,10 @@ def _download(url: str, dest: Path, prior: store.FeedState | None, progress: Pro
             return False, prior.etag if prior else None, prior.last_modified if prior else None
         raise UpdateError(f"GET {url}: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise UpdateError(f"GET {url}: {exc}") from exc
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        raise UnreachableError(
+            f"cannot reach {url} ({reason}): offline, import OSV files with 'giropops db import FILES', "
+            "or point '--url' at a mirror of the OSV exports") from exc
     with response:
         length_header = response.headers.get("Content-Length")
         total = int(length_header) if length_header and length_header.isdigit() else None

@@ -8,6 +8,7 @@ version is affected*, the same way for everyone.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +22,9 @@ class AdvisoryProvider(Protocol):
 
     def cvss_severity(self, vuln_id: str) -> Severity | None:
         """A CVSS-based severity for ``vuln_id`` from any advisory, for records that carry none."""
+
+    def covers(self, ecosystems: Iterable[str]) -> None:
+        """Raise ``DatabaseNotReadyError`` unless advisories of every one of ``ecosystems`` are there."""
 
 
 @dataclass(frozen=True)
