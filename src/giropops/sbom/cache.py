@@ -20,21 +20,12 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from giropops.cachedir import ENV_VAR as ENV_VAR  # re-exported: where it always was
+from giropops.cachedir import default_cache_dir
 from giropops.sbom.filesystem import LayerRecords
 from giropops.tmpfiles import mkstemp
 
 MAGIC = b"GIROPOPS-SBOM-LAYER-1\n"
-ENV_VAR = "GIROPOPS_CACHE_DIR"
-
-
-def default_cache_dir() -> Path:
-    """``$GIROPOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "giropops"
 
 
 def encode(rec: LayerRecords) -> bytes:
