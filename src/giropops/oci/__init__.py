@@ -1,7 +1,7 @@
 """The image model: references, manifests, images, and the sources/sinks that move them.
 
-Nothing here imports from the rest of ``giropops`` except ``giropops.errors`` and
-``giropops.progress``.
+Nothing here imports from the rest of ``giropops`` except ``giropops.errors``,
+``giropops.progress``, ``giropops.tmpfiles`` and ``giropops.cachedir``.
 
 Map (after go-containerregistry's ``pkg/v1``):
 
@@ -12,7 +12,8 @@ Map (after go-containerregistry's ``pkg/v1``):
 - ``mutate``: new images from old ones (``layer_from_tar``, ``append_layers``,
   ``with_config``, ``with_annotations``, ``canonicalize``...).
 - Sources and sinks: ``layout`` (OCI layout dirs), ``archive`` (docker/OCI
-  tarballs), ``registry`` (distribution API), ``fs`` (a directory as an image,
+  tarballs), ``registry`` (distribution API; ``registry.blobinfo`` remembers what
+  each pushed layer became and where), ``fs`` (a directory as an image,
   read-only), ``daemon`` (a Docker/Podman engine, read-only).
 - ``transport``: ``parse_spec`` for ``registry://``, ``archive://``, ``oci-dir://``,
   ``fs://``, ``local://`` and ``open_image`` / ``open_any`` / ``write_image``.

@@ -5,9 +5,14 @@ everything else on demand: the config on first use, each layer only when opened.
 
 Writing goes bottom-up so a registry never sees a dangling reference: all blobs
 (config and layers, in parallel on a small bounded pool, each skipped when the
-registry already has it, mounted across repositories when the source is another
-repository of the same registry), then each child manifest by digest, then the
-top manifest under the tag.
+registry already has it, mounted across repositories when the source or the
+blob-info cache names another repository of the same registry), then each child
+manifest by digest, then the top manifest under the tag.
+
+Uncompressed layers are pushed gzip-compressed unless told otherwise; the
+blob-info cache (``blobinfo.py``) says which compressed blob a layer became
+before, so a layer the registry holds already costs a HEAD or a mount, not a
+read and a compression.  The manifests pushed then name the compressed blobs.
 """
 
 from __future__ import annotations
