@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from typing import Any, BinaryIO
 
-from giropops.errors import BlobError, ManifestError
+from giropops.errors import ManifestError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, read_verified
 from giropops.oci.image import Image, ImageIndex, Layer
@@ -313,16 +313,15 @@ class _Pusher:
             self.progress.start(key, desc.digest.short, loc.size)
             self.progress.finish(key, how)
             return Descriptor(target, loc.digest, loc.size, desc.annotations)
-        from giropops.oci.mutate import layer_from_tar  # compressing only (imports zstandard)
+        from giropops.oci.mutate import gzip_spooled  # compressing only (imports zstandard)
 
         self.progress.note(f"compressing layer {desc.digest.short}")
-        with layer.open_compressed() as src:  # verified against the uncompressed digest at EOF
-            blob = layer_from_tar(src)
-        if blob.diff_id != diff_id:
-            raise BlobError(f"layer {desc.digest}: compressed a tar whose digest is {blob.diff_id}")
-        self.client.push_blob(self.repo, blob.digest, blob.size, blob.open_compressed, None, self.progress)
-        self._learn(self.here(diff_id, blob.digest, target, blob.size))
-        return Descriptor(target, blob.digest, blob.size, desc.annotations)
+        # One pass: the stream checks its own digest (the diff_id) at EOF, raising BlobError on a mismatch.
+        with layer.open_compressed() as src:
+            opener, digest, size = gzip_spooled(src)
+        self.client.push_blob(self.repo, digest, size, opener, None, self.progress)
+        self._learn(self.here(diff_id, digest, target, size))
+        return Descriptor(target, digest, size, desc.annotations)
 
     def _reuse(self, diff_id: Digest, target: str) -> tuple[BlobLocation, str] | None:
         """A known gzip form of ``diff_id`` that the destination repository has (or now has, mounted)."""
