@@ -236,6 +236,19 @@ def test_wrong_size_in_the_cache_is_not_trusted(
     assert sizes == true_sizes  # the wrong rows were forgotten and the true ones recorded
 
 
+def test_cache_rows_naming_no_valid_repository_are_ignored(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 10)
+    _push(archive, registry.host, f"{repo}/a:1")
+    with sqlite3.connect(cache_dir / FILE_NAME) as db:
+        db.execute("UPDATE blobs SET repository = '../../v2/_catalog?x='")
+    progress = RecordingProgress()
+    _push(archive, registry.host, f"{repo}/b:1", progress)
+    assert len(_compressed(progress)) == 3
+    _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
 def test_corrupted_cache_file_is_rebuilt(
     registry: Registry, repo: str, tmp_path: Path, cache_dir: Path, damage: str
