@@ -12,8 +12,8 @@ mounted).  Two sources: the archive giropops writes (gzip layers, pushed as
 they are) and a docker-archive written by skopeo (layers stored uncompressed,
 as ``docker save`` writes them: both tools gzip them on push, and remember in
 their blob-info caches what each layer became).  giropops' cache lives in a
-temporary ``GIROPOPS_CACHE_DIR``; skopeo's is its own (root: under
-/var/lib/containers/cache), warm for both after the first push.
+temporary ``GIROPOPS_CACHE_DIR``; skopeo keeps its default one, warm for both
+after the first push.
 
     .venv/bin/python bench/copy_vs_skopeo.py [--size-mb 150] [--rounds 3]
 """
