@@ -1,5 +1,7 @@
 """Where giropops keeps its caches: one lookup for every cache (SBOM layer records, blob-info, ...).
 
+``giropops.sbom.cache.default_cache_dir`` (where it lived first) answers through this one.
+
 Kept in a module of its own, with nothing but ``os`` and ``pathlib`` imported, so that a
 short command (a warm push) can find its cache without importing the package that owns it.
 """

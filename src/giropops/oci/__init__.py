@@ -12,8 +12,7 @@ Map (after go-containerregistry's ``pkg/v1``):
 - ``mutate``: new images from old ones (``layer_from_tar``, ``append_layers``,
   ``with_config``, ``with_annotations``, ``canonicalize``...).
 - Sources and sinks: ``layout`` (OCI layout dirs), ``archive`` (docker/OCI
-  tarballs), ``registry`` (distribution API; ``registry.blobinfo`` remembers what
-  each pushed layer became and where), ``fs`` (a directory as an image,
+  tarballs), ``registry`` (distribution API), ``fs`` (a directory as an image,
   read-only), ``daemon`` (a Docker/Podman engine, read-only).
 - ``transport``: ``parse_spec`` for ``registry://``, ``archive://``, ``oci-dir://``,
   ``fs://``, ``local://`` and ``open_image`` / ``open_any`` / ``write_image``.

@@ -20,12 +20,18 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from giropops.cachedir import ENV_VAR as ENV_VAR  # re-exported: where it always was
-from giropops.cachedir import default_cache_dir
 from giropops.sbom.filesystem import LayerRecords
 from giropops.tmpfiles import mkstemp
 
 MAGIC = b"GIROPOPS-SBOM-LAYER-1\n"
+ENV_VAR = "GIROPOPS_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``$GIROPOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``."""
+    from giropops.cachedir import default_cache_dir as lookup  # the one lookup, shared with the blob-info cache
+
+    return lookup()
 
 
 def encode(rec: LayerRecords) -> bytes:

@@ -33,8 +33,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from giropops.errors import ManifestError
+from giropops.errors import ManifestError, ReferenceError_
 from giropops.oci.model import Digest
+from giropops.oci.registry.client import _check_repo
 
 FILE_NAME = "blob-info-v1.sqlite"
 SCHEMA_VERSION = 1
@@ -290,9 +291,11 @@ def _location(row: tuple[object, ...]) -> BlobLocation | None:
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         return None
     try:
+        # A row is data from a file: a repository name that is not one never shapes a request.
+        _check_repo(str(repository))
         return BlobLocation(
             Digest.parse(str(diff_id)), Digest.parse(str(digest)), str(media_type), size, str(registry),
             str(repository),
         )
-    except ManifestError:
+    except (ManifestError, ReferenceError_):
         return None

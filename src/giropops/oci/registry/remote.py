@@ -25,7 +25,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from typing import Any, BinaryIO
 
-from giropops.errors import ManifestError, ReferenceError_
+from giropops.errors import ManifestError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, read_verified
 from giropops.oci.image import Image, ImageIndex, Layer
@@ -33,7 +33,7 @@ from giropops.oci.memory import TAR_LAYER_TYPES, UNCOMPRESSED_LAYER_TYPES, Stati
 from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Manifest, Platform, canonical_json
 from giropops.oci.reference import Reference
 from giropops.oci.registry.blobinfo import BlobInfoCache, BlobLocation
-from giropops.oci.registry.client import RegistryClient, RegistryOptions, _check_repo
+from giropops.oci.registry.client import RegistryClient, RegistryOptions
 from giropops.progress import NO_PROGRESS, Progress
 
 #: Blobs uploaded at once; a couple of streams saturate a link, more only add memory and sockets.
@@ -218,10 +218,6 @@ class _Pusher:
                     diff_ids.add(diff_id)
                     digests.add(desc.digest)
         for loc in self.cache.lookup(diff_ids, digests):
-            try:
-                _check_repo(loc.repository)  # a row is data from a file: never let it shape a request
-            except ReferenceError_:
-                continue
             self._known.setdefault(loc.diff_id, []).append(loc)
             if loc.digest != loc.diff_id:
                 self._known.setdefault(loc.digest, []).append(loc)
