@@ -5,12 +5,23 @@ Both tools run in the same process tree against the same local registry
 alternating who goes first over ``--rounds`` rounds; the best time of each is
 reported with the ratio giropops/skopeo (below 1.0: we are faster).
 
+Pushes run in series into a fresh registry per tool and round: cold (nothing
+there), warm into the same repository (another tag: every blob is there
+already), warm into another repository of the same registry (every blob can be
+mounted).  Two sources: the archive giropops writes (gzip layers, pushed as
+they are) and a docker-archive written by skopeo (layers stored uncompressed,
+as ``docker save`` writes them: both tools gzip them on push, and remember in
+their blob-info caches what each layer became).  giropops' cache lives in a
+temporary ``GIROPOPS_CACHE_DIR``; skopeo keeps its default one, warm for both
+after the first push.
+
     .venv/bin/python bench/copy_vs_skopeo.py [--size-mb 150] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import subprocess
 import sys
@@ -78,6 +89,7 @@ def main() -> int:
     giropops = [sys.executable, "-m", "giropops"]
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
         work = Path(tmp)
+        os.environ["GIROPOPS_CACHE_DIR"] = str(work / "giropops-cache")  # ours, and inherited by every run
         (work / "registry").mkdir()
         reg = Registry(work / "registry")
         reg.start()
@@ -90,55 +102,66 @@ def main() -> int:
             write_image(img, f"registry://{reg.host}/bench/src:1")
             print(f"image: {len(img.layers())} layers, {size / 1e6:.1f} MB compressed", flush=True)
             src = f"{reg.host}/bench/src:1"
-            # (label, skopeo's archive transport, direction)
+            plain_archive = work / "plain.tar"
+            run([skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{src}",
+                 f"docker-archive:{plain_archive}:bench/src:1"])
+            # (operation, source label, skopeo's archive transport, direction)
             cases = [
-                ("registry -> archive", "docker-archive", "pull"),
-                ("registry -> archive", "oci-archive", "pull"),
-                ("archive -> registry", "docker-archive", "push"),
-                ("archive -> registry", "oci-archive", "push"),
+                ("registry -> archive", "", "docker-archive", "pull"),
+                ("registry -> archive", "", "oci-archive", "pull"),
+                ("archive -> registry", "giropops (gzip)", "docker-archive", "push"),
+                ("archive -> registry", "giropops (gzip)", "oci-archive", "push"),
+                ("archive -> registry", "skopeo (tar)", "docker-archive", "push"),
             ]
-            results: dict[tuple[str, str], dict[str, list[float]]] = {
-                (label, fmt): {"giropops": [], "skopeo": []} for label, fmt, _ in cases
-            }
+            warmth = ("cold", "warm, same repo", "warm, other repo")
+            results: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
+            for label, source, fmt, direction in cases:
+                for w in (("",) if direction == "pull" else warmth):
+                    results[(label, source, fmt, w)] = {"giropops": [], "skopeo": []}
             for r in range(args.rounds):
                 order = ["giropops", "skopeo"] if r % 2 == 0 else ["skopeo", "giropops"]
-                for label, fmt, direction in cases:
+                for label, source, fmt, direction in cases:
                     for tool in order:
-                        n = len(results[(label, fmt)][tool])
                         if direction == "pull":
-                            out = work / f"{tool}-{fmt}-{n}.tar"
+                            key = (label, source, fmt, "")
+                            out = work / f"{tool}-{fmt}-{r}.tar"
                             if tool == "giropops":
                                 cmd = [*giropops, "copy", "-q", f"registry://{src}", f"archive://{out}"]
                             else:
                                 cmd = [skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{src}",
                                        f"{fmt}:{out}:bench/src:1"]
-                            results[(label, fmt)][tool].append(timed(lambda c=cmd: run(c)))
+                            results[key][tool].append(timed(lambda c=cmd: run(c)))
                             out.unlink()
                             continue
-                        # a fresh registry per push, so that no blob is already there to mount or skip
-                        push_dir = work / f"push-{tool}-{fmt}-{n}"
+                        archive = plain_archive if source.startswith("skopeo") else src_archive
+                        # a fresh registry per series, so that the cold push finds nothing to mount or skip
+                        push_dir = work / f"push-{tool}-{fmt}-{source[:7]}-{r}"
                         push_dir.mkdir()
                         target = Registry(push_dir)
                         target.start()
                         try:
-                            dest = f"{target.host}/bench/{tool}:1"
-                            if tool == "giropops":
-                                cmd = [*giropops, "copy", "-q", f"archive://{src_archive}", f"registry://{dest}"]
-                            else:
-                                cmd = [skopeo, "copy", "-q", "--dest-tls-verify=false", f"{fmt}:{src_archive}",
-                                       f"docker://{dest}"]
-                            results[(label, fmt)][tool].append(timed(lambda c=cmd: run(c)))
+                            dests = [f"{target.host}/bench/{tool}:1", f"{target.host}/bench/{tool}:2",
+                                     f"{target.host}/bench/{tool}-other:1"]
+                            for w, dest in zip(warmth, dests, strict=True):
+                                if tool == "giropops":
+                                    cmd = [*giropops, "copy", "-q", f"archive://{archive}", f"registry://{dest}"]
+                                else:
+                                    cmd = [skopeo, "copy", "-q", "--dest-tls-verify=false", f"{fmt}:{archive}",
+                                           f"docker://{dest}"]
+                                results[(label, source, fmt, w)][tool].append(timed(lambda c=cmd: run(c)))
                         finally:
                             target.stop()
         finally:
             reg.stop()
-    print(f"\n{'operation':<22}{'skopeo format':<16}{'giropops':>10}{'skopeo':>10}{'ratio':>8}")
-    for (label, fmt), times in results.items():
+    print(f"\n{'operation':<22}{'source archive':<17}{'skopeo reads':<16}{'registry':<18}"
+          f"{'giropops':>10}{'skopeo':>10}{'ratio':>8}")
+    for (label, source, fmt, w), times in results.items():
         ours, theirs = min(times["giropops"]), min(times["skopeo"])
-        print(f"{label:<22}{fmt:<16}{ours:>9.2f}s{theirs:>9.2f}s{ours / theirs:>8.2f}")
+        print(f"{label:<22}{source or '-':<17}{fmt:<16}{w or '-':<18}{ours:>9.3f}s{theirs:>9.3f}s{ours / theirs:>8.2f}")
     print("(best of each over the rounds; ratio = giropops / skopeo, below 1.0 means faster.")
     print(" giropops writes/reads one tarball that is both a docker and an OCI archive; skopeo's docker-archive")
-    print(" stores layers uncompressed, its oci-archive keeps the compressed blobs as we do)")
+    print(" stores layers uncompressed, its oci-archive keeps the compressed blobs as we do.")
+    print(" warm: the same archive pushed again into the same registry, another tag or another repository)")
     return 0
 
 

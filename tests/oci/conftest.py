@@ -21,3 +21,9 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Podman]:
         yield pod
     finally:
         pod.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pushes record what they pushed in the blob-info cache: each test gets its own, never the user's."""
+    monkeypatch.setenv("GIROPOPS_CACHE_DIR", str(tmp_path_factory.mktemp("giropops-cache")))

@@ -9,6 +9,7 @@ on a terminal unless ``--quiet``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from giropops.cli.progress import TerminalProgress
@@ -105,6 +106,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
         p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
                        help="push blobs in chunks of this size (default: one request per blob)")
+        if name != "pull":
+            p.add_argument("--preserve-digests", action="store_true",
+                           help="push uncompressed layers as they are, keeping the image digest "
+                                "(default: gzip them, reusing what the registry already holds)")
         p.set_defaults(func=run, mode=name)
 
 
@@ -120,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk_size is not None and args.chunk_size <= 0:
         raise UsageError("--chunk-size must be positive")
     options = transport_options(args, name=_default_name(src))
+    if getattr(args, "preserve_digests", False):
+        options = dataclasses.replace(options, preserve_digests=True)
     platform = parse_platform(args.platform)
     obj: Image | ImageIndex
     if args.all_platforms:

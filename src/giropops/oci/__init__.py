@@ -1,7 +1,7 @@
 """The image model: references, manifests, images, and the sources/sinks that move them.
 
-Nothing here imports from the rest of ``giropops`` except ``giropops.errors`` and
-``giropops.progress``.
+Nothing here imports from the rest of ``giropops`` except ``giropops.errors``,
+``giropops.progress``, ``giropops.tmpfiles`` and ``giropops.cachedir``.
 
 Map (after go-containerregistry's ``pkg/v1``):
 

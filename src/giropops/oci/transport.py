@@ -105,6 +105,7 @@ class TransportOptions:
     chunk_size: int | None = None
     docker_host: str | None = None  # local://: default $DOCKER_HOST, then /var/run/docker.sock
     name: str | None = None  # name recorded in an archive/layout when the destination spec gives none
+    preserve_digests: bool = False  # registry push: uncompressed layers go up as they are (no gzip, same digest)
 
 
 def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None, Digest | None]:
@@ -246,8 +247,13 @@ def write_image(
     s = as_spec(spec)
     if isinstance(s, RegistrySpec):
         from giropops.oci.registry import write_registry
+        from giropops.oci.registry.blobinfo import BlobInfoCache
 
-        return write_registry(obj, s.ref, _registry_options(options), progress=progress)
+        with BlobInfoCache.default() as cache:
+            return write_registry(
+                obj, s.ref, _registry_options(options), progress=progress,
+                blob_cache=cache, compress=not options.preserve_digests,
+            )
     if isinstance(s, ArchiveSpec | OCIDirSpec):
         if s.digest is not None:
             raise ReferenceError_(f"{s}: a destination cannot name a digest")

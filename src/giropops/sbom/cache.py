@@ -32,12 +32,9 @@ ENV_VAR = "GIROPOPS_CACHE_DIR"
 
 def default_cache_dir() -> Path:
     """``$GIROPOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "giropops"
+    from giropops.cachedir import default_cache_dir as lookup  # the one lookup, shared with the blob-info cache
+
+    return lookup()
 
 
 def encode(rec: LayerRecords) -> bytes:

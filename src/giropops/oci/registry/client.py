@@ -453,6 +453,49 @@ class RegistryClient:
         self._finish(resp)
         return True
 
+    def blob_size(self, repo: str, digest: Digest) -> int | None:
+        """The size the registry reports for a blob of ``repo`` (HEAD, push scope); None if it is absent.
+
+        -1 when the registry answers without a usable Content-Length.
+        """
+        _check_repo(repo)
+        what = f"blob {repo}@{digest}"
+        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, (_push(repo),))
+        if resp.status_code == 404:
+            self._finish(resp)
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, what)
+        self._finish(resp)
+        length = (resp.headers.get("Content-Length") or "").strip()
+        return int(length) if length.isdigit() else -1
+
+    def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> bool:
+        """Cross-repository mount of ``digest`` from ``from_repo``; False (nothing left open) if it did not happen.
+
+        Unlike ``push_blob`` this never uploads: a registry that cannot mount answers with an
+        upload session, which is cancelled so the caller can decide what to upload.
+        """
+        _check_repo(repo)
+        _check_repo(from_repo)
+        what = f"mount blob {repo}@{digest} from {from_repo}"
+        resp = self._send(
+            "POST", f"/v2/{repo}/blobs/uploads/", what, (_push(repo), _pull(from_repo)),
+            params={"mount": str(digest), "from": from_repo}, body=b"",
+        )
+        if resp.status_code == 201:
+            self._finish(resp)
+            return True
+        if resp.status_code != 202:
+            raise self._fail(resp, what)
+        location = resp.headers.get("Location")
+        self._finish(resp)
+        if location:
+            url = urljoin(resp.url or self.transport.url("/"), location)
+            cancel = self._send("DELETE", url, f"cancel upload to {repo}", (_push(repo),))
+            self._finish(cancel)  # best effort: a registry also drops idle sessions by itself
+        return False
+
     def open_blob(self, repo: str, digest: Digest, size: int | None) -> BinaryIO:
         _check_repo(repo)
         what = f"blob {repo}@{digest}"

@@ -5,27 +5,34 @@ everything else on demand: the config on first use, each layer only when opened.
 
 Writing goes bottom-up so a registry never sees a dangling reference: all blobs
 (config and layers, in parallel on a small bounded pool, each skipped when the
-registry already has it, mounted across repositories when the source is another
-repository of the same registry), then each child manifest by digest, then the
-top manifest under the tag.
+registry already has it, mounted across repositories when the source or the
+blob-info cache names another repository of the same registry), then each child
+manifest by digest, then the top manifest under the tag.
+
+Uncompressed layers are pushed gzip-compressed unless told otherwise; the
+blob-info cache (``blobinfo.py``) says which compressed blob a layer became
+before, so a layer the registry holds already costs a HEAD or a mount, not a
+read and a compression.  The manifests pushed then name the compressed blobs.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import cached_property
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, read_verified
 from giropops.oci.image import Image, ImageIndex, Layer
-from giropops.oci.memory import StaticIndex
-from giropops.oci.model import Descriptor, Digest, ImageConfig, Manifest, Platform
+from giropops.oci.memory import TAR_LAYER_TYPES, UNCOMPRESSED_LAYER_TYPES, StaticIndex
+from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Manifest, Platform, canonical_json
 from giropops.oci.reference import Reference
+from giropops.oci.registry.blobinfo import BlobInfoCache, BlobLocation
 from giropops.oci.registry.client import RegistryClient, RegistryOptions
 from giropops.progress import NO_PROGRESS, Progress
 
@@ -160,41 +167,199 @@ def open_registry(
     raise ManifestError(f"{ref}: unsupported manifest media type {quote_for_error(mtype)}")
 
 
-class _Pusher:
-    """Uploads each distinct blob once, in parallel, and remembers what it has scheduled."""
+#: Compressed forms of one layer tried against the destination before compressing it ourselves.
+MAX_REUSE_TRIES = 4
 
-    def __init__(self, client: RegistryClient, repo: str, pool: ThreadPoolExecutor, progress: Progress) -> None:
+_GZIP_LAYER_TYPES = frozenset({mt.OCI_LAYER_GZIP, mt.DOCKER_LAYER_GZIP})
+
+
+def _gzip_type_for(manifest_type: str) -> str:
+    return mt.DOCKER_LAYER_GZIP if manifest_type == mt.DOCKER_MANIFEST else mt.OCI_LAYER_GZIP
+
+
+class _Pusher:
+    """Uploads each distinct blob once, in parallel, and remembers what it has scheduled.
+
+    With ``compress``, an uncompressed layer is pushed gzip-compressed (as Docker and skopeo
+    do); a compressed form the blob-info cache knows is tried first (HEAD in the destination,
+    mount from another repository of the same registry), so a layer pushed before is neither
+    read nor compressed again.  ``layer`` futures give the descriptor the pushed manifest uses.
+    """
+
+    def __init__(
+        self, client: RegistryClient, repo: str, pool: ThreadPoolExecutor, progress: Progress,
+        cache: BlobInfoCache | None = None, compress: bool = False,
+    ) -> None:
         self.client = client
         self.repo = repo
         self.pool = pool
         self.progress = progress
-        self.futures: list[Future[None]] = []
+        self.cache = cache
+        self.compress = compress
+        self.futures: list[Future[Any]] = []
         self._seen: set[Digest] = set()
+        self._layers: dict[tuple[Digest, str], Future[Descriptor]] = {}
         self._lock = threading.Lock()
+        self._known: dict[Digest, list[BlobLocation]] = {}
+        self.learned: list[BlobLocation] = []
+        self.contradicted: list[BlobLocation] = []
 
-    def blob(self, digest: Digest, size: int, opener: Callable[[], BinaryIO], mount_from: str | None) -> None:
+    # -- the cache's view ------------------------------------------------------------------------
+
+    def consult(self, images: Sequence[Image]) -> None:
+        """One cache query for every layer of every image to push (by diff_id and by stored digest)."""
+        if self.cache is None:
+            return
+        diff_ids: set[Digest] = set()
+        digests: set[Digest] = set()
+        for img in images:
+            digests.add(img.manifest.config.digest)
+            for desc, diff_id in zip(img.manifest.layers, img.config.diff_ids, strict=False):
+                if desc.media_type in TAR_LAYER_TYPES:
+                    diff_ids.add(diff_id)
+                    digests.add(desc.digest)
+        for loc in self.cache.lookup(diff_ids, digests):
+            self._known.setdefault(loc.diff_id, []).append(loc)
+            if loc.digest != loc.diff_id:
+                self._known.setdefault(loc.digest, []).append(loc)
+
+    def _learn(self, loc: BlobLocation) -> None:
+        with self._lock:
+            self.learned.append(loc)
+
+    def _contradicted(self, loc: BlobLocation) -> None:
+        with self._lock:
+            self.contradicted.append(loc)
+
+    def here(self, diff_id: Digest, digest: Digest, media_type: str, size: int) -> BlobLocation:
+        return BlobLocation(diff_id, digest, media_type, size, self.client.host, self.repo)
+
+    # -- scheduling --------------------------------------------------------------------------------
+
+    def blob(
+        self, digest: Digest, size: int, opener: Callable[[], BinaryIO], mount_from: str | None, media_type: str
+    ) -> None:
         with self._lock:
             if digest in self._seen:
                 return
             self._seen.add(digest)
-        self.futures.append(
-            self.pool.submit(self.client.push_blob, self.repo, digest, size, opener, mount_from, self.progress)
-        )
+        self.futures.append(self.pool.submit(self._push_plain, digest, size, opener, mount_from, media_type))
 
-    def image_blobs(self, image: Image, target_host: str) -> None:
+    def _mount_source_for(self, digest: Digest) -> str | None:
+        """Another repository of this registry that the cache saw ``digest`` in."""
+        for loc in self._known.get(digest, ()):
+            if loc.digest == digest and loc.registry == self.client.host and loc.repository != self.repo:
+                return loc.repository
+        return None
+
+    def _push_plain(
+        self, digest: Digest, size: int, opener: Callable[[], BinaryIO], mount_from: str | None, media_type: str
+    ) -> None:
+        """A blob that is not a layer (the config): pushed as is, mounted when the cache knows where from."""
+        mount_from = mount_from or self._mount_source_for(digest)
+        self.client.push_blob(self.repo, digest, size, opener, mount_from, self.progress)
+        self._learn(self.here(digest, digest, media_type, size))
+
+    def image_blobs(self, image: Image, target_host: str) -> list[Future[Descriptor] | None]:
+        """Schedule the config and the layers; one future per manifest layer (None: left where it is)."""
         mount_from = _mount_source(image, target_host)
         man = image.manifest
         raw_config = image.raw_config
-        self.blob(man.config.digest, man.config.size, lambda: io.BytesIO(raw_config), mount_from)
+        self.blob(man.config.digest, man.config.size, lambda: io.BytesIO(raw_config), mount_from, man.config.media_type)
         layers = image.layers()
         if len(layers) != len(man.layers):
             raise ManifestError(f"image {image.digest}: {len(layers)} layers but {len(man.layers)} in its manifest")
+        out: list[Future[Descriptor] | None] = []
         for desc, layer in zip(man.layers, layers, strict=True):
             if desc.digest != layer.digest:
                 raise ManifestError(f"image {image.digest}: layer {layer.digest} is not {desc.digest} of its manifest")
             if desc.media_type in _NON_DISTRIBUTABLE and desc.urls:
-                continue  # foreign layers stay where their URLs point, as Docker does
-            self.blob(desc.digest, desc.size, layer.open_compressed, mount_from)
+                out.append(None)  # foreign layers stay where their URLs point, as Docker does
+                continue
+            compress = self.compress and desc.media_type in UNCOMPRESSED_LAYER_TYPES
+            target = _gzip_type_for(man.media_type) if compress else desc.media_type
+            key = (desc.digest, target)
+            with self._lock:
+                fut = self._layers.get(key)
+                if fut is None:
+                    if compress:
+                        fut = self.pool.submit(self._push_compressed, desc, layer, target)
+                    else:
+                        fut = self.pool.submit(self._push_stored, desc, layer, mount_from)
+                    self._layers[key] = fut
+                    self.futures.append(fut)
+            out.append(fut)
+        return out
+
+    # -- one layer -------------------------------------------------------------------------------
+
+    def _push_stored(self, desc: Descriptor, layer: Layer, mount_from: str | None) -> Descriptor:
+        """The blob as it is; mounted from another repository of this registry when the cache knows one."""
+        # push_blob HEADs first, and uploads when the mount does not happen.
+        mount_from = mount_from or self._mount_source_for(desc.digest)
+        self.client.push_blob(self.repo, desc.digest, desc.size, layer.open_compressed, mount_from, self.progress)
+        if desc.media_type in TAR_LAYER_TYPES and desc.media_type not in UNCOMPRESSED_LAYER_TYPES:
+            diff_id = _diff_id_of(layer)
+            if diff_id is not None:
+                self._learn(self.here(diff_id, desc.digest, desc.media_type, desc.size))
+        return desc
+
+    def _push_compressed(self, desc: Descriptor, layer: Layer, target: str) -> Descriptor:
+        """A gzip form of an uncompressed layer: one the registry has already, else compressed here once."""
+        diff_id = desc.digest  # the blob as stored is the uncompressed tar
+        key = str(desc.digest)
+        reused = self._reuse(diff_id, target)
+        if reused is not None:
+            loc, how = reused
+            self.progress.start(key, desc.digest.short, loc.size)
+            self.progress.finish(key, how)
+            return Descriptor(target, loc.digest, loc.size, desc.annotations)
+        from giropops.oci.mutate import gzip_spooled  # compressing only (imports zstandard)
+
+        self.progress.note(f"compressing layer {desc.digest.short}")
+        # One pass: the stream checks its own digest (the diff_id) at EOF, raising BlobError on a mismatch.
+        with layer.open_compressed() as src:
+            opener, digest, size = gzip_spooled(src)
+        self.client.push_blob(self.repo, digest, size, opener, None, self.progress)
+        self._learn(self.here(diff_id, digest, target, size))
+        return Descriptor(target, digest, size, desc.annotations)
+
+    def _reuse(self, diff_id: Digest, target: str) -> tuple[BlobLocation, str] | None:
+        """A known gzip form of ``diff_id`` that the destination repository has (or now has, mounted)."""
+        host, repo = self.client.host, self.repo
+        forms = [
+            loc for loc in self._known.get(diff_id, ())
+            if loc.diff_id == diff_id and loc.media_type in _GZIP_LAYER_TYPES and loc.digest != diff_id
+        ]
+        # Here first (a HEAD), then other repositories of this registry (a mount), then other registries
+        # (the same digest may have been pushed here by someone else: a HEAD).
+        forms.sort(key=lambda loc: 0 if (loc.registry, loc.repository) == (host, repo) else
+                   1 if loc.registry == host else 2)
+        headed: set[Digest] = set()
+        tries = 0
+        for loc in forms:
+            if tries >= MAX_REUSE_TRIES:
+                break
+            mount = loc.registry == host and loc.repository != repo
+            if not mount and loc.digest in headed:
+                continue
+            tries += 1
+            how = "already exists"
+            if mount:
+                if not self.client.mount_blob(repo, loc.digest, loc.repository):
+                    self._contradicted(loc)
+                    continue
+                how = f"mounted from {loc.repository}"
+            headed.add(loc.digest)
+            size = self.client.blob_size(repo, loc.digest)
+            if size is None or size != loc.size:
+                # Absent, or not the size recorded: the entry is wrong; upload for real.
+                self._contradicted(loc)
+                continue
+            here = self.here(diff_id, loc.digest, target, size)
+            self._learn(here)
+            return here, how
+        return None
 
     def wait(self) -> None:
         done, pending = wait(self.futures, return_when=FIRST_EXCEPTION)
@@ -204,6 +369,51 @@ class _Pusher:
                 for p in pending:
                     p.cancel()
                 raise exc
+
+    def save(self) -> None:
+        """Tell the cache what the registry contradicted and what it holds now."""
+        if self.cache is not None:
+            self.cache.update(add=self.learned, forget=self.contradicted)
+
+
+def _diff_id_of(layer: Layer) -> Digest | None:
+    try:
+        return layer.diff_id
+    except ManifestError:  # a registry image whose config lists no diff_ids
+        return None
+
+
+def _with_layers(image: Image, layers: Sequence[Descriptor | None]) -> tuple[bytes, Digest]:
+    """The image's manifest with the pushed layer descriptors (its raw bytes when nothing changed)."""
+    man = image.manifest
+    changed = {
+        i: d for i, (d, old) in enumerate(zip(layers, man.layers, strict=True))
+        if d is not None and (d.digest, d.size, d.media_type) != (old.digest, old.size, old.media_type)
+    }
+    if not changed:
+        return image.raw_manifest, image.digest
+    doc = json.loads(image.raw_manifest)
+    for i, d in changed.items():
+        entry = doc["layers"][i]
+        entry["mediaType"], entry["digest"], entry["size"] = d.media_type, str(d.digest), d.size
+    raw = canonical_json(doc)
+    Manifest.from_bytes(raw)  # still a valid manifest
+    return raw, Digest.of(raw)
+
+
+def _with_children(index: ImageIndex, children: dict[Digest, tuple[bytes, Digest]]) -> tuple[bytes, Digest]:
+    """The index pointing at its children as pushed."""
+    if all(old == new for old, (_raw, new) in children.items()):
+        return index.raw_manifest, index.digest
+    doc = json.loads(index.raw_manifest)
+    for entry in doc["manifests"]:
+        old = Digest.parse(entry["digest"])
+        if old in children and children[old][1] != old:
+            raw, new = children[old]
+            entry["digest"], entry["size"] = str(new), len(raw)
+    raw = canonical_json(doc)
+    Index.from_bytes(raw)
+    return raw, Digest.of(raw)
 
 
 def _mount_source(image: Image | ImageIndex, target_host: str) -> str | None:
@@ -217,10 +427,22 @@ def write_registry(
     ref: Reference,
     options: RegistryOptions = RegistryOptions(),  # noqa: B008
     progress: Progress = NO_PROGRESS,
+    *,
+    blob_cache: BlobInfoCache | None = None,
+    compress: bool = True,
 ) -> Digest:
-    """Push ``obj`` to ``ref``; returns the digest of the top manifest."""
+    """Push ``obj`` to ``ref``; returns the digest of the top manifest as pushed.
+
+    With ``compress`` (the default, as Docker and skopeo push) uncompressed tar layers go up
+    gzip-compressed, so the pushed manifest (and an index above it) differs from ``obj``'s:
+    layer descriptors name the compressed blobs, the config (its diff_ids) is unchanged.
+    A reference with a digest pins the manifest, so nothing is rewritten then.
+    ``blob_cache`` remembers which compressed blob each layer became, and where, so a layer
+    pushed before costs a HEAD (or a mount) instead of a read and a compression.
+    """
     if ref.digest is not None and ref.digest != obj.digest:
         raise ManifestError(f"{ref}: the image to push is {obj.digest}, not the digest in the reference")
+    compress = compress and ref.digest is None
     client = RegistryClient(ref.registry_host, options)
     repo = ref.path
     children: list[Image] = []
@@ -233,19 +455,31 @@ def write_registry(
     else:
         children.append(obj)
         top_type = obj.media_type
+    pushed: dict[Digest, tuple[bytes, Digest]] = {}
     with ThreadPoolExecutor(max_workers=PUSH_PARALLELISM, thread_name_prefix="giropops-push") as pool:
-        pusher = _Pusher(client, repo, pool, progress)
+        pusher = _Pusher(client, repo, pool, progress, blob_cache, compress)
+        per_image: list[tuple[Image, list[Future[Descriptor] | None]]] = []
         try:
+            pusher.consult(children)
             for img in children:
-                pusher.image_blobs(img, client.host)
+                per_image.append((img, pusher.image_blobs(img, client.host)))
         finally:
-            pusher.wait()
+            try:
+                pusher.wait()
+            finally:
+                pusher.save()
+    for img, futures in per_image:
+        pushed[img.digest] = _with_layers(img, [f.result() if f is not None else None for f in futures])
     if isinstance(obj, ImageIndex):
         for img in children:
-            client.put_manifest(repo, str(img.digest), img.raw_manifest, img.media_type)
-    target = ref.tag if ref.tag else str(obj.digest)
-    digest = client.put_manifest(repo, target, obj.raw_manifest, top_type)
-    if digest != obj.digest:
-        raise ManifestError(f"{ref}: pushed manifest is {digest}, the image says {obj.digest}")
+            raw, digest = pushed[img.digest]
+            client.put_manifest(repo, str(digest), raw, img.media_type)
+        top_raw, expected = _with_children(obj, pushed)
+    else:
+        top_raw, expected = pushed[obj.digest]
+    target = ref.tag if ref.tag else str(expected)
+    digest = client.put_manifest(repo, target, top_raw, top_type)
+    if digest != expected:
+        raise ManifestError(f"{ref}: pushed manifest is {digest}, expected {expected}")
     progress.note(f"pushed {ref.repository}@{digest}")
     return digest

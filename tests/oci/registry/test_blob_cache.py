@@ -1,0 +1,391 @@
+"""Pushing what the registry already has: the blob-info cache against the real distribution registry.
+
+The source is a docker-archive written by skopeo (layers stored uncompressed, as ``docker save``
+and skopeo write them), so a push gzips each layer.  Requests are counted through a forwarding
+proxy; "nothing was read" is proven by corrupting the layer bytes inside the archive after the
+first push (any read of them fails its digest check).  Validity of what was pushed is checked by
+skopeo (copying verifies every blob's digest and size) and by decompressing the layers here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import multiprocessing
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from giropops.errors import BlobError
+from giropops.oci import mediatypes as mt
+from giropops.oci import mutate
+from giropops.oci.empty import empty_image
+from giropops.oci.memory import build_index
+from giropops.oci.model import Digest, Platform
+from giropops.oci.registry.blobinfo import FILE_NAME, BlobInfoCache, BlobLocation
+from giropops.oci.transport import open_any, open_image, write_image
+from giropops.progress import NO_PROGRESS, Progress
+from tests.support.faultproxy import FaultProxy
+from tests.support.oci_images import tar_bytes
+from tests.support.progress import RecordingProgress
+from tests.support.services import Registry, require_binary
+
+Log = list[tuple[str, str, str]]
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _layer_tars(seed: int, n: int = 3) -> list[bytes]:
+    rnd = random.Random(seed)
+    words = [rnd.randbytes(6).hex().encode() for _ in range(300)]
+    # compressible text, so the compressed blobs differ in size from the tars
+    return [tar_bytes({f"data/{seed}-{i}.txt": b" ".join(rnd.choices(words, k=20000))}) for i in range(n)]
+
+
+def _skopeo_docker_archive(tmp: Path, seed: int, platform: Platform | None = None) -> tuple[Path, list[bytes]]:
+    """A docker-archive written by skopeo from an image with uncompressed layers."""
+    tars = _layer_tars(seed)
+    layers = [mutate.layer_from_tar(t, "none") for t in tars]
+    img = mutate.canonicalize(mutate.with_config(mutate.append_layers(empty_image(platform), layers),
+                                                 cmd=["/bin/true"]), 0)
+    layout = tmp / f"layout-{seed}"
+    write_image(img, f"oci-dir://{layout}:src")
+    archive = tmp / f"docker-{seed}.tar"
+    subprocess.run([require_binary("skopeo"), "copy", "-q", f"oci:{layout}:src",
+                    f"docker-archive:{archive}:example.com/blob/cache:{seed}"], check=True, timeout=120)
+    return archive, tars
+
+
+def _corrupt_layers(archive: Path) -> None:
+    """Flip a byte in the middle of every layer the archive's manifest.json names (tar headers intact)."""
+    with tarfile.open(archive) as t:
+        manifest = json.load(t.extractfile("manifest.json"))  # type: ignore[arg-type]
+        spots = []
+        for name in manifest[0]["Layers"]:
+            m = t.getmember(name)
+            spots.append(m.offset_data + m.size // 2)
+    with open(archive, "r+b") as f:
+        for pos in spots:
+            f.seek(pos)
+            b = f.read(1)
+            f.seek(pos)
+            f.write(bytes([b[0] ^ 0xFF]))
+
+
+def _push(archive: Path, host: str, dest: str, progress: Progress = NO_PROGRESS) -> Digest:
+    return write_image(open_image(f"archive://{archive}"), f"registry://{host}/{dest}", progress=progress)
+
+
+def _compressed(progress: RecordingProgress) -> list[str]:
+    return [n for n in progress.notes if n.startswith("compressing layer")]
+
+
+def _blob_writes(log: Log) -> list[tuple[str, str, str]]:
+    return [e for e in log if e[0] in ("POST", "PUT", "PATCH") and "/blobs/" in e[1]]
+
+
+def _uploads(log: Log) -> list[tuple[str, str, str]]:
+    """Requests that carry blob bytes (a monolithic PUT with the digest, or a PATCH)."""
+    return [e for e in log if "/blobs/uploads/" in e[1] and (e[0] == "PATCH" or (e[0] == "PUT" and "digest=" in e[1]))]
+
+
+def _check_valid(registry: Registry, ref: str, tars: list[bytes], tmp: Path) -> dict:
+    """skopeo copies the image (verifying every blob); layers are gzip and decompress to the tars."""
+    out = tmp / f"check-{ref.replace('/', '_').replace(':', '_')}"
+    subprocess.run([require_binary("skopeo"), "copy", "-q", "--src-tls-verify=false",
+                    f"docker://{registry.host}/{ref}", f"oci:{out}:x"], check=True, timeout=120,
+                   capture_output=True)
+    index = json.loads((out / "index.json").read_text())
+    man_digest = index["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((out / "blobs/sha256" / man_digest).read_bytes())
+    config = json.loads((out / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_bytes())
+    assert config["rootfs"]["diff_ids"] == [_sha(t) for t in tars]
+    for desc, tar in zip(manifest["layers"], tars, strict=True):
+        assert desc["mediaType"] == mt.OCI_LAYER_GZIP
+        blob = (out / "blobs/sha256" / desc["digest"].split(":")[1]).read_bytes()
+        assert len(blob) == desc["size"] and _sha(blob) == desc["digest"]
+        assert gzip.decompress(blob) == tar
+    return manifest
+
+
+def _cache_rows(cache_dir: Path) -> list[tuple]:
+    with sqlite3.connect(cache_dir / FILE_NAME) as db:
+        return db.execute("SELECT diff_id, digest, media_type, size, registry, repository FROM blobs").fetchall()
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "cache"
+    monkeypatch.setenv("GIROPOPS_CACHE_DIR", str(d))
+    return d
+
+
+def test_second_push_to_the_same_repository_only_heads(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 1)
+    with FaultProxy(registry.port) as proxy:
+        first = _push(archive, proxy.host, f"{repo}:1")
+        assert len(_uploads(proxy.log)) == 4  # three gzipped layers and the config
+        _check_valid(registry, f"{repo}:1", tars, tmp_path)
+
+        _corrupt_layers(archive)  # from now on, reading a layer fails its digest check
+        proxy.log.clear()
+        progress = RecordingProgress()
+        second = _push(archive, proxy.host, f"{repo}:2", progress)
+        assert _compressed(progress) == []
+        assert second == first
+        assert _blob_writes(proxy.log) == []
+        assert [m for m, _p, _w in proxy.log].count("HEAD") == 4
+        assert [(m, p) for m, p, _w in proxy.log if m != "HEAD"] == [("PUT", f"/v2/{repo}/manifests/2")]
+    _check_valid(registry, f"{repo}:2", tars, tmp_path)
+
+
+def test_the_corrupted_archive_would_fail_if_it_were_read(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proof above holds: without the cache the same corrupted archive cannot be pushed."""
+    archive, _tars = _skopeo_docker_archive(tmp_path, 2)
+    _push(archive, registry.host, f"{repo}:1")
+    _corrupt_layers(archive)
+    monkeypatch.setenv("GIROPOPS_CACHE_DIR", str(tmp_path / "empty-cache"))
+    with pytest.raises(BlobError, match="does not match its digest"):
+        _push(archive, registry.host, f"{repo}:2")
+
+
+def test_push_to_another_repository_of_the_same_registry_mounts(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 3)
+    with FaultProxy(registry.port) as proxy:
+        first = _push(archive, proxy.host, f"{repo}/a:1")
+        _corrupt_layers(archive)
+        proxy.log.clear()
+        second = _push(archive, proxy.host, f"{repo}/b:1")
+        assert second == first
+        assert _uploads(proxy.log) == []
+        mounts = [e for e in proxy.log if e[0] == "POST" and urlencode({"from": f"{repo}/a"}) in e[1]]
+        assert len(mounts) == 4 and all(w == "forwarded 201" for _m, _p, w in mounts)  # three layers + config
+    _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
+    repos = {r[5] for r in _cache_rows(cache_dir)}
+    assert repos == {f"{repo}/a", f"{repo}/b"}
+
+
+def _delete_blob(registry: Registry, repo: str, digest: str) -> None:
+    req = urllib.request.Request(f"http://{registry.host}/v2/{repo}/blobs/{digest}", method="DELETE")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 202
+
+
+def test_blob_deleted_from_the_registry_falls_back_to_an_upload(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 4)
+    with FaultProxy(registry.port) as proxy:
+        _push(archive, proxy.host, f"{repo}/a:1")
+        manifest = _check_valid(registry, f"{repo}/a:1", tars, tmp_path)
+        gone = manifest["layers"][1]["digest"]
+        _delete_blob(registry, f"{repo}/a", gone)
+        # in the destination repository (a HEAD says absent) and as a mount source (the mount does not happen)
+        proxy.log.clear()
+        _push(archive, proxy.host, f"{repo}/a:2")
+        ups = _uploads(proxy.log)
+        assert len(ups) == 1 and f"digest={gone.replace(':', '%3A')}" in ups[0][1]  # only the deleted layer
+        assert ("HEAD", f"/v2/{repo}/a/blobs/{gone}", "forwarded 404") in proxy.log
+        _check_valid(registry, f"{repo}/a:2", tars, tmp_path)
+        _delete_blob(registry, f"{repo}/a", gone)
+        proxy.log.clear()
+        _push(archive, proxy.host, f"{repo}/b:1")
+        ups = _uploads(proxy.log)
+        assert len(ups) == 1 and f"digest={gone.replace(':', '%3A')}" in ups[0][1]
+        assert any(m == "POST" and f"mount={gone.replace(':', '%3A')}" in p and w == "forwarded 202"
+                   for m, p, w in proxy.log)
+    _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
+
+
+def test_wrong_size_in_the_cache_is_not_trusted(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 5)
+    _push(archive, registry.host, f"{repo}/a:1")
+    true_sizes = {d["digest"]: d["size"] for d in _check_valid(registry, f"{repo}/a:1", tars, tmp_path)["layers"]}
+    for dest in (f"{repo}/a:2", f"{repo}/b:1"):  # the HEAD path, the mount path
+        with sqlite3.connect(cache_dir / FILE_NAME) as db:
+            db.execute("UPDATE blobs SET size = size + 7 WHERE media_type = ?", (mt.OCI_LAYER_GZIP,))
+        progress = RecordingProgress()
+        _push(archive, registry.host, dest, progress)
+        assert len(_compressed(progress)) == 3  # the entries were not trusted: each layer read again
+    progress = RecordingProgress()
+    _push(archive, registry.host, f"{repo}/b:2", progress)
+    assert _compressed(progress) == []  # and the true sizes recorded serve the next push
+    for ref in (f"{repo}/a:2", f"{repo}/b:1", f"{repo}/b:2"):
+        got = _check_valid(registry, ref, tars, tmp_path)
+        assert {d["digest"]: d["size"] for d in got["layers"]} == true_sizes
+    sizes = {r[1]: r[3] for r in _cache_rows(cache_dir) if r[2] == mt.OCI_LAYER_GZIP}
+    assert sizes == true_sizes  # the wrong rows were forgotten and the true ones recorded
+
+
+def test_cache_rows_naming_no_valid_repository_are_ignored(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 10)
+    _push(archive, registry.host, f"{repo}/a:1")
+    with sqlite3.connect(cache_dir / FILE_NAME) as db:
+        db.execute("UPDATE blobs SET repository = '../../v2/_catalog?x='")
+    progress = RecordingProgress()
+    _push(archive, registry.host, f"{repo}/b:1", progress)
+    assert len(_compressed(progress)) == 3
+    _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+def test_corrupted_cache_file_is_rebuilt(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path, damage: str
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 6)
+    cache_dir.mkdir()
+    path = cache_dir / FILE_NAME
+    _push(archive, registry.host, f"{repo}/{damage}:0")
+    if damage == "garbage":
+        path.write_bytes(b"this is not a database\n" * 100)
+    elif damage == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[:100])
+    else:
+        path.unlink()
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE blobs (something TEXT)")
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    _push(archive, registry.host, f"{repo}/{damage}:1")
+    assert len(_cache_rows(cache_dir)) == 4  # rebuilt, and holding what this push saw
+    _corrupt_layers(archive)
+    with FaultProxy(registry.port) as proxy:
+        _push(archive, proxy.host, f"{repo}/{damage}:2")
+        assert _blob_writes(proxy.log) == []
+    _check_valid(registry, f"{repo}/{damage}:2", tars, tmp_path)
+
+
+def test_an_index_of_uncompressed_images_is_pushed_gzipped_and_stays_valid(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    amd_tars, arm_tars = _layer_tars(7, 2), _layer_tars(8, 1)
+    amd = mutate.append_layers(empty_image(Platform("linux", "amd64")),
+                               [mutate.layer_from_tar(t, "none") for t in amd_tars])
+    arm = mutate.append_layers(empty_image(Platform("linux", "arm64", "v8")),
+                               [mutate.layer_from_tar(t, "none") for t in arm_tars])
+    idx = build_index([(amd, None), (arm, None)])
+    digest = write_image(idx, f"registry://{registry.host}/{repo}:multi")
+    assert digest != idx.digest  # its children now name gzip blobs
+    got = open_any(f"registry://{registry.host}/{repo}@{digest}")
+    assert got.digest == digest
+    for plat, tars in ((Platform("linux", "amd64"), amd_tars), (Platform("linux", "arm64", "v8"), arm_tars)):
+        ref = f"{repo}@{got.image_for(plat).digest}"
+        _check_valid(registry, ref, tars, tmp_path)
+
+
+def _giropops(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "giropops", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_push_gzips_and_preserve_digests_keeps_the_archive_digest(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 9)
+    as_is = open_image(f"archive://{archive}")
+    proc = _giropops("copy", f"archive://{archive}", f"registry://{registry.host}/{repo}:gz")
+    assert proc.returncode == 0, proc.stderr
+    gz = proc.stdout.strip()
+    assert gz != str(as_is.digest)
+    _check_valid(registry, f"{repo}:gz", tars, tmp_path)
+    proc = _giropops("push", "--preserve-digests", f"archive://{archive}", f"{registry.host}/{repo}:plain")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(as_is.digest)
+    raw = subprocess.run([require_binary("skopeo"), "inspect", "--raw", "--tls-verify=false",
+                          f"docker://{registry.host}/{repo}:plain"], capture_output=True, check=True, timeout=60)
+    assert _sha(raw.stdout) == str(as_is.digest)
+    assert {d["mediaType"] for d in json.loads(raw.stdout)["layers"]} != {mt.OCI_LAYER_GZIP}
+    assert (cache_dir / FILE_NAME).is_file()
+
+
+# -- the cache on its own --------------------------------------------------------------------------
+
+
+def _loc(i: int, repo: str = "r") -> BlobLocation:
+    def d(tag: str) -> Digest:
+        return Digest("sha256", hashlib.sha256(f"{tag}{i}".encode()).hexdigest())
+
+    return BlobLocation(d("diff"), d("gz"), mt.OCI_LAYER_GZIP, 100 + i, "127.0.0.1:5000", repo)
+
+
+def test_cache_is_bounded_and_evicts_the_oldest(tmp_path: Path) -> None:
+    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5) as cache:
+        for i in range(8):
+            cache.update(add=[_loc(i)])
+        assert len(cache) == 5
+        kept = {loc.size - 100 for loc in cache.lookup(diff_ids=[_loc(i).diff_id for i in range(8)])}
+        assert kept == {3, 4, 5, 6, 7}
+        cache.update(add=[_loc(3)])  # confirmed again: now the newest
+        cache.update(add=[_loc(8)])
+        kept = {loc.size - 100 for loc in cache.lookup(diff_ids=[_loc(i).diff_id for i in range(9)])}
+        assert kept == {3, 5, 6, 7, 8}
+
+
+def _writer(path: str, worker: int, n: int) -> None:
+    with BlobInfoCache(Path(path)) as cache:
+        for i in range(n):
+            cache.update(add=[_loc(worker * 1000 + i, repo=f"w{worker}")])
+        assert cache.disabled_reason is None, cache.disabled_reason
+
+
+def test_cache_is_safe_for_concurrent_processes(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(path), w, 60)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM blobs").fetchone()[0] == 240
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_cache_damaged_in_the_middle_is_a_miss_then_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    with BlobInfoCache(path) as cache:
+        cache.update(add=[_loc(i) for i in range(2000)])
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(size // 3)
+        f.write(os.urandom(size // 3))
+    with BlobInfoCache(path) as cache:
+        cache.lookup(diff_ids=[_loc(i).diff_id for i in range(2000)])  # whatever it finds, it does not raise
+        cache.update(add=[_loc(5000)])
+        cache.update(add=[_loc(5001)])
+        assert cache.disabled_reason is None
+    with BlobInfoCache(path) as cache:
+        assert {loc.size for loc in cache.lookup(diff_ids=[_loc(5001).diff_id])} == {5101}
+
+
+def test_cache_that_cannot_be_created_is_skipped(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    with BlobInfoCache(blocker / "c.sqlite") as cache:
+        assert cache.lookup(diff_ids=[_loc(1).diff_id]) == []
+        cache.update(add=[_loc(1)])
+        assert cache.disabled_reason is not None and "c.sqlite" in cache.disabled_reason
