@@ -7,19 +7,17 @@ import json
 import sys
 
 from giropops.cli._signing import add_target, open_store, predicate_uri
-from giropops.cli.verify import add_certificate_options, trust_from_args
+from giropops.cli.verify import add_certificate_options, describe_checks, trust_from_args
 from giropops.sign.dsse import PREDICATE_TYPES
 from giropops.sign.image import verify_attestations
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("verify-attestation", help="verify an image's attestations with a public key")
+    p = sub.add_parser("verify-attestation", help="verify an image's attestations (public key or keyless)")
     p.add_argument("--key", metavar="PUB", help="cosign public key file (cosign.pub)")
     add_certificate_options(p)
     p.add_argument("--type", default=None, metavar="TYPE",
                    help=f"only attestations of this predicate type ({'|'.join(PREDICATE_TYPES)} or a URI)")
-    p.add_argument("--rekor-public-key", metavar="PEM", help="require and check (offline) a Rekor entry")
-    p.add_argument("--insecure-ignore-tlog", action="store_true", help="accepted for cosign compatibility")
     add_target(p)
     p.set_defaults(func=run)
 
@@ -33,9 +31,9 @@ def run(args: argparse.Namespace) -> int:
     err = sys.stderr
     print(f"\nVerification for {subject.display} --", file=err)
     print("The following checks were performed on each of these signatures:", file=err)
-    print("  - The cosign claims were validated", file=err)
+    for line in describe_checks(trust):
+        print(f"  - {line}", file=err)
     print("  - The statement's subject digest matches the image", file=err)
-    print("  - The signatures were verified against the specified public key", file=err)
     for a in atts:
         print(json.dumps(json.loads(a.statement.raw), separators=(",", ":")))
     return 0
