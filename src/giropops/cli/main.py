@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verify",
     "attest",
     "verify_attestation",
+    "blob",
     "tree",
     "db",
     "cves",
