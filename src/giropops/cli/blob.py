@@ -10,6 +10,7 @@ from pathlib import Path
 from giropops.cli._signing import load_signing_key, parse_bool, predicate_uri
 from giropops.cli.sbom import write_atomically
 from giropops.cli.verify import add_certificate_options, describe_checks, trust_from_args
+from giropops.cli.verify_attestation import add_policy_option, load_policy
 from giropops.errors import UsageError
 from giropops.sign.attached import Trust
 from giropops.sign.blob import attest_blob, sign_blob, verify_blob, verify_blob_attestation
@@ -59,6 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--check-claims", type=parse_bool, default=True, metavar="BOOL",
                    help="check that a subject of the statement has the blob's sha256 (default true)")
     add_certificate_options(p)
+    add_policy_option(p)
     p.add_argument("blob", metavar="BLOB", help="the attested file")
     p.set_defaults(func=run_verify_attestation)
 
@@ -157,6 +159,7 @@ def run_verify_attestation(args: argparse.Namespace) -> int:
     _one_of(args, "DSSE envelope")
     if args.type:
         predicate_uri(args.type)
+    policy = load_policy(args)
     trust = trust_from_args(args)
     blob = _read(args.blob, "blob", None)
     if args.signature is not None:
@@ -165,6 +168,8 @@ def run_verify_attestation(args: argparse.Namespace) -> int:
     else:
         st = verify_blob_attestation(trust, blob, bundle_raw=_read(args.bundle, "bundle"),
                                      predicate_type=args.type, check_claims=args.check_claims)
+    if policy is not None:
+        policy.check(json.loads(st.raw), f"attestation ({st.predicate_type})")
     _report(trust, "Verified OK")
     print(json.dumps(json.loads(st.raw), separators=(",", ":")))
     return 0

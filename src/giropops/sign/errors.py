@@ -36,6 +36,10 @@ Keyless (Fulcio / Rekor / CT) failures, each a subclass of the one above it in t
     SignedEntryTimestampError 29  (TransparencyLogError) the SET does not verify with the log's key
     InclusionProofError       35  (TransparencyLogError) inclusion proof or checkpoint does not verify
     SCTError                  36  (CertificateError) no embedded SCT verifies with a trusted CT log key
+
+Policy::
+
+    PolicyViolationError      37  a verified attestation does not satisfy the --policy (Rego)
 """
 
 from __future__ import annotations
@@ -145,3 +149,7 @@ class InclusionProofError(TransparencyLogError):
 
 class SCTError(CertificateError):
     exit_code = 36
+
+
+class PolicyViolationError(VerificationError):
+    exit_code = 37
