@@ -315,3 +315,38 @@ def test_malformed_trusted_root_is_a_certificate_error():
     with pytest.raises(se.CertificateError):
         TrustedRoot.from_json(b)
     assert TrustedRoot.from_json(a).tlogs
+
+
+# ------------------------------------------------------------------ .att layers and the log
+
+
+def test_attestation_log_entry_must_record_the_envelope(tmp_path, keypair):
+    from tests.sign.test_image_layout import make_layout
+
+    root = tmp_path / "layout"
+    digest = make_layout(root, "app:1")
+    target = f"oci-dir://{root}:app:1"
+    pred = tmp_path / "vex.json"
+    pred.write_text('{"@context": "https://openvex.dev/ns/v0.2.0", "statements": []}')
+    proc = run("attest", "--key", str(keypair.private), "--type", "openvex", "--predicate", str(pred), target,
+               password=keypair.password.decode())
+    assert proc.returncode == 0, proc.stderr
+    rekor_pem = TrustedRoot.public_good().tlog_keys().get(
+        "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d").pem()
+    (tmp_path / "rekor.pub").write_bytes(rekor_pem)
+    base = ["verify-attestation", "--key", str(keypair.public), "--type", "openvex"]
+    assert run(*base, target).returncode == 0
+    # the log is required, and this attestation was never logged
+    proc = run(*base, "--rekor-public-key", str(tmp_path / "rekor.pub"), target)
+    assert proc.returncode == se.TransparencyLogError.exit_code, proc.stderr
+    # a genuine SET of another signature grafted onto the attestation
+    store = LayoutStore(root, "app:1")
+    att = store.read_attached(digest, "att")
+    assert att is not None
+    d = att.manifest.layers[0]
+    grafted = {**d.annotations, BUNDLE_ANNOTATION: _layer(DATA / "key-rekor-valid").annotations[BUNDLE_ANNOTATION]}
+    layer = Descriptor(d.media_type, d.digest, d.size, grafted)
+    raw, config = attached_manifest([layer])
+    store.write_attached(digest, "att", raw, {d.digest: store.read_blob(d), Digest.of(config): config})
+    proc = run(*base, "--rekor-public-key", str(tmp_path / "rekor.pub"), target)
+    assert proc.returncode == se.LogEntryMismatchError.exit_code, proc.stderr

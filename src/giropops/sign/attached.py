@@ -202,20 +202,36 @@ def layer_certificates(layer: SignatureLayer) -> tuple[x509.Certificate, list[x5
     return leaf, chain
 
 
-def signer_key(layer: SignatureLayer, trust: Trust) -> VerifyingKey:
-    """The key to check an attestation layer with: ``trust.key`` or its certificate's (SET checked, if logged)."""
-    if trust.key is not None:
-        return trust.key
-    leaf, chain = layer_certificates(layer)
-    when = None
+def signer_key(layer: SignatureLayer, trust: Trust, signature: bytes | None = None,
+               envelope_payload: bytes | None = None) -> VerifyingKey:
+    """The key to check an attestation layer with: ``trust.key`` or its certificate's.
+
+    When log keys are trusted, the layer's Rekor bundle is checked first (SET, and, given the DSSE
+    ``signature`` and payload, that the logged entry records them); keyless, its integrated time is then
+    the signing time the certificate must be valid at.
+    """
     text = layer.annotations.get(BUNDLE_ANNOTATION)
-    if text and trust.log_keys is not None:
+    leaf: x509.Certificate | None = None
+    chain: list[x509.Certificate] = []
+    if trust.key is not None:
+        key = trust.key
+    else:
+        leaf, chain = layer_certificates(layer)
+        key = leaf_key(leaf)
+    when = None
+    if trust.log_keys is not None and (text or trust.require_tlog):
+        if not text:
+            raise TransparencyLogError("a transparency log entry is required but the attestation has none")
         rb = RekorBundle.from_json(_json(text))
         rb.verify(trust.log_keys)
+        if signature is not None:
+            check_body(rb.body(), signature=signature, signer_der=key.der(), envelope_payload=envelope_payload)
         when = _time(rb.integrated_time)
     elif trust.trusted_root is None:
         when = _unverified_time(layer)
-    return certificate_key(leaf, chain, trust, when)
+    if leaf is not None:
+        certificate_key(leaf, chain, trust, when)
+    return key
 
 
 def check_certificate_identity(leaf: x509.Certificate, trust: Trust) -> None:

@@ -214,7 +214,7 @@ def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
     statement: Statement | None = None
     if bundle.envelope is not None:
         bundle.envelope.verify(key)
-        signature, body_payload = _dsse_signature(bundle.envelope, key), bundle.envelope.payload
+        signature, body_payload = dsse_signature(bundle.envelope, key), bundle.envelope.payload
         statement = Statement.from_bytes(bundle.envelope.payload)
         if artifact is not None:
             artifact_digest = Digest.of(artifact)
@@ -258,7 +258,7 @@ def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
     return VerifiedBundle(bundle, key, statement)
 
 
-def _dsse_signature(env: Envelope, key: VerifyingKey) -> bytes:
+def dsse_signature(env: Envelope, key: VerifyingKey) -> bytes:
     message = pae(env.payload_type, env.payload)
     for s in env.signatures:
         try:
