@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import pytest
 from giropops.errors import UsageError
 from giropops.oci.model import Descriptor, Digest
 from giropops.oci.reference import Reference
-from giropops.oci.registry import RegistryClient
+from giropops.oci.registry import RegistryClient, RegistryOptions
 from giropops.sign import errors as se
 from giropops.sign.bundle import BUNDLE_V03
 from giropops.sign.dsse import STATEMENT_V1, sign_envelope
@@ -164,3 +167,26 @@ def test_keyless_signature_travels(tmp_path):
     proc = giropops("verify", "--certificate-identity", "other@example.com", "--certificate-oidc-issuer",
                     "https://github.com/login/oauth", f"oci-dir://{dst_root}")
     assert proc.returncode == se.CertificateIdentityError.exit_code
+
+
+def test_signatures_reach_a_registry_that_needs_credentials(registry, signed_source, keypair, tmp_path):
+    from tests.support.services import write_htpasswd
+
+    work = tmp_path / "authreg"
+    work.mkdir()
+    reg = Registry(work, htpasswd=write_htpasswd(work / "htpasswd", {"mirror": "s3cret-pw"}))
+    reg.start()
+    try:
+        env = {"GIROPOPS_REGISTRY_USERNAME": "", "GIROPOPS_REGISTRY_PASSWORD": ""}
+        proc = subprocess.run(
+            [sys.executable, "-m", "giropops", "copy", "--with-signatures", "--quiet", "--username", "mirror",
+             "--password-stdin", f"{registry.host}/travel/app:1", f"{reg.host}/private/app:1"],
+            input="s3cret-pw\n", capture_output=True, text=True, timeout=300,
+            env={**{k: v for k, v in os.environ.items() if k not in env}, "HOME": str(tmp_path)})
+        assert proc.returncode == 0, proc.stderr
+        client = RegistryClient(reg.host, RegistryOptions(username="mirror", password="s3cret-pw"))
+        tag = f"sha256-{signed_source.hex}.sig"
+        assert client.get_manifest("private/app", tag)[0] == RegistryClient(registry.host).get_manifest(
+            "travel/app", tag)[0]
+    finally:
+        reg.stop()

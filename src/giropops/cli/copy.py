@@ -113,13 +113,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=run, mode=name)
 
 
-def _signature_store(spec: Spec, args: argparse.Namespace, digest: Digest | None) -> Store:
-    from giropops.sign.storage import LayoutStore, open_registry_store
+def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> Store:
+    """Where the signatures of ``digest`` live, reached with the same credentials as the image copy."""
+    from giropops.sign.storage import LayoutStore, RegistryStore
 
     if isinstance(spec, RegistrySpec):
-        return open_registry_store(spec.ref, insecure=bool(args.insecure))
+        from giropops.oci.registry import RegistryClient, RegistryOptions
+
+        client = RegistryClient(spec.ref.registry_host, RegistryOptions(
+            insecure=options.insecure, username=options.username, password=options.password,
+            docker_config=options.docker_config, chunk_size=options.chunk_size))
+        return RegistryStore(client, spec.ref)
     if isinstance(spec, OCIDirSpec):
-        return LayoutStore(spec.path, None if digest else spec.name, digest)
+        return LayoutStore(spec.path, None, digest)
     raise UsageError(f"--with-signatures copies between registries and oci-dir:// layouts only, not {spec}")
 
 
@@ -148,16 +154,16 @@ def run(args: argparse.Namespace) -> int:
         obj = open_image(src, platform, options)
     digest = write_image(obj, dst, options, progress_for(args))
     if args.with_signatures:
-        _copy_signatures(src, dst, args, digest)
+        _copy_signatures(src, dst, options, digest)
     print(digest)
     return 0
 
 
-def _copy_signatures(src: Spec, dst: Spec, args: argparse.Namespace, digest: Digest) -> None:
+def _copy_signatures(src: Spec, dst: Spec, options: TransportOptions, digest: Digest) -> None:
     from giropops.sign.transfer import copy_signatures
 
-    src_store = _signature_store(src, args, digest)
-    dst_store = _signature_store(dst, args, digest)
+    src_store = _signature_store(src, options, digest)
+    dst_store = _signature_store(dst, options, digest)
     report = copy_signatures(src_store, dst_store, digest)
     if report.count == 0:
         print(f"Note: nothing is attached to {digest} at the source (no signatures, attestations, SBOMs or "
