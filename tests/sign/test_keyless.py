@@ -249,6 +249,16 @@ def test_broken_inclusion_proof_and_checkpoint():
     verify_bundle(_att_bundle(set_only), _att_trust())  # a SET alone is enough, as in cosign
 
 
+def test_integrated_time_without_set_is_not_trusted():
+    # An inclusion proof covers the entry body, not integratedTime: without the SET nothing vouches for the
+    # signing time, so the short-lived certificate is checked at the current time and refused.
+    def proof_only(doc: dict[str, Any]) -> None:
+        del doc["verificationMaterial"]["tlogEntries"][0]["inclusionPromise"]
+
+    with pytest.raises(se.CertificateValidityError):
+        verify_bundle(_att_bundle(proof_only), _att_trust())
+
+
 def test_bundle_certificate_outside_validity_without_log():
     with pytest.raises(se.CertificateValidityError):
         verify_bundle(_att_bundle(), _att_trust(log_keys=None, require_tlog=False))

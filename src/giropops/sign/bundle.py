@@ -249,7 +249,8 @@ def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
             entry.verify(trust.log_keys)
             check_body(decode_body(base64_std(entry.body)), signature=signature, signer_der=key.der(),
                        artifact_sha256=artifact_sha, envelope_payload=body_payload)
-            if when is None:
+            if when is None and entry.set_sig is not None:
+                # only a verified SET signs integratedTime; an inclusion proof covers the body alone
                 when = datetime.datetime.fromtimestamp(entry.integrated_time, datetime.UTC)
     elif trust.trusted_root is None and bundle.tlog_entries:
         when = datetime.datetime.fromtimestamp(bundle.tlog_entries[0].integrated_time, datetime.UTC)
