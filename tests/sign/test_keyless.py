@@ -173,6 +173,12 @@ def test_sct_checked_against_ct_log_key(tmp_path):
     doc["ctlogs"] = []
     proc = run("verify", "--trusted-root", str(_write_root(tmp_path / "no-ct.json", doc)), *ID, target)
     assert proc.returncode == se.SCTError.exit_code, proc.stderr
+    # the right keys, but the CT logs' validity ended before the signing time (2023-01-20)
+    doc = _root_doc()
+    for ct in doc["ctlogs"]:
+        ct["publicKey"]["validFor"]["end"] = "2022-12-01T00:00:00Z"
+    proc = run("verify", "--trusted-root", str(_write_root(tmp_path / "old-ct.json", doc)), *ID, target)
+    assert proc.returncode == se.SCTError.exit_code, proc.stderr
 
 
 def test_fulcio_ca_must_be_valid_at_signing_time(tmp_path):

@@ -137,7 +137,7 @@ def certificate_key(leaf: x509.Certificate, chain: Sequence[x509.Certificate], t
             raise CertificateError(f"the certificate does not chain to a certificate authority of the trusted root "
                                    f"valid at {at.isoformat()}: {errors[0]}")
         if trust.require_sct:
-            verify_embedded_sct(leaf, issuer_of(leaf, pool), trust.trusted_root.ct_keys().keys)
+            verify_embedded_sct(leaf, issuer_of(leaf, pool), trust.trusted_root.ct_keys(at).keys)
     trust.identity_policy().check(leaf)
     return key
 

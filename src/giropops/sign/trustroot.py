@@ -3,8 +3,8 @@
 The format is Sigstore's (``application/vnd.dev.sigstore.trustedroot+json;version=0.1``, protobuf JSON).
 giropops ships the public-good instance's root as package data (``giropops/data/sigstore``, see its
 PROVENANCE) and never refreshes it over the network: ``--trusted-root FILE`` replaces it (a private
-Sigstore, an air-gapped copy, a newer root).  Each CA and log key is trusted only within its ``validFor``
-window, checked against the signing time.
+Sigstore, an air-gapped copy, a newer root).  Fulcio CAs and CT log keys are trusted only within their
+``validFor`` window, checked against the signing time; Rekor keys are trusted by log ID alone.
 """
 
 from __future__ import annotations
@@ -170,8 +170,9 @@ class TrustedRoot:
     def tlog_keys(self) -> LogKeys:
         return LogKeys({t.log_id_hex: t.key for t in self.tlogs})
 
-    def ct_keys(self) -> LogKeys:
-        return LogKeys({t.log_id_hex: t.key for t in self.ctlogs})
+    def ct_keys(self, at: datetime.datetime | None = None) -> LogKeys:
+        """CT log keys (only those valid at ``at`` when given)."""
+        return LogKeys({t.log_id_hex: t.key for t in self.ctlogs if at is None or t.validity.contains(at)})
 
     def authorities_at(self, when: datetime.datetime) -> Sequence[CertificateAuthority]:
         return [ca for ca in self.certificate_authorities if ca.validity.contains(when)]
