@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -87,32 +88,32 @@ def trust_from_args(args: argparse.Namespace) -> Trust:
     log_keys = None
     if a.get("rekor_public_key"):
         log_keys = LogKeys.from_pems(_read(a["rekor_public_key"]))
-    common = {
-        "certificate_identity": a.get("certificate_identity"),
-        "certificate_oidc_issuer": a.get("certificate_oidc_issuer"),
-        "certificate_identity_regexp": a.get("certificate_identity_regexp"),
-        "certificate_oidc_issuer_regexp": a.get("certificate_oidc_issuer_regexp"),
-        "github_claims": {c: a[f"github_{c}"] for c in GITHUB_CLAIMS if a.get(f"github_{c}")},
-    }
+    identity = Trust(
+        certificate_identity=a.get("certificate_identity"),
+        certificate_oidc_issuer=a.get("certificate_oidc_issuer"),
+        certificate_identity_regexp=a.get("certificate_identity_regexp"),
+        certificate_oidc_issuer_regexp=a.get("certificate_oidc_issuer_regexp"),
+        github_claims={c: a[f"github_{c}"] for c in GITHUB_CLAIMS if a.get(f"github_{c}")},
+    )
     if args.key is not None:
         return Trust(key=VerifyingKey.load(Path(args.key)), log_keys=log_keys, require_tlog=log_keys is not None)
     if roots_file:
         roots = load_pem_certificates(_read(roots_file), roots_file)
-        return Trust(roots=roots, log_keys=log_keys, require_tlog=log_keys is not None, **common)  # type: ignore[arg-type]
+        return dataclasses.replace(identity, roots=roots, log_keys=log_keys, require_tlog=log_keys is not None)
     # keyless, the way cosign v2+ insists: say who must have signed
-    if not (common["certificate_identity"] or common["certificate_identity_regexp"]):
+    if not (identity.certificate_identity or identity.certificate_identity_regexp):
         raise UsageError("--certificate-identity or --certificate-identity-regexp is required for verification "
                          "in keyless mode")
-    if not (common["certificate_oidc_issuer"] or common["certificate_oidc_issuer_regexp"]):
+    if not (identity.certificate_oidc_issuer or identity.certificate_oidc_issuer_regexp):
         raise UsageError("--certificate-oidc-issuer or --certificate-oidc-issuer-regexp is required for "
                          "verification in keyless mode")
     root = TrustedRoot.load(Path(root_file)) if root_file else TrustedRoot.public_good()
     ignore_tlog = bool(a.get("insecure_ignore_tlog"))
     if log_keys is None and not ignore_tlog:
         log_keys = root.tlog_keys()
-    return Trust(roots=[ca.root for ca in root.certificate_authorities], trusted_root=root,
-                 log_keys=None if ignore_tlog else log_keys, require_tlog=not ignore_tlog,
-                 require_sct=not a.get("insecure_ignore_sct"), **common)  # type: ignore[arg-type]
+    return dataclasses.replace(identity, roots=[ca.root for ca in root.certificate_authorities], trusted_root=root,
+                               log_keys=None if ignore_tlog else log_keys, require_tlog=not ignore_tlog,
+                               require_sct=not a.get("insecure_ignore_sct"))
 
 
 def describe_checks(trust: Trust) -> list[str]:
