@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -366,3 +367,36 @@ def test_attestation_log_entry_must_record_the_envelope(tmp_path, keypair):
     store.write_attached(digest, "att", raw, {d.digest: store.read_blob(d), Digest.of(config): config})
     proc = run(*base, "--rekor-public-key", str(tmp_path / "rekor.pub"), target)
     assert proc.returncode == se.LogEntryMismatchError.exit_code, proc.stderr
+
+
+# ------------------------------------------------------------------ 2021: the first Fulcio CA, no SCT yet
+
+
+def test_2021_signature_chains_to_the_first_fulcio_ca_without_sct():
+    from giropops.sign.attached import (
+        CERTIFICATE_ANNOTATION,
+        SIGNATURE_ANNOTATION,
+        SIMPLE_SIGNING_MEDIA_TYPE,
+        verify_layer,
+    )
+
+    d = DATA / "rekor-bundle-kubewarden"
+    payload = (d / "payload.json").read_bytes()
+    layer = SignatureLayer(SIMPLE_SIGNING_MEDIA_TYPE, payload, {
+        SIGNATURE_ANNOTATION: (d / "signature.b64").read_text().strip(),
+        CERTIFICATE_ANNOTATION: (d / "cert.pem").read_text(),
+        BUNDLE_ANNOTATION: (d / "bundle.json").read_text(),
+    })
+    digest = Digest.parse(json.loads(payload)["critical"]["image"]["docker-manifest-digest"])
+    root = TrustedRoot.public_good()
+    trust = Trust(trusted_root=root, log_keys=root.tlog_keys(), require_tlog=True, require_sct=False,
+                  certificate_identity="flavio@castelli.me")
+    assert verify_layer(layer, trust, digest).manifest_digest == digest
+    # Fulcio embedded no SCT in October 2021: required, it is missing
+    with pytest.raises(se.SCTError):
+        verify_layer(layer, dataclasses.replace(trust, require_sct=True), digest)
+    # the 2021 CA's validity window is what admits it: close it before the signing time
+    doc = _root_doc()
+    doc["certificateAuthorities"][0]["validFor"]["start"] = "2021-11-01T00:00:00Z"
+    with pytest.raises(se.CertificateError):
+        verify_layer(layer, dataclasses.replace(trust, trusted_root=TrustedRoot.from_json(doc)), digest)
