@@ -137,9 +137,9 @@ def test_verify_keyless_fulcio_with_identity_and_rekor(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "transparency log was verified offline" in proc.stderr
     proc = run(*base, "--certificate-identity", "someone@else.example", target)
-    assert proc.returncode == se.CertificateError.exit_code
+    assert proc.returncode == se.CertificateIdentityError.exit_code
     proc = run(*base, "--certificate-oidc-issuer", "https://accounts.google.com", target)
-    assert proc.returncode == se.CertificateError.exit_code
+    assert proc.returncode == se.CertificateIssuerError.exit_code
     proc = run("verify", "--ca-roots", str(d / "fulcio_v1.crt.pem"), "--rekor-public-key",
                str(d / "cosign.pub"), target)
     assert proc.returncode == se.TransparencyLogError.exit_code

@@ -4,6 +4,10 @@ SRC and DST are specs (``registry://`` or a bare reference, ``archive://``,
 ``oci-dir://``, ``fs://``, ``local://``); see ``giropops.oci.transport``.
 The digest of what was written goes to stdout; progress (per layer) to stderr
 on a terminal unless ``--quiet``.
+
+``--with-signatures`` (registry or ``oci-dir://`` on both sides) also carries the cosign signatures,
+attestations and SBOMs (``.sig``/``.att``/``.sbom``) and the OCI referrers of the copied digest, byte for
+byte, so the copy verifies with the same key or identity (``cosign copy`` / ``save`` / ``load``).
 """
 
 from __future__ import annotations
@@ -11,13 +15,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import TYPE_CHECKING
 
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import ManifestError, ReferenceError_, UsageError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
-from giropops.oci.model import Platform
+from giropops.oci.model import Digest, Platform
 from giropops.oci.transport import (
     LocalSpec,
+    OCIDirSpec,
     RegistrySpec,
     Spec,
     TransportOptions,
@@ -27,6 +33,9 @@ from giropops.oci.transport import (
     write_image,
 )
 from giropops.progress import NO_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from giropops.sign.storage import Store
 
 
 def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> None:
@@ -110,7 +119,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument("--preserve-digests", action="store_true",
                            help="push uncompressed layers as they are, keeping the image digest "
                                 "(default: gzip them, reusing what the registry already holds)")
+        p.add_argument("--with-signatures", action="store_true",
+                       help="also copy the image's cosign signatures, attestations, SBOMs and OCI referrers "
+                            "(registry or oci-dir:// on both sides)")
         p.set_defaults(func=run, mode=name)
+
+
+def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> Store:
+    """Where the signatures of ``digest`` live, reached with the same credentials as the image copy."""
+    from giropops.sign.storage import LayoutStore, RegistryStore
+
+    if isinstance(spec, RegistrySpec):
+        from giropops.oci.registry import RegistryClient, RegistryOptions
+
+        client = RegistryClient(spec.ref.registry_host, RegistryOptions(
+            insecure=options.insecure, username=options.username, password=options.password,
+            docker_config=options.docker_config, chunk_size=options.chunk_size))
+        return RegistryStore(client, spec.ref)
+    if isinstance(spec, OCIDirSpec):
+        return LayoutStore(spec.path, None, digest)
+    raise UsageError(f"--with-signatures copies between registries and oci-dir:// layouts only, not {spec}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -124,8 +152,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--platform and --all-platforms exclude each other")
     if args.chunk_size is not None and args.chunk_size <= 0:
         raise UsageError("--chunk-size must be positive")
+    if args.with_signatures:
+        for spec in (src, dst):
+            if not isinstance(spec, RegistrySpec | OCIDirSpec):
+                raise UsageError(f"--with-signatures copies between registries and oci-dir:// layouts only, "
+                                 f"not {spec}")
     options = transport_options(args, name=_default_name(src))
-    if getattr(args, "preserve_digests", False):
+    # signatures name the image's digest: a copy that carries them must keep it
+    if getattr(args, "preserve_digests", False) or args.with_signatures:
         options = dataclasses.replace(options, preserve_digests=True)
     platform = parse_platform(args.platform)
     obj: Image | ImageIndex
@@ -134,5 +168,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         obj = open_image(src, platform, options)
     digest = write_image(obj, dst, options, progress_for(args))
+    if args.with_signatures:
+        _copy_signatures(src, dst, options, digest)
     print(digest)
     return 0
+
+
+def _copy_signatures(src: Spec, dst: Spec, options: TransportOptions, digest: Digest) -> None:
+    from giropops.sign.transfer import copy_signatures
+
+    src_store = _signature_store(src, options, digest)
+    dst_store = _signature_store(dst, options, digest)
+    report = copy_signatures(src_store, dst_store, digest)
+    if report.count == 0:
+        print(f"Note: nothing is attached to {digest} at the source (no signatures, attestations, SBOMs or "
+              f"referrers); an index's signatures travel only with --all-platforms", file=sys.stderr)
+        return
+    parts = [f".{suffix}" for suffix in report.attached] + ([f"{len(report.referrers)} referrer(s)"]
+                                                            if report.referrers else [])
+    print(f"Copied {', '.join(parts)} of {digest}", file=sys.stderr)

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verify",
     "attest",
     "verify_attestation",
+    "blob",
     "tree",
     "db",
     "cves",

@@ -18,11 +18,20 @@ from cryptography import x509
 from giropops import jsonio
 from giropops.errors import VerificationError, quote_for_error
 from giropops.oci.model import Digest
-from giropops.sign.certs import identity, load_pem_certificates, verify_chain
+from giropops.sign.certs import (
+    IdentityPolicy,
+    check_time,
+    issuer_of,
+    leaf_key,
+    load_pem_certificates,
+    verify_chain,
+    verify_embedded_sct,
+)
 from giropops.sign.encoding import b64decode_strict
 from giropops.sign.errors import (
     AnnotationsMismatchError,
     CertificateError,
+    CertificateValidityError,
     DigestMismatchError,
     IdentityMismatchError,
     NoSignaturesError,
@@ -35,6 +44,7 @@ from giropops.sign.errors import (
 from giropops.sign.keys import VerifyingKey
 from giropops.sign.payload import SimpleSigningPayload
 from giropops.sign.rekor import LogKeys, RekorBundle, check_body
+from giropops.sign.trustroot import TrustedRoot
 
 SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
 DSSE_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json"
@@ -76,7 +86,13 @@ class SignatureLayer:
 
 @dataclass(frozen=True)
 class Trust:
-    """What a signature may be verified with: a public key, or roots for a certificate; log keys optional."""
+    """What a signature may be verified with: a public key, or roots for a certificate; log keys optional.
+
+    Keyless against a Sigstore trusted root (``trusted_root``): the leaf must chain to a Fulcio CA valid at
+    the signing time (the log's integrated time once the SET/proof verified, else now), carry an SCT from a
+    trusted CT log (``require_sct``), and match the identity policy.  With bare ``roots`` (own PKI, or
+    ``--ca-roots``) there are no validity windows for the CAs and no SCT.
+    """
 
     key: VerifyingKey | None = None
     roots: Sequence[x509.Certificate] = ()
@@ -84,6 +100,47 @@ class Trust:
     require_tlog: bool = False
     certificate_identity: str | None = None  # SAN the signing certificate must carry (keyless / PKI)
     certificate_oidc_issuer: str | None = None  # Fulcio OIDC issuer extension it must carry
+    certificate_identity_regexp: str | None = None
+    certificate_oidc_issuer_regexp: str | None = None
+    github_claims: Mapping[str, str] = field(default_factory=dict)  # trigger|sha|name|repository|ref -> value
+    trusted_root: TrustedRoot | None = None
+    require_sct: bool = False
+
+    def identity_policy(self) -> IdentityPolicy:
+        return IdentityPolicy(self.certificate_identity, self.certificate_identity_regexp,
+                              self.certificate_oidc_issuer, self.certificate_oidc_issuer_regexp,
+                              dict(self.github_claims))
+
+
+def certificate_key(leaf: x509.Certificate, chain: Sequence[x509.Certificate], trust: Trust,
+                    when: datetime.datetime | None) -> VerifyingKey:
+    """The signing key of a certificate ``trust`` accepts at signing time ``when``; identity checked last."""
+    if trust.trusted_root is None:
+        key = verify_chain(leaf, chain, trust.roots, when)
+    else:
+        at = when or datetime.datetime.now(datetime.UTC)
+        check_time(leaf, at)
+        cas = trust.trusted_root.authorities_at(at)
+        if not cas:
+            raise CertificateError(f"no certificate authority of the trusted root was valid at {at.isoformat()}")
+        errors: list[CertificateError] = []
+        pool: list[x509.Certificate] = []
+        for ca in cas:
+            try:
+                key = verify_chain(leaf, [*chain, *ca.chain], [ca.root], at)
+                pool = [*chain, *ca.chain]
+                break
+            except CertificateValidityError:
+                raise
+            except CertificateError as exc:
+                errors.append(exc)
+        else:
+            raise CertificateError(f"the certificate does not chain to a certificate authority of the trusted root "
+                                   f"valid at {at.isoformat()}: {errors[0]}")
+        if trust.require_sct:
+            verify_embedded_sct(leaf, issuer_of(leaf, pool), trust.trusted_root.ct_keys(at).keys)
+    trust.identity_policy().check(leaf)
+    return key
 
 
 def verify_layer(layer: SignatureLayer, trust: Trust, image_digest: Digest | None,
@@ -99,10 +156,21 @@ def verify_layer(layer: SignatureLayer, trust: Trust, image_digest: Digest | Non
         signature = b64decode_strict(sig_text, "signature annotation")
     except ValueError as exc:
         raise SignatureEncodingError(str(exc)) from exc
-    key = signer_key(layer, trust)
-    key.verify(signature, layer.payload)
-    if trust.log_keys is not None and (BUNDLE_ANNOTATION in layer.annotations or trust.require_tlog):
-        verify_attached_bundle(layer, signature, key, trust.log_keys)
+    if trust.key is not None:
+        trust.key.verify(signature, layer.payload)
+        if trust.log_keys is not None and (BUNDLE_ANNOTATION in layer.annotations or trust.require_tlog):
+            verify_attached_bundle(layer, signature, trust.key, trust.log_keys)
+    else:
+        # Keyless: the log entry first, since only a verified entry gives a signing time to trust.
+        leaf, chain = layer_certificates(layer)
+        key = leaf_key(leaf)
+        key.verify(signature, layer.payload)
+        when = None
+        if trust.log_keys is not None and (BUNDLE_ANNOTATION in layer.annotations or trust.require_tlog):
+            when = _time(verify_attached_bundle(layer, signature, key, trust.log_keys).integrated_time)
+        elif trust.trusted_root is None:
+            when = _unverified_time(layer)
+        certificate_key(leaf, chain, trust, when)
     payload = SimpleSigningPayload.from_bytes(layer.payload)
     if image_digest is None:
         raise DigestMismatchError("there is no image manifest to bind the signature to")
@@ -117,39 +185,63 @@ def verify_layer(layer: SignatureLayer, trust: Trust, image_digest: Digest | Non
     return payload
 
 
-def signer_key(layer: SignatureLayer, trust: Trust) -> VerifyingKey:
-    if trust.key is not None:
-        return trust.key
+def _time(t: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC)
+
+
+def _unverified_time(layer: SignatureLayer) -> datetime.datetime | None:
+    text = layer.annotations.get(BUNDLE_ANNOTATION)
+    return _time(RekorBundle.from_json(_json(text)).integrated_time) if text else None
+
+
+def layer_certificates(layer: SignatureLayer) -> tuple[x509.Certificate, list[x509.Certificate]]:
     cert_pem = layer.annotations.get(CERTIFICATE_ANNOTATION)
     if not cert_pem:
         raise CertificateError("no key given and the signature carries no certificate")
     leaf = load_pem_certificates(cert_pem.encode(), "signing certificate")[0]
     chain_pem = layer.annotations.get(CHAIN_ANNOTATION, "")
     chain = load_pem_certificates(chain_pem.encode(), "certificate chain") if chain_pem.strip() else []
+    return leaf, chain
+
+
+def signer_key(layer: SignatureLayer, trust: Trust, signature: bytes | None = None,
+               envelope_payload: bytes | None = None) -> VerifyingKey:
+    """The key to check an attestation layer with: ``trust.key`` or its certificate's.
+
+    When log keys are trusted, the layer's Rekor bundle is checked first (SET, and, given the DSSE
+    ``signature`` and payload, that the logged entry records them); keyless, its integrated time is then
+    the signing time the certificate must be valid at.
+    """
+    text = layer.annotations.get(BUNDLE_ANNOTATION)
+    leaf: x509.Certificate | None = None
+    chain: list[x509.Certificate] = []
+    if trust.key is not None:
+        key = trust.key
+    else:
+        leaf, chain = layer_certificates(layer)
+        key = leaf_key(leaf)
     when = None
-    bundle_text = layer.annotations.get(BUNDLE_ANNOTATION)
-    if bundle_text:
-        rb = RekorBundle.from_json(_json(bundle_text))
-        when = datetime.datetime.fromtimestamp(rb.integrated_time, datetime.UTC)
-    key = verify_chain(leaf, chain, trust.roots, when)
-    check_certificate_identity(leaf, trust)
+    if trust.log_keys is not None and (text or trust.require_tlog):
+        if not text:
+            raise TransparencyLogError("a transparency log entry is required but the attestation has none")
+        rb = RekorBundle.from_json(_json(text))
+        rb.verify(trust.log_keys)
+        if signature is not None:
+            check_body(rb.body(), signature=signature, signer_der=key.der(), envelope_payload=envelope_payload)
+        when = _time(rb.integrated_time)
+    elif trust.trusted_root is None:
+        when = _unverified_time(layer)
+    if leaf is not None:
+        certificate_key(leaf, chain, trust, when)
     return key
 
 
 def check_certificate_identity(leaf: x509.Certificate, trust: Trust) -> None:
-    ident = identity(leaf)
-    if trust.certificate_identity is not None and trust.certificate_identity not in ident.subject_alternative_names:
-        raise CertificateError(
-            f"certificate identity is {', '.join(ident.subject_alternative_names) or 'empty'}, "
-            f"expected {trust.certificate_identity}"
-        )
-    if trust.certificate_oidc_issuer is not None and ident.oidc_issuer != trust.certificate_oidc_issuer:
-        raise CertificateError(
-            f"certificate OIDC issuer is {ident.oidc_issuer}, expected {trust.certificate_oidc_issuer}"
-        )
+    trust.identity_policy().check(leaf)
 
 
-def verify_attached_bundle(layer: SignatureLayer, signature: bytes, key: VerifyingKey, log_keys: LogKeys) -> None:
+def verify_attached_bundle(layer: SignatureLayer, signature: bytes, key: VerifyingKey,
+                           log_keys: LogKeys) -> RekorBundle:
     text = layer.annotations.get(BUNDLE_ANNOTATION)
     if not text:
         raise TransparencyLogError("a transparency log entry is required but the signature has none")
@@ -157,6 +249,7 @@ def verify_attached_bundle(layer: SignatureLayer, signature: bytes, key: Verifyi
     rb.verify(log_keys)
     check_body(rb.body(), signature=signature, signer_der=key.der(),
                artifact_sha256=hashlib.sha256(layer.payload).hexdigest())
+    return rb
 
 
 def _json(text: str) -> object:

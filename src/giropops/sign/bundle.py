@@ -20,14 +20,15 @@ from cryptography import x509
 from giropops import jsonio
 from giropops.errors import quote_for_error
 from giropops.oci.model import Digest
-from giropops.sign.attached import Trust, check_certificate_identity
-from giropops.sign.certs import verify_chain
+from giropops.sign.attached import Trust, certificate_key
+from giropops.sign.certs import leaf_key
 from giropops.sign.dsse import Envelope, Statement, pae
 from giropops.sign.encoding import b64decode_strict
 from giropops.sign.errors import (
     BundleError,
     CertificateError,
     DigestMismatchError,
+    InclusionProofError,
     NoValidSignatureError,
     SignatureEncodingError,
     TransparencyLogError,
@@ -120,7 +121,7 @@ class TlogEntry:
             if isinstance(cp, dict) and isinstance(cp.get("envelope"), str):
                 checkpoint = verify_checkpoint(cp["envelope"], log_keys, self.log_id_hex)
                 if checkpoint.root != root or checkpoint.size != size:
-                    raise TransparencyLogError("the checkpoint is for another tree than the inclusion proof")
+                    raise InclusionProofError("the checkpoint is for another tree than the inclusion proof")
 
 
 def base64_std(data: bytes) -> str:
@@ -206,11 +207,12 @@ class VerifiedBundle:
 def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
                   artifact_digest: Digest | None = None) -> VerifiedBundle:
     """Signature, artifact binding, and (when log keys are trusted) transparency-log evidence."""
-    key = _bundle_key(bundle, trust)
+    keyless = bool(bundle.certificates) and trust.key is None
+    key = leaf_key(bundle.certificates[0]) if keyless else _bundle_key(bundle, trust)
     statement: Statement | None = None
     if bundle.envelope is not None:
         bundle.envelope.verify(key)
-        signature, body_payload = _dsse_signature(bundle.envelope, key), bundle.envelope.payload
+        signature, body_payload = dsse_signature(bundle.envelope, key), bundle.envelope.payload
         statement = Statement.from_bytes(bundle.envelope.payload)
         if artifact is not None:
             artifact_digest = Digest.of(artifact)
@@ -237,6 +239,7 @@ def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
         else:
             key.verify_prehashed(signature, digest)
         artifact_sha = digest.hex()
+    when = None
     if trust.log_keys is not None:
         if not bundle.tlog_entries and trust.require_tlog:
             raise TransparencyLogError("the bundle has no transparency log entry")
@@ -244,10 +247,17 @@ def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
             entry.verify(trust.log_keys)
             check_body(decode_body(base64_std(entry.body)), signature=signature, signer_der=key.der(),
                        artifact_sha256=artifact_sha, envelope_payload=body_payload)
+            if when is None and entry.set_sig is not None:
+                # only a verified SET signs integratedTime; an inclusion proof covers the body alone
+                when = datetime.datetime.fromtimestamp(entry.integrated_time, datetime.UTC)
+    elif trust.trusted_root is None and bundle.tlog_entries:
+        when = datetime.datetime.fromtimestamp(bundle.tlog_entries[0].integrated_time, datetime.UTC)
+    if keyless:
+        certificate_key(bundle.certificates[0], bundle.certificates[1:], trust, when)
     return VerifiedBundle(bundle, key, statement)
 
 
-def _dsse_signature(env: Envelope, key: VerifyingKey) -> bytes:
+def dsse_signature(env: Envelope, key: VerifyingKey) -> bytes:
     message = pae(env.payload_type, env.payload)
     for s in env.signatures:
         try:
@@ -260,15 +270,6 @@ def _dsse_signature(env: Envelope, key: VerifyingKey) -> bytes:
 
 
 def _bundle_key(bundle: Bundle, trust: Trust) -> VerifyingKey:
-    if bundle.certificates:
-        if trust.key is not None:
-            return trust.key
-        when = None
-        if bundle.tlog_entries:
-            when = datetime.datetime.fromtimestamp(bundle.tlog_entries[0].integrated_time, datetime.UTC)
-        key = verify_chain(bundle.certificates[0], bundle.certificates[1:], trust.roots, when)
-        check_certificate_identity(bundle.certificates[0], trust)
-        return key
     if trust.key is None:
         raise NoValidSignatureError("the bundle names its key only by a hint; a public key must be given")
     return trust.key

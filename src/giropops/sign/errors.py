@@ -26,6 +26,20 @@ Verification failures (``VerificationError``; exit 10 for the base class)::
     NoMatchingAttestationError 22 attestations exist, none has the requested predicate type
     NotSimpleSigningError     23  the layer is not a simple-signing payload (other attachment type)
     IdentityMismatchError     24  the signed docker-reference is not the expected image name
+
+Keyless (Fulcio / Rekor / CT) failures, each a subclass of the one above it in this list's order::
+
+    CertificateIdentityError  25  (CertificateError) the certificate's SAN or GitHub workflow claims do not match
+    CertificateIssuerError    26  (CertificateError) the certificate's OIDC issuer does not match
+    CertificateValidityError  27  (CertificateError) the signing time is outside a certificate's validity
+    LogEntryMismatchError     28  (TransparencyLogError) the log entry records another signature (grafted SET)
+    SignedEntryTimestampError 29  (TransparencyLogError) the SET does not verify with the log's key
+    InclusionProofError       35  (TransparencyLogError) inclusion proof or checkpoint does not verify
+    SCTError                  36  (CertificateError) no embedded SCT verifies with a trusted CT log key
+
+Policy::
+
+    PolicyViolationError      37  a verified attestation does not satisfy the --policy (Rego)
 """
 
 from __future__ import annotations
@@ -107,3 +121,35 @@ class NotSimpleSigningError(VerificationError):
 
 class IdentityMismatchError(VerificationError):
     exit_code = 24
+
+
+class CertificateIdentityError(CertificateError):
+    exit_code = 25
+
+
+class CertificateIssuerError(CertificateError):
+    exit_code = 26
+
+
+class CertificateValidityError(CertificateError):
+    exit_code = 27
+
+
+class LogEntryMismatchError(TransparencyLogError):
+    exit_code = 28
+
+
+class SignedEntryTimestampError(TransparencyLogError):
+    exit_code = 29
+
+
+class InclusionProofError(TransparencyLogError):
+    exit_code = 35
+
+
+class SCTError(CertificateError):
+    exit_code = 36
+
+
+class PolicyViolationError(VerificationError):
+    exit_code = 37

@@ -25,11 +25,13 @@ from giropops.sign.attached import (
     SignatureLayer,
     Trust,
     Verified,
+    layer_certificates,
     most_informative,
     signer_key,
     verify_layers,
 )
-from giropops.sign.bundle import BUNDLE_V03, Bundle, verify_bundle
+from giropops.sign.bundle import BUNDLE_V03, Bundle, dsse_signature, verify_bundle
+from giropops.sign.certs import leaf_key
 from giropops.sign.dsse import (
     MAX_ENVELOPE_BYTES,
     Envelope,
@@ -234,7 +236,13 @@ def verify_attestations(
         try:
             blob = store.read_blob(desc)
             env = Envelope.from_bytes(blob)
-            env.verify(signer_key(SignatureLayer(desc.media_type, blob, desc.annotations), trust))
+            layer = SignatureLayer(desc.media_type, blob, desc.annotations)
+            if trust.log_keys is None:
+                env.verify(signer_key(layer, trust))
+            else:
+                # the log entry must record the very signature the signer made over this envelope
+                candidate = trust.key or leaf_key(layer_certificates(layer)[0])
+                signer_key(layer, trust, dsse_signature(env, candidate), env.payload)
             st = Statement.from_bytes(env.payload)
             st.check_subject(subject.digest)
             seen_types.add(st.predicate_type)

@@ -21,7 +21,13 @@ from cryptography import x509
 from giropops import jsonio
 from giropops.errors import quote_for_error
 from giropops.sign.encoding import b64decode_strict
-from giropops.sign.errors import NoValidSignatureError, TransparencyLogError
+from giropops.sign.errors import (
+    InclusionProofError,
+    LogEntryMismatchError,
+    NoValidSignatureError,
+    SignedEntryTimestampError,
+    TransparencyLogError,
+)
 from giropops.sign.keys import VerifyingKey, pem_blocks
 
 
@@ -74,7 +80,7 @@ def verify_set(set_sig: bytes, body_b64: str, integrated_time: int, log_index: i
     try:
         key.verify(set_sig, set_payload(body_b64, integrated_time, log_index, log_id_hex))
     except NoValidSignatureError as exc:
-        raise TransparencyLogError("the signed entry timestamp (SET) does not verify with the log's key") from exc
+        raise SignedEntryTimestampError("the signed entry timestamp (SET) does not verify with the log's key") from exc
 
 
 @dataclass(frozen=True)
@@ -129,11 +135,11 @@ def leaf_hash(body: bytes) -> bytes:
 def verify_inclusion(leaf: bytes, index: int, tree_size: int, proof: Sequence[bytes], root: bytes) -> None:
     """RFC 9162 section 2.1.3.2."""
     if index < 0 or index >= tree_size:
-        raise TransparencyLogError(f"inclusion proof: index {index} outside a tree of {tree_size}")
+        raise InclusionProofError(f"inclusion proof: index {index} outside a tree of {tree_size}")
     fn, sn, r = index, tree_size - 1, leaf
     for p in proof:
         if sn == 0:
-            raise TransparencyLogError("inclusion proof: audit path is too long")
+            raise InclusionProofError("inclusion proof: audit path is too long")
         if fn & 1 or fn == sn:
             r = _hash_children(p, r)
             if not fn & 1:
@@ -145,7 +151,7 @@ def verify_inclusion(leaf: bytes, index: int, tree_size: int, proof: Sequence[by
         fn >>= 1
         sn >>= 1
     if sn != 0 or r != root:
-        raise TransparencyLogError("inclusion proof does not lead to the root hash")
+        raise InclusionProofError("inclusion proof does not lead to the root hash")
 
 
 @dataclass(frozen=True)
@@ -158,16 +164,16 @@ class Checkpoint:
 def verify_checkpoint(envelope: str, keys: LogKeys, log_id_hex: str) -> Checkpoint:
     body, sep, sigs = envelope.partition("\n\n")
     if not sep:
-        raise TransparencyLogError("checkpoint: no signature section")
+        raise InclusionProofError("checkpoint: no signature section")
     text = body + "\n"
     lines = body.split("\n")
     if len(lines) < 3:
-        raise TransparencyLogError("checkpoint: needs origin, size and root hash lines")
+        raise InclusionProofError("checkpoint: needs origin, size and root hash lines")
     try:
         size = int(lines[1])
         root = b64decode_strict(lines[2], "checkpoint root")
     except ValueError as exc:
-        raise TransparencyLogError(f"checkpoint: {exc}") from exc
+        raise InclusionProofError(f"checkpoint: {exc}") from exc
     key = keys.get(log_id_hex)
     for line in sigs.strip("\n").split("\n"):
         parts = line.split(" ")
@@ -184,7 +190,7 @@ def verify_checkpoint(envelope: str, keys: LogKeys, log_id_hex: str) -> Checkpoi
         except NoValidSignatureError:
             continue
         return Checkpoint(lines[0], size, root)
-    raise TransparencyLogError("checkpoint: no signature verifies with the log's key")
+    raise InclusionProofError("checkpoint: no signature verifies with the log's key")
 
 
 # ------------------------------------------------------------------ entry bodies
@@ -224,18 +230,18 @@ def check_body(body: Mapping[str, Any], *, signature: bytes, signer_der: bytes,
             got_key = public_key_der_from_pem(_b64(sig["publicKey"]["content"], "public key"))
             hsh = spec["data"]["hash"]
             if hsh.get("algorithm") != "sha256" or hsh.get("value") != artifact_sha256:
-                raise TransparencyLogError("the logged artifact hash is not the signed payload's")
+                raise LogEntryMismatchError("the logged artifact hash is not the signed payload's")
         elif kind == "dsse":
             entries = spec["signatures"]
             pairs = [(_b64(e["signature"], "signature"),
                       public_key_der_from_pem(_b64(e["verifier"], "verifier"))) for e in entries]
             match = [p for p in pairs if p == (signature, signer_der)]
             if not match:
-                raise TransparencyLogError("the logged DSSE signature/verifier is not this envelope's")
+                raise LogEntryMismatchError("the logged DSSE signature/verifier is not this envelope's")
             got_sig, got_key = match[0]
             ph = spec["payloadHash"]
             if envelope_payload is None or ph.get("value") != hashlib.sha256(envelope_payload).hexdigest():
-                raise TransparencyLogError("the logged DSSE payload hash is not this envelope's")
+                raise LogEntryMismatchError("the logged DSSE payload hash is not this envelope's")
         elif kind == "intoto":
             env = spec["content"]["envelope"]
             pairs = []
@@ -244,16 +250,16 @@ def check_body(body: Mapping[str, Any], *, signature: bytes, signer_der: bytes,
                 pairs.append((_b64(sig_b64, "signature"), public_key_der_from_pem(_b64(e["publicKey"], "key"))))
             match = [p for p in pairs if p == (signature, signer_der)]
             if not match:
-                raise TransparencyLogError("the logged in-toto signature/key is not this envelope's")
+                raise LogEntryMismatchError("the logged in-toto signature/key is not this envelope's")
             got_sig, got_key = match[0]
             ph = spec["content"]["payloadHash"]
             if envelope_payload is None or ph.get("value") != hashlib.sha256(envelope_payload).hexdigest():
-                raise TransparencyLogError("the logged in-toto payload hash is not this envelope's")
+                raise LogEntryMismatchError("the logged in-toto payload hash is not this envelope's")
         else:
             raise TransparencyLogError(f"unsupported log entry kind {quote_for_error(kind)}")
     except (KeyError, TypeError, AttributeError) as exc:
         raise TransparencyLogError(f"malformed {kind} log entry body: {exc}") from exc
     if got_sig != signature:
-        raise TransparencyLogError("the logged signature is not this signature")
+        raise LogEntryMismatchError("the logged signature is not this signature")
     if got_key != signer_der:
-        raise TransparencyLogError("the logged key/certificate is not the signer's")
+        raise LogEntryMismatchError("the logged key/certificate is not the signer's")

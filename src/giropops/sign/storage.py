@@ -6,7 +6,8 @@ fallback tag index when the registry has no referrers API).
 
 OCI layout (as ``cosign save`` lays it out): ``index.json`` entries annotated ``kind`` =
 ``dev.cosignproject.cosign/image`` (or ``imageIndex``), ``dev.cosignproject.cosign/sigs`` and
-``dev.cosignproject.cosign/atts``; blobs under ``blobs/sha256``.
+``dev.cosignproject.cosign/atts`` (and ``dev.cosignproject.cosign/sboms`` for what cosign keeps in ``.sbom``);
+OCI 1.1 referrers are plain ``index.json`` entries whose manifest has a ``subject``; blobs under ``blobs/sha256``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ KIND_IMAGE = "dev.cosignproject.cosign/image"
 KIND_IMAGE_INDEX = "dev.cosignproject.cosign/imageIndex"
 KIND_SIGS = "dev.cosignproject.cosign/sigs"
 KIND_ATTS = "dev.cosignproject.cosign/atts"
-_LAYOUT_KINDS = {SIG_SUFFIX: KIND_SIGS, ATT_SUFFIX: KIND_ATTS}
+KIND_SBOMS = "dev.cosignproject.cosign/sboms"  # giropops' own: cosign save keeps no SBOMs
+_LAYOUT_KINDS = {SIG_SUFFIX: KIND_SIGS, ATT_SUFFIX: KIND_ATTS, SBOM_SUFFIX: KIND_SBOMS}
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 MAX_ATTACHED_BLOB = 64 * 1024 * 1024
 
@@ -105,6 +107,8 @@ class Store(Protocol):
 
     def referrers(self, subject: Digest) -> list[Descriptor]: ...
 
+    def write_referrer(self, manifest_raw: bytes, media_type: str, blobs: Mapping[Digest, bytes]) -> Digest: ...
+
     def describe(self) -> str: ...
 
 
@@ -165,6 +169,13 @@ class RegistryStore:
     def referrers(self, subject: Digest) -> list[Descriptor]:
         return list(self.client.referrers(self.repo, subject).manifests)
 
+    def write_referrer(self, manifest_raw: bytes, media_type: str, blobs: Mapping[Digest, bytes]) -> Digest:
+        """Push a manifest that names a ``subject`` (the client keeps the fallback tag index if needed)."""
+        for digest, data in blobs.items():
+            if not self.client.blob_exists(self.repo, digest):
+                self.client.push_blob(self.repo, digest, len(data), _opener(data))
+        return self.client.put_manifest(self.repo, str(Digest.of(manifest_raw)), manifest_raw, media_type)
+
 
 
 def _opener(data: bytes) -> Any:
@@ -210,7 +221,7 @@ class LayoutStore:
         return layout, layout.top.index.manifests
 
     def _image_entry(self, entries: tuple[Descriptor, ...]) -> Descriptor:
-        entries = tuple(e for e in entries if e.annotations.get(KIND_ANNOTATION) not in (KIND_SIGS, KIND_ATTS))
+        entries = tuple(e for e in entries if e.annotations.get(KIND_ANNOTATION) not in _LAYOUT_KINDS.values())
         if self.digest is not None:
             picked = [e for e in entries if e.digest == self.digest]
         elif self.name is not None:
@@ -275,6 +286,26 @@ class LayoutStore:
 
     def read_blob(self, desc: Descriptor) -> bytes:
         return self._blob(Layout(self.root), desc.digest, desc.size, MAX_ATTACHED_BLOB)
+
+    def write_referrer(self, manifest_raw: bytes, media_type: str, blobs: Mapping[Digest, bytes]) -> Digest:
+        """Store a manifest that names a ``subject`` as its own ``index.json`` entry (once)."""
+        for digest, data in blobs.items():
+            if put_blob(self.root, data, "referrer blob") != digest:
+                raise BlobMismatchError(f"{self.root}: referrer blob {digest} does not match its content")
+        digest = put_blob(self.root, manifest_raw, "referrer manifest")
+        try:
+            artifact_type = Manifest.from_bytes(manifest_raw).artifact_type
+        except ManifestError as exc:
+            raise ImageError(f"{self.root}: referrer {digest} is not an image manifest: {exc}") from exc
+        entry = Descriptor(media_type, digest, len(manifest_raw), artifact_type=artifact_type)
+
+        def edit(index: Index) -> list[Descriptor]:
+            if any(d.digest == digest for d in index.manifests):
+                return list(index.manifests)
+            return [*index.manifests, entry]
+
+        edit_index(self.root, edit)
+        return digest
 
     def read_manifest(self, digest: Digest) -> bytes:
         return self._blob(Layout(self.root), digest, None, mt.MAX_MANIFEST_BYTES)
