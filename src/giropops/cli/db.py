@@ -88,7 +88,8 @@ def fetch_note(result: ensure.EnsureResult) -> str | None:
         return None
     what = ", ".join(f"{eco} ({_size(result.sizes.get(eco, 0))})" for eco in got)
     verb = "fetched" if result.fetched else "refreshed"
-    return (f"{verb} vulnerability data for {what} from {result.source}: {result.advisories} advisories "
+    source = "the OSV exports" if result.source == update.DEFAULT_BASE_URL else result.source
+    return (f"{verb} vulnerability data for {what} from {source}: {result.advisories} advisories "
             f"imported, {_size(result.downloaded_bytes)} in all")
 
 
