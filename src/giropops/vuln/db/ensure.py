@@ -241,10 +241,13 @@ def ensure_ready(db_path: Path, ecosystems: Iterable[str], options: EnsureOption
             try:
                 got = update.update(db_path, list(todo.missing), base, progress=counting, timeout=options.timeout)
             except VulnError as exc:
-                hint = "" if isinstance(exc, update.UnreachableError) else f"; {OFFLINE_ROUTE}"
+                why = str(exc)
+                if isinstance(exc, update.UnreachableError):  # its own hint names db update's flags
+                    cause = exc.__cause__
+                    why = f"cannot reach {base} ({getattr(cause, 'reason', cause)})"
                 raise FetchFailedError(
                     f"the vulnerability database {db_path} has no advisories for {', '.join(todo.missing)} and "
-                    f"fetching them failed: {exc}{hint}") from exc
+                    f"fetching them failed: {why}; {OFFLINE_ROUTE}") from exc
             result.fetched = list(got.fetched) + list(got.not_modified)
             result.advisories += got.report.imported
             result.sizes.update({eco: counting.size_of(base, eco) for eco in got.fetched})
