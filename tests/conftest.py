@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.services import RedisServer, Registry
+
+# Scans fetch missing vulnerability data from the public OSV exports (giropops.vuln.db.ensure): never
+# from a test.  The tests of fetching start their own local export server and lift this for their runs.
+os.environ["GIROPOPS_OFFLINE"] = "1"
+os.environ.pop("GIROPOPS_OSV_URL", None)
 
 
 @pytest.fixture

@@ -3,8 +3,9 @@
 The image must load into podman and serve the app with a real redis-server, the SBOMs must pass the
 CycloneDX schema and the SPDX tools, the signature must verify with ``giropops verify`` and the generated
 public key, and the summary's numbers must match what is measured here independently (file sizes on disk,
-the layout's blobs, Trivy's inventory, the written reports).  A second run with a never-updated database
-must say so, say how to update it, and still succeed.
+the layout's blobs, Trivy's inventory, the written reports).  A second run on a machine that never filled
+its database fetches what the image needs (from a local stand-in for the OSV exports) and shows the same
+counts; offline, it says the scan could not run and how to fill the database, and still succeeds.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from giropops import pipeline
 from giropops.sign.keys import SigningKey, write_key_pair
 from giropops.vuln.db.importer import import_paths
 from tests.sbom.conftest import inventory_of_cyclonedx, trivy_cyclonedx
+from tests.support.osv_export import OSVExportServer, build_export
 from tests.support.paths import REPO_ROOT, VULNDATA
 from tests.support.podman import Podman
 from tests.support.services import require_binary
@@ -66,16 +68,32 @@ def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo-cache")
 
 
+DEMO_ADVISORIES = [VULNDATA / "debian12.osv.jsonl.gz", VULNDATA / "debian12-dsa-dla.osv.jsonl.gz",
+                   VULNDATA / "pypi.osv.jsonl.gz"]
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Debian 12 and PyPI advisories only (what the image holds), imported from the cut-down snapshots in tests/data."""
-    files = [VULNDATA / "debian12.osv.jsonl.gz", VULNDATA / "debian12-dsa-dla.osv.jsonl.gz",
-             VULNDATA / "pypi.osv.jsonl.gz"]
-    for f in files:
+    for f in DEMO_ADVISORIES:
         assert f.is_file(), f
     path = tmp_path_factory.mktemp("demo-db") / "vulndb.sqlite3"
-    import_paths(path, files)
+    import_paths(path, DEMO_ADVISORIES)
     return path
+
+
+@pytest.fixture(scope="session")
+def osv_exports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OSVExportServer]:
+    """The same advisories as ``demo_db``, served as the OSV exports lay them out (plus Alpine's folder,
+    which a Debian image must not fetch)."""
+    root = tmp_path_factory.mktemp("demo-osv-export")
+    build_export(DEMO_ADVISORIES, root, ["Debian", "PyPI", "Alpine"])
+    server = OSVExportServer(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -120,10 +138,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo_db: Pa
 
 
 @pytest.fixture(scope="session")
-def demo_without_db(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo: DemoRun) -> DemoRun:
-    """A second user: fresh directory, database never updated, no COSIGN_PASSWORD, no terminal, --no-run."""
+def demo_without_db(tmp_path_factory: pytest.TempPathFactory, demo_cache: Path, demo: DemoRun,
+                    osv_exports: OSVExportServer) -> DemoRun:
+    """A second user on a machine with "internet" (the local exports): fresh directory, database never
+    filled, no COSIGN_PASSWORD, no terminal, --no-run."""
     cwd = tmp_path_factory.mktemp("demo-nodb")
-    env = _env(demo_cache, dict(os.environ))
+    env = {**_env(demo_cache, dict(os.environ)), "GIROPOPS_OSV_URL": osv_exports.url}
+    env.pop("GIROPOPS_OFFLINE", None)
+    osv_exports.requests.clear()
     proc = giropops("demo", "--spec", str(REPO_ROOT / "giropops.yaml"), "--db", str(cwd / "never-updated.sqlite3"),
                     "--no-run", cwd=cwd, env=env)
     return DemoRun(cwd, cwd / "giropops-demo", proc, env)
@@ -327,24 +349,27 @@ def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- a database never updated
 
 
-def test_a_never_updated_database_says_the_scan_could_not_run(demo_without_db: DemoRun) -> None:
-    """The demo goes on (build, SBOM, signature), but never shows a "0 vulnerabilities" it did not scan."""
+def test_a_never_filled_database_is_fetched_and_the_first_run_shows_the_counts(
+        demo_without_db: DemoRun, demo: DemoRun, osv_exports: OSVExportServer) -> None:
+    """The first run on a fresh machine fetches the ecosystems the images hold (Debian, PyPI: not Alpine),
+    once, and shows the same counts as a run on a database imported from the same advisories."""
     run = demo_without_db
     _ok(run)
     out = run.proc.stdout
     db = run.cwd / "never-updated.sqlite3"
-    assert f"SCAN NOT RUN: no vulnerability database at {db}" in out
-    assert "the vulnerability counts below are unknown, not zero" in out
-    assert f"giropops db update --db {db}" in out and f"giropops db import --db {db} FILES" in out
-    assert "0 vulnerabilities" not in out
-    (row,) = [line for line in out.splitlines() if line.startswith("vulnerabilities ")]
-    assert row.split()[1:] == ["NOT", "SCANNED", "NOT", "SCANNED"]
-    assert not db.exists()  # nothing half-made in its place
+    assert sorted(p for p, _ in osv_exports.requests) == ["/Debian/all.zip", "/PyPI/all.zip"]
+    (note,) = [line.strip() for line in out.splitlines() if "fetched vulnerability data" in line]
+    assert note.startswith("fetched vulnerability data for Debian (") and "PyPI (" in note
+    assert f"from {osv_exports.url}: " in note
+    assert "SCAN NOT RUN" not in out and db.is_file()
     summary = run.summary
-    assert summary["database"]["present"] is False and summary["database"]["scanned"] is False
-    assert summary["database"]["error"].startswith("no vulnerability database")
-    assert summary["images"]["giropops"]["vulnerabilities"] is None
-    assert summary["images"]["conventional"]["vulnerabilities"] is None
+    assert summary["database"]["present"] is True and summary["database"]["scanned"] is True
+    for image in ("giropops", "conventional"):
+        counts = summary["images"][image]["vulnerabilities"]
+        assert counts is not None and counts == demo.summary["images"][image]["vulnerabilities"], image
+    assert sum(summary["images"]["conventional"]["vulnerabilities"].values()) > 0
+    (row,) = [line for line in out.splitlines() if line.startswith("vulnerabilities ")]
+    assert "NOT SCANNED" not in row
     assert summary["running"] is None and "skipped (--no-run)" in out
     # no COSIGN_PASSWORD and no terminal: an empty password, said clearly, and the key really uses it
     assert "EMPTY password" in out
@@ -468,7 +493,22 @@ def test_without_any_container_engine_the_demo_says_what_to_install(
     assert "skipped: no working container engine (neither podman nor docker is installed)" in out
     assert "install podman, runc and redis-server" in out and "apt-get install podman runc redis-server" in out
     assert "running:   no (see step 6)" in out
-    assert json.loads((cwd / "giropops-demo" / "summary.json").read_text())["running"] is None
+    summary = json.loads((cwd / "giropops-demo" / "summary.json").read_text())
+    assert summary["running"] is None
+    # offline ($GIROPOPS_OFFLINE, as every test runs) with a database never filled: the demo goes on
+    # (build, SBOM, signature), but never shows a "0 vulnerabilities" it did not scan
+    db = cwd / "none.sqlite3"
+    assert f"SCAN NOT RUN: no vulnerability database at {db}" in out
+    assert "the vulnerability counts below are unknown, not zero" in out
+    assert f"giropops db update --db {db}" in out and f"giropops db import --db {db} FILES" in out
+    assert "(offline: --offline or $GIROPOPS_OFFLINE forbids downloading it)" in out
+    assert "0 vulnerabilities" not in out
+    (row,) = [line for line in out.splitlines() if line.startswith("vulnerabilities ")]
+    assert row.split()[1:] == ["-", "NOT", "SCANNED"]
+    assert not db.exists()  # nothing half-made in its place
+    assert summary["database"]["present"] is False and summary["database"]["scanned"] is False
+    assert summary["database"]["error"].startswith("no vulnerability database")
+    assert summary["images"]["giropops"]["vulnerabilities"] is None
 
 
 def test_stop_without_a_running_demo_says_so(tmp_path: Path) -> None:

@@ -9,7 +9,9 @@ Steps and the parts of the toolkit they use:
 
   build      ``giropops.build`` (the repository's ``giropops.yaml``) -> an archive and an OCI layout
   sbom       ``giropops.sbom`` -> SPDX 2.3 and CycloneDX 1.6 JSON
-  scan       ``giropops.vuln`` against the local database; a missing, empty or incomplete database
+  scan       ``giropops.vuln`` against the local database; ``prepare_db`` first fetches the ecosystems
+             the image needs when the database lacks them (``giropops.vuln.db.ensure``, as every scan
+             does); a database still missing, empty or incomplete (offline, a failed fetch)
              raises ``DatabaseNotReadyError`` like every scan does (the caller reports that the scan
              could not run and goes on), a stale one comes back as ``ScanSummary.stale``
   compare    the same for the conventional image (``specs/conventional-python3-debian12.yaml``,
@@ -53,8 +55,9 @@ from giropops.sign.attached import Trust
 from giropops.sign.image import sign_image, verify_image
 from giropops.sign.keys import SigningKey, VerifyingKey, write_key_pair
 from giropops.sign.storage import LayoutStore
+from giropops.vuln.db import ensure
 from giropops.vuln.db.store import VulnDB
-from giropops.vuln.match import scan
+from giropops.vuln.match import needed_ecosystems, scan
 from giropops.vuln.model import SEVERITIES
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.view import ReportView
@@ -295,6 +298,14 @@ class ScanSummary:
     @property
     def total(self) -> int:
         return len(self.view.findings)
+
+
+def prepare_db(db_path: Path, sboms: Sequence[SBOM], options: ensure.EnsureOptions,
+               progress: Progress = NO_PROGRESS) -> ensure.EnsureResult:
+    """Fetch what scanning ``sboms`` needs when the database lacks it, refresh what is old (``ensure``).
+
+    Raises ``DatabaseNotReadyError`` (``ensure.FetchFailedError``) when a needed fetch fails."""
+    return ensure.ensure_ready(db_path, needed_ecosystems(sboms), options, progress=progress)
 
 
 def scan_sbom(sbom: SBOM, db_path: Path, report: Path | None = None) -> ScanSummary:

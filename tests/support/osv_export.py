@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import json
 import threading
+import time
 import zipfile
 from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -45,6 +46,7 @@ class OSVExportServer:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.truncate: set[str] = set()  # URL paths whose body is cut in half (connection closed)
         self.fail: dict[str, int] = {}  # URL path -> HTTP status to answer instead
+        self.delay = 0.0  # seconds to wait before answering (to make concurrent clients overlap)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +55,8 @@ class OSVExportServer:
 
             def do_GET(self) -> None:
                 server.requests.append((self.path, {k: v for k, v in self.headers.items()}))
+                if server.delay:
+                    time.sleep(server.delay)
                 if self.path in server.fail:
                     self.send_error(server.fail[self.path])
                     return

@@ -8,7 +8,7 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import add_filter_options, check_specs, filters_from, vex_from, write_output
-from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
+from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.vuln.compare import compare
 from giropops.vuln.match import scan
 from giropops.vuln.report import compare_report
@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("compare", help="compare two images: packages, env, labels and vulnerabilities")
     p.add_argument("image", metavar="IMAGE", help="the image to analyse")
     p.add_argument("--to", required=True, metavar="OTHER", help="the image to compare with (the baseline)")
-    add_db_option(p)
+    add_scan_db_options(p)
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     p.add_argument("--output", "-o", type=Path, default=None, metavar="FILE")
     p.add_argument("--ignore-unchanged", action="store_true", help="leave unchanged packages out")
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
     new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)
-    with open_scan_db(db_path(args)) as db:
+    with open_scan_db(prepare_scan_db(args, [new_sbom, old_sbom])) as db:
         src = args.severity_source
         new_view = view_for(scan(new_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)
         old_view = view_for(scan(old_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
-from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
+from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.errors import UsageError
 from giropops.oci.transport import parse_spec
+from giropops.vuln.match import scan
 from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
-from giropops.vuln.scan import scan_spec, view_for
+from giropops.vuln.scan import sbom_for, view_for
 
 
 def _csv(values: list[str] | None) -> frozenset[str]:
@@ -82,7 +83,7 @@ def write_output(text: str, output: Path | None) -> None:
 def register(sub: Any) -> None:
     p = sub.add_parser("cves", help="list the vulnerabilities of an image (like docker scout cves)")
     p.add_argument("image", metavar="IMAGE", help="an image source (registry://, archive://, ...) or sbom://FILE")
-    add_db_option(p)
+    add_scan_db_options(p)
     p.add_argument("--format", choices=[f.value for f in Format], default=Format.TEXT.value)
     p.add_argument("--output", "-o", type=Path, default=None, metavar="FILE", help="write the report to FILE")
     p.add_argument("--exit-code", "-e", action="store_true",
@@ -95,8 +96,9 @@ def run(args: argparse.Namespace) -> int:
     check_specs(args.image)
     filters = filters_from(args)
     vex = vex_from(args)
-    with open_scan_db(db_path(args)) as db:
-        result = scan_spec(args.image, db, args.platform, args.severity_source)
+    sbom = sbom_for(args.image, args.platform)
+    with open_scan_db(prepare_scan_db(args, [sbom])) as db:
+        result = scan(sbom, db, severity_source=args.severity_source)
         warn_if_stale(db)
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
     write_output(render(view, Format(args.format)), args.output)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.progress import TerminalProgress
-from giropops.vuln.db import importer, store, update
+from giropops.sbom.model import SBOM
+from giropops.vuln.db import ensure, importer, store, update
+from giropops.vuln.match import needed_ecosystems
 
 STALE_AFTER = store.STALE_AFTER
 
@@ -43,6 +46,70 @@ def warn_if_stale(db: store.VulnDB) -> None:
     warning = db.stale_warning()
     if warning:
         print(f"giropops: warning: {warning}", file=sys.stderr)
+
+
+def add_fetch_options(parser: argparse.ArgumentParser) -> None:
+    """How a scan gets its data (``giropops.vuln.db.ensure``): fetch what is missing, refresh what is old."""
+    parser.add_argument("--offline", action="store_true", default=None,
+                        help=f"never download vulnerability data (also ${ensure.OFFLINE_ENV}=1); a missing "
+                             "database or ecosystem is then an error naming 'giropops db import FILES'")
+    parser.add_argument("--skip-db-update", action="store_true",
+                        help="scan with the database as it is: fetch nothing, refresh nothing")
+    parser.add_argument("--db-freshness", default=None, metavar="DURATION",
+                        help="refresh the data fetched for the image's ecosystems when last checked longer ago "
+                             f"than this (30m, 12h, 1d; default ${ensure.FRESHNESS_ENV} or 1d; 0: every scan)")
+    parser.add_argument("--db-url", default=None, metavar="URL",
+                        help=f"base URL of the OSV exports to fetch from (default: ${update.BASE_URL_ENV} "
+                             "or the public exports)")
+
+
+def add_scan_db_options(parser: argparse.ArgumentParser) -> None:
+    add_db_option(parser)
+    add_fetch_options(parser)
+
+
+def ensure_options(args: argparse.Namespace) -> ensure.EnsureOptions:
+    freshness = (ensure.parse_duration(args.db_freshness, "--db-freshness") if args.db_freshness is not None
+                 else ensure.freshness_from_env())
+    return ensure.EnsureOptions(
+        offline=bool(args.offline) or ensure.offline_from_env(), skip_update=args.skip_db_update,
+        freshness=freshness, source=args.db_url,
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
+def fetch_note(result: ensure.EnsureResult) -> str | None:
+    """The one line a scan prints when it downloaded something; None when it did not."""
+    got = [*result.fetched, *result.refreshed]
+    if not got:
+        return None
+    what = ", ".join(f"{eco} ({_size(result.sizes.get(eco, 0))})" for eco in got)
+    verb = "fetched" if result.fetched else "refreshed"
+    source = "the OSV exports" if result.source == update.DEFAULT_BASE_URL else result.source
+    return (f"{verb} vulnerability data for {what} from {source}: {result.advisories} advisories "
+            f"imported, {_size(result.downloaded_bytes)} in all")
+
+
+def prepare_scan_db(args: argparse.Namespace, sboms: Sequence[SBOM | None]) -> Path:
+    """Before a scan: fetch the ecosystems ``sboms`` need when the database lacks them, refresh old ones
+    (one line on stderr for each thing done); returns the database's path."""
+    path = db_path(args)
+    result = ensure.ensure_ready(path, needed_ecosystems(sboms), ensure_options(args),
+                                 progress=TerminalProgress(), on_wait=_waiting)
+    report_ensure(result)
+    return path
+
+
+def report_ensure(result: ensure.EnsureResult) -> None:
+    note = fetch_note(result)
+    if note:
+        print(f"giropops: {note}", file=sys.stderr)
+    if result.refresh_error:
+        print(f"giropops: warning: {result.refresh_error}; scanning with the data already there",
+              file=sys.stderr)
 
 
 def open_scan_db(path: Path) -> store.VulnDB:
@@ -111,6 +178,7 @@ def run_update(args: argparse.Namespace) -> int:
     path = db_path(args)
     result = update.update(path, args.ecosystem, args.url, progress=TerminalProgress(),
                            lock_timeout=args.lock_timeout, on_wait=_waiting)
+    ensure.record_checks(path, [*result.fetched, *result.not_modified])
     for eco in result.not_modified:
         print(f"{eco}: not modified")
     for eco in result.fetched:

@@ -18,10 +18,12 @@ from typing import Any
 
 from giropops import pipeline
 from giropops.build.cache import Cache
+from giropops.cli.db import add_fetch_options, ensure_options, fetch_note
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import DatabaseNotReadyError, UsageError
 from giropops.oci.reference import Reference
 from giropops.sign.errors import WrongPasswordError
+from giropops.vuln.db import ensure
 from giropops.vuln.db import store as dbstore
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
@@ -41,6 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="the app's build spec (default: giropops.yaml here or in a parent directory)")
     p.add_argument("--db", type=Path, default=None, metavar="PATH",
                    help=f"vulnerability database (default: ${dbstore.ENV_VAR} or the user's cache directory)")
+    add_fetch_options(p)
     p.add_argument("--tag", default=pipeline.DEFAULT_TAG, metavar="REF",
                    help=f"name of the built image (default: {pipeline.DEFAULT_TAG})")
     p.add_argument("--no-run", action="store_true", help="do not load and run the image in a container engine")
@@ -233,10 +236,16 @@ def run(args: argparse.Namespace) -> int:
 
     # 3. scan
     out.step(f"scan: OSV advisories in {_home(db_path)}")
-    state = pipeline.db_state(db_path)
+    fetch = ensure_options(args)
     scanned: pipeline.ScanSummary | None = None
     not_scanned: str | None = None
     try:
+        fetched = pipeline.prepare_db(db_path, [sboms.sbom], fetch, progress)
+        fetched_line = fetch_note(fetched)
+        if fetched_line:
+            out.line(fetched_line)
+        if fetched.refresh_error:
+            out.line(f"warning: {fetched.refresh_error}; scanning with the data already there")
         scanned = pipeline.scan_sbom(sboms.sbom, db_path, paths.cves)
     except DatabaseNotReadyError as exc:
         not_scanned = str(exc)
@@ -244,11 +253,14 @@ def run(args: argparse.Namespace) -> int:
         out.line("the vulnerability counts below are unknown, not zero")
         if db_flag:
             out.line(f"fill it with:  giropops db update{db_flag}   (offline: giropops db import{db_flag} FILES)")
+        if fetch.offline:
+            out.line(f"(offline: --offline or ${ensure.OFFLINE_ENV} forbids downloading it)")
     else:
         if scanned.stale:
             out.line(f"warning: {scanned.stale}")
         out.line(f"{scanned.total} vulnerabilities: {pipeline.counts_line(scanned.counts)}"
                  f" (details: {paths.cves}; table: giropops cves archive://{paths.archive})")
+    state = pipeline.db_state(db_path)
     summary["database"] = {"path": str(db_path), "present": state.present, "stale": state.stale,
                            "newest_advisory": state.newest, "scanned": scanned is not None,
                            "error": not_scanned}
@@ -264,7 +276,10 @@ def run(args: argparse.Namespace) -> int:
         conv = pipeline.build(conventional_spec, pipeline.CONVENTIONAL_TAG, paths.conventional_archive, None,
                               cache, progress, context=spec.parent)  # it builds the app beside giropops.yaml
         conv_sbom = pipeline.sbom_of(paths.conventional_archive, progress)
-        conv_scan = pipeline.scan_sbom(conv_sbom, db_path) if scanned is not None else None
+        conv_scan = None
+        if scanned is not None:
+            pipeline.prepare_db(db_path, [conv_sbom], fetch, progress)  # its ecosystems too, if others
+            conv_scan = pipeline.scan_sbom(conv_sbom, db_path)
         conv_side = pipeline.side_of("conventional", conv, conv_sbom, conv_scan)
         out.line(f"{conventional_spec.relative_to(spec.parent)}: {_mb(conv.archive_size)}, "
                  f"{conv_side.packages} packages, {_vulns(conv_side)} vulnerabilities"

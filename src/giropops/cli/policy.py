@@ -14,11 +14,12 @@ from pathlib import Path
 from giropops.cli import exitcodes
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
 from giropops.cli.cves import add_severity_source_option
-from giropops.cli.db import add_db_option, warn_if_stale
+from giropops.cli.db import add_scan_db_options, prepare_scan_db, warn_if_stale
 from giropops.errors import VulnError
 from giropops.policy.config import load_config
 from giropops.policy.evaluate import FAIL, NODATA, PASS, PolicyReport, evaluate, report_json
 from giropops.reco.catalog import load_catalog
+from giropops.sbom.model import SBOM
 from giropops.vuln.db import store
 
 _MARK = {PASS: "✓", FAIL: "✗", NODATA: "?"}
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="an image the base may be, matched by layers (repeatable)")
     p.add_argument("--catalog", action="append", type=Path, default=[], metavar="FILE",
                    help="extra catalog of images tried as base candidates")
-    add_db_option(p)
+    add_scan_db_options(p)
     add_severity_source_option(p)
     add_transport_args(p)
     p.set_defaults(func=run)
@@ -74,13 +75,17 @@ def _warn_if_stale(path: Path) -> None:
         pass
 
 
+def _prepare(args: argparse.Namespace, sbom: SBOM) -> None:
+    prepare_scan_db(args, [sbom])
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.policy)
     catalog = load_catalog(args.catalog)
     report = evaluate(
         args.image, cfg, options=transport_options(args), platform=parse_platform(args.platform),
         key=args.key, db_path=args.db, candidates=[*args.base_candidate, *(e.image for e in catalog.entries)],
-        severity_source=args.severity_source,
+        severity_source=args.severity_source, prepare_db=lambda sbom: _prepare(args, sbom),
     )
     if "fixable-vulnerabilities" in cfg.enabled:
         _warn_if_stale(args.db if args.db is not None else store.default_path())

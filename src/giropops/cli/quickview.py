@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
 from giropops.cli.cves import add_severity_source_option, check_specs, write_output
-from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
+from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.errors import GiropopsError
 from giropops.oci.model import Digest
 from giropops.oci.transport import TransportOptions, parse_spec
@@ -27,7 +27,7 @@ def register(sub: Any) -> None:
                    help="an image source (REF, archive://, oci-dir://, ...), fs://DIR or sbom://FILE")
     p.add_argument("--base", action="append", default=[], metavar="IMAGE",
                    help="candidate base image(s) to match by annotation or layers (repeatable)")
-    add_db_option(p)
+    add_scan_db_options(p)
     p.add_argument("--output", "-o", default=None, metavar="FILE")
     p.add_argument("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
                    help="platform to pick from a multi-platform image (default: this machine's)")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             base = sbom_for(ref.name, args.platform)
         except GiropopsError as exc:  # the annotated base may be unreachable; say so, keep the image's view
             error = str(exc)
-    with open_scan_db(db_path(args)) as db:
+    with open_scan_db(prepare_scan_db(args, [sbom, base])) as db:
         src = args.severity_source
         image_view = view_for(scan(sbom, db, severity_source=src), severity_source=src)
         base_view = view_for(scan(base, db, severity_source=src), severity_source=src) if base is not None else None

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from giropops.cli.copy import add_transport_args, parse_platform, transport_options
 from giropops.cli.cves import add_severity_source_option
-from giropops.cli.db import add_db_option, warn_if_stale
+from giropops.cli.db import add_scan_db_options, ensure_options, prepare_scan_db, warn_if_stale
+from giropops.oci.transport import open_image, parse_spec
 from giropops.reco import deps
 from giropops.reco.catalog import ENV_VAR as CATALOG_ENV
 from giropops.reco.catalog import load_catalog
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     only.add_argument("--only-update", action="store_true", help="only list other base images")
     p.add_argument("--tag", default=None, help="only consider this tag of the base image's repository")
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
-    add_db_option(p)
+    add_scan_db_options(p)
     add_severity_source_option(p)
     add_base_options(p)
     add_transport_args(p)
@@ -51,6 +52,11 @@ def run(args: argparse.Namespace) -> int:
     platform = parse_platform(args.platform)
     options = transport_options(args)
     catalog = load_catalog(args.catalog)
+    fetch = ensure_options(args)
+    if not fetch.offline and not fetch.skip_update:
+        # the base image and its alternatives share the image's distribution: its SBOM says what to fetch
+        image = open_image(parse_spec(args.image), platform, options)
+        prepare_scan_db(args, [deps.sbom_of(image, args.image)])
     db = deps.open_db(args.db)
     try:
         profiler = Profiler(db, None if args.no_cache else default_cache_dir(), args.severity_source)

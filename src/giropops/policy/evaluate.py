@@ -71,8 +71,10 @@ class PolicyReport:
 class _Facts:
     """What several policies share, computed at most once: the SBOM and the vulnerabilities."""
 
-    def __init__(self, image: Image, name: str, db_path: Path | None, severity_source: str = "vendor") -> None:
+    def __init__(self, image: Image, name: str, db_path: Path | None, severity_source: str = "vendor",
+                 prepare_db: Callable[[SBOM], None] | None = None) -> None:
         self.image = image
+        self.prepare_db = prepare_db  # gets the data the SBOM needs into the database (vuln.db.ensure)
         self.severity_source = severity_source
         self.name = name
         self.db_path = db_path
@@ -86,6 +88,8 @@ class _Facts:
 
     def vulnerabilities(self) -> tuple[FindingBrief, ...]:
         if self._vulns is None:
+            if self.prepare_db is not None:
+                self.prepare_db(self.sbom())
             db = deps.open_db(self.db_path)
             try:
                 self._vulns = deps.scan(self.sbom(), db, self.severity_source)
@@ -186,14 +190,14 @@ def _copyleft(facts: _Facts, cfg: PolicyConfig) -> PolicyResult:
 class Evaluator:
     def __init__(self, spec: Spec, image: Image, options: TransportOptions, cfg: PolicyConfig,
                  key: Path | None, db_path: Path | None, candidates: Sequence[str],
-                 severity_source: str = "vendor") -> None:
+                 severity_source: str = "vendor", prepare_db: Callable[[SBOM], None] | None = None) -> None:
         self.spec = spec
         self.image = image
         self.options = options
         self.cfg = cfg
         self.key = key
         self.candidates = candidates
-        self.facts = _Facts(image, str(spec), db_path, severity_source)
+        self.facts = _Facts(image, str(spec), db_path, severity_source, prepare_db)
 
     def base_up_to_date(self) -> PolicyResult:
         name = "base-up-to-date"
@@ -274,11 +278,12 @@ def evaluate(
     db_path: Path | None = None,
     candidates: Sequence[str] = (),
     severity_source: str = "vendor",
+    prepare_db: Callable[[SBOM], None] | None = None,
 ) -> PolicyReport:
     s = parse_spec(spec) if isinstance(spec, str) else spec
     opts = options if options is not None else TransportOptions()
     image = open_image(s, platform, opts)
-    results = Evaluator(s, image, opts, cfg, key, db_path, candidates, severity_source).run()
+    results = Evaluator(s, image, opts, cfg, key, db_path, candidates, severity_source, prepare_db).run()
     return PolicyReport(str(s), str(image.digest), tuple(results), cfg.no_data_fails)
 
 

@@ -27,7 +27,7 @@ the one ``Finding.severity`` shows.  Its status uses Trivy's words (``STATUSES``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -225,6 +225,21 @@ def os_owned(sbom: SBOM) -> set[int]:
     return out
 
 
+def needed_ecosystems(sboms: Iterable[SBOM | None], matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> set[str]:
+    """The OSV ecosystems a scan of ``sboms`` searches (``Debian:12``, ``PyPI``...): what the matchers ask
+    for, package by package, leaving out language packages an OS package installed (``os_owned``).
+    A new matcher adds its ecosystems here by itself; ``matchers.feed_name`` maps each to the OSV
+    export folder a first scan fetches (``Debian:12`` -> ``Debian``)."""
+    out: set[str] = set()
+    for sbom in sboms:
+        if sbom is None:
+            continue
+        owned = os_owned(sbom)
+        out.update(q.ecosystem for i, p in enumerate(sbom.packages) if i not in owned
+                   for m in matchers if p.type in m.package_types for q in m.queries(p, sbom.distro))
+    return out
+
+
 def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS,
          severity_source: str = "vendor") -> ScanResult:
     """Every finding of ``sbom``; ``severity_source`` ("vendor" or "cvss") picks ``Finding.severity``."""
@@ -235,8 +250,7 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
     notes: list[str] = []
     owned = os_owned(sbom)
     # "No findings" only means something when the database knows every ecosystem searched (and is not empty).
-    provider.covers({q.ecosystem for i, p in enumerate(sbom.packages) if i not in owned
-                     for m in matchers if p.type in m.package_types for q in m.queries(p, sbom.distro)})
+    provider.covers(needed_ecosystems([sbom], matchers))
     for index, package in enumerate(sbom.packages):
         if index in owned:
             notes.append(f"{package.type}/{package.name} {package.version}: installed by an OS package; "

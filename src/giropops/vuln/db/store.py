@@ -407,14 +407,13 @@ class VulnDB:
         (``Debian:12``, ``PyPI``...) and is not empty: what a scan must check before "nothing found" means
         anything."""
         if "" not in self._covered:
-            self._covered[""] = self.conn.execute("SELECT 1 FROM advisory LIMIT 1").fetchone() is not None
+            self._covered[""] = bool(self._rows("SELECT 1 FROM advisory LIMIT 1"))
         if not self._covered[""]:
             raise DatabaseNotReadyError(f"the vulnerability database {self.path} is empty: {FILL_HINT}")
         missing = []
         for eco in sorted(set(ecosystems)):
             if eco not in self._covered:
-                self._covered[eco] = self.conn.execute(
-                    "SELECT 1 FROM affected WHERE ecosystem = ? LIMIT 1", (eco,)).fetchone() is not None
+                self._covered[eco] = bool(self._rows("SELECT 1 FROM affected WHERE ecosystem = ? LIMIT 1", (eco,)))
             if not self._covered[eco]:
                 missing.append(eco)
         if missing:

@@ -9,4 +9,11 @@ from giropops.vuln.matchers.python import PythonMatcher
 
 DEFAULT_MATCHERS: tuple[Matcher, ...] = (DebMatcher(), ApkMatcher(), PythonMatcher())
 
-__all__ = ["DEFAULT_MATCHERS", "AdvisoryProvider", "ApkMatcher", "DebMatcher", "Matcher", "PythonMatcher", "Query"]
+__all__ = ["DEFAULT_MATCHERS", "AdvisoryProvider", "ApkMatcher", "DebMatcher", "Matcher", "PythonMatcher", "Query",
+           "feed_name"]
+
+
+def feed_name(ecosystem: str) -> str:
+    """The OSV export folder holding ``ecosystem``'s advisories: the name before any ``:release``
+    (``Debian:12`` -> ``Debian``, ``Alpine:v3.19`` -> ``Alpine``, ``PyPI`` -> ``PyPI``)."""
+    return ecosystem.split(":", 1)[0]
