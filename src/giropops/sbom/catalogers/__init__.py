@@ -8,11 +8,12 @@ nothing a cataloger reads aborts the run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from giropops.sbom.filesystem import Interest, Resolver
+from giropops.sbom.filesystem import Extractor, Interest, Resolver
 from giropops.sbom.model import Distro, Location, Package, Unknown
 
 
@@ -50,18 +51,46 @@ def attribute_layers(
     return out
 
 
+DERIVED_MAGIC = b"\x00giropops-derived\x00"
+
+
+def derived(kind: str, record: dict[str, Any]) -> bytes:
+    """What an ``Extractor`` keeps of a file: a marker, its kind, then JSON."""
+    return DERIVED_MAGIC + kind.encode() + b"\n" + json.dumps(record, separators=(",", ":")).encode()
+
+
+def read_derived(data: bytes, kind: str) -> dict[str, Any] | None:
+    """The record ``derived`` wrote for ``kind``, else None (raw contents, or another kind)."""
+    head = DERIVED_MAGIC + kind.encode() + b"\n"
+    if not data.startswith(head):
+        return None
+    try:
+        record = json.loads(data[len(head) :])
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def text_of(data: bytes) -> str:
+    return data.decode("utf-8-sig", "replace")
+
+
 def default_catalogers() -> tuple[Cataloger, ...]:
     from giropops.sbom.catalogers.apk import ApkCataloger
     from giropops.sbom.catalogers.dpkg import DpkgCataloger
+    from giropops.sbom.catalogers.npm import NpmCataloger
     from giropops.sbom.catalogers.python import PythonCataloger
 
-    return (DpkgCataloger(), ApkCataloger(), PythonCataloger())
+    return (DpkgCataloger(), ApkCataloger(), PythonCataloger(), NpmCataloger())
 
 
 def interest_for(catalogers: Iterable[Cataloger]) -> Interest:
     from giropops.sbom import distro
 
     globs: list[str] = list(distro.GLOBS)
+    extractors: dict[str, Extractor] = {}
     for c in catalogers:
         globs.extend(c.globs)
-    return Interest(globs)
+        for e in getattr(c, "extractors", ()):
+            extractors[e.name] = e
+    return Interest(globs, extractors=extractors.values())

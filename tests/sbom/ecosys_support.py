@@ -1,0 +1,62 @@
+"""Helpers for the issue-13 ecosystem tests: real artifacts fetched through npm and apt, Trivy's view."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from packageurl import PackageURL
+
+from tests.support.sbom_images import trivy_binary
+
+
+def npm_install(dest: Path, *specs: str) -> Path:
+    """A real ``node_modules`` laid out by npm itself (no install scripts run)."""
+    npm = shutil.which("npm")
+    assert npm, "npm is needed (Debian package npm)"
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [npm, "install", "--ignore-scripts", "--no-audit", "--no-fund", "--prefix", str(dest), *specs],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "npm_config_cache": str(dest.parent / "npm-cache")},
+    )
+    return dest / "node_modules"
+
+
+def name_of_purl(purl: str) -> tuple[str, str, str]:
+    """(purl type, ecosystem name, version) written out from the purl spec, independently of the code."""
+    p = PackageURL.from_string(purl)
+    if p.type == "maven":
+        name = f"{p.namespace}:{p.name}"
+    elif p.namespace:
+        name = f"{p.namespace}/{p.name}"
+    else:
+        name = p.name
+    return p.type, name, p.version or ""
+
+
+def trivy_inventory(tar: Path, cache: Path, types: set[str], java_db: bool = False) -> set[tuple[str, str, str]]:
+    """Trivy's (purl type, name, version) of an image tarball, offline, for the given purl types."""
+    env = {**os.environ, "TRIVY_CACHE_DIR": str(cache), "TRIVY_NO_PROGRESS": "true"}
+    out = cache / "trivy.json"
+    cache.mkdir(parents=True, exist_ok=True)
+    args = [trivy_binary(), "image", "--input", str(tar), "--format", "cyclonedx", "-o", str(out), "--quiet"]
+    if java_db:
+        args += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
+    subprocess.run(args, check=True, env=env, capture_output=True, timeout=600)
+    doc = json.loads(out.read_text())
+    found: set[tuple[str, str, str]] = set()
+    stack = list(doc.get("components") or [])
+    while stack:
+        c = stack.pop()
+        stack.extend(c.get("components") or [])
+        if c.get("purl"):
+            t = name_of_purl(c["purl"])
+            if t[0] in types:
+                found.add(t)
+    return found
