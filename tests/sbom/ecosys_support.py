@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 from packageurl import PackageURL
@@ -60,3 +62,30 @@ def trivy_inventory(tar: Path, cache: Path, types: set[str], java_db: bool = Fal
             if t[0] in types:
                 found.add(t)
     return found
+
+
+def elf64(sections: list[tuple[str, bytes]], phdrs: Sequence[tuple[int, int, int]] = ()) -> bytes:
+    """A minimal little-endian ELF64 with the given sections (name table last) and PT_LOAD headers."""
+    names = b"\0" + b"".join(n.encode() + b"\0" for n, _ in sections) + b".shstrtab\0"
+    body = b""
+    offsets = []
+    base = 64 + 56 * len(phdrs)
+    for _, data in sections:
+        offsets.append(base + len(body))
+        body += data
+    str_off = base + len(body)
+    body += names
+    shoff = base + len(body)
+    shnum = len(sections) + 2
+    header = b"\x7fELF" + bytes([2, 1, 1]) + b"\0" * 9
+    header += struct.pack(
+        "<HHIQQQIHHHHHH", 2, 62, 1, 0, 64 if phdrs else 0, shoff, 0, 64, 56, len(phdrs), 64, shnum, shnum - 1
+    )
+    ph = b"".join(struct.pack("<IIQQQQQQ", 1, 5, off, va, va, size, size, 0x1000) for off, va, size in phdrs)
+    sh = b"\0" * 64
+    pos = 1
+    for (name, data), off in zip(sections, offsets, strict=True):
+        sh += struct.pack("<IIQQQQIIQQ", pos, 1, 2, 0x400000 + off, off, len(data), 0, 0, 16, 0)
+        pos += len(name) + 1
+    sh += struct.pack("<IIQQQQIIQQ", pos, 3, 0, 0, str_off, len(names), 0, 0, 1, 0)
+    return header + ph + body + sh

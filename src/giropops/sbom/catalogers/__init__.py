@@ -78,10 +78,19 @@ def text_of(data: bytes) -> str:
 def default_catalogers() -> tuple[Cataloger, ...]:
     from giropops.sbom.catalogers.apk import ApkCataloger
     from giropops.sbom.catalogers.dpkg import DpkgCataloger
+    from giropops.sbom.catalogers.golang import GoBinaryCataloger
     from giropops.sbom.catalogers.npm import NpmCataloger
     from giropops.sbom.catalogers.python import PythonCataloger
+    from giropops.sbom.catalogers.rust import RustBinaryCataloger
 
-    return (DpkgCataloger(), ApkCataloger(), PythonCataloger(), NpmCataloger())
+    return (
+        DpkgCataloger(),
+        ApkCataloger(),
+        PythonCataloger(),
+        NpmCataloger(),
+        GoBinaryCataloger(),
+        RustBinaryCataloger(),
+    )
 
 
 def interest_for(catalogers: Iterable[Cataloger]) -> Interest:
