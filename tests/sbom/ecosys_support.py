@@ -12,7 +12,9 @@ from pathlib import Path
 
 from packageurl import PackageURL
 
-from tests.support.sbom_images import trivy_binary
+from tests.support.sbom_images import apt_download, trivy_binary, unpack_deb
+
+__all__ = ["apt_download", "unpack_deb"]
 
 
 def npm_install(dest: Path, *specs: str) -> Path:
@@ -42,6 +44,23 @@ def name_of_purl(purl: str) -> tuple[str, str, str]:
     return p.type, name, p.version or ""
 
 
+def empty_java_db(cache: Path) -> None:
+    """Trivy's Java index DB with its tables only, so that it reads pom.properties offline."""
+    import sqlite3
+
+    db = cache / "java-db"
+    db.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db / "trivy-java.db")
+    con.executescript(
+        "CREATE TABLE IF NOT EXISTS artifacts(id INTEGER PRIMARY KEY, group_id TEXT, artifact_id TEXT);"
+        "CREATE TABLE IF NOT EXISTS indices(artifact_id INTEGER, version TEXT, sha1 BLOB, archive_type TEXT);"
+    )
+    con.commit()
+    con.close()
+    meta = {"Version": 1, "NextUpdate": "2099-01-01T00:00:00Z", "UpdatedAt": "2025-01-01T00:00:00Z"}
+    (db / "metadata.json").write_text(json.dumps(meta))
+
+
 def trivy_inventory(tar: Path, cache: Path, types: set[str], java_db: bool = False) -> set[tuple[str, str, str]]:
     """Trivy's (purl type, name, version) of an image tarball, offline, for the given purl types."""
     env = {**os.environ, "TRIVY_CACHE_DIR": str(cache), "TRIVY_NO_PROGRESS": "true"}
@@ -49,6 +68,7 @@ def trivy_inventory(tar: Path, cache: Path, types: set[str], java_db: bool = Fal
     cache.mkdir(parents=True, exist_ok=True)
     args = [trivy_binary(), "image", "--input", str(tar), "--format", "cyclonedx", "-o", str(out), "--quiet"]
     if java_db:
+        empty_java_db(cache)
         args += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]
     subprocess.run(args, check=True, env=env, capture_output=True, timeout=600)
     doc = json.loads(out.read_text())

@@ -79,6 +79,7 @@ def default_catalogers() -> tuple[Cataloger, ...]:
     from giropops.sbom.catalogers.apk import ApkCataloger
     from giropops.sbom.catalogers.dpkg import DpkgCataloger
     from giropops.sbom.catalogers.golang import GoBinaryCataloger
+    from giropops.sbom.catalogers.java import JavaArchiveCataloger
     from giropops.sbom.catalogers.npm import NpmCataloger
     from giropops.sbom.catalogers.python import PythonCataloger
     from giropops.sbom.catalogers.rust import RustBinaryCataloger
@@ -90,6 +91,7 @@ def default_catalogers() -> tuple[Cataloger, ...]:
         NpmCataloger(),
         GoBinaryCataloger(),
         RustBinaryCataloger(),
+        JavaArchiveCataloger(),
     )
 
 
