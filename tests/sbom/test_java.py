@@ -58,7 +58,8 @@ def java_image(work: Path, java_root: Path) -> BuiltImage:
     slf4j = (share / "slf4j-api.jar").read_bytes()
     boot = _zip(
         {
-            "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\nMain-Class: org.springframework.boot.loader.JarLauncher\r\n",
+            "META-INF/MANIFEST.MF": b"Manifest-Version: 1.0\r\n"
+            b"Main-Class: org.springframework.boot.loader.JarLauncher\r\n",
             "META-INF/maven/com.example/demo/pom.properties": b"groupId=com.example\nartifactId=demo\nversion=1.0.0\n",
             "BOOT-INF/lib/commons-lang3-3.12.0.jar": lang3,
             "BOOT-INF/lib/commons-io-2.11.0.jar": cio,

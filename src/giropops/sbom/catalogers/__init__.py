@@ -77,11 +77,14 @@ def text_of(data: bytes) -> str:
 
 def default_catalogers() -> tuple[Cataloger, ...]:
     from giropops.sbom.catalogers.apk import ApkCataloger
+    from giropops.sbom.catalogers.dotnet import DotnetDepsCataloger
     from giropops.sbom.catalogers.dpkg import DpkgCataloger
     from giropops.sbom.catalogers.golang import GoBinaryCataloger
     from giropops.sbom.catalogers.java import JavaArchiveCataloger
     from giropops.sbom.catalogers.npm import NpmCataloger
+    from giropops.sbom.catalogers.php import ComposerInstalledCataloger
     from giropops.sbom.catalogers.python import PythonCataloger
+    from giropops.sbom.catalogers.ruby import GemspecCataloger
     from giropops.sbom.catalogers.rust import RustBinaryCataloger
 
     return (
@@ -92,6 +95,9 @@ def default_catalogers() -> tuple[Cataloger, ...]:
         GoBinaryCataloger(),
         RustBinaryCataloger(),
         JavaArchiveCataloger(),
+        GemspecCataloger(),
+        DotnetDepsCataloger(),
+        ComposerInstalledCataloger(),
     )
 
 
