@@ -37,6 +37,8 @@ def name_of_purl(purl: str) -> tuple[str, str, str]:
     p = PackageURL.from_string(purl)
     if p.type == "maven":
         name = f"{p.namespace}:{p.name}"
+    elif p.type in ("rpm", "deb", "apk"):
+        name = p.name  # the namespace is the vendor/distribution, not part of the package name
     elif p.namespace:
         name = f"{p.namespace}/{p.name}"
     else:
@@ -61,7 +63,9 @@ def empty_java_db(cache: Path) -> None:
     (db / "metadata.json").write_text(json.dumps(meta))
 
 
-def trivy_inventory(tar: Path, cache: Path, types: set[str], java_db: bool = False) -> set[tuple[str, str, str]]:
+def trivy_inventory(
+    tar: Path, cache: Path, types: set[str], java_db: bool = False, versions_with_epoch: bool = False
+) -> set[tuple[str, str, str]]:
     """Trivy's (purl type, name, version) of an image tarball, offline, for the given purl types."""
     env = {**os.environ, "TRIVY_CACHE_DIR": str(cache), "TRIVY_NO_PROGRESS": "true"}
     out = cache / "trivy.json"
@@ -79,6 +83,9 @@ def trivy_inventory(tar: Path, cache: Path, types: set[str], java_db: bool = Fal
         stack.extend(c.get("components") or [])
         if c.get("purl"):
             t = name_of_purl(c["purl"])
+            if versions_with_epoch:  # rpm: the purl's epoch qualifier, written [epoch:]version-release
+                epoch = PackageURL.from_string(c["purl"]).qualifiers.get("epoch")
+                t = (t[0], t[1], f"{epoch}:{t[2]}" if epoch and epoch != "0" else t[2])
             if t[0] in types:
                 found.add(t)
     return found

@@ -33,6 +33,10 @@ class Distro:
             return "Wolfi"
         if self.id == "chainguard":
             return "Chainguard"
+        if self.id == "almalinux" and self.version_id:
+            return f"AlmaLinux:{self.version_id.split('.')[0]}"
+        if self.id == "rocky" and self.version_id:
+            return f"Rocky Linux:{self.version_id.split('.')[0]}"
         return None
 
 
@@ -46,7 +50,7 @@ class Location:
 class Package:
     name: str
     version: str
-    type: str  # "deb" | "apk" | "python"
+    type: str  # "deb" | "apk" | "python" | "rpm" | a purl type: npm, golang, maven, gem, cargo, nuget, composer
     purl: str = ""
     source_name: str | None = None  # dpkg Source / apk origin
     source_version: str | None = None

@@ -84,12 +84,14 @@ def default_catalogers() -> tuple[Cataloger, ...]:
     from giropops.sbom.catalogers.npm import NpmCataloger
     from giropops.sbom.catalogers.php import ComposerInstalledCataloger
     from giropops.sbom.catalogers.python import PythonCataloger
+    from giropops.sbom.catalogers.rpm import RpmDbCataloger
     from giropops.sbom.catalogers.ruby import GemspecCataloger
     from giropops.sbom.catalogers.rust import RustBinaryCataloger
 
     return (
         DpkgCataloger(),
         ApkCataloger(),
+        RpmDbCataloger(),
         PythonCataloger(),
         NpmCataloger(),
         GoBinaryCataloger(),
