@@ -21,6 +21,7 @@ from giropops.sbom.formats import (
     own_locations,
     own_metadata,
     package_type,
+    ecosystem_name,
     parse_purl,
     qualifiers,
 )
@@ -221,7 +222,7 @@ def decode(obj: dict[str, Any]) -> SBOM:
         if purl is None:
             continue  # files, applications without a package URL: not packages we can match
         ptype = props.get(f"{P}package:type") or package_type(purl)
-        name = _str(c.get("name")) or purl.name
+        name = ecosystem_name(purl, _str(c.get("name")) or purl.name)
         version = _str(c.get("version")) or (purl.version or "")
         q = qualifiers(purl)
         upstream = q.get("upstream", "")
