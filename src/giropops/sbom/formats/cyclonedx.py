@@ -17,11 +17,11 @@ from giropops.sbom.formats import (
     content_uuid,
     default_source,
     dumps,
+    ecosystem_name,
     own_licenses,
     own_locations,
     own_metadata,
     package_type,
-    ecosystem_name,
     parse_purl,
     qualifiers,
 )
