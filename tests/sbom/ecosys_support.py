@@ -70,7 +70,8 @@ def trivy_inventory(
     env = {**os.environ, "TRIVY_CACHE_DIR": str(cache), "TRIVY_NO_PROGRESS": "true"}
     out = cache / "trivy.json"
     cache.mkdir(parents=True, exist_ok=True)
-    args = [trivy_binary(), "image", "--input", str(tar), "--format", "cyclonedx", "-o", str(out), "--quiet"]
+    target = ["fs", str(tar)] if tar.is_dir() else ["image", "--input", str(tar)]
+    args = [trivy_binary(), *target, "--format", "cyclonedx", "-o", str(out), "--quiet"]
     if java_db:
         empty_java_db(cache)
         args += ["--skip-db-update", "--skip-java-db-update", "--offline-scan"]

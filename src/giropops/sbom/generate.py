@@ -9,7 +9,7 @@ from giropops.oci.image import Image, Layer, compressed_size
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import distro as distro_mod
 from giropops.sbom.cache import LayerCache
-from giropops.sbom.catalogers import Cataloger, default_catalogers, interest_for
+from giropops.sbom.catalogers import Cataloger, default_catalogers, directory_catalogers, interest_for
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
 
@@ -129,7 +129,7 @@ def generate(
 def generate_from_directory(
     root: Path, subject: Subject | None = None, catalogers: Sequence[Cataloger] | None = None
 ) -> SBOM:
-    cats = tuple(catalogers) if catalogers is not None else default_catalogers()
+    cats = tuple(catalogers) if catalogers is not None else directory_catalogers()
     resolver = DirectoryResolver(root, interest_for(cats))
     found_distro, packages, unknowns = catalog(resolver, cats)
     subj = subject if subject is not None else Subject(name=f"fs://{root}")

@@ -11,7 +11,7 @@ import json
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
 
@@ -59,3 +59,24 @@ class DotnetDepsCataloger:
                     )
                 )
         return result
+
+
+# -- source trees: packages.lock.json -----------------------------------------------------------------
+
+
+def parse_packages_lock(text: str) -> list[tuple[str, str]]:
+    doc = json.loads(text)
+    frameworks = doc.get("dependencies") if isinstance(doc, dict) else None
+    if not isinstance(frameworks, dict):
+        raise ValueError("no 'dependencies' object")
+    out: list[tuple[str, str]] = []
+    for deps in frameworks.values():
+        for name, entry in (deps or {}).items() if isinstance(deps, dict) else ():
+            if isinstance(entry, dict) and entry.get("type") != "Project" and isinstance(entry.get("resolved"), str):
+                out.append((name, entry["resolved"]))
+    return out
+
+
+LOCKFILE_CATALOGERS = (
+    LockfileCataloger("nuget-packages-lock", ("**/packages.lock.json",), "nuget", parse_packages_lock, nuget_purl),
+)

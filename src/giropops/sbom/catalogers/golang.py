@@ -13,7 +13,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, read_derived
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, read_derived
 from giropops.sbom.catalogers.elf import KIND, ElfExtractor, extract
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
@@ -96,3 +96,57 @@ class GoBinaryCataloger:
             for module, version in deps:
                 result.packages.append(package(module, version, location))
         return result
+
+
+# -- source trees: go.mod -------------------------------------------------------------------------------
+
+
+def parse_go_mod(text: str) -> list[tuple[str, str]]:
+    """``require`` lines (single and blocks), with ``replace`` directives applied (a replacement by a
+    local directory drops the module: it has no version)."""
+    requires: list[tuple[str, str]] = []
+    replaces: dict[str, tuple[str, str] | None] = {}
+    block: str | None = None
+    for raw in text.splitlines():
+        line = raw.split("//")[0].strip()
+        if not line:
+            continue
+        if block is not None:
+            if line == ")":
+                block = None
+                continue
+            words = line.split()
+        else:
+            words = line.split()
+            if words[0] in ("require", "replace") and words[1:2] == ["("]:
+                block = words[0]
+                continue
+            if words[0] not in ("require", "replace"):
+                continue
+            block_kind, words = words[0], words[1:]
+            _go_directive(block_kind, words, requires, replaces)
+            continue
+        _go_directive(block, words, requires, replaces)
+    out: list[tuple[str, str]] = []
+    for module, version in requires:
+        if module in replaces:
+            target = replaces[module]
+            if target is None:
+                continue
+            module, version = target
+        out.append((module, version))
+    return out
+
+
+def _go_directive(
+    kind: str, words: list[str], requires: list[tuple[str, str]], replaces: dict[str, tuple[str, str] | None]
+) -> None:
+    if kind == "require" and len(words) >= 2:
+        requires.append((words[0], words[1]))
+    elif kind == "replace" and "=>" in words:
+        i = words.index("=>")
+        new = words[i + 1 :]
+        replaces[words[0]] = (new[0], new[1]) if len(new) >= 2 else None
+
+
+LOCKFILE_CATALOGERS = (LockfileCataloger("go-mod", ("**/go.mod",), "golang", parse_go_mod, golang_purl),)

@@ -23,7 +23,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, derived, read_derived
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, derived, read_derived
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
 
@@ -231,3 +231,91 @@ class JavaArchiveCataloger:
                     seen.add(key)
                     result.packages.append(package(*key, location, inner, lic))
         return result
+
+
+# -- source trees: pom.xml (declared versions), gradle.lockfile -----------------------------------------
+
+_PROP = re.compile(r"\$\{([^}]+)\}")
+MAX_POM_DEPENDENCIES = 10_000
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_pom(text: str) -> list[tuple[str, str]]:
+    """The project itself and its ``dependencies`` whose versions the pom declares (literally or through
+    its own ``properties``/``project.version``); a version it does not say (a parent's BOM, a range left
+    to Maven) is not guessed.  ``test``-scoped dependencies are left out."""
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise ValueError("pom.xml declares a DOCTYPE or entities")
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - DOCTYPE and entities refused above
+    except ET.ParseError as exc:
+        raise ValueError(f"not XML: {exc}") from exc
+
+    def child(node: ET.Element, name: str) -> ET.Element | None:
+        for c in node:
+            if _local(c.tag) == name:
+                return c
+        return None
+
+    def text_of_child(node: ET.Element | None, name: str) -> str:
+        c = child(node, name) if node is not None else None
+        return (c.text or "").strip() if c is not None else ""
+
+    parent = child(root, "parent")
+    group = text_of_child(root, "groupId") or text_of_child(parent, "groupId")
+    version = text_of_child(root, "version") or text_of_child(parent, "version")
+    props: dict[str, str] = {"project.version": version, "project.groupId": group, "version": version}
+    node = child(root, "properties")
+    for p in node if node is not None else []:
+        props[_local(p.tag)] = (p.text or "").strip()
+
+    def resolve(value: str) -> str:
+        for _ in range(10):
+            new = _PROP.sub(lambda m: props.get(m.group(1), m.group(0)), value)
+            if new == value:
+                break
+            value = new
+        return "" if "${" in value else value
+
+    out: list[tuple[str, str]] = []
+    artifact = text_of_child(root, "artifactId")
+    if group and artifact and resolve(version):
+        out.append((f"{resolve(group)}:{artifact}", resolve(version)))
+    deps = child(root, "dependencies")
+    for dep in list(deps if deps is not None else [])[:MAX_POM_DEPENDENCIES]:
+        if _local(dep.tag) != "dependency" or text_of_child(dep, "scope") == "test":
+            continue
+        g, a = resolve(text_of_child(dep, "groupId")), resolve(text_of_child(dep, "artifactId"))
+        v = resolve(text_of_child(dep, "version"))
+        if g and a and v and not v.startswith(("[", "(")):
+            out.append((f"{g}:{a}", v))
+    return out
+
+
+def parse_gradle_lockfile(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or line.startswith("empty="):
+            continue
+        coords = line.split("=", 1)[0].split(":")
+        if len(coords) != 3:
+            raise ValueError(f"not group:artifact:version: {line[:100]!r}")
+        out.append((f"{coords[0]}:{coords[1]}", coords[2]))
+    return out
+
+
+def _maven_purl_of(name: str, version: str) -> str:
+    group, _, artifact = name.partition(":")
+    return maven_purl(group, artifact, version)
+
+
+LOCKFILE_CATALOGERS = (
+    LockfileCataloger("pom-xml", ("**/pom.xml",), "maven", parse_pom, _maven_purl_of),
+    LockfileCataloger("gradle-lockfile", ("**/gradle.lockfile",), "maven", parse_gradle_lockfile, _maven_purl_of),
+)

@@ -15,7 +15,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
 
@@ -85,3 +85,109 @@ class NpmCataloger:
                 continue
             result.packages.append(package(name, version, location, licenses_of(doc)))
         return result
+
+
+# -- source trees: package-lock.json (v1-v3), yarn.lock (classic and berry), pnpm-lock.yaml ------------
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    doc = json.loads(text)
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+def parse_package_lock(text: str) -> list[tuple[str, str]]:
+    """v2/v3 ``packages`` keyed by install path; v1's nested ``dependencies``.  Dev-only, linked and
+    bundled-by-path entries are not installed packages of the application."""
+    doc = _json_object(text)
+    out: list[tuple[str, str]] = []
+    packages = doc.get("packages")
+    if isinstance(packages, dict):
+        for key, entry in packages.items():
+            if not key or not isinstance(entry, dict) or entry.get("link") or entry.get("dev"):
+                continue
+            if "node_modules/" not in key:
+                continue  # a workspace folder, not an installed package
+            name = entry.get("name") or key.rsplit("node_modules/", 1)[1]
+            version = entry.get("version")
+            if isinstance(name, str) and isinstance(version, str):
+                out.append((name, version))
+        return out
+    stack = [doc.get("dependencies")]
+    while stack:
+        deps = stack.pop()
+        if not isinstance(deps, dict):
+            continue
+        for name, entry in deps.items():
+            if not isinstance(entry, dict) or entry.get("dev"):
+                continue
+            version = entry.get("version")
+            if isinstance(version, str) and not version.startswith(("file:", "link:")):
+                out.append((name, version))
+            stack.append(entry.get("dependencies"))
+    return out
+
+
+def _yarn_name(spec: str) -> str:
+    spec = spec.strip().strip('"')
+    at = spec.find("@", 1)
+    return spec[:at] if at > 0 else spec
+
+
+def parse_yarn_lock(text: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    name: str | None = None
+    skip = False
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith(" "):
+            header = line.rstrip(":").strip()
+            first = header.split(",")[0].strip().strip('"')
+            name = _yarn_name(first) if first != "__metadata" else None
+            skip = any(m in first for m in ("@workspace:", "@link:", "@portal:", "@file:"))
+            continue
+        stripped = line.strip()
+        if name and not skip and (stripped.startswith("version ") or stripped.startswith("version:")):
+            version = stripped[len("version") :].lstrip(": ").strip().strip('"')
+            out.append((name, version))
+            name = None
+    return out
+
+
+def parse_pnpm_lock(text: str) -> list[tuple[str, str]]:
+    """``packages`` keys: ``/name/1.0.0`` (v5), ``/name@1.0.0`` (v6), ``name@1.0.0`` (v9); peer
+    suffixes ``(...)`` or ``_...`` dropped.  Dev-only entries (``dev: true``) left out."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    doc = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    if not isinstance(doc, dict):
+        raise ValueError("not a YAML mapping")
+    packages = doc.get("packages") or {}
+    if not isinstance(packages, dict):
+        raise ValueError("packages is not a mapping")
+    out: list[tuple[str, str]] = []
+    for key, entry in packages.items():
+        if isinstance(entry, dict) and entry.get("dev") is True:
+            continue
+        k = str(key).lstrip("/").split("(")[0]
+        at = k.find("@", 1)
+        if at > 0:
+            name, version = k[:at], k[at + 1 :]
+        else:
+            name, _, version = k.rpartition("/")
+            version = version.split("_")[0]
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("version"), str):
+            name, version = entry["name"], entry["version"]
+        if name and version and not version.startswith(("link:", "file:")):
+            out.append((name, version))
+    return out
+
+
+LOCKFILE_CATALOGERS = (
+    LockfileCataloger("npm-package-lock", ("**/package-lock.json",), "npm", parse_package_lock, npm_purl),
+    LockfileCataloger("yarn-lock", ("**/yarn.lock",), "npm", parse_yarn_lock, npm_purl),
+    LockfileCataloger("pnpm-lock", ("**/pnpm-lock.yaml",), "npm", parse_pnpm_lock, npm_purl),
+)

@@ -8,7 +8,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
 
@@ -71,3 +71,19 @@ class ComposerInstalledCataloger:
                 continue
             result.packages.extend(composer_packages(entries, location))
         return result
+
+
+# -- source trees: composer.lock ----------------------------------------------------------------------
+
+
+def parse_composer_lock(text: str) -> list[tuple[str, str]]:
+    """``packages`` (``packages-dev`` are not part of the application)."""
+    doc = json.loads(text)
+    if not isinstance(doc, dict) or not isinstance(doc.get("packages"), list):
+        raise ValueError("no 'packages' list")
+    return [(p.name, p.version) for p in composer_packages(doc["packages"], Location(""))]
+
+
+LOCKFILE_CATALOGERS = (
+    LockfileCataloger("composer-lock", ("**/composer.lock",), "composer", parse_composer_lock, composer_purl),
+)

@@ -13,7 +13,7 @@ import re
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
 
@@ -73,3 +73,34 @@ class GemspecCataloger:
                 )
             )
         return result
+
+
+# -- source trees: Gemfile.lock -----------------------------------------------------------------------
+
+_SPEC = re.compile(r"^    ([^\s(]+) \(([^)]+)\)$")
+
+
+def parse_gemfile_lock(text: str) -> list[tuple[str, str]]:
+    """The ``specs:`` of the ``GEM``, ``GIT`` and ``PATH`` sections (four-space entries; six-space lines
+    are their dependencies).  A platform suffix (``1.15.4-x86_64-linux``) is not part of the version."""
+    out: list[tuple[str, str]] = []
+    section = ""
+    for line in text.splitlines():
+        if line and not line.startswith(" "):
+            section = line.strip()
+            continue
+        if section not in ("GEM", "GIT", "PATH"):
+            continue
+        m = _SPEC.match(line)
+        if m:
+            version = m.group(2)
+            base = re.match(r"^\d[0-9A-Za-z.]*", version)
+            out.append((m.group(1), base.group(0) if base and "-" in version else version))
+    return out
+
+
+def gem_purl(name: str, version: str) -> str:
+    return PackageURL(type="gem", name=name, version=version).to_string()
+
+
+LOCKFILE_CATALOGERS = (LockfileCataloger("gemfile-lock", ("**/Gemfile.lock",), "gem", parse_gemfile_lock, gem_purl),)
