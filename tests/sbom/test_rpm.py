@@ -139,3 +139,43 @@ def test_hostile_rpm_databases(work: Path, rpm_db: Path) -> None:
         ("/var/lib/rpm/rpmdb.sqlite", "package header 5"),
         ("/var/lib/rpm/rpmdb.sqlite", "package header 6"),
     ]
+
+
+def ndb_file(blobs: list[bytes]) -> bytes:
+    """An NDB Packages.db laid out as rpm's lib/backend/ndb writes it: a header page of slots, then
+    16-byte-aligned blobs (header ``BlbS``, index, checksum, length; data; padding)."""
+    page = 4096
+    slots = b""
+    body = b""
+    next_block = page // 16  # blobs start after the one slot page
+    for index, blob in enumerate(blobs, start=1):
+        record = struct.pack("<4sIII", b"BlbS", index, 0, len(blob)) + blob
+        record += b"\0" * (-len(record) % 16 + 16)  # rpm keeps a trailer block; any padding will do here
+        slots += struct.pack("<4sIII", b"Slot", index, next_block, len(record) // 16)
+        body += record
+        next_block += len(record) // 16
+    header = struct.pack("<4sIII", b"RpmP", 0, 1, 1) + b"\0" * 16
+    free = (page - len(header) - len(slots)) // 16
+    slot_page = header + slots + struct.pack("<4sIII", b"Slot", 0, 0, 0) * free
+    return slot_page + body
+
+
+def test_ndb_database_with_the_real_headers(work: Path, rpm_db: Path) -> None:
+    con = sqlite3.connect(f"file:{rpm_db / 'rpmdb.sqlite'}?mode=ro", uri=True)
+    blobs = [bytes(r[0]) for r in con.execute("SELECT blob FROM Packages ORDER BY hnum")]
+    con.close()
+    corrupt = bytearray(ndb_file(blobs))
+    corrupt[32:36] = b"Slop"
+    layer = layer_from_entries(
+        [
+            Entry("etc/os-release", data=OS_RELEASE),
+            Entry("usr/lib/sysimage/rpm/Packages.db", data=ndb_file(blobs)),
+            Entry("var/lib/rpm/Packages.db", data=bytes(corrupt)),
+        ]
+    )
+    sbom = sbom_for(f"archive://{im.image(work, 'rpm-ndb', [layer]).tar}", use_cache=False)
+    assert {(p.name, p.version, p.arch or "") for p in sbom.packages} == rpm_qa(rpm_db)
+    assert {p.locations[0].path for p in sbom.packages} == {"/usr/lib/sysimage/rpm/Packages.db"}
+    assert [(u.location.path, u.error) for u in sbom.unknowns] == [
+        ("/var/lib/rpm/Packages.db", "bad NDB slot at offset 32")
+    ]

@@ -1,7 +1,9 @@
 """RPM: the rpm database of Red Hat-family images (AlmaLinux, Rocky, RHEL, Fedora...).
 
 Read: the SQLite backend (``rpmdb.sqlite`` under ``/var/lib/rpm`` or Fedora's
-``/usr/lib/sysimage/rpm``), the default of rpm 4.16+ on EL9 and Fedora.  Each row
+``/usr/lib/sysimage/rpm``), the default of rpm 4.16+ on EL9 and Fedora, and rpm's
+NDB backend (``Packages.db``, SUSE).  Berkeley DB (``Packages``, EL8 and older)
+is not read yet.  Each row
 of its ``Packages`` table is one package *header blob*, parsed here from the
 format rpm documents (``doc/manual/format.md``, "Header structure"): two 32-bit
 big-endian counts (index entries ``il``, data bytes ``dl``), ``il`` index
@@ -31,6 +33,8 @@ from giropops.sbom.model import Distro, Location, Package
 
 NAME = "rpm-db"
 SQLITE = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+NDB = ("var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db")
+DATABASES = SQLITE + NDB
 KIND = "rpmdb"
 MAX_DB_BYTES = 512 * 1024 * 1024
 MAX_ENTRIES = 65536
@@ -140,11 +144,56 @@ def sqlite_blobs(data: bytes) -> list[bytes]:
     return [bytes(r[0]) for r in rows if isinstance(r[0], (bytes, memoryview))]
 
 
-def extract_sqlite(data: bytes) -> bytes:
+NDB_PAGE = 4096
+NDB_BLOCK = 16
+NDB_HEADER_MAGIC = b"RpmP"
+NDB_SLOT_MAGIC = b"Slot"
+NDB_BLOB_MAGIC = b"BlbS"
+
+
+def ndb_blobs(data: bytes) -> list[bytes]:
+    """The header blobs of an NDB ``Packages.db`` (rpm's own format, SUSE's default).
+
+    Page 0 starts with a 32-byte header (magic ``RpmP``, version, generation, number of slot
+    pages), followed by 16-byte slots (magic ``Slot``, package index, block offset, block count)
+    filling the slot pages; a slot with index 0 is free.  A slot's blob starts at ``offset * 16``
+    with a 16-byte header (magic ``BlbS``, package index, checksum, length), then the header blob.
+    All integers are little-endian.
+    """
+    if len(data) < 32 or data[:4] != NDB_HEADER_MAGIC:
+        raise HeaderError("not an NDB Packages.db (no RpmP magic)")
+    version, _, slot_pages = struct.unpack_from("<III", data, 4)
+    if version != 0:
+        raise HeaderError(f"NDB version {version} is not supported")
+    if slot_pages == 0 or slot_pages * NDB_PAGE > len(data):
+        raise HeaderError(f"NDB slot pages ({slot_pages}) past the end of the file")
+    out: list[bytes] = []
+    for off in range(32, slot_pages * NDB_PAGE, 16):
+        magic, index, block, count = struct.unpack_from("<4sIII", data, off)
+        if magic != NDB_SLOT_MAGIC:
+            raise HeaderError(f"bad NDB slot at offset {off}")
+        if index == 0:
+            continue
+        start = block * NDB_BLOCK
+        if start + 16 > len(data) or count * NDB_BLOCK > len(data) - start:
+            raise HeaderError(f"NDB package {index}: blob past the end of the file")
+        bmagic, bindex, _, length = struct.unpack_from("<4sIII", data, start)
+        if bmagic != NDB_BLOB_MAGIC or bindex != index or 16 + length > count * NDB_BLOCK:
+            raise HeaderError(f"NDB package {index}: bad blob header")
+        out.append(data[start + 16 : start + 16 + length])
+        if len(out) > MAX_ROWS:
+            break
+    return out
+
+
+def extract_db(data: bytes) -> bytes:
     """The wanted tags of every header (or why they could not be read), kept instead of the database."""
     record: dict[str, Any] = {"headers": [], "errors": []}
     try:
-        blobs = sqlite_blobs(data)
+        blobs = ndb_blobs(data) if data[:4] == NDB_HEADER_MAGIC else sqlite_blobs(data)
+    except HeaderError as exc:
+        record["errors"].append(str(exc))
+        return derived(KIND, record)
     except sqlite3.Error as exc:
         record["errors"].append(f"not an rpm SQLite database: {exc}")
         return derived(KIND, record)
@@ -167,10 +216,10 @@ class RpmDbExtractor:
     max_bytes = MAX_DB_BYTES
 
     def wants(self, path: str, mode: int) -> bool:
-        return path in SQLITE
+        return path in DATABASES
 
     def extract(self, data: bytes) -> bytes | None:
-        return extract_sqlite(data)
+        return extract_db(data)
 
 
 class RpmDbCataloger:
@@ -180,14 +229,14 @@ class RpmDbCataloger:
 
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
         result = CatalogResult()
-        for path in SQLITE:
+        for path in DATABASES:
             data = resolver.read(path)
             if data is None:
                 continue
             location = resolver.location(path)
             record = read_derived(data, KIND)
             if record is None:
-                record = read_derived(extract_sqlite(data), KIND)
+                record = read_derived(extract_db(data), KIND)
             assert record is not None
             for error in record.get("errors") or []:
                 result.unknown(location, NAME, str(error)[:300])
