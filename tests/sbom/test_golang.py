@@ -79,3 +79,10 @@ def test_hostile_elf_files_are_unknowns_never_crashes(work: Path) -> None:
     unknown = {u.location.path for u in sbom.unknowns}
     assert unknown == {"/" + k for k in files}
     assert all(u.error.startswith("malformed executable") for u in sbom.unknowns)
+
+
+def test_cached_layers_give_the_same_binaries(go_image: BuiltImage, cache_dir: Path) -> None:
+    cold = sbom_for(f"archive://{go_image.tar}")
+    assert any(cache_dir.rglob("*")), "nothing was cached"
+    warm = sbom_for(f"archive://{go_image.tar}")
+    assert warm.packages == cold.packages and len(cold.packages) == 4

@@ -93,7 +93,7 @@ class Extractor(Protocol):
 
     def wants(self, path: str, mode: int) -> bool: ...
 
-    def extract(self, data: bytes) -> bytes | None: ...
+    def extract(self, data: bytes | bytearray) -> bytes | None: ...
 
 
 class Interest:
@@ -218,7 +218,7 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
         elif kind == REGULAR and interest.extractors:
             extractor = interest.extractor_for(path, entry.mode)
             if extractor is not None and entry.size <= extractor.max_bytes:
-                derived = extractor.extract(reader.read_data(entry.size))
+                derived = extractor.extract(reader.read_data_buffer(entry.size))
                 if derived is not None:
                     if kept + len(derived) > max_layer_bytes:
                         rec.oversized[path] = entry.size

@@ -33,6 +33,7 @@ MAX_AUDIT_JSON = 8 * 1024 * 1024
 MAX_GO_STRING = 4 * 1024 * 1024
 MAX_SECTIONS = 65536
 GO_MAGIC = b"\xff Go buildinf:"
+GO_WINDOW = 2 * MAX_GO_STRING + 64
 
 
 class ElfError(ValueError):
@@ -49,7 +50,7 @@ class _Segment:
 class Elf:
     """The few parts of an ELF file needed here: section bytes by name, virtual-address reads."""
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes | bytearray) -> None:
         if len(data) < 52 or data[:4] != b"\x7fELF":
             raise ElfError("not an ELF file")
         self.data = data
@@ -121,14 +122,14 @@ class Elf:
                 out.setdefault(label, (addr, offset, size))
         return out
 
-    def section(self, name: str) -> bytes | None:
+    def section(self, name: str) -> bytes | bytearray | None:
         found = self.sections.get(name)
         if found is None:
             return None
         _, offset, size = found
         return self.data[offset : offset + size]
 
-    def read_va(self, addr: int, size: int) -> bytes:
+    def read_va(self, addr: int, size: int) -> bytes | bytearray:
         for seg in self.segments:
             if seg.vaddr <= addr and addr + size <= seg.vaddr + seg.filesz:
                 off = seg.offset + (addr - seg.vaddr)
@@ -141,7 +142,7 @@ class Elf:
         raise ElfError(f"address {addr:#x} is not mapped from the file")
 
 
-def _varint(data: bytes, off: int) -> tuple[int, int]:
+def _varint(data: bytes | bytearray, off: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if off >= len(data) or shift > 63:
@@ -154,14 +155,19 @@ def _varint(data: bytes, off: int) -> tuple[int, int]:
         shift += 7
 
 
-def _find_go_header(elf: Elf) -> bytes | None:
-    sec = elf.section(".go.buildinfo")
-    if sec is not None and sec.startswith(GO_MAGIC):
-        return elf.data[elf.sections[".go.buildinfo"][1] :]
+def _find_go_header(elf: Elf) -> bytes | bytearray | None:
+    """The build info header and what follows it (at most ``GO_WINDOW`` bytes: the inline strings
+    of the new format live there; the old format's pointers are followed through ``read_va``)."""
+    found = elf.sections.get(".go.buildinfo")
+    if found is not None:
+        off = found[1]
+        return elf.data[off : off + GO_WINDOW] if elf.data[off : off + 14] == GO_MAGIC else None
+    if elf.sections:
+        return None  # every Go toolchain writes the section; only a binary stripped of its section table lacks it
     pos = elf.data.find(GO_MAGIC)
     while pos >= 0:
         if pos % 16 == 0:
-            return elf.data[pos:]
+            return elf.data[pos : pos + GO_WINDOW]
         pos = elf.data.find(GO_MAGIC, pos + 1)
     return None
 
@@ -188,13 +194,13 @@ def go_buildinfo(elf: Elf) -> tuple[str, str] | None:
         end = ">" if flags & 1 else "<"
         fmt = end + ("Q" if ptr_size == 8 else "I")
 
-        def pointer(raw: bytes, off: int) -> int:
+        def pointer(raw: bytes | bytearray, off: int) -> int:
             if off + ptr_size > len(raw):
                 raise ElfError("truncated pointer in Go build info")
             value: int = struct.unpack_from(fmt, raw, off)[0]
             return value
 
-        def go_string(addr: int) -> bytes:
+        def go_string(addr: int) -> bytes | bytearray:
             header = elf.read_va(addr, 2 * ptr_size)
             data_addr, length = pointer(header, 0), pointer(header, ptr_size)
             if length > MAX_GO_STRING:
@@ -225,7 +231,7 @@ def cargo_auditable(elf: Elf) -> Any | None:
         raise ElfError(f".dep-v0 is not JSON: {str(exc)[:100]}") from exc
 
 
-def extract(data: bytes) -> bytes | None:
+def extract(data: bytes | bytearray) -> bytes | None:
     if not data.startswith(b"\x7fELF"):
         return None
     record: dict[str, Any] = {}
@@ -252,5 +258,5 @@ class ElfExtractor:
     def wants(self, path: str, mode: int) -> bool:
         return bool(mode & 0o111) and not stat.S_ISDIR(mode)
 
-    def extract(self, data: bytes) -> bytes | None:
+    def extract(self, data: bytes | bytearray) -> bytes | None:
         return extract(data)

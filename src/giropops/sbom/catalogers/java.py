@@ -88,7 +88,7 @@ def parse_manifest(text: str) -> dict[str, str]:
     return out
 
 
-def _archive(data: bytes, path: str, depth: int, budget: _Budget, out: list[dict[str, Any]]) -> None:
+def _archive(data: bytes | bytearray, path: str, depth: int, budget: _Budget, out: list[dict[str, Any]]) -> None:
     record: dict[str, Any] = {"path": path, "poms": [], "manifest": {}}
     out.append(record)
     try:
@@ -135,7 +135,7 @@ def _archive(data: bytes, path: str, depth: int, budget: _Budget, out: list[dict
         zf.close()
 
 
-def extract(data: bytes) -> bytes:
+def extract(data: bytes | bytearray) -> bytes:
     archives: list[dict[str, Any]] = []
     _archive(data, "", 0, _Budget(), archives)
     return derived(KIND, {"archives": archives})
@@ -149,7 +149,7 @@ class JarExtractor:
     def wants(self, path: str, mode: int) -> bool:
         return path.lower().endswith(SUFFIXES)
 
-    def extract(self, data: bytes) -> bytes | None:
+    def extract(self, data: bytes | bytearray) -> bytes | None:
         return extract(data)
 
 

@@ -128,7 +128,7 @@ def package(fields: dict[int, str | int], location: Location, distro: Distro | N
     )
 
 
-def sqlite_blobs(data: bytes) -> list[bytes]:
+def sqlite_blobs(data: bytes | bytearray) -> list[bytes]:
     """The header blobs of an rpmdb.sqlite, read from a private read-only copy."""
     fd, tmp = tempfile.mkstemp(prefix="giropops-rpmdb-", suffix=".sqlite")
     try:
@@ -151,7 +151,7 @@ NDB_SLOT_MAGIC = b"Slot"
 NDB_BLOB_MAGIC = b"BlbS"
 
 
-def ndb_blobs(data: bytes) -> list[bytes]:
+def ndb_blobs(data: bytes | bytearray) -> list[bytes]:
     """The header blobs of an NDB ``Packages.db`` (rpm's own format, SUSE's default).
 
     Page 0 starts with a 32-byte header (magic ``RpmP``, version, generation, number of slot
@@ -180,13 +180,13 @@ def ndb_blobs(data: bytes) -> list[bytes]:
         bmagic, bindex, _, length = struct.unpack_from("<4sIII", data, start)
         if bmagic != NDB_BLOB_MAGIC or bindex != index or 16 + length > count * NDB_BLOCK:
             raise HeaderError(f"NDB package {index}: bad blob header")
-        out.append(data[start + 16 : start + 16 + length])
+        out.append(bytes(data[start + 16 : start + 16 + length]))
         if len(out) > MAX_ROWS:
             break
     return out
 
 
-def extract_db(data: bytes) -> bytes:
+def extract_db(data: bytes | bytearray) -> bytes:
     """The wanted tags of every header (or why they could not be read), kept instead of the database."""
     record: dict[str, Any] = {"headers": [], "errors": []}
     try:
@@ -218,7 +218,7 @@ class RpmDbExtractor:
     def wants(self, path: str, mode: int) -> bool:
         return path in DATABASES
 
-    def extract(self, data: bytes) -> bytes | None:
+    def extract(self, data: bytes | bytearray) -> bytes | None:
         return extract_db(data)
 
 
