@@ -179,3 +179,45 @@ def test_ndb_database_with_the_real_headers(work: Path, rpm_db: Path) -> None:
     assert [(u.location.path, u.error) for u in sbom.unknowns] == [
         ("/var/lib/rpm/Packages.db", "bad NDB slot at offset 32")
     ]
+
+
+def bdb_packages(work: Path, blobs: list[bytes]) -> Path:
+    """A Berkeley DB hash ``Packages`` written by Berkeley DB's own ``db_load`` (Debian's db5.3-util):
+    key = the instance number (host order), value = the header blob, plus rpm's key-0 counter."""
+    load = shutil.which("db5.3_load") or shutil.which("db_load")
+    assert load, "db_load is needed (Debian package db5.3-util, installed by scripts/test)"
+    lines = ["VERSION=3", "format=bytevalue", "type=hash", "db_pagesize=4096", "HEADER=END"]
+    lines += [" " + struct.pack("<I", 0).hex(), " " + struct.pack("<I", len(blobs)).hex()]
+    for n, blob in enumerate(blobs, start=1):
+        lines += [" " + struct.pack("<I", n).hex(), " " + blob.hex()]
+    lines.append("DATA=END")
+    out = work / "bdb"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    (work / "bdb.dump").write_text("\n".join(lines) + "\n")
+    subprocess.run([load, "-f", str(work / "bdb.dump"), str(out / "Packages")], check=True, capture_output=True)
+    return out
+
+
+def test_berkeley_db_written_by_db_load_and_read_by_rpm(work: Path, rpm_db: Path) -> None:
+    con = sqlite3.connect(f"file:{rpm_db / 'rpmdb.sqlite'}?mode=ro", uri=True)
+    blobs = [bytes(r[0]) for r in con.execute("SELECT blob FROM Packages ORDER BY hnum")]
+    con.close()
+    bdb = bdb_packages(work, blobs)
+    # rpm's own read-only Berkeley DB backend reads it: this is an rpm database as EL8 has them
+    r = subprocess.run(
+        [_rpm(), "--define", "_db_backend bdb_ro", "--dbpath", str(bdb), "-qa", "--qf", "%{NAME}\\n"],
+        capture_output=True,
+        text=True,
+    )
+    assert set(r.stdout.split()) == set(SPECS), r.stderr[-500:]
+    packages = (bdb / "Packages").read_bytes()
+    truncated = packages[: len(packages) // 2]
+    layer = layer_from_entries([Entry("etc/os-release", data=OS_RELEASE), Entry("var/lib/rpm/Packages", data=packages)])
+    sbom = sbom_for(f"archive://{im.image(work, 'rpm-bdb', [layer]).tar}", use_cache=False)
+    assert {(p.name, p.version, p.arch or "") for p in sbom.packages} == rpm_qa(rpm_db)
+    assert sbom.unknowns == ()
+    bad = layer_from_entries([Entry("var/lib/rpm/Packages", data=truncated)])
+    sbom = sbom_for(f"archive://{im.image(work, 'rpm-bdb-bad', [bad]).tar}", use_cache=False)
+    assert sbom.packages == ()
+    assert [u.location.path for u in sbom.unknowns] == ["/var/lib/rpm/Packages"]

@@ -2,8 +2,7 @@
 
 Read: the SQLite backend (``rpmdb.sqlite`` under ``/var/lib/rpm`` or Fedora's
 ``/usr/lib/sysimage/rpm``), the default of rpm 4.16+ on EL9 and Fedora, and rpm's
-NDB backend (``Packages.db``, SUSE).  Berkeley DB (``Packages``, EL8 and older)
-is not read yet.  Each row
+NDB backend (``Packages.db``, SUSE), and Berkeley DB (``Packages``, EL8 and older).  Each row
 of its ``Packages`` table is one package *header blob*, parsed here from the
 format rpm documents (``doc/manual/format.md``, "Header structure"): two 32-bit
 big-endian counts (index entries ``il``, data bytes ``dl``), ``il`` index
@@ -34,7 +33,8 @@ from giropops.sbom.model import Distro, Location, Package
 NAME = "rpm-db"
 SQLITE = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
 NDB = ("var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db")
-DATABASES = SQLITE + NDB
+BDB = ("var/lib/rpm/Packages",)
+DATABASES = SQLITE + NDB + BDB
 KIND = "rpmdb"
 MAX_DB_BYTES = 512 * 1024 * 1024
 MAX_ENTRIES = 65536
@@ -186,11 +186,95 @@ def ndb_blobs(data: bytes | bytearray) -> list[bytes]:
     return out
 
 
+BDB_HASH_MAGIC = 0x061561
+P_HASH_UNSORTED, P_OVERFLOW, P_HASH = 2, 7, 13
+H_KEYDATA, H_OFFPAGE = 1, 3
+BDB_PAGE_HEADER = 26
+
+
+def bdb_blobs(data: bytes | bytearray) -> list[bytes]:
+    """The values of a Berkeley DB *hash* database (rpm's ``Packages`` before 4.16), as Berkeley DB 5
+    lays it out: a metadata page (magic ``0x061561`` at byte 12, which also gives the byte order; page
+    size at 20), then pages with a 26-byte header (next page at 16, entry count at 20, free-area offset
+    at 22, type at 25).  Hash pages hold key/data item pairs through an index of offsets; a value is
+    inline (``H_KEYDATA``) or on a chain of overflow pages (``H_OFFPAGE``: first page, total length).
+    The record with key 0 is rpm's instance counter, not a package."""
+    if len(data) < 512:
+        raise HeaderError("not a Berkeley DB file (too short)")
+    for end in ("<", ">"):
+        if struct.unpack_from(end + "I", data, 12)[0] == BDB_HASH_MAGIC:
+            break
+    else:
+        raise HeaderError("not a Berkeley DB hash database")
+    page_size = struct.unpack_from(end + "I", data, 20)[0]
+    if page_size < 512 or page_size > 65536 or page_size & (page_size - 1):
+        raise HeaderError(f"bad Berkeley DB page size {page_size}")
+    pages = len(data) // page_size
+
+    def page(n: int) -> bytes | bytearray:
+        return data[n * page_size : (n + 1) * page_size]
+
+    def overflow(first: int, length: int) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        seen: set[int] = set()
+        n = first
+        while got < length:
+            if n <= 0 or n >= pages or n in seen:
+                raise HeaderError(f"overflow chain reaches a bad page {n}")
+            seen.add(n)
+            pg = page(n)
+            if pg[25] != P_OVERFLOW:
+                raise HeaderError(f"page {n} is not an overflow page")
+            used = struct.unpack_from(end + "H", pg, 22)[0]
+            chunk = bytes(pg[BDB_PAGE_HEADER : BDB_PAGE_HEADER + min(used, length - got)])
+            if not chunk:
+                raise HeaderError(f"empty overflow page {n}")
+            parts.append(chunk)
+            got += len(chunk)
+            n = struct.unpack_from(end + "I", pg, 16)[0]
+        return b"".join(parts)
+
+    out: list[bytes] = []
+    for n in range(1, pages):
+        pg = page(n)
+        if pg[25] not in (P_HASH, P_HASH_UNSORTED):
+            continue
+        entries = struct.unpack_from(end + "H", pg, 20)[0]
+        if BDB_PAGE_HEADER + 2 * entries > page_size:
+            raise HeaderError(f"page {n}: {entries} entries do not fit")
+        offsets = struct.unpack_from(end + f"{entries}H", pg, BDB_PAGE_HEADER)
+
+        def item(i: int) -> bytes | bytearray:
+            top = page_size if i == 0 else offsets[i - 1]
+            if not BDB_PAGE_HEADER <= offsets[i] < top <= page_size:
+                raise HeaderError(f"page {n}: item {i} out of the page")
+            return pg[offsets[i] : top]
+
+        for i in range(0, entries - 1, 2):
+            key, value = item(i), item(i + 1)
+            if key[0] == H_KEYDATA and bytes(key[1:5]) == b"\0\0\0\0":
+                continue  # rpm's instance counter
+            if value[0] == H_OFFPAGE and len(value) >= 12:
+                first, length = struct.unpack_from(end + "II", value, 4)
+                out.append(overflow(first, length))
+            elif value[0] == H_KEYDATA:
+                out.append(bytes(value[1:]))
+            if len(out) > MAX_ROWS:
+                return out
+    return out
+
+
 def extract_db(data: bytes | bytearray) -> bytes:
     """The wanted tags of every header (or why they could not be read), kept instead of the database."""
     record: dict[str, Any] = {"headers": [], "errors": []}
     try:
-        blobs = ndb_blobs(data) if data[:4] == NDB_HEADER_MAGIC else sqlite_blobs(data)
+        if data[:4] == NDB_HEADER_MAGIC:
+            blobs = ndb_blobs(data)
+        elif data[:16] == b"SQLite format 3\0":
+            blobs = sqlite_blobs(data)
+        else:
+            blobs = bdb_blobs(data)
     except HeaderError as exc:
         record["errors"].append(str(exc))
         return derived(KIND, record)
