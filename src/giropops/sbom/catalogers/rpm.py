@@ -192,6 +192,14 @@ H_KEYDATA, H_OFFPAGE = 1, 3
 BDB_PAGE_HEADER = 26
 
 
+def _bdb_item(pg: bytes | bytearray, offsets: tuple[int, ...], i: int, n: int) -> bytes | bytearray:
+    """Item ``i`` of a hash page: from its offset up to the previous item's (or the page's end)."""
+    top = len(pg) if i == 0 else offsets[i - 1]
+    if not BDB_PAGE_HEADER <= offsets[i] < top <= len(pg):
+        raise HeaderError(f"page {n}: item {i} out of the page")
+    return pg[offsets[i] : top]
+
+
 def bdb_blobs(data: bytes | bytearray) -> list[bytes]:
     """The values of a Berkeley DB *hash* database (rpm's ``Packages`` before 4.16), as Berkeley DB 5
     lays it out: a metadata page (magic ``0x061561`` at byte 12, which also gives the byte order; page
@@ -245,14 +253,8 @@ def bdb_blobs(data: bytes | bytearray) -> list[bytes]:
             raise HeaderError(f"page {n}: {entries} entries do not fit")
         offsets = struct.unpack_from(end + f"{entries}H", pg, BDB_PAGE_HEADER)
 
-        def item(i: int) -> bytes | bytearray:
-            top = page_size if i == 0 else offsets[i - 1]
-            if not BDB_PAGE_HEADER <= offsets[i] < top <= page_size:
-                raise HeaderError(f"page {n}: item {i} out of the page")
-            return pg[offsets[i] : top]
-
         for i in range(0, entries - 1, 2):
-            key, value = item(i), item(i + 1)
+            key, value = _bdb_item(pg, offsets, i, n), _bdb_item(pg, offsets, i + 1, n)
             if key[0] == H_KEYDATA and bytes(key[1:5]) == b"\0\0\0\0":
                 continue  # rpm's instance counter
             if value[0] == H_OFFPAGE and len(value) >= 12:
