@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 from giropops.sbom import sbom_for
-from tests.sbom.ecosys_support import elf64, name_of_purl
+from tests.sbom.ecosys_support import elf64, name_of_purl, trivy_inventory
 from tests.support import sbom_images as im
 from tests.support.sbom_images import Entry, layer_from_entries
 
@@ -38,3 +38,11 @@ def test_cargo_auditable_dependencies(work: Path) -> None:
     }
     assert all(name_of_purl(p.purl) == ("cargo", p.name, p.version) for p in sbom.packages)
     assert [(u.location.path, "inflates to more than" in u.error) for u in sbom.unknowns] == [("/usr/bin/bomb", True)]
+
+
+def test_cargo_auditable_equals_trivy(work: Path, tmp_path: Path) -> None:
+    good = elf64([(".text", b"\x90" * 32), (".dep-v0", zlib.compress(json.dumps(AUDIT).encode()))])
+    img = im.image(work, "rust-trivy", [layer_from_entries([Entry("usr/bin/myapp", data=good, mode=0o755)])])
+    mine = {(p.type, p.name, p.version) for p in sbom_for(f"archive://{img.tar}", use_cache=False).packages}
+    theirs = trivy_inventory(img.tar, tmp_path / "trivy", {"cargo"})
+    assert mine == theirs, (sorted(mine - theirs), sorted(theirs - mine))
