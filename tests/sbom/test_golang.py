@@ -1,5 +1,6 @@
-"""Go executables: real esbuild binaries published on npm, one built by Go 1.17 (the old pointer
-build-info format) and one by Go 1.20 (the inline format), compared with Trivy and with hostile ELF."""
+"""Go executables: Debian's umoci (a GOPATH build: toolchain only) and real esbuild binaries published
+on npm, one built by Go 1.17 (the old pointer build-info format) and one by Go 1.20 (the inline format),
+compared with Trivy; hostile ELF files."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from giropops.sbom import sbom_for
 from giropops.sbom.catalogers.elf import GO_MAGIC
 from tests.sbom.conftest import BuiltImage
-from tests.sbom.ecosys_support import elf64, name_of_purl, npm_install, trivy_inventory
+from tests.sbom.ecosys_support import apt_download, elf64, name_of_purl, npm_install, trivy_inventory, unpack_deb
 from tests.support import sbom_images as im
 from tests.support.sbom_images import Entry, layer_from_entries
 
@@ -23,12 +24,17 @@ NEW = "@esbuild/linux-x64@0.19.12"  # built with go1.20.12
 def go_image(work: Path) -> BuiltImage:
     old = npm_install(work / "go-old", OLD) / "esbuild-linux-64" / "bin" / "esbuild"
     new = npm_install(work / "go-new", NEW) / "@esbuild" / "linux-x64" / "bin" / "esbuild"
+    debian = work / "go-debian"
+    if not (debian / "usr/bin/umoci").exists():
+        unpack_deb(apt_download(("umoci",), work / "go-debs")["umoci"], debian)
     layer = layer_from_entries(
         [
             Entry("usr/local/bin/esbuild-old", data=old.read_bytes(), mode=0o755),
             Entry("opt/esbuild/esbuild", data=new.read_bytes(), mode=0o755),
             Entry("opt/esbuild/not-executable", data=new.read_bytes(), mode=0o644),
             Entry("usr/bin/script", data=b"#!/bin/sh\necho hi\n", mode=0o755),
+            # Debian builds Go in GOPATH mode: no module information, only the toolchain (go1.19.8)
+            Entry("usr/bin/umoci", data=(debian / "usr/bin/umoci").read_bytes(), mode=0o755),
         ]
     )
     return im.image(work, "go", [layer])
@@ -42,6 +48,7 @@ def test_go_binaries_old_and_new_build_info(go_image: BuiltImage) -> None:
         ("/usr/local/bin/esbuild-old", "golang.org/x/sys", "v0.0.0-20210908233432-aa78b53d3365"),
         ("/opt/esbuild/esbuild", "stdlib", "1.20.12"),
         ("/opt/esbuild/esbuild", "golang.org/x/sys", "v0.0.0-20220715151400-c0bba94af5f8"),
+        ("/usr/bin/umoci", "stdlib", "1.19.8"),
     }
     for p in sbom.packages:
         assert name_of_purl(p.purl) == ("golang", p.name, p.version)
@@ -85,4 +92,4 @@ def test_cached_layers_give_the_same_binaries(go_image: BuiltImage, cache_dir: P
     cold = sbom_for(f"archive://{go_image.tar}")
     assert any(cache_dir.rglob("*")), "nothing was cached"
     warm = sbom_for(f"archive://{go_image.tar}")
-    assert warm.packages == cold.packages and len(cold.packages) == 4
+    assert warm.packages == cold.packages and len(cold.packages) == 5
