@@ -148,3 +148,26 @@ def test_hostile_archives(work: Path) -> None:
     assert ("/a/bomb.jar!/BOOT-INF/lib/bomb.jar", "BOOT-INF/lib/bomb.jar") in unknown
     assert any(p.startswith("/a/deep.jar!/lib/level5.jar!/lib/level4.jar!/lib/level3.jar!/") for p, _ in unknown)
     assert {p for p, _ in unknown} >= {"/a/notzip.jar", "/a/corrupt.jar", "/a/zlib.war"}
+
+
+def test_archives_over_the_size_limit_are_unknowns_not_silence(tmp_path: Path) -> None:
+    from giropops.sbom import generate_from_directory
+    from giropops.sbom.catalogers.golang import GoBinaryCataloger
+    from giropops.sbom.catalogers.java import JarExtractor, JavaArchiveCataloger
+
+    class SmallJars(JarExtractor):
+        max_bytes = 1000
+
+    class SmallJava(JavaArchiveCataloger):
+        extractors = (SmallJars(),)
+
+    small = _zip({"META-INF/maven/g/a/pom.properties": b"groupId=g\nartifactId=a\nversion=1\n"})
+    big = _zip({"META-INF/maven/g/b/pom.properties": b"groupId=g\nartifactId=b\nversion=2\n", "x": b"\1" * 5000})
+    big = big + b"\0" * 1000 if len(big) <= 1000 else big
+    (tmp_path / "small.jar").write_bytes(small)
+    (tmp_path / "big.jar").write_bytes(big)
+    sbom = generate_from_directory(tmp_path, catalogers=[SmallJava(), GoBinaryCataloger()])
+    assert [(p.name, p.version) for p in sbom.packages] == [("g:a", "1")]
+    assert [(u.location.path, u.error.split(" bytes")[0]) for u in sbom.unknowns] == [
+        ("/big.jar", f"archive of {len(big)}")
+    ]

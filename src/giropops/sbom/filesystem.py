@@ -217,7 +217,9 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
                 kept += entry.size
         elif kind == REGULAR and interest.extractors:
             extractor = interest.extractor_for(path, entry.mode)
-            if extractor is not None and entry.size <= extractor.max_bytes:
+            if extractor is not None and entry.size > extractor.max_bytes:
+                rec.oversized[path] = entry.size  # not inspected: the cataloger says so
+            elif extractor is not None:
                 derived = extractor.extract(reader.read_data_buffer(entry.size))
                 if derived is not None:
                     if kept + len(derived) > max_layer_bytes:
@@ -494,6 +496,7 @@ def directory_records(root: Path, interest: Interest, max_layer_bytes: int = MAX
                     extractor = None if interest.matches(path) else interest.extractor_for(path, st.st_mode)
                     if extractor is not None:
                         if st.st_size > extractor.max_bytes:
+                            rec.oversized[path] = st.st_size
                             continue
                         try:
                             derived = extractor.extract(_read_bounded(ent.path, st.st_size))

@@ -14,7 +14,7 @@ from typing import Any
 from packageurl import PackageURL
 
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, read_derived
-from giropops.sbom.catalogers.elf import KIND, ElfExtractor, extract
+from giropops.sbom.catalogers.elf import KIND, MAX_BINARY_BYTES, ElfExtractor, extract
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
 
@@ -63,6 +63,10 @@ def elf_records(resolver: Resolver) -> list[tuple[str, dict[str, Any]]]:
     for path in resolver.glob("**"):
         data = resolver.read(path)
         if data is None:
+            size = resolver.oversized(path)
+            if size is not None and size > MAX_BINARY_BYTES:
+                error = f"executable of {size} bytes not inspected (limit {MAX_BINARY_BYTES})"
+                out.append((path, {"error": error}))
             continue
         if data.startswith(b"\x7fELF"):
             data = extract(data) or b""

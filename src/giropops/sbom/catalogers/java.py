@@ -200,6 +200,9 @@ class JavaArchiveCataloger:
                 continue
             data = resolver.read(path)
             if data is None:
+                size = resolver.oversized(path)
+                if size is not None:
+                    result.unknown(resolver.location(path), NAME, f"archive of {size} bytes not inspected (too large)")
                 continue
             record = read_derived(data, KIND)
             if record is None:
