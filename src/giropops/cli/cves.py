@@ -39,7 +39,8 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     fixed = p.add_mutually_exclusive_group()
     fixed.add_argument("--only-fixed", action="store_true", help="only vulnerabilities with a fixed version")
     fixed.add_argument("--only-unfixed", action="store_true", help="only vulnerabilities without a fix")
-    p.add_argument("--only-package-type", action="append", metavar="TYPES", help="comma-separated: deb, apk, python")
+    p.add_argument("--only-package-type", action="append", metavar="TYPES",
+                   help="comma-separated: deb, apk, rpm, python, npm, golang, maven, gem, cargo, nuget, composer")
     p.add_argument("--only-package", action="append", metavar="NAMES", help="comma-separated package names")
     p.add_argument("--only-cve-id", action="append", metavar="IDS", help="comma-separated vulnerability ids")
     p.add_argument("--platform", default=None, metavar="OS/ARCH[/VARIANT]",

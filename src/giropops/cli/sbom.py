@@ -11,6 +11,7 @@ from pathlib import Path
 from giropops.errors import UsageError, quote_for_error
 from giropops.sbom import sbom_for
 from giropops.sbom.formats import FORMATS, EncodeOptions, encode, timestamp_from_epoch
+from giropops.sbom.model import PACKAGE_TYPES, package_types
 from giropops.tmpfiles import mkstemp
 
 
@@ -18,8 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "sbom",
         help="list the packages inside an image (SPDX, CycloneDX, JSON or a table)",
-        description="Catalog dpkg, apk and Python packages of an image, a directory (fs://DIR) "
-        "or read an existing SBOM back (sbom://FILE).",
+        description="Catalog the packages of an image, a directory (fs://DIR) or read an existing SBOM back "
+        "(sbom://FILE): dpkg, apk, rpm, Python, npm, Go, Java, Ruby, Rust, .NET and PHP.",
     )
     p.add_argument("image", metavar="IMAGE", help="source spec: archive://FILE.tar, fs://DIR, sbom://FILE, ...")
     p.add_argument("--format", "-f", choices=FORMATS, default="list", help="output format (default: list)")
@@ -29,6 +30,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--timestamp",
         action="store_true",
         help="record the creation time (SOURCE_DATE_EPOCH if set, else now); off by default so output is reproducible",
+    )
+    p.add_argument(
+        "--only-package-type",
+        action="append",
+        metavar="TYPES",
+        help="comma-separated: " + ", ".join(PACKAGE_TYPES) + " (repeatable)",
     )
     p.add_argument("--no-cache", action="store_true", help="do not read or write the per-layer catalog cache")
     p.set_defaults(func=run)
@@ -66,7 +73,12 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = EncodeOptions(timestamp=_timestamp(args.timestamp))
-    sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache)
+    words = [w for item in args.only_package_type or [] for w in item.split(",") if w.strip()]
+    try:
+        types = package_types(words)
+    except ValueError as exc:
+        raise UsageError(f"--only-package-type: {exc}") from exc
+    sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache).only_types(types)
     data = encode(sbom, args.format, options)
     if args.output:
         try:

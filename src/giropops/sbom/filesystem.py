@@ -74,12 +74,47 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out) + r"\Z", re.DOTALL)
 
 
-class Interest:
-    """The union of the globs catalogers declared: only matching files have their contents kept."""
+class Extractor(Protocol):
+    """Reads a file too large or too binary to keep (an executable, a jar) while its layer streams by,
+    and keeps only what a cataloger needs from it, as bytes that say what they are (``extract``).
 
-    def __init__(self, patterns: Iterable[str], max_file_bytes: int = MAX_FILE_BYTES) -> None:
+    ``extract`` never raises: a malformed file gives a record that says so (or None when the file
+    is simply not of its kind).  ``version`` is part of the cache fingerprint.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    def wants(self, path: str, mode: int) -> bool: ...
+
+    def extract(self, data: bytes | bytearray) -> bytes | None: ...
+
+
+class Interest:
+    """The union of the globs catalogers declared: only matching files have their contents kept;
+    files an ``Extractor`` wants are read and replaced by what it extracted."""
+
+    def __init__(
+        self,
+        patterns: Iterable[str],
+        max_file_bytes: int = MAX_FILE_BYTES,
+        extractors: Iterable[Extractor] = (),
+    ) -> None:
         self.patterns = tuple(sorted({p.lstrip("/") for p in patterns}))
         self.max_file_bytes = max_file_bytes
+        self.extractors = tuple(sorted(extractors, key=lambda e: e.name))
+
+    def extractor_for(self, path: str, mode: int) -> Extractor | None:
+        for e in self.extractors:
+            if e.wants(path, mode):
+                return e
+        return None
 
     @cached_property
     def _regex(self) -> re.Pattern[str]:
@@ -94,6 +129,8 @@ class Interest:
         h = hashlib.sha256(f"{self.max_file_bytes}\n".encode())
         for p in self.patterns:
             h.update(p.encode() + b"\n")
+        for e in self.extractors:
+            h.update(f"extractor {e.name} {e.version} {e.max_bytes}\n".encode())
         return h.hexdigest()[:16]
 
 
@@ -178,7 +215,19 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
             else:
                 rec.contents[path] = reader.read_data(entry.size)
                 kept += entry.size
-        elif kind == HARDLINK and interest.matches(path):
+        elif kind == REGULAR and interest.extractors:
+            extractor = interest.extractor_for(path, entry.mode)
+            if extractor is not None and entry.size > extractor.max_bytes:
+                rec.oversized[path] = entry.size  # not inspected: the cataloger says so
+            elif extractor is not None:
+                derived = extractor.extract(reader.read_data_buffer(entry.size))
+                if derived is not None:
+                    if kept + len(derived) > max_layer_bytes:
+                        rec.oversized[path] = entry.size
+                    else:
+                        rec.contents[path] = derived
+                        kept += len(derived)
+        elif kind == HARDLINK and (interest.matches(path) or interest.extractors):
             if link in rec.contents:
                 rec.contents[path] = rec.contents[link]
             elif link in rec.oversized:
@@ -444,6 +493,20 @@ def directory_records(root: Path, interest: Interest, max_layer_bytes: int = MAX
                     rec.entries.append((path, SYMLINK, link, 0))
                 elif stat.S_ISREG(st.st_mode):
                     rec.entries.append((path, REGULAR, "", st.st_size))
+                    extractor = None if interest.matches(path) else interest.extractor_for(path, st.st_mode)
+                    if extractor is not None:
+                        if st.st_size > extractor.max_bytes:
+                            rec.oversized[path] = st.st_size
+                            continue
+                        try:
+                            derived = extractor.extract(_read_bounded(ent.path, st.st_size))
+                        except OSError as exc:
+                            rec.skipped.append(f"{path}: {exc.strerror}")
+                            continue
+                        if derived is not None and kept + len(derived) <= max_layer_bytes:
+                            rec.contents[path] = derived
+                            kept += len(derived)
+                        continue
                     if interest.matches(path):
                         if st.st_size > interest.max_file_bytes or kept + st.st_size > max_layer_bytes:
                             rec.oversized[path] = st.st_size

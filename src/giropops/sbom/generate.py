@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from giropops.oci.blob import verified_diff_id
@@ -10,7 +11,13 @@ from giropops.oci.image import Image, Layer, compressed_size
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import distro as distro_mod
 from giropops.sbom.cache import LayerCache
-from giropops.sbom.catalogers import Cataloger, default_catalogers, interest_for
+from giropops.sbom.catalogers import (
+    Cataloger,
+    LockfileCataloger,
+    default_catalogers,
+    directory_catalogers,
+    interest_for,
+)
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
 
@@ -22,12 +29,31 @@ def catalog(
 ) -> tuple[Distro | None, list[Package], list[Unknown]]:
     found_distro = distro_mod.detect(resolver)
     packages: list[Package] = []
+    declared: list[Package] = []
     unknowns: list[Unknown] = []
     for c in catalogers if catalogers is not None else default_catalogers():
         result = c.catalog(resolver, found_distro)
-        packages.extend(result.packages)
+        (declared if isinstance(c, LockfileCataloger) else packages).extend(result.packages)
         unknowns.extend(result.unknowns)
-    return found_distro, packages, unknowns
+    return found_distro, merge_declared(packages, declared), unknowns
+
+
+def merge_declared(installed: list[Package], declared: list[Package]) -> list[Package]:
+    """A package a lock file declares and that is also installed is one package: the lock file's
+    location joins the installed one's (the first of that type, name and version)."""
+    index: dict[tuple[str, str, str], int] = {}
+    out = list(installed)
+    for i, p in enumerate(out):
+        index.setdefault((p.type, p.name, p.version), i)
+    for p in declared:
+        key = (p.type, p.name, p.version)
+        if key in index:
+            first = out[index[key]]
+            out[index[key]] = replace(first, locations=first.locations + p.locations)
+        else:
+            index[key] = len(out)
+            out.append(p)
+    return out
 
 
 def layer_records(
@@ -136,7 +162,7 @@ def generate(
 def generate_from_directory(
     root: Path, subject: Subject | None = None, catalogers: Sequence[Cataloger] | None = None
 ) -> SBOM:
-    cats = tuple(catalogers) if catalogers is not None else default_catalogers()
+    cats = tuple(catalogers) if catalogers is not None else directory_catalogers()
     resolver = DirectoryResolver(root, interest_for(cats))
     found_distro, packages, unknowns = catalog(resolver, cats)
     subj = subject if subject is not None else Subject(name=f"fs://{root}")

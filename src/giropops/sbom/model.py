@@ -6,9 +6,36 @@ matchers: ``deb``, ``apk``, ``python``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+PACKAGE_TYPES = ("deb", "apk", "rpm", "python", "npm", "golang", "maven", "gem", "cargo", "nuget", "composer")
+# What users may also type: ecosystem and purl spellings of the same types.
+TYPE_ALIASES = {
+    "pypi": "python",
+    "go": "golang",
+    "java": "maven",
+    "jar": "maven",
+    "ruby": "gem",
+    "rust": "cargo",
+    "crates.io": "cargo",
+    "dotnet": "nuget",
+    ".net": "nuget",
+    "php": "composer",
+    "node": "npm",
+}
+
+
+def package_types(words: Iterable[str]) -> frozenset[str]:
+    """``--only-package-type`` values (aliases allowed) as package types; ValueError names a bad one."""
+    out: set[str] = set()
+    for w in words:
+        t = TYPE_ALIASES.get(w.strip().lower(), w.strip().lower())
+        if t not in PACKAGE_TYPES:
+            raise ValueError(f"unknown package type {w.strip()!r} (one of: {', '.join(PACKAGE_TYPES)})")
+        out.add(t)
+    return frozenset(out)
 
 
 @dataclass(frozen=True)
@@ -33,6 +60,10 @@ class Distro:
             return "Wolfi"
         if self.id == "chainguard":
             return "Chainguard"
+        if self.id == "almalinux" and self.version_id:
+            return f"AlmaLinux:{self.version_id.split('.')[0]}"
+        if self.id == "rocky" and self.version_id:
+            return f"Rocky Linux:{self.version_id.split('.')[0]}"
         return None
 
 
@@ -46,7 +77,7 @@ class Location:
 class Package:
     name: str
     version: str
-    type: str  # "deb" | "apk" | "python"
+    type: str  # "deb" | "apk" | "python" | "rpm" | a purl type: npm, golang, maven, gem, cargo, nuget, composer
     purl: str = ""
     source_name: str | None = None  # dpkg Source / apk origin
     source_version: str | None = None
@@ -93,6 +124,12 @@ class SBOM:
     unknowns: tuple[Unknown, ...] = ()
     tool: str = "giropops"
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def only_types(self, types: frozenset[str]) -> SBOM:
+        """The same SBOM with only the packages of these types (all when ``types`` is empty)."""
+        if not types:
+            return self
+        return replace(self, packages=tuple(p for p in self.packages if p.type in types))
 
     def sorted(self) -> SBOM:
         return SBOM(

@@ -146,6 +146,23 @@ class TarReader:
         self._remaining -= n
         return data
 
+    def read_data_buffer(self, limit: int) -> bytearray:
+        """As ``read_data``, into one preallocated buffer: a large entry is held once, not twice."""
+        n = min(limit, self._remaining)
+        buf = bytearray(n)
+        view = memoryview(buf)
+        pos = 0
+        while pos < n:
+            chunk = self._f.read(min(n - pos, _CHUNK))
+            if not chunk:
+                raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset}")
+            view[pos : pos + len(chunk)] = chunk
+            pos += len(chunk)
+            self._offset += len(chunk)
+        view.release()
+        self._remaining -= n
+        return buf
+
     def _data_block(self, size: int) -> bytes | None:
         """Read a metadata record's data, or discard it (returning None) when it is too large."""
         padded = -size % BLOCK

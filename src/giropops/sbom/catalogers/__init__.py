@@ -8,11 +8,12 @@ nothing a cataloger reads aborts the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from giropops.sbom.filesystem import Interest, Resolver
+from giropops.sbom.filesystem import Extractor, Interest, Resolver
 from giropops.sbom.model import Distro, Location, Package, Unknown
 
 
@@ -50,18 +51,131 @@ def attribute_layers(
     return out
 
 
+DERIVED_MAGIC = b"\x00giropops-derived\x00"
+
+
+def derived(kind: str, record: dict[str, Any]) -> bytes:
+    """What an ``Extractor`` keeps of a file: a marker, its kind, then JSON."""
+    return DERIVED_MAGIC + kind.encode() + b"\n" + json.dumps(record, separators=(",", ":")).encode()
+
+
+def read_derived(data: bytes, kind: str) -> dict[str, Any] | None:
+    """The record ``derived`` wrote for ``kind``, else None (raw contents, or another kind)."""
+    head = DERIVED_MAGIC + kind.encode() + b"\n"
+    if not data.startswith(head):
+        return None
+    try:
+        record = json.loads(data[len(head) :])
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def text_of(data: bytes) -> str:
+    return data.decode("utf-8-sig", "replace")
+
+
 def default_catalogers() -> tuple[Cataloger, ...]:
     from giropops.sbom.catalogers.apk import ApkCataloger
+    from giropops.sbom.catalogers.dotnet import DotnetDepsCataloger
     from giropops.sbom.catalogers.dpkg import DpkgCataloger
+    from giropops.sbom.catalogers.golang import GoBinaryCataloger
+    from giropops.sbom.catalogers.java import JavaArchiveCataloger
+    from giropops.sbom.catalogers.npm import NpmCataloger
+    from giropops.sbom.catalogers.php import ComposerInstalledCataloger
     from giropops.sbom.catalogers.python import PythonCataloger
+    from giropops.sbom.catalogers.rpm import RpmDbCataloger
+    from giropops.sbom.catalogers.ruby import GemspecCataloger
+    from giropops.sbom.catalogers.rust import RustBinaryCataloger
 
-    return (DpkgCataloger(), ApkCataloger(), PythonCataloger())
+    return (
+        DpkgCataloger(),
+        ApkCataloger(),
+        RpmDbCataloger(),
+        PythonCataloger(),
+        NpmCataloger(),
+        GoBinaryCataloger(),
+        RustBinaryCataloger(),
+        JavaArchiveCataloger(),
+        GemspecCataloger(),
+        DotnetDepsCataloger(),
+        ComposerInstalledCataloger(),
+    )
 
 
 def interest_for(catalogers: Iterable[Cataloger]) -> Interest:
     from giropops.sbom import distro
 
     globs: list[str] = list(distro.GLOBS)
+    extractors: dict[str, Extractor] = {}
     for c in catalogers:
         globs.extend(c.globs)
-    return Interest(globs)
+        for e in getattr(c, "extractors", ()):
+            extractors[e.name] = e
+    return Interest(globs, extractors=extractors.values())
+
+
+class LockfileCataloger:
+    """A source tree's lock (or manifest) file of one ecosystem, through a parser of its own.
+
+    Lock files describe what *would* be installed: they are read in directories
+    (``fs://DIR``, ``directory_catalogers``) and not in images, where what is
+    installed is read instead.  A file the parser rejects (``ValueError``) is an
+    Unknown; each ``(name, version)`` is listed once per file.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        globs: tuple[str, ...],
+        ptype: str,
+        parse: Callable[[str], list[tuple[str, str]]],
+        purl: Callable[[str, str], str],
+    ) -> None:
+        self.name = name
+        self.globs = globs
+        self.ptype = ptype
+        self._parse = parse
+        self._purl = purl
+
+    def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
+        result = CatalogResult()
+        paths = sorted({p for g in self.globs for p in resolver.glob(g)})
+        for path in paths:
+            location = resolver.location(path)
+            if resolver.oversized(path) is not None:
+                result.unknown(location, self.name, "file is larger than the limit for package metadata")
+                continue
+            data = resolver.read(path)
+            if data is None:
+                continue
+            try:
+                found = self._parse(text_of(data))
+            except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
+                result.unknown(location, self.name, f"cannot parse: {str(exc)[:200]}")
+                continue
+            seen: set[tuple[str, str]] = set()
+            for name, version in found:
+                if not name or not version or (name, version) in seen:
+                    continue
+                seen.add((name, version))
+                result.packages.append(
+                    Package(
+                        name=name,
+                        version=version,
+                        type=self.ptype,
+                        purl=self._purl(name, version),
+                        locations=(location,),
+                    )
+                )
+        return result
+
+
+def directory_catalogers() -> tuple[Cataloger, ...]:
+    """What ``fs://DIR`` runs: the installed-package catalogers and the lock files of source trees."""
+    from giropops.sbom.catalogers import dotnet, golang, java, npm, php, python, ruby, rust
+
+    lockfiles: list[Cataloger] = []
+    for module in (npm, golang, java, ruby, rust, dotnet, php, python):
+        lockfiles.extend(module.LOCKFILE_CATALOGERS)
+    return (*default_catalogers(), *lockfiles)

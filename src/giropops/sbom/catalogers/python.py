@@ -16,7 +16,7 @@ import re
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
 
@@ -138,3 +138,79 @@ class PythonCataloger:
                 metadata=metadata,
             )
         )
+
+
+# -- source trees: requirements.txt, poetry.lock, Pipfile.lock, uv.lock -------------------------------
+
+_REQ = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*===?\s*([^\s;#,]+)")
+
+
+def parse_requirements(text: str) -> list[tuple[str, str]]:
+    """Pinned requirements only (``name==1.2``, extras and markers allowed): a range says no version."""
+    out: list[tuple[str, str]] = []
+    for raw in text.splitlines():
+        line = raw.split(" #")[0].strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        m = _REQ.match(line)
+        if m:
+            out.append((normalize(m.group(1)), m.group(2)))
+    return out
+
+
+def _toml_packages(text: str) -> list[dict[str, object]]:
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"not TOML: {exc}") from exc
+    return [p for p in doc.get("package") or [] if isinstance(p, dict)]
+
+
+def parse_poetry_lock(text: str) -> list[tuple[str, str]]:
+    return [
+        (normalize(str(p["name"])), str(p["version"]))
+        for p in _toml_packages(text)
+        if "name" in p and "version" in p and p.get("category", "main") == "main"
+    ]
+
+
+def parse_uv_lock(text: str) -> list[tuple[str, str]]:
+    """Every locked package except the project itself (an editable or virtual source)."""
+    out: list[tuple[str, str]] = []
+    for p in _toml_packages(text):
+        source = p.get("source")
+        if isinstance(source, dict) and ("editable" in source or "virtual" in source):
+            continue
+        if "name" in p and "version" in p:
+            out.append((normalize(str(p["name"])), str(p["version"])))
+    return out
+
+
+def parse_pipfile_lock(text: str) -> list[tuple[str, str]]:
+    """The ``default`` section (``develop`` is not part of the application)."""
+    import json
+
+    doc = json.loads(text)
+    default = doc.get("default") if isinstance(doc, dict) else None
+    if not isinstance(default, dict):
+        raise ValueError("no 'default' object")
+    out: list[tuple[str, str]] = []
+    for name, entry in default.items():
+        version = entry.get("version") if isinstance(entry, dict) else None
+        if isinstance(version, str) and version.startswith("=="):
+            out.append((normalize(name), version[2:]))
+    return out
+
+
+def pypi_purl(name: str, version: str) -> str:
+    return PackageURL(type="pypi", name=name, version=version).to_string()
+
+
+LOCKFILE_CATALOGERS = (
+    LockfileCataloger("python-requirements", ("**/requirements*.txt",), "python", parse_requirements, pypi_purl),
+    LockfileCataloger("poetry-lock", ("**/poetry.lock",), "python", parse_poetry_lock, pypi_purl),
+    LockfileCataloger("pipfile-lock", ("**/Pipfile.lock",), "python", parse_pipfile_lock, pypi_purl),
+    LockfileCataloger("uv-lock", ("**/uv.lock",), "python", parse_uv_lock, pypi_purl),
+)

@@ -86,6 +86,19 @@ def package_type(purl: PackageURL | None) -> str:
     return PURL_TYPES.get(purl.type, purl.type)
 
 
+def ecosystem_name(purl: PackageURL, name: str) -> str:
+    """The package's name as its ecosystem spells it, from the purl (another tool may have put only the
+    last part in the document's name field): ``@scope/name`` (npm), the module path (Go),
+    ``vendor/name`` (Composer), ``groupId:artifactId`` (Maven)."""
+    if not purl.namespace:
+        return name
+    if purl.type in ("npm", "golang", "composer"):
+        return f"{purl.namespace}/{purl.name}"
+    if purl.type == "maven":
+        return f"{purl.namespace}:{purl.name}"
+    return name
+
+
 def qualifiers(purl: PackageURL | None) -> Mapping[str, str]:
     if purl is None or not isinstance(purl.qualifiers, dict):
         return {}

@@ -17,6 +17,7 @@ from giropops.sbom.formats import (
     content_uuid,
     default_source,
     dumps,
+    ecosystem_name,
     own_licenses,
     own_locations,
     own_metadata,
@@ -221,7 +222,7 @@ def decode(obj: dict[str, Any]) -> SBOM:
         if purl is None:
             continue  # files, applications without a package URL: not packages we can match
         ptype = props.get(f"{P}package:type") or package_type(purl)
-        name = _str(c.get("name")) or purl.name
+        name = ecosystem_name(purl, _str(c.get("name")) or purl.name)
         version = _str(c.get("version")) or (purl.version or "")
         q = qualifiers(purl)
         upstream = q.get("upstream", "")

@@ -24,6 +24,7 @@ from giropops.sbom.formats import (
     content_uuid,
     default_source,
     dumps,
+    ecosystem_name,
     own_licenses,
     own_locations,
     own_metadata,
@@ -292,7 +293,7 @@ def decode(obj: dict[str, Any]) -> SBOM:
         if purl is None:
             continue
         ptype = ann.get(f"{P}package:type") or package_type(purl)
-        name = _str(p.get("name")) or purl.name
+        name = ecosystem_name(purl, _str(p.get("name")) or purl.name)
         version = _str(p.get("versionInfo")) or (purl.version or "")
         q = qualifiers(purl)
         up_name, _, up_version = q.get("upstream", "").partition("@")

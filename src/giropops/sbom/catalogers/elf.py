@@ -1,0 +1,262 @@
+"""What Go and Rust catalogers need from an executable, read from its ELF bytes while the layer streams.
+
+The ``ElfExtractor`` is given every regular file with an executable bit (up to
+``MAX_BINARY_BYTES``) and keeps only:
+
+* Go's build information: the ``.go.buildinfo`` section (or, when section headers
+  were stripped, the 16-byte aligned ``\\xff Go buildinf:`` header).  Go 1.18 and
+  later write the toolchain version and the module information inline as
+  varint-prefixed strings (flag bit 2); older toolchains write two pointers to Go
+  string headers, which are followed through the program headers' mapping of
+  virtual addresses to file offsets.
+* cargo-auditable's dependency list: the zlib-compressed JSON of the ``.dep-v0``
+  section, inflated to at most ``MAX_AUDIT_JSON`` bytes.
+
+Everything is bounds-checked: a malformed ELF gives a record with an ``error``
+(an Unknown later), never an exception; an ELF with neither gives nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from giropops.sbom.catalogers import derived
+
+KIND = "elf"
+MAX_BINARY_BYTES = 256 * 1024 * 1024
+MAX_AUDIT_JSON = 8 * 1024 * 1024
+MAX_GO_STRING = 4 * 1024 * 1024
+MAX_SECTIONS = 65536
+GO_MAGIC = b"\xff Go buildinf:"
+GO_WINDOW = 2 * MAX_GO_STRING + 64
+
+
+class ElfError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Segment:
+    vaddr: int
+    offset: int
+    filesz: int
+
+
+class Elf:
+    """The few parts of an ELF file needed here: section bytes by name, virtual-address reads."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        if len(data) < 52 or data[:4] != b"\x7fELF":
+            raise ElfError("not an ELF file")
+        self.data = data
+        cls, enc = data[4], data[5]
+        if cls not in (1, 2) or enc not in (1, 2):
+            raise ElfError("bad ELF class or data encoding")
+        self.is64 = cls == 2
+        self.end = "<" if enc == 1 else ">"
+        if self.is64:
+            if len(data) < 64:
+                raise ElfError("truncated ELF header")
+            phoff, shoff = self._u("QQ", 0x20)
+            phentsize, phnum, shentsize, shnum, shstrndx = self._u("HHHHH", 0x36)
+        else:
+            phoff, shoff = self._u("II", 0x1C)
+            phentsize, phnum, shentsize, shnum, shstrndx = self._u("HHHHH", 0x2A)
+        self.segments = self._segments(phoff, phentsize, phnum)
+        self.sections = self._sections(shoff, shentsize, shnum, shstrndx)
+
+    def _u(self, fmt: str, off: int) -> tuple[int, ...]:
+        size = struct.calcsize(self.end + fmt)
+        if off < 0 or off + size > len(self.data):
+            raise ElfError(f"read past the end of the file at offset {off}")
+        return struct.unpack_from(self.end + fmt, self.data, off)
+
+    def _segments(self, phoff: int, entsize: int, num: int) -> list[_Segment]:
+        out: list[_Segment] = []
+        want = 56 if self.is64 else 32
+        if num == 0 or phoff == 0:
+            return out
+        if entsize < want:
+            raise ElfError("bad program header size")
+        for i in range(num):
+            off = phoff + i * entsize
+            if self.is64:
+                ptype, _, offset, vaddr, _, filesz = self._u("IIQQQQ", off)
+            else:
+                ptype, offset, vaddr, _, filesz = self._u("IIIII", off)
+            if ptype == 1:  # PT_LOAD
+                out.append(_Segment(vaddr, offset, filesz))
+        return out
+
+    def _sections(self, shoff: int, entsize: int, num: int, strndx: int) -> dict[str, tuple[int, int, int]]:
+        """name -> (address, file offset, size) of sections with bytes in the file."""
+        want = 64 if self.is64 else 40
+        if num == 0 or shoff == 0:
+            return {}
+        if entsize < want or num > MAX_SECTIONS or strndx >= num:
+            raise ElfError("bad section header table")
+        raw: list[tuple[int, int, int, int, int]] = []
+        for i in range(num):
+            off = shoff + i * entsize
+            if self.is64:
+                name, stype, _, addr, offset, size = self._u("IIQQQQ", off)
+            else:
+                name, stype, _, addr, offset, size = self._u("IIIIII", off)
+            raw.append((name, stype, addr, offset, size))
+        _, _, _, str_off, str_size = raw[strndx]
+        if str_off + str_size > len(self.data):
+            raise ElfError("section name table past the end of the file")
+        names = self.data[str_off : str_off + str_size]
+        out: dict[str, tuple[int, int, int]] = {}
+        for name, stype, addr, offset, size in raw:
+            if stype == 8 or name >= len(names):  # SHT_NOBITS
+                continue
+            end = names.find(b"\0", name)
+            label = names[name : end if end >= 0 else len(names)].decode("latin-1")
+            if offset + size <= len(self.data):
+                out.setdefault(label, (addr, offset, size))
+        return out
+
+    def section(self, name: str) -> bytes | bytearray | None:
+        found = self.sections.get(name)
+        if found is None:
+            return None
+        _, offset, size = found
+        return self.data[offset : offset + size]
+
+    def read_va(self, addr: int, size: int) -> bytes | bytearray:
+        for seg in self.segments:
+            if seg.vaddr <= addr and addr + size <= seg.vaddr + seg.filesz:
+                off = seg.offset + (addr - seg.vaddr)
+                if off + size <= len(self.data):
+                    return self.data[off : off + size]
+        for saddr, soff, ssize in self.sections.values():
+            if saddr and saddr <= addr and addr + size <= saddr + ssize:
+                off = soff + (addr - saddr)
+                return self.data[off : off + size]
+        raise ElfError(f"address {addr:#x} is not mapped from the file")
+
+
+def _varint(data: bytes | bytearray, off: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if off >= len(data) or shift > 63:
+            raise ElfError("truncated varint in Go build info")
+        b = data[off]
+        off += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, off
+        shift += 7
+
+
+def _find_go_header(elf: Elf) -> bytes | bytearray | None:
+    """The build info header and what follows it (at most ``GO_WINDOW`` bytes: the inline strings
+    of the new format live there; the old format's pointers are followed through ``read_va``)."""
+    found = elf.sections.get(".go.buildinfo")
+    if found is not None:
+        off = found[1]
+        return elf.data[off : off + GO_WINDOW] if elf.data[off : off + 14] == GO_MAGIC else None
+    if elf.sections:
+        return None  # every Go toolchain writes the section; only a binary stripped of its section table lacks it
+    pos = elf.data.find(GO_MAGIC)
+    while pos >= 0:
+        if pos % 16 == 0:
+            return elf.data[pos : pos + GO_WINDOW]
+        pos = elf.data.find(GO_MAGIC, pos + 1)
+    return None
+
+
+def go_buildinfo(elf: Elf) -> tuple[str, str] | None:
+    """(toolchain version, module info text) of a Go executable; None when it is not one."""
+    head = _find_go_header(elf)
+    if head is None:
+        return None
+    if len(head) < 32:
+        raise ElfError("truncated Go build info header")
+    ptr_size, flags = head[14], head[15]
+    if flags & 2:  # Go 1.18+: inline strings
+        n, off = _varint(head, 32)
+        version = head[off : off + n]
+        off += n
+        n, off = _varint(head, off)
+        mod = head[off : off + n]
+        if len(version) > MAX_GO_STRING or len(mod) > MAX_GO_STRING:
+            raise ElfError("Go build info string too long")
+    else:
+        if ptr_size not in (4, 8):
+            raise ElfError(f"bad pointer size {ptr_size} in Go build info")
+        end = ">" if flags & 1 else "<"
+        fmt = end + ("Q" if ptr_size == 8 else "I")
+
+        def pointer(raw: bytes | bytearray, off: int) -> int:
+            if off + ptr_size > len(raw):
+                raise ElfError("truncated pointer in Go build info")
+            value: int = struct.unpack_from(fmt, raw, off)[0]
+            return value
+
+        def go_string(addr: int) -> bytes | bytearray:
+            header = elf.read_va(addr, 2 * ptr_size)
+            data_addr, length = pointer(header, 0), pointer(header, ptr_size)
+            if length > MAX_GO_STRING:
+                raise ElfError("Go build info string too long")
+            return elf.read_va(data_addr, length) if length else b""
+
+        version = go_string(pointer(head, 16))
+        mod = go_string(pointer(head, 16 + ptr_size))
+    if len(mod) >= 33 and mod[-17:-16] == b"\n":
+        mod = mod[16:-16]
+    return version.decode("utf-8", "replace"), mod.decode("utf-8", "replace")
+
+
+def cargo_auditable(elf: Elf) -> Any | None:
+    sec = elf.section(".dep-v0")
+    if sec is None:
+        return None
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(sec, MAX_AUDIT_JSON)
+    except zlib.error as exc:
+        raise ElfError(f".dep-v0 is not zlib data: {exc}") from exc
+    if inflater.unconsumed_tail:
+        raise ElfError(f".dep-v0 inflates to more than {MAX_AUDIT_JSON} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ElfError(f".dep-v0 is not JSON: {str(exc)[:100]}") from exc
+
+
+def extract(data: bytes | bytearray) -> bytes | None:
+    if not data.startswith(b"\x7fELF"):
+        return None
+    record: dict[str, Any] = {}
+    try:
+        elf = Elf(data)
+        go = go_buildinfo(elf)
+        if go is not None:
+            record["go"] = {"version": go[0], "mod": go[1]}
+        rust = cargo_auditable(elf)
+        if rust is not None:
+            record["rust"] = rust
+    except ElfError as exc:
+        record["error"] = f"malformed executable: {exc}"
+    except (struct.error, IndexError, OverflowError) as exc:  # belt and braces on hostile headers
+        record["error"] = f"malformed executable: {exc}"
+    return derived(KIND, record) if record else None
+
+
+class ElfExtractor:
+    name = "elf"
+    version = "1"
+    max_bytes = MAX_BINARY_BYTES
+
+    def wants(self, path: str, mode: int) -> bool:
+        return bool(mode & 0o111) and not stat.S_ISDIR(mode)
+
+    def extract(self, data: bytes | bytearray) -> bytes | None:
+        return extract(data)
