@@ -28,7 +28,32 @@ from giropops.sbom.model import SBOM, Package
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider, Matcher, Query
 from giropops.vuln.model import Advisory, Finding, Interval, Match, Severity
-from giropops.vuln.versions import APK, DEB, PEP440, SEMVER, InvalidVersion, VersionScheme
+from giropops.vuln.versions import (
+    APK,
+    DEB,
+    GO,
+    MAVEN,
+    NUGET,
+    PEP440,
+    RPM,
+    RUBYGEMS,
+    SEMVER,
+    InvalidVersion,
+    VersionScheme,
+)
+
+MALICIOUS = "malicious package"  # Severity.source of a MAL-* match
+
+
+def is_malicious(advisory_id: str) -> bool:
+    """OSV's malicious-packages records (``MAL-2024-1234``): the package itself is malware."""
+    return advisory_id.startswith("MAL-")
+
+# the scheme of each matcher's ``Query``s, by matcher name (for the highest fixed version of a finding)
+_SCHEME_OF: dict[str, VersionScheme] = {
+    "deb": DEB, "apk": APK, "python": PEP440, "npm": SEMVER, "golang": GO, "maven": MAVEN, "gem": RUBYGEMS,
+    "cargo": SEMVER, "nuget": NUGET, "rpm": RPM,
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,12 @@ def _in_interval(v: Any, iv: Interval, scheme: VersionScheme) -> bool:
     return not (iv.limit is not None and not v < scheme.key(iv.limit))
 
 
+def _listed(key: Any, versions: tuple[str, ...], scheme: VersionScheme) -> bool:
+    """An explicit versions list names a version equal to ``key`` in another spelling (Go's ``v1.2.3``
+    and OSV's ``1.2.3``, Maven's ``1.0.Final`` and ``1.0``)."""
+    return any(scheme.valid(v) and scheme.key(v) == key for v in versions)
+
+
 def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tuple[str, str | None] | None:
     """(affected range, fixed version) when ``version`` is affected by ``advisory``'s entry, else None."""
     if advisory.withdrawn or advisory.status == "not_affected":
@@ -55,7 +86,7 @@ def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tupl
     key = scheme.key(version)
     for aff in advisory.affected:
         for iv in aff.intervals:
-            if iv.scheme == "SEMVER" and scheme is not SEMVER:
+            if iv.scheme == "SEMVER" and not scheme.orders_semver:
                 # a SEMVER range is ordered by semver whatever the ecosystem; a version that is not
                 # semver cannot fall in it
                 if SEMVER.valid(version) and _in_interval(SEMVER.key(version), iv, SEMVER):
@@ -67,14 +98,16 @@ def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tupl
             wanted = version
             if scheme is PEP440:
                 wanted = PEP440.normalize(version)
-            if wanted in aff.versions:
+            if wanted in aff.versions or (scheme is not PEP440 and _listed(key, aff.versions, scheme)):
                 return f"={version}", None
     return None
 
 
 def _severity(advisory: Advisory, provider: AdvisoryProvider) -> Severity:
     """The record's CVSS; else the CVSS another record gives the same vulnerability; else the record's
-    GHSA level; else Debian's urgency."""
+    GHSA level; else Debian's urgency.  A malicious package (an OSV ``MAL-*`` record) is critical."""
+    if is_malicious(advisory.id):
+        return Severity("critical", source=MALICIOUS)
     own = advisory.severity
     if own.source and own.source.startswith("CVSS"):
         return own
@@ -136,6 +169,39 @@ def merge(matches: Sequence[Match], scheme_of: dict[str, VersionScheme]) -> Find
     )
 
 
+def group_twins(matches: Sequence[Match]) -> list[list[Match]]:
+    """Matches of one package grouped by vulnerability: the same ``vuln_id``, or a GO-* record and a
+    GHSA-* record that list each other in ``aliases`` (the Go vulnerability database and GitHub describe
+    most Go problems twice, and a twin without exactly one CVE keeps its own id).  A merged group is
+    led by the GO record, whose id (or CVE) names the finding."""
+    groups: dict[str, list[Match]] = {}
+    for m in matches:
+        groups.setdefault(m.vuln_id, []).append(m)
+    parent = {k: k for k in groups}
+
+    def root(k: str) -> str:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    by_id = {m.advisory_id: m.vuln_id for m in matches}
+    for m in matches:
+        if not m.advisory_id.startswith("GO-"):
+            continue
+        for alias in m.aliases:
+            twin = by_id.get(alias)
+            if alias.startswith("GHSA-") and twin is not None:
+                a, b = root(m.vuln_id), root(twin)
+                if a != b:
+                    parent[b] = a
+    out: dict[str, list[Match]] = {}
+    for key, ms in groups.items():
+        out.setdefault(root(key), []).extend(ms)
+    for lead, ms in out.items():
+        ms.sort(key=lambda m, lead=lead: m.vuln_id != lead)  # type: ignore[misc]
+    return list(out.values())
+
+
 def _norm(path: str) -> str:
     return "/" + path.strip("/")
 
@@ -161,7 +227,7 @@ def os_owned(sbom: SBOM) -> set[int]:
 
 
 def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS) -> ScanResult:
-    scheme_of: dict[str, VersionScheme] = {"deb": DEB, "apk": APK, "python": PEP440}
+    scheme_of = _SCHEME_OF
     findings: list[Finding] = []
     notes: list[str] = []
     owned = os_owned(sbom)
@@ -172,9 +238,6 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
             continue
         matches, pkg_notes = match_package(package, sbom, provider, matchers)
         notes.extend(pkg_notes)
-        groups: dict[str, list[Match]] = {}
-        for m in matches:
-            groups.setdefault(m.vuln_id, []).append(m)
-        findings.extend(merge(group, scheme_of) for group in groups.values())
+        findings.extend(merge(group, scheme_of) for group in group_twins(matches))
     findings.sort(key=lambda f: (f.severity.rank, f.package.type, f.package.name, f.package.version, f.vuln_id))
     return ScanResult(sbom, tuple(findings), tuple(notes))

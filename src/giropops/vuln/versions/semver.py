@@ -2,7 +2,8 @@
 
 A leading ``v`` is tolerated and missing minor / patch parts are read as 0,
 because real advisories contain ``v1.2`` and ``1.2``; build metadata is ignored
-for precedence, as the spec says.
+for precedence, as the spec says.  This is also the order of npm (node-semver's
+``compare``) and of crates.io (cargo's ``semver`` crate, build metadata aside).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
 _RE = re.compile(
     r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z",
+    re.ASCII,
 )
 
 
@@ -32,6 +34,7 @@ def _pre_key(pre: str | None) -> tuple[Any, ...]:
 
 class SemverScheme(VersionScheme):
     name = "semver"
+    orders_semver = True
 
     def key(self, version: str) -> Any:
         m = _RE.match(version) if isinstance(version, str) else None

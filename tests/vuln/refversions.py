@@ -1,0 +1,102 @@
+"""Reference version comparators, each run once for a whole list of pairs.
+
+* Maven: ``ComparableVersion``'s own ``main`` from Maven's ``maven-artifact`` jar;
+* RubyGems: ``Gem::Version#<=>`` in ``ruby``;
+* RPM: ``rpm.vercmp`` of rpm's embedded Lua (``rpm --eval``);
+* npm / SemVer: node-semver's ``compare`` (Debian's ``node-semver``) in ``node``.
+
+Each returns -1, 0 or 1 per pair, or None where the reference refuses the input.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tests.support.services import require_binary
+
+NODE_SEMVER = "/usr/share/nodejs/semver"
+
+
+def maven_jar() -> str:
+    jars = sorted(glob.glob("/usr/share/maven/lib/maven-artifact-*.jar"))
+    if not jars:
+        raise RuntimeError("maven-artifact jar not found; install Debian's maven (scripts/test)")
+    return jars[0]
+
+
+def maven(pairs: list[tuple[str, str]]) -> list[int]:
+    """ComparableVersion's main prints ``   A < B`` for consecutive arguments: pass a1 b1 a2 b2 ... and keep
+    the odd lines (a_i vs b_i)."""
+    java = require_binary("java")
+    args = [v for pair in pairs for v in pair]
+    out = subprocess.run([java, "-cp", maven_jar(), "org.apache.maven.artifact.versioning.ComparableVersion", *args],
+                         capture_output=True, text=True, check=True).stdout
+    results = []
+    for line in out.splitlines():
+        if line.startswith("   "):
+            body = line[3:]
+            for op, value in ((" < ", -1), (" == ", 0), (" > ", 1)):
+                if op in body:
+                    results.append(value)
+                    break
+    assert len(results) == len(args) - 1, out[-2000:]
+    return results[0::2]
+
+
+_RUBY = r"""
+require "json"
+JSON.parse(STDIN.read).each do |a, b|
+  begin
+    puts(Gem::Version.new(a) <=> Gem::Version.new(b))
+  rescue ArgumentError
+    puts "invalid"
+  end
+end
+"""
+
+
+def rubygems(pairs: list[tuple[str, str]]) -> list[int | None]:
+    ruby = require_binary("ruby")
+    out = subprocess.run([ruby, "-e", _RUBY], input=json.dumps(pairs), capture_output=True, text=True,
+                         check=True).stdout
+    return [None if x == "invalid" else int(x) for x in out.split()]
+
+
+def rpm(pairs: list[tuple[str, str]]) -> list[int]:
+    binary = require_binary("rpm")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "pairs"
+        data.write_text("".join(f"{a}\t{b}\n" for a, b in pairs))
+        lua = ('%{lua: for line in io.lines("' + str(data) + '") do '
+               'local a, b = line:match("^(.-)\\t(.*)$"); print(" " .. rpm.vercmp(a, b) .. " ") end}')
+        out = subprocess.run([binary, "--eval", lua], capture_output=True, text=True, check=True).stdout
+    return [int(x) for x in out.split()]
+
+
+_NODE = """
+const semver = require(process.argv[1]);
+let input = "";
+process.stdin.on("data", d => input += d);
+process.stdin.on("end", () => {
+  const out = JSON.parse(input).map(([a, b]) => {
+    if (semver.valid(a) === null || semver.valid(b) === null) return null;
+    return semver.compare(a, b);
+  });
+  process.stdout.write(JSON.stringify(out));
+});
+"""
+
+
+def node_semver(pairs: list[tuple[str, str]]) -> list[int | None]:
+    node = require_binary("node")
+    if not Path(NODE_SEMVER).is_dir():
+        raise RuntimeError("node-semver not installed; install Debian's node-semver (scripts/test)")
+    env = {**os.environ, "NODE_PATH": str(Path(NODE_SEMVER).parent)}  # its own dependencies live beside it
+    out = subprocess.run([node, "-e", _NODE, NODE_SEMVER], input=json.dumps(pairs), capture_output=True, text=True,
+                         check=True, env=env).stdout
+    return [None if x is None else int(x) for x in json.loads(out)]
