@@ -100,3 +100,100 @@ def node_semver(pairs: list[tuple[str, str]]) -> list[int | None]:
     out = subprocess.run([node, "-e", _NODE, NODE_SEMVER], input=json.dumps(pairs), capture_output=True, text=True,
                          check=True, env=env).stdout
     return [None if x is None else int(x) for x in json.loads(out)]
+
+
+# --- ranks: every version of a list sorted by the reference at once (for the oracle) -------------------
+
+_JAVA_RANK = """
+import java.io.*;
+import java.util.*;
+import org.apache.maven.artifact.versioning.ComparableVersion;
+
+public class Rank {
+    public static void main(String[] args) throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, "UTF-8"));
+        List<String> vs = new ArrayList<>();
+        for (String line; (line = in.readLine()) != null; ) vs.add(line);
+        vs.sort((a, b) -> new ComparableVersion(a).compareTo(new ComparableVersion(b)));
+        int rank = 0;
+        for (int i = 0; i < vs.size(); i++) {
+            if (i > 0 && new ComparableVersion(vs.get(i - 1)).compareTo(new ComparableVersion(vs.get(i))) != 0) rank++;
+            System.out.println(rank + "\\t" + vs.get(i));
+        }
+    }
+}
+"""
+
+_RUBY_RANK = r"""
+vs = STDIN.read.split("\n").select { |v| Gem::Version.correct?(v) }.map { |v| [Gem::Version.new(v), v] }
+vs.sort_by! { |g, _| g }
+rank = 0
+vs.each_with_index do |(g, v), i|
+  rank += 1 if i > 0 && (vs[i - 1][0] <=> g) != 0
+  puts "#{rank}\t#{v}"
+end
+"""
+
+_NODE_RANK = """
+const semver = require(process.argv[1]);
+let input = "";
+process.stdin.on("data", d => input += d);
+process.stdin.on("end", () => {
+  const vs = input.split("\\n").filter(v => v && semver.valid(v, {loose: true}) !== null);
+  vs.sort((a, b) => semver.compare(a, b, {loose: true}));
+  let rank = 0;
+  const out = vs.map((v, i) => {
+    if (i > 0 && semver.compare(vs[i - 1], v, {loose: true}) !== 0) rank++;
+    return rank + "\\t" + v;
+  });
+  process.stdout.write(out.join("\\n"));
+});
+"""
+
+
+def _ranks(out: str) -> dict[str, int]:
+    ranks: dict[str, int] = {}
+    for line in out.splitlines():
+        if line:
+            rank, version = line.split("\t", 1)
+            ranks[version] = int(rank)
+    return ranks
+
+
+def maven_ranks(versions: list[str]) -> dict[str, int]:
+    javac, java = require_binary("javac"), require_binary("java")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "Rank.java").write_text(_JAVA_RANK)
+        subprocess.run([javac, "-cp", maven_jar(), "-d", tmp, str(Path(tmp) / "Rank.java")], check=True,
+                       capture_output=True)
+        out = subprocess.run([java, "-cp", f"{tmp}:{maven_jar()}", "Rank"], input="\n".join(versions),
+                             capture_output=True, text=True, check=True).stdout
+    return _ranks(out)
+
+
+def rubygems_ranks(versions: list[str]) -> dict[str, int]:
+    out = subprocess.run([require_binary("ruby"), "-e", _RUBY_RANK], input="\n".join(versions), capture_output=True,
+                         text=True, check=True).stdout
+    return _ranks(out)
+
+
+def semver_ranks(versions: list[str]) -> dict[str, int]:
+    """node-semver in loose mode (leading ``v`` and leading zeros allowed, as osv.dev reads SEMVER ranges)."""
+    env = {**os.environ, "NODE_PATH": str(Path(NODE_SEMVER).parent)}
+    out = subprocess.run([require_binary("node"), "-e", _NODE_RANK, NODE_SEMVER], input="\n".join(versions),
+                         capture_output=True, text=True, check=True, env=env).stdout
+    return _ranks(out)
+
+
+def rpm_ranks(versions: list[str]) -> dict[str, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "versions"
+        data.write_text("".join(v + "\n" for v in versions))
+        lua = ('%{lua: local t = {} for line in io.lines("' + str(data) + '") do t[#t + 1] = line end '
+               'table.sort(t, function(a, b) return rpm.vercmp(a, b) < 0 end) '
+               'local rank = 0 for i, v in ipairs(t) do '
+               'if i > 1 and rpm.vercmp(t[i - 1], v) ~= 0 then rank = rank + 1 end '
+               'print(" " .. rank .. "\\t" .. v .. "\\n") end}')
+        out = subprocess.run([require_binary("rpm"), "--eval", lua], capture_output=True, text=True,
+                             check=True).stdout
+    return _ranks("\n".join(line.strip(" ") for line in out.splitlines()))
