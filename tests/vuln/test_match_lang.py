@@ -19,10 +19,13 @@ from typing import Any
 
 import pytest
 
+from giropops.cli.main import main
 from giropops.sbom.model import SBOM, Distro, Package, Subject
 from giropops.vuln.db.importer import import_paths
 from giropops.vuln.db.store import VulnDB
+from giropops.vuln.db.update import DEFAULT_ECOSYSTEMS, update
 from giropops.vuln.match import MALICIOUS, scan
+from tests.support.osv_export import OSVExportServer, build_export
 from tests.vuln.oracle import Expected, Oracle
 
 LANG_DATA = Path(__file__).resolve().parents[1] / "data" / "vulndata"
@@ -207,3 +210,24 @@ def test_maven_needs_a_group_and_composer_is_inventory_only(lang_db: VulnDB) -> 
     result = scan(sbom, lang_db)
     assert {f.package.name for f in result.findings} == {"org.apache.logging.log4j:log4j-core"}
     assert "CVE-2021-44228" in {f.vuln_id for f in result.findings}
+
+
+def test_update_fetches_the_new_ecosystems_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["npm", "Go", "Maven", "RubyGems", "crates.io", "NuGet", "AlmaLinux"]
+    ids = build_export(LANG_FILES, tmp_path / "export", names)
+    server = OSVExportServer(tmp_path / "export")
+    server.start()
+    try:
+        db = tmp_path / "db.sqlite3"
+        result = update(db, ["NPM", "go", "maven", "rubygems", "CRATES.IO", "nuget", "almalinux"], url=server.url)
+        assert result.fetched == names and result.report.skipped == 0
+        with VulnDB(db) as vdb:
+            stored = {e.ecosystem for e in vdb.status().ecosystems}
+        assert stored == {"npm", "Go", "Maven", "RubyGems", "crates.io", "NuGet", "AlmaLinux:8", "AlmaLinux:9"}
+        assert sum(map(len, ids.values())) > 400
+        assert main(["db", "update", "--db", str(db), "--url", server.url, "--ecosystem", "Packagist"]) == 1
+        err = capsys.readouterr().err
+        assert "Packagist" in err and "Composer" in err and "Traceback" not in err
+    finally:
+        server.stop()
+    assert DEFAULT_ECOSYSTEMS == ("Alpine", "Chainguard", "Debian", "PyPI", "Wolfi")
