@@ -265,12 +265,12 @@ class Oracle:
         self.prepare(sbom)
         out: set[Expected] = set()
         distro = sbom.distro
-        os_files = {"/" + f.strip("/") for p in sbom.packages if p.type in ("deb", "apk") for f in p.files}
+        os_files = {"/" + f.strip("/") for p in sbom.packages if p.type in ("deb", "apk", "rpm") for f in p.files}
         for p in sbom.packages:
             meta_paths = {"/" + loc.path.strip("/") for loc in p.locations}
             meta_dirs = {m.rsplit("/", 1)[0] for m in meta_paths}
-            if p.type == "python" and (meta_paths | meta_dirs) & os_files:
-                continue  # shipped by an OS package: not matched against PyPI
+            if p.type not in ("deb", "apk", "rpm") and (meta_paths | meta_dirs) & os_files:
+                continue  # shipped by an OS package: not matched against its language's advisories
             hits, key = self._for_package(p, distro.osv_ecosystem if distro else None,
                                           distro.id if distro else None, distro.version_id if distro else None)
             groups: dict[str, list[tuple[dict[str, Any], str | None]]] = {}

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from giropops.cli.main import main
-from giropops.sbom.model import SBOM, Distro, Package, Subject
+from giropops.sbom.model import SBOM, Distro, Location, Package, Subject
 from giropops.vuln.db.importer import import_paths
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.db.update import DEFAULT_ECOSYSTEMS, update
@@ -231,3 +231,19 @@ def test_update_fetches_the_new_ecosystems_by_name(tmp_path: Path, capsys: pytes
     finally:
         server.stop()
     assert DEFAULT_ECOSYSTEMS == ("Alpine", "Chainguard", "Debian", "PyPI", "Wolfi")
+
+
+def test_language_packages_an_os_package_installed_are_left_to_the_distribution(lang_db: VulnDB,
+                                                                               oracle: Oracle) -> None:
+    jar = Package("org.yaml:snakeyaml", "1.30", "maven", locations=(Location("usr/share/java/snakeyaml-1.30.jar"),))
+    gem = Package("rack", "2.2.2", "gem",
+                  locations=(Location("/usr/share/rubygems-integration/all/specifications/rack-2.2.2.gemspec"),))
+    debs = (Package("libyaml-snake-java", "1.33-2", "deb", files=("/usr/share/java/snakeyaml-1.30.jar",)),
+            Package("ruby-rack", "2.2.2-1", "deb",
+                    files=("/usr/share/rubygems-integration/all/specifications/rack-2.2.2.gemspec",)))
+    alone = SBOM(Subject("a"), None, (jar, gem))
+    owned = SBOM(Subject("b"), None, (jar, gem, *debs))
+    assert {f.package.name for f in scan(alone, lang_db).findings} == {"org.yaml:snakeyaml", "rack"}
+    result = scan(owned, lang_db)
+    assert result.findings == () and oracle.expect(owned) == set()
+    assert len([n for n in result.notes if "installed by an OS package" in n]) == 2

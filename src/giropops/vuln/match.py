@@ -10,8 +10,11 @@ importer already folded):
   ``v <= last_affected`` / ``v < limit`` where given;
 * otherwise it matches when it is in the entry's explicit ``versions`` list;
 * the fixed version is the interval's ``fixed``; none means "not fixed";
-* a Python package installed by an OS package (its metadata is in a deb/apk file list) is
-  not matched against PyPI advisories: the OS package is, against the distribution's.
+* a language package installed by an OS package (its metadata file or binary is in a deb/apk/rpm
+  file list) is not matched against its language's advisories: the OS package is, against the
+  distribution's.
+* a GO-* and a GHSA-* record that alias each other are one vulnerability; a malicious-package
+  record (MAL-*) is critical.
 
 Advisories naming the same vulnerability (a GHSA and a PYSEC for one CVE) are
 merged into one ``Finding`` per package: the worst severity, the highest fixed
@@ -206,17 +209,21 @@ def _norm(path: str) -> str:
     return "/" + path.strip("/")
 
 
+OS_TYPES = ("deb", "apk", "rpm")
+
+
 def os_owned(sbom: SBOM) -> set[int]:
     """Indexes of language packages whose metadata files an OS package owns (``python3-yaml`` ships
-    ``PyYAML-*.egg-info``): the distribution's advisories cover them and it backports fixes without
-    changing the upstream version, so PyPI advisories would be false positives (grype and syft do
-    the same)."""
-    owned_files = {_norm(f) for p in sbom.packages if p.type in ("deb", "apk") for f in p.files}
+    ``PyYAML-*.egg-info``, ``libjackson2-databind-java`` a jar, ``ruby-rack`` a gemspec, ``docker.io`` a
+    Go binary): the distribution's advisories cover them and it backports fixes without changing the
+    upstream version, so the language's advisories would be false positives (grype and syft do the
+    same)."""
+    owned_files = {_norm(f) for p in sbom.packages if p.type in OS_TYPES for f in p.files}
     if not owned_files:
         return set()
     out = set()
     for i, p in enumerate(sbom.packages):
-        if p.type != "python":
+        if p.type in OS_TYPES:
             continue
         for loc in p.locations:
             path = _norm(loc.path)
