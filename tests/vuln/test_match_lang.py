@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from giropops.cli.main import main
+from giropops.sbom.formats import encode
 from giropops.sbom.model import SBOM, Distro, Location, Package, Subject
 from giropops.vuln.db.importer import import_paths
 from giropops.vuln.db.store import VulnDB
@@ -247,3 +248,27 @@ def test_language_packages_an_os_package_installed_are_left_to_the_distribution(
     result = scan(owned, lang_db)
     assert result.findings == () and oracle.expect(owned) == set()
     assert len([n for n in result.notes if "installed by an OS package" in n]) == 2
+
+
+def test_cves_cli_on_a_polyglot_sbom_file(tmp_path: Path, lang_db: VulnDB, oracle: Oracle,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    pkgs = (Package("lodash", "4.17.15", "npm", purl="pkg:npm/lodash@4.17.15"),
+            Package("stdlib", "1.21.0", "golang", purl="pkg:golang/stdlib@1.21.0"),
+            Package("golang.org/x/net", "v0.7.0", "golang", purl="pkg:golang/golang.org/x/net@v0.7.0"),
+            Package("org.apache.logging.log4j:log4j-core", "2.14.1", "maven",
+                    purl="pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"),
+            Package("nokogiri", "1.13.0", "gem", purl="pkg:gem/nokogiri@1.13.0"),
+            Package("tokio", "1.18.0", "cargo", purl="pkg:cargo/tokio@1.18.0"),
+            Package("System.Text.Encodings.Web", "4.5.0", "nuget", purl="pkg:nuget/System.Text.Encodings.Web@4.5.0"),
+            Package("openssl-libs", "1:3.0.7-16.el9", "rpm",
+                    purl="pkg:rpm/almalinux/openssl-libs@3.0.7-16.el9?epoch=1"))
+    sbom = SBOM(Subject("polyglot"), Distro("almalinux", "9.2"), pkgs)
+    path = tmp_path / "sbom.json"
+    path.write_bytes(encode(sbom, "json"))
+    capsys.readouterr()
+    assert main(["cves", f"sbom://{path}", "--db", str(lang_db.path), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    got = {Expected(f["package"]["name"], f["package"]["version"], f["vulnerability"]["id"],
+                    frozenset(m["advisory"] for m in f["matches"]), f["fixed_version"]) for f in doc["findings"]}
+    assert got == oracle.expect(sbom)
+    assert {e.package for e in got} == {p.name for p in pkgs}  # every ecosystem contributes
