@@ -50,6 +50,9 @@ def test_maven_agrees_with_comparable_version(pairs: list[tuple[str, str]]) -> N
     pairs = _with_neighbours(pairs, ("-SNAPSHOT", ".0", "-1", "-sp", "a1", ".RELEASE", "-0"))
     reference = refversions.maven(pairs)
     assert [(a, b, r) for (a, b), r in zip(pairs, reference, strict=True) if MAVEN.compare(a, b) != r] == []
+    # keys of equal versions are equal and hash alike (versions lists are looked up in sets)
+    equal = [(a, b) for (a, b), r in zip(pairs, reference, strict=True) if r == 0]
+    assert equal and all(hash(MAVEN.key(a)) == hash(MAVEN.key(b)) for a, b in equal)
 
 
 @pytest.mark.parametrize(("a", "b", "expected"), [
@@ -87,6 +90,8 @@ def test_rubygems_agrees_with_gem_version(pairs: list[tuple[str, str]]) -> None:
         except InvalidVersion:
             ours.append(None)
     assert [(p, o, r) for p, o, r in zip(pairs, ours, reference, strict=True) if o != r] == []
+    equal = [(a, b) for (a, b), r in zip(pairs, reference, strict=True) if r == 0]
+    assert equal and all(hash(RUBYGEMS.key(a)) == hash(RUBYGEMS.key(b)) for a, b in equal)
 
 
 # --- RPM ------------------------------------------------------------------------------------

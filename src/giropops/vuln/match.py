@@ -23,6 +23,7 @@ version any of them names, every advisory id kept.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,10 +77,21 @@ def _in_interval(v: Any, iv: Interval, scheme: VersionScheme) -> bool:
     return not (iv.limit is not None and not v < scheme.key(iv.limit))
 
 
+@functools.lru_cache(maxsize=8192)
+def _listed_keys(scheme: VersionScheme, versions: tuple[str, ...]) -> frozenset[Any]:
+    keys = set()
+    for v in versions:
+        try:
+            keys.add(scheme.key(v))
+        except InvalidVersion:
+            continue
+    return frozenset(keys)
+
+
 def _listed(key: Any, versions: tuple[str, ...], scheme: VersionScheme) -> bool:
     """An explicit versions list names a version equal to ``key`` in another spelling (Go's ``v1.2.3``
     and OSV's ``1.2.3``, Maven's ``1.0.Final`` and ``1.0``)."""
-    return any(scheme.valid(v) and scheme.key(v) == key for v in versions)
+    return key in _listed_keys(scheme, versions)
 
 
 def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tuple[str, str | None] | None:

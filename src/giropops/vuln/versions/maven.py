@@ -159,21 +159,33 @@ def compare(a: str, b: str) -> int:
     return _cmp(parse(a), parse(b))
 
 
+def _canonical(item: _Item) -> Any:
+    """A hashable form of a normalised item tree.  Two trees compare equal exactly when they are the same
+    tree (every non-empty normalised list holds an item that differs from "nothing"), so equal versions
+    have equal canonical forms."""
+    if isinstance(item, _Word):
+        return ("w", item.rank)
+    if isinstance(item, list):
+        return tuple(_canonical(i) for i in item)
+    return item
+
+
 @functools.total_ordering
 class _Key:
-    __slots__ = ("items",)
+    __slots__ = ("hash", "items")
 
     def __init__(self, v: str) -> None:
         self.items = parse(v)
+        self.hash = hash(_canonical(self.items))
 
     def __lt__(self, other: _Key) -> bool:
         return _cmp(self.items, other.items) < 0
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and _cmp(self.items, other.items) == 0
+        return isinstance(other, _Key) and self.hash == other.hash and _cmp(self.items, other.items) == 0
 
     def __hash__(self) -> int:
-        return 0
+        return self.hash
 
 
 class MavenScheme(VersionScheme):

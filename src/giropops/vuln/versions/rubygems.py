@@ -68,7 +68,7 @@ class _Key:
         return isinstance(other, _Key) and compare(self.v, other.v) == 0
 
     def __hash__(self) -> int:
-        return 0
+        return hash(segments(self.v))  # equal versions have the same canonical segments
 
 
 class RubyGemsScheme(VersionScheme):
