@@ -17,7 +17,8 @@ records and the source package; an affected entry whose range versions do not
 parse in the ecosystem is ignored; records with the same id: the newest
 ``modified`` wins (ties: the later file); advisories naming one vulnerability
 merge, keeping the highest fixed version; a GO-* and a GHSA-* record listing each
-other in ``aliases`` are one vulnerability, named by the GO record's id (or CVE).
+other in ``aliases`` are one vulnerability, named by the GO record's id (or CVE); the same for
+RUSTSEC-* and GHSA-*.
 """
 
 from __future__ import annotations
@@ -167,12 +168,13 @@ def _same(key: Callable[[str], Any], a: str, b: str) -> bool:
 
 def _twins(groups: dict[str, list[tuple[dict[str, Any], str | None]]]) -> dict[str, list[tuple[dict[str, Any],
                                                                                                   str | None]]]:
-    """Fold the group of a GHSA-* record into the group of a GO-* record when the two alias each other."""
+    """Fold the group of a GHSA-* record into the group of a GO-* or RUSTSEC-* record when the two alias
+    each other."""
     changed = True
     while changed:
         changed = False
         for go_vid, go_items in list(groups.items()):
-            go_ids = {rec["id"] for rec, _ in go_items if rec["id"].startswith("GO-")}
+            go_ids = {rec["id"] for rec, _ in go_items if rec["id"].startswith(("GO-", "RUSTSEC-"))}
             if not go_ids:
                 continue
             for other_vid, other_items in list(groups.items()):

@@ -149,24 +149,39 @@ def test_go_and_ghsa_twins_are_one_finding(lang_db: VulnDB) -> None:
     assert len(ids) == len(set(ids))
 
 
-def test_twins_without_a_common_cve_are_merged_under_the_go_id(tmp_path: Path) -> None:
-    go = {"id": "GO-2099-0001", "modified": "2025-01-01T00:00:00Z", "aliases": ["GHSA-aaaa-bbbb-cccc"],
-          "affected": [{"package": {"ecosystem": "Go", "name": "example.com/m"},
-                        "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.2.0"}]}]}]}
-    ghsa = {"id": "GHSA-aaaa-bbbb-cccc", "modified": "2025-01-01T00:00:00Z",
-            "aliases": ["CVE-2099-1", "CVE-2099-2", "GO-2099-0001"],
-            "affected": [{"package": {"ecosystem": "Go", "name": "example.com/m"},
-                          "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.2.1"}]}]}]}
-    unrelated = {**ghsa, "id": "GHSA-dddd-eeee-ffff", "aliases": []}
-    src = tmp_path / "go.jsonl"
-    src.write_text("".join(json.dumps(r) + "\n" for r in (go, ghsa, unrelated)))
+@pytest.mark.parametrize(("origin", "ecosystem", "name", "ptype", "version", "origin_lists_twin"), [
+    ("GO-2099-0001", "Go", "example.com/m", "golang", "v1.1.0", True),
+    ("RUSTSEC-2099-0001", "crates.io", "demo", "cargo", "1.1.0", False),  # only the GHSA names its twin
+])
+def test_twins_without_a_common_cve_are_merged_under_the_origin_id(
+        tmp_path: Path, oracle: Oracle, origin: str, ecosystem: str, name: str, ptype: str, version: str,
+        origin_lists_twin: bool) -> None:
+    def rec(rid: str, aliases: list[str], fixed: str) -> dict[str, Any]:
+        return {"id": rid, "modified": "2025-01-01T00:00:00Z", "aliases": aliases,
+                "affected": [{"package": {"ecosystem": ecosystem, "name": name},
+                              "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]}
+
+    recs = [rec(origin, ["GHSA-aaaa-bbbb-cccc"] if origin_lists_twin else [], "1.2.0"),
+            rec("GHSA-aaaa-bbbb-cccc", ["CVE-2099-10001", "CVE-2099-10002", origin], "1.2.1"),
+            rec("GHSA-dddd-eeee-ffff", ["CVE-2099-10003"], "1.2.1")]
+    src = tmp_path / "twins.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in recs))
     import_paths(tmp_path / "db.sqlite3", [src])
-    sbom = SBOM(Subject("m"), None, (Package("example.com/m", "v1.1.0", "golang"),))
+    sbom = SBOM(Subject("m"), None, (Package(name, version, ptype),))
     findings = scan(sbom, VulnDB(tmp_path / "db.sqlite3")).findings
     assert sorted((f.vuln_id, f.advisory_ids, f.fixed_version) for f in findings) == [
-        ("GHSA-dddd-eeee-ffff", ("GHSA-dddd-eeee-ffff",), "1.2.1"),
-        ("GO-2099-0001", ("GHSA-aaaa-bbbb-cccc", "GO-2099-0001"), "1.2.1"),
+        ("CVE-2099-10003", ("GHSA-dddd-eeee-ffff",), "1.2.1"),
+        (origin, tuple(sorted(["GHSA-aaaa-bbbb-cccc", origin])), "1.2.1"),
     ]
+    assert Oracle([_gz(tmp_path / "twins.osv.jsonl.gz", recs)]).expect(sbom) == {
+        Expected(name, version, "CVE-2099-10003", frozenset({"GHSA-dddd-eeee-ffff"}), "1.2.1"),
+        Expected(name, version, origin, frozenset({origin, "GHSA-aaaa-bbbb-cccc"}), "1.2.1")}
+
+
+def _gz(path: Path, recs: list[dict[str, Any]]) -> Path:
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in recs)
+    return path
 
 
 def test_withdrawn_records_never_match(tmp_path: Path, oracle: Oracle) -> None:

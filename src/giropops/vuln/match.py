@@ -13,7 +13,7 @@ importer already folded):
 * a language package installed by an OS package (its metadata file or binary is in a deb/apk/rpm
   file list) is not matched against its language's advisories: the OS package is, against the
   distribution's.
-* a GO-* and a GHSA-* record that alias each other are one vulnerability; a malicious-package
+* a GO-* or RUSTSEC-* record and its GHSA-* twin are one vulnerability; a malicious-package
   record (MAL-*) is critical.
 
 Advisories naming the same vulnerability (a GHSA and a PYSEC for one CVE) are
@@ -184,11 +184,16 @@ def merge(matches: Sequence[Match], scheme_of: dict[str, VersionScheme]) -> Find
     )
 
 
+# Databases of origin whose records GitHub republishes as GHSA-* twins (the two list each other in aliases).
+TWIN_ORIGINS = ("GO-", "RUSTSEC-")
+
+
 def group_twins(matches: Sequence[Match]) -> list[list[Match]]:
-    """Matches of one package grouped by vulnerability: the same ``vuln_id``, or a GO-* record and a
-    GHSA-* record that list each other in ``aliases`` (the Go vulnerability database and GitHub describe
-    most Go problems twice, and a twin without exactly one CVE keeps its own id).  A merged group is
-    led by the GO record, whose id (or CVE) names the finding."""
+    """Matches of one package grouped by vulnerability: the same ``vuln_id``, or a record of a database
+    of origin (GO-*, RUSTSEC-*) and a GHSA-* record when either lists the other in ``aliases`` (the Go
+    vulnerability database, RustSec and GitHub describe most problems twice, and a twin without exactly
+    one CVE keeps its own id).  A merged group is led by the origin's record, whose id (or CVE) names
+    the finding."""
     groups: dict[str, list[Match]] = {}
     for m in matches:
         groups.setdefault(m.vuln_id, []).append(m)
@@ -201,14 +206,19 @@ def group_twins(matches: Sequence[Match]) -> list[list[Match]]:
 
     by_id = {m.advisory_id: m.vuln_id for m in matches}
     for m in matches:
-        if not m.advisory_id.startswith("GO-"):
-            continue
         for alias in m.aliases:
             twin = by_id.get(alias)
-            if alias.startswith("GHSA-") and twin is not None:
-                a, b = root(m.vuln_id), root(twin)
-                if a != b:
-                    parent[b] = a
+            if twin is None:
+                continue
+            if m.advisory_id.startswith(TWIN_ORIGINS) and alias.startswith("GHSA-"):
+                origin, other = m.vuln_id, twin
+            elif m.advisory_id.startswith("GHSA-") and alias.startswith(TWIN_ORIGINS):
+                origin, other = twin, m.vuln_id
+            else:
+                continue
+            a, b = root(origin), root(other)
+            if a != b:
+                parent[b] = a
     out: dict[str, list[Match]] = {}
     for key, ms in groups.items():
         out.setdefault(root(key), []).extend(ms)
