@@ -10,6 +10,7 @@ Each returns -1, 0 or 1 per pair, or None where the reference refuses the input.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -19,11 +20,22 @@ from pathlib import Path
 
 from tests.support.services import require_binary
 
-NODE_SEMVER = "/usr/share/nodejs/semver"
+
+@functools.cache
+def node_semver_dir() -> str:
+    """Where Debian's node-semver package put the module (its dependencies live beside it)."""
+    out = subprocess.run([require_binary("dpkg-query"), "-L", "node-semver"], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.endswith("/semver/package.json") and "/@types/" not in line:
+            return str(Path(line).parent)
+    raise RuntimeError("node-semver not installed; install Debian's node-semver (scripts/test)")
 
 
+@functools.cache
 def maven_jar() -> str:
-    jars = sorted(glob.glob("/usr/share/maven/lib/maven-artifact-*.jar"))
+    """Maven's own ``maven-artifact`` jar, beside the installed ``mvn``."""
+    home = Path(require_binary("mvn")).resolve().parent.parent
+    jars = sorted(glob.glob(str(home / "lib" / "maven-artifact-*.jar")))
     if not jars:
         raise RuntimeError("maven-artifact jar not found; install Debian's maven (scripts/test)")
     return jars[0]
@@ -94,10 +106,9 @@ process.stdin.on("end", () => {
 
 def node_semver(pairs: list[tuple[str, str]]) -> list[int | None]:
     node = require_binary("node")
-    if not Path(NODE_SEMVER).is_dir():
-        raise RuntimeError("node-semver not installed; install Debian's node-semver (scripts/test)")
-    env = {**os.environ, "NODE_PATH": str(Path(NODE_SEMVER).parent)}  # its own dependencies live beside it
-    out = subprocess.run([node, "-e", _NODE, NODE_SEMVER], input=json.dumps(pairs), capture_output=True, text=True,
+    module = node_semver_dir()
+    env = {**os.environ, "NODE_PATH": str(Path(module).parent)}  # its own dependencies live beside it
+    out = subprocess.run([node, "-e", _NODE, module], input=json.dumps(pairs), capture_output=True, text=True,
                          check=True, env=env).stdout
     return [None if x is None else int(x) for x in json.loads(out)]
 
@@ -179,8 +190,9 @@ def rubygems_ranks(versions: list[str]) -> dict[str, int]:
 
 def semver_ranks(versions: list[str]) -> dict[str, int]:
     """node-semver in loose mode (leading ``v`` and leading zeros allowed, as osv.dev reads SEMVER ranges)."""
-    env = {**os.environ, "NODE_PATH": str(Path(NODE_SEMVER).parent)}
-    out = subprocess.run([require_binary("node"), "-e", _NODE_RANK, NODE_SEMVER], input="\n".join(versions),
+    module = node_semver_dir()
+    env = {**os.environ, "NODE_PATH": str(Path(module).parent)}
+    out = subprocess.run([require_binary("node"), "-e", _NODE_RANK, module], input="\n".join(versions),
                          capture_output=True, text=True, check=True, env=env).stdout
     return _ranks(out)
 
