@@ -5,12 +5,21 @@ libraries (python-debian's ``debian_support.Version`` for dpkg, ``packaging``
 for PEP 440, a regex-based key for apk written here) and evaluates ranges with
 OSV's own pseudo-code (sorted events, an ``affected`` flag), not with intervals.
 
+The language ecosystems and AlmaLinux are ordered by the reference tools
+themselves (``refversions``): every version of an ecosystem that the records and
+the SBOM name is ranked in one batch by Maven's ComparableVersion, Ruby's
+Gem::Version, rpm's vercmp or node-semver (npm, crates.io, Go); NuGet, which has
+no reference here, by a key written from NuGet's documentation.
+
 The rules it encodes are the documented ones of ``giropops.vuln.match``:
 withdrawn and not_affected advisories never match; Debian uses the per-CVE
 records and the source package; an affected entry whose range versions do not
 parse in the ecosystem is ignored; records with the same id: the newest
 ``modified`` wins (ties: the later file); advisories naming one vulnerability
-merge, keeping the highest fixed version.
+merge, keeping the highest fixed version; a GO-* and a GHSA-* record listing each
+other in ``aliases`` are one vulnerability, named by the GO record's id (or CVE); the same for
+RUSTSEC-* and GHSA-*.
+
 
 ``Oracle.rated`` adds what issue 20 asks for, from the raw fields again: the vendor's
 rating (Debian's ``ecosystem_specific.urgency``, GitHub's ``database_specific.severity``),
@@ -37,6 +46,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from giropops.sbom.model import SBOM, Package
+from tests.vuln import refversions
 
 CVE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 
@@ -77,6 +87,35 @@ def pep_key(v: str) -> Version:
         return Version(v)
     except InvalidVersion as exc:
         raise Unorderable(v) from exc
+
+
+_NUGET_LABEL = re.compile(r"[0-9A-Za-z-]+")
+
+
+@functools.cache
+def nuget_key(v: str) -> tuple[Any, ...]:
+    """NuGet's documented order: up to 4 numbers, a release after its pre-releases, labels numeric-first and
+    case-insensitive, metadata ignored."""
+    release, _, _metadata = v.partition("+")
+    numbers, dash, prerelease = release.partition("-")
+    parts = numbers.split(".")
+    if not 1 <= len(parts) <= 4 or not all(x.isascii() and x.isdigit() for x in parts) or (dash and not prerelease):
+        raise Unorderable(v)
+    labels = prerelease.split(".") if dash else []
+    if not all(_NUGET_LABEL.fullmatch(x) for x in labels):
+        raise Unorderable(v)
+    padded = [int(x) for x in parts] + [0] * (4 - len(parts))
+    return (padded, 0 if labels else 1, [(0, int(x), "") if x.isdigit() else (1, 0, x.upper()) for x in labels])
+
+
+# OSV ecosystem -> reference ranking of a list of versions
+LANG_RANKERS: dict[str, Callable[[list[str]], dict[str, int]]] = {
+    "npm": refversions.semver_ranks, "crates.io": refversions.semver_ranks, "Go": refversions.semver_ranks,
+    "Maven": refversions.maven_ranks, "RubyGems": refversions.rubygems_ranks, "AlmaLinux": refversions.rpm_ranks,
+}
+# package type -> OSV ecosystem (AlmaLinux: the release comes from the distro)
+LANG_ECOSYSTEMS = {"npm": "npm", "cargo": "crates.io", "golang": "Go", "maven": "Maven", "gem": "RubyGems",
+                   "nuget": "NuGet", "rpm": "AlmaLinux"}
 
 
 # --- OSV evaluation (the spec's pseudo-code) ------------------------------------------------
@@ -123,6 +162,45 @@ def vuln_id(rec: dict[str, Any]) -> str:
     return str(rec["id"])
 
 
+def _ranked(table: dict[str, int], v: str) -> int:
+    if v not in table:
+        raise Unorderable(v)
+    return table[v]
+
+
+def _same(key: Callable[[str], Any], a: str, b: str) -> bool:
+    try:
+        return bool(key(a) == key(b))
+    except Unorderable:
+        return False
+
+
+def _twins(groups: dict[str, list[tuple[dict[str, Any], str | None]]]) -> dict[str, list[tuple[dict[str, Any],
+                                                                                                  str | None]]]:
+    """Fold the group of a GHSA-* record into the group of a GO-* or RUSTSEC-* record when the two alias
+    each other."""
+    changed = True
+    while changed:
+        changed = False
+        for go_vid, go_items in list(groups.items()):
+            go_ids = {rec["id"] for rec, _ in go_items if rec["id"].startswith(("GO-", "RUSTSEC-"))}
+            if not go_ids:
+                continue
+            for other_vid, other_items in list(groups.items()):
+                if other_vid == go_vid:
+                    continue
+                if any(rec["id"].startswith("GHSA-") and (set(rec.get("aliases", [])) & go_ids or any(
+                        rec["id"] in g.get("aliases", []) for g, _ in go_items if g["id"] in go_ids))
+                       for rec, _ in other_items):
+                    groups[go_vid] = go_items + other_items
+                    del groups[other_vid]
+                    changed = True
+                    break
+            if changed:
+                break
+    return groups
+
+
 @dataclass(frozen=True)
 class Expected:
     package: str
@@ -150,7 +228,10 @@ class Oracle:
                 eco, name = aff["package"]["ecosystem"], aff["package"]["name"]
                 if eco == "PyPI":
                     name = canonicalize_name(name)
+                if eco == "NuGet":
+                    name = name.lower()
                 self.index.setdefault((eco, name), []).append((rec, aff))
+        self._lang_keys: dict[str, Callable[[str], Any]] = {}
 
     def _hits(self, eco: str, names: list[str], version: str, key: Callable[[str], Any],
               accept: Callable[[dict[str, Any]], bool]) -> dict[str, tuple[dict[str, Any], str | None]]:
@@ -187,33 +268,37 @@ class Oracle:
                                 hit = hit or x == version
                         result = (hit, None)
                     else:
-                        result = (version in aff["versions"], None)
+                        result = (version in aff["versions"] or any(_same(key, x, version) for x in aff["versions"]),
+                                  None)
                 if result[0]:
                     hits[rec["id"]] = (rec, result[1])
                     self.entry[(rec["id"], name)] = aff
         return hits
 
     def expect(self, sbom: SBOM) -> set[Expected]:
+        self.prepare(sbom)
         out: set[Expected] = set()
         distro = sbom.distro
-        os_files = {"/" + f.strip("/") for p in sbom.packages if p.type in ("deb", "apk") for f in p.files}
+        os_files = {"/" + f.strip("/") for p in sbom.packages if p.type in ("deb", "apk", "rpm") for f in p.files}
         for p in sbom.packages:
             meta_paths = {"/" + loc.path.strip("/") for loc in p.locations}
             meta_dirs = {m.rsplit("/", 1)[0] for m in meta_paths}
-            if p.type == "python" and (meta_paths | meta_dirs) & os_files:
-                continue  # shipped by an OS package: not matched against PyPI
-            hits, key = self._for_package(p, distro.osv_ecosystem if distro else None)
-            groups: dict[str, list[tuple[str, str | None]]] = {}
-            for rid, (rec, fixed) in hits.items():
-                groups.setdefault(vuln_id(rec), []).append((rid, fixed))
-            for vid, items in groups.items():
+            if p.type not in ("deb", "apk", "rpm") and (meta_paths | meta_dirs) & os_files:
+                continue  # shipped by an OS package: not matched against its language's advisories
+            hits, key = self._for_package(p, distro.osv_ecosystem if distro else None,
+                                          distro.id if distro else None, distro.version_id if distro else None)
+            groups: dict[str, list[tuple[dict[str, Any], str | None]]] = {}
+            for _rid, (rec, fixed) in hits.items():
+                groups.setdefault(vuln_id(rec), []).append((rec, fixed))
+            for vid, items in _twins(groups).items():
                 fixes = [f for _, f in items if f is not None]
-                out.add(Expected(p.name, p.version, vid, frozenset(r for r, _ in items),
+                out.add(Expected(p.name, p.version, vid, frozenset(r["id"] for r, _ in items),
                                  max(fixes, key=key) if fixes else None))
         return out
 
-    def _for_package(self, p: Package, eco: str | None) -> tuple[dict[str, tuple[dict[str, Any], str | None]],
-                                                                   Callable[[str], Any]]:
+    def _for_package(self, p: Package, eco: str | None, sbom_distro_id: str | None = None,
+                     sbom_version_id: str | None = None) -> tuple[dict[str, tuple[dict[str, Any], str | None]],
+                                                                  Callable[[str], Any]]:
         if p.type == "python":
             return self._hits("PyPI", [canonicalize_name(p.name)], p.version, pep_key, lambda r: True), pep_key
         if p.type == "deb" and eco and eco.startswith("Debian:"):
@@ -224,8 +309,53 @@ class Oracle:
         if p.type == "apk" and eco in ("Wolfi", "Chainguard"):
             names = list(dict.fromkeys([p.name] + ([p.source_name] if p.source_name else [])))
             return self._hits(eco, names, p.version, apk_key, lambda r: True), apk_key
+        if p.type in LANG_ECOSYSTEMS:
+            return self._lang_hits(p, sbom_distro_id, sbom_version_id)
         return {}, pep_key
 
+    def prepare(self, sbom: SBOM) -> None:
+        """Rank, with the reference tools, every version of each language ecosystem in the records plus the
+        SBOM's package versions (one batch per ecosystem)."""
+        extra: dict[str, set[str]] = {}
+        for p in sbom.packages:
+            if p.type in LANG_ECOSYSTEMS:
+                extra.setdefault(LANG_ECOSYSTEMS[p.type], set()).add(p.version)
+        for base in extra:
+            versions = set(extra[base])
+            for (eco, _name), entries in self.index.items():
+                if eco.split(":")[0] != base:
+                    continue
+                for _rec, aff in entries:
+                    versions.update(aff.get("versions", []))
+                    for r in aff.get("ranges", []):
+                        versions.update(v for ev in r["events"] for v in ev.values() if v != "0")
+            if base == "NuGet":
+                self._lang_keys[base] = nuget_key
+                continue
+            if base == "Go":  # the Go database writes versions without the leading "v" of module versions
+                canon = {v: v[1:] if v.startswith("v") else v for v in versions}
+                ranks = LANG_RANKERS[base](sorted(set(canon.values())))
+                table = {v: ranks[c] for v, c in canon.items() if c in ranks}
+            else:
+                table = LANG_RANKERS[base](sorted(versions))
+            self._lang_keys[base] = functools.partial(_ranked, table)
+
+    def _lang_hits(self, p: Package, distro_id: str | None, version_id: str | None,
+                   ) -> tuple[dict[str, tuple[dict[str, Any], str | None]], Callable[[str], Any]]:
+        base = LANG_ECOSYSTEMS[p.type]
+        key = self._lang_keys[base]
+        name = p.name.lower() if base == "NuGet" else p.name
+        if base == "AlmaLinux":
+            if distro_id != "almalinux" or not version_id:
+                return {}, key
+            eco = f"AlmaLinux:{version_id.split('.')[0]}"
+        else:
+            eco = base
+        try:
+            key(p.version)
+        except Unorderable:
+            return {}, key
+        return self._hits(eco, [name], p.version, key, lambda r: True), key
 
 # --- issue 20: vendor rating, CVSS view, disputed records ----------------------------------------
 
@@ -233,7 +363,8 @@ LEVELS = ("critical", "high", "medium", "low", "negligible", "unspecified")
 _GHSA_LEVEL = {"CRITICAL": "critical", "HIGH": "high", "MODERATE": "medium", "MEDIUM": "medium", "LOW": "low"}
 _URGENCY_VENDOR = {"unimportant": "negligible", "low": "low", "medium": "medium", "high": "high"}
 _URGENCY_CVSS_VIEW = {"unimportant": "low", "low": "low", "medium": "medium", "high": "high"}
-_STORED_ECOSYSTEMS = ("Debian", "Alpine", "Wolfi", "Chainguard", "PyPI")  # what the importer keeps
+_STORED_ECOSYSTEMS = ("Debian", "Alpine", "Wolfi", "Chainguard", "PyPI", "npm", "Go", "Maven", "RubyGems",
+                      "crates.io", "NuGet", "AlmaLinux")  # what the importer keeps
 
 
 @dataclass(frozen=True)

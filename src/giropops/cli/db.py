@@ -137,8 +137,8 @@ def register(sub: Any) -> None:
     p_update = dbsub.add_parser("update", help="download ecosystems from the OSV exports (conditional, atomic)")
     add_db_option(p_update)
     p_update.add_argument("--ecosystem", action="append", default=None, metavar="NAME",
-                          help=f"ecosystem to fetch (repeatable; default: those already in the database, else "
-                               f"{', '.join(update.DEFAULT_ECOSYSTEMS)})")
+                          help=f"ecosystem to fetch (repeatable; one of {', '.join(update.KNOWN_ECOSYSTEMS)}; "
+                               f"default: those already in the database, else {', '.join(update.DEFAULT_ECOSYSTEMS)})")
     p_update.add_argument("--url", default=None, metavar="URL",
                           help=f"base URL of the OSV exports (default: ${update.BASE_URL_ENV} or the public bucket)")
     add_lock_timeout_option(p_update)

@@ -12,8 +12,11 @@ importer already folded):
   ``v <= last_affected`` / ``v < limit`` where given;
 * otherwise it matches when it is in the entry's explicit ``versions`` list;
 * the fixed version is the interval's ``fixed``; none means "not fixed";
-* a Python package installed by an OS package (its metadata is in a deb/apk file list) is
-  not matched against PyPI advisories: the OS package is, against the distribution's.
+* a language package installed by an OS package (its metadata file or binary is in a deb/apk/rpm
+  file list) is not matched against its language's advisories: the OS package is, against the
+  distribution's.
+* a GO-* or RUSTSEC-* record and its GHSA-* twin are one vulnerability; a malicious-package
+  record (MAL-*) is critical.
 
 Advisories naming the same vulnerability (a GHSA and a PYSEC for one CVE) are
 merged into one ``Finding`` per package: the worst severity, the highest fixed
@@ -27,6 +30,7 @@ the one ``Finding.severity`` shows.  Its status uses Trivy's words (``STATUSES``
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +39,32 @@ from giropops.sbom.model import SBOM, Package
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider, Matcher, Query
 from giropops.vuln.model import SEVERITY_SOURCES, Advisory, Affected, Finding, Interval, Match, Severity
-from giropops.vuln.versions import APK, DEB, PEP440, SEMVER, InvalidVersion, VersionScheme
+from giropops.vuln.versions import (
+    APK,
+    DEB,
+    GO,
+    MAVEN,
+    NUGET,
+    PEP440,
+    RPM,
+    RUBYGEMS,
+    SEMVER,
+    InvalidVersion,
+    VersionScheme,
+)
+
+MALICIOUS = "malicious package"  # Severity.source of a MAL-* match
+
+
+def is_malicious(advisory_id: str) -> bool:
+    """OSV's malicious-packages records (``MAL-2024-1234``): the package itself is malware."""
+    return advisory_id.startswith("MAL-")
+
+# the scheme of each matcher's ``Query``s, by matcher name (for the highest fixed version of a finding)
+_SCHEME_OF: dict[str, VersionScheme] = {
+    "deb": DEB, "apk": APK, "python": PEP440, "npm": SEMVER, "golang": GO, "maven": MAVEN, "gem": RUBYGEMS,
+    "cargo": SEMVER, "nuget": NUGET, "rpm": RPM,
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +85,23 @@ def _in_interval(v: Any, iv: Interval, scheme: VersionScheme) -> bool:
     return not (iv.limit is not None and not v < scheme.key(iv.limit))
 
 
+@functools.lru_cache(maxsize=8192)
+def _listed_keys(scheme: VersionScheme, versions: tuple[str, ...]) -> frozenset[Any]:
+    keys = set()
+    for v in versions:
+        try:
+            keys.add(scheme.key(v))
+        except InvalidVersion:
+            continue
+    return frozenset(keys)
+
+
+def _listed(key: Any, versions: tuple[str, ...], scheme: VersionScheme) -> bool:
+    """An explicit versions list names a version equal to ``key`` in another spelling (Go's ``v1.2.3``
+    and OSV's ``1.2.3``, Maven's ``1.0.Final`` and ``1.0``)."""
+    return key in _listed_keys(scheme, versions)
+
+
 def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tuple[str, str | None] | None:
     """(affected range, fixed version) when ``version`` is affected by ``advisory``'s entry, else None."""
     if advisory.withdrawn or advisory.status == "not_affected":
@@ -63,7 +109,7 @@ def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tupl
     key = scheme.key(version)
     for aff in advisory.affected:
         for iv in aff.intervals:
-            if iv.scheme == "SEMVER" and scheme is not SEMVER:
+            if iv.scheme == "SEMVER" and not scheme.orders_semver:
                 # a SEMVER range is ordered by semver whatever the ecosystem; a version that is not
                 # semver cannot fall in it
                 if SEMVER.valid(version) and _in_interval(SEMVER.key(version), iv, SEMVER):
@@ -75,7 +121,7 @@ def affected_by(advisory: Advisory, version: str, scheme: VersionScheme) -> tupl
             wanted = version
             if scheme is PEP440:
                 wanted = PEP440.normalize(version)
-            if wanted in aff.versions:
+            if wanted in aff.versions or (scheme is not PEP440 and _listed(key, aff.versions, scheme)):
                 return f"={version}", None
     return None
 
@@ -105,7 +151,9 @@ def _not_affected_statement(advisory: Advisory) -> bool:
 
 def _severity(advisory: Advisory, provider: AdvisoryProvider) -> Severity:
     """The record's CVSS; else the CVSS another record gives the same vulnerability; else the record's
-    GHSA level; else Debian's urgency."""
+    GHSA level; else Debian's urgency.  A malicious package (an OSV ``MAL-*`` record) is critical."""
+    if is_malicious(advisory.id):
+        return Severity("critical", source=MALICIOUS)
     own = advisory.severity
     if own.source and own.source.startswith("CVSS"):
         return own
@@ -145,7 +193,8 @@ def match_package(package: Package, sbom: SBOM, provider: AdvisoryProvider,
                     hit = ("not affected", None)
                 seen.add(adv.id)
                 cvss = _severity(adv, provider)
-                vendor = _vendor_severity(adv, adv.affected[0]) if adv.affected else adv.vendor_severity
+                vendor = None if is_malicious(adv.id) else (
+                    _vendor_severity(adv, adv.affected[0]) if adv.affected else adv.vendor_severity)
                 matches.append(Match(
                     package=package, advisory_id=adv.id, vuln_id=adv.vuln_id, aliases=adv.aliases,
                     severity=(vendor or cvss) if severity_source == "vendor" else cvss, summary=adv.summary,
@@ -201,21 +250,68 @@ def merge(matches: Sequence[Match], scheme_of: dict[str, VersionScheme], severit
     )
 
 
+# Databases of origin whose records GitHub republishes as GHSA-* twins (the two list each other in aliases).
+TWIN_ORIGINS = ("GO-", "RUSTSEC-")
+
+
+def group_twins(matches: Sequence[Match]) -> list[list[Match]]:
+    """Matches of one package grouped by vulnerability: the same ``vuln_id``, or a record of a database
+    of origin (GO-*, RUSTSEC-*) and a GHSA-* record when either lists the other in ``aliases`` (the Go
+    vulnerability database, RustSec and GitHub describe most problems twice, and a twin without exactly
+    one CVE keeps its own id).  A merged group is led by the origin's record, whose id (or CVE) names
+    the finding."""
+    groups: dict[str, list[Match]] = {}
+    for m in matches:
+        groups.setdefault(m.vuln_id, []).append(m)
+    parent = {k: k for k in groups}
+
+    def root(k: str) -> str:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    by_id = {m.advisory_id: m.vuln_id for m in matches}
+    for m in matches:
+        for alias in m.aliases:
+            twin = by_id.get(alias)
+            if twin is None:
+                continue
+            if m.advisory_id.startswith(TWIN_ORIGINS) and alias.startswith("GHSA-"):
+                origin, other = m.vuln_id, twin
+            elif m.advisory_id.startswith("GHSA-") and alias.startswith(TWIN_ORIGINS):
+                origin, other = twin, m.vuln_id
+            else:
+                continue
+            a, b = root(origin), root(other)
+            if a != b:
+                parent[b] = a
+    out: dict[str, list[Match]] = {}
+    for key, ms in groups.items():
+        out.setdefault(root(key), []).extend(ms)
+    for lead, ms in out.items():
+        ms.sort(key=lambda m, lead=lead: m.vuln_id != lead)  # type: ignore[misc]
+    return list(out.values())
+
+
 def _norm(path: str) -> str:
     return "/" + path.strip("/")
 
 
+OS_TYPES = ("deb", "apk", "rpm")
+
+
 def os_owned(sbom: SBOM) -> set[int]:
     """Indexes of language packages whose metadata files an OS package owns (``python3-yaml`` ships
-    ``PyYAML-*.egg-info``): the distribution's advisories cover them and it backports fixes without
-    changing the upstream version, so PyPI advisories would be false positives (grype and syft do
-    the same)."""
-    owned_files = {_norm(f) for p in sbom.packages if p.type in ("deb", "apk") for f in p.files}
+    ``PyYAML-*.egg-info``, ``libjackson2-databind-java`` a jar, ``ruby-rack`` a gemspec, ``docker.io`` a
+    Go binary): the distribution's advisories cover them and it backports fixes without changing the
+    upstream version, so the language's advisories would be false positives (grype and syft do the
+    same)."""
+    owned_files = {_norm(f) for p in sbom.packages if p.type in OS_TYPES for f in p.files}
     if not owned_files:
         return set()
     out = set()
     for i, p in enumerate(sbom.packages):
-        if p.type != "python":
+        if p.type in OS_TYPES:
             continue
         for loc in p.locations:
             path = _norm(loc.path)
@@ -245,7 +341,7 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
     """Every finding of ``sbom``; ``severity_source`` ("vendor" or "cvss") picks ``Finding.severity``."""
     if severity_source not in SEVERITY_SOURCES:
         raise ValueError(f"unknown severity source {severity_source!r}")
-    scheme_of: dict[str, VersionScheme] = {"deb": DEB, "apk": APK, "python": PEP440}
+    scheme_of = _SCHEME_OF
     findings: list[Finding] = []
     notes: list[str] = []
     owned = os_owned(sbom)
@@ -258,10 +354,7 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
             continue
         matches, pkg_notes = match_package(package, sbom, provider, matchers, severity_source)
         notes.extend(pkg_notes)
-        groups: dict[str, list[Match]] = {}
-        for m in matches:
-            groups.setdefault(m.vuln_id, []).append(m)
-        findings.extend(merge(group, scheme_of, severity_source) for group in groups.values())
+        findings.extend(merge(group, scheme_of, severity_source) for group in group_twins(matches))
     findings.sort(key=lambda f: (f.severity.rank, f.package.type, f.package.name, f.package.version, f.vuln_id))
     return ScanResult(sbom, tuple(f for f in findings if f.status != "not_affected"), tuple(notes),
                       tuple(f for f in findings if f.status == "not_affected"))

@@ -43,8 +43,11 @@ def known_ecosystem(ecosystem: str) -> bool:
 
 
 def package_key(ecosystem: str, name: str) -> str:
-    """The name as stored and searched: PEP 503-normalised for PyPI, as-is elsewhere."""
-    return canonicalize_name(name) if ecosystem == "PyPI" else name
+    """The name as stored and searched: PEP 503-normalised for PyPI, lower-cased for NuGet (its ids are
+    case-insensitive), as-is elsewhere."""
+    if ecosystem == "PyPI":
+        return canonicalize_name(name)
+    return name.lower() if ecosystem == "NuGet" else name
 
 
 def _str(value: Any, what: str, max_len: int = 4096, optional: bool = False) -> str | None:

@@ -29,6 +29,15 @@ from giropops.vuln.db.importer import ImportReport, import_into
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 BASE_URL_ENV = "GIROPOPS_OSV_URL"
 DEFAULT_ECOSYSTEMS: tuple[str, ...] = ("Alpine", "Chainguard", "Debian", "PyPI", "Wolfi")
+# Every OSV export folder giropops can order and match; fetched on demand (``--ecosystem Go``).
+KNOWN_ECOSYSTEMS: tuple[str, ...] = (
+    "AlmaLinux", "Alpine", "Chainguard", "crates.io", "Debian", "Go", "Maven", "npm", "NuGet", "PyPI", "RubyGems",
+    "Wolfi",
+)
+# Export folders that exist but whose records giropops cannot use yet, and why.
+UNSUPPORTED_ECOSYSTEMS: dict[str, str] = {
+    "Packagist": "PHP packages are inventoried only: there is no Composer version order to match them with yet",
+}
 CHUNK = 256 * 1024
 MAX_DOWNLOAD_BYTES = 4 * 1024 * 1024 * 1024
 
@@ -55,6 +64,15 @@ def base_url(explicit: str | None = None) -> str:
     if scheme not in ("http", "https"):
         raise UpdateError(f"OSV base URL must be http(s), not {quote_for_error(url)}")
     return url.rstrip("/")
+
+
+def canonical_ecosystem(name: str) -> str:
+    """The export folder's spelling of a known ecosystem typed in another case (``maven`` -> ``Maven``);
+    any other name is returned as given (the server decides whether it exists)."""
+    for known in (*KNOWN_ECOSYSTEMS, *UNSUPPORTED_ECOSYSTEMS):
+        if known.lower() == name.lower():
+            return known
+    return name
 
 
 def _download(url: str, dest: Path, prior: store.FeedState | None, progress: Progress,
@@ -126,7 +144,10 @@ def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, p
                 prior = db.feed_states()
         except store.OldSchemaError:
             prior = {}  # built by an older giropops: download everything again, rebuild() starts afresh
-    wanted = list(ecosystems or (sorted(prior) or DEFAULT_ECOSYSTEMS))
+    wanted = [canonical_ecosystem(e) for e in (ecosystems or (sorted(prior) or DEFAULT_ECOSYSTEMS))]
+    for eco in wanted:
+        if eco in UNSUPPORTED_ECOSYSTEMS:
+            raise UpdateError(f"ecosystem {eco!r} cannot be used: {UNSUPPORTED_ECOSYSTEMS[eco]}")
     result = UpdateResult()
     with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent) as tmp:
         downloads: list[tuple[str, Path, store.FeedState]] = []

@@ -20,6 +20,9 @@ class InvalidVersion(VulnError):
 
 class VersionScheme(ABC):
     name: str
+    # True when the scheme orders every semantic version as SemVer 2.0 does (so a SEMVER range is
+    # compared in this scheme, which may accept more spellings, e.g. Go's ``go1.21rc2``)
+    orders_semver: bool = False
 
     @abstractmethod
     def key(self, version: str) -> Any:

@@ -1,8 +1,11 @@
 """Semantic Versioning 2.0.0 precedence (section 11), as OSV ``SEMVER`` ranges use it.
 
 A leading ``v`` is tolerated and missing minor / patch parts are read as 0,
-because real advisories contain ``v1.2`` and ``1.2``; build metadata is ignored
-for precedence, as the spec says.
+because real advisories contain ``v1.2`` and ``1.2``, and so are leading zeros in
+those three numbers (GitHub's Go advisories on Docker say ``19.03.9``; osv.dev
+reads them as numbers too); build metadata is ignored
+for precedence, as the spec says.  This is also the order of npm (node-semver's
+``compare``) and of crates.io (cargo's ``semver`` crate, build metadata aside).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from giropops.errors import quote_for_error
 from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
 
 _RE = re.compile(
-    r"^v?(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:\.(0|[1-9]\d*))?"
+    r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?\Z",
+    re.ASCII,
 )
 
 
@@ -33,6 +37,7 @@ def _pre_key(pre: str | None) -> tuple[Any, ...]:
 
 class SemverScheme(VersionScheme):
     name = "semver"
+    orders_semver = True
 
     def key(self, version: str) -> Any:
         m = _RE.match(version) if isinstance(version, str) else None
