@@ -205,6 +205,7 @@ def test_a_schema_1_database_is_a_clear_error_and_db_import_rebuilds_it(tmp_path
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
+    (tmp_path / "empty").mkdir()
     capsys.readouterr()
     assert main(["cves", f"fs://{tmp_path / 'empty'}", "--db", str(db)]) != 0
     err = capsys.readouterr().err
