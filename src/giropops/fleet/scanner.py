@@ -1,0 +1,313 @@
+"""Scan many images into an index: each manifest digest once, each layer once.
+
+Workers (threads) take references from a queue, resolve each to its manifest (an index
+resolves to one platform's image, as ``giropops cves`` does), keep it only when the shard
+owns its digest, and then:
+
+* an image already in the index is not read again (a restarted scan resumes where it
+  stopped): its stored SBOM is matched against the current database;
+* any other image is catalogued from its manifest, config and the layers the per-layer SBOM
+  cache has not seen (keyed by verified diff_id): images on a shared base read only their own
+  layers.  Two workers that need the same unseen layer do not both read it: the second waits
+  for the first and then finds it in the cache.
+
+Every image is written in one transaction (see ``index``); its reference (repository, tag)
+is added after it, so an interrupted scan leaves whole images and nothing half-written.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from giropops.errors import GiropopsError
+from giropops.fleet.index import FleetIndex, ImageRecord, StoredFinding
+from giropops.fleet.sources import Shard, Wanted
+from giropops.oci import baseimage
+from giropops.oci import mediatypes as mt
+from giropops.oci.image import Image
+from giropops.oci.memory import select_image
+from giropops.oci.model import Platform
+from giropops.oci.registry.client import RegistryClient, RegistryOptions
+from giropops.oci.registry.remote import RemoteImage, RemoteIndex
+from giropops.progress import NO_PROGRESS, Progress
+from giropops.sbom.cache import LayerCache
+from giropops.sbom.catalogers import default_catalogers, interest_for
+from giropops.sbom.generate import generate, subject_for
+from giropops.sbom.model import SBOM, Package
+from giropops.vuln.match import scan
+from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider
+from giropops.vuln.model import Finding
+from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
+
+#: Upper bound of ``--workers``: each worker may read a few layers at once, and the registry is shared.
+MAX_WORKERS = 32
+
+
+@dataclass
+class ImageOutcome:
+    """What happened to one image (one manifest digest), or to one reference that failed."""
+
+    digest: str | None
+    refs: list[str] = field(default_factory=list)
+    platform: str = ""
+    status: str = "scanned"  # scanned | indexed (already in the index) | error
+    error: str = ""
+    packages: int = 0
+    layers_read: int = 0
+    findings: tuple[Finding, ...] = ()  # after the threshold filters
+    total_findings: int = 0
+    base: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.findings)
+
+    def severity_counts(self) -> dict[str, int]:
+        counts = {"critical": 0, "high": 0, "medium": 0, "low": 0, "unspecified": 0}
+        for f in self.findings:
+            counts[f.severity.level] = counts.get(f.severity.level, 0) + 1
+        return counts
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    workers: int = 4
+    platform: Platform | None = None
+    shard: Shard | None = None
+    rescan: bool = False
+    filters: Filters = field(default_factory=Filters)
+    vex: tuple[VexStatement, ...] = ()
+    registry: RegistryOptions = field(default_factory=RegistryOptions)
+    cache: LayerCache | None = None
+
+
+def lookups_for(sbom: SBOM) -> list[tuple[str, str]]:
+    """The (ecosystem, name) pairs the matchers search for this SBOM's packages."""
+    pairs: set[tuple[str, str]] = set()
+    for p in sbom.packages:
+        for m in DEFAULT_MATCHERS:
+            if p.type in m.package_types:
+                pairs.update((q.ecosystem, q.name) for q in m.queries(p, sbom.distro))
+    return sorted(pairs)
+
+
+def package_key(p: Package) -> str:
+    return f"{p.type}/{p.name}@{p.version}"
+
+
+def stored(findings: Sequence[Finding]) -> list[StoredFinding]:
+    return sorted({
+        (f.vuln_id, package_key(f.package)): StoredFinding(
+            f.vuln_id, package_key(f.package), tuple(f.aliases), f.severity.level, f.fixed_version)
+        for f in findings
+    }.values())
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Clients:
+    """One registry client per host, shared by every worker (its connection pool is bounded)."""
+
+    def __init__(self, options: RegistryOptions) -> None:
+        self._options = options
+        self._clients: dict[str, RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, host: str) -> RegistryClient:
+        with self._lock:
+            client = self._clients.get(host)
+            if client is None:
+                client = self._clients[host] = RegistryClient(host, self._options)
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._clients.values():
+                c.close()
+            self._clients.clear()
+
+
+class _LayerGate:
+    """One reader per unseen diff_id: a worker needing a layer another one is reading waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def locks(self, diff_ids: Sequence[str]) -> list[threading.Lock]:
+        with self._guard:
+            return [self._locks.setdefault(d, threading.Lock()) for d in sorted(set(diff_ids))]
+
+
+class FleetScanner:
+    def __init__(self, index: FleetIndex, db: AdvisoryProvider, options: ScanOptions,
+                 progress: Progress = NO_PROGRESS) -> None:
+        self.index = index
+        self.db = db
+        self.options = options
+        self.progress = progress
+        self.clients = Clients(options.registry)
+        self.cache = options.cache if options.cache is not None else LayerCache()
+        self._fingerprint = interest_for(default_catalogers()).fingerprint
+        self._gate = _LayerGate()
+        self._match_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._by_digest: dict[str, ImageOutcome] = {}
+        self._claimed: dict[str, threading.Event] = {}
+        self._errors: list[ImageOutcome] = []
+        self._done = 0
+
+    # -- one image ---------------------------------------------------------------------------------
+
+    def _match(self, sbom: SBOM) -> tuple[Finding, ...]:
+        with self._match_lock:  # the database connection and its caches are shared
+            return scan(sbom, self.db).findings
+
+    def _catalog(self, image: Image, name: str) -> tuple[SBOM, int]:
+        diff_ids = [str(d) for d in image.config.diff_ids]
+        missing = [d for d in diff_ids if self.cache.load(d, self._fingerprint) is None]
+        locks = self._gate.locks(missing)
+        for lk in locks:
+            lk.acquire()
+        try:
+            read = sum(1 for d in set(missing) if self.cache.load(d, self._fingerprint) is None)
+            sbom = generate(image, subject_for(image, name), cache=self.cache)
+        finally:
+            for lk in reversed(locks):
+                lk.release()
+        return sbom, read
+
+    def _scan_image(self, image: Image, name: str) -> ImageOutcome:
+        digest = str(image.digest)
+        out = ImageOutcome(digest)
+        if not self.options.rescan and self.index.has_image(digest):
+            sbom = self.index.load_sbom(digest)
+            out.status = "indexed"
+            findings = self._match(sbom)
+        else:
+            sbom, out.layers_read = self._catalog(image, name)
+            base, _notes = baseimage.from_keys(dict(image.manifest.annotations), "annotations", "manifest")
+            if base is None:
+                base, _notes = baseimage.from_keys(dict(image.config.labels), "labels", "config")
+            findings = self._match(sbom)
+            record = ImageRecord(
+                digest=digest, platform=str(image.config.platform),
+                base_name=base.name if base is not None else None,
+                base_digest=str(base.digest) if base is not None and base.digest is not None else None,
+                distro=sbom.distro.osv_ecosystem or sbom.distro.id if sbom.distro is not None else None,
+                sbom=sbom, scanned_at=now_utc(),
+            )
+            self.index.put_image(record, lookups_for(sbom), stored(findings))
+            out.base = record.base_name
+        out.platform = sbom.subject.platform or ""
+        out.packages = len(sbom.packages)
+        out.total_findings = len(findings)
+        kept, _suppressed = apply_vex(findings, self.options.vex, [name])
+        out.findings = apply(kept, self.options.filters)
+        return out
+
+    # -- one reference -----------------------------------------------------------------------------
+
+    def _resolve(self, w: Wanted) -> Image:
+        client = self.clients(w.host)
+        raw, mtype, digest = client.get_manifest(w.repository, w.reference)
+        if mtype in mt.INDEX_TYPES:
+            return select_image(RemoteIndex(client, w.repository, raw, mtype, digest), self.options.platform)
+        return RemoteImage(client, w.repository, raw, mtype, digest)
+
+    def _one(self, w: Wanted) -> None:
+        name = f"{w.host}/{w.repository}"
+        tag = "" if ":" in w.reference else w.reference
+        label = f"{name}:{tag}" if tag else f"{name}@{w.reference}"
+        try:
+            image = self._resolve(w)
+            digest = str(image.digest)
+            if self.options.shard is not None and not self.options.shard.owns(digest):
+                return
+            with self._lock:
+                event = self._claimed.get(digest)
+                first = event is None
+                if first:
+                    event = self._claimed[digest] = threading.Event()
+            assert event is not None
+            if first:
+                try:
+                    outcome = self._scan_image(image, label)
+                except GiropopsError as exc:
+                    outcome = ImageOutcome(digest, status="error", error=str(exc))
+                with self._lock:
+                    self._by_digest[digest] = outcome
+                event.set()
+            else:
+                event.wait()
+            with self._lock:
+                outcome = self._by_digest[digest]
+            if outcome.status != "error":
+                self.index.add_ref(digest, name, tag)
+            with self._lock:
+                outcome.refs.append(label)
+            self._report(label, outcome)
+        except GiropopsError as exc:
+            failed = ImageOutcome(None, [label], status="error", error=str(exc))
+            with self._lock:
+                self._errors.append(failed)
+            self._report(label, failed)
+
+    def _report(self, label: str, o: ImageOutcome) -> None:
+        with self._lock:
+            self._done += 1
+            n = self._done
+        if o.status == "error":
+            self.progress.note(f"[{n}] {label}: error: {o.error}")
+        else:
+            self.progress.note(f"[{n}] {label}: {o.packages} packages, {o.total_findings} vulnerabilities"
+                               f" ({o.status})")
+
+    # -- all of them -------------------------------------------------------------------------------
+
+    def run(self, wanted: Sequence[Wanted]) -> list[ImageOutcome]:
+        work: queue.SimpleQueue[Wanted] = queue.SimpleQueue()
+        for w in wanted:
+            work.put(w)
+        stop = threading.Event()
+        crashed: list[BaseException] = []
+
+        def worker() -> None:
+            while not stop.is_set():
+                try:
+                    w = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    self._one(w)
+                except BaseException as exc:  # noqa: BLE001 - handed to the calling thread below
+                    crashed.append(exc)
+                    stop.set()
+                    return
+
+        count = max(1, min(self.options.workers, MAX_WORKERS, len(wanted) or 1))
+        threads = [threading.Thread(target=worker, name=f"giropops-scan-{i}", daemon=True) for i in range(count)]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)
+        except BaseException:
+            stop.set()
+            raise
+        finally:
+            self.clients.close()
+        if crashed:
+            raise crashed[0]
+        outcomes = list(self._by_digest.values()) + self._errors
+        for o in outcomes:
+            o.refs.sort()
+        return sorted(outcomes, key=lambda o: (o.refs[0] if o.refs else "", o.digest or ""))
+
