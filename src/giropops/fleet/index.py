@@ -22,9 +22,9 @@ from typing import Any, Protocol
 from giropops.errors import ConfigError, GiropopsError
 from giropops.sbom.cache import default_cache_dir
 from giropops.sbom.formats import native
-from giropops.sbom.model import SBOM
+from giropops.sbom.model import SBOM, Distro, Location, Package
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 #: How long a SQLite writer waits for another process holding the index.
 SQLITE_BUSY_TIMEOUT = 120.0
 
@@ -39,9 +39,46 @@ class ImageRecord:
     platform: str
     base_name: str | None
     base_digest: str | None
-    distro: str | None
     sbom: SBOM
     scanned_at: str
+    owned: frozenset[int] = frozenset()  # indexes of packages an OS package owns (``match.os_owned``)
+
+
+@dataclass(frozen=True)
+class StoredPackage:
+    """A package as matching needs it, with the image it is in and whether an OS package owns it."""
+
+    digest: str
+    idx: int
+    package: Package
+    owned: bool
+
+
+def distro_doc(d: Distro | None) -> str | None:
+    if d is None:
+        return None
+    return json.dumps([d.id, d.version_id, d.pretty_name, list(d.id_like), d.version_codename])
+
+
+def distro_from(doc: str | None) -> Distro | None:
+    if not doc:
+        return None
+    v = json.loads(doc)
+    return Distro(str(v[0]), str(v[1]), str(v[2]), tuple(str(x) for x in v[3]), str(v[4]))
+
+
+def package_doc(p: Package) -> str:
+    """Every field matching may read (not the owned files: they only decide ``owned``)."""
+    return json.dumps([p.name, p.version, p.type, p.purl, p.source_name, p.source_version, p.arch,
+                       list(p.licenses), [[loc.path, loc.layer] for loc in p.locations], dict(p.metadata)],
+                      separators=(",", ":"))
+
+
+def package_from(doc: str) -> Package:
+    v = json.loads(doc)
+    return Package(name=v[0], version=v[1], type=v[2], purl=v[3], source_name=v[4], source_version=v[5],
+                   arch=v[6], licenses=tuple(v[7]), locations=tuple(Location(a, b) for a, b in v[8]),
+                   metadata=dict(v[9]))
 
 
 @dataclass(frozen=True, order=True)
@@ -94,7 +131,7 @@ class FleetIndex(Protocol):
 
     def has_image(self, digest: str) -> bool: ...
 
-    def put_image(self, record: ImageRecord, lookups: Sequence[tuple[str, str]],
+    def put_image(self, record: ImageRecord, lookups: Sequence[tuple[int, str, str]],
                   findings: Sequence[StoredFinding]) -> None: ...
 
     def add_ref(self, digest: str, repository: str, tag: str) -> None: ...
@@ -105,9 +142,15 @@ class FleetIndex(Protocol):
 
     def packages_named(self, names: Sequence[str]) -> list[PackageRow]: ...
 
-    def digests_looking_up(self, pairs: Sequence[tuple[str, str]]) -> list[str]: ...
+    def packages_looking_up(self, pairs: Sequence[tuple[str, str]]) -> list[StoredPackage]: ...
+
+    def all_packages(self) -> list[StoredPackage]: ...
+
+    def distros(self) -> dict[str, Distro | None]: ...
 
     def findings(self, digest: str) -> list[StoredFinding]: ...
+
+    def all_findings(self) -> dict[str, list[StoredFinding]]: ...
 
     def replace_findings(self, digest: str, findings: Sequence[StoredFinding]) -> None: ...
 
@@ -122,14 +165,18 @@ _TABLES = (
     " PRIMARY KEY (digest, repository, tag))",
     "CREATE TABLE IF NOT EXISTS fleet_package (digest TEXT NOT NULL, idx INTEGER NOT NULL, type TEXT NOT NULL,"
     " name TEXT NOT NULL, version TEXT NOT NULL, purl TEXT NOT NULL, locations TEXT NOT NULL,"
-    " PRIMARY KEY (digest, idx))",
+    " owned INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (digest, idx))",
     "CREATE INDEX IF NOT EXISTS fleet_package_by_name ON fleet_package (name)",
-    "CREATE TABLE IF NOT EXISTS fleet_lookup (digest TEXT NOT NULL, ecosystem TEXT NOT NULL, name TEXT NOT NULL,"
-    " PRIMARY KEY (digest, ecosystem, name))",
+    "CREATE TABLE IF NOT EXISTS fleet_lookup (digest TEXT NOT NULL, idx INTEGER NOT NULL, ecosystem TEXT NOT NULL,"
+    " name TEXT NOT NULL, PRIMARY KEY (digest, idx, ecosystem, name))",
     "CREATE INDEX IF NOT EXISTS fleet_lookup_by_name ON fleet_lookup (ecosystem, name)",
     "CREATE TABLE IF NOT EXISTS fleet_finding (digest TEXT NOT NULL, vuln_id TEXT NOT NULL, package TEXT NOT NULL,"
     " aliases TEXT NOT NULL, severity TEXT NOT NULL, fixed TEXT, PRIMARY KEY (digest, vuln_id, package))",
 )
+
+
+_LOOKUP_SQL = ("SELECT DISTINCT p.digest, p.idx, p.owned, p.doc FROM fleet_lookup l JOIN fleet_package p"
+               " ON p.digest = l.digest AND p.idx = l.idx")
 
 
 def _location_text(path: str, layer: str | None) -> str:
@@ -173,12 +220,13 @@ class _SQLIndex:
     def has_image(self, digest: str) -> bool:
         return bool(self._read("SELECT 1 FROM fleet_image WHERE digest = %s", (digest,)))
 
-    def put_image(self, record: ImageRecord, lookups: Sequence[tuple[str, str]],
+    def put_image(self, record: ImageRecord, lookups: Sequence[tuple[int, str, str]],
                   findings: Sequence[StoredFinding]) -> None:
         sbom_text = native.encode(record.sbom).decode("utf-8")
         packages = [
             (record.digest, i, p.type, p.name, p.version, p.purl,
-             json.dumps([_location_text(loc.path, loc.layer) for loc in p.locations]))
+             json.dumps([_location_text(loc.path, loc.layer) for loc in p.locations]), int(i in record.owned),
+             package_doc(p))
             for i, p in enumerate(record.sbom.packages)
         ]
         with self._transaction() as cur:
@@ -189,18 +237,18 @@ class _SQLIndex:
                 " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (digest) DO UPDATE SET platform = excluded.platform,"
                 " base_name = excluded.base_name, base_digest = excluded.base_digest, distro = excluded.distro,"
                 " sbom = excluded.sbom, scanned_at = excluded.scanned_at"),
-                (record.digest, record.platform, record.base_name, record.base_digest, record.distro, sbom_text,
-                 record.scanned_at))
+                (record.digest, record.platform, record.base_name, record.base_digest,
+                 distro_doc(record.sbom.distro), sbom_text, record.scanned_at))
             for table in ("fleet_package", "fleet_lookup"):
                 cur.execute(self._q(f"DELETE FROM {table} WHERE digest = %s"), (record.digest,))  # noqa: S608
             if packages:
                 cur.executemany(self._q(
-                    "INSERT INTO fleet_package (digest, idx, type, name, version, purl, locations)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)"), packages)
-            pairs = sorted(set(lookups))
-            if pairs:
-                cur.executemany(self._q("INSERT INTO fleet_lookup (digest, ecosystem, name) VALUES (%s, %s, %s)"),
-                                [(record.digest, e, n) for e, n in pairs])
+                    "INSERT INTO fleet_package (digest, idx, type, name, version, purl, locations, owned, doc)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"), packages)
+            keys = sorted(set(lookups))
+            if keys:
+                cur.executemany(self._q("INSERT INTO fleet_lookup (digest, idx, ecosystem, name)"
+                                        " VALUES (%s, %s, %s, %s)"), [(record.digest, *k) for k in keys])
             self._write_findings(cur, record.digest, findings)
 
     def _write_findings(self, cur: Any, digest: str, findings: Sequence[StoredFinding]) -> None:
@@ -251,16 +299,31 @@ class _SQLIndex:
                           f" WHERE name IN ({marks}) ORDER BY digest, idx", tuple(names))
         return [PackageRow(d, t, n, v, p, tuple(json.loads(locs))) for d, t, n, v, p, locs in rows]
 
-    def digests_looking_up(self, pairs: Sequence[tuple[str, str]]) -> list[str]:
-        found: set[str] = set()
+    def packages_looking_up(self, pairs: Sequence[tuple[str, str]]) -> list[StoredPackage]:
+        found: dict[tuple[str, int], StoredPackage] = {}
         wanted = sorted(set(pairs))
         for start in range(0, len(wanted), 200):
             chunk = wanted[start:start + 200]
-            cond = " OR ".join(["(ecosystem = %s AND name = %s)"] * len(chunk))
+            cond = " OR ".join(["(l.ecosystem = %s AND l.name = %s)"] * len(chunk))
             params = tuple(x for pair in chunk for x in pair)
-            found.update(r[0] for r in self._read(
-                f"SELECT DISTINCT digest FROM fleet_lookup WHERE {cond}", params))  # noqa: S608
-        return sorted(found)
+            sql = f"{_LOOKUP_SQL} WHERE {cond}"
+            for digest, idx, owned, doc in self._read(sql, params):
+                found[(digest, idx)] = StoredPackage(digest, idx, package_from(doc), bool(owned))
+        return [found[k] for k in sorted(found)]
+
+    def all_packages(self) -> list[StoredPackage]:
+        return [StoredPackage(d, i, package_from(doc), bool(owned)) for d, i, owned, doc in self._read(
+            "SELECT digest, idx, owned, doc FROM fleet_package ORDER BY digest, idx")]
+
+    def distros(self) -> dict[str, Distro | None]:
+        return {d: distro_from(doc) for d, doc in self._read("SELECT digest, distro FROM fleet_image")}
+
+    def all_findings(self) -> dict[str, list[StoredFinding]]:
+        out: dict[str, list[StoredFinding]] = {}
+        for d, v, p, a, s, f in self._read(
+                "SELECT digest, vuln_id, package, aliases, severity, fixed FROM fleet_finding"):
+            out.setdefault(d, []).append(StoredFinding(v, p, tuple(a.split("\n")) if a else (), s, f))
+        return {d: sorted(fs) for d, fs in out.items()}
 
     def findings(self, digest: str) -> list[StoredFinding]:
         return sorted(

@@ -14,17 +14,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 
 from giropops.errors import UsageError
 from giropops.fleet.index import FleetIndex, ImageRow, PackageRow, StoredFinding
+from giropops.fleet.matching import FleetMatcher
 from giropops.fleet.scanner import lookups_for, stored
-from giropops.sbom.model import SBOM
+from giropops.sbom.model import Package
 from giropops.vuln.db.store import VulnDB
-from giropops.vuln.match import scan
 from giropops.vuln.model import Advisory, Finding, Severity
 from giropops.vuln.report.filters import Filters
 from giropops.vuln.versions import APK, DEB, PEP440, SEMVER, InvalidVersion, VersionScheme
@@ -151,16 +151,20 @@ def affected(index: FleetIndex, db: VulnDB, vuln_id: str) -> list[AffectedHit]:
     ids, pairs = advisory_targets(db, vuln_id)
     if not pairs:
         return []
-    provider = _Only(db, ids)
+    matcher = FleetMatcher(_Only(db, ids))
     keep = Filters(cve_ids=frozenset({vuln_id}))
     images = {i.digest: i for i in index.images()}
+    by_image: dict[str, list[Package]] = {}
+    for sp in index.packages_looking_up(pairs):
+        if not sp.owned:
+            by_image.setdefault(sp.digest, []).append(sp.package)
+    distros = index.distros() if by_image else {}
     hits = []
-    for digest in index.digests_looking_up(pairs):
+    for digest, packages in by_image.items():
         image = images.get(digest)
         if image is None:
             continue
-        sbom = index.load_sbom(digest)
-        for f in scan(sbom, provider).findings:
+        for f in matcher.findings(distros.get(digest), packages):
             if keep.keep(f):
                 hits.append(AffectedHit(image, f))
     return sorted(hits, key=lambda h: (h.image.refs[0].repository if h.image.refs else "", h.image.digest,
@@ -182,15 +186,19 @@ def _diff(old: Iterable[StoredFinding], new: Iterable[StoredFinding]) -> tuple[t
             tuple(sorted(f for k, f in before.items() if k not in after)))
 
 
-def rematch(index: FleetIndex, db: VulnDB, digests: Sequence[str] | None = None) -> list[Change]:
-    """Match every stored SBOM again; store the findings; return the images whose findings changed."""
+def rematch(index: FleetIndex, db: VulnDB) -> list[Change]:
+    """Match every stored package again; store the findings; return the images whose findings changed."""
+    matcher = FleetMatcher(db)
+    by_image: dict[str, list[Package]] = {}
+    for sp in index.all_packages():
+        if not sp.owned:
+            by_image.setdefault(sp.digest, []).append(sp.package)
+    distros = index.distros()
+    before = index.all_findings()
     changes = []
     for image in index.images():
-        if digests is not None and image.digest not in digests:
-            continue
-        sbom: SBOM = index.load_sbom(image.digest)
-        now = stored(scan(sbom, db).findings)
-        new, gone = _diff(index.findings(image.digest), now)
+        now = stored(matcher.findings(distros.get(image.digest), by_image.get(image.digest, [])))
+        new, gone = _diff(before.get(image.digest, []), now)
         if new or gone:
             index.replace_findings(image.digest, now)
             changes.append(Change(image, new, gone))

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from giropops.errors import GiropopsError
 from giropops.fleet.index import FleetIndex, ImageRecord, StoredFinding
+from giropops.fleet.matching import FleetMatcher
 from giropops.fleet.sources import Shard, Wanted
 from giropops.oci import baseimage
 from giropops.oci import mediatypes as mt
@@ -38,7 +39,7 @@ from giropops.sbom.cache import LayerCache
 from giropops.sbom.catalogers import default_catalogers, interest_for
 from giropops.sbom.generate import generate, subject_for
 from giropops.sbom.model import SBOM, Package
-from giropops.vuln.match import scan
+from giropops.vuln.match import os_owned
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider
 from giropops.vuln.model import Finding
 from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
@@ -85,14 +86,14 @@ class ScanOptions:
     cache: LayerCache | None = None
 
 
-def lookups_for(sbom: SBOM) -> list[tuple[str, str]]:
-    """The (ecosystem, name) pairs the matchers search for this SBOM's packages."""
-    pairs: set[tuple[str, str]] = set()
-    for p in sbom.packages:
+def lookups_for(sbom: SBOM) -> list[tuple[int, str, str]]:
+    """(package index, ecosystem, name) for every search the matchers make for this SBOM's packages."""
+    keys: set[tuple[int, str, str]] = set()
+    for i, p in enumerate(sbom.packages):
         for m in DEFAULT_MATCHERS:
             if p.type in m.package_types:
-                pairs.update((q.ecosystem, q.name) for q in m.queries(p, sbom.distro))
-    return sorted(pairs)
+                keys.update((i, q.ecosystem, q.name) for q in m.queries(p, sbom.distro))
+    return sorted(keys)
 
 
 def package_key(p: Package) -> str:
@@ -156,7 +157,7 @@ class FleetScanner:
         self.cache = options.cache if options.cache is not None else LayerCache()
         self._fingerprint = interest_for(default_catalogers()).fingerprint
         self._gate = _LayerGate()
-        self._match_lock = threading.Lock()
+        self.matcher = FleetMatcher(db)
         self._lock = threading.Lock()
         self._by_digest: dict[str, ImageOutcome] = {}
         self._claimed: dict[str, threading.Event] = {}
@@ -165,9 +166,8 @@ class FleetScanner:
 
     # -- one image ---------------------------------------------------------------------------------
 
-    def _match(self, sbom: SBOM) -> tuple[Finding, ...]:
-        with self._match_lock:  # the database connection and its caches are shared
-            return scan(sbom, self.db).findings
+    def _match(self, sbom: SBOM) -> list[Finding]:
+        return self.matcher.sbom_findings(sbom)
 
     def _catalog(self, image: Image, name: str) -> tuple[SBOM, int]:
         diff_ids = [str(d) for d in image.config.diff_ids]
@@ -200,16 +200,16 @@ class FleetScanner:
                 digest=digest, platform=str(image.config.platform),
                 base_name=base.name if base is not None else None,
                 base_digest=str(base.digest) if base is not None and base.digest is not None else None,
-                distro=sbom.distro.osv_ecosystem or sbom.distro.id if sbom.distro is not None else None,
-                sbom=sbom, scanned_at=now_utc(),
+                sbom=sbom, scanned_at=now_utc(), owned=frozenset(os_owned(sbom)),
             )
             self.index.put_image(record, lookups_for(sbom), stored(findings))
             out.base = record.base_name
         out.platform = sbom.subject.platform or ""
         out.packages = len(sbom.packages)
         out.total_findings = len(findings)
-        kept, _suppressed = apply_vex(findings, self.options.vex, [name])
-        out.findings = apply(kept, self.options.filters)
+        if self.options.vex:  # not free even with no statements: every finding's purl is parsed
+            findings = list(apply_vex(findings, self.options.vex, [name])[0])
+        out.findings = apply(findings, self.options.filters)
         return out
 
     # -- one reference -----------------------------------------------------------------------------
