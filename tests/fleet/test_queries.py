@@ -132,3 +132,27 @@ def test_rematch_reports_exactly_the_new_findings(fleet: Fleet, fleet_db: Path, 
     assert isinstance(back, list)
     assert {c["digest"]: {(f["id"], f["package"]) for f in c["gone"]} for c in back} == {
         d: {(v, p) for v, p, _ in fs} for d, fs in got.items()}
+
+
+def test_unchanged_images_are_recognised_by_fingerprint(fleet: Fleet, fleet_db: Path, indexed: Path) -> None:
+    """rematch skips an image when the fingerprint of its new findings equals the stored one: both sides
+    must compute it the same way, or every image would be read and compared again."""
+    from giropops.fleet.index import open_index
+    from giropops.fleet.matching import FleetMatcher
+    from giropops.vuln.db.store import VulnDB
+
+    index = open_index(str(indexed))
+    try:
+        stored = index.fingerprints()
+        distros = index.distros()
+        packages: dict[str, list[object]] = {}
+        for sp in index.all_packages():
+            if not sp.owned:
+                packages.setdefault(sp.digest, []).append(sp.package)
+        with VulnDB(fleet_db) as db:
+            matcher = FleetMatcher(db)
+            computed = {d: matcher.fingerprint(distros[d], packages.get(d, [])) for d in stored}  # type: ignore[arg-type]
+    finally:
+        index.close()
+    assert len(stored) == len(fleet.images) and all(stored.values())
+    assert computed == stored

@@ -11,10 +11,11 @@ duplicates anything: the second one replaces the first one's rows with equal one
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +25,7 @@ from giropops.sbom.cache import default_cache_dir
 from giropops.sbom.formats import native
 from giropops.sbom.model import SBOM, Distro, Location, Package
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 #: How long a SQLite writer waits for another process holding the index.
 SQLITE_BUSY_TIMEOUT = 120.0
 
@@ -150,7 +151,8 @@ class FleetIndex(Protocol):
 
     def findings(self, digest: str) -> list[StoredFinding]: ...
 
-    def all_findings(self) -> dict[str, list[StoredFinding]]: ...
+    def fingerprints(self) -> dict[str, str]:
+        """Per image, ``findings_fingerprint`` of its stored findings."""
 
     def replace_findings(self, digest: str, findings: Sequence[StoredFinding]) -> None: ...
 
@@ -160,7 +162,8 @@ class FleetIndex(Protocol):
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS fleet_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS fleet_image (digest TEXT PRIMARY KEY, platform TEXT NOT NULL, base_name TEXT,"
-    " base_digest TEXT, distro TEXT, sbom TEXT NOT NULL, scanned_at TEXT NOT NULL)",
+    " base_digest TEXT, distro TEXT, sbom TEXT NOT NULL, scanned_at TEXT NOT NULL,"
+    " findings_fp TEXT NOT NULL DEFAULT '')",
     "CREATE TABLE IF NOT EXISTS fleet_ref (digest TEXT NOT NULL, repository TEXT NOT NULL, tag TEXT NOT NULL,"
     " PRIMARY KEY (digest, repository, tag))",
     "CREATE TABLE IF NOT EXISTS fleet_package (digest TEXT NOT NULL, idx INTEGER NOT NULL, type TEXT NOT NULL,"
@@ -177,6 +180,11 @@ _TABLES = (
 
 _LOOKUP_SQL = ("SELECT DISTINCT p.digest, p.idx, p.owned, p.doc FROM fleet_lookup l JOIN fleet_package p"
                " ON p.digest = l.digest AND p.idx = l.idx")
+
+
+def findings_fingerprint(keys: Iterable[tuple[str, str]]) -> str:
+    """One hash of a set of finding keys (vulnerability, package): equal sets, equal fingerprints."""
+    return hashlib.sha256("\n".join(sorted(f"{v}\t{p}" for v, p in set(keys))).encode()).hexdigest()
 
 
 def _location_text(path: str, layer: str | None) -> str:
@@ -254,6 +262,8 @@ class _SQLIndex:
     def _write_findings(self, cur: Any, digest: str, findings: Sequence[StoredFinding]) -> None:
         cur.execute(self._q("DELETE FROM fleet_finding WHERE digest = %s"), (digest,))
         unique = {f.key: f for f in findings}
+        cur.execute(self._q("UPDATE fleet_image SET findings_fp = %s WHERE digest = %s"),
+                    (findings_fingerprint(unique), digest))
         if unique:
             cur.executemany(self._q(
                 "INSERT INTO fleet_finding (digest, vuln_id, package, aliases, severity, fixed)"
@@ -312,18 +322,20 @@ class _SQLIndex:
         return [found[k] for k in sorted(found)]
 
     def all_packages(self) -> list[StoredPackage]:
-        return [StoredPackage(d, i, package_from(doc), bool(owned)) for d, i, owned, doc in self._read(
-            "SELECT digest, idx, owned, doc FROM fleet_package ORDER BY digest, idx")]
+        decoded: dict[str, Package] = {}  # images on one base repeat the same packages: decode each once
+        out = []
+        for d, i, owned, doc in self._read("SELECT digest, idx, owned, doc FROM fleet_package ORDER BY digest, idx"):
+            p = decoded.get(doc)
+            if p is None:
+                p = decoded[doc] = package_from(doc)
+            out.append(StoredPackage(d, i, p, bool(owned)))
+        return out
 
     def distros(self) -> dict[str, Distro | None]:
         return {d: distro_from(doc) for d, doc in self._read("SELECT digest, distro FROM fleet_image")}
 
-    def all_findings(self) -> dict[str, list[StoredFinding]]:
-        out: dict[str, list[StoredFinding]] = {}
-        for d, v, p, a, s, f in self._read(
-                "SELECT digest, vuln_id, package, aliases, severity, fixed FROM fleet_finding"):
-            out.setdefault(d, []).append(StoredFinding(v, p, tuple(a.split("\n")) if a else (), s, f))
-        return {d: sorted(fs) for d, fs in out.items()}
+    def fingerprints(self) -> dict[str, str]:
+        return dict(self._read("SELECT digest, findings_fp FROM fleet_image"))
 
     def findings(self, digest: str) -> list[StoredFinding]:
         return sorted(

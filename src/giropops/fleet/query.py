@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
@@ -22,7 +21,7 @@ from packaging.utils import canonicalize_name
 from giropops.errors import UsageError
 from giropops.fleet.index import FleetIndex, ImageRow, PackageRow, StoredFinding
 from giropops.fleet.matching import FleetMatcher
-from giropops.fleet.scanner import lookups_for, stored
+from giropops.fleet.scanner import lookups_for
 from giropops.sbom.model import Package
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.model import Advisory, Finding, Severity
@@ -178,14 +177,6 @@ class Change:
     gone: tuple[StoredFinding, ...]
 
 
-def _diff(old: Iterable[StoredFinding], new: Iterable[StoredFinding]) -> tuple[tuple[StoredFinding, ...],
-                                                                                 tuple[StoredFinding, ...]]:
-    before = {f.key: f for f in old}
-    after = {f.key: f for f in new}
-    return (tuple(sorted(f for k, f in after.items() if k not in before)),
-            tuple(sorted(f for k, f in before.items() if k not in after)))
-
-
 def rematch(index: FleetIndex, db: VulnDB) -> list[Change]:
     """Match every stored package again; store the findings; return the images whose findings changed."""
     matcher = FleetMatcher(db)
@@ -194,14 +185,20 @@ def rematch(index: FleetIndex, db: VulnDB) -> list[Change]:
         if not sp.owned:
             by_image.setdefault(sp.digest, []).append(sp.package)
     distros = index.distros()
-    before = index.all_findings()
+    before = index.fingerprints()
     changes = []
     for image in index.images():
-        now = stored(matcher.findings(distros.get(image.digest), by_image.get(image.digest, [])))
-        new, gone = _diff(before.get(image.digest, []), now)
-        if new or gone:
-            index.replace_findings(image.digest, now)
-            changes.append(Change(image, new, gone))
+        distro, packages = distros.get(image.digest), by_image.get(image.digest, [])
+        if matcher.fingerprint(distro, packages) == before.get(image.digest):
+            continue  # the same findings as stored: nothing to read or write
+        now = matcher.stored_findings(distro, packages)
+        old = {f.key: f for f in index.findings(image.digest)}
+        gone = tuple(f for k, f in old.items() if k not in now)
+        new = tuple(sorted(f for k, f in now.items() if k not in old))
+        if not new and not gone:
+            continue
+        index.replace_findings(image.digest, sorted(now.values()))
+        changes.append(Change(image, new, gone))
     return changes
 
 

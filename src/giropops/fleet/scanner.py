@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 
 from giropops.errors import GiropopsError
 from giropops.fleet.index import FleetIndex, ImageRecord, StoredFinding
-from giropops.fleet.matching import FleetMatcher
+from giropops.fleet.matching import FleetMatcher, stored_of
 from giropops.fleet.sources import Shard, Wanted
 from giropops.oci import baseimage
 from giropops.oci import mediatypes as mt
@@ -38,7 +38,7 @@ from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom.cache import LayerCache
 from giropops.sbom.catalogers import default_catalogers, interest_for
 from giropops.sbom.generate import generate, subject_for
-from giropops.sbom.model import SBOM, Package
+from giropops.sbom.model import SBOM
 from giropops.vuln.match import os_owned
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider
 from giropops.vuln.model import Finding
@@ -96,16 +96,8 @@ def lookups_for(sbom: SBOM) -> list[tuple[int, str, str]]:
     return sorted(keys)
 
 
-def package_key(p: Package) -> str:
-    return f"{p.type}/{p.name}@{p.version}"
-
-
 def stored(findings: Sequence[Finding]) -> list[StoredFinding]:
-    return sorted({
-        (f.vuln_id, package_key(f.package)): StoredFinding(
-            f.vuln_id, package_key(f.package), tuple(f.aliases), f.severity.level, f.fixed_version)
-        for f in findings
-    }.values())
+    return sorted({(sf := stored_of(f)).key: sf for f in findings}.values())
 
 
 def now_utc() -> str:
