@@ -71,9 +71,9 @@ def _json(o: ImageOutcome) -> dict[str, Any]:
         "error": o.error or None, "base": o.base, "packages": o.packages, "layers_read": o.layers_read,
         "vulnerabilities": o.severity_counts(), "failed": o.failed,
         "findings": [
-            {"id": f.vuln_id, "aliases": list(f.aliases), "package": f.package.name, "type": f.package.type,
-             "version": f.package.version, "severity": f.severity.level, "fixed_version": f.fixed_version}
-            for f in o.findings
+            {"id": f.id, "package": f.package, "type": f.package_type, "version": f.version,
+             "severity": f.severity, "fixed_version": f.fixed_version}
+            for f in o.briefs
         ],
     }
 
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     options = ScanOptions(
         workers=args.workers, platform=Platform.parse(args.platform) if args.platform else None,
         shard=args.shard, rescan=args.rescan, filters=filters_from(args), vex=vex_from(args),
-        registry=RegistryOptions(insecure=args.insecure),
+        registry=RegistryOptions(insecure=args.insecure), keep_findings=args.format == "jsonl",
     )
     progress = TerminalProgress()
     with VulnDB(db_path(args)) as db:

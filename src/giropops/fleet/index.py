@@ -362,6 +362,9 @@ class SQLiteIndex(_SQLIndex):
             self._conn = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT, isolation_level=None,
                                          check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode = WAL")
+            # WAL with NORMAL sync stays consistent on a crash (the last commits may be lost, and a scan
+            # that is run again redoes them); FULL would fsync every image.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
             with self._transaction() as cur:
                 self._create(cur)
         except (OSError, sqlite3.Error) as exc:

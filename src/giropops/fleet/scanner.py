@@ -41,7 +41,7 @@ from giropops.sbom.generate import generate, subject_for
 from giropops.sbom.model import SBOM
 from giropops.vuln.match import os_owned
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider
-from giropops.vuln.model import Finding
+from giropops.vuln.model import Finding, FindingBrief
 from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
 
 #: Upper bound of ``--workers``: each worker may read a few layers at once, and the registry is shared.
@@ -59,19 +59,18 @@ class ImageOutcome:
     error: str = ""
     packages: int = 0
     layers_read: int = 0
-    findings: tuple[Finding, ...] = ()  # after the threshold filters
+    counts: dict[str, int] = field(default_factory=dict)  # per severity, after the threshold filters
+    kept: int = 0  # findings left after the threshold filters
     total_findings: int = 0
     base: str | None = None
+    briefs: tuple[FindingBrief, ...] = ()  # the findings left, only when ScanOptions.keep_findings
 
     @property
     def failed(self) -> bool:
-        return bool(self.findings)
+        return self.kept > 0
 
     def severity_counts(self) -> dict[str, int]:
-        counts = {"critical": 0, "high": 0, "medium": 0, "low": 0, "unspecified": 0}
-        for f in self.findings:
-            counts[f.severity.level] = counts.get(f.severity.level, 0) + 1
-        return counts
+        return {s: self.counts.get(s, 0) for s in ("critical", "high", "medium", "low", "unspecified")}
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,7 @@ class ScanOptions:
     rescan: bool = False
     filters: Filters = field(default_factory=Filters)
     vex: tuple[VexStatement, ...] = ()
+    keep_findings: bool = False  # keep each image's findings for the caller (memory grows with the images)
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     cache: LayerCache | None = None
 
@@ -161,14 +161,19 @@ class FleetScanner:
     def _match(self, sbom: SBOM) -> list[Finding]:
         return self.matcher.sbom_findings(sbom)
 
+    def _cached(self, diff_id: str) -> bool:
+        """Whether the layer cache has a record for ``diff_id`` (not decoded: ``generate`` does that)."""
+        path = self.cache._path(diff_id, self._fingerprint)
+        return path is not None and path.is_file()
+
     def _catalog(self, image: Image, name: str) -> tuple[SBOM, int]:
         diff_ids = [str(d) for d in image.config.diff_ids]
-        missing = [d for d in diff_ids if self.cache.load(d, self._fingerprint) is None]
+        missing = [d for d in diff_ids if not self._cached(d)]
         locks = self._gate.locks(missing)
         for lk in locks:
             lk.acquire()
         try:
-            read = sum(1 for d in set(missing) if self.cache.load(d, self._fingerprint) is None)
+            read = sum(1 for d in set(missing) if not self._cached(d))
             sbom = generate(image, subject_for(image, name), cache=self.cache)
         finally:
             for lk in reversed(locks):
@@ -201,7 +206,12 @@ class FleetScanner:
         out.total_findings = len(findings)
         if self.options.vex:  # not free even with no statements: every finding's purl is parsed
             findings = list(apply_vex(findings, self.options.vex, [name])[0])
-        out.findings = apply(findings, self.options.filters)
+        kept = apply(findings, self.options.filters)
+        out.kept = len(kept)
+        for f in kept:
+            out.counts[f.severity.level] = out.counts.get(f.severity.level, 0) + 1
+        if self.options.keep_findings:
+            out.briefs = tuple(f.brief() for f in kept)
         return out
 
     # -- one reference -----------------------------------------------------------------------------
