@@ -156,3 +156,29 @@ def test_unchanged_images_are_recognised_by_fingerprint(fleet: Fleet, fleet_db: 
         index.close()
     assert len(stored) == len(fleet.images) and all(stored.values())
     assert computed == stored
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["where", "flask@<<2"], "invalid version or range"),
+    (["where", "@1.0"], "invalid package"),
+    (["where", "flask", "--index", "postgresql://giropops@127.0.0.1:1/none"], "cannot connect to the index"),
+    (["where", "flask", "--index", "mysql://x"], "unsupported index mysql://"),
+    (["affected", "CVE-1", "--db", "/nonexistent/db.sqlite3"], "no vulnerability database"),
+    (["index", "rematch", "--db", "/nonexistent/db.sqlite3"], "no vulnerability database"),
+])
+def test_bad_input_is_one_line(argv: list[str], message: str, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    if "--index" not in argv:
+        argv = [*argv, "--index", str(tmp_path / "index.sqlite3")]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code != 0
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_index_in_the_way_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(["index", "list", "--index", str(blocker / "index.sqlite3")])
+    err = capsys.readouterr().err
+    assert code != 0 and "cannot open the index" in err and err.count("\n") == 1

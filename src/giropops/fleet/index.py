@@ -399,6 +399,11 @@ class SQLiteIndex(_SQLIndex):
             self._conn.close()
 
 
+def _one_line(exc: BaseException) -> str:
+    """A driver's message (libpq's span lines, with hints) as one bounded line."""
+    return " ".join(str(exc).split())[:300]
+
+
 def _redacted(url: str) -> str:
     """The URL without its password, for messages."""
     from urllib.parse import urlsplit, urlunsplit
@@ -428,7 +433,7 @@ class PostgresIndex(_SQLIndex):
         try:
             self._conn = psycopg.connect(url, autocommit=True, connect_timeout=30)
         except psycopg.Error as exc:
-            raise IndexError_(f"cannot connect to the index {self.location}: {str(exc).strip()[:300]}") from exc
+            raise IndexError_(f"cannot connect to the index {self.location}: {_one_line(exc)}") from exc
         with self._transaction() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._SCHEMA_LOCK,))
             self._create(cur)
@@ -440,7 +445,7 @@ class PostgresIndex(_SQLIndex):
                 with self._conn.transaction(), self._conn.cursor() as cur:
                     yield cur
             except self._errors as exc:
-                raise IndexError_(f"{self.location}: {str(exc).strip()[:300]}") from exc
+                raise IndexError_(f"{self.location}: {_one_line(exc)}") from exc
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
@@ -449,7 +454,7 @@ class PostgresIndex(_SQLIndex):
                     cur.execute(sql, tuple(params))
                     return list(cur.fetchall())
             except self._errors as exc:
-                raise IndexError_(f"{self.location}: {str(exc).strip()[:300]}") from exc
+                raise IndexError_(f"{self.location}: {_one_line(exc)}") from exc
 
     def close(self) -> None:
         with self._lock:

@@ -29,7 +29,7 @@ from giropops.vuln.report.filters import Filters
 from giropops.vuln.versions import APK, DEB, PEP440, SEMVER, InvalidVersion, VersionScheme
 
 _SCHEMES: dict[str, VersionScheme] = {"deb": DEB, "apk": APK, "python": PEP440}
-_OP_RE = re.compile(r"^\s*(<=|>=|==|!=|<|>|=)?\s*(\S+)\s*$")
+_OP_RE = re.compile(r"^\s*(<=|>=|==|!=|<|>|=)?\s*([^\s<>=!,]+)\s*$")
 
 
 @dataclass(frozen=True)
