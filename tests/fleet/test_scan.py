@@ -106,3 +106,39 @@ def test_bad_input_is_one_line(argv: list[str], message: str, tmp_path: Path, fl
     err = capsys.readouterr().err
     assert code in (1, 64)
     assert message in err and "Traceback" not in err
+
+
+def test_progress_on_a_terminal_only(fleet: Fleet, fleet_db: Path, tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    chosen = [fi for fi in fleet.images if fi.repository.endswith("app-2")]
+    argv = [sys.executable, "-m", "giropops", "scan", f"{fleet.host}/{chosen[0].repository}",
+            "--index", str(tmp_path / "i.sqlite3"), "--db", str(fleet_db)]
+    env = {**os.environ, "GIROPOPS_CACHE_DIR": str(tmp_path / "cache")}
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=terminal, timeout=120)
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                data = os.read(controller, 65536)
+            except OSError:  # EIO: the terminal side is closed and drained
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(controller)
+    assert proc.returncode == 0
+    shown = b"".join(chunks).decode()
+    for fi in chosen:
+        assert f"{fleet.host}/{fi.repository}:{fi.tags[0]}: 3 packages" in shown
+    assert f"[{len(chosen)}/{len(chosen)}]" in shown
+    # not a terminal: nothing but the summary on stdout, nothing on stderr
+    quiet = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert quiet.stdout.splitlines()[-1].startswith(f"{len(chosen)} images: 0 catalogued")

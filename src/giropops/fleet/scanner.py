@@ -155,6 +155,7 @@ class FleetScanner:
         self._claimed: dict[str, threading.Event] = {}
         self._errors: list[ImageOutcome] = []
         self._done = 0
+        self._total = 0
 
     # -- one image ---------------------------------------------------------------------------------
 
@@ -266,15 +267,16 @@ class FleetScanner:
             self._done += 1
             n = self._done
         if o.status == "error":
-            self.progress.note(f"[{n}] {label}: error: {o.error}")
+            self.progress.note(f"[{n}/{self._total}] {label}: error: {o.error}")
         else:
-            self.progress.note(f"[{n}] {label}: {o.packages} packages, {o.total_findings} vulnerabilities"
-                               f" ({o.status})")
+            self.progress.note(f"[{n}/{self._total}] {label}: {o.packages} packages, {o.total_findings}"
+                               f" vulnerabilities ({o.status})")
 
     # -- all of them -------------------------------------------------------------------------------
 
     def run(self, wanted: Sequence[Wanted]) -> list[ImageOutcome]:
         work: queue.SimpleQueue[Wanted] = queue.SimpleQueue()
+        self._total = len(wanted)
         for w in wanted:
             work.put(w)
         stop = threading.Event()
