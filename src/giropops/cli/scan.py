@@ -55,6 +55,10 @@ def register(sub: Any) -> None:
     p.add_argument("--rescan", action="store_true", help="catalog images again even when the index has them")
     p.add_argument("--page-size", type=int, default=None, metavar="N", help="entries per catalog/tags page")
     p.add_argument("--insecure", action="store_true", help="allow plain HTTP and unverified TLS to registries")
+    p.add_argument("--sbom-from-attestation", action="store_true",
+                   help="take each image's SBOM from its cosign spdxjson/cyclonedx attestation, verified with "
+                        "--key, and read no layer at all")
+    p.add_argument("--key", default=None, metavar="PUB", help="with --sbom-from-attestation: the cosign public key")
     add_index_option(p)
     add_db_option(p)
     p.add_argument("--format", choices=["table", "jsonl"], default="table",
@@ -102,10 +106,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--page-size must be at least 1")
     from giropops.fleet.index import open_index
 
+    trust = None
+    if args.sbom_from_attestation:
+        if args.key is None:
+            raise UsageError("--sbom-from-attestation needs --key PUB to verify the attestations with")
+        from giropops.sign.attached import Trust
+        from giropops.sign.keys import VerifyingKey
+
+        trust = Trust(key=VerifyingKey.load(Path(args.key)))
+    elif args.key is not None:
+        raise UsageError("--key only applies with --sbom-from-attestation")
+
     options = ScanOptions(
         workers=args.workers, platform=Platform.parse(args.platform) if args.platform else None,
         shard=args.shard, rescan=args.rescan, filters=filters_from(args), vex=vex_from(args),
-        registry=RegistryOptions(insecure=args.insecure), keep_findings=args.format == "jsonl",
+        registry=RegistryOptions(insecure=args.insecure), keep_findings=args.format == "jsonl", sbom_trust=trust,
     )
     progress = TerminalProgress()
     with VulnDB(db_path(args)) as db:

@@ -17,13 +17,15 @@ is added after it, so an interrupted scan leaves whole images and nothing half-w
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from giropops.errors import GiropopsError
+from giropops.errors import GiropopsError, SBOMError
 from giropops.fleet.index import FleetIndex, ImageRecord, StoredFinding
 from giropops.fleet.matching import FleetMatcher, stored_of
 from giropops.fleet.sources import Shard, Wanted
@@ -43,6 +45,12 @@ from giropops.vuln.match import os_owned
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider
 from giropops.vuln.model import Finding, FindingBrief
 from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
+
+if TYPE_CHECKING:
+    from giropops.sign.attached import Trust
+
+#: The in-toto predicate types of cosign's ``spdxjson`` and ``cyclonedx`` attestations.
+SBOM_PREDICATES = ("https://spdx.dev/Document", "https://cyclonedx.org/bom")
 
 #: Upper bound of ``--workers``: each worker may read a few layers at once, and the registry is shared.
 MAX_WORKERS = 32
@@ -82,6 +90,7 @@ class ScanOptions:
     filters: Filters = field(default_factory=Filters)
     vex: tuple[VexStatement, ...] = ()
     keep_findings: bool = False  # keep each image's findings for the caller (memory grows with the images)
+    sbom_trust: Trust | None = None  # take each image's SBOM from its attestation verified with this
     registry: RegistryOptions = field(default_factory=RegistryOptions)
     cache: LayerCache | None = None
 
@@ -162,6 +171,25 @@ class FleetScanner:
     def _match(self, sbom: SBOM) -> list[Finding]:
         return self.matcher.sbom_findings(sbom)
 
+    def _attested_sbom(self, image: Image, name: str) -> SBOM:
+        """The SBOM of the image's verified ``spdxjson``/``cyclonedx`` attestation; no layer is read."""
+        from giropops.oci.reference import Reference
+        from giropops.sbom.formats import decode
+        from giropops.sign.image import verify_attestations
+        from giropops.sign.storage import RegistryStore
+
+        if not isinstance(image, RemoteImage) or self.options.sbom_trust is None:
+            raise SBOMError(f"{name}: SBOM attestations are read from registry images only")
+        store = RegistryStore(image.client, Reference(image.client.host, image.repo, None, image.digest))
+        _subject, verified = verify_attestations(store, self.options.sbom_trust, None)
+        for att in verified:
+            if att.statement.predicate_type in SBOM_PREDICATES:
+                raw = json.dumps(att.statement.predicate).encode()
+                found = decode(raw, f"{name}: SBOM attestation")
+                return replace(found, subject=subject_for(image, name))
+        kinds = ", ".join(sorted({a.statement.predicate_type for a in verified}))
+        raise SBOMError(f"{name}: no verified SPDX or CycloneDX attestation (verified: {kinds})")
+
     def _cached(self, diff_id: str) -> bool:
         """Whether the layer cache has a record for ``diff_id`` (not decoded: ``generate`` does that)."""
         path = self.cache._path(diff_id, self._fingerprint)
@@ -189,7 +217,10 @@ class FleetScanner:
             out.status = "indexed"
             findings = self._match(sbom)
         else:
-            sbom, out.layers_read = self._catalog(image, name)
+            if self.options.sbom_trust is not None:
+                sbom = self._attested_sbom(image, name)
+            else:
+                sbom, out.layers_read = self._catalog(image, name)
             base, _notes = baseimage.from_keys(dict(image.manifest.annotations), "annotations", "manifest")
             if base is None:
                 base, _notes = baseimage.from_keys(dict(image.config.labels), "labels", "config")

@@ -28,6 +28,9 @@ from giropops.oci.registry.client import RegistryClient
 MAX_CATALOG_BODY = 16 * 1024 * 1024
 MAX_CATALOG_PAGES = 10_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
+#: Tags cosign and the OCI referrers fallback write beside an image (signatures, attestations, SBOMs):
+#: they are not images of the fleet, so listing a repository skips them.
+_ATTACHED_TAG_RE = re.compile(r"^sha256-[0-9a-f]{64}(?:\.(?:sig|att|sbom))?$")
 _HOST_RE = re.compile(r"^(?:localhost|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::[0-9]+)?$")
 
 
@@ -174,6 +177,8 @@ def expand(
             continue
         for repo in repos:
             for tag in client.list_tags(repo, page_size):
+                if _ATTACHED_TAG_RE.match(tag):
+                    continue
                 if tag_pat is None or tag_pat.search(tag):
                     out[(t.host, repo, tag)] = None
     return [Wanted(h, r, ref) for h, r, ref in out]
