@@ -1,7 +1,7 @@
 """A real PostgreSQL server (Debian's ``postgresql`` package) for tests.
 
-``initdb`` refuses to run as root, so the cluster belongs to the unprivileged ``postgres``
-account the package creates: the data and socket directories are a private temporary
+``initdb`` refuses to run as root, so (when the tests run as root) the cluster belongs to the
+unprivileged ``postgres`` account the package creates: the data and socket directories are a private temporary
 directory handed to it, the server listens on 127.0.0.1 on a free port with trust
 authentication for one superuser role, and ``stop`` ends the server by the PID it was
 started with, then removes the directory.
@@ -33,16 +33,22 @@ def _bindir() -> Path:
 class PostgresServer:
     def __init__(self) -> None:
         self.bindir = _bindir()
-        self.account = pwd.getpwnam("postgres")  # created by Debian's postgresql package
         self.root = Path(tempfile.mkdtemp(prefix="giropops-pg-"))
-        os.chown(self.root, self.account.pw_uid, self.account.pw_gid)
+        # initdb refuses root: as root, the cluster belongs to the account Debian's package creates;
+        # anyone else runs it as themselves.
+        self.account = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+        if self.account is not None:
+            os.chown(self.root, self.account.pw_uid, self.account.pw_gid)
         self.data = self.root / "data"
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def _as_postgres(self) -> dict[str, object]:
-        return {"user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": [],
-                "cwd": str(self.root), "env": {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"}}
+        common: dict[str, object] = {"cwd": str(self.root),
+                                     "env": {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8"}}
+        if self.account is None:
+            return common
+        return {**common, "user": self.account.pw_uid, "group": self.account.pw_gid, "extra_groups": []}
 
     def start(self) -> None:
         subprocess.run(
