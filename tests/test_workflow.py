@@ -96,7 +96,7 @@ def test_the_checker_rejects_a_renamed_flag_or_command() -> None:
     with pytest.raises(AssertionError, match="does not parse"):
         parse(["giropops", "cves", "archive://x.tar", "--exit-codes"])
     with pytest.raises(AssertionError, match="does not parse"):
-        parse(["giropops", "scan", "archive://x.tar"])
+        parse(["giropops", "scann", "archive://x.tar"])
     assert giropops_commands('digest=$(giropops push "archive://$A" "$IMAGE")\necho "x" && giropops verify --key k i') \
         == [["giropops", "push", "archive://$A", "$IMAGE"], ["giropops", "verify", "--key", "k", "i"]]
 

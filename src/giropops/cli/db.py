@@ -11,6 +11,7 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.progress import TerminalProgress
+from giropops.errors import UsageError
 from giropops.sbom.model import SBOM
 from giropops.vuln.db import ensure, importer, store, update
 from giropops.vuln.match import needed_ecosystems
@@ -141,8 +142,23 @@ def register(sub: Any) -> None:
                                f"default: those already in the database, else {', '.join(update.DEFAULT_ECOSYSTEMS)})")
     p_update.add_argument("--url", default=None, metavar="URL",
                           help=f"base URL of the OSV exports (default: ${update.BASE_URL_ENV} or the public bucket)")
+    p_update.add_argument("--from", dest="from_ref", default=None, metavar="REF",
+                          help="pull the database published with 'giropops db push' from a registry instead")
+    p_update.add_argument("--key", default=None, metavar="PUB",
+                          help="with --from: refuse the database unless its cosign signature verifies with PUB")
+    p_update.add_argument("--insecure", action="store_true",
+                          help="with --from: allow plain HTTP and unverified TLS to the registry")
     add_lock_timeout_option(p_update)
     p_update.set_defaults(func=run_update)
+
+    p_push = dbsub.add_parser("push", help="publish the database to a registry as an OCI artifact")
+    add_db_option(p_push)
+    p_push.add_argument("ref", metavar="REF", help="where to push it, e.g. registry.example.com/security/vulndb:latest")
+    p_push.add_argument("--key", default=None, metavar="KEY",
+                        help="sign the artifact with this cosign private key (password from $COSIGN_PASSWORD)")
+    p_push.add_argument("--insecure", action="store_true",
+                        help="allow plain HTTP and unverified TLS to the registry")
+    p_push.set_defaults(func=run_push)
 
     p_status = dbsub.add_parser("status", help="ecosystems, record counts, age of the data")
     add_db_option(p_status)
@@ -176,6 +192,10 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_update(args: argparse.Namespace) -> int:
     path = db_path(args)
+    if args.from_ref is not None:
+        return _update_from(args, path)
+    if args.key is not None:
+        raise UsageError("--key only applies with --from REF")
     result = update.update(path, args.ecosystem, args.url, progress=TerminalProgress(),
                            lock_timeout=args.lock_timeout, on_wait=_waiting)
     ensure.record_checks(path, [*result.fetched, *result.not_modified])
@@ -186,6 +206,47 @@ def run_update(args: argparse.Namespace) -> int:
     if result.swapped:
         _print_report(result.report, 20)
     print(f"database: {path}")
+    return exitcodes.OK
+
+
+def _update_from(args: argparse.Namespace, path: Path) -> int:
+    if args.ecosystem or args.url:
+        raise UsageError("--from REF pulls a whole published database: it takes no --ecosystem or --url")
+    from giropops.oci.reference import Reference
+    from giropops.oci.registry.client import RegistryOptions
+    from giropops.vuln.db import artifact
+
+    trust = None
+    if args.key is not None:
+        from giropops.sign.attached import Trust
+        from giropops.sign.keys import VerifyingKey
+
+        trust = Trust(key=VerifyingKey.load(Path(args.key)))
+    ref = Reference.parse(args.from_ref.removeprefix("registry://"))
+    result = artifact.pull(path, ref, RegistryOptions(insecure=args.insecure), trust,
+                           lock_timeout=args.lock_timeout, on_wait=_waiting)
+    signed = ", signature verified" if result.verified_signature else ""
+    print(f"{result.reference}@{result.digest}: {result.advisories} advisories, built {result.built or 'unknown'}"
+          f"{signed}")
+    print(f"database: {path}")
+    return exitcodes.OK
+
+
+def run_push(args: argparse.Namespace) -> int:
+    from giropops.oci.reference import Reference
+    from giropops.oci.registry.client import RegistryOptions
+    from giropops.vuln.db import artifact
+
+    ref = Reference.parse(args.ref.removeprefix("registry://"))
+    key = None
+    if args.key is not None:
+        from giropops.cli._signing import load_signing_key
+
+        key = load_signing_key(args.key)
+    result = artifact.push(db_path(args), ref, RegistryOptions(insecure=args.insecure), key)
+    print(f"pushed {result.reference}@{result.digest} ({result.size} bytes, "
+          f"{result.annotations[artifact.ANNOTATION_ADVISORIES]} advisories, built "
+          f"{result.annotations[artifact.ANNOTATION_BUILT]}){', signed' if result.signed else ''}")
     return exitcodes.OK
 
 

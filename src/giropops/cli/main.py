@@ -41,11 +41,15 @@ COMMAND_MODULES: tuple[str, ...] = (
     "recommendations",
     "policy",
     "demo",
+    "scan",
+    "where",
+    "affected",
+    "index",
 )
 
 
 #: Commands that never talk to a registry; every other one takes ``--timeout``.
-OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo"})
+OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo", "where", "affected", "index"})
 
 
 def _positive_seconds(text: str) -> float:
