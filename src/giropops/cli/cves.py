@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.db import add_db_option, db_path
 from giropops.errors import UsageError
+from giropops.sbom.model import SBOM
 from giropops.vuln.db.store import VulnDB
+from giropops.vuln.match import scan
 from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
 from giropops.vuln.report import Format, render
 from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
-from giropops.vuln.scan import scan_spec, view_for
+from giropops.vuln.scan import BaseSplit, find_base, image_facts, sbom_for, view_for, with_base
 
 
 def _csv(values: list[str] | None) -> frozenset[str]:
@@ -45,6 +48,47 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
                    help="platform to pick from a multi-platform image (default: this machine's)")
     p.add_argument("--vex", action="append", type=Path, default=[], metavar="FILE",
                    help="OpenVEX document; not_affected statements suppress matches (repeatable)")
+    add_exploit_filter_options(p)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:50]!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text[:50]!r}")
+    return value
+
+
+def add_exploit_filter_options(p: argparse.ArgumentParser) -> None:
+    """Issue 16: known exploited / EPSS / CVSS-metric filters (KEV and EPSS from 'giropops db import|update')."""
+    p.add_argument("--only-cisa-kev", action="store_true",
+                   help="only vulnerabilities in CISA's Known Exploited Vulnerabilities catalog")
+    p.add_argument("--epss-score", type=_fraction, default=None, metavar="0..1",
+                   help="only vulnerabilities whose EPSS score is at least this")
+    p.add_argument("--epss-percentile", type=_fraction, default=None, metavar="0..1",
+                   help="only vulnerabilities whose EPSS percentile is at least this")
+    p.add_argument("--only-metric", action="append", metavar="METRICS",
+                   help="comma-separated CVSS vector parts every kept vulnerability has, e.g. AV:N,PR:N")
+
+
+def add_report_options(p: argparse.ArgumentParser) -> None:
+    """Issue 16: what ``cves`` shows (EPSS, locations, order) and the base/own layer split."""
+    p.add_argument("--epss", action="store_true", help="show each vulnerability's EPSS score and percentile")
+    p.add_argument("--sort-by", choices=["severity", "epss"], default="severity",
+                   help="order of packages and vulnerabilities (default: severity)")
+    p.add_argument("--locations", action="store_true",
+                   help="show the files each package was found in and its layer (diff_id)")
+    p.add_argument("--only-vuln-packages", action="store_true",
+                   help="with --format packages: list only packages that have vulnerabilities")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--ignore-base", action="store_true",
+                       help="leave out vulnerabilities of packages in the base image's layers")
+    where.add_argument("--only-base", action="store_true",
+                       help="only vulnerabilities of packages in the base image's layers")
+    p.add_argument("--base", action="append", default=[], metavar="IMAGE",
+                   help="candidate base image(s) to match by layers when the image names none (repeatable)")
 
 
 def filters_from(args: argparse.Namespace) -> Filters:
@@ -55,6 +99,11 @@ def filters_from(args: argparse.Namespace) -> Filters:
         packages=_csv(args.only_package),
         cve_ids=_csv(args.only_cve_id),
         ignore_status=frozenset(s.lower() for s in _csv(args.ignore_status)),
+        kev=args.only_cisa_kev,
+        epss_score=args.epss_score,
+        epss_percentile=args.epss_percentile,
+        metrics=frozenset(m.upper() for m in _csv(args.only_metric)),
+        base=True if getattr(args, "only_base", False) else (False if getattr(args, "ignore_base", False) else None),
     )
 
 
@@ -81,15 +130,28 @@ def register(sub: Any) -> None:
     p.add_argument("--exit-code", "-e", action="store_true",
                    help=f"exit {exitcodes.FINDINGS} when vulnerabilities remain after the filters")
     add_filter_options(p)
+    add_report_options(p)
     p.set_defaults(func=run)
+
+
+def _base_split(args: argparse.Namespace, sbom: SBOM) -> BaseSplit | None:
+    split = find_base(sbom, image_facts(args.image, args.platform), args.base, args.platform)
+    if split is None and (args.only_base or args.ignore_base):
+        raise UsageError(f"cannot tell the base image of {args.image}: it names none (annotations, labels) and no "
+                         "--base candidate's layers match")
+    return split
 
 
 def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
+    sbom = sbom_for(args.image, args.platform)
+    split = _base_split(args, sbom) if args.locations or args.only_base or args.ignore_base or args.base else None
     with VulnDB(db_path(args)) as db:
-        result = scan_spec(args.image, db, args.platform, args.severity_source)
+        result = with_base(scan(sbom, db, severity_source=args.severity_source), split)
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
+    view = replace(view, show_epss=args.epss, show_locations=args.locations, sort_by=args.sort_by,
+                   only_vuln_packages=args.only_vuln_packages)
     write_output(render(view, Format(args.format)), args.output)
     if args.exit_code and view.findings:
         return exitcodes.FINDINGS

@@ -9,6 +9,7 @@ with the statement's justification.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,11 @@ class Filters:
     packages: frozenset[str] = frozenset()
     cve_ids: frozenset[str] = frozenset()
     ignore_status: frozenset[str] = frozenset()  # Trivy's --ignore-status: findings with these statuses go
+    kev: bool = False  # --only-cisa-kev: only vulnerabilities in CISA's known exploited catalog
+    epss_score: float | None = None  # --epss-score: only findings whose EPSS score is at least this
+    epss_percentile: float | None = None  # --epss-percentile
+    base: bool | None = None  # True: only the base image's layers (--only-base); False: --ignore-base
+    metrics: frozenset[str] = frozenset()  # --only-metric AV:N,PR:N: every one in the CVSS vector
 
     def __post_init__(self) -> None:
         unknown = self.severities - set(SEVERITIES)
@@ -37,6 +43,17 @@ class Filters:
         unknown = self.ignore_status - set(STATUSES)
         if unknown:
             raise VulnError(f"unknown status {sorted(unknown)[0]!r}; expected one of {', '.join(STATUSES)}")
+        for what, value in (("--epss-score", self.epss_score), ("--epss-percentile", self.epss_percentile)):
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise VulnError(f"{what} must be between 0 and 1, not {value:g}")
+        for metric in self.metrics:
+            if not re.fullmatch(r"[A-Za-z]+:[A-Za-z]+", metric):
+                raise VulnError(f"--only-metric {metric!r}: expected a CVSS vector part such as AV:N")
+        for pattern in self.packages:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise VulnError(f"--only-package {pattern!r} is not a regular expression: {exc}") from None
 
     def keep(self, f: Finding) -> bool:
         if self.severities and f.severity.level not in self.severities:
@@ -47,10 +64,29 @@ class Filters:
             return False
         if self.package_types and f.package.type not in self.package_types and _purl_type(f) not in self.package_types:
             return False
-        if self.packages and f.package.name not in self.packages:
+        if self.packages and not any(f.package.name == p or re.fullmatch(p, f.package.name) for p in self.packages):
+            return False
+        if self.kev and f.kev is None:
+            return False
+        if self.epss_score is not None and (f.epss is None or f.epss.score < self.epss_score):
+            return False
+        if self.epss_percentile is not None and (f.epss is None or f.epss.percentile < self.epss_percentile):
+            return False
+        if self.base is not None and f.base is not self.base:
+            return False
+        if self.metrics and not self.metrics <= _vector_parts(f):
             return False
         ids = {f.vuln_id, *f.aliases}
         return not (self.cve_ids and not (ids & self.cve_ids))
+
+
+def _vector_parts(f: Finding) -> frozenset[str]:
+    """``AV:N``, ``PR:N``... of the finding's CVSS vector (any of its matches' when the shown one has none)."""
+    vectors = [f.cvss_severity.vector, f.severity.vector, *(m.cvss_severity.vector for m in f.matches)]
+    vector = next((v for v in vectors if v), None)
+    if vector is None:
+        return frozenset()
+    return frozenset(part.upper() for part in vector.split("/") if ":" in part and not part.startswith("CVSS:"))
 
 
 def _purl_type(f: Finding) -> str:

@@ -28,6 +28,12 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "fixed_version": f.fixed_version,
         "status": f.status,
         "disputed": f.disputed,
+        "kev": None if f.kev is None else {"date_added": f.kev.date_added, "due_date": f.kev.due_date,
+                                           "known_ransomware_use": f.kev.ransomware, "name": f.kev.name},
+        "epss": None if f.epss is None else {"score": f.epss.score, "percentile": f.epss.percentile},
+        "layer": f.layer,
+        "base": f.base,
+        "locations": [{"path": loc.path, "layer": loc.layer} for loc in p.locations],
         "matches": [
             {"advisory": m.advisory_id, "matcher": m.matcher, "ecosystem": m.ecosystem,
              "searched_name": m.searched_name, "installed_version": m.installed_version,

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of, severity_text
+from giropops.vuln.report.view import (
+    ReportView,
+    counts_text,
+    epss_text,
+    human_size,
+    kev_text,
+    layer_text,
+    purl_of,
+    severity_text,
+)
 
 
 def _cell(text: str) -> str:
@@ -25,13 +34,20 @@ def render(view: ReportView) -> str:
     for pkg, findings in view.by_package():
         lines.append(f"<details><summary>{len(findings)} vulnerabilities in <code>{pkg.name} {pkg.version}</code>"
                      "</summary>")
-        lines += ["", f"`{purl_of(pkg)}`", "",
-                  "| Severity | Vulnerability | Affected range | Fixed version | Status | Rating |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", f"`{purl_of(pkg)}`", ""]
+        if view.show_locations:
+            lines += [f"- {_cell(layer_text(findings[0]))}"]
+            lines += [f"- `{_cell(loc.path)}`" for loc in pkg.locations] or ["- location unknown"]
+            lines.append("")
+        epss_head = (" EPSS |", "---|") if view.show_epss else ("", "")
+        lines += [f"| Severity | Vulnerability | Affected range | Fixed version | Status | Rating | Exploited |"
+                  f"{epss_head[0]}", f"|---|---|---|---|---|---|---|{epss_head[1]}"]
         for f in findings:
             disputed = " (disputed)" if f.disputed else ""
+            epss = f" {epss_text(f)} |" if view.show_epss else ""
             lines.append(f"| {f.severity.level.upper()} | {f.vuln_id}{disputed} | {_cell(f.affected_range)} | "
-                         f"{_cell(f.fixed_version or 'not fixed')} | {f.status} | {_cell(severity_text(f))} |")
+                         f"{_cell(f.fixed_version or 'not fixed')} | {f.status} | {_cell(severity_text(f))} | "
+                         f"{_cell(kev_text(f)) or '-'} |{epss}")
         lines += ["", "</details>", ""]
     if view.suppressed:
         lines += ["## Suppressed by VEX", "", "| Vulnerability | Package | Justification |", "|---|---|---|"]

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from giropops.vuln.model import SEVERITIES
-from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of, severity_text
+from giropops.vuln.report.view import (
+    ReportView,
+    counts_text,
+    epss_text,
+    human_size,
+    kev_text,
+    layer_text,
+    purl_of,
+    severity_text,
+)
 
 
 def _overview(view: ReportView) -> list[str]:
@@ -39,9 +48,13 @@ def render_cves(view: ReportView) -> str:
         badge = counts_text(counts)
         lines.append(f"  {badge:<18} {pkg.name} {pkg.version}")
         lines.append(purl_of(pkg))
+        if view.show_locations:
+            lines.append(f"    Layer          : {layer_text(findings[0])}")
+            lines += [f"    Location       : {loc.path}" for loc in pkg.locations] or ["    Location       : unknown"]
         lines.append("")
         for f in findings:
-            lines.append(f"    ✗ {f.severity.level.upper()} {f.vuln_id}{' (DISPUTED)' if f.disputed else ''}")
+            kev = " [KEV]" if f.kev is not None else ""
+            lines.append(f"    ✗ {f.severity.level.upper()} {f.vuln_id}{kev}{' (DISPUTED)' if f.disputed else ''}")
             if f.summary:
                 lines.append(f"      {f.summary[:100]}")
             lines.append(f"      Severity       : {severity_text(f)}")
@@ -50,6 +63,10 @@ def render_cves(view: ReportView) -> str:
             lines.append(f"      Status         : {f.status}")
             if f.disputed:
                 lines.append(f"      Disputed       : {f.disputed}")
+            if f.kev is not None:
+                lines.append(f"      Exploited      : {kev_text(f)}")
+            if view.show_epss:
+                lines.append(f"      EPSS           : {epss_text(f)}")
             if f.cvss_severity.score is not None:
                 lines.append(f"      CVSS Score     : {f.cvss_severity.score:.1f}")
             if f.cvss_severity.vector:
@@ -72,6 +89,9 @@ def render_cves(view: ReportView) -> str:
         lines.append(f"{len(hidden)} disputed vulnerabilities not counted (list them with --show-disputed)")
         lines.append("")
     c = view.counts()
+    exploited = sum(1 for f in view.findings if f.kev is not None)
+    if exploited:
+        lines.append(f"{exploited} known exploited vulnerabilities (CISA KEV catalog)")
     lines.append(f"{len(view.findings)} vulnerabilities found in {len(groups)} packages "
                  f"(severity source: {view.severity_source})")
     for level in SEVERITIES:
@@ -88,6 +108,8 @@ def render_packages(view: ReportView) -> str:
         c = counts.setdefault(id(f.package), dict.fromkeys(SEVERITIES, 0))
         c[f.severity.level] += 1
     pkgs = sorted(view.sbom.packages, key=lambda p: (p.type, p.name, p.version))
+    if view.only_vuln_packages:
+        pkgs = [p for p in pkgs if id(p) in counts]
     name_w = max([len("Name")] + [len(p.name) for p in pkgs])
     ver_w = max([len("Version")] + [len(p.version) for p in pkgs])
     lines = [f"  {'Name':<{name_w}}  {'Version':<{ver_w}}  {'Type':<7}  Vulnerabilities",
