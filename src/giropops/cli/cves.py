@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +14,7 @@ from giropops.cli import exitcodes
 from giropops.cli.db import add_db_option, db_path
 from giropops.errors import UsageError
 from giropops.sbom.model import SBOM
+from giropops.tmpfiles import mkstemp
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
@@ -112,13 +115,24 @@ def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
 
 
 def write_output(text: str, output: Path | None) -> None:
+    """stdout, or ``output`` written whole: a temporary file beside it renamed over it (no partial file)."""
     if output is None:
         sys.stdout.write(text)
         return
+    tmp: str | None = None
     try:
-        output.write_text(text, encoding="utf-8")
+        fd, tmp = mkstemp(output.parent if str(output.parent) else ".", prefix=f".{output.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+        tmp = None
     except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc}") from exc
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def register(sub: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from giropops.vuln.model import SEVERITIES
 from giropops.vuln.report.view import (
     ReportView,
     counts_text,
@@ -16,6 +17,21 @@ from giropops.vuln.report.view import (
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _all_packages(view: ReportView) -> list[str]:
+    """Every package of the target, vulnerable or not (Scout's markdown lists only the vulnerable ones)."""
+    counts: dict[int, dict[str, int]] = {}
+    for f in view.findings:
+        c = counts.setdefault(id(f.package), dict.fromkeys(SEVERITIES, 0))
+        c[f.severity.level] += 1
+    empty = dict.fromkeys(SEVERITIES, 0)
+    pkgs = sorted(view.sbom.packages, key=lambda p: (p.type, p.name, p.version))
+    lines = [f"<details><summary>All {len(pkgs)} packages</summary>", "",
+             "| Package | Version | Type | Vulnerabilities |", "|---|---|---|---|"]
+    lines += [f"| {_cell(p.name)} | {_cell(p.version)} | {p.type} | {counts_text(counts.get(id(p), empty))} |"
+              for p in pkgs]
+    return [*lines, "", "</details>", ""]
 
 
 def render(view: ReportView) -> str:
@@ -56,5 +72,6 @@ def render(view: ReportView) -> str:
             lines.append(f"| {sup.finding.vuln_id} | {sup.finding.package.name} {sup.finding.package.version} "
                          f"| {_cell(why)} |")
         lines.append("")
+    lines += _all_packages(view)
     lines.append(f"**{len(view.findings)} vulnerabilities found in {len(view.by_package())} packages**")
     return "\n".join(lines) + "\n"
