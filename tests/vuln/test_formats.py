@@ -105,7 +105,7 @@ def test_output_file_is_written_whole_or_not_at_all(full_db: Path, app: str, tmp
     target = tmp_path / "out" / "report.json"
     target.parent.mkdir()
     target.write_text("old")
-    for fmt in ("text", "json", "sarif", "markdown", "packages", "cyclonedx", "spdx"):
+    for fmt in ("text", "json", "sarif", "markdown", "packages", "cyclonedx", "spdx", "gitlab"):
         code, out, _ = run(capsys, "cves", app, "--db", str(full_db), "--format", fmt, "-o", str(target))
         assert code == 0 and out == "" and target.read_text() != "old"
         assert os.listdir(target.parent) == ["report.json"]  # no temporary file left beside it
@@ -113,3 +113,32 @@ def test_output_file_is_written_whole_or_not_at_all(full_db: Path, app: str, tmp
     code, _, err = run(capsys, "cves", app, "--db", str(full_db), "-o", str(missing))
     assert code == 64 and err.startswith("giropops: error: cannot write") and len(err.splitlines()) == 1
     assert not missing.parent.exists()
+
+
+def test_gitlab_container_scanning_report(full_db: Path, app: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Validated against tests/data/gitlab's schema: written from GitLab's documentation (GitLab's published
+    schema file is not reachable from here; see tests/data/PROVENANCE.md)."""
+    import jsonschema
+
+    from tests.support.paths import DATA
+
+    schema = json.loads((DATA / "gitlab" / "container-scanning-report-format.schema.json").read_text())
+    code, out, _ = run(capsys, "cves", app, "--db", str(full_db), "--format", "gitlab")
+    assert code == 0
+    doc = json.loads(out)
+    jsonschema.Draft7Validator(schema).validate(doc)
+    expected = findings(capsys, full_db, app)
+    got = {(v["identifiers"][0]["value"], v["location"]["dependency"]["package"]["name"],
+            v["location"]["dependency"]["version"]) for v in doc["vulnerabilities"]}
+    assert got == {(f["vulnerability"]["id"], f["package"]["name"], f["package"]["version"]) for f in expected}
+    assert {v["location"]["operating_system"] for v in doc["vulnerabilities"]} == {"debian:12"}
+    assert len({v["id"] for v in doc["vulnerabilities"]}) == len(doc["vulnerabilities"])
+    levels = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "negligible": "Info",
+              "unspecified": "Unknown"}
+    by_id = {(v["identifiers"][0]["value"], v["location"]["dependency"]["package"]["name"]): v["severity"]
+             for v in doc["vulnerabilities"]}
+    for f in expected:
+        assert by_id[(f["vulnerability"]["id"], f["package"]["name"])] == levels[f["vulnerability"]["severity"]]
+    broken = dict(doc, scan=dict(doc["scan"], type="sast"))
+    with pytest.raises(jsonschema.ValidationError):  # the stand-in schema does reject what is wrong
+        jsonschema.Draft7Validator(schema).validate(broken)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-from giropops.vuln.report import bom, json_report, markdown, sarif, text
+from giropops.vuln.report import bom, gitlab, json_report, markdown, sarif, text
 from giropops.vuln.report.view import ReportView
 
 
@@ -17,6 +17,7 @@ class Format(enum.StrEnum):
     MARKDOWN = "markdown"
     CYCLONEDX = "cyclonedx"
     SPDX = "spdx"
+    GITLAB = "gitlab"
 
 
 _RENDERERS: dict[Format, Callable[[ReportView], str]] = {
@@ -27,6 +28,7 @@ _RENDERERS: dict[Format, Callable[[ReportView], str]] = {
     Format.MARKDOWN: markdown.render,
     Format.CYCLONEDX: bom.render_cyclonedx,
     Format.SPDX: bom.render_spdx,
+    Format.GITLAB: gitlab.render,
 }
 
 
