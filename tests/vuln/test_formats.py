@@ -142,3 +142,50 @@ def test_gitlab_container_scanning_report(full_db: Path, app: str, capsys: pytes
     broken = dict(doc, scan=dict(doc["scan"], type="sast"))
     with pytest.raises(jsonschema.ValidationError):  # the stand-in schema does reject what is wrong
         jsonschema.Draft7Validator(schema).validate(broken)
+
+
+def test_scout_filters(full_db: Path, app: str, capsys: pytest.CaptureFixture[str]) -> None:
+    every = findings(capsys, full_db, app)
+    libs = findings(capsys, full_db, app, "--only-package", "lib.*")
+    assert {f["package"]["name"] for f in libs} == {f["package"]["name"] for f in every
+                                                    if f["package"]["name"].startswith("lib")}
+    assert findings(capsys, full_db, app, "--only-package", "Flask") == [f for f in every
+                                                                          if f["package"]["name"] == "Flask"]
+    code, _, err = run(capsys, "cves", app, "--db", str(full_db), "--only-package", "lib[")
+    assert code == 1 and "--only-package 'lib[' is not a regular expression" in err
+
+    def parts(f: dict[str, Any]) -> set[str]:
+        vector = f["vulnerability"]["cvss_vector"] or ""
+        return {p for p in vector.split("/") if ":" in p and not p.startswith("CVSS:")}
+
+    network = findings(capsys, full_db, app, "--only-metric", "AV:N")
+    both = findings(capsys, full_db, app, "--only-metric", "av:n,PR:N")
+    assert [f["vulnerability"]["id"] for f in network] == [f["vulnerability"]["id"] for f in every
+                                                           if "AV:N" in parts(f)]
+    assert [f["vulnerability"]["id"] for f in both] == [f["vulnerability"]["id"] for f in every
+                                                        if {"AV:N", "PR:N"} <= parts(f)]
+    assert 0 < len(both) < len(network) < len(every)
+    code, _, err = run(capsys, "cves", app, "--db", str(full_db), "--only-metric", "network")
+    assert code == 1 and "expected a CVSS vector part such as AV:N" in err
+
+
+def test_compare_exit_on_package(full_db: Path, app: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    same = write(tmp_path / "same.json", "same:1", ("debian", "12"), DEB_BASE, PY_OLD, digest="sha256:" + "d" * 64)
+    fewer = write(tmp_path / "fewer.json", "fewer:1", ("debian", "12"), DEB_BASE, PY_OLD[:-1])
+    base = ["compare", app, "--db", str(full_db)]
+    assert main([*base, "--to", same, "--exit-on", "vulnerability,package"]) == 0
+    assert main([*base, "--to", fewer, "--exit-on", "vulnerability"]) == 0  # six has no vulnerability
+    assert main([*base, "--to", fewer, "--exit-on", "package"]) == 2
+    assert main([*base, "--to", fewer, "--exit-on", "vulnerability,package"]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--to", fewer, "--exit-on", "packages"])
+    assert exc.value.code == 64 and "expected vulnerability or package" in capsys.readouterr().err
+
+
+def test_only_package_takes_a_plain_name_with_regex_characters(full_db: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # libstdc++6 is no valid regular expression ("multiple repeat"): the name is taken literally
+    image = write(tmp_path / "cxx.json", "cxx:1", ("debian", "12"), [("libstdc++6", "12.2.0-14", "gcc-12")])
+    every = findings(capsys, full_db, image)
+    assert every and findings(capsys, full_db, image, "--only-package", "libstdc++6") == every

@@ -9,6 +9,7 @@ with the statement's justification.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,10 +51,7 @@ class Filters:
             if not re.fullmatch(r"[A-Za-z]+:[A-Za-z]+", metric):
                 raise VulnError(f"--only-metric {metric!r}: expected a CVSS vector part such as AV:N")
         for pattern in self.packages:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise VulnError(f"--only-package {pattern!r} is not a regular expression: {exc}") from None
+            _package_pattern(pattern)
 
     def keep(self, f: Finding) -> bool:
         if self.severities and f.severity.level not in self.severities:
@@ -64,7 +62,8 @@ class Filters:
             return False
         if self.package_types and f.package.type not in self.package_types and _purl_type(f) not in self.package_types:
             return False
-        if self.packages and not any(f.package.name == p or re.fullmatch(p, f.package.name) for p in self.packages):
+        if self.packages and not any(f.package.name == p or _package_pattern(p).fullmatch(f.package.name)
+                                     for p in self.packages):
             return False
         if self.kev and f.kev is None:
             return False
@@ -80,11 +79,26 @@ class Filters:
         return not (self.cve_ids and not (ids & self.cve_ids))
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_:~-]*")
+
+
+@functools.lru_cache(maxsize=256)
+def _package_pattern(pattern: str) -> re.Pattern[str]:
+    """``--only-package`` value: a regular expression matched against the whole name (an exact name always
+    matches, even one that is a different expression: ``libstdc++6``); a plain package name that is no
+    valid expression is taken literally."""
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        if _NAME.fullmatch(pattern):
+            return re.compile(re.escape(pattern))
+        raise VulnError(f"--only-package {pattern!r} is not a regular expression: {exc}") from None
+
+
 def _vector_parts(f: Finding) -> frozenset[str]:
-    """``AV:N``, ``PR:N``... of the finding's CVSS vector (any of its matches' when the shown one has none)."""
-    vectors = [f.cvss_severity.vector, f.severity.vector, *(m.cvss_severity.vector for m in f.matches)]
-    vector = next((v for v in vectors if v), None)
-    if vector is None:
+    """``AV:N``, ``PR:N``... of the finding's CVSS vector (its CVSS view's); none without a vector."""
+    vector = f.cvss_severity.vector
+    if not vector:
         return frozenset()
     return frozenset(part.upper() for part in vector.split("/") if ":" in part and not part.startswith("CVSS:"))
 
