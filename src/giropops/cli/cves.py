@@ -19,7 +19,8 @@ from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import scan
 from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
 from giropops.vuln.report import Format, render
-from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
+from giropops.vuln.report.filters import Filters, VexStatement
+from giropops.vuln.report.vex import load_vex, load_vex_dir
 from giropops.vuln.scan import BaseSplit, find_base, image_facts, sbom_for, view_for, with_base
 
 
@@ -50,7 +51,12 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
                    help="platform to pick from a multi-platform image (default: this machine's)")
     p.add_argument("--vex", action="append", type=Path, default=[], metavar="FILE",
-                   help="OpenVEX document; not_affected statements suppress matches (repeatable)")
+                   help="VEX document (OpenVEX, CSAF 2.0 VEX or CycloneDX VEX): not_affected and fixed statements "
+                        "suppress findings, affected and under_investigation ones are shown with them (repeatable)")
+    p.add_argument("--vex-location", action="append", type=Path, default=[], metavar="DIR",
+                   help="read every VEX document (*.json) in DIR, recursively (repeatable)")
+    p.add_argument("--show-suppressed", action="store_true",
+                   help="list the findings VEX suppressed, with the statement's status and justification")
     add_exploit_filter_options(p)
 
 
@@ -111,7 +117,9 @@ def filters_from(args: argparse.Namespace) -> Filters:
 
 
 def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
-    return tuple(st for path in args.vex for st in load_openvex(path))
+    statements = [st for path in args.vex for st in load_vex(path)]
+    statements += [st for directory in args.vex_location for st in load_vex_dir(directory)]
+    return tuple(statements)
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -165,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
         result = with_base(scan(sbom, db, severity_source=args.severity_source), split)
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
     view = replace(view, show_epss=args.epss, show_locations=args.locations, sort_by=args.sort_by,
-                   only_vuln_packages=args.only_vuln_packages)
+                   only_vuln_packages=args.only_vuln_packages, show_suppressed=args.show_suppressed)
     write_output(render(view, Format(args.format)), args.output)
     if args.exit_code and view.findings:
         return exitcodes.FINDINGS

@@ -107,6 +107,16 @@ class Epss:
     percentile: float  # 0..1
 
 
+@dataclass(frozen=True)
+class VexNote:
+    """A VEX statement that keeps a finding (``affected``, ``under_investigation``), shown with it."""
+
+    status: str
+    justification: str | None = None
+    impact_statement: str | None = None
+    document: str = ""
+
+
 # Trivy's status vocabulary (``--ignore-status``); every finding carries one
 STATUSES: tuple[str, ...] = ("fixed", "affected", "will_not_fix", "fix_deferred", "end_of_life", "not_affected",
                              "under_investigation", "unknown")
@@ -154,6 +164,7 @@ class Finding:
     kev: KevEntry | None = None  # in CISA's catalog of known exploited vulnerabilities (by id or alias)
     epss: Epss | None = None  # FIRST's exploit prediction, when the database has one for the CVE
     base: bool | None = None  # its package's layer belongs to the base image; None: base not known
+    vex: VexNote | None = None  # a VEX statement saying affected / under_investigation
 
     @property
     def layer(self) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from packageurl import PackageURL
 
 from giropops import jsonio
 from giropops.errors import VulnError
-from giropops.vuln.model import SEVERITIES, STATUSES, Finding
+from giropops.vuln.model import SEVERITIES, STATUSES, Finding, VexNote
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,15 @@ def load_openvex(path: Path) -> list[VexStatement]:
     doc = jsonio.loads(data, f"VEX document {path}", error=VulnError)
     if not isinstance(doc, Mapping) or not str(doc.get("@context", "")).startswith("https://openvex.dev/ns"):
         raise VulnError(f"{path} is not an OpenVEX document (no openvex @context)")
+    return parse_openvex(doc, path)
+
+
+OPENVEX_STATUSES = ("not_affected", "fixed", "affected", "under_investigation")
+#: Statuses that take a finding out of the report (listed as suppressed); the others annotate it.
+SUPPRESSING = frozenset({"not_affected", "fixed"})
+
+
+def parse_openvex(doc: Mapping[str, Any], path: Path) -> list[VexStatement]:
     statements = doc.get("statements")
     if not isinstance(statements, list):
         raise VulnError(f"{path}: 'statements' must be a list")
@@ -175,8 +184,9 @@ def load_openvex(path: Path) -> list[VexStatement]:
                     if isinstance(sub, Mapping) and isinstance(sub.get("@id"), str):
                         products.append(sub["@id"])
         status = st.get("status")
-        if not isinstance(status, str):
-            raise VulnError(f"{path}: statement {i} has no status")
+        if status not in OPENVEX_STATUSES:
+            raise VulnError(f"{path}: statement {i} has no valid status (expected one of "
+                            f"{', '.join(OPENVEX_STATUSES)})")
         out.append(VexStatement(vuln, tuple(aliases), tuple(products), status,
                                 st.get("justification") if isinstance(st.get("justification"), str) else None,
                                 st.get("impact_statement") if isinstance(st.get("impact_statement"), str) else None,
@@ -186,24 +196,29 @@ def load_openvex(path: Path) -> list[VexStatement]:
 
 def apply_vex(findings: Sequence[Finding], statements: Sequence[VexStatement],
               image_names: Iterable[str] = ()) -> tuple[tuple[Finding, ...], tuple[Suppressed, ...]]:
+    """Findings a ``not_affected`` or ``fixed`` statement names are suppressed; those an ``affected`` or
+    ``under_investigation`` one names stay, with the statement (``Finding.vex``).  When several statements
+    name a finding, a suppressing one wins, then the first."""
     images = {n for n in image_names if n}
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []
     for f in findings:
         ids = {f.vuln_id, *f.aliases}
         purl = _strip_purl(f.package.purl) if f.package.purl else None
-        hit = None
+        hits = []
         for st in statements:
-            if st.status != "not_affected" or not ({st.vulnerability, *st.aliases} & ids):
+            if not ({st.vulnerability, *st.aliases} & ids):
                 continue
             if st.products:
                 prods = {_strip_purl(p) for p in st.products}
                 if not ((purl and purl in prods) or (prods & images)):
                     continue
-            hit = st
-            break
+            hits.append(st)
+        hit = next((st for st in hits if st.status in SUPPRESSING), hits[0] if hits else None)
         if hit is None:
             kept.append(f)
-        else:
+        elif hit.status in SUPPRESSING:
             suppressed.append(Suppressed(f, hit))
+        else:
+            kept.append(replace(f, vex=VexNote(hit.status, hit.justification, hit.impact_statement, hit.document)))
     return tuple(kept), tuple(suppressed)

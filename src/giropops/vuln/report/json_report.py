@@ -31,6 +31,8 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "kev": None if f.kev is None else {"date_added": f.kev.date_added, "due_date": f.kev.due_date,
                                            "known_ransomware_use": f.kev.ransomware, "name": f.kev.name},
         "epss": None if f.epss is None else {"score": f.epss.score, "percentile": f.epss.percentile},
+        "vex": None if f.vex is None else {"status": f.vex.status, "justification": f.vex.justification,
+                                           "impact_statement": f.vex.impact_statement, "document": f.vex.document},
         "layer": f.layer,
         "base": f.base,
         "locations": [{"path": loc.path, "layer": loc.layer} for loc in p.locations],

@@ -12,6 +12,7 @@ from giropops.vuln.report.view import (
     layer_text,
     purl_of,
     severity_text,
+    vex_text,
 )
 
 
@@ -67,16 +68,25 @@ def render_cves(view: ReportView) -> str:
                 lines.append(f"      Exploited      : {kev_text(f)}")
             if view.show_epss:
                 lines.append(f"      EPSS           : {epss_text(f)}")
+            if f.vex is not None:
+                note = vex_text(f.vex.status, f.vex.justification, f.vex.impact_statement, f.vex.document)
+                lines.append(f"      VEX            : {note}")
             if f.cvss_severity.score is not None:
                 lines.append(f"      CVSS Score     : {f.cvss_severity.score:.1f}")
             if f.cvss_severity.vector:
                 lines.append(f"      CVSS Vector    : {f.cvss_severity.vector}")
             lines.append("")
     if view.suppressed:
-        lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX")
-        for s in view.suppressed:
-            why = s.statement.justification or s.statement.impact_statement or s.statement.status
-            lines.append(f"    - {s.finding.vuln_id} in {s.finding.package.name} {s.finding.package.version}: {why}")
+        if view.show_suppressed:
+            lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX")
+            for s in view.suppressed:
+                st = s.statement
+                pkg = s.finding.package
+                why = vex_text(st.status, st.justification, st.impact_statement, st.document)
+                lines.append(f"    - {s.finding.severity.level.upper()} {s.finding.vuln_id} in {pkg.name} "
+                             f"{pkg.version}: {why}")
+        else:
+            lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX (list them with --show-suppressed)")
         lines.append("")
     if view.not_affected:
         lines.append(f"{len(view.not_affected)} vulnerabilities the distribution marks not affected (not counted)")

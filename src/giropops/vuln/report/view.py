@@ -30,6 +30,7 @@ class ReportView:
     show_locations: bool = False  # --locations: the files and layers in the table and markdown
     sort_by: str = "severity"  # or "epss": the highest exploit prediction first
     only_vuln_packages: bool = False  # --format packages: only packages with findings
+    show_suppressed: bool = False  # --show-suppressed: list what VEX suppressed, with the statements
 
     def counts(self) -> dict[str, int]:
         c = Counter(f.severity.level for f in self.findings)
@@ -64,6 +65,16 @@ def epss_text(f: Finding) -> str:
     if f.epss is None:
         return "no score"
     return f"{f.epss.score * 100:.2f}% (percentile {f.epss.percentile * 100:.1f})"
+
+
+def vex_text(status: str, justification: str | None, impact: str | None, document: str) -> str:
+    """``not_affected: vulnerable_code_not_in_execute_path — "impact statement" (vex.json)``."""
+    text = status
+    if justification:
+        text += f": {justification}"
+    if impact:
+        text += f" — {impact}"
+    return f"{text} ({document.rsplit('/', 1)[-1]})" if document else text
 
 
 def layer_text(f: Finding) -> str:
