@@ -40,11 +40,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "recommendations",
     "policy",
     "demo",
+    "cache",
 )
 
 
 #: Commands that never talk to a registry; every other one takes ``--timeout``.
-OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo"})
+OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo", "cache"})
 
 
 def _positive_seconds(text: str) -> float:
