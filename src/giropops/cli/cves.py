@@ -167,9 +167,10 @@ def _base_split(args: argparse.Namespace, sbom: SBOM) -> BaseSplit | None:
 def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
-    sbom = sbom_for(args.image, args.platform)
-    split = _base_split(args, sbom) if args.locations or args.only_base or args.ignore_base or args.base else None
-    with VulnDB(db_path(args)) as db:
+    with VulnDB(db_path(args)) as db:  # the database first: its errors say what to run
+        sbom = sbom_for(args.image, args.platform)
+        wanted = args.locations or args.only_base or args.ignore_base or args.base
+        split = _base_split(args, sbom) if wanted else None
         result = with_base(scan(sbom, db, severity_source=args.severity_source), split)
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
     view = replace(view, show_epss=args.epss, show_locations=args.locations, sort_by=args.sort_by,
