@@ -10,3 +10,4 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA = REPO_ROOT / "tests" / "data"
 VULNDATA = DATA / "vulndata"
 COSIGN_VECTORS = DATA / "cosign-vectors"
+KEV_CATALOG = DATA / "kev" / "known_exploited_vulnerabilities.json"

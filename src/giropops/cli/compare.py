@@ -14,6 +14,16 @@ from giropops.vuln.match import scan
 from giropops.vuln.report import compare_report
 from giropops.vuln.scan import image_facts, sbom_for, view_for
 
+EXIT_ON = ("vulnerability", "package")
+
+
+def _exit_on(text: str) -> frozenset[str]:
+    values = frozenset(v.strip() for v in text.split(",") if v.strip())
+    bad = values - set(EXIT_ON)
+    if bad or not values:
+        raise argparse.ArgumentTypeError(f"expected {' or '.join(EXIT_ON)} (comma-separated), not {text[:50]!r}")
+    return values
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("compare", help="compare two images: packages, env, labels and vulnerabilities")
@@ -23,8 +33,9 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     p.add_argument("--output", "-o", type=Path, default=None, metavar="FILE")
     p.add_argument("--ignore-unchanged", action="store_true", help="leave unchanged packages out")
-    p.add_argument("--exit-on", choices=["vulnerability"], action="append", default=[],
-                   help=f"exit {exitcodes.FINDINGS} when vulnerabilities increased compared with OTHER")
+    p.add_argument("--exit-on", type=_exit_on, action="append", default=[], metavar="vulnerability,package",
+                   help=f"exit {exitcodes.FINDINGS} when vulnerabilities increased (vulnerability) or packages "
+                        "changed (package) compared with OTHER; comma-separated or repeated")
     add_filter_options(p)
     p.set_defaults(func=run)
 
@@ -44,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,
                 "json": compare_report.render_json}[args.format]
     write_output(renderer(comparison, args.ignore_unchanged), args.output)
-    if "vulnerability" in args.exit_on and comparison.vulnerabilities_increased:
+    exit_on = frozenset().union(*args.exit_on)
+    if "vulnerability" in exit_on and comparison.vulnerabilities_increased:
+        return exitcodes.FINDINGS
+    if "package" in exit_on and any(ch.status != "unchanged" for ch in comparison.packages):
         return exitcodes.FINDINGS
     return exitcodes.OK

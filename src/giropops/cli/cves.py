@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +14,14 @@ from giropops.cli import exitcodes
 from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.errors import UsageError
 from giropops.oci.transport import parse_spec
+from giropops.sbom.model import SBOM
+from giropops.tmpfiles import mkstemp
 from giropops.vuln.match import scan
 from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
 from giropops.vuln.report import Format, render
-from giropops.vuln.report.filters import Filters, VexStatement, load_openvex
-from giropops.vuln.scan import sbom_for, view_for
+from giropops.vuln.report.filters import Filters, VexStatement
+from giropops.vuln.report.vex import load_vex, load_vex_dir
+from giropops.vuln.scan import BaseSplit, find_base, image_facts, sbom_for, view_for, with_base
 
 
 def _csv(values: list[str] | None) -> frozenset[str]:
@@ -46,7 +52,53 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default=None, metavar="OS/ARCH[/VARIANT]",
                    help="platform to pick from a multi-platform image (default: this machine's)")
     p.add_argument("--vex", action="append", type=Path, default=[], metavar="FILE",
-                   help="OpenVEX document; not_affected statements suppress matches (repeatable)")
+                   help="VEX document (OpenVEX, CSAF 2.0 VEX or CycloneDX VEX): not_affected and fixed statements "
+                        "suppress findings, affected and under_investigation ones are shown with them (repeatable)")
+    p.add_argument("--vex-location", action="append", type=Path, default=[], metavar="DIR",
+                   help="read every VEX document (*.json) in DIR, recursively (repeatable)")
+    p.add_argument("--show-suppressed", action="store_true",
+                   help="list the findings VEX suppressed, with the statement's status and justification")
+    add_exploit_filter_options(p)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:50]!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text[:50]!r}")
+    return value
+
+
+def add_exploit_filter_options(p: argparse.ArgumentParser) -> None:
+    """Issue 16: known exploited / EPSS / CVSS-metric filters (KEV and EPSS from 'giropops db import|update')."""
+    p.add_argument("--only-cisa-kev", action="store_true",
+                   help="only vulnerabilities in CISA's Known Exploited Vulnerabilities catalog")
+    p.add_argument("--epss-score", type=_fraction, default=None, metavar="0..1",
+                   help="only vulnerabilities whose EPSS score is at least this")
+    p.add_argument("--epss-percentile", type=_fraction, default=None, metavar="0..1",
+                   help="only vulnerabilities whose EPSS percentile is at least this")
+    p.add_argument("--only-metric", action="append", metavar="METRICS",
+                   help="comma-separated CVSS vector parts every kept vulnerability has, e.g. AV:N,PR:N")
+
+
+def add_report_options(p: argparse.ArgumentParser) -> None:
+    """Issue 16: what ``cves`` shows (EPSS, locations, order) and the base/own layer split."""
+    p.add_argument("--epss", action="store_true", help="show each vulnerability's EPSS score and percentile")
+    p.add_argument("--sort-by", choices=["severity", "epss"], default="severity",
+                   help="order of packages and vulnerabilities (default: severity)")
+    p.add_argument("--locations", action="store_true",
+                   help="show the files each package was found in and its layer (diff_id)")
+    p.add_argument("--only-vuln-packages", action="store_true",
+                   help="with --format packages: list only packages that have vulnerabilities")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--ignore-base", action="store_true",
+                       help="leave out vulnerabilities of packages in the base image's layers")
+    where.add_argument("--only-base", action="store_true",
+                       help="only vulnerabilities of packages in the base image's layers")
+    p.add_argument("--base", action="append", default=[], metavar="IMAGE",
+                   help="candidate base image(s) to match by layers when the image names none (repeatable)")
 
 
 def filters_from(args: argparse.Namespace) -> Filters:
@@ -57,11 +109,18 @@ def filters_from(args: argparse.Namespace) -> Filters:
         packages=_csv(args.only_package),
         cve_ids=_csv(args.only_cve_id),
         ignore_status=frozenset(s.lower() for s in _csv(args.ignore_status)),
+        kev=args.only_cisa_kev,
+        epss_score=args.epss_score,
+        epss_percentile=args.epss_percentile,
+        metrics=frozenset(m.upper() for m in _csv(args.only_metric)),
+        base=True if getattr(args, "only_base", False) else (False if getattr(args, "ignore_base", False) else None),
     )
 
 
 def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
-    return tuple(st for path in args.vex for st in load_openvex(path))
+    statements = [st for path in args.vex for st in load_vex(path)]
+    statements += [st for directory in args.vex_location for st in load_vex_dir(directory)]
+    return tuple(statements)
 
 
 def check_specs(*specs: str) -> None:
@@ -72,13 +131,24 @@ def check_specs(*specs: str) -> None:
 
 
 def write_output(text: str, output: Path | None) -> None:
+    """stdout, or ``output`` written whole: a temporary file beside it renamed over it (no partial file)."""
     if output is None:
         sys.stdout.write(text)
         return
+    tmp: str | None = None
     try:
-        output.write_text(text, encoding="utf-8")
+        fd, tmp = mkstemp(output.parent if str(output.parent) else ".", prefix=f".{output.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, output)
+        tmp = None
     except OSError as exc:
-        raise UsageError(f"cannot write {output}: {exc}") from exc
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def register(sub: Any) -> None:
@@ -90,7 +160,16 @@ def register(sub: Any) -> None:
     p.add_argument("--exit-code", "-e", action="store_true",
                    help=f"exit {exitcodes.FINDINGS} when vulnerabilities remain after the filters")
     add_filter_options(p)
+    add_report_options(p)
     p.set_defaults(func=run)
+
+
+def _base_split(args: argparse.Namespace, sbom: SBOM) -> BaseSplit | None:
+    split = find_base(sbom, image_facts(args.image, args.platform), args.base, args.platform)
+    if split is None and (args.only_base or args.ignore_base):
+        raise UsageError(f"cannot tell the base image of {args.image}: it names none (annotations, labels) and no "
+                         "--base candidate's layers match")
+    return split
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,9 +178,13 @@ def run(args: argparse.Namespace) -> int:
     vex = vex_from(args)
     sbom = sbom_for(args.image, args.platform)
     with open_scan_db(prepare_scan_db(args, [sbom])) as db:
-        result = scan(sbom, db, severity_source=args.severity_source)
+        wanted = args.locations or args.only_base or args.ignore_base or args.base
+        split = _base_split(args, sbom) if wanted else None
+        result = with_base(scan(sbom, db, severity_source=args.severity_source), split)
         warn_if_stale(db)
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
+    view = replace(view, show_epss=args.epss, show_locations=args.locations, sort_by=args.sort_by,
+                   only_vuln_packages=args.only_vuln_packages, show_suppressed=args.show_suppressed)
     write_output(render(view, Format(args.format)), args.output)
     if args.exit_code and view.findings:
         return exitcodes.FINDINGS

@@ -11,7 +11,7 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.progress import TerminalProgress
-from giropops.errors import UsageError
+from giropops.errors import UsageError, VulnError
 from giropops.sbom.model import SBOM
 from giropops.vuln.db import ensure, importer, store, update
 from giropops.vuln.match import needed_ecosystems
@@ -148,6 +148,12 @@ def register(sub: Any) -> None:
                           help="with --from: refuse the database unless its cosign signature verifies with PUB")
     p_update.add_argument("--insecure", action="store_true",
                           help="with --from: allow plain HTTP and unverified TLS to the registry")
+    p_update.add_argument("--kev-url", default=None, metavar="URL",
+                          help="CISA KEV catalog JSON (plain or .gz) to fetch (default: $GIROPOPS_KEV_URL, else "
+                               "CISA's, unless --url names an OSV mirror)")
+    p_update.add_argument("--epss-url", default=None, metavar="URL",
+                          help="FIRST EPSS daily CSV (.csv or .csv.gz) to fetch (default: $GIROPOPS_EPSS_URL, else "
+                               "FIRST's current file, unless --url names an OSV mirror)")
     add_lock_timeout_option(p_update)
     p_update.set_defaults(func=run_update)
 
@@ -173,6 +179,10 @@ def _help(parser: argparse.ArgumentParser) -> int:
 def _print_report(report: importer.ImportReport, show: int) -> None:
     print(f"records read: {report.records}, imported: {report.imported}, "
           f"already present: {report.unchanged}, skipped: {report.skipped}")
+    if report.kev:
+        print(f"known exploited (CISA KEV): {report.kev}")
+    if report.epss:
+        print(f"EPSS: {report.epss}")
     listed = [p for p in report.problems][:show]
     for p in listed:
         rid = f" ({p.record_id})" if p.record_id else ""
@@ -205,6 +215,7 @@ def run_update(args: argparse.Namespace) -> int:
         print(f"{eco}: downloaded")
     if result.swapped:
         _print_report(result.report, 20)
+    _update_exploits(args, path)
     print(f"database: {path}")
     return exitcodes.OK
 
@@ -250,6 +261,24 @@ def run_push(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _update_exploits(args: argparse.Namespace, path: Path) -> None:
+    """KEV and EPSS after the advisories; offline, a warning: the advisories are what a scan needs."""
+    from giropops.vuln.db import exploit_feed
+
+    try:
+        got = exploit_feed.fetch(path, args.kev_url, args.epss_url, args.url, progress=TerminalProgress(),
+                                 lock_timeout=args.lock_timeout, on_wait=_waiting)
+    except VulnError as exc:
+        print(f"giropops: warning: exploitation data not updated: {exc}", file=sys.stderr)
+        return
+    if got.kev:
+        print(f"known exploited (CISA KEV): {got.kev}")
+    if got.epss:
+        print(f"EPSS: {got.epss}")
+    for why in got.skipped:
+        print(f"not fetched: {why}")
+
+
 def _age(timestamp: str | None, now: datetime) -> timedelta | None:
     return store.age_of(timestamp, now)
 
@@ -269,6 +298,14 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"  {e.ecosystem:<{width}}  {e.advisories:>7} advisories  {e.packages:>6} packages")
     for f in st.feeds:
         print(f"feed {f.ecosystem}: fetched {f.fetched_at} from {f.url}")
+    with store.VulnDB(path) as db:
+        meta = db.exploit_meta()
+    if meta.get("kev_version"):
+        print(f"known exploited (CISA KEV): catalog {meta['kev_version']}, {meta.get('kev_count', '?')} CVEs "
+              f"({meta.get('kev_source', '')})")
+    if meta.get("epss_date"):
+        print(f"EPSS: scores of {meta['epss_date']} (model {meta.get('epss_model', '?')}), "
+              f"{meta.get('epss_count', '?')} CVEs ({meta.get('epss_source', '')})")
     age = _age(st.newest_modified, now)
     if age is None or age > STALE_AFTER:
         days = "unknown" if age is None else f"{age.days} days"

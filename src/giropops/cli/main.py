@@ -45,11 +45,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "where",
     "affected",
     "index",
+    "cache",
 )
 
 
 #: Commands that never talk to a registry; every other one takes ``--timeout``.
-OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo", "where", "affected", "index"})
+OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo", "where", "affected", "index", "cache"})
 
 
 def _positive_seconds(text: str) -> float:

@@ -15,7 +15,7 @@ from giropops.oci.transport import TransportOptions, parse_spec
 from giropops.sbom.model import SBOM
 from giropops.vuln.match import scan
 from giropops.vuln.quickview import QuickView, pick_base, render
-from giropops.vuln.scan import image_facts, sbom_for, view_for
+from giropops.vuln.scan import BaseSplit, image_facts, sbom_for, view_for, with_base
 
 if TYPE_CHECKING:
     from giropops.sign.dsse import Statement
@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
             error = str(exc)
     with open_scan_db(prepare_scan_db(args, [sbom, base])) as db:
         src = args.severity_source
-        image_view = view_for(scan(sbom, db, severity_source=src), severity_source=src)
+        split = BaseSplit(frozenset(base.subject.diff_ids), base.subject.name, ref.how) \
+            if base is not None and ref is not None and base.subject.diff_ids else None
+        image_view = view_for(with_base(scan(sbom, db, severity_source=src), split), severity_source=src)
         base_view = view_for(scan(base, db, severity_source=src), severity_source=src) if base is not None else None
         warn_if_stale(db)
     write_output(render(QuickView(image_view, base_view, ref, error), args.image),

@@ -16,6 +16,8 @@
       no-copyleft:                    # no package under one of these licences
         enabled: true
         licenses: [GPL-2.0, GPL-3.0, ...]   # SPDX ids; '-only', '-or-later', '+' and '.0' are ignored
+      no-known-exploited: {enabled: false}  # no vulnerability in CISA's KEV catalog (off unless enabled;
+                                            # needs the catalog: 'giropops db import|update')
 
 Unknown keys, unknown policies and wrongly typed values are a ``ConfigError`` naming them.
 """
@@ -37,7 +39,10 @@ POLICY_NAMES = (
     "signed",
     "sbom-attestation",
     "no-copyleft",
+    "no-known-exploited",
 )
+#: Run unless the policy file disables them; the others only when it enables them.
+DEFAULT_ENABLED = frozenset(POLICY_NAMES) - {"no-known-exploited"}
 SEVERITIES = ("critical", "high", "medium", "low", "negligible", "unspecified")
 #: Strong and weak copyleft licences (SPDX ids, version-normalised), as Docker Scout's default list has them.
 DEFAULT_COPYLEFT = (
@@ -50,7 +55,7 @@ MAX_POLICY_BYTES = 256 * 1024
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    enabled: frozenset[str] = frozenset(POLICY_NAMES)
+    enabled: frozenset[str] = DEFAULT_ENABLED
     severities: tuple[str, ...] = ("critical", "high")
     max_fixable: int = 0
     licenses: tuple[str, ...] = DEFAULT_COPYLEFT
@@ -87,7 +92,7 @@ def parse_config(text: str, source: str) -> PolicyConfig:
     policies = doc.get("policies") or {}
     if not isinstance(policies, Mapping):
         raise ConfigError(f"{source}: 'policies' must map policy names to settings")
-    enabled = set(POLICY_NAMES)
+    enabled = set(DEFAULT_ENABLED)
     for name, settings in policies.items():
         where = f"{source}: policies.{name}"
         if name not in POLICY_NAMES:
@@ -106,7 +111,9 @@ def parse_config(text: str, source: str) -> PolicyConfig:
         elif name == "sbom-attestation":
             allowed |= {"verify"}
         _only_keys(settings, allowed, where)
-        if not _bool(settings.get("enabled", True), f"{where}.enabled"):
+        if _bool(settings.get("enabled", True), f"{where}.enabled"):
+            enabled.add(name)
+        else:
             enabled.discard(name)
         if "severities" in settings:
             sev = settings["severities"]

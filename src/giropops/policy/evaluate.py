@@ -42,6 +42,7 @@ TITLES = {
     "signed": "Signed with the given key",
     "sbom-attestation": "SBOM attestation attached",
     "no-copyleft": "No copyleft licences",
+    "no-known-exploited": "No known exploited vulnerabilities (CISA KEV)",
 }
 _LICENSE_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]*")
 _OPERATORS = {"AND", "OR", "WITH", "and", "or", "with"}
@@ -97,6 +98,14 @@ class _Facts:
                 db.close()
         return self._vulns
 
+    def kev_catalog(self) -> str | None:
+        """The version of the KEV catalog the database holds; None when it holds none."""
+        db = deps.open_db(self.db_path)
+        try:
+            return db.exploit_meta().get("kev_version") or None
+        finally:
+            db.close()
+
 
 def normalize_license(text: str) -> str:
     """``GPL-2+``, ``GPL-2.0-or-later``, ``gpl-2.0-only`` -> ``GPL-2.0`` (for comparison only)."""
@@ -145,6 +154,26 @@ def _fixable(facts: _Facts, cfg: PolicyConfig) -> PolicyResult:
     return PolicyResult(name, TITLES[name], PASS,
                         f"{len(bad)} {which} vulnerabilities with a fix available "
                         f"(of {len(vulns)} vulnerabilities in total)", details)
+
+
+def _known_exploited(facts: _Facts, cfg: PolicyConfig) -> PolicyResult:
+    name = "no-known-exploited"
+    try:
+        vulns = facts.vulnerabilities()
+        catalog = facts.kev_catalog()
+    except (VulnError, ConfigError) as exc:
+        return PolicyResult(name, TITLES[name], NODATA, f"no vulnerability data: {exc}")
+    if catalog is None:
+        return PolicyResult(name, TITLES[name], NODATA, "the database holds no CISA KEV catalog: run "
+                            "'giropops db update' or 'giropops db import known_exploited_vulnerabilities.json'")
+    bad = sorted((v for v in vulns if v.kev), key=lambda v: (v.package, v.id))
+    details = tuple(f"{v.id} ({v.severity}) in {v.package_type}/{v.package} {v.version}: "
+                    f"{'fixed in ' + v.fixed_version if v.fixed_version else 'not fixed'}" for v in bad)
+    if bad:
+        return PolicyResult(name, TITLES[name], FAIL, f"{len(bad)} known exploited "
+                            f"vulnerabilit{'y' if len(bad) == 1 else 'ies'} (KEV catalog {catalog})", details)
+    return PolicyResult(name, TITLES[name], PASS, f"none of {len(vulns)} vulnerabilities is in the KEV catalog "
+                        f"{catalog}")
 
 
 def is_root(user: str) -> bool:
@@ -264,6 +293,7 @@ class Evaluator:
             "signed": self.signed,
             "sbom-attestation": self.sbom_attestation,
             "no-copyleft": lambda: _copyleft(self.facts, self.cfg),
+            "no-known-exploited": lambda: _known_exploited(self.facts, self.cfg),
         }
         return [table[n]() for n in table if n in self.cfg.enabled]
 

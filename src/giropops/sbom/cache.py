@@ -28,6 +28,15 @@ from giropops.tmpfiles import mkstemp
 # version 1 records were not, so they are misses (one of them may have been poisoned).
 MAGIC = b"GIROPOPS-SBOM-LAYER-2\n"
 ENV_VAR = "GIROPOPS_CACHE_DIR"
+#: The layer cache's size bound: once over it, the least recently used records go (``LayerCache.evict``).
+MAX_BYTES_ENV = "GIROPOPS_SBOM_CACHE_MAX_BYTES"
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
+
+
+def max_bytes_from_env() -> int:
+    """``$GIROPOPS_SBOM_CACHE_MAX_BYTES`` when it is a whole number of bytes, else ``DEFAULT_MAX_BYTES``."""
+    text = os.environ.get(MAX_BYTES_ENV, "")
+    return int(text) if text.isdigit() else DEFAULT_MAX_BYTES
 
 
 def default_cache_dir() -> Path:
@@ -117,8 +126,45 @@ def decode(data: bytes) -> LayerRecords:
 class LayerCache:
     """Layer records on disk under ``<cache dir>/sbom-layers/<fingerprint>/<algo>/<hex>``."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, max_bytes: int | None = None) -> None:
         self.root = (root if root is not None else default_cache_dir()) / "sbom-layers"
+        self.max_bytes = max_bytes if max_bytes is not None else max_bytes_from_env()
+
+    def records(self) -> list[tuple[Path, int, float]]:
+        """(path, size, last use) of every record file; the last use is its modification time (``load``
+        touches what it reads)."""
+        out: list[tuple[Path, int, float]] = []
+        try:
+            walk = list(os.walk(self.root))
+        except OSError:
+            return out
+        for directory, _dirs, files in walk:
+            for name in files:
+                path = Path(directory) / name
+                try:
+                    st = path.lstat()
+                except OSError:
+                    continue
+                if not name.startswith(".tmp-"):
+                    out.append((path, st.st_size, st.st_mtime))
+        return out
+
+    def evict(self, keep: Path | None = None) -> int:
+        """Remove the least recently used records until the cache is within ``max_bytes`` (``keep``, the
+        record just written, goes last); returns the bytes freed.  Best effort, like the rest."""
+        records = self.records()
+        total = sum(size for _, size, _ in records)
+        freed = 0
+        for path, size, _ in sorted(records, key=lambda r: (r[0] == keep, r[2])):
+            if total <= self.max_bytes:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            freed += size
+        return freed
 
     def _path(self, diff_id: str, fingerprint: str) -> Path | None:
         algo, sep, hexpart = diff_id.partition(":")
@@ -140,6 +186,10 @@ class LayerCache:
             return None
         if rec.diff_id != diff_id:
             return None
+        try:
+            os.utime(path)  # recently used: evicted last
+        except OSError:
+            pass
         return rec
 
     def store(self, rec: LayerRecords, fingerprint: str) -> None:
@@ -161,3 +211,4 @@ class LayerCache:
                 raise
         except OSError:
             return
+        self.evict(keep=path)

@@ -31,14 +31,24 @@ the one ``Finding.severity`` shows.  Its status uses Trivy's words (``STATUSES``
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
 
 from giropops.sbom.model import SBOM, Package
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.matchers import DEFAULT_MATCHERS, AdvisoryProvider, Matcher, Query
-from giropops.vuln.model import SEVERITY_SOURCES, Advisory, Affected, Finding, Interval, Match, Severity
+from giropops.vuln.model import (
+    SEVERITY_SOURCES,
+    Advisory,
+    Affected,
+    Epss,
+    Finding,
+    Interval,
+    KevEntry,
+    Match,
+    Severity,
+)
 from giropops.vuln.versions import (
     APK,
     DEB,
@@ -336,6 +346,32 @@ def needed_ecosystems(sboms: Iterable[SBOM | None], matchers: Sequence[Matcher] 
     return out
 
 
+@runtime_checkable
+class ExploitData(Protocol):
+    """What ``VulnDB`` offers besides advisories: the KEV catalog and EPSS scores (``db.exploits``)."""
+
+    def kev(self) -> Mapping[str, KevEntry]: ...
+
+    def epss(self, cves: Sequence[str]) -> Mapping[str, Epss]: ...
+
+
+def with_exploit_data(findings: Sequence[Finding], data: ExploitData) -> list[Finding]:
+    """Each finding with its KEV entry (its id or any alias in the catalog) and its EPSS values (the
+    highest score of its CVE ids)."""
+    kev = data.kev()
+    epss = data.epss([i for f in findings for i in (f.vuln_id, *f.aliases)])
+    if not kev and not epss:
+        return list(findings)
+    out = []
+    for f in findings:
+        ids = (f.vuln_id, *f.aliases)
+        entry = next((kev[i] for i in ids if i in kev), None)
+        scores = [epss[i] for i in ids if i in epss]
+        best = max(scores, key=lambda e: (e.score, e.percentile)) if scores else None
+        out.append(replace(f, kev=entry, epss=best) if entry is not None or best is not None else f)
+    return out
+
+
 def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS,
          severity_source: str = "vendor") -> ScanResult:
     """Every finding of ``sbom``; ``severity_source`` ("vendor" or "cvss") picks ``Finding.severity``."""
@@ -355,6 +391,8 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
         matches, pkg_notes = match_package(package, sbom, provider, matchers, severity_source)
         notes.extend(pkg_notes)
         findings.extend(merge(group, scheme_of, severity_source) for group in group_twins(matches))
+    if isinstance(provider, ExploitData):
+        findings = with_exploit_data(findings, provider)
     findings.sort(key=lambda f: (f.severity.rank, f.package.type, f.package.name, f.package.version, f.vuln_id))
     return ScanResult(sbom, tuple(f for f in findings if f.status != "not_affected"), tuple(notes),
                       tuple(f for f in findings if f.status == "not_affected"))

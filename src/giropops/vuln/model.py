@@ -88,6 +88,35 @@ class Advisory:
     fix_state: str | None = None  # Wolfi/Chainguard database_specific.wolfi_event ("fix-not-planned"...)
 
 
+@dataclass(frozen=True)
+class KevEntry:
+    """A CVE of CISA's Known Exploited Vulnerabilities catalog (``db.exploits``)."""
+
+    cve: str
+    date_added: str
+    due_date: str | None = None
+    ransomware: str | None = None  # "Known" | "Unknown"
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Epss:
+    """FIRST's Exploit Prediction Scoring System values of a CVE on the imported day."""
+
+    score: float  # probability of exploitation in the next 30 days, 0..1
+    percentile: float  # 0..1
+
+
+@dataclass(frozen=True)
+class VexNote:
+    """A VEX statement that keeps a finding (``affected``, ``under_investigation``), shown with it."""
+
+    status: str
+    justification: str | None = None
+    impact_statement: str | None = None
+    document: str = ""
+
+
 # Trivy's status vocabulary (``--ignore-status``); every finding carries one
 STATUSES: tuple[str, ...] = ("fixed", "affected", "will_not_fix", "fix_deferred", "end_of_life", "not_affected",
                              "under_investigation", "unknown")
@@ -132,6 +161,15 @@ class Finding:
     vendor_severity: Severity | None = None
     status: str = "affected"
     disputed: str | None = None  # set only when every match is disputed
+    kev: KevEntry | None = None  # in CISA's catalog of known exploited vulnerabilities (by id or alias)
+    epss: Epss | None = None  # FIRST's exploit prediction, when the database has one for the CVE
+    base: bool | None = None  # its package's layer belongs to the base image; None: base not known
+    vex: VexNote | None = None  # a VEX statement saying affected / under_investigation
+
+    @property
+    def layer(self) -> str | None:
+        """diff_id of the layer that brought the package (its first location's)."""
+        return self.package.layer
 
     @property
     def advisory_ids(self) -> tuple[str, ...]:
@@ -145,7 +183,7 @@ class Finding:
         """The flat, serialisable form kept where the evidence is not needed (image profiles, policies)."""
         return FindingBrief(id=self.vuln_id, package=self.package.name, package_type=self.package.type,
                             version=self.package.version, severity=self.severity.level,
-                            fixed_version=self.fixed_version)
+                            fixed_version=self.fixed_version, kev=self.kev is not None)
 
 
 @dataclass(frozen=True)
@@ -158,6 +196,7 @@ class FindingBrief:
     version: str
     severity: str  # critical | high | medium | low | unspecified
     fixed_version: str | None
+    kev: bool = False  # in CISA's known exploited catalog
 
     @property
     def key(self) -> tuple[str, str, str]:

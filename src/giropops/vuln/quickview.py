@@ -120,6 +120,11 @@ def render(q: QuickView, spec: str) -> str:
         own = len(q.image.findings) - len(q.base.findings)
         lines.append(f"    {len(q.base.findings)} vulnerabilities come with the base image, {max(own, 0)} were added on"
                      f" top → giropops compare {spec} --to {q.base.sbom.subject.name}")
+        in_base = sum(1 for f in q.image.findings if f.base is True)
+        in_own = sum(1 for f in q.image.findings if f.base is False)
+        if in_base or in_own:
+            lines.append(f"    {in_base} vulnerabilities come from the base image's layers, {in_own} from the image's"
+                         f" own layers → giropops cves {spec} --ignore-base")
         if q.base.findings:
             lines.append("    A minimal base (distroless, Wolfi) usually carries fewer vulnerabilities")
     return "\n".join(lines) + "\n"

@@ -9,15 +9,18 @@ them from the image itself when the spec names one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
+from giropops.oci.baseimage import Provenance
 from giropops.oci.model import Platform
 from giropops.oci.transport import open_image
 from giropops.sbom import sbom_for as _sbom_for
 from giropops.sbom.model import SBOM
 from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import ScanResult, scan
+from giropops.vuln.model import Finding
+from giropops.vuln.quickview import pick_base
 from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
 from giropops.vuln.report.view import ReportView
 
@@ -65,8 +68,53 @@ def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexSt
                       severity_source=severity_source)
 
 
+@dataclass(frozen=True)
+class BaseSplit:
+    """Which layers of the image are its base image's, and how the base was found."""
+
+    layers: frozenset[str]  # the base's diff_ids ("sha256:...")
+    name: str  # how the base is shown: its reference or the candidate's spec
+    how: str  # baseimage.BaseImage.how: "annotations", "labels", "provenance", "layers"
+
+
+def find_base(sbom: SBOM, facts: ImageFacts | None, candidates: Sequence[str], platform: str | None = None,
+              statements: Callable[[], Sequence[Provenance] | None] | None = None) -> BaseSplit | None:
+    """The base image of ``sbom`` as ``quickview`` and ``recommendations`` find it (``oci.baseimage``):
+    metadata first, then the candidates' layers; a base only named by metadata is opened for its layers.
+    None when no base is found (or the image's layers are not known)."""
+    if not sbom.subject.diff_ids:
+        return None
+    opened = [sbom_for(c, platform) for c in candidates]
+    base, ref = pick_base(sbom, opened, facts.annotations if facts else None, facts.labels if facts else None,
+                          statements=statements or (lambda: None))
+    if ref is None:
+        return None
+    if base is not None:
+        return BaseSplit(frozenset(base.subject.diff_ids), base.subject.name, ref.how)
+    if not ref.name:
+        return None
+    image = open_image(ref.name, Platform.parse(platform) if platform else None)
+    return BaseSplit(frozenset(str(d) for d in image.config.diff_ids), ref.name, ref.how)
+
+
+def mark_base(findings: Sequence[Finding], split: BaseSplit | None) -> tuple[Finding, ...]:
+    """Each finding with ``base`` set: True when its package's layer is one of the base's, False when
+    it is another layer, None when the package's layer or the base is unknown."""
+    if split is None:
+        return tuple(findings)
+    return tuple(replace(f, base=None if f.layer is None else f.layer in split.layers) for f in findings)
+
+
+def with_base(result: ScanResult, split: BaseSplit | None) -> ScanResult:
+    if split is None:
+        return result
+    return replace(result, findings=mark_base(result.findings, split),
+                   not_affected=mark_base(result.not_affected, split))
+
+
 def scan_spec(spec: str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor") -> ScanResult:
     return scan(sbom_for(spec, platform), db, severity_source=severity_source)
 
 
-__all__ = ["ImageFacts", "image_facts", "sbom_for", "scan_spec", "view_for"]
+__all__ = ["BaseSplit", "ImageFacts", "find_base", "image_facts", "mark_base", "sbom_for", "scan_spec", "view_for",
+           "with_base"]

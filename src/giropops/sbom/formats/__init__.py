@@ -163,10 +163,24 @@ def decode(data: bytes, what: str = "SBOM") -> SBOM:
     """Detect the format (ours, SPDX 2.x JSON, CycloneDX JSON) and decode it."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise SBOMError(f"{what}: larger than {MAX_DOCUMENT_BYTES} bytes")
-    obj = jsonio.loads(data, what, error=SBOMError)
+    from giropops.sbom.formats import inputs  # issue 16: Syft JSON, SPDX tag-value, in-toto attestations
+
+    if inputs.is_spdx_tag_value(data):
+        from giropops.sbom.formats import spdx
+
+        try:
+            return spdx.decode(inputs.spdx_tag_value_to_json(data))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SBOMError(f"{what}: malformed SPDX tag-value ({type(exc).__name__}: {exc})") from exc
+    obj = jsonio.loads(inputs.first_json_line(data) if data.lstrip().startswith(b'{"payloadType"') else data, what,
+                       error=SBOMError)
+    if isinstance(obj, dict) and inputs.is_intoto(obj):
+        obj = inputs.predicate_of(obj, what)
     if not isinstance(obj, dict):
         raise SBOMError(f"{what}: not a JSON object")
     try:
+        if inputs.is_syft(obj):
+            return inputs.decode_syft(obj)
         if obj.get("bomFormat") == "CycloneDX":
             from giropops.sbom.formats import cyclonedx
 
@@ -181,4 +195,5 @@ def decode(data: bytes, what: str = "SBOM") -> SBOM:
             return native.decode(obj)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SBOMError(f"{what}: malformed document ({type(exc).__name__}: {exc})") from exc
-    raise SBOMError(f"{what}: not an SBOM this tool reads (SPDX JSON, CycloneDX JSON or giropops JSON)")
+    raise SBOMError(f"{what}: not an SBOM this tool reads (SPDX JSON or tag-value, CycloneDX JSON, Syft JSON, "
+                    "giropops JSON, or an in-toto attestation of SPDX or CycloneDX)")

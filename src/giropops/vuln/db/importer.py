@@ -20,7 +20,7 @@ from typing import IO, Any, cast
 from giropops import jsonio
 from giropops.errors import VulnError, clip_for_error
 from giropops.progress import NO_PROGRESS, Progress
-from giropops.vuln.db import store
+from giropops.vuln.db import exploits, store
 from giropops.vuln.db.osv import RecordError, parse_record
 
 MAX_RECORD_BYTES = 8 * 1024 * 1024  # one OSV record; the largest real ones are ~1 MB
@@ -53,6 +53,8 @@ class ImportReport:
     skipped: int = 0
     notes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    kev: str | None = None  # "catalog 2025.08.25, 1404 CVEs" when a KEV catalog was imported
+    epss: str | None = None  # "scores of 2025-08-25 (model v2025.03.14), 270000 CVEs"
 
     def problem(self, p: Problem, counts_as_skip: bool = True) -> None:
         if counts_as_skip:
@@ -155,7 +157,8 @@ def expand(paths: Iterable[Path]) -> list[Path]:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 name = child.name
-                if child.is_file() and (name.endswith((".json", ".zip")) or name.endswith(_JSONL_SUFFIXES)):
+                if child.is_file() and (name.endswith((".json", ".zip", ".csv", ".csv.gz"))
+                                        or name.endswith(_JSONL_SUFFIXES)):
                     out.append(child)
         elif path.is_file():
             out.append(path)
@@ -181,6 +184,8 @@ def import_into(writer: store.Writer, files: Iterable[Path], report: ImportRepor
                 progress: Progress = NO_PROGRESS) -> None:
     for path in files:
         report.sources += 1
+        if import_exploit_data(writer, path, report, source_tag):
+            continue
         key = f"import:{path}"
         progress.start(key, f"importing {path.name}")
         for where, raw in records_of(path, report):
@@ -199,6 +204,21 @@ def import_into(writer: store.Writer, files: Iterable[Path], report: ImportRepor
             else:
                 report.unchanged += 1
         progress.finish(key, f"{report.imported} records so far")
+
+
+def import_exploit_data(writer: store.Writer, path: Path, report: ImportReport, source_tag: str | None = None) -> bool:
+    """Import ``path`` when it is a CISA KEV catalog or a FIRST EPSS CSV (``exploits``); False otherwise."""
+    if exploits.looks_like_kev(path):
+        catalog = exploits.read_kev(path)
+        writer.put_kev(catalog, source_tag or f"file:{path.name}")
+        report.kev = f"catalog {catalog.version}, {len(catalog.entries)} CVEs"
+        return True
+    if exploits.looks_like_epss(path):
+        feed = exploits.read_epss(path)
+        writer.put_epss(feed, source_tag or f"file:{path.name}")
+        report.epss = f"scores of {feed.score_date} (model {feed.model_version}), {len(feed.scores)} CVEs"
+        return True
+    return False
 
 
 def import_paths(db_path: Path, paths: Iterable[Path], progress: Progress = NO_PROGRESS,

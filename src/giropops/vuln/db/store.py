@@ -16,7 +16,7 @@ import os
 import sqlite3
 import tempfile
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any
 
 from giropops import locking
 from giropops.errors import DatabaseNotReadyError, EcosystemNotCoveredError, VulnError
+from giropops.vuln.db.exploits import Epss, EpssFeed, KevCatalog, KevEntry
 from giropops.vuln.model import Advisory, Affected, Interval, Severity
 
 # 2: vendor severity, Wolfi fix state and disputed entries (docs/severity.md)
@@ -83,6 +84,22 @@ CREATE TABLE feed (                 -- conditional-request state per downloaded 
     etag TEXT,
     last_modified TEXT,
     fetched_at TEXT NOT NULL
+);
+"""
+#: Exploitation data (``exploits``): added to older schema-2 files when they are next rebuilt; readers
+#: treat a missing table as "no data imported".
+_EXPLOIT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kev (
+    cve TEXT PRIMARY KEY,
+    date_added TEXT NOT NULL,
+    due_date TEXT,
+    ransomware TEXT,
+    name TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epss (
+    cve TEXT PRIMARY KEY,
+    score REAL NOT NULL,
+    percentile REAL NOT NULL
 );
 """
 
@@ -191,6 +208,25 @@ class Writer:
         self.conn.execute("DELETE FROM affected WHERE ecosystem = ? OR ecosystem LIKE ?", (base, f"{base}:%"))
         self.conn.execute("DELETE FROM advisory WHERE pk NOT IN (SELECT advisory FROM affected)")
 
+    def put_kev(self, catalog: KevCatalog, source: str) -> None:
+        """Replace the KEV table with ``catalog`` (a catalog is a whole snapshot)."""
+        self.conn.execute("DELETE FROM kev")
+        self.conn.executemany("INSERT INTO kev (cve, date_added, due_date, ransomware, name) VALUES (?,?,?,?,?)",
+                              [(e.cve, e.date_added, e.due_date, e.ransomware, e.name) for e in catalog.entries])
+        self._meta({"kev_version": catalog.version, "kev_released": catalog.released or "",
+                    "kev_source": source, "kev_count": str(len(catalog.entries))})
+
+    def put_epss(self, feed: EpssFeed, source: str) -> None:
+        """Replace the EPSS table with ``feed`` (one day's scores)."""
+        self.conn.execute("DELETE FROM epss")
+        self.conn.executemany("INSERT INTO epss (cve, score, percentile) VALUES (?,?,?)",
+                              [(cve, e.score, e.percentile) for cve, e in feed.scores.items()])
+        self._meta({"epss_model": feed.model_version, "epss_date": feed.score_date, "epss_source": source,
+                    "epss_count": str(len(feed.scores))})
+
+    def _meta(self, values: dict[str, str]) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
+
     def set_feed(self, state: FeedState) -> None:
         self.conn.execute(
             "INSERT OR REPLACE INTO feed (ecosystem, url, etag, last_modified, fetched_at) VALUES (?,?,?,?,?)",
@@ -205,6 +241,7 @@ def _ro_uri(path: Path) -> str:
 
 def _create(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
+    conn.executescript(_EXPLOIT_SCHEMA)
     conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
 
 
@@ -302,6 +339,7 @@ def _rebuild_locked(path: Path) -> Iterator[Writer]:
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("CREATE INDEX IF NOT EXISTS advisory_by_vuln ON advisory (vuln_id)")
+            conn.executescript(_EXPLOIT_SCHEMA)
             conn.execute("BEGIN")
             yield Writer(conn)
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('built_at', ?)", (now_utc(),))
@@ -337,6 +375,7 @@ class VulnDB:
         self._severities: dict[tuple[Any, ...], Severity] = {}
         self._cvss: dict[str, Severity | None] = {}
         self._covered: dict[str, bool] = {}
+        self._kev: dict[str, KevEntry] | None = None
 
     def close(self) -> None:
         self.conn.close()
@@ -448,6 +487,36 @@ class VulnDB:
         found = None if row is None else Severity(row[0], row[1], f"{row[2]} via {row[4]}", row[3])
         self._cvss[vuln_id] = found
         return found
+
+    def _has_table(self, name: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)))
+
+    def kev(self) -> dict[str, KevEntry]:
+        """The KEV catalog imported (``db import``/``db update``), by CVE; empty when none was."""
+        if self._kev is None:
+            rows = self._rows("SELECT cve, date_added, due_date, ransomware, name FROM kev") \
+                if self._has_table("kev") else []
+            self._kev = {r[0]: KevEntry(*r) for r in rows}
+        return self._kev
+
+    def epss(self, cves: Sequence[str]) -> dict[str, Epss]:
+        """EPSS score and percentile of each of ``cves`` that has one."""
+        wanted = sorted({c for c in cves if c.startswith("CVE-")})
+        if not wanted or not self._has_table("epss"):
+            return {}
+        out: dict[str, Epss] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            marks = ",".join("?" * len(chunk))  # placeholders only: the values are bound
+            rows = self._rows(f"SELECT cve, score, percentile FROM epss WHERE cve IN ({marks})",  # noqa: S608
+                              tuple(chunk))
+            out.update({r[0]: Epss(float(r[1]), float(r[2])) for r in rows})
+        return out
+
+    def exploit_meta(self) -> dict[str, str]:
+        """``kev_version``, ``epss_date``... of the exploitation data imported (empty when none)."""
+        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'kev_%' OR key LIKE 'epss_%'")
+        return {str(k): str(v) for k, v in rows}
 
     def status(self) -> Status:
         try:

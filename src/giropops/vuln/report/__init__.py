@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-from giropops.vuln.report import json_report, markdown, sarif, text
+from giropops.vuln.report import bom, gitlab, json_report, markdown, sarif, text
 from giropops.vuln.report.view import ReportView
 
 
@@ -15,6 +15,9 @@ class Format(enum.StrEnum):
     JSON = "json"
     SARIF = "sarif"
     MARKDOWN = "markdown"
+    CYCLONEDX = "cyclonedx"
+    SPDX = "spdx"
+    GITLAB = "gitlab"
 
 
 _RENDERERS: dict[Format, Callable[[ReportView], str]] = {
@@ -23,6 +26,9 @@ _RENDERERS: dict[Format, Callable[[ReportView], str]] = {
     Format.JSON: json_report.render,
     Format.SARIF: sarif.render,
     Format.MARKDOWN: markdown.render,
+    Format.CYCLONEDX: bom.render_cyclonedx,
+    Format.SPDX: bom.render_spdx,
+    Format.GITLAB: gitlab.render,
 }
 
 

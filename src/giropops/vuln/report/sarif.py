@@ -32,22 +32,33 @@ def document(view: ReportView) -> dict[str, Any]:
                 "properties": {"security-severity": score, "tags": ["security", "vulnerability"]},
             }
         p = f.package
-        location = p.locations[0].path if p.locations else target
+        logical = [{"name": p.name, "fullyQualifiedName": purl_of(p), "kind": "package"}]
+        locations = [{
+            "physicalLocation": {"artifactLocation": {"uri": loc.path.lstrip("/") or target}},
+            "logicalLocations": logical,
+            "properties": {"layer": loc.layer, "baseImage": f.base},
+        } for loc in p.locations] or [{
+            "physicalLocation": {"artifactLocation": {"uri": target}}, "logicalLocations": logical,
+        }]
+        tags = ["security", "vulnerability"] + (["known-exploited"] if f.kev is not None else [])
+        rules[f.vuln_id]["properties"]["tags"] = tags
         results.append({
             "ruleId": f.vuln_id,
             "ruleIndex": list(rules).index(f.vuln_id),
             "level": _LEVEL[f.severity.level],
-            "message": {"text": f"{p.name} {p.version} is affected by {f.vuln_id} ({f.severity.level}); "
+            "message": {"text": f"{p.name} {p.version} is affected by {f.vuln_id} ({f.severity.level})"
+                                f"{', known exploited (CISA KEV)' if f.kev else ''}; "
                                 f"affected range {f.affected_range}; fixed version {f.fixed_version or 'not fixed'}"},
-            "locations": [{
-                "physicalLocation": {"artifactLocation": {"uri": location.lstrip("/") or target}},
-                "logicalLocations": [{"name": p.name, "fullyQualifiedName": purl_of(p), "kind": "package"}],
-            }],
+            "locations": locations,
             "partialFingerprints": {"vulnerability/package": f"{f.vuln_id}/{purl_of(p)}"},
             "properties": {"purl": purl_of(p), "fixedVersion": f.fixed_version,
                            "advisories": list(f.advisory_ids), "severity": f.severity.level,
                            "severitySource": f.severity.source, "status": f.status,
-                           "disputed": f.disputed},
+                           "disputed": f.disputed, "knownExploited": f.kev is not None,
+                           "kevDateAdded": f.kev.date_added if f.kev else None,
+                           "epss": f.epss.score if f.epss else None,
+                           "epssPercentile": f.epss.percentile if f.epss else None,
+                           "layer": f.layer, "baseImage": f.base},
         })
     return {
         "$schema": SARIF_SCHEMA,

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from giropops.vuln.model import SEVERITIES
-from giropops.vuln.report.view import ReportView, counts_text, human_size, purl_of, severity_text
+from giropops.vuln.report.view import (
+    ReportView,
+    counts_text,
+    epss_text,
+    human_size,
+    kev_text,
+    layer_text,
+    purl_of,
+    severity_text,
+    vex_text,
+)
 
 
 def _overview(view: ReportView) -> list[str]:
@@ -39,9 +49,13 @@ def render_cves(view: ReportView) -> str:
         badge = counts_text(counts)
         lines.append(f"  {badge:<18} {pkg.name} {pkg.version}")
         lines.append(purl_of(pkg))
+        if view.show_locations:
+            lines.append(f"    Layer          : {layer_text(findings[0])}")
+            lines += [f"    Location       : {loc.path}" for loc in pkg.locations] or ["    Location       : unknown"]
         lines.append("")
         for f in findings:
-            lines.append(f"    ✗ {f.severity.level.upper()} {f.vuln_id}{' (DISPUTED)' if f.disputed else ''}")
+            kev = " [KEV]" if f.kev is not None else ""
+            lines.append(f"    ✗ {f.severity.level.upper()} {f.vuln_id}{kev}{' (DISPUTED)' if f.disputed else ''}")
             if f.summary:
                 lines.append(f"      {f.summary[:100]}")
             lines.append(f"      Severity       : {severity_text(f)}")
@@ -50,16 +64,29 @@ def render_cves(view: ReportView) -> str:
             lines.append(f"      Status         : {f.status}")
             if f.disputed:
                 lines.append(f"      Disputed       : {f.disputed}")
+            if f.kev is not None:
+                lines.append(f"      Exploited      : {kev_text(f)}")
+            if view.show_epss:
+                lines.append(f"      EPSS           : {epss_text(f)}")
+            if f.vex is not None:
+                note = vex_text(f.vex.status, f.vex.justification, f.vex.impact_statement, f.vex.document)
+                lines.append(f"      VEX            : {note}")
             if f.cvss_severity.score is not None:
                 lines.append(f"      CVSS Score     : {f.cvss_severity.score:.1f}")
             if f.cvss_severity.vector:
                 lines.append(f"      CVSS Vector    : {f.cvss_severity.vector}")
             lines.append("")
     if view.suppressed:
-        lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX")
-        for s in view.suppressed:
-            why = s.statement.justification or s.statement.impact_statement or s.statement.status
-            lines.append(f"    - {s.finding.vuln_id} in {s.finding.package.name} {s.finding.package.version}: {why}")
+        if view.show_suppressed:
+            lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX")
+            for s in view.suppressed:
+                st = s.statement
+                pkg = s.finding.package
+                why = vex_text(st.status, st.justification, st.impact_statement, st.document)
+                lines.append(f"    - {s.finding.severity.level.upper()} {s.finding.vuln_id} in {pkg.name} "
+                             f"{pkg.version}: {why}")
+        else:
+            lines.append(f"{len(view.suppressed)} vulnerabilities suppressed by VEX (list them with --show-suppressed)")
         lines.append("")
     if view.not_affected:
         lines.append(f"{len(view.not_affected)} vulnerabilities the distribution marks not affected (not counted)")
@@ -72,6 +99,9 @@ def render_cves(view: ReportView) -> str:
         lines.append(f"{len(hidden)} disputed vulnerabilities not counted (list them with --show-disputed)")
         lines.append("")
     c = view.counts()
+    exploited = sum(1 for f in view.findings if f.kev is not None)
+    if exploited:
+        lines.append(f"{exploited} known exploited vulnerabilities (CISA KEV catalog)")
     lines.append(f"{len(view.findings)} vulnerabilities found in {len(groups)} packages "
                  f"(severity source: {view.severity_source})")
     for level in SEVERITIES:
@@ -88,6 +118,8 @@ def render_packages(view: ReportView) -> str:
         c = counts.setdefault(id(f.package), dict.fromkeys(SEVERITIES, 0))
         c[f.severity.level] += 1
     pkgs = sorted(view.sbom.packages, key=lambda p: (p.type, p.name, p.version))
+    if view.only_vuln_packages:
+        pkgs = [p for p in pkgs if id(p) in counts]
     name_w = max([len("Name")] + [len(p.name) for p in pkgs])
     ver_w = max([len("Version")] + [len(p.version) for p in pkgs])
     lines = [f"  {'Name':<{name_w}}  {'Version':<{ver_w}}  {'Type':<7}  Vulnerabilities",

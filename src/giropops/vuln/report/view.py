@@ -26,6 +26,11 @@ class ReportView:
     disputed: tuple[Finding, ...] = ()  # left out of ``findings`` (shown with --show-disputed)
     not_affected: tuple[Finding, ...] = ()  # the distribution says the package is not affected
     severity_source: str = "vendor"
+    show_epss: bool = False  # --epss: EPSS score and percentile in the table and markdown
+    show_locations: bool = False  # --locations: the files and layers in the table and markdown
+    sort_by: str = "severity"  # or "epss": the highest exploit prediction first
+    only_vuln_packages: bool = False  # --format packages: only packages with findings
+    show_suppressed: bool = False  # --show-suppressed: list what VEX suppressed, with the statements
 
     def counts(self) -> dict[str, int]:
         c = Counter(f.severity.level for f in self.findings)
@@ -35,7 +40,46 @@ class ReportView:
         groups: dict[int, tuple[Package, list[Finding]]] = {}
         for f in self.findings:
             groups.setdefault(id(f.package), (f.package, []))[1].append(f)
+        if self.sort_by == "epss":
+            for _, group in groups.values():
+                group.sort(key=lambda f: -epss_score(f))
+            return sorted(groups.values(), key=lambda g: (-max(epss_score(f) for f in g[1]), _worst(g[1]),
+                                                          g[0].name, g[0].version))
         return sorted(groups.values(), key=lambda g: (_worst(g[1]), g[0].name, g[0].version))
+
+
+def epss_score(f: Finding) -> float:
+    return f.epss.score if f.epss is not None else -1.0
+
+
+def kev_text(f: Finding) -> str:
+    """``KEV (added 2023-10-03, due 2023-10-24, ransomware: Known)``; empty when not in the catalog."""
+    if f.kev is None:
+        return ""
+    due = f", due {f.kev.due_date}" if f.kev.due_date else ""
+    ransom = f", ransomware: {f.kev.ransomware}" if f.kev.ransomware else ""
+    return f"KEV (added {f.kev.date_added}{due}{ransom})"
+
+
+def epss_text(f: Finding) -> str:
+    if f.epss is None:
+        return "no score"
+    return f"{f.epss.score * 100:.2f}% (percentile {f.epss.percentile * 100:.1f})"
+
+
+def vex_text(status: str, justification: str | None, impact: str | None, document: str) -> str:
+    """``not_affected: vulnerable_code_not_in_execute_path — "impact statement" (vex.json)``."""
+    text = status
+    if justification:
+        text += f": {justification}"
+    if impact:
+        text += f" — {impact}"
+    return f"{text} ({document.rsplit('/', 1)[-1]})" if document else text
+
+
+def layer_text(f: Finding) -> str:
+    where = "base image" if f.base else "own layer" if f.base is False else "layer"
+    return f"{where} {f.layer}" if f.layer else "layer unknown"
 
 
 def _worst(findings: Sequence[Finding]) -> tuple[int, ...]:

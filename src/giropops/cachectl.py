@@ -1,0 +1,91 @@
+"""``giropops cache df|prune``: what giropops keeps in its cache directory, and removing it.
+
+The areas, under ``$GIROPOPS_CACHE_DIR`` (else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``):
+``sbom-layers`` (per-layer catalog records, ``sbom.cache``; bounded by ``$GIROPOPS_SBOM_CACHE_MAX_BYTES``),
+``blobs`` (the build cache's downloaded base layers), ``reco`` (image profiles of ``recommendations``), and
+the vulnerability database (``$GIROPOPS_DB`` or its default path; shown, never pruned).
+
+Pruning removes files inside those areas only; symbolic links are removed, never followed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from giropops.sbom.cache import default_cache_dir
+from giropops.vuln.db import store
+
+PRUNABLE = ("sbom-layers", "blobs", "reco")
+
+
+@dataclass(frozen=True)
+class Area:
+    name: str
+    path: Path
+    files: int
+    size: int
+    prunable: bool
+
+
+def _usage(path: Path) -> tuple[int, int]:
+    files = size = 0
+    if path.is_file() and not path.is_symlink():
+        return 1, path.stat().st_size
+    for directory, _dirs, names in os.walk(path):
+        for name in names:
+            try:
+                st = (Path(directory) / name).lstat()
+            except OSError:
+                continue
+            files += 1
+            size += st.st_size
+    return files, size
+
+
+def usage(root: Path | None = None) -> list[Area]:
+    base = root if root is not None else default_cache_dir()
+    out = []
+    for name in PRUNABLE:
+        files, size = _usage(base / name)
+        out.append(Area(name, base / name, files, size, True))
+    db = store.default_path()
+    files, size = _usage(db) if db.exists() else (0, 0)
+    out.append(Area("vulnerability database", db, files, size, False))
+    return out
+
+
+def prune(root: Path | None = None, areas: tuple[str, ...] = PRUNABLE) -> dict[str, int]:
+    """Remove every file (and then the empty directories) of ``areas``; bytes freed per area."""
+    base = root if root is not None else default_cache_dir()
+    freed: dict[str, int] = {}
+    for name in areas:
+        if name not in PRUNABLE:
+            raise ValueError(f"not a prunable cache area: {name}")
+        top = base / name
+        total = 0
+        if top.is_symlink():
+            top.unlink()
+            freed[name] = 0
+            continue
+        for directory, dirs, names in os.walk(top, topdown=False):
+            for n in names:
+                path = Path(directory) / n
+                try:
+                    size = path.lstat().st_size
+                    path.unlink()
+                except OSError:
+                    continue
+                total += size
+            for d in dirs:
+                sub = Path(directory) / d
+                try:
+                    if sub.is_symlink():
+                        sub.unlink()
+                    else:
+                        sub.rmdir()
+                except OSError:
+                    pass
+        freed[name] = total
+    return freed

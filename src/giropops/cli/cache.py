@@ -1,0 +1,49 @@
+"""``giropops cache df`` / ``giropops cache prune [--sboms]``: the cache directory's use, and emptying it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from giropops import cachectl, units
+from giropops.cli import exitcodes
+from giropops.sbom.cache import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, max_bytes_from_env
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("cache", help="show or prune giropops's cache (SBOM layer records, build blobs, profiles)")
+    csub = parser.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    parser.set_defaults(func=lambda args: _help(parser))
+    p_df = csub.add_parser("df", help="disk use of each cache area")
+    p_df.set_defaults(func=run_df)
+    p_prune = csub.add_parser("prune", help="remove cached SBOM layer records, build blobs and image profiles "
+                                            "(never the vulnerability database)")
+    p_prune.add_argument("--sboms", action="store_true", help="remove only the per-layer SBOM records")
+    p_prune.set_defaults(func=run_prune)
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return exitcodes.USAGE
+
+
+def run_df(args: argparse.Namespace) -> int:
+    areas = cachectl.usage()
+    width = max(len(a.name) for a in areas)
+    print(f"{'AREA':<{width}}  {'FILES':>7}  {'SIZE':>10}  PATH")
+    for a in areas:
+        print(f"{a.name:<{width}}  {a.files:>7}  {units.human_size(a.size):>10}  {a.path}")
+    print(f"total: {units.human_size(sum(a.size for a in areas))}")
+    bound = max_bytes_from_env()
+    how = f"${MAX_BYTES_ENV}" if bound != DEFAULT_MAX_BYTES else "default"
+    print(f"sbom-layers bound: {units.human_size(bound)} ({how}); least recently used records go first")
+    return exitcodes.OK
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    freed = cachectl.prune(areas=("sbom-layers",) if args.sboms else cachectl.PRUNABLE)
+    for name, size in freed.items():
+        print(f"{name}: {units.human_size(size)} freed")
+    print(f"total: {units.human_size(sum(freed.values()))} freed")
+    return exitcodes.OK

@@ -1,0 +1,89 @@
+"""Issue 16 item 8: the per-layer SBOM cache has a size bound (least recently used records go first), and
+``giropops cache df`` / ``giropops cache prune [--sboms]`` show and empty the cache directory."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from giropops.cli.main import main
+from giropops.sbom.cache import LayerCache
+from giropops.sbom.filesystem import LayerRecords
+
+
+def record(n: int, size: int = 10_000) -> LayerRecords:
+    rec = LayerRecords(f"sha256:{n:064x}")
+    rec.contents["/var/lib/dpkg/status"] = bytes([n]) * size
+    return rec
+
+
+def test_least_recently_used_records_go_when_over_the_bound(tmp_path: Path) -> None:
+    unbounded = LayerCache(tmp_path / "probe", max_bytes=10**12)
+    unbounded.store(record(9), "fp")
+    one = unbounded.records()[0][1]  # the size of one record file, as written
+    cache = LayerCache(tmp_path, max_bytes=2 * one)
+    cache.store(record(1), "fp")
+    cache.store(record(2), "fp")
+    (p1, _, _), (p2, _, _) = sorted(cache.records())
+    os.utime(p1, (1_000, 1_000))
+    os.utime(p2, (2_000, 2_000))
+    assert cache.load(record(1).diff_id or "", "fp") is not None  # record 1 is used: now the most recent
+    cache.store(record(3), "fp")  # over the bound: the least recently used (record 2) goes
+    assert cache.load(record(2).diff_id or "", "fp") is None
+    assert cache.load(record(1).diff_id or "", "fp") is not None
+    assert cache.load(record(3).diff_id or "", "fp") is not None
+    assert sum(size for _, size, _ in cache.records()) <= 2 * one
+    tiny = LayerCache(tmp_path / "tiny", max_bytes=one // 2)
+    tiny.store(record(4), "fp")  # a record larger than the whole bound is not kept
+    assert tiny.records() == []
+
+
+def _image_tar(tmp_path: Path) -> str:
+    from giropops.oci import mutate
+    from giropops.oci.empty import empty_image
+    from giropops.oci.transport import write_image
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        files = {"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n",
+                 "var/lib/dpkg/status": "Package: tar\nStatus: install ok installed\nVersion: 1.34\n\n"}
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text)
+            tf.addfile(info, io.BytesIO(text.encode()))
+    img = mutate.append_layers(empty_image(), [mutate.layer_from_tar(buf.getvalue())])
+    write_image(img, f"archive://{tmp_path / 'img.tar'}:c:1")
+    return f"archive://{tmp_path / 'img.tar'}"
+
+
+def test_cache_df_and_prune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("GIROPOPS_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("GIROPOPS_DB", str(tmp_path / "db.sqlite3"))
+    (tmp_path / "db.sqlite3").write_bytes(b"x" * 1000)
+    blob = cache_dir / "blobs" / "sha256" / ("a" * 64)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(b"b" * 5000)
+    assert main(["sbom", _image_tar(tmp_path), "--format", "list"]) == 0
+    layers = [p for p in (cache_dir / "sbom-layers").rglob("*") if p.is_file()]
+    assert len(layers) == 1
+    capsys.readouterr()
+    assert main(["cache", "df"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:4]}
+    assert rows["sbom-layers"][1] == "1" and rows["blobs"][1] == "1" and rows["reco"][1] == "0"
+    assert "vulnerability database" in out and "sbom-layers bound: 2.1 GB (default)" in out
+
+    assert main(["cache", "prune", "--sboms"]) == 0
+    out = capsys.readouterr().out
+    assert "sbom-layers: 401 B freed" in out and "blobs" not in out
+    assert not any(p.is_file() for p in (cache_dir / "sbom-layers").rglob("*"))
+    assert blob.exists()
+    assert main(["cache", "prune"]) == 0
+    assert "blobs: 5.0 kB freed" in capsys.readouterr().out
+    assert not blob.exists() and (tmp_path / "db.sqlite3").stat().st_size == 1000  # the database stays
