@@ -13,7 +13,8 @@ from giropops.sbom.cache import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, max_bytes_from
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("cache", help="show or prune giropops's cache (SBOM layer records, build blobs, profiles)")
-    csub = parser.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    csub = parser.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", parser_class=type(parser),
+                                 help="what to do with the cache")
     parser.set_defaults(func=lambda args: _help(parser))
     p_df = csub.add_parser("df", help="disk use of each cache area")
     p_df.set_defaults(func=run_df)

@@ -181,11 +181,12 @@ def run(args: argparse.Namespace) -> int:
         wanted = args.locations or args.only_base or args.ignore_base or args.base
         split = _base_split(args, sbom) if wanted else None
         result = with_base(scan(sbom, db, severity_source=args.severity_source), split)
-        warn_if_stale(db)
+        stale = db.stale_warning()
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
     view = replace(view, show_epss=args.epss, show_locations=args.locations, sort_by=args.sort_by,
                    only_vuln_packages=args.only_vuln_packages, show_suppressed=args.show_suppressed)
     write_output(render(view, Format(args.format)), args.output)
+    warn_if_stale(stale)  # after the work: an error stays the only line
     if args.exit_code and view.findings:
         return exitcodes.FINDINGS
     return exitcodes.OK

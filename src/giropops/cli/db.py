@@ -42,9 +42,10 @@ def db_path(args: argparse.Namespace) -> Path:
     return args.db if args.db is not None else store.default_path()
 
 
-def warn_if_stale(db: store.VulnDB) -> None:
-    """The one-line warning every scanning command gives on a database older than a week."""
-    warning = db.stale_warning()
+def warn_if_stale(db: store.VulnDB | str | None) -> None:
+    """The one-line warning every scanning command gives on a database older than a week (given the
+    database, or the warning taken from it earlier so that it can be said after the output is written)."""
+    warning = db.stale_warning() if isinstance(db, store.VulnDB) else db
     if warning:
         print(f"giropops: warning: {warning}", file=sys.stderr)
 

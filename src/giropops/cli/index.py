@@ -17,7 +17,8 @@ from giropops.vuln.db.store import VulnDB
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("index", help="the fleet index: list images, rematch them after 'db update'")
-    isub = parser.add_subparsers(dest="index_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    isub = parser.add_subparsers(dest="index_command", metavar="SUBCOMMAND", parser_class=type(parser),
+                                 help="what to do with the index")
     parser.set_defaults(func=lambda args: _help(parser))
 
     p = isub.add_parser("rematch", help="match every stored SBOM against the current database; report changes")
