@@ -45,7 +45,7 @@ from giropops.build.cache import Cache
 from giropops.build.output import write_output
 from giropops.build.spec import load_spec
 from giropops.errors import GiropopsError
-from giropops.oci.transport import open_image
+from giropops.oci.transport import ArchiveSpec, OCIDirSpec, open_image
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import SBOM, generate, subject_for
 from giropops.sbom.formats import encode
@@ -187,12 +187,12 @@ def build(spec_path: Path, tag: str, archive: Path, layout: Path | None, cache: 
     """
     result = Builder(cache, progress).build(load_spec(spec_path, context))
     image = result.image
-    write_output(image, f"archive://{archive}", [tag], progress)
+    write_output(image, ArchiveSpec(archive), [tag], progress)
     if layout is not None:
         # A fresh layout every run: signatures of an earlier run must not pile up beside the new image.
         tmp = Path(tempfile.mkdtemp(dir=layout.parent, prefix=f".{layout.name}."))
         try:
-            write_output(image, f"oci-dir://{tmp / 'layout'}", [tag], progress)
+            write_output(image, OCIDirSpec(tmp / "layout"), [tag], progress)
             if layout.exists():
                 shutil.rmtree(layout)
             os.replace(tmp / "layout", layout)

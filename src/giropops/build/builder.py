@@ -37,7 +37,7 @@ from giropops.build.output import BuiltImage, assemble
 from giropops.build.spec import Spec
 from giropops.oci.image import Layer
 from giropops.oci.model import Platform
-from giropops.oci.transport import open_image
+from giropops.oci.transport import RegistrySpec, open_image
 from giropops.progress import NO_PROGRESS, Progress
 
 BUILDER_VERSION = "1"
@@ -218,13 +218,14 @@ class Builder:
         base_cfg: Mapping[str, Any] = {}
         base_history: list[Mapping[str, Any]] = []
         annotations: dict[str, str] = {}
-        if spec.base != "scratch":
+        if spec.base is not None:
             self.progress.note(f"reading base image {spec.base}")
             base = open_image(spec.base, Platform("linux", arch, "v8" if arch == "arm64" else None))
             layers += list(base.layers())
             base_cfg = base.config.container_config
             base_history = base.config.history
-            annotations["org.opencontainers.image.base.name"] = spec.base.removeprefix("registry://")
+            annotations["org.opencontainers.image.base.name"] = (
+                str(spec.base.ref) if isinstance(spec.base, RegistrySpec) else str(spec.base))
             annotations["org.opencontainers.image.base.digest"] = str(base.digest)
 
         if spec.debian is not None and spec.debian.packages:
@@ -232,7 +233,7 @@ class Builder:
         elif spec.apk.packages:
             layers.append(self._apk_layer(spec, arch, epoch, result))
 
-        if spec.base == "scratch" or spec.users or spec.groups or spec.paths or spec.work_dir:
+        if spec.base is None or spec.users or spec.groups or spec.paths or spec.work_dir:
             # On a base image, /etc/passwd and /etc/group are only replaced when the spec defines accounts.
             layers.append(make_layer(_accounts_tree(spec).to_tar(epoch), "accounts and paths"))
 
@@ -240,7 +241,7 @@ class Builder:
         env.update(dict(spec.environment))
         if spec.python is not None:
             py = spec.python
-            if not py.version and spec.base != "scratch" and not result.packages:
+            if not py.version and spec.base is not None and not result.packages:
                 raise SpecError("python.version is required when the interpreter comes from the base image")
             version = py.version or _python_version(result.packages)
             interpreter = py.interpreter or f"/usr/bin/python{version}"

@@ -20,7 +20,7 @@ from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex, Layer
 from giropops.oci.memory import build_image, build_index, bytes_layer
 from giropops.oci.model import Digest, canonical_json
-from giropops.oci.transport import ArchiveSpec, OCIDirSpec, TransportOptions, parse_spec, write_image
+from giropops.oci.transport import ArchiveSpec, OCIDirSpec, Spec, TransportOptions, as_spec, write_image
 from giropops.progress import NO_PROGRESS, Progress
 
 
@@ -85,25 +85,25 @@ def assemble(layers: Sequence[LayerBlob | Layer], config: dict[str, object], ann
 
 def write_output(
     image: BuiltImage | BuiltIndex,
-    output: str,
+    output: Spec | str,
     tags: Sequence[str],
     progress: Progress = NO_PROGRESS,
     options: TransportOptions | None = None,
-) -> str:
+) -> Spec:
     """Write to ``archive://FILE`` or ``oci-dir://DIR`` (named by the first tag); returns the spec written."""
     try:
-        spec = parse_spec(output)
+        spec = as_spec(output)
     except ReferenceError_ as exc:
         raise BuildError(f"--output: {exc}") from exc
     if not isinstance(spec, ArchiveSpec | OCIDirSpec):
         raise BuildError(
-            f"--output must be archive://FILE or oci-dir://DIR, got {output!r} (use --push for a registry)"
+            f"--output must be archive://FILE or oci-dir://DIR, got {str(output)!r} (use --push for a registry)"
         )
     opts = options or TransportOptions()
     if tags and spec.name is None:
         opts = TransportOptions(**{**opts.__dict__, "name": tags[0]})
     write_image(_obj(image), spec, opts, progress)
-    return output
+    return spec
 
 
 def push(image: BuiltImage | BuiltIndex, tags: Sequence[str], progress: Progress = NO_PROGRESS,

@@ -8,11 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-from giropops.errors import UsageError, quote_for_error
+from giropops.errors import ReferenceError_, UsageError, quote_for_error
+from giropops.oci.transport import OCIDirSpec, RegistrySpec, parse_spec
 from giropops.sign.dsse import predicate_type_uri
 from giropops.sign.errors import PayloadMalformedError
 from giropops.sign.keys import SigningKey
-from giropops.sign.storage import LayoutStore, Store, open_registry_store, parse_target
+from giropops.sign.storage import LayoutStore, Store, open_registry_store
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
@@ -39,11 +40,13 @@ def parse_annotations(items: list[str]) -> dict[str, str]:
 
 
 def open_store(args: argparse.Namespace) -> Store:
-    kind, value = parse_target(args.image)
-    if kind == "layout":
-        root, name, digest = value
-        return LayoutStore(Path(root), name, digest)
-    return open_registry_store(value, insecure=args.allow_insecure_registry)
+    spec = parse_spec(args.image)
+    if isinstance(spec, OCIDirSpec):
+        return LayoutStore(spec.path, spec.name, spec.digest)
+    if isinstance(spec, RegistrySpec):
+        return open_registry_store(spec.ref, insecure=args.allow_insecure_registry)
+    raise ReferenceError_(f"{quote_for_error(args.image)}: signatures are stored in registries and oci-dir:// "
+                          "layouts only")
 
 
 def read_password(confirm: bool = False) -> bytes:

@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     results = [builder.build(spec, arch=a) for a in archs]
     img: BuiltImage | BuiltIndex = results[0].image if len(results) == 1 else index_of([r.image for r in results])
     if output is not None:
-        where = write_output(img, output, tags, progress)
-        print(f"{where} {img.digest}", file=sys.stdout)
+        write_output(img, output, tags, progress)
+        print(f"{output} {img.digest}", file=sys.stdout)
     if args.push:
         for pushed in push(img, tags, progress):
             print(pushed, file=sys.stdout)

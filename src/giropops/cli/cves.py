@@ -65,8 +65,7 @@ def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
 def check_specs(*specs: str) -> None:
     """Spec mistakes (a bare path, an unknown scheme) before the database is even opened."""
     for spec in specs:
-        if not spec.startswith("sbom://"):
-            parse_spec(spec)
+        parse_spec(spec)
 
 
 def write_output(text: str, output: Path | None) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from giropops.errors import ReferenceError_, SBOMError
 from giropops.oci.model import Platform
-from giropops.oci.transport import open_image
+from giropops.oci.transport import FSSpec, SBOMFileSpec, Spec, as_spec, open_image
 from giropops.sbom.formats import CREATED_ANNOTATION, MAX_DOCUMENT_BYTES, decode
 from giropops.sbom.generate import generate, generate_from_directory, subject_for
 from giropops.sbom.model import SBOM, Subject
@@ -27,17 +27,19 @@ def read_sbom_file(path: Path) -> SBOM:
     return decode(data, str(path))
 
 
-def sbom_for(spec: str, platform: str | None = None, *, use_cache: bool = True) -> SBOM:
-    if spec.startswith("sbom://"):
-        return read_sbom_file(Path(spec[len("sbom://") :]))
-    if spec.startswith("fs://"):
-        root = Path(spec[len("fs://") :])
-        if not root.is_dir():
-            raise ReferenceError_(f"{spec}: not a directory")
-        return generate_from_directory(root, Subject(name=spec))
+def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool = True) -> SBOM:
+    """The SBOM of ``spec`` (parsed by ``giropops.oci.transport``); its subject is named as the text given."""
+    s = as_spec(spec)
+    name = spec if isinstance(spec, str) else str(s)
+    if isinstance(s, SBOMFileSpec):
+        return read_sbom_file(s.path)
+    if isinstance(s, FSSpec):
+        if not s.path.is_dir():
+            raise ReferenceError_(f"{name}: not a directory")
+        return generate_from_directory(s.path, Subject(name=name))
     want = Platform.parse(platform) if platform else None
-    image = open_image(spec, want)
-    subject = subject_for(image, spec)
+    image = open_image(s, want)
+    subject = subject_for(image, name)
     created = image.config.created
     if created:
         subject = Subject(

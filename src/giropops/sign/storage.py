@@ -24,7 +24,6 @@ from giropops.errors import (
     ManifestError,
     NotFoundError,
     ReferenceError_,
-    quote_for_error,
 )
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
@@ -293,15 +292,3 @@ class LayoutStore:
                 out.append(Descriptor(e.media_type, e.digest, e.size, m.annotations,
                                       artifact_type=m.artifact_type or m.config.media_type))
         return out
-
-
-def parse_target(text: str) -> tuple[str, Any]:
-    """The image spec (``giropops.oci.transport`` grammar): a registry reference or ``oci-dir://DIR[:NAME|@DIGEST]``."""
-    from giropops.oci.transport import OCIDirSpec, RegistrySpec, parse_spec
-
-    spec = parse_spec(text)
-    if isinstance(spec, OCIDirSpec):
-        return "layout", (spec.path, spec.name, spec.digest)
-    if isinstance(spec, RegistrySpec):
-        return "registry", spec.ref
-    raise ReferenceError_(f"{quote_for_error(text)}: signatures are stored in registries and oci-dir:// layouts only")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from giropops.oci.model import Platform
-from giropops.oci.transport import open_image
+from giropops.oci.transport import NO_IMAGE, Spec, as_spec, open_image
 from giropops.sbom import sbom_for as _sbom_for
 from giropops.sbom.model import SBOM
 from giropops.vuln.db.store import VulnDB
@@ -21,10 +21,8 @@ from giropops.vuln.match import ScanResult, scan
 from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
 from giropops.vuln.report.view import ReportView
 
-NO_IMAGE_SCHEMES = ("sbom://", "fs://")
 
-
-def sbom_for(spec: str, platform: str | None = None) -> SBOM:
+def sbom_for(spec: Spec | str, platform: str | None = None) -> SBOM:
     """The SBOM of any source spec (an image, ``fs://DIR`` or ``sbom://FILE``); ``platform`` picks from an index."""
     return _sbom_for(spec, platform)
 
@@ -36,11 +34,12 @@ class ImageFacts:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
-def image_facts(spec: str, platform: str | None = None) -> ImageFacts | None:
+def image_facts(spec: Spec | str, platform: str | None = None) -> ImageFacts | None:
     """Config env / labels and manifest annotations of the image ``spec`` names; None for SBOMs and directories."""
-    if spec.startswith(NO_IMAGE_SCHEMES):
+    s = as_spec(spec)
+    if isinstance(s, NO_IMAGE):
         return None
-    image = open_image(spec, Platform.parse(platform) if platform else None)
+    image = open_image(s, Platform.parse(platform) if platform else None)
     env: dict[str, str] = {}
     for item in image.config.env:
         key, _, value = item.partition("=")
@@ -65,7 +64,7 @@ def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexSt
                       severity_source=severity_source)
 
 
-def scan_spec(spec: str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor") -> ScanResult:
+def scan_spec(spec: Spec | str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor") -> ScanResult:
     return scan(sbom_for(spec, platform), db, severity_source=severity_source)
 
 
