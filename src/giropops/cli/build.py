@@ -11,6 +11,7 @@ from giropops.build.builder import Builder
 from giropops.build.errors import SpecError
 from giropops.build.output import BuiltImage, BuiltIndex, index_of, push, write_output
 from giropops.build.spec import ARCH_ALIASES, load_spec
+from giropops.cli._registry import transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import quote_for_error
 from giropops.oci.reference import Reference
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         write_output(img, output, tags, progress)
         print(f"{output} {img.digest}", file=sys.stdout)
     if args.push:
-        for pushed in push(img, tags, progress):
+        for pushed in push(img, tags, progress, transport_options(args)):
             print(pushed, file=sys.stdout)
     for a, result in zip(archs, results, strict=True):
         one = result.image

@@ -9,8 +9,8 @@ on a terminal unless ``--quiet``.
 from __future__ import annotations
 
 import argparse
-import sys
 
+from giropops.cli._registry import transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import ManifestError, ReferenceError_, UsageError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
@@ -19,7 +19,6 @@ from giropops.oci.transport import (
     LocalSpec,
     RegistrySpec,
     Spec,
-    TransportOptions,
     open_any,
     open_image,
     parse_spec,
@@ -29,30 +28,10 @@ from giropops.progress import NO_PROGRESS, Progress
 
 
 def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> None:
-    """Options shared by every command that opens image specs."""
+    """Options shared by every command that opens image specs (the registry flags come from ``main``)."""
     if platforms:
         p.add_argument("--platform", help="os/arch[/variant] to pick from an index (default: this machine's)")
-    p.add_argument("--insecure", action="store_true",
-                   help="allow plain HTTP and unverified TLS for non-loopback registries")
-    p.add_argument("--username", default=None,
-                   help="registry user name (default: $GIROPOPS_REGISTRY_USERNAME, else the docker config)")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the registry password from stdin (default: $GIROPOPS_REGISTRY_PASSWORD)")
-
-
-def transport_options(args: argparse.Namespace, name: str | None = None) -> TransportOptions:
-    password = None
-    if getattr(args, "password_stdin", False):
-        if not getattr(args, "username", None):
-            raise UsageError("--password-stdin needs --username")
-        password = sys.stdin.readline().rstrip("\r\n")
-    return TransportOptions(
-        insecure=bool(getattr(args, "insecure", False)),
-        username=getattr(args, "username", None),
-        password=password,
-        chunk_size=getattr(args, "chunk_size", None),
-        name=name,
-    )
+    # --insecure, --username, --password-stdin: every registry command's (cli.main, cli._registry)
 
 
 def parse_platform(text: str | None) -> Platform | None:

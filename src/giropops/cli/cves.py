@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
+from giropops.cli._registry import transport_options
 from giropops.cli.db import add_db_option, db_path, open_scan_db, warn_if_stale
 from giropops.errors import UsageError
 from giropops.oci.transport import parse_spec
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     filters = filters_from(args)
     vex = vex_from(args)
     with open_scan_db(db_path(args)) as db:
-        result = scan_spec(args.image, db, args.platform, args.severity_source)
+        result = scan_spec(args.image, db, args.platform, args.severity_source, transport_options(args))
         warn_if_stale(db)
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)
     write_output(render(view, Format(args.format)), args.output)

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from giropops import __version__, timeouts
 from giropops.cli import exitcodes
+from giropops.cli._registry import add_registry_options
 from giropops.errors import GiropopsError, GiropopsWarning
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -43,7 +44,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-#: Commands that never talk to a registry; every other one takes ``--timeout``.
+#: Commands that never talk to a registry; every other one takes ``--timeout`` and the registry flags
+#: (``--insecure``, ``--username``, ``--password-stdin``: ``giropops.cli._registry``).
 OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo"})
 
 
@@ -107,6 +109,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for command, command_parser in sub.choices.items():
         if command not in OFFLINE_COMMANDS:
             add_timeout_option(command_parser)
+            add_registry_options(command_parser)
     _describe(sub)
     if len(names) == 1 and command not in sub.choices:
         return build_parser()

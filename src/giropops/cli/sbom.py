@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from giropops.cli._registry import transport_options
 from giropops.errors import UsageError, quote_for_error
 from giropops.sbom import sbom_for
 from giropops.sbom.formats import FORMATS, EncodeOptions, encode, timestamp_from_epoch
@@ -66,7 +67,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 def run(args: argparse.Namespace) -> int:
     options = EncodeOptions(timestamp=_timestamp(args.timestamp))
-    sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache)
+    sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache, options=transport_options(args))
     data = encode(sbom, args.format, options)
     if args.output:
         try:

@@ -213,7 +213,8 @@ def _no_image(s: SBOMFileSpec) -> ReferenceError_:
                            "read sbom://)")
 
 
-def _registry_options(options: TransportOptions) -> RegistryOptions:
+def registry_options(options: TransportOptions) -> RegistryOptions:
+    """The registry client's options from the transport's: the one place they are converted."""
     from giropops.oci.registry import RegistryOptions
 
     return RegistryOptions(
@@ -234,7 +235,7 @@ def open_any(
         # imported here: only registry:// needs the HTTP stack
         from giropops.oci.registry import open_registry
 
-        return open_registry(s.ref, _registry_options(options), platform=platform)
+        return open_registry(s.ref, registry_options(options), platform=platform)
     if isinstance(s, ArchiveSpec):
         from giropops.oci.archive import open_archive
 
@@ -272,7 +273,7 @@ def write_image(
     if isinstance(s, RegistrySpec):
         from giropops.oci.registry import write_registry
 
-        return write_registry(obj, s.ref, _registry_options(options), progress=progress)
+        return write_registry(obj, s.ref, registry_options(options), progress=progress)
     if isinstance(s, ArchiveSpec | OCIDirSpec):
         if s.digest is not None:
             raise ReferenceError_(f"{s}: a destination cannot name a digest")

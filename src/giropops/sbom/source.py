@@ -12,7 +12,8 @@ from pathlib import Path
 
 from giropops.errors import ReferenceError_, SBOMError
 from giropops.oci.model import Platform
-from giropops.oci.transport import FSSpec, SBOMFileSpec, Spec, as_spec, open_image
+from giropops.oci.transport import FSSpec, RegistrySpec, SBOMFileSpec, Spec, TransportOptions, as_spec, open_image
+from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom.formats import CREATED_ANNOTATION, MAX_DOCUMENT_BYTES, decode
 from giropops.sbom.generate import generate, generate_from_directory, subject_for
 from giropops.sbom.model import SBOM, Subject
@@ -27,10 +28,12 @@ def read_sbom_file(path: Path) -> SBOM:
     return decode(data, str(path))
 
 
-def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool = True) -> SBOM:
-    """The SBOM of ``spec`` (parsed by ``giropops.oci.transport``); its subject is named as the text given."""
+def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool = True,
+             options: TransportOptions | None = None, progress: Progress = NO_PROGRESS) -> SBOM:
+    """The SBOM of ``spec`` (parsed by ``giropops.oci.transport``); its subject is named as the text given
+    (a parsed registry spec: by its reference)."""
     s = as_spec(spec)
-    name = spec if isinstance(spec, str) else str(s)
+    name = spec if isinstance(spec, str) else str(s.ref) if isinstance(s, RegistrySpec) else str(s)
     if isinstance(s, SBOMFileSpec):
         return read_sbom_file(s.path)
     if isinstance(s, FSSpec):
@@ -38,7 +41,7 @@ def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool =
             raise ReferenceError_(f"{name}: not a directory")
         return generate_from_directory(s.path, Subject(name=name))
     want = Platform.parse(platform) if platform else None
-    image = open_image(s, want)
+    image = open_image(s, want, options or TransportOptions())
     subject = subject_for(image, name)
     created = image.config.created
     if created:
@@ -46,4 +49,4 @@ def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool =
             subject.name, subject.digest, subject.platform, subject.size, subject.diff_ids,
             {**subject.annotations, CREATED_ANNOTATION: created},
         )
-    return generate(image, subject, use_cache=use_cache)
+    return generate(image, subject, use_cache=use_cache, progress=progress)

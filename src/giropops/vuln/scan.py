@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from giropops.oci.model import Platform
-from giropops.oci.transport import NO_IMAGE, Spec, as_spec, open_image
+from giropops.oci.transport import NO_IMAGE, Spec, TransportOptions, as_spec, open_image
 from giropops.sbom import sbom_for as _sbom_for
 from giropops.sbom.model import SBOM
 from giropops.vuln.db.store import VulnDB
@@ -22,9 +22,9 @@ from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
 from giropops.vuln.report.view import ReportView
 
 
-def sbom_for(spec: Spec | str, platform: str | None = None) -> SBOM:
+def sbom_for(spec: Spec | str, platform: str | None = None, options: TransportOptions | None = None) -> SBOM:
     """The SBOM of any source spec (an image, ``fs://DIR`` or ``sbom://FILE``); ``platform`` picks from an index."""
-    return _sbom_for(spec, platform)
+    return _sbom_for(spec, platform, options=options)
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,13 @@ class ImageFacts:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
-def image_facts(spec: Spec | str, platform: str | None = None) -> ImageFacts | None:
+def image_facts(spec: Spec | str, platform: str | None = None,
+                options: TransportOptions | None = None) -> ImageFacts | None:
     """Config env / labels and manifest annotations of the image ``spec`` names; None for SBOMs and directories."""
     s = as_spec(spec)
     if isinstance(s, NO_IMAGE):
         return None
-    image = open_image(s, Platform.parse(platform) if platform else None)
+    image = open_image(s, Platform.parse(platform) if platform else None, options or TransportOptions())
     env: dict[str, str] = {}
     for item in image.config.env:
         key, _, value = item.partition("=")
@@ -64,8 +65,9 @@ def view_for(result: ScanResult, filters: Filters = NO_FILTERS, vex: tuple[VexSt
                       severity_source=severity_source)
 
 
-def scan_spec(spec: Spec | str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor") -> ScanResult:
-    return scan(sbom_for(spec, platform), db, severity_source=severity_source)
+def scan_spec(spec: Spec | str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor",
+              options: TransportOptions | None = None) -> ScanResult:
+    return scan(sbom_for(spec, platform, options), db, severity_source=severity_source)
 
 
 __all__ = ["ImageFacts", "image_facts", "sbom_for", "scan_spec", "view_for"]
