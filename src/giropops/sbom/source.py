@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from giropops.errors import ReferenceError_, SBOMError
+from giropops.fileio import read_bounded
 from giropops.oci.model import Platform
 from giropops.oci.transport import FSSpec, RegistrySpec, SBOMFileSpec, Spec, TransportOptions, as_spec, open_image
 from giropops.progress import NO_PROGRESS, Progress
@@ -20,12 +21,7 @@ from giropops.sbom.model import SBOM, Subject
 
 
 def read_sbom_file(path: Path) -> SBOM:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_DOCUMENT_BYTES + 1)
-    except OSError as exc:
-        raise SBOMError(f"{path}: cannot read SBOM: {exc.strerror}") from exc
-    return decode(data, str(path))
+    return decode(read_bounded(path, MAX_DOCUMENT_BYTES, "SBOM", SBOMError), str(path))
 
 
 def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool = True,
