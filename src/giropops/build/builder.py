@@ -13,7 +13,6 @@ inputs give the same manifest digest byte for byte.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ from giropops.build.output import BuiltImage, assemble
 from giropops.build.spec import Spec
 from giropops.oci.image import Layer
 from giropops.oci.model import Platform
+from giropops.oci.mutate import source_date_epoch
 from giropops.oci.transport import RegistrySpec, open_image
 from giropops.progress import NO_PROGRESS, Progress
 
@@ -69,13 +69,6 @@ class BuildResult:
     python_version: str
     reused_layers: list[str]  # comments of the layers taken from the cache
     dropped_dependencies: list[str]  # "pkg: clause" dropped because of an exclusion
-
-
-def source_date_epoch() -> int:
-    value = os.environ.get("SOURCE_DATE_EPOCH", "0").strip() or "0"
-    if not value.isdigit():
-        raise SpecError(f"SOURCE_DATE_EPOCH must be a non-negative integer, got {value!r}")
-    return int(value)
 
 
 def _rfc3339(epoch: int) -> str:
@@ -116,6 +109,13 @@ class Builder:
             return None
         return LayerBlob(data, str(meta["digest"]), str(meta["diff_id"]), str(meta.get("comment", "")))
 
+    def _reused_layer(self, key: str, result: _State) -> LayerBlob | None:
+        """The cached layer for ``key``, recorded as reused; None when it must be built."""
+        hit = self._cached_layer(key)
+        if hit is not None:
+            result.reused_layers.append(hit.comment)
+        return hit
+
     def _store_layer(self, key: str, layer: LayerBlob) -> None:
         self.cache.put_blob(layer.data)
         self.cache.put_json("layers", key, {"digest": layer.digest, "diff_id": layer.diff_id,
@@ -151,9 +151,8 @@ class Builder:
         result.dropped_dependencies = list(res.dropped)
         result.packages += [InstalledPackage("deb", p.name, p.version, p.arch) for p in res.packages]
         key = key_of("deb-layer", BUILDER_VERSION, arch, epoch, [p.sha256 for p in res.packages], spec.excludes)
-        hit = self._cached_layer(key)
+        hit = self._reused_layer(key, result)
         if hit is not None:
-            result.reused_layers.append(hit.comment)
             return hit
         tree = Tree()
         path_filter = PathFilter(spec.excludes)
@@ -186,9 +185,8 @@ class Builder:
         pkgs = repo.resolve(list(spec.apk.packages))
         result.packages += [InstalledPackage("apk", p.name, p.version, p.arch) for p in pkgs]
         key = key_of("apk-layer", BUILDER_VERSION, arch, epoch, [p.checksum for p in pkgs], spec.excludes)
-        hit = self._cached_layer(key)
+        hit = self._reused_layer(key, result)
         if hit is not None:
-            result.reused_layers.append(hit.comment)
             return hit
         tree = Tree()
         path_filter = PathFilter(spec.excludes)
@@ -250,9 +248,8 @@ class Builder:
             platforms = pylayer.pip_platforms(arch, libc, libc_version)
             markers = pylayer.marker_environment(_python_full_version(result.packages, version), arch)
             key = key_of("py-layer", BUILDER_VERSION, epoch, pylayer.pip_layer_key(py, version, platforms, markers))
-            hit = self._cached_layer(key)
+            hit = self._reused_layer(key, result)
             if hit is not None:
-                result.reused_layers.append(hit.comment)
                 layers.append(hit)
             else:
                 self.progress.note(f"installing Python requirements for Python {version} ({platforms[0]})")

@@ -9,6 +9,7 @@ from pathlib import Path
 from giropops.cli._registry import transport_options
 from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool, predicate_uri
 from giropops.errors import UsageError
+from giropops.fileio import read_bounded
 from giropops.oci.model import Digest
 from giropops.oci.reference import Reference
 from giropops.oci.transport import OCIDirSpec, RegistrySpec, Spec, TransportOptions
@@ -59,13 +60,7 @@ def run(args: argparse.Namespace) -> int:
     uri = predicate_uri(args.type)
     if args.predicate:
         path = Path(args.predicate)
-        try:
-            with open(path, "rb") as f:
-                predicate = f.read(MAX_PREDICATE_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"cannot read predicate {path}: {exc.strerror}") from exc
-        if len(predicate) > MAX_PREDICATE_BYTES:
-            raise UsageError(f"predicate {path} is larger than {MAX_PREDICATE_BYTES} bytes")
+        predicate = read_bounded(path, MAX_PREDICATE_BYTES, "predicate", UsageError)
     elif args.type not in _SBOM_FORMATS:
         raise UsageError(f"--predicate is required for --type {args.type}")
     key = load_signing_key(args.key)

@@ -15,6 +15,7 @@ from giropops.cli._registry import transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import quote_for_error
 from giropops.oci.reference import Reference
+from giropops.units import human_size
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     for a, result in zip(archs, results, strict=True):
         one = result.image
         print(
-            f"linux/{a}: {one.digest}, {len(one.layers)} layers, {one.compressed_size / 1e6:.1f} MB compressed, "
+            f"linux/{a}: {one.digest}, {len(one.layers)} layers, {human_size(one.compressed_size)} compressed, "
             f"{len(result.packages)} packages"
             + (f", {len(result.reused_layers)} layers from cache" if result.reused_layers else ""),
             file=sys.stderr,

@@ -10,6 +10,7 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.progress import TerminalProgress
+from giropops.units import human_size
 from giropops.vuln.db import importer, store, update
 
 STALE_AFTER = store.STALE_AFTER
@@ -130,7 +131,7 @@ def run_status(args: argparse.Namespace) -> int:
     with store.VulnDB(path) as db:
         st = db.status()
     now = datetime.now(UTC)
-    print(f"database:   {st.path} ({st.size / 1e6:.1f} MB, schema {st.schema_version})")
+    print(f"database:   {st.path} ({human_size(st.size)}, schema {st.schema_version})")
     print(f"built:      {st.built_at or 'unknown'}")
     print(f"advisories: {st.advisories} ({st.withdrawn} withdrawn)")
     print(f"newest:     {st.newest_modified or 'none'}")

@@ -15,29 +15,21 @@ temporary name and renamed, so concurrent runs never see half a record.
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 from typing import Any
 
 from giropops import jsonio
+from giropops.cachedir import cache_root
+from giropops.fileio import atomic_write
 from giropops.sbom.filesystem import LayerRecords
-from giropops.tmpfiles import mkstemp
 
 # Version 2: records are only written once the layer's content is proven to hash to its diff_id;
 # version 1 records were not, so they are misses (one of them may have been poisoned).
 MAGIC = b"GIROPOPS-SBOM-LAYER-2\n"
-ENV_VAR = "GIROPOPS_CACHE_DIR"
-
-
 def default_cache_dir() -> Path:
-    """``$GIROPOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "giropops"
+    """``giropops.cachedir.cache_root()``."""
+    return cache_root()
 
 
 def encode(rec: LayerRecords) -> bytes:
@@ -154,13 +146,6 @@ class LayerCache:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = mkstemp(path.parent, ".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(encode(rec))
-                os.replace(tmp, path)
-            except OSError:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(path, encode(rec), 0o600)
         except OSError:
             return
