@@ -19,7 +19,7 @@ from giropops.errors import ReferenceError_
 from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex, Layer
 from giropops.oci.memory import build_image, build_index, bytes_layer
-from giropops.oci.model import Digest, canonical_json
+from giropops.oci.model import Digest, ImageConfig
 from giropops.oci.transport import ArchiveSpec, OCIDirSpec, Spec, TransportOptions, as_spec, write_image
 from giropops.progress import NO_PROGRESS, Progress
 
@@ -77,9 +77,9 @@ def as_layer(blob: LayerBlob) -> Layer:
     return bytes_layer(blob.data, mt.OCI_LAYER_GZIP, Digest.parse(blob.diff_id))
 
 
-def assemble(layers: Sequence[LayerBlob | Layer], config: dict[str, object], annotations: dict[str, str]) -> BuiltImage:
+def assemble(layers: Sequence[LayerBlob | Layer], config: ImageConfig, annotations: dict[str, str]) -> BuiltImage:
     oci_layers = [as_layer(x) if isinstance(x, LayerBlob) else x for x in layers]
-    image = build_image(canonical_json(config), oci_layers, annotations=dict(sorted(annotations.items())))
+    image = build_image(config.to_bytes(), oci_layers, annotations=dict(sorted(annotations.items())))
     return BuiltImage(image)
 
 
