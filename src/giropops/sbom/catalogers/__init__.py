@@ -74,3 +74,5 @@ def interest_for(catalogers: Iterable[Cataloger]) -> Interest:
     for c in catalogers:
         globs.extend(c.globs)
     return Interest(globs)
+
+__all__ = ["CatalogResult", "Cataloger", "attribute_layers", "default_catalogers", "interest_for"]

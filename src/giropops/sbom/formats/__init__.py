@@ -184,3 +184,9 @@ def decode(data: bytes, what: str = "SBOM") -> SBOM:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise SBOMError(f"{what}: malformed document ({type(exc).__name__}: {exc})") from exc
     raise SBOMError(f"{what}: not an SBOM this tool reads (SPDX JSON, CycloneDX JSON or giropops JSON)")
+
+__all__ = [
+    "CREATED_ANNOTATION", "EPOCH", "FORMATS", "MAX_DOCUMENT_BYTES", "OWN", "PURL_TYPES", "TOOL_NAME", "EncodeOptions",
+    "content_uuid", "decode", "decoded_package", "default_source", "dumps", "encode", "own_licenses", "own_locations",
+    "own_metadata", "package_type", "parse_purl", "qualifiers", "timestamp_from_epoch", "tool_string", "uuid5",
+]

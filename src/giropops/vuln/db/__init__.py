@@ -1,1 +1,4 @@
 """The advisory database: SQLite store, OSV import, update from the OSV exports."""
+
+# the public modules
+__all__ = ["importer", "osv", "store", "update"]
