@@ -31,9 +31,10 @@ from cyclonedx.validation.json import JsonStrictValidator
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
-from giropops import pipeline
+from giropops.demo import steps as demo_steps
 from giropops.sign.keys import SigningKey, write_key_pair
 from giropops.vuln.db.importer import import_paths
+from giropops.vuln.report.view import counts_text
 from tests.sbom.conftest import inventory_of_cyclonedx, trivy_cyclonedx
 from tests.support.osv_export import OSVExportServer, build_export
 from tests.support.paths import REPO_ROOT, VULNDATA
@@ -337,7 +338,7 @@ def test_summary_numbers_match_independent_measurements(demo: DemoRun, tmp_path:
         by_severity[f["severity"]] = by_severity.get(f["severity"], 0) + 1
     assert {k: v for k, v in ours["vulnerabilities"].items() if v} == by_severity
     assert conv["vulnerabilities_total"] > ours["vulnerabilities_total"]
-    assert f"{ours['vulnerabilities_total']} ({pipeline.counts_line(ours['vulnerabilities'])})" in demo.proc.stdout
+    assert f"{ours['vulnerabilities_total']} ({counts_text(ours['vulnerabilities'])})" in demo.proc.stdout
 
 
 def _findings(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -384,7 +385,7 @@ def test_a_never_filled_database_is_fetched_and_the_first_run_shows_the_counts(
 
 def test_the_conventional_spec_carries_the_same_app_layers_as_giropops_yaml() -> None:
     ours = yaml.safe_load((REPO_ROOT / "giropops.yaml").read_text())
-    conv_path = REPO_ROOT / pipeline.CONVENTIONAL_SPEC
+    conv_path = REPO_ROOT / demo_steps.CONVENTIONAL_SPEC
     conv = yaml.safe_load(conv_path.read_text())
     assert (conv_path.parent / conv["python"].pop("project")).resolve() == \
         (REPO_ROOT / ours["python"].pop("project")).resolve()
@@ -396,9 +397,9 @@ def test_the_conventional_spec_carries_the_same_app_layers_as_giropops_yaml() ->
 
 
 def test_the_spec_is_found_from_a_subdirectory_and_a_missing_one_is_a_clear_error(tmp_path: Path) -> None:
-    assert pipeline.find_spec(None, REPO_ROOT / "src" / "giropops") == (REPO_ROOT / "giropops.yaml").resolve()
-    with pytest.raises(pipeline.DemoError, match="not found"):
-        pipeline.find_spec(tmp_path / "nope.yaml", tmp_path)
+    assert demo_steps.find_spec(None, REPO_ROOT / "src" / "giropops") == (REPO_ROOT / "giropops.yaml").resolve()
+    with pytest.raises(demo_steps.DemoError, match="not found"):
+        demo_steps.find_spec(tmp_path / "nope.yaml", tmp_path)
     proc = giropops("demo", "--spec", str(tmp_path / "nope.yaml"), cwd=tmp_path, env=dict(os.environ))
     assert proc.returncode == 1 and proc.stderr.startswith("giropops: error: spec ")
     assert not (tmp_path / "giropops-demo").exists()

@@ -4,9 +4,10 @@ Routes (the original's contract, kept): ``GET``/``POST /`` (the pt-BR page), ``P
 ``GET /api/senhas``, ``GET /metrics``; added: ``GET /healthz`` (the process answers) and ``GET /readyz`` (the
 store answers too).
 
-The hottest two — a valid ``POST /api/gerar-senha`` and ``GET /api/senhas`` — are answered by a small WSGI
-shortcut in front of Flask (``_Atalho``) with the same bytes and headers; everything else, errors included, is
-Flask's.
+The hottest two — ``POST /api/gerar-senha`` with a JSON body and ``GET /api/senhas`` — are answered by a small
+WSGI shortcut in front of Flask (``_Atalho``) calling the same handlers as the Flask views (``gerar_resposta``,
+``senhas_resposta``), so both paths give the same bytes by construction and a body is validated once; everything
+else (other media types, bodies Flask must read, a store that fails) is Flask's.
 """
 
 from __future__ import annotations
@@ -107,18 +108,40 @@ class _Envelope:
 
 
 _JSON = [("Content-Type", "application/json")]
+_STATUS = {200: "200 OK", 400: "400 BAD REQUEST"}
+
+
+def gerar_resposta(store: PasswordStore, metrics: Metrics, e_json: bool, corpo: bytes) -> tuple[int, bytes]:
+    """The one handler of ``POST /api/gerar-senha``: validate once, generate, keep; the status and JSON body.
+
+    ``StoreUnavailable`` goes to the caller (Flask's error handler answers it)."""
+    try:
+        pedido = pedido_da_api(e_json, corpo)
+    except ErroDeValidacao as e:
+        # as Flask's jsonify writes it (compact, in order, UTF-8, a final newline)
+        return 400, (json.dumps(e.as_json(), ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    senha = gerar_senha(pedido.tamanho, pedido.classes)
+    store.add(senha)
+    metrics.senha_gerada.inc()
+    # The hottest route: one json.dumps of a string instead of a general-purpose JSON response.
+    return 200, b'{"senha":%s}' % json.dumps(senha).encode()
+
+
+def senhas_resposta(store: PasswordStore) -> bytes:
+    """The one handler of ``GET /api/senhas``: the latest passwords as JSON."""
+    return store.latest_json(LISTADAS)
 _TIPOS_JSON = frozenset({"application/json", "application/json; charset=utf-8", "application/json;charset=utf-8"})
 
 
 class _Atalho:
-    """WSGI middleware: the two hot API routes' successful answers without Flask's per-request machinery.
+    """WSGI middleware: the two hot API routes without Flask's per-request machinery.
 
-    ``POST /api/gerar-senha`` with a JSON body of known length that validates, and ``GET /api/senhas``, are
-    answered here with the same bytes and headers as the Flask views (measured: Flask's request context, routing
-    and response object are a large share of the app's own CPU per request).  Everything else — another method
-    or path, a body that is missing, too long, chunked or invalid, a media type this check does not know — goes to
-    Flask unchanged (with the body it read put back), so every error is the Flask app's own answer.  A store that
-    fails here is not asked again: the exception rides along in the environ and Flask's error handler answers it.
+    ``POST /api/gerar-senha`` with a JSON body of known length, and ``GET /api/senhas``, are answered here by the
+    Flask views' own handlers (measured: Flask's request context, routing and response object are a large share
+    of the app's own CPU per request).  Everything else — another method or path, a body that is missing, too
+    long, chunked or short, a media type this check does not know — goes to Flask unchanged (with the body it
+    read put back).  A store that fails here is not asked again: the exception rides along in the environ and
+    Flask's error handler answers it.
     """
 
     def __init__(self, app: WSGIApplication, store: PasswordStore, metrics: Metrics, limite: int) -> None:
@@ -132,19 +155,19 @@ class _Atalho:
         caminho = environ.get("PATH_INFO")
         if metodo == "GET" and caminho == "/api/senhas":
             try:
-                corpo = self.store.latest_json(LISTADAS)
+                corpo = senhas_resposta(self.store)
             except StoreUnavailable as e:
                 environ[_FALHA] = e
                 return self.app(environ, start_response)
             environ[_ROTA] = "/api/senhas"
-            return self._ok(start_response, corpo)
+            return self._json(start_response, 200, corpo)
         if metodo == "POST" and caminho == "/api/gerar-senha":
             return self._gerar(environ, start_response)
         return self.app(environ, start_response)
 
     @staticmethod
-    def _ok(start_response: StartResponse, corpo: bytes) -> list[bytes]:
-        start_response("200 OK", [*_JSON, ("Content-Length", str(len(corpo)))])
+    def _json(start_response: StartResponse, status: int, corpo: bytes) -> list[bytes]:
+        start_response(_STATUS[status], [*_JSON, ("Content-Length", str(len(corpo)))])
         return [corpo]
 
     def _gerar(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -157,25 +180,17 @@ class _Atalho:
         ):
             return self.app(environ, start_response)
         corpo = environ["wsgi.input"].read(int(tamanho))
-        pedido = None
-        if len(corpo) == int(tamanho):  # a short body is Flask's to answer
-            try:
-                pedido = pedido_da_api(True, corpo)
-            except ErroDeValidacao:
-                pass  # Flask validates it again and answers the 400
-        if pedido is None:
+        if len(corpo) != int(tamanho):  # a short body is Flask's to answer
             environ["wsgi.input"] = io.BytesIO(corpo)
             return self.app(environ, start_response)
-        senha = gerar_senha(pedido.tamanho, pedido.classes)
         try:
-            self.store.add(senha)
+            status, resposta = gerar_resposta(self.store, self.metrics, True, corpo)
         except StoreUnavailable as e:
             environ[_FALHA] = e
             environ["wsgi.input"] = io.BytesIO(corpo)
             return self.app(environ, start_response)
-        self.metrics.senha_gerada.inc()
         environ[_ROTA] = "/api/gerar-senha"
-        return self._ok(start_response, b'{"senha":%s}' % json.dumps(senha).encode())
+        return self._json(start_response, status, resposta)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -286,19 +301,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     @app.post("/api/gerar-senha")
     def api_gerar_senha() -> tuple[Response, int]:
-        try:
-            pedido = pedido_da_api(request.is_json, request.get_data(cache=False))
-        except ErroDeValidacao as e:
-            return jsonify(e.as_json()), 400
-        senha = gerar_senha(pedido.tamanho, pedido.classes)
-        store.add(senha)
-        metrics.senha_gerada.inc()
-        # The hottest route: one json.dumps of a string instead of Flask's general-purpose jsonify.
-        return Response(b'{"senha":%s}' % json.dumps(senha).encode(), mimetype="application/json"), 200
+        status, corpo = gerar_resposta(store, metrics, request.is_json, request.get_data(cache=False))
+        return Response(corpo, mimetype="application/json"), status
 
     @app.get("/api/senhas")
     def api_senhas() -> Response:
-        return Response(store.latest_json(LISTADAS), mimetype="application/json")
+        return Response(senhas_resposta(store), mimetype="application/json")
 
     @app.get("/metrics")
     def metrics_view() -> Response:

@@ -44,7 +44,7 @@ def _giropops(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         ({"archs": ["sparc"]}, "archs"),
         ({"paths": [{"path": "/x/../etc", "type": "directory"}]}, "paths[0].path"),
         ({"entrypoint": {"shell-fragment": "echo hi"}}, "entrypoint.shell-fragment"),
-        ({"base": "ubuntu"}, "base"),
+        ({"base": "oci-archive://ubuntu.tar"}, "base"),  # a bare "ubuntu" is a registry image (the transport)
         ({"python": {"requirements": ["--index-url=http://evil"]}}, "python.requirements[0]"),
     ],
 )

@@ -13,7 +13,6 @@ inputs give the same manifest digest byte for byte.
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -36,8 +35,9 @@ from giropops.build.layer import LayerBlob, PathFilter, Tree, make_layer
 from giropops.build.output import BuiltImage, assemble
 from giropops.build.spec import Spec
 from giropops.oci.image import Layer
-from giropops.oci.model import Platform
-from giropops.oci.transport import open_image
+from giropops.oci.model import ContainerConfig, Digest, HistoryEntry, ImageConfig, Platform, new_image_config
+from giropops.oci.mutate import source_date_epoch
+from giropops.oci.transport import RegistrySpec, open_image
 from giropops.progress import NO_PROGRESS, Progress
 
 BUILDER_VERSION = "1"
@@ -69,13 +69,6 @@ class BuildResult:
     python_version: str
     reused_layers: list[str]  # comments of the layers taken from the cache
     dropped_dependencies: list[str]  # "pkg: clause" dropped because of an exclusion
-
-
-def source_date_epoch() -> int:
-    value = os.environ.get("SOURCE_DATE_EPOCH", "0").strip() or "0"
-    if not value.isdigit():
-        raise SpecError(f"SOURCE_DATE_EPOCH must be a non-negative integer, got {value!r}")
-    return int(value)
 
 
 def _rfc3339(epoch: int) -> str:
@@ -116,6 +109,13 @@ class Builder:
             return None
         return LayerBlob(data, str(meta["digest"]), str(meta["diff_id"]), str(meta.get("comment", "")))
 
+    def _reused_layer(self, key: str, result: _State) -> LayerBlob | None:
+        """The cached layer for ``key``, recorded as reused; None when it must be built."""
+        hit = self._cached_layer(key)
+        if hit is not None:
+            result.reused_layers.append(hit.comment)
+        return hit
+
     def _store_layer(self, key: str, layer: LayerBlob) -> None:
         self.cache.put_blob(layer.data)
         self.cache.put_json("layers", key, {"digest": layer.digest, "diff_id": layer.diff_id,
@@ -151,9 +151,8 @@ class Builder:
         result.dropped_dependencies = list(res.dropped)
         result.packages += [InstalledPackage("deb", p.name, p.version, p.arch) for p in res.packages]
         key = key_of("deb-layer", BUILDER_VERSION, arch, epoch, [p.sha256 for p in res.packages], spec.excludes)
-        hit = self._cached_layer(key)
+        hit = self._reused_layer(key, result)
         if hit is not None:
-            result.reused_layers.append(hit.comment)
             return hit
         tree = Tree()
         path_filter = PathFilter(spec.excludes)
@@ -186,9 +185,8 @@ class Builder:
         pkgs = repo.resolve(list(spec.apk.packages))
         result.packages += [InstalledPackage("apk", p.name, p.version, p.arch) for p in pkgs]
         key = key_of("apk-layer", BUILDER_VERSION, arch, epoch, [p.checksum for p in pkgs], spec.excludes)
-        hit = self._cached_layer(key)
+        hit = self._reused_layer(key, result)
         if hit is not None:
-            result.reused_layers.append(hit.comment)
             return hit
         tree = Tree()
         path_filter = PathFilter(spec.excludes)
@@ -215,32 +213,31 @@ class Builder:
         created = _rfc3339(epoch)
         result = _State()
         layers: list[LayerBlob | Layer] = []
-        base_cfg: Mapping[str, Any] = {}
-        base_history: list[Mapping[str, Any]] = []
+        base: ImageConfig | None = None  # the base image's config
         annotations: dict[str, str] = {}
-        if spec.base != "scratch":
+        if spec.base is not None:
             self.progress.note(f"reading base image {spec.base}")
-            base = open_image(spec.base, Platform("linux", arch, "v8" if arch == "arm64" else None))
-            layers += list(base.layers())
-            base_cfg = base.config.container_config
-            base_history = base.config.history
-            annotations["org.opencontainers.image.base.name"] = spec.base.removeprefix("registry://")
-            annotations["org.opencontainers.image.base.digest"] = str(base.digest)
+            base_image = open_image(spec.base, Platform("linux", arch, "v8" if arch == "arm64" else None))
+            layers += list(base_image.layers())
+            base = base_image.config
+            annotations["org.opencontainers.image.base.name"] = (
+                str(spec.base.ref) if isinstance(spec.base, RegistrySpec) else str(spec.base))
+            annotations["org.opencontainers.image.base.digest"] = str(base_image.digest)
 
         if spec.debian is not None and spec.debian.packages:
             layers.append(self._debian_layer(spec, arch, epoch, result))
         elif spec.apk.packages:
             layers.append(self._apk_layer(spec, arch, epoch, result))
 
-        if spec.base == "scratch" or spec.users or spec.groups or spec.paths or spec.work_dir:
+        if spec.base is None or spec.users or spec.groups or spec.paths or spec.work_dir:
             # On a base image, /etc/passwd and /etc/group are only replaced when the spec defines accounts.
             layers.append(make_layer(_accounts_tree(spec).to_tar(epoch), "accounts and paths"))
 
-        env = dict(e.split("=", 1) for e in base_cfg.get("Env") or [] if isinstance(e, str) and "=" in e)
+        env = dict(e.split("=", 1) for e in (base.env if base is not None else []) if "=" in e)
         env.update(dict(spec.environment))
         if spec.python is not None:
             py = spec.python
-            if not py.version and spec.base != "scratch" and not result.packages:
+            if not py.version and spec.base is not None and not result.packages:
                 raise SpecError("python.version is required when the interpreter comes from the base image")
             version = py.version or _python_version(result.packages)
             interpreter = py.interpreter or f"/usr/bin/python{version}"
@@ -249,9 +246,8 @@ class Builder:
             platforms = pylayer.pip_platforms(arch, libc, libc_version)
             markers = pylayer.marker_environment(_python_full_version(result.packages, version), arch)
             key = key_of("py-layer", BUILDER_VERSION, epoch, pylayer.pip_layer_key(py, version, platforms, markers))
-            hit = self._cached_layer(key)
+            hit = self._reused_layer(key, result)
             if hit is not None:
-                result.reused_layers.append(hit.comment)
                 layers.append(hit)
             else:
                 self.progress.note(f"installing Python requirements for Python {version} ({platforms[0]})")
@@ -276,41 +272,22 @@ class Builder:
         if user and not user.isdigit():
             u = next(u for u in spec.users if u.username == user)
             user = f"{u.uid}:{u.gid}"  # numeric: runtimes need no /etc/passwd lookup and k8s can check runAsNonRoot
-        user = user or str(base_cfg.get("User") or "")
-        cfg: dict[str, object] = {}
-        if user:
-            cfg["User"] = user
-        cfg["Env"] = [f"{k}={v}" for k, v in sorted(env.items())]
-        entrypoint = list(spec.entrypoint) or list(base_cfg.get("Entrypoint") or [])
-        if entrypoint:
-            cfg["Entrypoint"] = entrypoint
-        # As in a Dockerfile: a new entrypoint resets the base's cmd.
-        cmd = list(spec.cmd) or ([] if spec.entrypoint else list(base_cfg.get("Cmd") or []))
-        if cmd:
-            cfg["Cmd"] = cmd
-        work_dir = spec.work_dir or str(base_cfg.get("WorkingDir") or "")
-        if work_dir:
-            cfg["WorkingDir"] = work_dir
-        ports = sorted(set(spec.expose) | set(base_cfg.get("ExposedPorts") or {}))
-        if ports:
-            cfg["ExposedPorts"] = {p: {} for p in ports}
-        labels = {**dict(base_cfg.get("Labels") or {}), **dict(spec.labels)}
-        if labels:
-            cfg["Labels"] = dict(sorted(labels.items()))
-        config: dict[str, object] = {
-            "created": created,
-            "architecture": arch,
-            "os": "linux",
-            "config": cfg,
-            "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id) for layer in layers]},
-            "history": [dict(h) for h in base_history] + [
-                {"created": created, "created_by": f"giropops build: {layer.comment}"}
-                for layer in layers
-                if isinstance(layer, LayerBlob)
-            ],
-        }
-        if arch == "arm64":
-            config["variant"] = "v8"
+        labels = {**base.labels, **dict(spec.labels)} if base is not None else dict(spec.labels)
+        container = ContainerConfig(
+            user=user or (base.user if base is not None else ""),
+            env=tuple(f"{k}={v}" for k, v in sorted(env.items())),
+            entrypoint=spec.entrypoint or tuple(base.entrypoint if base is not None else ()),
+            # As in a Dockerfile: a new entrypoint resets the base's cmd.
+            cmd=spec.cmd or (() if spec.entrypoint or base is None else tuple(base.cmd)),
+            working_dir=spec.work_dir or (base.working_dir if base is not None else ""),
+            exposed_ports=tuple(sorted(set(spec.expose) | set(base.exposed_ports if base is not None else ()))),
+            labels=dict(sorted(labels.items())),
+        )
+        history: list[HistoryEntry | Mapping[str, Any]] = [*(base.history if base is not None else ())]
+        history += [HistoryEntry(f"giropops build: {layer.comment}", created)
+                    for layer in layers if isinstance(layer, LayerBlob)]
+        config = new_image_config(Platform("linux", arch, "v8" if arch == "arm64" else None), created, container,
+                                  [Digest.parse(str(layer.diff_id)) for layer in layers], history)
         annotations["org.opencontainers.image.created"] = created
         revision = _git(context, "rev-parse", "HEAD")
         if revision:

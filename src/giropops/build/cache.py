@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,6 +18,8 @@ from typing import Any
 
 from giropops import jsonio
 from giropops.build.errors import IntegrityError, RepositoryError
+from giropops.cachedir import cache_root
+from giropops.fileio import atomic_write
 from giropops.progress import NO_PROGRESS, Progress
 
 USER_AGENT = "giropops-build/0.1"
@@ -27,24 +27,12 @@ CHUNK = 1 << 20
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("GIROPOPS_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "giropops"
+    return cache_root()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, 0o600)
 
 
 def fetch(url: str, limit: int, what: str, timeout: float = 60.0, strict: bool = True) -> bytes:

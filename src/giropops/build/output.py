@@ -19,8 +19,8 @@ from giropops.errors import ReferenceError_
 from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex, Layer
 from giropops.oci.memory import build_image, build_index, bytes_layer
-from giropops.oci.model import Digest, canonical_json
-from giropops.oci.transport import ArchiveSpec, OCIDirSpec, TransportOptions, parse_spec, write_image
+from giropops.oci.model import Digest, ImageConfig
+from giropops.oci.transport import ArchiveSpec, OCIDirSpec, Spec, TransportOptions, as_spec, write_image
 from giropops.progress import NO_PROGRESS, Progress
 
 
@@ -77,33 +77,33 @@ def as_layer(blob: LayerBlob) -> Layer:
     return bytes_layer(blob.data, mt.OCI_LAYER_GZIP, Digest.parse(blob.diff_id))
 
 
-def assemble(layers: Sequence[LayerBlob | Layer], config: dict[str, object], annotations: dict[str, str]) -> BuiltImage:
+def assemble(layers: Sequence[LayerBlob | Layer], config: ImageConfig, annotations: dict[str, str]) -> BuiltImage:
     oci_layers = [as_layer(x) if isinstance(x, LayerBlob) else x for x in layers]
-    image = build_image(canonical_json(config), oci_layers, annotations=dict(sorted(annotations.items())))
+    image = build_image(config.to_bytes(), oci_layers, annotations=dict(sorted(annotations.items())))
     return BuiltImage(image)
 
 
 def write_output(
     image: BuiltImage | BuiltIndex,
-    output: str,
+    output: Spec | str,
     tags: Sequence[str],
     progress: Progress = NO_PROGRESS,
     options: TransportOptions | None = None,
-) -> str:
+) -> Spec:
     """Write to ``archive://FILE`` or ``oci-dir://DIR`` (named by the first tag); returns the spec written."""
     try:
-        spec = parse_spec(output)
+        spec = as_spec(output)
     except ReferenceError_ as exc:
         raise BuildError(f"--output: {exc}") from exc
     if not isinstance(spec, ArchiveSpec | OCIDirSpec):
         raise BuildError(
-            f"--output must be archive://FILE or oci-dir://DIR, got {output!r} (use --push for a registry)"
+            f"--output must be archive://FILE or oci-dir://DIR, got {str(output)!r} (use --push for a registry)"
         )
     opts = options or TransportOptions()
     if tags and spec.name is None:
         opts = TransportOptions(**{**opts.__dict__, "name": tags[0]})
     write_image(_obj(image), spec, opts, progress)
-    return output
+    return spec
 
 
 def push(image: BuiltImage | BuiltIndex, tags: Sequence[str], progress: Progress = NO_PROGRESS,

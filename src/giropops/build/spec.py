@@ -5,8 +5,9 @@ apko keys: ``contents.repositories``, ``contents.keyring``, ``contents.packages`
 ``cmd``, ``environment``, ``work-dir``, ``archs``, ``paths``, ``annotations``,
 ``include``.
 
-Ours: ``base`` (``scratch`` or an image source such as ``registry://…``,
-``archive://…``, ``oci-dir://…``), ``debian`` (``mirror``, ``suites``,
+Ours: ``base`` (``scratch`` or an image source in ``giropops.oci.transport``'s grammar:
+``python:3.12-slim``, ``registry://…``, ``archive://…``, ``oci-dir://…``, ``fs://…``, ``local://…``),
+``debian`` (``mirror``, ``suites``,
 ``components``, ``keyring``, ``packages``, ``exclude``, ``default-excludes``),
 ``python`` (``version``, ``interpreter``, ``requirements``, ``requirements-file``,
 ``wheels``, ``project``, ``packages``, ``scripts``, ``site-packages``, ``app-dir``),
@@ -37,6 +38,10 @@ from typing import Any
 import yaml
 
 from giropops.build.errors import SpecError
+from giropops.errors import ReferenceError_, quote_for_error
+from giropops.oci.transport import SBOMFileSpec
+from giropops.oci.transport import Spec as ImageSource
+from giropops.oci.transport import parse_spec as parse_source
 
 TOP_KEYS = {
     "include", "base", "contents", "debian", "accounts", "entrypoint", "cmd", "environment", "work-dir",
@@ -109,7 +114,7 @@ class PythonSpec:
 @dataclass(frozen=True)
 class Spec:
     path: Path | None
-    base: str = "scratch"
+    base: ImageSource | None = None  # None: scratch
     apk: ApkSpec = field(default_factory=ApkSpec)
     debian: DebianSpec | None = None
     users: tuple[User, ...] = ()
@@ -250,6 +255,19 @@ def _rebase_paths(doc: dict[str, Any], where: Path, context: Path) -> dict[str, 
     return doc
 
 
+def _base(text: str) -> ImageSource | None:
+    """``scratch`` or an image source, parsed by the transport (the one grammar for image sources)."""
+    if text == "scratch":
+        return None
+    try:
+        source = parse_source(text)
+    except ReferenceError_ as exc:
+        raise SpecError(f"'base' must be 'scratch' or an image source such as registry://REF: {exc}") from exc
+    if isinstance(source, SBOMFileSpec):
+        raise SpecError(f"'base' must be an image, not {quote_for_error(text)}")
+    return source
+
+
 def _str(obj: Any, key: str) -> str:
     if not isinstance(obj, str | int | float) or isinstance(obj, bool):
         raise SpecError(f"'{key}' must be a string")
@@ -314,9 +332,7 @@ def _command(obj: Any, key: str) -> tuple[str, ...]:
 
 def parse_spec(doc: Mapping[str, Any], path: Path | None = None) -> Spec:
     _check_keys(doc, TOP_KEYS, "")
-    base = _str(doc.get("base", "scratch"), "base")
-    if base != "scratch" and not re.match(r"^(registry|archive|oci-dir|oci-archive|docker-archive)://.+", base):
-        raise SpecError(f"'base' must be 'scratch' or an image source such as registry://REF, got {base!r}")
+    base = _base(_str(doc.get("base", "scratch"), "base"))
 
     contents = doc.get("contents") or {}
     if not isinstance(contents, Mapping):

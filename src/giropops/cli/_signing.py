@@ -8,11 +8,14 @@ import os
 import sys
 from pathlib import Path
 
-from giropops.errors import UsageError, quote_for_error
+from giropops.cli._registry import transport_options
+from giropops.errors import ReferenceError_, UsageError, quote_for_error
+from giropops.oci.transport import TransportOptions, parse_spec
+from giropops.sign import storage
 from giropops.sign.dsse import predicate_type_uri
 from giropops.sign.errors import PayloadMalformedError
 from giropops.sign.keys import SigningKey
-from giropops.sign.storage import LayoutStore, Store, open_registry_store, parse_target
+from giropops.sign.storage import Store
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
@@ -20,8 +23,6 @@ PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a pass
 def add_target(p: argparse.ArgumentParser) -> None:
     p.add_argument("image", metavar="IMAGE",
                    help="registry reference (REPO[:TAG|@DIGEST]) or oci-dir://DIR[:NAME] (an OCI layout, offline)")
-    p.add_argument("--allow-insecure-registry", "--insecure", dest="allow_insecure_registry", action="store_true",
-                   help="allow plain HTTP / unverified TLS to non-loopback registries")
 
 
 def add_annotations(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -38,12 +39,13 @@ def parse_annotations(items: list[str]) -> dict[str, str]:
     return out
 
 
-def open_store(args: argparse.Namespace) -> Store:
-    kind, value = parse_target(args.image)
-    if kind == "layout":
-        root, name, digest = value
-        return LayoutStore(Path(root), name, digest)
-    return open_registry_store(value, insecure=args.allow_insecure_registry)
+def open_store(args: argparse.Namespace, options: TransportOptions | None = None) -> Store:
+    """The store of ``args.image`` (``options``: the registry flags', when the caller has read them already)."""
+    store = storage.open_store(parse_spec(args.image), options or transport_options(args))
+    if store is not None:
+        return store
+    raise ReferenceError_(f"{quote_for_error(args.image)}: signatures are stored in registries and oci-dir:// "
+                          "layouts only")
 
 
 def read_password(confirm: bool = False) -> bytes:

@@ -6,9 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from giropops.cli._registry import transport_options
 from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool, predicate_uri
 from giropops.errors import UsageError
+from giropops.fileio import read_bounded
 from giropops.oci.model import Digest
+from giropops.oci.reference import Reference
+from giropops.oci.transport import OCIDirSpec, RegistrySpec, Spec, TransportOptions
 from giropops.sign.dsse import PREDICATE_TYPES
 from giropops.sign.image import attest_image
 from giropops.sign.storage import LayoutStore, RegistryStore
@@ -31,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _generated_sbom(image: str, ptype: str) -> bytes:
+def _generated_sbom(image: Spec, ptype: str, options: TransportOptions) -> bytes:
     fmt = _SBOM_FORMATS.get(ptype)
     if fmt is None:
         raise UsageError(f"--predicate is required for --type {ptype}")
@@ -39,14 +43,14 @@ def _generated_sbom(image: str, ptype: str) -> bytes:
     from giropops.sbom import sbom_for
     from giropops.sbom.formats import encode
 
-    return encode(sbom_for(image), fmt)
+    return encode(sbom_for(image, options=options), fmt)
 
 
-def _pinned_spec(store: object, digest: Digest) -> str:
+def _pinned_spec(store: object, digest: Digest) -> Spec:
     if isinstance(store, RegistryStore):
-        return f"{store.ref.repository}@{digest}"
+        return RegistrySpec(Reference(store.ref.domain, store.ref.path, digest=digest))
     if isinstance(store, LayoutStore):
-        return f"oci-dir://{store.root}@{digest}"
+        return OCIDirSpec(store.root, digest=digest)
     raise UsageError("cannot generate an SBOM for this kind of image store")
 
 
@@ -56,21 +60,16 @@ def run(args: argparse.Namespace) -> int:
     uri = predicate_uri(args.type)
     if args.predicate:
         path = Path(args.predicate)
-        try:
-            with open(path, "rb") as f:
-                predicate = f.read(MAX_PREDICATE_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"cannot read predicate {path}: {exc.strerror}") from exc
-        if len(predicate) > MAX_PREDICATE_BYTES:
-            raise UsageError(f"predicate {path} is larger than {MAX_PREDICATE_BYTES} bytes")
+        predicate = read_bounded(path, MAX_PREDICATE_BYTES, "predicate", UsageError)
     elif args.type not in _SBOM_FORMATS:
         raise UsageError(f"--predicate is required for --type {args.type}")
     key = load_signing_key(args.key)
-    store = open_store(args)
+    options = transport_options(args)
+    store = open_store(args, options)
     subject = store.subject()
     if not args.predicate:
         # the SBOM of exactly the digest being attested, even if the tag moves meanwhile
-        predicate = _generated_sbom(_pinned_spec(store, subject.digest), args.type)
+        predicate = _generated_sbom(_pinned_spec(store, subject.digest), args.type, options)
         print(f"Generated a {args.type} SBOM of {subject.digest}", file=sys.stderr)
     print("Note: no transparency log is used (as cosign --tlog-upload=false).", file=sys.stderr)
     result = attest_image(store, key, args.type, predicate, subject=subject)

@@ -11,9 +11,11 @@ from giropops.build.builder import Builder
 from giropops.build.errors import SpecError
 from giropops.build.output import BuiltImage, BuiltIndex, index_of, push, write_output
 from giropops.build.spec import ARCH_ALIASES, load_spec
+from giropops.cli._registry import transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import quote_for_error
 from giropops.oci.reference import Reference
+from giropops.units import human_size
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,15 +78,15 @@ def run(args: argparse.Namespace) -> int:
     results = [builder.build(spec, arch=a) for a in archs]
     img: BuiltImage | BuiltIndex = results[0].image if len(results) == 1 else index_of([r.image for r in results])
     if output is not None:
-        where = write_output(img, output, tags, progress)
-        print(f"{where} {img.digest}", file=sys.stdout)
+        write_output(img, output, tags, progress)
+        print(f"{output} {img.digest}", file=sys.stdout)
     if args.push:
-        for pushed in push(img, tags, progress):
+        for pushed in push(img, tags, progress, transport_options(args)):
             print(pushed, file=sys.stdout)
     for a, result in zip(archs, results, strict=True):
         one = result.image
         print(
-            f"linux/{a}: {one.digest}, {len(one.layers)} layers, {one.compressed_size / 1e6:.1f} MB compressed, "
+            f"linux/{a}: {one.digest}, {len(one.layers)} layers, {human_size(one.compressed_size)} compressed, "
             f"{len(result.packages)} packages"
             + (f", {len(result.reused_layers)} layers from cache" if result.reused_layers else ""),
             file=sys.stderr,

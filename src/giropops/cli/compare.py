@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
+from giropops.cli._registry import transport_options
 from giropops.cli.cves import add_filter_options, check_specs, filters_from, vex_from, write_output
 from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.vuln.compare import compare
@@ -44,14 +45,15 @@ def run(args: argparse.Namespace) -> int:
     check_specs(args.image, args.to)
     filters = filters_from(args)
     vex = vex_from(args)
-    new_sbom, old_sbom = sbom_for(args.image, args.platform), sbom_for(args.to, args.platform)
+    options = transport_options(args)
+    new_sbom, old_sbom = sbom_for(args.image, args.platform, options), sbom_for(args.to, args.platform, options)
     with open_scan_db(prepare_scan_db(args, [new_sbom, old_sbom])) as db:
         src = args.severity_source
         new_view = view_for(scan(new_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)
         old_view = view_for(scan(old_sbom, db, severity_source=src), filters, vex, args.show_disputed, src)
         warn_if_stale(db)
-    comparison = compare(new_view, old_view, image_facts(args.image, args.platform),
-                         image_facts(args.to, args.platform))
+    comparison = compare(new_view, old_view, image_facts(args.image, args.platform, options),
+                         image_facts(args.to, args.platform, options))
     renderer = {"text": compare_report.render_text, "markdown": compare_report.render_markdown,
                 "json": compare_report.render_json}[args.format]
     write_output(renderer(comparison, args.ignore_unchanged), args.output)

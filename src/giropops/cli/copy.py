@@ -17,6 +17,7 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
+from giropops.cli._registry import transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import ManifestError, ReferenceError_, UsageError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
@@ -39,30 +40,10 @@ if TYPE_CHECKING:
 
 
 def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> None:
-    """Options shared by every command that opens image specs."""
+    """Options shared by every command that opens image specs (the registry flags come from ``main``)."""
     if platforms:
         p.add_argument("--platform", help="os/arch[/variant] to pick from an index (default: this machine's)")
-    p.add_argument("--insecure", action="store_true",
-                   help="allow plain HTTP and unverified TLS for non-loopback registries")
-    p.add_argument("--username", default=None,
-                   help="registry user name (default: $GIROPOPS_REGISTRY_USERNAME, else the docker config)")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the registry password from stdin (default: $GIROPOPS_REGISTRY_PASSWORD)")
-
-
-def transport_options(args: argparse.Namespace, name: str | None = None) -> TransportOptions:
-    password = None
-    if getattr(args, "password_stdin", False):
-        if not getattr(args, "username", None):
-            raise UsageError("--password-stdin needs --username")
-        password = sys.stdin.readline().rstrip("\r\n")
-    return TransportOptions(
-        insecure=bool(getattr(args, "insecure", False)),
-        username=getattr(args, "username", None),
-        password=password,
-        chunk_size=getattr(args, "chunk_size", None),
-        name=name,
-    )
+    # --insecure, --username, --password-stdin: every registry command's (cli.main, cli._registry)
 
 
 def parse_platform(text: str | None) -> Platform | None:
@@ -127,15 +108,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> Store:
     """Where the signatures of ``digest`` live, reached with the same credentials as the image copy."""
-    from giropops.sign.storage import LayoutStore, RegistryStore
+    from giropops.sign.storage import LayoutStore, open_registry_store
 
     if isinstance(spec, RegistrySpec):
-        from giropops.oci.registry import RegistryClient, RegistryOptions
-
-        client = RegistryClient(spec.ref.registry_host, RegistryOptions(
-            insecure=options.insecure, username=options.username, password=options.password,
-            docker_config=options.docker_config, chunk_size=options.chunk_size))
-        return RegistryStore(client, spec.ref)
+        return open_registry_store(spec.ref, options)
     if isinstance(spec, OCIDirSpec):
         return LayoutStore(spec.path, None, digest)
     raise UsageError(f"--with-signatures copies between registries and oci-dir:// layouts only, not {spec}")

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
+from giropops.cli._registry import transport_options
 from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.errors import UsageError
-from giropops.oci.transport import parse_spec
+from giropops.oci.transport import TransportOptions, parse_spec
 from giropops.sbom.model import SBOM
 from giropops.tmpfiles import mkstemp
 from giropops.vuln.match import scan
@@ -126,8 +127,7 @@ def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
 def check_specs(*specs: str) -> None:
     """Spec mistakes (a bare path, an unknown scheme) before the database is even opened."""
     for spec in specs:
-        if not spec.startswith("sbom://"):
-            parse_spec(spec)
+        parse_spec(spec)
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -164,8 +164,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _base_split(args: argparse.Namespace, sbom: SBOM) -> BaseSplit | None:
-    split = find_base(sbom, image_facts(args.image, args.platform), args.base, args.platform)
+def _base_split(args: argparse.Namespace, sbom: SBOM, options: TransportOptions) -> BaseSplit | None:
+    split = find_base(sbom, image_facts(args.image, args.platform, options), args.base, args.platform,
+                      options=options)
     if split is None and (args.only_base or args.ignore_base):
         raise UsageError(f"cannot tell the base image of {args.image}: it names none (annotations, labels) and no "
                          "--base candidate's layers match")
@@ -176,10 +177,11 @@ def run(args: argparse.Namespace) -> int:
     check_specs(args.image)
     filters = filters_from(args)
     vex = vex_from(args)
-    sbom = sbom_for(args.image, args.platform)
+    options = transport_options(args)
+    sbom = sbom_for(args.image, args.platform, options)
     with open_scan_db(prepare_scan_db(args, [sbom])) as db:
         wanted = args.locations or args.only_base or args.ignore_base or args.base
-        split = _base_split(args, sbom) if wanted else None
+        split = _base_split(args, sbom, options) if wanted else None
         result = with_base(scan(sbom, db, severity_source=args.severity_source), split)
         stale = db.stale_warning()
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)

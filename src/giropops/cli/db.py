@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
+from giropops.cli._registry import add_registry_options, transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import UsageError, VulnError
 from giropops.sbom.model import SBOM
+from giropops.units import human_size
 from giropops.vuln.db import ensure, importer, store, update
+from giropops.vuln.db.ensure import fetch_note
 from giropops.vuln.match import needed_ecosystems
 
 STALE_AFTER = store.STALE_AFTER
@@ -79,22 +82,6 @@ def ensure_options(args: argparse.Namespace) -> ensure.EnsureOptions:
     )
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
-
-
-def fetch_note(result: ensure.EnsureResult) -> str | None:
-    """The one line a scan prints when it downloaded something; None when it did not."""
-    got = [*result.fetched, *result.refreshed]
-    if not got:
-        return None
-    what = ", ".join(f"{eco} ({_size(result.sizes.get(eco, 0))})" for eco in got)
-    verb = "fetched" if result.fetched else "refreshed"
-    source = "the OSV exports" if result.source == update.DEFAULT_BASE_URL else result.source
-    return (f"{verb} vulnerability data for {what} from {source}: {result.advisories} advisories "
-            f"imported, {_size(result.downloaded_bytes)} in all")
-
-
 def prepare_scan_db(args: argparse.Namespace, sboms: Sequence[SBOM | None]) -> Path:
     """Before a scan: fetch the ecosystems ``sboms`` need when the database lacks them, refresh old ones
     (one line on stderr for each thing done); returns the database's path."""
@@ -147,8 +134,7 @@ def register(sub: Any) -> None:
                           help="pull the database published with 'giropops db push' from a registry instead")
     p_update.add_argument("--key", default=None, metavar="PUB",
                           help="with --from: refuse the database unless its cosign signature verifies with PUB")
-    p_update.add_argument("--insecure", action="store_true",
-                          help="with --from: allow plain HTTP and unverified TLS to the registry")
+    add_registry_options(p_update)  # for --from: --insecure, --username, --password-stdin
     p_update.add_argument("--kev-url", default=None, metavar="URL",
                           help="CISA KEV catalog JSON (plain or .gz) to fetch (default: $GIROPOPS_KEV_URL, else "
                                "CISA's, unless --url names an OSV mirror)")
@@ -163,8 +149,7 @@ def register(sub: Any) -> None:
     p_push.add_argument("ref", metavar="REF", help="where to push it, e.g. registry.example.com/security/vulndb:latest")
     p_push.add_argument("--key", default=None, metavar="KEY",
                         help="sign the artifact with this cosign private key (password from $COSIGN_PASSWORD)")
-    p_push.add_argument("--insecure", action="store_true",
-                        help="allow plain HTTP and unverified TLS to the registry")
+    add_registry_options(p_push)
     p_push.set_defaults(func=run_push)
 
     p_status = dbsub.add_parser("status", help="ecosystems, record counts, age of the data")
@@ -225,7 +210,7 @@ def _update_from(args: argparse.Namespace, path: Path) -> int:
     if args.ecosystem or args.url:
         raise UsageError("--from REF pulls a whole published database: it takes no --ecosystem or --url")
     from giropops.oci.reference import Reference
-    from giropops.oci.registry.client import RegistryOptions
+    from giropops.oci.transport import registry_options
     from giropops.vuln.db import artifact
 
     trust = None
@@ -235,7 +220,7 @@ def _update_from(args: argparse.Namespace, path: Path) -> int:
 
         trust = Trust(key=VerifyingKey.load(Path(args.key)))
     ref = Reference.parse(args.from_ref.removeprefix("registry://"))
-    result = artifact.pull(path, ref, RegistryOptions(insecure=args.insecure), trust,
+    result = artifact.pull(path, ref, registry_options(transport_options(args)), trust,
                            lock_timeout=args.lock_timeout, on_wait=_waiting)
     signed = ", signature verified" if result.verified_signature else ""
     print(f"{result.reference}@{result.digest}: {result.advisories} advisories, built {result.built or 'unknown'}"
@@ -246,7 +231,7 @@ def _update_from(args: argparse.Namespace, path: Path) -> int:
 
 def run_push(args: argparse.Namespace) -> int:
     from giropops.oci.reference import Reference
-    from giropops.oci.registry.client import RegistryOptions
+    from giropops.oci.transport import registry_options
     from giropops.vuln.db import artifact
 
     ref = Reference.parse(args.ref.removeprefix("registry://"))
@@ -255,7 +240,7 @@ def run_push(args: argparse.Namespace) -> int:
         from giropops.cli._signing import load_signing_key
 
         key = load_signing_key(args.key)
-    result = artifact.push(db_path(args), ref, RegistryOptions(insecure=args.insecure), key)
+    result = artifact.push(db_path(args), ref, registry_options(transport_options(args)), key)
     print(f"pushed {result.reference}@{result.digest} ({result.size} bytes, "
           f"{result.annotations[artifact.ANNOTATION_ADVISORIES]} advisories, built "
           f"{result.annotations[artifact.ANNOTATION_BUILT]}){', signed' if result.signed else ''}")
@@ -289,7 +274,7 @@ def run_status(args: argparse.Namespace) -> int:
     with store.VulnDB(path) as db:
         st = db.status()
     now = datetime.now(UTC)
-    print(f"database:   {st.path} ({st.size / 1e6:.1f} MB, schema {st.schema_version})")
+    print(f"database:   {st.path} ({human_size(st.size)}, schema {st.schema_version})")
     print(f"built:      {st.built_at or 'unknown'}")
     print(f"advisories: {st.advisories} ({st.withdrawn} withdrawn)")
     print(f"newest:     {st.newest_modified or 'none'}")

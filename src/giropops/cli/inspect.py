@@ -11,7 +11,8 @@ import json
 import sys
 from typing import Any
 
-from giropops.cli.copy import add_transport_args, parse_platform, transport_options
+from giropops.cli._registry import transport_options
+from giropops.cli.copy import add_transport_args, parse_platform
 from giropops.errors import ManifestError
 from giropops.oci.image import Image, ImageIndex, compressed_size
 from giropops.oci.model import Platform

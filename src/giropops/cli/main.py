@@ -3,7 +3,7 @@
 Each command lives in a module of this package exposing ``register(subparsers)``;
 ``register`` adds a parser whose ``func`` default takes the parsed namespace
 and returns an exit code.  Adding a command means adding its module name to
-``COMMAND_MODULES``.
+``COMMAND_MODULES`` and its import to ``_command``.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from giropops import __version__, timeouts
 from giropops.cli import exitcodes
+from giropops.cli._registry import add_registry_options
 from giropops.errors import GiropopsError, GiropopsWarning
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -49,7 +49,8 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-#: Commands that never talk to a registry; every other one takes ``--timeout``.
+#: Commands that never talk to a registry; every other one takes ``--timeout`` and the registry flags
+#: (``--insecure``, ``--username``, ``--password-stdin``: ``giropops.cli._registry``).
 OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo", "where", "affected", "index", "cache"})
 
 
@@ -92,6 +93,111 @@ def _describe(sub: argparse._SubParsersAction[Any]) -> None:
                 _describe(action)
 
 
+class _Command(Protocol):
+    def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+
+
+def _command(name: str) -> _Command:
+    """The module of command ``name``, imported only when asked for (an explicit table, no dynamic import)."""
+    if name == "version":
+        from giropops.cli import version
+
+        return version
+    if name == "copy":
+        from giropops.cli import copy
+
+        return copy
+    if name == "inspect":
+        from giropops.cli import inspect
+
+        return inspect
+    if name == "sbom":
+        from giropops.cli import sbom
+
+        return sbom
+    if name == "build":
+        from giropops.cli import build
+
+        return build
+    if name == "generate_key_pair":
+        from giropops.cli import generate_key_pair
+
+        return generate_key_pair
+    if name == "sign":
+        from giropops.cli import sign
+
+        return sign
+    if name == "verify":
+        from giropops.cli import verify
+
+        return verify
+    if name == "attest":
+        from giropops.cli import attest
+
+        return attest
+    if name == "verify_attestation":
+        from giropops.cli import verify_attestation
+
+        return verify_attestation
+    if name == "tree":
+        from giropops.cli import tree
+
+        return tree
+    if name == "db":
+        from giropops.cli import db
+
+        return db
+    if name == "cves":
+        from giropops.cli import cves
+
+        return cves
+    if name == "quickview":
+        from giropops.cli import quickview
+
+        return quickview
+    if name == "compare":
+        from giropops.cli import compare
+
+        return compare
+    if name == "recommendations":
+        from giropops.cli import recommendations
+
+        return recommendations
+    if name == "policy":
+        from giropops.cli import policy
+
+        return policy
+    if name == "demo":
+        from giropops.cli import demo
+
+        return demo
+    if name == "blob":
+        from giropops.cli import blob
+
+        return blob
+    if name == "scan":
+        from giropops.cli import scan
+
+        return scan
+    if name == "where":
+        from giropops.cli import where
+
+        return where
+    if name == "affected":
+        from giropops.cli import affected
+
+        return affected
+    if name == "index":
+        from giropops.cli import index
+
+        return index
+    if name == "cache":
+        from giropops.cli import cache
+
+        return cache
+    raise KeyError(name)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """All commands; or, when ``command`` names a command module, only that one.
 
@@ -104,15 +210,17 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Build, inspect, catalog, scan and sign container images without a daemon.",
     )
     parser.add_argument("--version", action="version", version=f"giropops {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
-                                help="one of these ('giropops COMMAND --help' for its arguments)")
+    # every command parser is a _Parser; the command modules only need it to be an ArgumentParser
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser,
+        help="one of these ('giropops COMMAND --help' for its arguments)")
     names = (command,) if command in COMMAND_MODULES else COMMAND_MODULES
     for name in names:
-        module = importlib.import_module(f"giropops.cli.{name}")
-        module.register(sub)
+        _command(name).register(sub)
     for command, command_parser in sub.choices.items():
         if command not in OFFLINE_COMMANDS:
             add_timeout_option(command_parser)
+            add_registry_options(command_parser)
     _describe(sub)
     if len(names) == 1 and command not in sub.choices:
         return build_parser()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
+from giropops.cli._registry import transport_options
 from giropops.cli.cves import add_severity_source_option, check_specs, write_output
 from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.errors import GiropopsError
@@ -35,27 +36,28 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _statements(image: str, sbom: SBOM) -> list[Statement] | None:
+def _statements(image: str, sbom: SBOM, options: TransportOptions) -> list[Statement] | None:
     """The statements attached to the image, UNVERIFIED: where it says it came from is only a hint."""
     from giropops.reco.deps import statements_unverified  # signing code: loaded only when metadata is silent
 
     digest = sbom.subject.digest
     if digest is None:
         return None
-    return statements_unverified(parse_spec(image), Digest.parse(digest), TransportOptions())
+    return statements_unverified(parse_spec(image), Digest.parse(digest), options)
 
 
 def run(args: argparse.Namespace) -> int:
     check_specs(args.image, *args.base)
-    sbom = sbom_for(args.image, args.platform)
-    facts = image_facts(args.image, args.platform)
-    candidates = [sbom_for(spec, args.platform) for spec in args.base]
+    options = transport_options(args)
+    sbom = sbom_for(args.image, args.platform, options)
+    facts = image_facts(args.image, args.platform, options)
+    candidates = [sbom_for(spec, args.platform, options) for spec in args.base]
     base, ref = pick_base(sbom, candidates, facts.annotations if facts else None, facts.labels if facts else None,
-                          statements=lambda: _statements(args.image, sbom) if facts else None)
+                          statements=lambda: _statements(args.image, sbom, options) if facts else None)
     error = None
     if base is None and ref is not None and ref.name and not candidates:
         try:
-            base = sbom_for(ref.name, args.platform)
+            base = sbom_for(ref.name, args.platform, options)
         except GiropopsError as exc:  # the annotated base may be unreachable; say so, keep the image's view
             error = str(exc)
     with open_scan_db(prepare_scan_db(args, [sbom, base])) as db:

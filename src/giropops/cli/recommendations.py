@@ -11,7 +11,8 @@ import datetime as _dt
 import sys
 from pathlib import Path
 
-from giropops.cli.copy import add_transport_args, parse_platform, transport_options
+from giropops.cli._registry import transport_options
+from giropops.cli.copy import add_transport_args, parse_platform
 from giropops.cli.cves import add_severity_source_option
 from giropops.cli.db import add_scan_db_options, ensure_options, prepare_scan_db, warn_if_stale
 from giropops.oci.transport import open_image, parse_spec

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from giropops.errors import UsageError, quote_for_error
+from giropops.cli._registry import transport_options
+from giropops.epoch import source_date_epoch
+from giropops.errors import UsageError
+from giropops.fileio import FOLLOW_UMASK, atomic_write
 from giropops.sbom import sbom_for
 from giropops.sbom.formats import FORMATS, EncodeOptions, encode, timestamp_from_epoch
 from giropops.sbom.model import PACKAGE_TYPES, package_types
-from giropops.tmpfiles import mkstemp
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,11 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _timestamp(asked: bool) -> str | None:
-    sde = os.environ.get("SOURCE_DATE_EPOCH")
+    sde = source_date_epoch()
     if sde is not None:
-        if not sde.isdigit():
-            raise UsageError(f"SOURCE_DATE_EPOCH must be a number of seconds, got {quote_for_error(sde)}")
-        return timestamp_from_epoch(int(sde))
+        return timestamp_from_epoch(sde)
     if asked:
         return timestamp_from_epoch(int(time.time()))
     return None
@@ -56,19 +55,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise UsageError(f"{path}: directory {directory} does not exist")
-    fd, tmp = mkstemp(directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a normal output file follows the umask
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, FOLLOW_UMASK, fsync=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         types = package_types(words)
     except ValueError as exc:
         raise UsageError(f"--only-package-type: {exc}") from exc
-    sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache).only_types(types)
+    sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache,
+                    options=transport_options(args)).only_types(types)
     data = encode(sbom, args.format, options)
     if args.output:
         try:

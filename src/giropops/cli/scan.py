@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
+from giropops.cli._registry import transport_options
 from giropops.cli.cves import add_filter_options, filters_from, vex_from
 from giropops.cli.db import add_db_option, db_path
 from giropops.cli.progress import TerminalProgress
@@ -16,7 +17,7 @@ from giropops.errors import UsageError
 from giropops.fleet.scanner import MAX_WORKERS, FleetScanner, ImageOutcome, ScanOptions
 from giropops.fleet.sources import Shard, Target, expand, parse_target, targets_from_file
 from giropops.oci.model import Platform
-from giropops.oci.registry.client import RegistryOptions
+from giropops.oci.transport import registry_options
 from giropops.vuln.db.store import VulnDB
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low", "unspecified")
@@ -54,7 +55,7 @@ def register(sub: Any) -> None:
                    help="scan only share K (0 <= K < N) of the images, by a stable hash of their manifest digest")
     p.add_argument("--rescan", action="store_true", help="catalog images again even when the index has them")
     p.add_argument("--page-size", type=int, default=None, metavar="N", help="entries per catalog/tags page")
-    p.add_argument("--insecure", action="store_true", help="allow plain HTTP and unverified TLS to registries")
+    # --insecure, --username, --password-stdin: every registry command's (cli.main, cli._registry)
     p.add_argument("--sbom-from-attestation", action="store_true",
                    help="take each image's SBOM from its cosign spdxjson/cyclonedx attestation, verified with "
                         "--key, and read no layer at all")
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     options = ScanOptions(
         workers=args.workers, platform=Platform.parse(args.platform) if args.platform else None,
         shard=args.shard, rescan=args.rescan, filters=filters_from(args), vex=vex_from(args),
-        registry=RegistryOptions(insecure=args.insecure), keep_findings=args.format == "jsonl", sbom_trust=trust,
+        registry=registry_options(transport_options(args)), keep_findings=args.format == "jsonl", sbom_trust=trust,
     )
     progress = TerminalProgress()
     with VulnDB(db_path(args)) as db:

@@ -7,3 +7,6 @@ seen; ``index`` stores what was found (SQLite or PostgreSQL behind one protocol)
 ``query`` answers ``where``, ``affected`` and ``rematch`` from it without any registry
 traffic; ``dbartifact`` moves the vulnerability database through a registry.
 """
+
+# the public modules
+__all__ = ["index", "matching", "query", "scanner", "sources"]

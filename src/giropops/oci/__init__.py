@@ -19,3 +19,23 @@ Map (after go-containerregistry's ``pkg/v1``):
 - ``transport``: ``parse_spec`` for ``registry://``, ``archive://``, ``oci-dir://``,
   ``fs://``, ``local://`` and ``open_image`` / ``open_any`` / ``write_image``.
 """
+
+# the public modules (each lists its own names); registry is a package
+__all__ = [
+    "archive",
+    "baseimage",
+    "blob",
+    "daemon",
+    "empty",
+    "fs",
+    "image",
+    "layout",
+    "limits",
+    "mediatypes",
+    "memory",
+    "model",
+    "mutate",
+    "reference",
+    "registry",
+    "transport",
+]

@@ -123,19 +123,32 @@ def read_verified(raw: BinaryIO, digest: Digest, size: int | None, limit: int, w
     return data
 
 
-class _GzipStream(io.RawIOBase):
-    """Multi-member gzip decoder that reports truncation as BlobError, not EOFError."""
+class _Decoder(io.RawIOBase):
+    """A readable stream decoding ``raw`` (closed with it); errors name ``what``."""
 
     def __init__(self, raw: BinaryIO, what: str) -> None:
         super().__init__()
         self._raw = raw
         self._what = what
-        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self._buf = b""
-        self._eof = False
 
     def readable(self) -> bool:
         return True
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+class _GzipStream(_Decoder):
+    """Multi-member gzip decoder that reports truncation as BlobError, not EOFError."""
+
+    def __init__(self, raw: BinaryIO, what: str) -> None:
+        super().__init__(raw, what)
+        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._buf = b""
+        self._eof = False
 
     def readinto(self, b: Any) -> int:
         view = memoryview(b)
@@ -160,25 +173,14 @@ class _GzipStream(io.RawIOBase):
         self._buf = self._buf[n:]
         return n
 
-    def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
 
-
-class _ZstdStream(io.RawIOBase):
+class _ZstdStream(_Decoder):
     def __init__(self, raw: BinaryIO, what: str) -> None:
         import zstandard  # most layers are gzip or plain tar: not imported on every start-up
 
-        super().__init__()
-        self._raw = raw
-        self._what = what
+        super().__init__(raw, what)
         self._zstd_error = zstandard.ZstdError
         self._reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, b: Any) -> int:
         try:
@@ -188,12 +190,6 @@ class _ZstdStream(io.RawIOBase):
         n = len(data)
         memoryview(b)[:n] = data
         return n
-
-    def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
 
 
 def decompressed(stream: BinaryIO, what: str = "layer") -> BinaryIO:

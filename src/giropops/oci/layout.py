@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from giropops.errors import ArchiveError, BlobError, ManifestError, ReferenceError_
+from giropops.fileio import atomic_write
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
 from giropops.oci.image import Image, ImageIndex
@@ -330,19 +331,6 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = mkstemp(path.parent, f".{path.name}.", ".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _intact(path: Path, digest: Digest, size: int) -> bool | None:
     """None when no regular file is at ``path``; else whether it holds exactly the blob ``digest``."""
     try:
@@ -491,7 +479,7 @@ def _append_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progr
         for src in blobs:
             if _put_blob(root, src, progress):
                 added.append(blob_path(root, src.digest))
-        atomic_write_bytes(root / "index.json", merged_index(layout.top.index, entry).to_bytes())
+        atomic_write(root / "index.json", merged_index(layout.top.index, entry).to_bytes())
     except BaseException:
         for p in added:
             with contextlib.suppress(FileNotFoundError):
@@ -531,7 +519,7 @@ def edit_index(root: Path, edit: Callable[[Index], Sequence[Descriptor]]) -> Ind
     current = layout.top.index
     new = Index(media_type=mt.OCI_INDEX, manifests=tuple(edit(current)), annotations=current.annotations)
     try:
-        atomic_write_bytes(root / "index.json", new.to_bytes())
+        atomic_write(root / "index.json", new.to_bytes())
     except OSError as exc:
         raise ArchiveError(f"cannot write {root}/index.json: {exc.strerror or exc}") from exc
     return new

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -419,6 +419,70 @@ class ImageConfig:
     def history(self) -> list[Mapping[str, Any]]:
         h = self.raw.get("history")
         return [x for x in h if isinstance(x, Mapping)] if isinstance(h, list) else []
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """The ``config`` object of an image config: what a container of the image runs, and as whom.
+
+    Written in Docker's key order; empty fields are left out, except ``Env`` (a builder always states it)."""
+
+    user: str = ""
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    working_dir: str = ""
+    exposed_ports: tuple[str, ...] = ()  # "8080/tcp"
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.user:
+            out["User"] = self.user
+        out["Env"] = list(self.env)
+        if self.entrypoint:
+            out["Entrypoint"] = list(self.entrypoint)
+        if self.cmd:
+            out["Cmd"] = list(self.cmd)
+        if self.working_dir:
+            out["WorkingDir"] = self.working_dir
+        if self.exposed_ports:
+            out["ExposedPorts"] = {p: {} for p in self.exposed_ports}
+        if self.labels:
+            out["Labels"] = dict(self.labels)
+        return out
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    created_by: str
+    created: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"created": self.created} if self.created is not None else {}
+        out["created_by"] = self.created_by
+        return out
+
+
+def new_image_config(
+    platform: Platform,
+    created: str,
+    container: ContainerConfig,
+    diff_ids: Sequence[Digest],
+    history: Sequence[HistoryEntry | Mapping[str, Any]] = (),
+) -> ImageConfig:
+    """A whole image config (``history`` may carry a base image's entries as they were)."""
+    raw: dict[str, Any] = {
+        "created": created,
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "config": container.to_json(),
+        "rootfs": {"type": "layers", "diff_ids": [str(d) for d in diff_ids]},
+        "history": [h.to_json() if isinstance(h, HistoryEntry) else dict(h) for h in history],
+    }
+    if platform.variant:
+        raw["variant"] = platform.variant
+    return ImageConfig(raw)
 
 
 def canonical_json(obj: Any) -> bytes:

@@ -11,7 +11,6 @@ import copy
 import datetime as _dt
 import hashlib
 import io
-import os
 import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,8 @@ from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from giropops.errors import ConfigError, ImageError, quote_for_error
+from giropops import epoch
+from giropops.errors import ImageError, quote_for_error
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import gzip_bytes
 from giropops.oci.image import Image, Layer
@@ -304,14 +304,8 @@ def with_annotations(image: Image, annotations: Mapping[str, str], replace: bool
 
 
 def source_date_epoch(environ: Mapping[str, str] | None = None) -> int:
-    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org) or 0."""
-    env = os.environ if environ is None else environ
-    text = env.get("SOURCE_DATE_EPOCH", "").strip()
-    if not text:
-        return 0
-    if not text.isdigit():
-        raise ConfigError(f"SOURCE_DATE_EPOCH must be a non-negative integer, got {quote_for_error(text)}")
-    return int(text)
+    """``SOURCE_DATE_EPOCH`` (``giropops.epoch``) or 0."""
+    return epoch.source_date_epoch(environ) or 0
 
 
 def rfc3339(epoch: int) -> str:

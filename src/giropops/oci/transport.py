@@ -8,6 +8,8 @@ Grammar::
     oci-dir://DIR[:NAME]        OCI image layout directory
     oci-dir://DIR@DIGEST
     fs://DIR                    a root filesystem directory, read as a one-layer image (read-only)
+    sbom://FILE                 an SBOM document (SPDX, CycloneDX or ours): a source for the SBOM side
+                                (``giropops.sbom.sbom_for``), not an image — opening it as one is an error
     local://NAME                an image in a local Docker/Podman engine (read-only)
 
 ``FILE``/``DIR`` end at the first ``:`` — unless the whole text names an existing
@@ -34,7 +36,7 @@ from giropops.progress import NO_PROGRESS, Progress
 if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
 
-SCHEMES = ("registry", "archive", "oci-dir", "fs", "local")
+SCHEMES = ("registry", "archive", "oci-dir", "fs", "local", "sbom")
 _DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
 
 
@@ -75,6 +77,16 @@ class FSSpec:
 
 
 @dataclass(frozen=True)
+class SBOMFileSpec:
+    """``sbom://FILE``: an SBOM document standing in for an image (read by ``giropops.sbom``)."""
+
+    path: Path
+
+    def __str__(self) -> str:
+        return f"sbom://{self.path}"
+
+
+@dataclass(frozen=True)
 class LocalSpec:
     name: str
 
@@ -82,7 +94,9 @@ class LocalSpec:
         return f"local://{self.name}"
 
 
-Spec = RegistrySpec | ArchiveSpec | OCIDirSpec | FSSpec | LocalSpec
+Spec = RegistrySpec | ArchiveSpec | OCIDirSpec | FSSpec | LocalSpec | SBOMFileSpec
+# Sources that are no image: the SBOM side reads them itself (``fs://`` in place, ``sbom://`` decoded).
+NO_IMAGE = (FSSpec, SBOMFileSpec)
 
 
 def _path_text(path: Path, name: str | None, digest: Digest | None) -> str:
@@ -182,6 +196,10 @@ def parse_spec(text: str) -> Spec:
         if not rest:
             raise ReferenceError_(f"{quote_for_error(text)}: fs:// needs a directory")
         return FSSpec(Path(rest))
+    if scheme == "sbom":
+        if not rest:
+            raise ReferenceError_(f"{quote_for_error(text)}: sbom:// needs a file")
+        return SBOMFileSpec(Path(rest))
     if not rest or rest != rest.strip() or "\x00" in rest:
         raise ReferenceError_(f"{quote_for_error(text)}: local:// needs an image name")
     return LocalSpec(rest)
@@ -191,7 +209,13 @@ def as_spec(spec: Spec | str) -> Spec:
     return parse_spec(spec) if isinstance(spec, str) else spec
 
 
-def _registry_options(options: TransportOptions) -> RegistryOptions:
+def _no_image(s: SBOMFileSpec) -> ReferenceError_:
+    return ReferenceError_(f"{s}: an SBOM document is not an image (only the SBOM and vulnerability commands "
+                           "read sbom://)")
+
+
+def registry_options(options: TransportOptions) -> RegistryOptions:
+    """The registry client's options from the transport's: the one place they are converted."""
     from giropops.oci.registry import RegistryOptions
 
     return RegistryOptions(
@@ -212,7 +236,7 @@ def open_any(
         # imported here: only registry:// needs the HTTP stack
         from giropops.oci.registry import open_registry
 
-        return open_registry(s.ref, _registry_options(options), platform=platform)
+        return open_registry(s.ref, registry_options(options), platform=platform)
     if isinstance(s, ArchiveSpec):
         from giropops.oci.archive import open_archive
 
@@ -225,6 +249,8 @@ def open_any(
         from giropops.oci.fs import open_fs
 
         return open_fs(s.path, platform=platform)
+    if isinstance(s, SBOMFileSpec):
+        raise _no_image(s)
     from giropops.oci.daemon import open_local
 
     return open_local(s.name, docker_host=options.docker_host)
@@ -251,7 +277,7 @@ def write_image(
 
         with BlobInfoCache.default() as cache:
             return write_registry(
-                obj, s.ref, _registry_options(options), progress=progress,
+                obj, s.ref, registry_options(options), progress=progress,
                 blob_cache=cache, compress=not options.preserve_digests,
             )
     if isinstance(s, ArchiveSpec | OCIDirSpec):
@@ -267,6 +293,8 @@ def write_image(
         return write_layout(obj, s.path, name, progress).digest
     if isinstance(s, FSSpec):
         raise ImageError(f"{s}: fs:// is a source only; write an archive or layout instead")
+    if isinstance(s, SBOMFileSpec):
+        raise _no_image(s)
     from giropops.errors import DaemonError
 
     raise DaemonError(f"{s}: local:// is read-only; write archive://FILE and load it into the engine")

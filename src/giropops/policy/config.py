@@ -31,6 +31,7 @@ from typing import Any
 
 from giropops import jsonio
 from giropops.errors import ConfigError, quote_for_error
+from giropops.fileio import read_bounded
 
 POLICY_NAMES = (
     "fixable-vulnerabilities",
@@ -138,13 +139,7 @@ def parse_config(text: str, source: str) -> PolicyConfig:
 def load_config(path: Path | None) -> PolicyConfig:
     if path is None:
         return PolicyConfig()
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read policy file {path}: {exc.strerror}") from exc
-    if len(data) > MAX_POLICY_BYTES:
-        raise ConfigError(f"policy file {path} is larger than {MAX_POLICY_BYTES} bytes")
+    data = read_bounded(path, MAX_POLICY_BYTES, "policy file", ConfigError)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

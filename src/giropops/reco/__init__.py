@@ -8,3 +8,6 @@ each profiled once per digest (``profile.Profiler``); ``render`` lays the result
 Everything this package needs from ``giropops.sbom``, ``giropops.vuln`` and
 ``giropops.sign`` goes through ``deps``.
 """
+
+# the public modules
+__all__ = ["base", "catalog", "deps", "profile", "reach", "recommend", "render"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from giropops import jsonio
 from giropops.errors import ConfigError, ReferenceError_, quote_for_error
+from giropops.fileio import read_bounded
 from giropops.oci.reference import Reference
 
 ENV_VAR = "GIROPOPS_RECO_CATALOG"
@@ -93,13 +94,7 @@ def builtin_text() -> str:
 
 
 def _read(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_CATALOG_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"cannot read catalog {path}: {exc.strerror}") from exc
-    if len(data) > MAX_CATALOG_BYTES:
-        raise ConfigError(f"catalog {path} is larger than {MAX_CATALOG_BYTES} bytes")
+    data = read_bounded(path, MAX_CATALOG_BYTES, "catalog", ConfigError)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

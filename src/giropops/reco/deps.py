@@ -12,7 +12,6 @@ from pathlib import Path
 from giropops.errors import ConfigError
 from giropops.oci.image import Image
 from giropops.oci.model import Digest
-from giropops.oci.registry import RegistryClient, RegistryOptions
 from giropops.oci.transport import OCIDirSpec, RegistrySpec, Spec, TransportOptions
 from giropops.sbom.generate import generate, subject_for
 from giropops.sbom.model import SBOM
@@ -21,7 +20,7 @@ from giropops.sign.dsse import Statement
 from giropops.sign.errors import NoMatchingAttestationError
 from giropops.sign.image import has_attached, read_attestations_unverified, verify_attestations, verify_image
 from giropops.sign.keys import VerifyingKey
-from giropops.sign.storage import SBOM_SUFFIX, LayoutStore, RegistryStore, Store
+from giropops.sign.storage import SBOM_SUFFIX, Store, open_store
 from giropops.vuln.db.store import VulnDB, default_path
 from giropops.vuln.match import scan as match_scan
 from giropops.vuln.model import FindingBrief
@@ -60,21 +59,8 @@ def scan(sbom: SBOM, db: VulnDB, severity_source: str = "vendor") -> tuple[Findi
 SBOM_PREDICATE_TYPES = ("https://spdx.dev/Document", "https://cyclonedx.org/bom")
 
 
-def _store(spec: Spec, options: TransportOptions) -> Store | None:
-    """Where the image's signatures and attestations live; None when the source cannot hold them."""
-    if isinstance(spec, RegistrySpec):
-        client = RegistryClient(spec.ref.registry_host, RegistryOptions(
-            insecure=options.insecure, username=options.username, password=options.password,
-            docker_config=options.docker_config,
-        ))
-        return RegistryStore(client, spec.ref)
-    if isinstance(spec, OCIDirSpec):
-        return LayoutStore(spec.path, spec.name, spec.digest)
-    return None
-
-
 def _signed_store(spec: Spec, options: TransportOptions) -> Store:
-    store = _store(spec, options)
+    store = open_store(spec, options)
     if store is None:
         raise ConfigError(f"{spec}: signatures are kept in registries and OCI layouts only")
     return store
@@ -112,11 +98,11 @@ def verify_sbom_attestation(spec: Spec, options: TransportOptions, key_path: Pat
 
 def statements_unverified(spec: Spec, digest: Digest, options: TransportOptions) -> list[Statement] | None:
     """UNVERIFIED statements attached to the image (hints, not trust); None when the source holds none."""
-    store = _store(spec, options)
+    store = open_store(spec, options)
     return None if store is None else read_attestations_unverified(store, digest)
 
 
 def has_attached_sbom(spec: Spec, digest: Digest, options: TransportOptions) -> bool | None:
     """Whether cosign's ``.sbom`` tag (``cosign attach sbom``) exists; None when the source has no tags."""
-    store = _store(spec, options)
+    store = open_store(spec, options)
     return None if store is None else has_attached(store, digest, SBOM_SUFFIX)

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from giropops import jsonio
+from giropops.cachedir import cache_root
+from giropops.fileio import atomic_write
 from giropops.oci.image import Image, compressed_size
 from giropops.reco import deps
 from giropops.sbom.model import SBOM, Package
@@ -168,11 +168,7 @@ def profile_of(name: str, image: Image, sbom: SBOM, vulnerabilities: Sequence[Fi
 
 def default_cache_dir() -> Path:
     """``$GIROPOPS_CACHE_DIR/reco``, else ``$XDG_CACHE_HOME/giropops/reco`` (``~/.cache`` by default)."""
-    env = os.environ.get("GIROPOPS_CACHE_DIR")
-    if env:
-        return Path(env) / "reco"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "giropops" / "reco"
+    return cache_root() / "reco"
 
 
 class Profiler:
@@ -209,10 +205,8 @@ class Profiler:
             return
         try:
             self._cache_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self._cache_dir, prefix=".tmp-")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(profile.to_json(), f)
-            os.replace(tmp, self._cache_dir / f"{self._key(profile.digest)}.json")
+            atomic_write(self._cache_dir / f"{self._key(profile.digest)}.json",
+                         json.dumps(profile.to_json()).encode(), 0o600)
         except OSError:
             return  # the cache is an optimisation
 

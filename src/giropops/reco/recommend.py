@@ -31,7 +31,15 @@ from giropops.errors import ImageError, ManifestError, NotFoundError, SBOMError
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Digest, Platform
 from giropops.oci.reference import Reference
-from giropops.oci.transport import RegistrySpec, Spec, TransportOptions, open_any, open_image, parse_spec
+from giropops.oci.transport import (
+    RegistrySpec,
+    Spec,
+    TransportOptions,
+    open_any,
+    open_image,
+    parse_spec,
+    registry_options,
+)
 from giropops.reco.base import BaseImage, detect_base
 from giropops.reco.catalog import Catalog, CatalogEntry
 from giropops.reco.profile import Profile, Profiler, Runtime, version_tuple
@@ -39,7 +47,7 @@ from giropops.reco.reach import Unreachable
 from giropops.vuln.model import SEVERITIES
 
 if TYPE_CHECKING:
-    from giropops.oci.registry import RegistryOptions
+    pass
 
 MAX_TAG_CANDIDATES = 12
 MAX_CATALOG_CANDIDATES = 12  # per runtime: each one is pulled and scanned
@@ -358,7 +366,7 @@ def _updates(
             from giropops.oci.registry import RegistryClient
 
             try:
-                tags = RegistryClient(ref.registry_host, _registry_options(ctx.options)).list_tags(ref.path)
+                tags = RegistryClient(ref.registry_host, registry_options(ctx.options)).list_tags(ref.path)
             except ImageError as exc:
                 tags = []
                 ctx.notes.append(f"tags of {ref.repository} not listed: {exc}")
@@ -392,13 +400,6 @@ def _tag_preference(tag: str) -> tuple[int, int, int, str]:
     (``3.12-slim`` follows patch releases, ``3.12.7-slim`` does not), then the shortest."""
     v = version_tuple(tag)
     return (0 if v else 1, len(v), len(tag), tag)
-
-
-def _registry_options(options: TransportOptions) -> RegistryOptions:
-    from giropops.oci.registry import RegistryOptions
-
-    return RegistryOptions(insecure=options.insecure, username=options.username, password=options.password,
-                           docker_config=options.docker_config)
 
 
 def open_base(base: BaseImage, options: TransportOptions, platform: Platform) -> Image:

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from giropops import jsonio
+from giropops.cachedir import cache_root
+from giropops.fileio import atomic_write
 from giropops.sbom.filesystem import LayerRecords
-from giropops.tmpfiles import mkstemp
 
 # Version 2: records are only written once the layer's content is proven to hash to its diff_id;
 # version 1 records were not, so they are misses (one of them may have been poisoned).
 MAGIC = b"GIROPOPS-SBOM-LAYER-2\n"
-ENV_VAR = "GIROPOPS_CACHE_DIR"
 #: The layer cache's size bound: once over it, the least recently used records go (``LayerCache.evict``).
 MAX_BYTES_ENV = "GIROPOPS_SBOM_CACHE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 2 * 1024 * 1024 * 1024
@@ -40,10 +40,8 @@ def max_bytes_from_env() -> int:
 
 
 def default_cache_dir() -> Path:
-    """``$GIROPOPS_CACHE_DIR``, else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``."""
-    from giropops.cachedir import default_cache_dir as lookup  # the one lookup, shared with the blob-info cache
-
-    return lookup()
+    """``giropops.cachedir.cache_root()`` (the one lookup, shared with the blob-info cache)."""
+    return cache_root()
 
 
 def encode(rec: LayerRecords) -> bytes:
@@ -201,14 +199,7 @@ class LayerCache:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = mkstemp(path.parent, ".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(encode(rec))
-                os.replace(tmp, path)
-            except OSError:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(path, encode(rec), 0o600)
         except OSError:
             return
         self.evict(keep=path)

@@ -13,14 +13,15 @@ the expression well formed".  Deprecated ids map to their current ones
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 from giropops.errors import SBOMError
 
+_LICENSE_INDEX = Path("license_expression", "data", "scancode-licensedb-index.json")
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _OPERATORS = {"AND", "OR"}
 
@@ -28,11 +29,11 @@ _OPERATORS = {"AND", "OR"}
 @lru_cache(maxsize=1)
 def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
     """(licenses, exceptions): lowercased id -> canonical SPDX id."""
-    # Located without importing license_expression itself (its import builds parsers we do not use).
-    spec = importlib.util.find_spec("license_expression")
-    if spec is None or not spec.submodule_search_locations:
+    # The installed package's data file, found on sys.path without importing license_expression (its
+    # import builds parsers we do not use and costs more than the rest of a small SBOM run).
+    index = next((p for p in (Path(e or ".") / _LICENSE_INDEX for e in sys.path) if p.is_file()), None)
+    if index is None:
         raise SBOMError("license-expression (the SPDX license list) is not installed")
-    index = Path(next(iter(spec.submodule_search_locations))) / "data" / "scancode-licensedb-index.json"
     data = index.read_bytes()
     licenses: dict[str, str] = {}
     exceptions: dict[str, str] = {}

@@ -11,37 +11,38 @@ from __future__ import annotations
 from pathlib import Path
 
 from giropops.errors import ReferenceError_, SBOMError
+from giropops.fileio import read_bounded
 from giropops.oci.model import Platform
-from giropops.oci.transport import open_image
+from giropops.oci.transport import FSSpec, RegistrySpec, SBOMFileSpec, Spec, TransportOptions, as_spec, open_image
+from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom.formats import CREATED_ANNOTATION, MAX_DOCUMENT_BYTES, decode
 from giropops.sbom.generate import generate, generate_from_directory, subject_for
 from giropops.sbom.model import SBOM, Subject
 
 
 def read_sbom_file(path: Path) -> SBOM:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_DOCUMENT_BYTES + 1)
-    except OSError as exc:
-        raise SBOMError(f"{path}: cannot read SBOM: {exc.strerror}") from exc
-    return decode(data, str(path))
+    return decode(read_bounded(path, MAX_DOCUMENT_BYTES, "SBOM", SBOMError), str(path))
 
 
-def sbom_for(spec: str, platform: str | None = None, *, use_cache: bool = True) -> SBOM:
-    if spec.startswith("sbom://"):
-        return read_sbom_file(Path(spec[len("sbom://") :]))
-    if spec.startswith("fs://"):
-        root = Path(spec[len("fs://") :])
-        if not root.is_dir():
-            raise ReferenceError_(f"{spec}: not a directory")
-        return generate_from_directory(root, Subject(name=spec))
+def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool = True,
+             options: TransportOptions | None = None, progress: Progress = NO_PROGRESS) -> SBOM:
+    """The SBOM of ``spec`` (parsed by ``giropops.oci.transport``); its subject is named as the text given
+    (a parsed registry spec: by its reference)."""
+    s = as_spec(spec)
+    name = spec if isinstance(spec, str) else str(s.ref) if isinstance(s, RegistrySpec) else str(s)
+    if isinstance(s, SBOMFileSpec):
+        return read_sbom_file(s.path)
+    if isinstance(s, FSSpec):
+        if not s.path.is_dir():
+            raise ReferenceError_(f"{name}: not a directory")
+        return generate_from_directory(s.path, Subject(name=name))
     want = Platform.parse(platform) if platform else None
-    image = open_image(spec, want)
-    subject = subject_for(image, spec)
+    image = open_image(s, want, options or TransportOptions())
+    subject = subject_for(image, name)
     created = image.config.created
     if created:
         subject = Subject(
             subject.name, subject.digest, subject.platform, subject.size, subject.diff_ids,
             {**subject.annotations, CREATED_ANNOTATION: created},
         )
-    return generate(image, subject, use_cache=use_cache)
+    return generate(image, subject, use_cache=use_cache, progress=progress)

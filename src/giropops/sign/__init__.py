@@ -16,3 +16,7 @@ Modules (nouns) and what they hold:
 Verification never returns a bool: it returns what was verified or raises a ``VerificationError``
 subclass naming the reason.  Nothing here uploads to a transparency log.
 """
+
+# the public modules
+__all__ = ["attached", "blob", "bundle", "certs", "dsse", "encoding", "errors", "image", "keys", "payload",
+    "regopolicy", "rekor", "storage", "transfer", "trustroot"]

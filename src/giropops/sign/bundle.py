@@ -23,7 +23,7 @@ from giropops.oci.model import Digest
 from giropops.sign.attached import Trust, certificate_key
 from giropops.sign.certs import leaf_key
 from giropops.sign.dsse import Envelope, Statement, pae
-from giropops.sign.encoding import b64decode_strict
+from giropops.sign.encoding import b64_value, b64decode_strict
 from giropops.sign.errors import (
     BundleError,
     CertificateError,
@@ -55,12 +55,7 @@ MAX_BUNDLE_BYTES = 16 * 1024 * 1024
 
 
 def _b64(v: Any, what: str) -> bytes:
-    if not isinstance(v, str):
-        raise BundleError(f"bundle: {what} must be a base64 string")
-    try:
-        return b64decode_strict(v, what)
-    except ValueError as exc:
-        raise BundleError(f"bundle: {exc}") from exc
+    return b64_value(v, what, lambda m: BundleError(f"bundle: {m}"), f"{what} must be a base64 string")
 
 
 def _int(v: Any, what: str) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _STD_B64 = re.compile(rb"^[A-Za-z0-9+/]*={0,2}$")
@@ -25,6 +26,17 @@ def b64decode_strict(data: str | bytes, what: str = "base64 data") -> bytes:
         return base64.b64decode(raw, validate=True)
     except binascii.Error as exc:
         raise ValueError(f"{what} is not valid standard base64: {exc}") from exc
+
+
+def b64_value(v: object, what: str, fail: Callable[[str], Exception], missing: str) -> bytes:
+    """``v`` decoded by ``b64decode_strict``; ``fail(missing)`` when it is no string, ``fail(reason)`` when
+    it does not decode (each caller's error class and prefix)."""
+    if not isinstance(v, str):
+        raise fail(missing)
+    try:
+        return b64decode_strict(v, what)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
 
 
 def b64encode(data: bytes) -> str:

@@ -31,7 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, decode_ds
 
 from giropops import jsonio
 from giropops.errors import quote_for_error
-from giropops.sign.encoding import b64decode_strict, b64encode, der_children, der_read
+from giropops.fileio import read_bounded
+from giropops.sign.encoding import b64_value, b64decode_strict, b64encode, der_children, der_read
 from giropops.sign.errors import (
     KDFParametersError,
     KeyExistsError,
@@ -108,13 +109,7 @@ def pem_encode(label: str, der: bytes) -> bytes:
 
 
 def _b64_field(obj: Mapping[str, Any], key: str, what: str) -> bytes:
-    v = obj.get(key)
-    if not isinstance(v, str):
-        raise KeyFormatError(f"{what}: '{key}' must be a base64 string")
-    try:
-        return b64decode_strict(v, key)
-    except ValueError as exc:
-        raise KeyFormatError(f"{what}: {exc}") from exc
+    return b64_value(obj.get(key), key, lambda m: KeyFormatError(f"{what}: {m}"), f"'{key}' must be a base64 string")
 
 
 def _int_field(obj: Mapping[str, Any], key: str, what: str) -> int:
@@ -246,22 +241,23 @@ def _ed25519_from_one_asymmetric_key(kids: list[Any], what: str) -> ed25519.Ed25
     return key
 
 
+def _check_curve(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey, what: str) -> None:
+    if key.curve.name not in _SUPPORTED_CURVES:
+        raise UnsupportedKeyError(f"{what}: unsupported curve {key.curve.name}")
+
+
 def check_private_key(key: Any, what: str) -> PrivateKey:
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        if key.curve.name not in _SUPPORTED_CURVES:
-            raise UnsupportedKeyError(f"{what}: unsupported curve {key.curve.name}")
-        return key
-    if isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
+        _check_curve(key, what)
+    if isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
         return key
     raise UnsupportedKeyError(f"{what}: unsupported key type {type(key).__name__}")
 
 
 def check_public_key(key: Any, what: str) -> PublicKey:
     if isinstance(key, ec.EllipticCurvePublicKey):
-        if key.curve.name not in _SUPPORTED_CURVES:
-            raise UnsupportedKeyError(f"{what}: unsupported curve {key.curve.name}")
-        return key
-    if isinstance(key, rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        _check_curve(key, what)
+    if isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
         return key
     raise UnsupportedKeyError(f"{what}: unsupported public key type {type(key).__name__}")
 
@@ -413,14 +409,7 @@ class SigningKey:
 
 
 def _read_key_file(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise KeyFormatError(f"cannot read key file {path}: {exc.strerror}") from exc
-    if len(data) > _MAX_KEY_FILE:
-        raise KeyFormatError(f"{path}: file too large for a key")
-    return data
+    return read_bounded(path, _MAX_KEY_FILE, "key file", KeyFormatError)
 
 
 # --------------------------------------------------------------------------- files

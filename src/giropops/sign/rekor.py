@@ -20,7 +20,7 @@ from cryptography import x509
 
 from giropops import jsonio
 from giropops.errors import quote_for_error
-from giropops.sign.encoding import b64decode_strict
+from giropops.sign.encoding import b64_value, b64decode_strict
 from giropops.sign.errors import (
     InclusionProofError,
     LogEntryMismatchError,
@@ -208,12 +208,7 @@ def public_key_der_from_pem(pem: bytes) -> bytes:
 
 
 def _b64(v: Any, what: str) -> bytes:
-    if not isinstance(v, str):
-        raise TransparencyLogError(f"log entry body: {what} missing")
-    try:
-        return b64decode_strict(v, what)
-    except ValueError as exc:
-        raise TransparencyLogError(f"log entry body: {exc}") from exc
+    return b64_value(v, what, lambda m: TransparencyLogError(f"log entry body: {m}"), f"{what} missing")
 
 
 def check_body(body: Mapping[str, Any], *, signature: bytes, signer_der: bytes,

@@ -20,18 +20,17 @@ from typing import Any, BinaryIO, Protocol
 
 from giropops.errors import (
     BlobError,
-    ConfigError,
     ImageError,
     ManifestError,
     NotFoundError,
     ReferenceError_,
-    quote_for_error,
 )
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
 from giropops.oci.layout import Layout, edit_index, put_blob, read_layout_blob, with_annotations
 from giropops.oci.model import Descriptor, Digest, Index, Manifest
 from giropops.oci.reference import Reference
+from giropops.oci.transport import OCIDirSpec, RegistrySpec, Spec, TransportOptions, registry_options
 from giropops.sign.errors import BlobMismatchError
 
 SIG_SUFFIX = "sig"
@@ -185,14 +184,20 @@ def _opener(data: bytes) -> Any:
     return open_
 
 
-def open_registry_store(ref: Reference, insecure: bool = False) -> RegistryStore:
-    try:
-        from giropops.oci.registry import RegistryClient, RegistryOptions
-    except ImportError as exc:  # the registry client ships separately while it is being written
-        raise ConfigError("this giropops has no registry client (giropops.oci.registry)") from exc
+def open_registry_store(ref: Reference, options: TransportOptions = TransportOptions()) -> RegistryStore:  # noqa: B008
+    from giropops.oci.registry import RegistryClient
 
-    options = RegistryOptions(insecure=insecure) if insecure else RegistryOptions()
-    return RegistryStore(RegistryClient(ref.registry_host, options), ref)
+    return RegistryStore(RegistryClient(ref.registry_host, registry_options(options)), ref)
+
+
+def open_store(spec: Spec, options: TransportOptions = TransportOptions()) -> Store | None:  # noqa: B008
+    """Where the image ``spec`` names keeps its signatures and attestations: its registry repository or
+    its OCI layout; None for sources that cannot hold them (archives, directories, engines, SBOMs)."""
+    if isinstance(spec, RegistrySpec):
+        return open_registry_store(spec.ref, options)
+    if isinstance(spec, OCIDirSpec):
+        return LayoutStore(spec.path, spec.name, spec.digest)
+    return None
 
 
 # ---------------------------------------------------------------------------- OCI layout
@@ -324,15 +329,3 @@ class LayoutStore:
                 out.append(Descriptor(e.media_type, e.digest, e.size, m.annotations,
                                       artifact_type=m.artifact_type or m.config.media_type))
         return out
-
-
-def parse_target(text: str) -> tuple[str, Any]:
-    """The image spec (``giropops.oci.transport`` grammar): a registry reference or ``oci-dir://DIR[:NAME|@DIGEST]``."""
-    from giropops.oci.transport import OCIDirSpec, RegistrySpec, parse_spec
-
-    spec = parse_spec(text)
-    if isinstance(spec, OCIDirSpec):
-        return "layout", (spec.path, spec.name, spec.digest)
-    if isinstance(spec, RegistrySpec):
-        return "registry", spec.ref
-    raise ReferenceError_(f"{quote_for_error(text)}: signatures are stored in registries and oci-dir:// layouts only")

@@ -11,3 +11,17 @@ Map of the package (dependencies point one way: versions <- db <- match <- repor
   scan.py       IMAGE -> SBOM (``giropops.sbom.sbom_for``) and the image facts reports need
   quickview.py  the image and its base image;  compare.py  two images side by side
 """
+
+# the public modules and packages
+__all__ = [
+    "compare",
+    "db",
+    "match",
+    "matchers",
+    "model",
+    "quickview",
+    "report",
+    "scan",
+    "severity",
+    "versions",
+]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from giropops.oci.baseimage import Provenance
 from giropops.oci.model import Platform
-from giropops.oci.transport import open_image
+from giropops.oci.transport import NO_IMAGE, Spec, TransportOptions, as_spec, open_image
 from giropops.sbom import sbom_for as _sbom_for
 from giropops.sbom.model import SBOM
 from giropops.vuln.db.store import VulnDB
@@ -24,12 +24,10 @@ from giropops.vuln.quickview import pick_base
 from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
 from giropops.vuln.report.view import ReportView
 
-NO_IMAGE_SCHEMES = ("sbom://", "fs://")
 
-
-def sbom_for(spec: str, platform: str | None = None) -> SBOM:
+def sbom_for(spec: Spec | str, platform: str | None = None, options: TransportOptions | None = None) -> SBOM:
     """The SBOM of any source spec (an image, ``fs://DIR`` or ``sbom://FILE``); ``platform`` picks from an index."""
-    return _sbom_for(spec, platform)
+    return _sbom_for(spec, platform, options=options)
 
 
 @dataclass(frozen=True)
@@ -39,11 +37,13 @@ class ImageFacts:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
-def image_facts(spec: str, platform: str | None = None) -> ImageFacts | None:
+def image_facts(spec: Spec | str, platform: str | None = None,
+                options: TransportOptions | None = None) -> ImageFacts | None:
     """Config env / labels and manifest annotations of the image ``spec`` names; None for SBOMs and directories."""
-    if spec.startswith(NO_IMAGE_SCHEMES):
+    s = as_spec(spec)
+    if isinstance(s, NO_IMAGE):
         return None
-    image = open_image(spec, Platform.parse(platform) if platform else None)
+    image = open_image(s, Platform.parse(platform) if platform else None, options or TransportOptions())
     env: dict[str, str] = {}
     for item in image.config.env:
         key, _, value = item.partition("=")
@@ -78,13 +78,14 @@ class BaseSplit:
 
 
 def find_base(sbom: SBOM, facts: ImageFacts | None, candidates: Sequence[str], platform: str | None = None,
-              statements: Callable[[], Sequence[Provenance] | None] | None = None) -> BaseSplit | None:
+              statements: Callable[[], Sequence[Provenance] | None] | None = None,
+              options: TransportOptions | None = None) -> BaseSplit | None:
     """The base image of ``sbom`` as ``quickview`` and ``recommendations`` find it (``oci.baseimage``):
     metadata first, then the candidates' layers; a base only named by metadata is opened for its layers.
     None when no base is found (or the image's layers are not known)."""
     if not sbom.subject.diff_ids:
         return None
-    opened = [sbom_for(c, platform) for c in candidates]
+    opened = [sbom_for(c, platform, options) for c in candidates]
     base, ref = pick_base(sbom, opened, facts.annotations if facts else None, facts.labels if facts else None,
                           statements=statements or (lambda: None))
     if ref is None:
@@ -93,7 +94,7 @@ def find_base(sbom: SBOM, facts: ImageFacts | None, candidates: Sequence[str], p
         return BaseSplit(frozenset(base.subject.diff_ids), base.subject.name, ref.how)
     if not ref.name:
         return None
-    image = open_image(ref.name, Platform.parse(platform) if platform else None)
+    image = open_image(ref.name, Platform.parse(platform) if platform else None, options or TransportOptions())
     return BaseSplit(frozenset(str(d) for d in image.config.diff_ids), ref.name, ref.how)
 
 
@@ -112,8 +113,9 @@ def with_base(result: ScanResult, split: BaseSplit | None) -> ScanResult:
                    not_affected=mark_base(result.not_affected, split))
 
 
-def scan_spec(spec: str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor") -> ScanResult:
-    return scan(sbom_for(spec, platform), db, severity_source=severity_source)
+def scan_spec(spec: Spec | str, db: VulnDB, platform: str | None = None, severity_source: str = "vendor",
+              options: TransportOptions | None = None) -> ScanResult:
+    return scan(sbom_for(spec, platform, options), db, severity_source=severity_source)
 
 
 __all__ = ["BaseSplit", "ImageFacts", "find_base", "image_facts", "mark_base", "sbom_for", "scan_spec", "view_for",

@@ -98,9 +98,9 @@ class BlobInfoCache:
     @classmethod
     def default(cls) -> BlobInfoCache:
         """The cache in the giropops cache directory (``$GIROPOPS_CACHE_DIR`` or ``~/.cache/giropops``)."""
-        from giropops.cachedir import default_cache_dir
+        from giropops.cachedir import cache_root
 
-        return cls(default_cache_dir() / FILE_NAME)
+        return cls(cache_root() / FILE_NAME)
 
     # -- opening, and rebuilding what is damaged -------------------------------------------------
 

@@ -25,6 +25,15 @@ class CatalogResult:
     def unknown(self, location: Location, cataloger: str, error: str) -> None:
         self.unknowns.append(Unknown(location, cataloger, error))
 
+    def read_metadata(self, resolver: Resolver, path: str, cataloger: str) -> bytes | None:
+        """``path``'s bytes; None when it is missing or, recorded as an unknown, over the metadata limit."""
+        size = resolver.oversized(path)
+        if size is not None:
+            self.unknown(resolver.location(path), cataloger,
+                         f"file is {size} bytes, more than the limit for package metadata")
+            return None
+        return resolver.read(path)
+
 
 class Cataloger(Protocol):
     @property
@@ -179,3 +188,7 @@ def directory_catalogers() -> tuple[Cataloger, ...]:
     for module in (npm, golang, java, ruby, rust, dotnet, php, python):
         lockfiles.extend(module.LOCKFILE_CATALOGERS)
     return (*default_catalogers(), *lockfiles)
+
+
+__all__ = ["CatalogResult", "Cataloger", "LockfileCataloger", "attribute_layers", "default_catalogers",
+           "directory_catalogers", "interest_for"]

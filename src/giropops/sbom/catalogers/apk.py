@@ -63,11 +63,7 @@ class ApkCataloger:
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
         result = CatalogResult()
         location = resolver.location(INSTALLED)
-        size = resolver.oversized(INSTALLED)
-        if size is not None:
-            result.unknown(location, NAME, f"file is {size} bytes, more than the limit for package metadata")
-            return result
-        data = resolver.read(INSTALLED)
+        data = result.read_metadata(resolver, INSTALLED, NAME)
         if data is None:
             return result
         records = parse_installed(data.decode("utf-8", "replace"))

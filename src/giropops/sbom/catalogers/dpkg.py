@@ -116,11 +116,7 @@ class DpkgCataloger:
 
     def _catalog_file(self, resolver: Resolver, distro: Distro | None, path: str, result: CatalogResult) -> None:
         location = resolver.location(path)
-        size = resolver.oversized(path)
-        if size is not None:
-            result.unknown(location, NAME, f"file is {size} bytes, more than the limit for package metadata")
-            return
-        data = resolver.read(path)
+        data = result.read_metadata(resolver, path, NAME)
         if data is None:
             return
         paragraphs = parse_deb822(_decode(data))

@@ -97,11 +97,7 @@ class PythonCataloger:
 
     def _one(self, resolver: Resolver, path: str, result: CatalogResult) -> None:
         location = resolver.location(path)
-        size = resolver.oversized(path)
-        if size is not None:
-            result.unknown(location, NAME, f"file is {size} bytes, more than the limit for package metadata")
-            return
-        data = resolver.read(path)
+        data = result.read_metadata(resolver, path, NAME)
         if data is None:
             return
         headers, classifiers, _ = parse_headers(data.decode("utf-8", "replace"))

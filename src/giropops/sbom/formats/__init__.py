@@ -20,7 +20,7 @@ from packageurl import PackageURL
 
 from giropops import __version__, jsonio
 from giropops.errors import SBOMError
-from giropops.sbom.model import SBOM, Location
+from giropops.sbom.model import SBOM, Location, Package
 
 FORMATS = ("list", "json", "spdx-json", "cyclonedx-json")
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
@@ -127,6 +127,21 @@ def own_metadata(props: Mapping[str, str]) -> dict[str, str]:
     return {k[len(prefix) :]: v for k, v in props.items() if k.startswith(prefix)}
 
 
+def decoded_package(name: str, version: str, ptype: str, purl: str, source_name: str | None,
+                    source_version: str | None, arch: str | None, licenses: tuple[str, ...],
+                    locations: tuple[Location, ...], props: Mapping[str, str]) -> Package:
+    """A package read back from an SPDX or CycloneDX document: our own metadata restored from ``props``, a
+    Python name normalized (the name as written kept in the metadata)."""
+    from giropops.sbom.catalogers.python import normalize
+
+    meta = own_metadata(props)
+    if ptype == "python":
+        meta.setdefault("name", name)
+        name = normalize(name)
+    return Package(name=name, version=version, type=ptype, purl=purl, source_name=source_name,
+                   source_version=source_version, arch=arch, licenses=licenses, locations=locations, metadata=meta)
+
+
 def default_source(
     ptype: str, name: str, version: str, source_name: str | None, source_version: str | None
 ) -> tuple[str | None, str | None]:
@@ -197,3 +212,11 @@ def decode(data: bytes, what: str = "SBOM") -> SBOM:
         raise SBOMError(f"{what}: malformed document ({type(exc).__name__}: {exc})") from exc
     raise SBOMError(f"{what}: not an SBOM this tool reads (SPDX JSON or tag-value, CycloneDX JSON, Syft JSON, "
                     "giropops JSON, or an in-toto attestation of SPDX or CycloneDX)")
+
+
+__all__ = [
+    "CREATED_ANNOTATION", "EPOCH", "FORMATS", "MAX_DOCUMENT_BYTES", "OWN", "PURL_TYPES", "TOOL_NAME", "EncodeOptions",
+    "content_uuid", "decode", "decoded_package", "default_source", "dumps", "ecosystem_name", "encode",
+    "own_licenses", "own_locations", "own_metadata", "package_type", "parse_purl", "qualifiers",
+    "timestamp_from_epoch", "tool_string", "uuid5",
+]

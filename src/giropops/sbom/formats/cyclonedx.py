@@ -15,12 +15,12 @@ from giropops.sbom import licenses as lic
 from giropops.sbom.formats import (
     EncodeOptions,
     content_uuid,
+    decoded_package,
     default_source,
     dumps,
     ecosystem_name,
     own_licenses,
     own_locations,
-    own_metadata,
     package_type,
     parse_purl,
     qualifiers,
@@ -169,7 +169,6 @@ def _str(v: Any) -> str:
 
 
 def decode(obj: dict[str, Any]) -> SBOM:
-    from giropops.sbom.catalogers.python import normalize
 
     for key, kind in (("components", list), ("metadata", dict), ("dependencies", list)):
         if key in obj and not isinstance(obj[key], kind):
@@ -238,24 +237,11 @@ def decode(obj: dict[str, Any]) -> SBOM:
             path = props.get("aquasecurity:trivy:FilePath") or props.get("syft:location:0:path") or ""
             if layer or path:
                 locations.append(Location(path if not path or path.startswith("/") else "/" + path, layer))
-        meta = own_metadata(props)
-        if ptype == "python":
-            meta.setdefault("name", name)
-            name = normalize(name)
-        packages.append(
-            Package(
-                name=name,
-                version=version,
-                type=ptype,
-                purl=purl_text,
-                source_name=source_name,
-                source_version=source_version,
-                arch=props.get(f"{P}arch") or q.get("arch") or None,
-                licenses=own_licenses(props) or _decode_licenses(c.get("licenses")),
-                locations=tuple(locations),
-                metadata=meta,
-            )
-        )
+        packages.append(decoded_package(
+            name, version, ptype, purl_text, source_name, source_version,
+            props.get(f"{P}arch") or q.get("arch") or None,
+            own_licenses(props) or _decode_licenses(c.get("licenses")), tuple(locations), props,
+        ))
     tools = metadata.get("tools")
     tool = "unknown"
     if isinstance(tools, dict) and isinstance(tools.get("components"), list) and tools["components"]:

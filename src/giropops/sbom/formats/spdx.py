@@ -22,12 +22,12 @@ from giropops.sbom.formats import (
     EPOCH,
     EncodeOptions,
     content_uuid,
+    decoded_package,
     default_source,
     dumps,
     ecosystem_name,
     own_licenses,
     own_locations,
-    own_metadata,
     package_type,
     parse_purl,
     qualifiers,
@@ -225,7 +225,6 @@ def _source_info(text: str) -> tuple[str | None, str | None]:
 
 
 def decode(obj: dict[str, Any]) -> SBOM:
-    from giropops.sbom.catalogers.python import normalize
 
     extracted: dict[str, str] = {}
     for e in obj.get("hasExtractedLicensingInfos") or []:
@@ -309,24 +308,10 @@ def decode(obj: dict[str, Any]) -> SBOM:
         licenses = own_licenses(ann)
         if not licenses and declared and declared not in ("NOASSERTION", "NONE"):
             licenses = tuple(extracted.get(x, x) for x in lic.split_and(declared))
-        meta = own_metadata(ann)
-        if ptype == "python":
-            meta.setdefault("name", name)
-            name = normalize(name)
-        packages.append(
-            Package(
-                name=name,
-                version=version,
-                type=ptype,
-                purl=purl_text,
-                source_name=source_name,
-                source_version=source_version,
-                arch=ann.get(f"{P}arch") or q.get("arch") or None,
-                licenses=licenses,
-                locations=tuple(locations),
-                metadata=meta,
-            )
-        )
+        packages.append(decoded_package(
+            name, version, ptype, purl_text, source_name, source_version,
+            ann.get(f"{P}arch") or q.get("arch") or None, licenses, tuple(locations), ann,
+        ))
     creators = (obj.get("creationInfo") or {}).get("creators") or []
     tool = "unknown"
     for c in creators:

@@ -265,3 +265,20 @@ def ensure_ready(db_path: Path, ecosystems: Iterable[str], options: EnsureOption
                 result.sizes.update({eco: counting.size_of(base, eco) for eco in got.fetched})
                 record_checks(db_path, todo.stale)
     return result
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
+def fetch_note(result: EnsureResult) -> str | None:
+    """The one line a scan says when it downloaded something (the CLI and the demo print it); None when
+    it did not."""
+    got = [*result.fetched, *result.refreshed]
+    if not got:
+        return None
+    what = ", ".join(f"{eco} ({_size(result.sizes.get(eco, 0))})" for eco in got)
+    verb = "fetched" if result.fetched else "refreshed"
+    source = "the OSV exports" if result.source == update.DEFAULT_BASE_URL else result.source
+    return (f"{verb} vulnerability data for {what} from {source}: {result.advisories} advisories "
+            f"imported, {_size(result.downloaded_bytes)} in all")

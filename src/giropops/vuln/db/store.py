@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops import locking
+from giropops.cachedir import xdg_cache_home
 from giropops.errors import DatabaseNotReadyError, EcosystemNotCoveredError, VulnError
 from giropops.vuln.db.exploits import Epss, EpssFeed, KevCatalog, KevEntry
 from giropops.vuln.model import Advisory, Affected, Interval, Severity
@@ -109,8 +110,7 @@ def default_path() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "giropops" / "vulndb.sqlite3"
+    return xdg_cache_home() / "giropops" / "vulndb.sqlite3"
 
 
 def age_of(timestamp: str | None, now: datetime | None = None) -> timedelta | None:

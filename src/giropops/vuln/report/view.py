@@ -8,7 +8,7 @@ which are only counted when the user asks for them (``--show-disputed``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from giropops import units
@@ -87,7 +87,7 @@ def _worst(findings: Sequence[Finding]) -> tuple[int, ...]:
     return tuple(-c.get(s, 0) for s in SEVERITIES)
 
 
-def counts_text(counts: dict[str, int]) -> str:
+def counts_text(counts: Mapping[str, int]) -> str:
     """Scout's ``0C 2H 1M 0L``, plus ``31N`` for negligible ones and ``3?`` for unknown severities when
     there are some."""
     text = f"{counts['critical']}C {counts['high']}H {counts['medium']}M {counts['low']}L"
