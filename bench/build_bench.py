@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.build.conftest import app_copy  # noqa: E402
-from tests.build.conventional import conventional_rootfs, image_of_rootfs, uncompressed_size  # noqa: E402
+from tests.builder.conftest import app_copy  # noqa: E402
+from tests.builder.conventional import conventional_rootfs, image_of_rootfs, uncompressed_size  # noqa: E402
 
-from giropops.build.builder import Builder  # noqa: E402
-from giropops.build.cache import Cache  # noqa: E402
-from giropops.build.output import write_output  # noqa: E402
-from giropops.build.spec import load_spec  # noqa: E402
+from giropops.builder.builder import Builder  # noqa: E402
+from giropops.builder.cache import Cache  # noqa: E402
+from giropops.builder.output import write_output  # noqa: E402
+from giropops.builder.spec import load_spec  # noqa: E402
 
 
 def timed_build(spec_path: Path, cache: Cache, out: Path) -> tuple[float, int, int, int]:

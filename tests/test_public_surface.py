@@ -16,7 +16,7 @@ PACKAGES = sorted(
 
 
 def test_every_package_is_listed() -> None:
-    wanted = {"giropops.oci", "giropops.sbom", "giropops.vuln", "giropops.sign", "giropops.demo", "giropops.build"}
+    wanted = {"giropops.oci", "giropops.sbom", "giropops.vuln", "giropops.sign", "giropops.demo", "giropops.builder"}
     assert wanted <= set(PACKAGES)
     assert giropops_senhas.__name__ == "giropops_senhas"
 

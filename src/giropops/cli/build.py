@@ -7,10 +7,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from giropops.build.builder import Builder
-from giropops.build.errors import SpecError
-from giropops.build.output import BuiltImage, BuiltIndex, index_of, push, write_output
-from giropops.build.spec import ARCH_ALIASES, load_spec
+from giropops.builder.builder import Builder
+from giropops.builder.errors import SpecError
+from giropops.builder.output import BuiltImage, BuiltIndex, index_of, push, write_output
+from giropops.builder.spec import ARCH_ALIASES, load_spec
 from giropops.cli._registry import transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import quote_for_error

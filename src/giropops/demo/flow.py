@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from giropops.build.cache import Cache
+from giropops.builder.cache import Cache
 from giropops.demo import render, runtime, steps
 from giropops.errors import DatabaseNotReadyError
 from giropops.oci.transport import ArchiveSpec

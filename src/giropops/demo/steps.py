@@ -4,7 +4,7 @@
 returned; nothing here prints.  Every step writes into one work directory (``DemoPaths``) and returns a
 small result the summary is made of, so a test can check each claim against the files on disk.
 
-  build      ``giropops.build`` (the repository's ``giropops.yaml``) -> an archive and an OCI layout
+  build      ``giropops.builder`` (the repository's ``giropops.yaml``) -> an archive and an OCI layout
   sbom       ``giropops.sbom.sbom_for`` (as ``giropops sbom archive://…``) -> SPDX 2.3 and CycloneDX 1.6 JSON
   scan       ``giropops.vuln`` against the local database; ``prepare_db`` first fetches the ecosystems
              the image needs when the database lacks them (``giropops.vuln.db.ensure``, as every scan
@@ -29,10 +29,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from giropops.build.builder import Builder
-from giropops.build.cache import Cache
-from giropops.build.output import write_output
-from giropops.build.spec import load_spec
+from giropops.builder.builder import Builder
+from giropops.builder.cache import Cache
+from giropops.builder.output import write_output
+from giropops.builder.spec import load_spec
 from giropops.errors import GiropopsError
 from giropops.fileio import atomic_write
 from giropops.oci.transport import ArchiveSpec, OCIDirSpec

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from giropops.build.errors import BuildError
-from giropops.build.layer import LayerBlob
+from giropops.builder.errors import BuildError
+from giropops.builder.layer import LayerBlob
 from giropops.errors import ReferenceError_
 from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex, Layer

@@ -18,7 +18,7 @@ import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from giropops.build.errors import PackageError
+from giropops.builder.errors import PackageError
 
 FILE, DIR, SYMLINK = "file", "dir", "symlink"
 MAX_MEMBER = 1 << 30

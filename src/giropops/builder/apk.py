@@ -37,9 +37,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from giropops.build.cache import Cache, fetch
-from giropops.build.errors import IntegrityError, PackageError, RepositoryError, ResolveError, SignatureError
-from giropops.build.layer import FILE, PathFilter, Tree
+from giropops.builder.cache import Cache, fetch
+from giropops.builder.errors import IntegrityError, PackageError, RepositoryError, ResolveError, SignatureError
+from giropops.builder.layer import FILE, PathFilter, Tree
 from giropops.progress import NO_PROGRESS, Progress
 
 MAX_INDEX = 64 << 20
@@ -220,7 +220,7 @@ class ApkRepositories:
         progress: Progress = NO_PROGRESS,
         keyring_base: Path | None = None,
     ) -> None:
-        from giropops.build.spec import APK_ARCH
+        from giropops.builder.spec import APK_ARCH
 
         self.repositories = [r.rstrip("/") for r in repositories]
         self.arch = APK_ARCH.get(arch, arch)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from giropops.build.errors import SpecError
-from giropops.build.spec import parse_spec
+from giropops.builder.errors import SpecError
+from giropops.builder.spec import parse_spec
 from giropops.oci.reference import Reference
 from giropops.oci.transport import ArchiveSpec, FSSpec, OCIDirSpec, RegistrySpec
 

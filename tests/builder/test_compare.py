@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from giropops.build.output import write_output
-from tests.build.conftest import BuiltSenhas, run
-from tests.build.conventional import conventional_rootfs, image_of_rootfs, uncompressed_size
+from giropops.builder.output import write_output
+from tests.builder.conftest import BuiltSenhas, run
+from tests.builder.conventional import conventional_rootfs, image_of_rootfs, uncompressed_size
 from tests.support.paths import REPO_ROOT
 from tests.support.services import require_binary
 

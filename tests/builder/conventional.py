@@ -11,9 +11,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from giropops.build.debian import apt_sources
-from giropops.build.layer import LayerBlob, make_layer
-from giropops.build.output import BuiltImage, assemble
+from giropops.builder.debian import apt_sources
+from giropops.builder.layer import LayerBlob, make_layer
+from giropops.builder.output import BuiltImage, assemble
 
 REQUIREMENTS = ["flask>=3.0", "gunicorn>=22", "redis>=5", "hiredis>=2", "prometheus-client>=0.20"]
 

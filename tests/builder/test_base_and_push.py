@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from giropops.build.builder import Builder
-from giropops.build.cache import Cache
-from giropops.build.output import write_output
-from giropops.build.spec import load_spec
-from tests.build.conftest import app_copy
+from giropops.builder.builder import Builder
+from giropops.builder.cache import Cache
+from giropops.builder.output import write_output
+from giropops.builder.spec import load_spec
+from tests.builder.conftest import app_copy
 from tests.support.paths import REPO_ROOT
 from tests.support.services import Registry
 

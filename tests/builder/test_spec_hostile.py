@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from giropops.build.errors import SpecError
-from giropops.build.spec import load_spec
+from giropops.builder.errors import SpecError
+from giropops.builder.spec import load_spec
 from giropops.cli.build import build_context
 from giropops.cli.exitcodes import USAGE
 from tests.support.paths import REPO_ROOT
@@ -201,7 +201,7 @@ def test_wheels_outside_are_refused(project: Path) -> None:
 
 
 def test_requirements_file_errors_name_the_line_not_its_text(project: Path) -> None:
-    from giropops.build.python import pip_layer_key  # the requirements are read for the layer's cache key
+    from giropops.builder.python import pip_layer_key  # the requirements are read for the layer's cache key
 
     (project / "reqs.txt").write_text(f"flask>=3\n\n-{SECRET}\n")
     (project / "giropops.yaml").write_text("python:\n  requirements-file: reqs.txt\n")
@@ -233,7 +233,7 @@ def test_repository_specs_load_from_the_repository_root(spec: str) -> None:
     ],
 )
 def test_hostile_pyproject_is_one_clear_error(project: Path, content: str | bytes, words: str) -> None:
-    from giropops.build.python import app_tree  # reads pyproject.toml when the app layer is made
+    from giropops.builder.python import app_tree  # reads pyproject.toml when the app layer is made
 
     pyproject = project / "pyproject.toml"
     pyproject.write_bytes(content if isinstance(content, bytes) else content.encode())

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from giropops.build.cache import Cache
-from giropops.build.errors import SpecError
-from giropops.build.layer import PathFilter
-from giropops.build.spec import load_spec, parse_spec
+from giropops.builder.cache import Cache
+from giropops.builder.errors import SpecError
+from giropops.builder.layer import PathFilter
+from giropops.builder.spec import load_spec, parse_spec
 from tests.support.paths import REPO_ROOT
 
 _CACHE: dict[str, str] = {}

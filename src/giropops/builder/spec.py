@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from giropops.build.errors import SpecError
+from giropops.builder.errors import SpecError
 from giropops.errors import ReferenceError_, quote_for_error
 from giropops.oci.transport import SBOMFileSpec
 from giropops.oci.transport import Spec as ImageSource

@@ -39,8 +39,8 @@ from pathlib import Path
 
 import zstandard
 
-from giropops.build.cache import Cache, fetch, key_of
-from giropops.build.errors import PackageError, RepositoryError, ResolveError, SignatureError
+from giropops.builder.cache import Cache, fetch, key_of
+from giropops.builder.errors import PackageError, RepositoryError, ResolveError, SignatureError
 from giropops.progress import NO_PROGRESS, Progress
 
 DEFAULT_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")

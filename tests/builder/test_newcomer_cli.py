@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from giropops.build.cache import Cache
+from giropops.builder.cache import Cache
 
 
 def _env(build_cache: Cache) -> dict[str, str]:

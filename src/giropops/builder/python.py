@@ -25,10 +25,10 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from giropops.build.cache import Cache, key_of
-from giropops.build.errors import BuildError, SpecError
-from giropops.build.layer import FILE, Entry, Tree, normalise
-from giropops.build.spec import PythonSpec, read_spec_file
+from giropops.builder.cache import Cache, key_of
+from giropops.builder.errors import BuildError, SpecError
+from giropops.builder.layer import FILE, Entry, Tree, normalise
+from giropops.builder.spec import PythonSpec, read_spec_file
 
 PIP_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
 

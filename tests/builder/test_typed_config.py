@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from giropops.build.builder import Builder
-from giropops.build.cache import Cache
-from giropops.build.output import write_output
-from giropops.build.spec import parse_spec
+from giropops.builder.builder import Builder
+from giropops.builder.cache import Cache
+from giropops.builder.output import write_output
+from giropops.builder.spec import parse_spec
 from giropops.oci.model import ContainerConfig, Digest, HistoryEntry, Platform, new_image_config
 
 SPEC = {

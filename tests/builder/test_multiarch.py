@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from giropops.build.cache import Cache
+from giropops.builder.cache import Cache
 
 
 def test_two_archs_make_an_index(build_cache: Cache, tmp_path: Path) -> None:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from giropops.build.builder import Builder
-from giropops.build.cache import Cache
-from giropops.build.output import write_output
-from giropops.build.spec import load_spec
-from tests.build.conftest import BuiltSenhas, app_copy, run
+from giropops.builder.builder import Builder
+from giropops.builder.cache import Cache
+from giropops.builder.output import write_output
+from giropops.builder.spec import load_spec
+from tests.builder.conftest import BuiltSenhas, app_copy, run
 from tests.support.podman import Podman
 from tests.support.services import RedisServer, free_port
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops import jsonio
-from giropops.build.errors import IntegrityError, RepositoryError
+from giropops.builder.errors import IntegrityError, RepositoryError
 from giropops.cachedir import cache_root
 from giropops.fileio import atomic_write
 from giropops.progress import NO_PROGRESS, Progress

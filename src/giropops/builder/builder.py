@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from giropops.build import python as pylayer
-from giropops.build.cache import Cache, key_of
-from giropops.build.debian import (
+from giropops.builder import python as pylayer
+from giropops.builder.cache import Cache, key_of
+from giropops.builder.debian import (
     DEFAULT_EXCLUDES,
     DebianRepository,
     Source,
@@ -30,10 +30,10 @@ from giropops.build.debian import (
     open_deb,
     status_paragraph,
 )
-from giropops.build.errors import SpecError
-from giropops.build.layer import LayerBlob, PathFilter, Tree, make_layer
-from giropops.build.output import BuiltImage, assemble
-from giropops.build.spec import Spec
+from giropops.builder.errors import SpecError
+from giropops.builder.layer import LayerBlob, PathFilter, Tree, make_layer
+from giropops.builder.output import BuiltImage, assemble
+from giropops.builder.spec import Spec
 from giropops.oci.image import Layer
 from giropops.oci.model import ContainerConfig, Digest, HistoryEntry, ImageConfig, Platform, new_image_config
 from giropops.oci.mutate import source_date_epoch
@@ -175,7 +175,7 @@ class Builder:
     # ------------------------------------------------------------------ apk
 
     def _apk_layer(self, spec: Spec, arch: str, epoch: int, result: _State) -> LayerBlob:
-        from giropops.build import apk  # the APK path is independent of the Debian one
+        from giropops.builder import apk  # the APK path is independent of the Debian one
 
         if not spec.apk.repositories:
             raise SpecError("'contents.packages' needs 'contents.repositories' (or --repository-append)")

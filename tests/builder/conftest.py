@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from giropops.build.builder import Builder, BuildResult
-from giropops.build.cache import Cache
-from giropops.build.output import write_output
-from giropops.build.spec import load_spec
+from giropops.builder.builder import Builder, BuildResult
+from giropops.builder.cache import Cache
+from giropops.builder.output import write_output
+from giropops.builder.spec import load_spec
 from tests.support.paths import REPO_ROOT
 from tests.support.podman import Podman
 from tests.support.sbom_images import trivy_binary

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from giropops.build.cache import Cache
-from giropops.build.debian import (
+from giropops.builder.cache import Cache
+from giropops.builder.debian import (
     DEFAULT_EXCLUDES,
     DebianRepository,
     Source,
@@ -26,8 +26,8 @@ from giropops.build.debian import (
     compare_versions,
     open_deb,
 )
-from giropops.build.errors import IntegrityError, PackageError, SignatureError
-from giropops.build.layer import Tree
+from giropops.builder.errors import IntegrityError, PackageError, SignatureError
+from giropops.builder.layer import Tree
 
 Tamper = Callable[[str, bytes], bytes]
 
@@ -259,8 +259,8 @@ def test_real_deb_unpacks_without_running_anything(resolved: DebianRepository, b
 
 @pytest.mark.parametrize("filename", ["../../etc/passwd", "/etc/passwd", "pool/../../x.deb"])
 def test_hostile_filename_in_packages_index_is_refused(filename: str) -> None:
-    from giropops.build.debian import parse_packages
-    from giropops.build.errors import RepositoryError
+    from giropops.builder.debian import parse_packages
+    from giropops.builder.errors import RepositoryError
 
     text = f"Package: x\nVersion: 1\nArchitecture: all\nFilename: {filename}\nSize: 1\nSHA256: {'0' * 64}\n"
     with pytest.raises(RepositoryError, match="hostile Filename"):

@@ -25,13 +25,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from giropops.build.apk import ApkRepositories
-from giropops.build.builder import Builder
-from giropops.build.cache import Cache
-from giropops.build.errors import IntegrityError, PackageError, SignatureError
-from giropops.build.output import write_output
-from giropops.build.spec import load_spec
-from tests.build.conftest import run
+from giropops.builder.apk import ApkRepositories
+from giropops.builder.builder import Builder
+from giropops.builder.cache import Cache
+from giropops.builder.errors import IntegrityError, PackageError, SignatureError
+from giropops.builder.output import write_output
+from giropops.builder.spec import load_spec
+from tests.builder.conftest import run
 from tests.support.podman import Podman
 
 KEY_NAME = "giropops-test.rsa.pub"
