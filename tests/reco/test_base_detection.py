@@ -138,10 +138,10 @@ def test_invalid_annotation_is_reported_not_trusted(world: World) -> None:
 
 def test_slsa_v1_resolved_dependencies_and_docker_hub_names() -> None:
     from giropops.oci.baseimage import from_provenance
-    from giropops.sign.dsse import STATEMENT_V1, Statement
+    from giropops.sign.dsse import STATEMENT_V1, InTotoStatement
 
     hexd = "ab" * 32
-    v1 = Statement(STATEMENT_V1, "https://slsa.dev/provenance/v1", ({"digest": {"sha256": "cd" * 32}},), {
+    v1 = InTotoStatement(STATEMENT_V1, "https://slsa.dev/provenance/v1", ({"digest": {"sha256": "cd" * 32}},), {
         "buildDefinition": {"resolvedDependencies": [
             {"uri": "git+https://github.com/example/app@refs/heads/main", "digest": {"gitCommit": "0" * 40}},
             {"uri": "pkg:docker/python@3.12-slim?platform=linux%2Famd64", "digest": {"sha256": hexd}},
@@ -151,7 +151,8 @@ def test_slsa_v1_resolved_dependencies_and_docker_hub_names() -> None:
     assert base is not None
     assert (base.how, base.name, str(base.digest)) == (
         "provenance", "docker.io/library/python:3.12-slim", f"sha256:{hexd}")
-    other = Statement(STATEMENT_V1, "https://spdx.dev/Document", (), {"materials": [{"uri": "pkg:docker/x@1"}]}, b"")
+    other = InTotoStatement(STATEMENT_V1, "https://spdx.dev/Document", (),
+                            {"materials": [{"uri": "pkg:docker/x@1"}]}, b"")
     assert from_provenance([other]) is None
 
 

@@ -313,7 +313,7 @@ def test_attest_verify_attestation_and_tree(registry, tmp_path, keypair):
 
 
 def test_cosign_v3_bundle_through_referrers_tag_fallback(registry, tmp_path, keypair, keypair2):
-    """A cosign v3-style bundle (DSSE, Statement v1, predicate cosign/sign/v1) attached as a referrer.
+    """A cosign v3-style bundle (DSSE, InTotoStatement v1, predicate cosign/sign/v1) attached as a referrer.
 
     The envelope, its signature and the key hint are made here with ``cryptography`` and the DSSE spec's
     PAE, not with giropops' signing code (this replaces a cosign v3 capture that was GPL-3.0 licensed;

@@ -20,7 +20,7 @@ from giropops.sign import errors as se
 from giropops.sign.attached import SignatureLayer, Trust, verify_layers
 from giropops.sign.bundle import Bundle, roots_only, trusted_root_certificates, verify_bundle
 from giropops.sign.certs import identity, load_pem_certificates
-from giropops.sign.dsse import Envelope, Statement, pae
+from giropops.sign.dsse import Envelope, InTotoStatement, pae
 from giropops.sign.encoding import b64decode_strict
 from giropops.sign.keys import SigningKey, VerifyingKey, decrypt_envelope
 from giropops.sign.payload import SimpleSigningPayload
@@ -467,7 +467,7 @@ def test_attest_blob_dsse(name):
     assert env.signatures[0].keyid == ""
     blob = Digest.of((ATTEST / "blob").read_bytes())
     assert blob.hex.startswith("658781cd")
-    st = Statement.from_bytes(env.payload)
+    st = InTotoStatement.from_bytes(env.payload)
     if DSSE_EXPECT[name]:
         st.check_subject(blob)
     else:
@@ -481,7 +481,7 @@ def test_attest_blob_dsse(name):
 def test_attest_blob_dsse_against_other_blob_fails():
     env = Envelope.from_bytes((ATTEST / "slsa-provenance.dsse.json").read_bytes())
     with pytest.raises(se.SubjectMismatchError):
-        Statement.from_bytes(env.payload).check_subject(Digest.of((ATTEST / "other-blob").read_bytes()))
+        InTotoStatement.from_bytes(env.payload).check_subject(Digest.of((ATTEST / "other-blob").read_bytes()))
 
 
 def test_dsse_spec_example():
@@ -522,7 +522,7 @@ def _pgi_log_keys() -> LogKeys:
 
 # The cosign v3 captures (referrer bundle, classic .sig) came from a GPL-3.0 project and are not in this
 # repository.  What they proved is covered by permissively licensed vectors and by our own output:
-# - a DSSE in-toto Statement in a v0.3 bundle with a Rekor entry (SET, inclusion proof, checkpoint,
+# - a DSSE in-toto InTotoStatement in a v0.3 bundle with a Rekor entry (SET, inclusion proof, checkpoint,
 #   body vs envelope) made by cosign: test_cosign_oci_attestation_bundle_keyless (Apache-2.0, sigstore/cosign);
 # - a key-managed v0.3 bundle whose hint is b64(sha256(SPKI DER)), with Rekor: the sigstore-conformance cases;
 # - classic .sig layers made by cosign, verified with verify_layers: the containers-image cases (section 1);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from giropops.oci.baseimage import BaseImage
 from giropops.sbom.model import SBOM, Subject
-from giropops.sign.dsse import STATEMENT_V01, Statement
+from giropops.sign.dsse import STATEMENT_V01, InTotoStatement
 from giropops.vuln.quickview import QuickView, pick_base, render
 from giropops.vuln.report.view import ReportView
 
@@ -27,7 +27,7 @@ def test_config_labels_name_the_base() -> None:
 
 
 def test_unverified_provenance_names_the_base_by_digest() -> None:
-    slsa = Statement(STATEMENT_V01, "https://slsa.dev/provenance/v0.2", ({"digest": {"sha256": "c" * 64}},), {
+    slsa = InTotoStatement(STATEMENT_V01, "https://slsa.dev/provenance/v0.2", ({"digest": {"sha256": "c" * 64}},), {
         "materials": [{"uri": "pkg:docker/debian@12-slim", "digest": {"sha256": "b" * 64}}]}, b"")
     # diff_ids that match no candidate: only the provenance can say which one is the base
     image = SBOM(Subject("app:1", "sha256:" + "c" * 64, diff_ids=("sha256:" + "7" * 64,)), None, ())

@@ -19,7 +19,7 @@ from giropops.vuln.quickview import QuickView, pick_base, render
 from giropops.vuln.scan import BaseSplit, image_facts, sbom_for, view_for, with_base
 
 if TYPE_CHECKING:
-    from giropops.sign.dsse import Statement
+    from giropops.sign.dsse import InTotoStatement
 
 
 def register(sub: Any) -> None:
@@ -36,7 +36,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _statements(image: str, sbom: SBOM, options: TransportOptions) -> list[Statement] | None:
+def _statements(image: str, sbom: SBOM, options: TransportOptions) -> list[InTotoStatement] | None:
     """The statements attached to the image, UNVERIFIED: where it says it came from is only a hint."""
     from giropops.reco.deps import statements_unverified  # signing code: loaded only when metadata is silent
 

@@ -54,7 +54,7 @@ class Outcome:
     running: runtime.Running | None
 
 
-def _built_line(built: steps.BuiltImage) -> str:
+def _built_line(built: steps.DemoBuild) -> str:
     return (f"{built.digest}  {built.layers} layers, {render.mb(built.compressed_size)} compressed, "
             f"{built.os_packages} OS packages"
             + (f", {len(built.reused_layers)} layers from cache" if built.reused_layers else ""))

@@ -29,14 +29,14 @@ READY_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
-class Engine:
+class ContainerEngine:
     name: str  # podman | docker
     binary: str
 
 
 @dataclass(frozen=True)
 class EngineProbe:
-    engine: Engine | None
+    engine: ContainerEngine | None
     problems: tuple[str, ...]  # why each engine found was not usable
 
 
@@ -104,7 +104,7 @@ def probe_engine(env: Mapping[str, str] | None = None) -> EngineProbe:
             problems.append(f"{name}: {exc}")
             continue
         if proc.returncode == 0:
-            return EngineProbe(Engine(name, binary), tuple(problems))
+            return EngineProbe(ContainerEngine(name, binary), tuple(problems))
         problems.append(f"{name} info failed: {_first_line(proc.stderr)}")
     return EngineProbe(None, tuple(problems))
 
@@ -205,7 +205,7 @@ def _stop_redis_of(paths: DemoPaths) -> int | None:
     return pid
 
 
-def _engine_run(engine: Engine, args: Sequence[str], env: Mapping[str, str] | None,
+def _engine_run(engine: ContainerEngine, args: Sequence[str], env: Mapping[str, str] | None,
                 timeout: float = 300) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run([engine.binary, *args], capture_output=True, text=True, timeout=timeout,
@@ -214,7 +214,7 @@ def _engine_run(engine: Engine, args: Sequence[str], env: Mapping[str, str] | No
         raise DemoError(f"{engine.name} {args[0]} timed out") from exc
 
 
-def _wait_ready(url: str, engine: Engine, name: str, env: Mapping[str, str] | None) -> None:
+def _wait_ready(url: str, engine: ContainerEngine, name: str, env: Mapping[str, str] | None) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     last = ""
     while time.monotonic() < deadline:
@@ -234,7 +234,7 @@ def _wait_ready(url: str, engine: Engine, name: str, env: Mapping[str, str] | No
     raise DemoError(f"{url}/readyz did not answer 200 within {READY_TIMEOUT:.0f} s ({last})")
 
 
-def run_app(paths: DemoPaths, engine: Engine, tag: str, port: int, use_redis: bool = True,
+def run_app(paths: DemoPaths, engine: ContainerEngine, tag: str, port: int, use_redis: bool = True,
             env: Mapping[str, str] | None = None) -> Running:
     """Load the archive into the engine and run the app on 127.0.0.1:``port`` (host network)."""
     stop(paths, env)  # an earlier run of this work directory

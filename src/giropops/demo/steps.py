@@ -141,7 +141,7 @@ def conventional_spec_for(spec: Path) -> Path | None:
 
 
 @dataclass(frozen=True)
-class BuiltImage:
+class DemoBuild:
     spec: Path
     tag: str
     digest: str
@@ -155,7 +155,7 @@ class BuiltImage:
 
 
 def build(spec_path: Path, tag: str, archive: Path, layout: Path | None, cache: Cache | None = None,
-          progress: Progress = NO_PROGRESS, context: Path | None = None) -> BuiltImage:
+          progress: Progress = NO_PROGRESS, context: Path | None = None) -> DemoBuild:
     """Build ``spec_path`` and write it to ``archive`` (and to a fresh OCI layout ``layout``, named ``tag``).
 
     ``context``: the directory the spec's files must lie in (default: the spec's directory).
@@ -173,7 +173,7 @@ def build(spec_path: Path, tag: str, archive: Path, layout: Path | None, cache: 
             os.replace(tmp / "layout", layout)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return BuiltImage(spec_path, tag, image.digest, archive, archive.stat().st_size, image.compressed_size,
+    return DemoBuild(spec_path, tag, image.digest, archive, archive.stat().st_size, image.compressed_size,
                       len(image.layers), len(result.packages), tuple(result.reused_layers), layout)
 
 
@@ -365,7 +365,7 @@ class Side:
         }
 
 
-def side_of(name: str, built: BuiltImage, sbom: SBOM, scanned: ScanSummary | None) -> Side:
+def side_of(name: str, built: DemoBuild, sbom: SBOM, scanned: ScanSummary | None) -> Side:
     return Side(name, built.digest, built.archive_size, built.compressed_size, len(sbom.packages),
                 count_packages(sbom, "deb"), count_packages(sbom, "python"), tools_in(sbom),
                 {s: scanned.counts[s] for s in SEVERITIES} if scanned is not None else None)

@@ -58,7 +58,7 @@ class BaseImage:
 
 
 class Provenance(Protocol):
-    """What detection reads of an in-toto statement (``giropops.sign.dsse.Statement`` is one)."""
+    """What detection reads of an in-toto statement (``giropops.sign.dsse.InTotoStatement`` is one)."""
 
     @property
     def predicate_type(self) -> str: ...

@@ -16,7 +16,7 @@ from giropops.oci.transport import OCIDirSpec, RegistrySpec, Spec, TransportOpti
 from giropops.sbom.generate import generate, subject_for
 from giropops.sbom.model import SBOM
 from giropops.sign.attached import Trust
-from giropops.sign.dsse import Statement
+from giropops.sign.dsse import InTotoStatement
 from giropops.sign.errors import NoMatchingAttestationError
 from giropops.sign.image import has_attached, read_attestations_unverified, verify_attestations, verify_image
 from giropops.sign.keys import VerifyingKey
@@ -96,7 +96,7 @@ def verify_sbom_attestation(spec: Spec, options: TransportOptions, key_path: Pat
     raise NoMatchingAttestationError("; ".join(mismatches) or "no SBOM attestation")
 
 
-def statements_unverified(spec: Spec, digest: Digest, options: TransportOptions) -> list[Statement] | None:
+def statements_unverified(spec: Spec, digest: Digest, options: TransportOptions) -> list[InTotoStatement] | None:
     """UNVERIFIED statements attached to the image (hints, not trust); None when the source holds none."""
     store = open_store(spec, options)
     return None if store is None else read_attestations_unverified(store, digest)

@@ -24,7 +24,7 @@ from giropops.oci.model import Digest
 from giropops.sign.attached import Trust, certificate_key
 from giropops.sign.bundle import BUNDLE_V03, MAX_BUNDLE_BYTES, Bundle, verify_bundle
 from giropops.sign.certs import leaf_key, load_pem_certificates
-from giropops.sign.dsse import Envelope, Statement, build_statement, predicate_type_uri, sign_envelope
+from giropops.sign.dsse import Envelope, InTotoStatement, build_statement, predicate_type_uri, sign_envelope
 from giropops.sign.encoding import b64decode_strict, b64encode
 from giropops.sign.errors import (
     BundleError,
@@ -185,7 +185,7 @@ def verify_blob(trust: Trust, *, blob: bytes | None = None, digest: Digest | Non
 
 def verify_blob_attestation(trust: Trust, blob: bytes, *, envelope_raw: bytes | None = None,
                             bundle_raw: bytes | None = None, predicate_type: str | None = None,
-                            check_claims: bool = True) -> Statement:
+                            check_claims: bool = True) -> InTotoStatement:
     """The statement of a blob attestation: signature (PAE), subject digest, predicate type."""
     digest = Digest.of(blob)
     if bundle_raw is not None:
@@ -200,7 +200,7 @@ def verify_blob_attestation(trust: Trust, blob: bytes, *, envelope_raw: bytes | 
             raise NoValidSignatureError("a bare envelope can only be verified with a public key")
         env = Envelope.from_bytes(envelope_raw)
         env.verify(trust.key)
-        statement = Statement.from_bytes(env.payload)
+        statement = InTotoStatement.from_bytes(env.payload)
         if check_claims:
             statement.check_subject(digest)
     else:

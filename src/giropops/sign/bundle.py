@@ -22,7 +22,7 @@ from giropops.errors import quote_for_error
 from giropops.oci.model import Digest
 from giropops.sign.attached import Trust, certificate_key
 from giropops.sign.certs import leaf_key
-from giropops.sign.dsse import Envelope, Statement, pae
+from giropops.sign.dsse import Envelope, InTotoStatement, pae
 from giropops.sign.encoding import b64_value, b64decode_strict
 from giropops.sign.errors import (
     BundleError,
@@ -186,17 +186,17 @@ class Bundle:
         return cls(mt, obj, hint, tuple(certs), tuple(TlogEntry.from_json(e) for e in entries), envelope,
                    mdigest, msig)
 
-    def statement(self) -> Statement:
+    def statement(self) -> InTotoStatement:
         if self.envelope is None:
             raise BundleError("bundle holds a message signature, not an attestation")
-        return Statement.from_bytes(self.envelope.payload)
+        return InTotoStatement.from_bytes(self.envelope.payload)
 
 
 @dataclass(frozen=True)
 class VerifiedBundle:
     bundle: Bundle
     key: VerifyingKey
-    statement: Statement | None
+    statement: InTotoStatement | None
 
 
 def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
@@ -204,11 +204,11 @@ def verify_bundle(bundle: Bundle, trust: Trust, artifact: bytes | None = None,
     """Signature, artifact binding, and (when log keys are trusted) transparency-log evidence."""
     keyless = bool(bundle.certificates) and trust.key is None
     key = leaf_key(bundle.certificates[0]) if keyless else _bundle_key(bundle, trust)
-    statement: Statement | None = None
+    statement: InTotoStatement | None = None
     if bundle.envelope is not None:
         bundle.envelope.verify(key)
         signature, body_payload = dsse_signature(bundle.envelope, key), bundle.envelope.payload
-        statement = Statement.from_bytes(bundle.envelope.payload)
+        statement = InTotoStatement.from_bytes(bundle.envelope.payload)
         if artifact is not None:
             artifact_digest = Digest.of(artifact)
         if artifact_digest is not None:

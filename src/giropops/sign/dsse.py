@@ -138,7 +138,7 @@ def sign_envelope(key: SigningKey, payload: bytes, payload_type: str = INTOTO_PA
 
 
 @dataclass(frozen=True)
-class Statement:
+class InTotoStatement:
     type: str
     predicate_type: str
     subjects: tuple[Mapping[str, Any], ...]
@@ -146,7 +146,7 @@ class Statement:
     raw: bytes
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> Statement:
+    def from_bytes(cls, raw: bytes) -> InTotoStatement:
         obj = jsonio.loads(raw, "in-toto statement", error=PayloadMalformedError)
         if not isinstance(obj, dict):
             raise PayloadMalformedError("in-toto statement must be a JSON object")

@@ -35,7 +35,7 @@ from giropops.sign.certs import leaf_key
 from giropops.sign.dsse import (
     MAX_ENVELOPE_BYTES,
     Envelope,
-    Statement,
+    InTotoStatement,
     build_statement,
     predicate_type_uri,
     sign_envelope,
@@ -48,7 +48,7 @@ from giropops.sign.errors import (
 )
 from giropops.sign.keys import SigningKey
 from giropops.sign.payload import SimpleSigningPayload, go_json
-from giropops.sign.storage import ATT_SUFFIX, SBOM_SUFFIX, SIG_SUFFIX, Attached, Store, Subject, attached_tag
+from giropops.sign.storage import ATT_SUFFIX, SBOM_SUFFIX, SIG_SUFFIX, Attached, SignedSubject, Store, attached_tag
 
 COSIGN_SIGN_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -83,7 +83,7 @@ def attached_manifest(layers: Sequence[Descriptor]) -> tuple[bytes, bytes]:
 
 @dataclass(frozen=True)
 class AttachResult:
-    subject: Subject
+    subject: SignedSubject
     tag: str
     manifest_digest: Digest
     layer: Descriptor
@@ -91,7 +91,7 @@ class AttachResult:
     total: int
 
 
-def _attach(store: Store, subject: Subject, suffix: str, blob: bytes, layer: Descriptor) -> AttachResult:
+def _attach(store: Store, subject: SignedSubject, suffix: str, blob: bytes, layer: Descriptor) -> AttachResult:
     existing = store.read_attached(subject.digest, suffix)
     layers = list(existing.manifest.layers) if existing else []
     added = not any(d.digest == layer.digest and dict(d.annotations) == dict(layer.annotations) for d in layers)
@@ -104,7 +104,7 @@ def _attach(store: Store, subject: Subject, suffix: str, blob: bytes, layer: Des
 
 
 def sign_image(store: Store, key: SigningKey, annotations: Mapping[str, str] | None = None,
-               subject: Subject | None = None) -> AttachResult:
+               subject: SignedSubject | None = None) -> AttachResult:
     """Sign ``subject`` (resolved once by the caller, so what was announced is what gets signed)."""
     subject = subject or store.subject()
     payload = SimpleSigningPayload(subject.name, subject.digest, dict(annotations or {})).to_bytes()
@@ -114,7 +114,7 @@ def sign_image(store: Store, key: SigningKey, annotations: Mapping[str, str] | N
 
 
 def attest_image(store: Store, key: SigningKey, predicate_type: str, predicate: bytes,
-                 now: datetime.datetime | None = None, subject: Subject | None = None) -> AttachResult:
+                 now: datetime.datetime | None = None, subject: SignedSubject | None = None) -> AttachResult:
     subject = subject or store.subject()
     statement = build_statement(predicate_type, predicate, subject.name, subject.digest, now)
     envelope = sign_envelope(key, statement).to_bytes()
@@ -129,9 +129,9 @@ def attest_image(store: Store, key: SigningKey, predicate_type: str, predicate: 
 
 @dataclass(frozen=True)
 class ImageVerification:
-    subject: Subject
+    subject: SignedSubject
     signatures: tuple[Verified, ...]
-    bundles: tuple[Statement, ...]
+    bundles: tuple[InTotoStatement, ...]
 
     def payloads_json(self) -> list[Any]:
         out: list[Any] = [jsonio.loads(v.layer.payload, "signed payload", error=PayloadMalformedError)
@@ -184,7 +184,7 @@ def verify_image(store: Store, trust: Trust, annotations: Mapping[str, str] | No
             good = verify_layers(layers, trust, subject.digest, annotations, subject.name or None)
         except VerificationError as exc:
             errors.append(exc)
-    statements: list[Statement] = []
+    statements: list[InTotoStatement] = []
     for b in bundles:
         try:
             vb = verify_bundle(b, trust, artifact_digest=subject.digest)
@@ -214,13 +214,13 @@ def _bundle_predicate(b: Bundle) -> str | None:
 
 @dataclass(frozen=True)
 class VerifiedAttestation:
-    statement: Statement
+    statement: InTotoStatement
     envelope: Envelope | None
 
 
 def verify_attestations(
     store: Store, trust: Trust, predicate_type: str | None
-) -> tuple[Subject, list[VerifiedAttestation]]:
+) -> tuple[SignedSubject, list[VerifiedAttestation]]:
     """Every attestation that verifies with ``trust``, binds this image and (if given) has the predicate type."""
     subject = store.subject()
     uri = predicate_type_uri(predicate_type) if predicate_type else None
@@ -243,7 +243,7 @@ def verify_attestations(
                 # the log entry must record the very signature the signer made over this envelope
                 candidate = trust.key or leaf_key(layer_certificates(layer)[0])
                 signer_key(layer, trust, dsse_signature(env, candidate), env.payload)
-            st = Statement.from_bytes(env.payload)
+            st = InTotoStatement.from_bytes(env.payload)
             st.check_subject(subject.digest)
             seen_types.add(st.predicate_type)
             if uri is not None and st.predicate_type != uri:
@@ -273,7 +273,7 @@ def verify_attestations(
 # ------------------------------------------------------------------------------ unverified reading
 
 
-def read_attestations_unverified(store: Store, subject: Digest) -> list[Statement]:
+def read_attestations_unverified(store: Store, subject: Digest) -> list[InTotoStatement]:
     """UNVERIFIED: the in-toto statements attached to ``subject`` (its ``.att`` tag), signatures NOT checked.
 
     For hints only (where an image says it came from); never for a trust decision, which is
@@ -281,12 +281,12 @@ def read_attestations_unverified(store: Store, subject: Digest) -> list[Statemen
     image) and layers that are not readable DSSE envelopes are left out.
     """
     attached = store.read_attached(subject, ATT_SUFFIX)
-    out: list[Statement] = []
+    out: list[InTotoStatement] = []
     for desc in attached.manifest.layers if attached else ():
         if desc.media_type != DSSE_MEDIA_TYPE or desc.size > MAX_ENVELOPE_BYTES:
             continue
         try:
-            st = Statement.from_bytes(Envelope.from_bytes(store.read_blob(desc)).payload)
+            st = InTotoStatement.from_bytes(Envelope.from_bytes(store.read_blob(desc)).payload)
             st.check_subject(subject)
         except (VerificationError, ImageError):
             continue
@@ -311,7 +311,7 @@ class TreeEntry:
     detail: str
 
 
-def tree(store: Store) -> tuple[Subject, list[TreeEntry]]:
+def tree(store: Store) -> tuple[SignedSubject, list[TreeEntry]]:
     subject = store.subject()
     out: list[TreeEntry] = []
     for suffix, kind in ((SIG_SUFFIX, "signature"), (ATT_SUFFIX, "attestation"), (SBOM_SUFFIX, "sbom")):

@@ -53,7 +53,7 @@ def attached_tag(digest: Digest, suffix: str) -> str:
 
 
 @dataclass(frozen=True)
-class Subject:
+class SignedSubject:
     """The image being signed or verified, by digest."""
 
     digest: Digest
@@ -91,7 +91,7 @@ class RegistryLike(Protocol):
 
 
 class Store(Protocol):
-    def subject(self) -> Subject: ...
+    def subject(self) -> SignedSubject: ...
 
     def read_attached(self, subject: Digest, suffix: str) -> Attached | None: ...
 
@@ -128,13 +128,13 @@ class RegistryStore:
     def describe(self) -> str:
         return str(self.ref)
 
-    def subject(self) -> Subject:
+    def subject(self) -> SignedSubject:
         from giropops.sign.payload import docker_reference
 
         raw, media_type, digest = self.client.get_manifest(self.repo, self.ref.identifier)
         if self.ref.digest is not None and digest != self.ref.digest:
             raise ManifestError(f"{self.ref}: registry returned {digest}")
-        return Subject(digest, media_type, raw, docker_reference(self.ref), str(self.ref))
+        return SignedSubject(digest, media_type, raw, docker_reference(self.ref), str(self.ref))
 
     def read_attached(self, subject: Digest, suffix: str) -> Attached | None:
         tag = attached_tag(subject, suffix)
@@ -249,12 +249,12 @@ class LayoutStore:
                 raise BlobError(f"{self.root}: blob {digest} missing") from exc
             raise BlobMismatchError(f"{self.root}: {exc}") from exc
 
-    def subject(self) -> Subject:
+    def subject(self) -> SignedSubject:
         layout, entries = self._entries()
         e = self._image_entry(entries)
         raw = self._blob(layout, e.digest, e.size, mt.MAX_MANIFEST_BYTES)
         name = e.annotations.get(REF_NAME_ANNOTATION) or self.name or ""
-        return Subject(e.digest, e.media_type, raw, name, self.describe())
+        return SignedSubject(e.digest, e.media_type, raw, name, self.describe())
 
     def read_attached(self, subject: Digest, suffix: str) -> Attached | None:
         kind = _LAYOUT_KINDS.get(suffix)
