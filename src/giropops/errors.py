@@ -9,7 +9,7 @@ Hierarchy (each area subclasses its base in its own modules)::
     GiropopsError                      exit 1 unless a subclass says otherwise
     ├── UsageError                     bad arguments the parser could not catch (exit 64)
     ├── ConfigError                    bad configuration file / environment
-    ├── ReferenceError_                image reference or source spec does not parse
+    ├── ImageReferenceError                image reference or source spec does not parse
     ├── ImageError                     anything wrong with an image or its transport
     │   ├── ManifestError              invalid / oversized / unknown-media-type manifest or config
     │   ├── BlobError                  blob missing, truncated, or content != digest
@@ -23,7 +23,7 @@ Hierarchy (each area subclasses its base in its own modules)::
     │   └── DatabaseNotReadyError      missing / empty database: a scan cannot say "clean" (exit 3)
     │       └── EcosystemNotCoveredError  no advisories for an ecosystem the image needs
     ├── SignError                      keys, signatures, attestations
-    │   ├── KeyError_                  unreadable key, wrong password, unsupported key
+    │   ├── SigningKeyError                  unreadable key, wrong password, unsupported key
     │   └── VerificationError          verification failed (subclasses give the reason)
     └── BuildError                     the image builder failed
 """
@@ -45,7 +45,7 @@ class ConfigError(GiropopsError):
     pass
 
 
-class ReferenceError_(GiropopsError):  # trailing underscore: do not shadow the builtin
+class ImageReferenceError(GiropopsError):
     """An image reference or source spec (``archive://...``) does not parse."""
 
 
@@ -104,7 +104,7 @@ class SignError(GiropopsError):
     pass
 
 
-class KeyError_(SignError):  # trailing underscore: do not shadow the builtin
+class SigningKeyError(SignError):
     pass
 
 

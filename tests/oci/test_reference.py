@@ -1,6 +1,6 @@
 import pytest
 
-from giropops.errors import ReferenceError_
+from giropops.errors import ImageReferenceError
 from giropops.oci.reference import Reference
 
 
@@ -33,7 +33,7 @@ def test_parse_applies_docker_defaults(text, domain, path, tag, digest):
      "UPPER.example.com/app/Thing", "app:" + "x" * 129],
 )
 def test_parse_rejects_invalid(text):
-    with pytest.raises(ReferenceError_):
+    with pytest.raises(ImageReferenceError):
         Reference.parse(text)
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from giropops.errors import DaemonError, ImageError, ReferenceError_
+from giropops.errors import DaemonError, ImageError, ImageReferenceError
 from giropops.oci.transport import (
     ArchiveSpec,
     FSSpec,
@@ -58,9 +58,9 @@ def test_an_sbom_is_no_image_to_open_or_write(tmp_path):
     """``sbom://`` is part of the one grammar, but the image transports refuse it by name."""
     doc = tmp_path / "a.json"
     doc.write_text("{}")
-    with pytest.raises(ReferenceError_, match="an SBOM document is not an image"):
+    with pytest.raises(ImageReferenceError, match="an SBOM document is not an image"):
         open_any(f"sbom://{doc}")
-    with pytest.raises(ReferenceError_, match="an SBOM document is not an image"):
+    with pytest.raises(ImageReferenceError, match="an SBOM document is not an image"):
         write_image(random_image(1), SBOMFileSpec(tmp_path / "b.json"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
@@ -88,7 +88,7 @@ def test_an_existing_path_with_a_colon_is_taken_whole(tmp_path):
     ],
 )
 def test_malformed_specs_name_the_problem(text, needle):
-    with pytest.raises(ReferenceError_, match=needle):
+    with pytest.raises(ImageReferenceError, match=needle):
         parse_spec(text)
 
 
@@ -98,6 +98,6 @@ def test_read_only_destinations_are_clear_errors(tmp_path):
         write_image(img, "local://app:1")
     with pytest.raises(ImageError, match="source only"):
         write_image(img, f"fs://{tmp_path}")
-    with pytest.raises(ReferenceError_, match="cannot name a digest"):
+    with pytest.raises(ImageReferenceError, match="cannot name a digest"):
         write_image(img, f"oci-dir://{tmp_path}/x@{D}")
     assert list(tmp_path.iterdir()) == []

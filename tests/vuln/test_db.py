@@ -15,7 +15,7 @@ import pytest
 from giropops.cli import exitcodes
 from giropops.cli.main import main
 from giropops.vuln.db import store
-from giropops.vuln.db.importer import MAX_RECORD_BYTES, ImportError_, import_paths
+from giropops.vuln.db.importer import MAX_RECORD_BYTES, AdvisoryImportError, import_paths
 from giropops.vuln.db.update import UpdateError, update
 from tests.support.osv_export import OSVExportServer, build_export
 
@@ -107,7 +107,7 @@ def test_corrupt_source_aborts_the_whole_import(tmp_path: Path) -> None:
     good = write_jsonl(tmp_path / "more.jsonl", [rec(id="TEST-0003")])
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(gzip.compress(b'{"id": "X"}\n' * 1000)[:-20])  # truncated gzip stream
-    with pytest.raises(ImportError_):
+    with pytest.raises(AdvisoryImportError):
         import_paths(db, [good, broken])
     assert db.read_bytes() == before  # TEST-0003 was not half-imported
     assert ids_in(db) == {"TEST-0001"}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from giropops.builder.errors import BuildError
 from giropops.builder.layer import LayerBlob
-from giropops.errors import ReferenceError_
+from giropops.errors import ImageReferenceError
 from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex, Layer
 from giropops.oci.memory import build_image, build_index, bytes_layer
@@ -93,7 +93,7 @@ def write_output(
     """Write to ``archive://FILE`` or ``oci-dir://DIR`` (named by the first tag); returns the spec written."""
     try:
         spec = as_spec(output)
-    except ReferenceError_ as exc:
+    except ImageReferenceError as exc:
         raise BuildError(f"--output: {exc}") from exc
     if not isinstance(spec, ArchiveSpec | OCIDirSpec):
         raise BuildError(

@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from giropops.builder.errors import SpecError
-from giropops.errors import ReferenceError_, quote_for_error
+from giropops.errors import ImageReferenceError, quote_for_error
 from giropops.oci.transport import SBOMFileSpec
 from giropops.oci.transport import Spec as ImageSource
 from giropops.oci.transport import parse_spec as parse_source
@@ -261,7 +261,7 @@ def _base(text: str) -> ImageSource | None:
         return None
     try:
         source = parse_source(text)
-    except ReferenceError_ as exc:
+    except ImageReferenceError as exc:
         raise SpecError(f"'base' must be 'scratch' or an image source such as registry://REF: {exc}") from exc
     if isinstance(source, SBOMFileSpec):
         raise SpecError(f"'base' must be an image, not {quote_for_error(text)}")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from giropops.cli._registry import transport_options
-from giropops.errors import ReferenceError_, UsageError, quote_for_error
+from giropops.errors import ImageReferenceError, UsageError, quote_for_error
 from giropops.oci.transport import TransportOptions, parse_spec
 from giropops.sign import storage
 from giropops.sign.dsse import predicate_type_uri
@@ -44,7 +44,7 @@ def open_store(args: argparse.Namespace, options: TransportOptions | None = None
     store = storage.open_store(parse_spec(args.image), options or transport_options(args))
     if store is not None:
         return store
-    raise ReferenceError_(f"{quote_for_error(args.image)}: signatures are stored in registries and oci-dir:// "
+    raise ImageReferenceError(f"{quote_for_error(args.image)}: signatures are stored in registries and oci-dir:// "
                           "layouts only")
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from giropops.cli._registry import transport_options
 from giropops.cli.progress import TerminalProgress
-from giropops.errors import ManifestError, ReferenceError_, UsageError, quote_for_error
+from giropops.errors import ImageReferenceError, ManifestError, UsageError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Digest, Platform
 from giropops.oci.transport import (
@@ -70,7 +70,7 @@ def _default_name(src: Spec) -> str | None:
 
         try:
             return str(Reference.parse(src.name))
-        except ReferenceError_:
+        except ImageReferenceError:
             return None
     return None
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from giropops import jsonio
-from giropops.errors import ReferenceError_, RegistryError, UsageError
+from giropops.errors import ImageReferenceError, RegistryError, UsageError
 from giropops.oci.reference import Reference
 from giropops.oci.registry.client import RegistryClient
 
@@ -67,7 +67,7 @@ def parse_target(text: str) -> Target:
     spec = text.removeprefix("registry://")
     if "/" not in spec:
         if not _HOST_RE.match(spec) or not ("." in spec or ":" in spec or spec == "localhost"):
-            raise ReferenceError_(f"invalid scan target {text[:100]!r}: expected a registry host (HOST[:PORT]),"
+            raise ImageReferenceError(f"invalid scan target {text[:100]!r}: expected a registry host (HOST[:PORT]),"
                                   " HOST/REPO or HOST/REPO:TAG")
         return Target(spec)
     ref = Reference.parse(spec)
@@ -98,7 +98,7 @@ def targets_from_file(path: Path) -> list[Target]:
             continue
         try:
             out.append(parse_target(item))
-        except ReferenceError_ as exc:
+        except ImageReferenceError as exc:
             raise UsageError(f"{path}:{number}: {exc}") from None
     return out
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
 
 from giropops import jsonio
-from giropops.errors import ArchiveError, BlobError, ManifestError, ReferenceError_
+from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, decompressed
 from giropops.oci.image import Image, ImageIndex
@@ -338,7 +338,7 @@ class Archive:
             want = _parse_name(name)
             for e in entries:
                 for t in e.repo_tags:
-                    with contextlib.suppress(ReferenceError_):
+                    with contextlib.suppress(ImageReferenceError):
                         if Reference.parse(t) == want:
                             return self.docker_image(e)
             have = sorted({t for e in entries for t in e.repo_tags})
@@ -377,8 +377,8 @@ def _member_opener(store: TarStore, path: str) -> Any:
 def _parse_name(name: str) -> Reference:
     try:
         return Reference.parse(name)
-    except ReferenceError_ as exc:
-        raise ReferenceError_(f"invalid image name {name!r} for an archive: {exc}") from exc
+    except ImageReferenceError as exc:
+        raise ImageReferenceError(f"invalid image name {name!r} for an archive: {exc}") from exc
 
 
 def open_archive(path: Path, name: str | None = None, digest: Digest | None = None) -> Image | ImageIndex:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from giropops.errors import GiropopsError, ManifestError, ReferenceError_
+from giropops.errors import GiropopsError, ImageReferenceError, ManifestError
 from giropops.oci.model import Digest
 from giropops.oci.reference import Reference
 
@@ -52,7 +52,7 @@ class BaseImage:
             return None
         try:
             ref = Reference.parse(self.name)
-        except ReferenceError_:
+        except ImageReferenceError:
             return None
         return ref
 
@@ -102,7 +102,7 @@ def from_keys(values: Mapping[str, str], how: str, where: str) -> tuple[BaseImag
             ref = Reference.parse(name)
             digest = digest or ref.digest
             name = name_of(ref)
-        except ReferenceError_:
+        except ImageReferenceError:
             notes = (*notes, f"ignored invalid {BASE_NAME} {name[:80]!r} in the {where}")
             name = None
     if name is None and digest is None:
@@ -153,7 +153,7 @@ def from_provenance(statements: Sequence[Provenance]) -> BaseImage | None:
                 continue
             try:
                 ref = Reference.parse(ref_text)
-            except ReferenceError_:
+            except ImageReferenceError:
                 continue
             digest = ref.digest
             d = m.get("digest")

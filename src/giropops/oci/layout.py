@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from giropops.errors import ArchiveError, BlobError, ManifestError, ReferenceError_
+from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.fileio import atomic_write
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
@@ -175,13 +175,13 @@ def _name_matches(desc: Descriptor, name: str) -> bool:
     # "app:1" also finds "docker.io/library/app:1" (what Docker writes as io.containerd.image.name).
     try:
         want = Reference.parse(name)
-    except ReferenceError_:
+    except ImageReferenceError:
         return False
     for n in names:
         try:
             if Reference.parse(n) == want:
                 return True
-        except ReferenceError_:
+        except ImageReferenceError:
             continue
     return False
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from giropops.errors import ManifestError, ReferenceError_, quote_for_error
+from giropops.errors import ImageReferenceError, ManifestError, quote_for_error
 from giropops.oci.model import Digest
 
 DEFAULT_DOMAIN = "docker.io"
@@ -39,7 +39,7 @@ class Reference:
     @classmethod
     def parse(cls, text: str) -> Reference:
         if not isinstance(text, str) or not text or text != text.strip():
-            raise ReferenceError_(f"invalid image reference {quote_for_error(text)}: empty or surrounded by spaces")
+            raise ImageReferenceError(f"invalid image reference {quote_for_error(text)}: empty or surrounded by spaces")
         rest = text
         digest: Digest | None = None
         if "@" in rest:
@@ -47,20 +47,20 @@ class Reference:
             try:
                 digest = Digest.parse(dig)
             except ManifestError as exc:
-                raise ReferenceError_(f"invalid image reference {quote_for_error(text)}: {exc}") from exc
+                raise ImageReferenceError(f"invalid image reference {quote_for_error(text)}: {exc}") from exc
         tag: str | None = None
         slash = rest.rfind("/")
         colon = rest.rfind(":")
         if colon > slash:
             rest, tag = rest[:colon], rest[colon + 1 :]
             if not _TAG_RE.match(tag):
-                raise ReferenceError_(f"invalid image reference {quote_for_error(text)}: bad tag "
+                raise ImageReferenceError(f"invalid image reference {quote_for_error(text)}: bad tag "
                                       f"{quote_for_error(tag)}")
         first, sep, remainder = rest.partition("/")
         if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
             domain, path = first, remainder
             if not _DOMAIN_RE.match(domain):
-                raise ReferenceError_(f"invalid image reference {quote_for_error(text)}: bad registry host "
+                raise ImageReferenceError(f"invalid image reference {quote_for_error(text)}: bad registry host "
                                       f"{quote_for_error(domain)}")
         else:
             domain, path = DEFAULT_DOMAIN, rest
@@ -69,13 +69,14 @@ class Reference:
         if domain == DEFAULT_DOMAIN and "/" not in path:
             path = f"library/{path}"
         if not _PATH_RE.match(path):
-            raise ReferenceError_(
+            raise ImageReferenceError(
                 f"invalid image reference {quote_for_error(text)}: repository {quote_for_error(path)} must be "
                 f"lowercase "
                 "letters, digits and separators"
             )
         if len(domain) + 1 + len(path) > MAX_NAME_LEN:
-            raise ReferenceError_(f"invalid image reference {quote_for_error(text)}: name longer than {MAX_NAME_LEN}")
+            raise ImageReferenceError(
+                f"invalid image reference {quote_for_error(text)}: name longer than {MAX_NAME_LEN}")
         if tag is None and digest is None:
             tag = DEFAULT_TAG
         return cls(domain, path, tag, digest)
@@ -114,7 +115,7 @@ class Reference:
 
     def with_tag(self, tag: str) -> Reference:
         if not _TAG_RE.match(tag):
-            raise ReferenceError_(f"invalid tag {quote_for_error(tag)}")
+            raise ImageReferenceError(f"invalid tag {quote_for_error(tag)}")
         return Reference(self.domain, self.path, tag, None)
 
     def with_digest(self, digest: Digest) -> Reference:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from giropops.errors import ImageError, ReferenceError_, quote_for_error
+from giropops.errors import ImageError, ImageReferenceError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.memory import select_image
 from giropops.oci.model import Digest, Platform
@@ -124,7 +124,7 @@ class TransportOptions:
 
 def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None, Digest | None]:
     if not text:
-        raise ReferenceError_(f"{quote_for_error(original)}: {scheme}:// needs a path")
+        raise ImageReferenceError(f"{quote_for_error(original)}: {scheme}:// needs a path")
     digest: Digest | None = None
     m = _DIGEST_SUFFIX.search(text)
     if m:
@@ -135,15 +135,15 @@ def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None
         text, _, name = text.partition(":")
         name = name or None
     if not text:
-        raise ReferenceError_(f"{quote_for_error(original)}: {scheme}:// needs a path before ':'")
+        raise ImageReferenceError(f"{quote_for_error(original)}: {scheme}:// needs a path before ':'")
     if name is not None and digest is not None:
-        raise ReferenceError_(f"{quote_for_error(original)}: give a name or a digest, not both")
+        raise ImageReferenceError(f"{quote_for_error(original)}: give a name or a digest, not both")
     if name is not None and ("\n" in name or "\x00" in name):
-        raise ReferenceError_(f"{quote_for_error(original)}: invalid name")
+        raise ImageReferenceError(f"{quote_for_error(original)}: invalid name")
     return Path(text), name, digest
 
 
-class BarePathError(ReferenceError_):
+class BarePathError(ImageReferenceError):
     """A path on disk given without its scheme: a usage error that says which scheme was meant."""
 
     exit_code = 64
@@ -160,7 +160,7 @@ def _refuse_bare_path(text: str) -> None:
         try:
             Reference.parse(text)
             return
-        except ReferenceError_:
+        except ImageReferenceError:
             pass
     path = Path(text).expanduser()
     try:
@@ -177,15 +177,15 @@ def _refuse_bare_path(text: str) -> None:
 
 
 def parse_spec(text: str) -> Spec:
-    """Parse a source/destination spec; an unknown scheme or malformed spec raises ``ReferenceError_``."""
+    """Parse a source/destination spec; an unknown scheme or malformed spec raises ``ImageReferenceError``."""
     if not isinstance(text, str) or not text.strip():
-        raise ReferenceError_("empty image spec")
+        raise ImageReferenceError("empty image spec")
     if "://" not in text:
         _refuse_bare_path(text)
         return RegistrySpec(Reference.parse(text))
     scheme, _, rest = text.partition("://")
     if scheme not in SCHEMES:
-        raise ReferenceError_(f"unknown scheme {scheme + '://'!r} in {quote_for_error(text)} (known: "
+        raise ImageReferenceError(f"unknown scheme {scheme + '://'!r} in {quote_for_error(text)} (known: "
                               f"{', '.join(SCHEMES)})")
     if scheme == "registry":
         return RegistrySpec(Reference.parse(rest))
@@ -194,14 +194,14 @@ def parse_spec(text: str) -> Spec:
         return ArchiveSpec(path, name, digest) if scheme == "archive" else OCIDirSpec(path, name, digest)
     if scheme == "fs":
         if not rest:
-            raise ReferenceError_(f"{quote_for_error(text)}: fs:// needs a directory")
+            raise ImageReferenceError(f"{quote_for_error(text)}: fs:// needs a directory")
         return FSSpec(Path(rest))
     if scheme == "sbom":
         if not rest:
-            raise ReferenceError_(f"{quote_for_error(text)}: sbom:// needs a file")
+            raise ImageReferenceError(f"{quote_for_error(text)}: sbom:// needs a file")
         return SBOMFileSpec(Path(rest))
     if not rest or rest != rest.strip() or "\x00" in rest:
-        raise ReferenceError_(f"{quote_for_error(text)}: local:// needs an image name")
+        raise ImageReferenceError(f"{quote_for_error(text)}: local:// needs an image name")
     return LocalSpec(rest)
 
 
@@ -209,8 +209,8 @@ def as_spec(spec: Spec | str) -> Spec:
     return parse_spec(spec) if isinstance(spec, str) else spec
 
 
-def _no_image(s: SBOMFileSpec) -> ReferenceError_:
-    return ReferenceError_(f"{s}: an SBOM document is not an image (only the SBOM and vulnerability commands "
+def _no_image(s: SBOMFileSpec) -> ImageReferenceError:
+    return ImageReferenceError(f"{s}: an SBOM document is not an image (only the SBOM and vulnerability commands "
                            "read sbom://)")
 
 
@@ -282,7 +282,7 @@ def write_image(
             )
     if isinstance(s, ArchiveSpec | OCIDirSpec):
         if s.digest is not None:
-            raise ReferenceError_(f"{s}: a destination cannot name a digest")
+            raise ImageReferenceError(f"{s}: a destination cannot name a digest")
         name = s.name or options.name
         if isinstance(s, ArchiveSpec):
             from giropops.oci.archive import write_archive

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from giropops import jsonio
-from giropops.errors import ConfigError, ReferenceError_, quote_for_error
+from giropops.errors import ConfigError, ImageReferenceError, quote_for_error
 from giropops.fileio import read_bounded
 from giropops.oci.reference import Reference
 
@@ -77,7 +77,7 @@ def _parse(text: str, source: str) -> tuple[bool, list[CatalogEntry]]:
                 raise ConfigError(f"{where}: 'image' must be an image reference")
             try:
                 Reference.parse(image)
-            except ReferenceError_ as exc:
+            except ImageReferenceError as exc:
                 raise ConfigError(f"{where}: {exc}") from exc
             flavour = item.get("flavour")
             desc = item.get("description", "")

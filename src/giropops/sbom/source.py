@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from giropops.errors import ReferenceError_, SBOMError
+from giropops.errors import ImageReferenceError, SBOMError
 from giropops.fileio import read_bounded
 from giropops.oci.model import Platform
 from giropops.oci.transport import FSSpec, RegistrySpec, SBOMFileSpec, Spec, TransportOptions, as_spec, open_image
@@ -34,7 +34,7 @@ def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool =
         return read_sbom_file(s.path)
     if isinstance(s, FSSpec):
         if not s.path.is_dir():
-            raise ReferenceError_(f"{name}: not a directory")
+            raise ImageReferenceError(f"{name}: not a directory")
         return generate_from_directory(s.path, Subject(name=name))
     want = Platform.parse(platform) if platform else None
     image = open_image(s, want, options or TransportOptions())

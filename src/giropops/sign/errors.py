@@ -2,7 +2,7 @@
 
 Callers (and scripts calling the CLI) tell reasons apart by class or exit code, never by message.
 
-Key problems (``KeyError_``)::
+Key problems (``SigningKeyError``)::
 
     KeyFormatError            30  not a cosign key / PEM / JSON, truncated, bad base64, unknown label
     WrongPasswordError        31  secretbox refused to open: wrong password (or a tampered ciphertext)
@@ -44,26 +44,26 @@ Policy::
 
 from __future__ import annotations
 
-from giropops.errors import KeyError_, VerificationError
+from giropops.errors import SigningKeyError, VerificationError
 
 
-class KeyFormatError(KeyError_):
+class KeyFormatError(SigningKeyError):
     exit_code = 30
 
 
-class WrongPasswordError(KeyError_):
+class WrongPasswordError(SigningKeyError):
     exit_code = 31
 
 
-class UnsupportedKeyError(KeyError_):
+class UnsupportedKeyError(SigningKeyError):
     exit_code = 32
 
 
-class KDFParametersError(KeyError_):
+class KDFParametersError(SigningKeyError):
     exit_code = 33
 
 
-class KeyExistsError(KeyError_):
+class KeyExistsError(SigningKeyError):
     exit_code = 34
 
 

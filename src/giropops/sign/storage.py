@@ -21,9 +21,9 @@ from typing import Any, BinaryIO, Protocol
 from giropops.errors import (
     BlobError,
     ImageError,
+    ImageReferenceError,
     ManifestError,
     NotFoundError,
-    ReferenceError_,
 )
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
@@ -215,7 +215,7 @@ class LayoutStore:
         self.name = name
         self.digest = digest
         if not root.is_dir():
-            raise ReferenceError_(f"{root} is not an OCI image layout (no such directory)")
+            raise ImageReferenceError(f"{root} is not an OCI image layout (no such directory)")
         Layout(root)  # validates oci-layout and index.json
 
     def describe(self) -> str:
@@ -236,7 +236,7 @@ class LayoutStore:
             picked = marked or list(entries)
         if len(picked) != 1:
             which = self.name or (str(self.digest) if self.digest else "the image")
-            raise ReferenceError_(
+            raise ImageReferenceError(
                 f"{self.root}: {len(picked)} entries match {which} in index.json; name one with oci-dir://DIR:NAME"
             )
         return picked[0]

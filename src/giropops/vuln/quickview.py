@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from giropops.errors import ManifestError, ReferenceError_
+from giropops.errors import ImageReferenceError, ManifestError
 from giropops.oci.baseimage import (
     BaseImage,
     LayerCandidate,
@@ -45,7 +45,7 @@ def _names(text: str) -> set[str]:
     """``text`` and, when it is an image reference, its normalised ``host/repo:tag`` form."""
     try:
         return {text, name_of(Reference.parse(text.removeprefix("registry://")))}
-    except ReferenceError_:
+    except ImageReferenceError:
         return {text}
 
 

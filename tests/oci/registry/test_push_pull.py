@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from giropops.errors import ManifestError, NotFoundError, ReferenceError_, RegistryError
+from giropops.errors import ImageReferenceError, ManifestError, NotFoundError, RegistryError
 from giropops.oci import mediatypes as mt
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.model import Platform
@@ -307,13 +307,13 @@ def test_scheme_https_unless_loopback(host: str, scheme: str) -> None:
 
 @pytest.mark.parametrize("bad_repo", ["../etc", "UPPER/case", "a//b", "", "a/b?x=1"])
 def test_hostile_repository_names_are_refused_before_any_request(bad_repo: str) -> None:
-    with pytest.raises(ReferenceError_, match="repository"):
+    with pytest.raises(ImageReferenceError, match="repository"):
         RegistryClient("registry.example").get_manifest(bad_repo, "latest")
 
 
 @pytest.mark.parametrize("bad_ref", ["../../x", "sha256:abc", "tag with space", ""])
 def test_hostile_manifest_references_are_refused(bad_ref: str) -> None:
-    with pytest.raises((ReferenceError_, ManifestError)):
+    with pytest.raises((ImageReferenceError, ManifestError)):
         RegistryClient("registry.example").get_manifest("ok/repo", bad_ref)
 
 

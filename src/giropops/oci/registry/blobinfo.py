@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from giropops.errors import ManifestError, ReferenceError_
+from giropops.errors import ImageReferenceError, ManifestError
 from giropops.oci.model import Digest
 from giropops.oci.registry.client import _check_repo
 
@@ -297,5 +297,5 @@ def _location(row: tuple[object, ...]) -> BlobLocation | None:
             Digest.parse(str(diff_id)), Digest.parse(str(digest)), str(media_type), size, str(registry),
             str(repository),
         )
-    except (ManifestError, ReferenceError_):
+    except (ManifestError, ImageReferenceError):
         return None

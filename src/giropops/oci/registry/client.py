@@ -27,9 +27,9 @@ from giropops.errors import (
     BlobError,
     ConfigError,
     ImageError,
+    ImageReferenceError,
     ManifestError,
     NotFoundError,
-    ReferenceError_,
     RegistryError,
     quote_for_error,
 )
@@ -95,7 +95,7 @@ _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
 
 def _check_repo(repo: str) -> str:
     if not isinstance(repo, str) or len(repo) > 255 or not _REPO_RE.match(repo):
-        raise ReferenceError_(f"invalid repository name {str(repo)[:100]!r}")
+        raise ImageReferenceError(f"invalid repository name {str(repo)[:100]!r}")
     return repo
 
 
@@ -104,7 +104,7 @@ def _check_reference(reference: str) -> str:
     if isinstance(reference, str) and ":" in reference:
         return str(Digest.parse(reference))
     if not isinstance(reference, str) or not _TAG_RE.match(reference):
-        raise ReferenceError_(f"invalid tag {str(reference)[:100]!r}")
+        raise ImageReferenceError(f"invalid tag {str(reference)[:100]!r}")
     return reference
 
 

@@ -29,11 +29,11 @@ MAX_PROBLEMS_KEPT = 1000
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
 
 
-class ImportError_(VulnError):  # trailing underscore: do not shadow the builtin
+class AdvisoryImportError(VulnError):
     """A source cannot be read at all; nothing was imported."""
 
 
-class NoRecordsError(ImportError_):
+class NoRecordsError(AdvisoryImportError):
     """Every source was readable but none held a valid OSV record; nothing was imported."""
 
 
@@ -118,7 +118,7 @@ def _zip_records(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]]:
                     continue
                 yield from _records_of_json(data, where, report)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
-        raise ImportError_(f"cannot read zip {path}: {exc}") from exc
+        raise AdvisoryImportError(f"cannot read zip {path}: {exc}") from exc
 
 
 def _jsonl_records(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]]:
@@ -134,7 +134,7 @@ def _jsonl_records(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]
                     report.records += 1
                     report.problem(Problem(f"{path.name}:{lineno}", str(exc)[:200]))
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError) as exc:
-        raise ImportError_(f"cannot read {path}: {exc}") from exc
+        raise AdvisoryImportError(f"cannot read {path}: {exc}") from exc
 
 
 def _json_file_records(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]]:
@@ -146,7 +146,7 @@ def _json_file_records(path: Path, report: ImportReport) -> Iterator[tuple[str, 
             return
         data = path.read_bytes()
     except OSError as exc:
-        raise ImportError_(f"cannot read {path}: {exc}") from exc
+        raise AdvisoryImportError(f"cannot read {path}: {exc}") from exc
     yield from _records_of_json(data, path.name, report)
 
 
@@ -163,7 +163,7 @@ def expand(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             out.append(path)
         else:
-            raise ImportError_(f"no such file or directory: {path}")
+            raise AdvisoryImportError(f"no such file or directory: {path}")
     return out
 
 
@@ -177,7 +177,7 @@ def records_of(path: Path, report: ImportReport) -> Iterator[tuple[str, Any]]:
         if name.endswith(".gz"):
             return _jsonl_records(path, report)
         return _json_file_records(path, report)
-    raise ImportError_(f"{path}: unknown file type (expected .json, .jsonl, .jsonl.gz or .zip)")
+    raise AdvisoryImportError(f"{path}: unknown file type (expected .json, .jsonl, .jsonl.gz or .zip)")
 
 
 def import_into(writer: store.Writer, files: Iterable[Path], report: ImportReport, source_tag: str | None = None,
