@@ -11,6 +11,10 @@ Modules (nouns) and what they hold:
 * ``bundle``    sigstore bundles v0.1-v0.3 (cosign v3's default)
 * ``storage``   where signatures live: a registry repository or an OCI layout (as ``cosign save``)
 * ``image``     sign / attest / verify / tree against a store; ``read_attestations_unverified`` for hints
+* ``blob``      sign-blob / attest-blob and their verification: files, not images
+* ``transfer``  an image's signatures, attestations, SBOMs and referrers carried to another store
+* ``trustroot`` Sigstore ``trusted_root.json``: the CAs and log keys keyless verification trusts
+* ``regopolicy`` ``--policy FILE``: an attestation's statement checked against a Rego policy
 * ``errors``    one class and exit code per reason a key or a signature is refused
 
 Verification never returns a bool: it returns what was verified or raises a ``VerificationError``
