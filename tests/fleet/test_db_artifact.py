@@ -133,3 +133,42 @@ def test_an_image_is_not_a_database(registry: Registry, tmp_path: Path, capsys: 
     code, _out, err = cli(capsys, "db", "update", "--from", f"{registry.host}/security/not-a-db:1", "--db", str(dest))
     assert code != 0 and "not a giropops vulnerability database" in err
     assert not dest.exists()
+
+
+def test_push_and_pull_with_the_registry_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``db push`` and ``db update --from`` take the same --username / --password-stdin as every registry
+    command; without them a registry that wants a password refuses the push."""
+    import io
+
+    from giropops.oci.registry import ENV_PASSWORD, ENV_USERNAME
+    from tests.support.services import write_htpasswd
+
+    user, password = "dora", "db-s3cret:pw"
+    for name in (ENV_USERNAME, ENV_PASSWORD):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "docker-empty").mkdir()
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-empty"))
+    work = tmp_path / "locked"
+    work.mkdir()
+    locked = Registry(work, htpasswd=write_htpasswd(work / "htpasswd", {user: password}))
+    locked.start()
+    try:
+        src = make_db(tmp_path, "published", BASE_ADVISORIES)
+        ref = f"{locked.host}/security/vulndb-locked:latest"
+        code, _, err = cli(capsys, "db", "push", ref, "--db", str(src))
+        assert code != 0 and err.startswith("giropops: error: "), err
+
+        monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+        code, _, err = cli(capsys, "db", "push", ref, "--db", str(src), "--username", user, "--password-stdin")
+        assert code == 0, err
+
+        dest = tmp_path / "runner" / "vulndb.sqlite3"
+        monkeypatch.setattr("sys.stdin", io.StringIO(password + "\n"))
+        code, out, err = cli(capsys, "db", "update", "--from", ref, "--db", str(dest), "--username", user,
+                             "--password-stdin")
+        assert code == 0, err
+        assert f"{len(BASE_ADVISORIES)} advisories" in out
+        assert sha256_file(dest) == sha256_file(src)
+    finally:
+        locked.stop()

@@ -48,7 +48,7 @@ def test_every_registry_command_takes_the_same_flags() -> None:
     sub = next(a for a in parser._actions if a.dest == "command")
     online = {name: p for name, p in sub.choices.items() if name not in OFFLINE_COMMANDS}  # type: ignore[union-attr]
     assert {"copy", "sign", "verify", "attest", "verify-attestation", "tree", "sbom", "cves", "policy",
-            "recommendations"} <= set(online)
+            "recommendations", "scan"} <= set(online)
     for name, p in online.items():
         flags = {s for a in p._actions for s in a.option_strings}
         assert {"--username", "--password-stdin", "--insecure", "--timeout"} <= flags, name
