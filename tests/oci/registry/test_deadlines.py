@@ -90,3 +90,26 @@ def test_a_push_to_a_registry_that_stops_answering(registry: Registry, repo: str
             write_registry(img, ref_for(proxy.host, repo), options)
     assert "\n" not in str(caught.value)
     assert any(what == "hung" for _, _, what in proxy.log)
+
+
+def test_a_connection_closed_by_a_finalizer_while_its_thread_holds_the_watchdog_lock_does_not_deadlock() -> None:
+    """urllib3 closes pooled connections from a garbage-collection finalizer, which runs on whatever thread
+    allocates next — the watchdog's own thread included, while it holds its lock.  ``forget`` (called by
+    ``close``) must then neither block nor corrupt the table (seen as a suite that hung in a push)."""
+    import threading
+
+    from giropops.oci.registry.deadline import Watch, _Watchdog
+
+    wd = _Watchdog()
+    conn = object()
+    wd._watches[id(conn)] = Watch(conn, None)  # type: ignore[arg-type]
+    done = threading.Event()
+
+    def finalizer_inside_the_lock() -> None:
+        with wd._lock:
+            wd.forget(conn)  # what _Tracked.close does when GC runs it on this thread
+        done.set()
+
+    threading.Thread(target=finalizer_inside_the_lock, daemon=True).start()
+    assert done.wait(5), "forget() blocked on the lock its own thread holds"
+    assert wd.get(conn) is None  # and the connection is forgotten all the same

@@ -16,6 +16,7 @@ themselves with the deadline of the thread that sends on them.
 
 from __future__ import annotations
 
+import collections
 import socket
 import threading
 import time
@@ -54,10 +55,22 @@ class _Watchdog:
         self._watches: dict[int, Watch] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        # Connections closed since the table was last tidied.  ``forget`` runs from ``close``, which urllib3
+        # also calls from a garbage-collection finalizer: on any thread, at any allocation, possibly while
+        # that very thread holds ``_lock``.  So it never takes the lock (a deque's append is atomic); the
+        # table is tidied under the lock by whoever uses it next.
+        self._gone: collections.deque[int] = collections.deque()
+
+    def _tidy(self) -> None:
+        """Drop what was forgotten (``_lock`` held).  A closed connection's id cannot belong to a newer
+        connection before its ``forget`` was queued: the object is still alive while ``close`` runs."""
+        while self._gone:
+            self._watches.pop(self._gone.popleft(), None)
 
     def watch(self, conn: HTTPConnection, deadline: float | None) -> Watch:
         w = Watch(conn, deadline)
         with self._lock:
+            self._tidy()
             self._watches[id(conn)] = w
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="giropops-deadlines", daemon=True)
@@ -66,17 +79,18 @@ class _Watchdog:
 
     def get(self, conn: object) -> Watch | None:
         with self._lock:
+            self._tidy()
             return self._watches.get(id(conn))
 
     def forget(self, conn: object) -> None:
-        with self._lock:
-            self._watches.pop(id(conn), None)
+        self._gone.append(id(conn))
 
     def _run(self) -> None:
         while True:
             time.sleep(POLL_SECONDS)
             now = time.monotonic()
             with self._lock:
+                self._tidy()
                 watches = list(self._watches.values())
             for w in watches:
                 if w.fired is not None:
