@@ -117,6 +117,7 @@ def test_rpm_agrees_with_rpm_vercmp(pairs: list[tuple[str, str]]) -> None:
     ("1.0~rc1-1", "1.0-1", -1), ("1.0^git1-1", "1.0-1", 1), ("1.0^git1-1", "1.0.1-1", -1),
     ("1:1.0-1", "2.0-1", 1), ("0:1.0-1", "1.0-1", 0), ("1.010-1", "1.10-1", 0), ("1.0a-1", "1.0.1-1", -1),
     ("2.28-225.el8", "2.28-225.el8_8.6", -1), ("1.1.1k-9.el8_7", "1.1.1k-12.el8_9", -1),
+    ("1.0", "1.0-1", -1), ("1.0-1", "1.0", 1), ("b", "b-~8+^7z0A", -1),  # no release < any release
 ])
 def test_rpm_documented_order(a: str, b: str, expected: int) -> None:
     assert RPM.compare(a, b) == expected

@@ -110,7 +110,13 @@ def compare(a: str, b: str) -> int:
     eb, vb, rb = parse(b)
     if ea != eb:
         return -1 if ea < eb else 1
-    return vercmp(va, vb) or vercmp(ra, rb)
+    by_version = vercmp(va, vb)
+    if by_version or ra == rb:
+        return by_version
+    if ra and rb:
+        return vercmp(ra, rb)
+    # as rpm's rpmverCmp: a missing release sorts before any release, even one starting with "~"
+    return 1 if ra else -1
 
 
 @functools.total_ordering
