@@ -48,6 +48,8 @@ ACCEPT_MANIFESTS = ", ".join(
 MAX_ERROR_BODY = 64 * 1024
 MAX_TAGS_BODY = 16 * 1024 * 1024
 MAX_TAG_PAGES = 10_000
+MAX_CATALOG_BODY = 16 * 1024 * 1024
+MAX_CATALOG_PAGES = 10_000
 #: Upload sessions tried per blob before giving up (each one already retries its requests).
 UPLOAD_SESSIONS = 3
 
@@ -642,35 +644,48 @@ class RegistryClient:
 
     def list_tags(self, repo: str, page_size: int | None = None) -> list[str]:
         _check_repo(repo)
-        what = f"list tags of {repo}"
-        url: str | None = f"/v2/{repo}/tags/list"
+        return self._paged_names(f"/v2/{repo}/tags/list", f"list tags of {repo}", (_pull(repo),), page_size, "tags",
+                                 MAX_TAG_PAGES, MAX_TAGS_BODY, absent_is_empty=True, loop_clip=None)
+
+    def list_repositories(self, page_size: int | None = None) -> list[str]:
+        """Every repository of the registry through the catalog API."""
+        return self._paged_names("/v2/_catalog", "list repositories (catalog)", ("registry:catalog:*",), page_size,
+                                 "repositories", MAX_CATALOG_PAGES, MAX_CATALOG_BODY, absent_is_empty=False,
+                                 loop_clip=200)
+
+    def _paged_names(
+        self, url: str | None, what: str, scopes: tuple[str, ...], page_size: int | None, key: str,
+        max_pages: int, max_body: int, *, absent_is_empty: bool, loop_clip: int | None,
+    ) -> list[str]:
+        """The strings under ``key`` of every page from ``url`` on, following ``Link: <...>; rel="next"``
+        within the registry (``absent_is_empty``: a page without ``key`` is an empty one)."""
         params: dict[str, str] | None = {"n": str(page_size)} if page_size else None
-        tags: list[str] = []
+        names: list[str] = []
         seen: set[str] = set()
-        for _ in range(MAX_TAG_PAGES):
+        for _ in range(max_pages):
             if url is None:
-                return tags
+                return names
             if url in seen:
-                raise RegistryError(f"{self.host}: {what}: pagination loops back to {url}")
+                raise RegistryError(f"{self.host}: {what}: pagination loops back to {url[:loop_clip]}")
             seen.add(url)
-            resp = self._send("GET", url, what, (_pull(repo),), params=params)
+            resp = self._send("GET", url, what, scopes, params=params)
             if resp.status_code != 200:
                 raise self._fail(resp, what)
             nxt = resp.links.get("next", {}).get("url")
             base = resp.url
-            raw = self._read_bounded(resp, MAX_TAGS_BODY, what, RegistryError)
+            raw = self._read_bounded(resp, max_body, what, RegistryError)
             obj = jsonio.loads(raw, f"{self.host}: {what}: response", error=RegistryError)
-            page = obj.get("tags") if isinstance(obj, dict) else None
-            if page is None and isinstance(obj, dict):
+            page = obj.get(key) if isinstance(obj, dict) else None
+            if page is None and absent_is_empty and isinstance(obj, dict):
                 page = []
             if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
-                raise RegistryError(f"{self.host}: {what}: 'tags' is not a list of strings")
-            tags.extend(page)
+                raise RegistryError(f"{self.host}: {what}: '{key}' is not a list of strings")
+            names.extend(page)
             url = urljoin(base, nxt) if nxt else None
             if url is not None and not url.startswith(self.transport.base_url + "/"):
                 raise RegistryError(f"{self.host}: {what}: next page link leaves the registry: {url[:200]}")
             params = None  # the Link URL carries the paging state
-        raise RegistryError(f"{self.host}: {what}: more than {MAX_TAG_PAGES} pages")
+        raise RegistryError(f"{self.host}: {what}: more than {max_pages} pages")
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str | None = None) -> Index:
         _check_repo(repo)
