@@ -84,6 +84,17 @@ def text_of(data: bytes) -> str:
     return data.decode("utf-8-sig", "replace")
 
 
+def toml_packages(text: str) -> list[dict[str, Any]]:
+    """The ``[[package]]`` tables of a TOML lock file (Cargo.lock, poetry.lock, uv.lock); ValueError if not TOML."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"not TOML: {exc}") from exc
+    return [p for p in doc.get("package") or [] if isinstance(p, dict)]
+
+
 def metadata_files(
     resolver: Resolver, paths: Iterable[str], cataloger: str, result: CatalogResult, *, say_size: bool = False
 ) -> Iterator[tuple[Location, bytes]]:
@@ -214,4 +225,4 @@ def directory_catalogers() -> tuple[Cataloger, ...]:
 
 
 __all__ = ["CatalogResult", "Cataloger", "LockfileCataloger", "attribute_layers", "default_catalogers",
-           "directory_catalogers", "interest_for", "json_documents", "metadata_files"]
+           "directory_catalogers", "interest_for", "json_documents", "metadata_files", "toml_packages"]
