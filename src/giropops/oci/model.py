@@ -238,6 +238,17 @@ def _document_head(
     return mtype, items
 
 
+def _with_subject_and_annotations(
+    out: dict[str, Any], subject: Descriptor | None, annotations: Mapping[str, str]
+) -> dict[str, Any]:
+    """``out`` with the optional ``subject`` and ``annotations`` a manifest or index ends with."""
+    if subject is not None:
+        out["subject"] = subject.to_json()
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
 @dataclass(frozen=True)
 class Manifest:
     """An image manifest (OCI or Docker schema 2).  ``raw`` is kept: digests are of these bytes."""
@@ -273,11 +284,7 @@ class Manifest:
             out["artifactType"] = self.artifact_type
         out["config"] = self.config.to_json()
         out["layers"] = [layer.to_json() for layer in self.layers]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _with_subject_and_annotations(out, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         """Canonical serialisation used when *we* write a manifest (stable across runs)."""
@@ -311,11 +318,7 @@ class Index:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": 2, "mediaType": self.media_type}
         out["manifests"] = [d.to_json() for d in self.manifests]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _with_subject_and_annotations(out, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())
