@@ -381,15 +381,9 @@ class RegistryClient:
         _check_repo(repo)
         _check_reference(reference)
         what = f"manifest {repo}:{reference}"
-        resp = self._send(
-            "HEAD", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),), headers={"Accept": ACCEPT_MANIFESTS}
-        )
-        if resp.status_code == 404:
-            self._finish(resp)
+        resp = self._head(f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),), {"Accept": ACCEPT_MANIFESTS})
+        if resp is None:
             return None
-        if resp.status_code != 200:
-            raise self._fail(resp, what)
-        self._finish(resp)
         digest_h = resp.headers.get("Docker-Content-Digest")
         length = resp.headers.get("Content-Length")
         ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -403,6 +397,19 @@ class RegistryClient:
         if ":" in reference and str(digest) != reference:
             raise ManifestError(f"{self.host}: {what}: registry answered for {digest}")
         return Descriptor(ctype, digest, int(length))
+
+    def _head(
+        self, url: str, what: str, scopes: tuple[str, ...], headers: dict[str, str] | None = None
+    ) -> requests.Response | None:
+        """The finished answer to HEAD ``url``: None for 404, ``_fail`` for anything but 200."""
+        resp = self._send("HEAD", url, what, scopes, headers=headers)
+        if resp.status_code == 404:
+            self._finish(resp)
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, what)
+        self._finish(resp)
+        return resp
 
     def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> Digest:
         _check_repo(repo)
@@ -446,14 +453,7 @@ class RegistryClient:
 
     def _blob_exists(self, repo: str, digest: Digest, scopes: tuple[str, ...]) -> bool:
         what = f"blob {repo}@{digest}"
-        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, scopes)
-        if resp.status_code == 404:
-            self._finish(resp)
-            return False
-        if resp.status_code != 200:
-            raise self._fail(resp, what)
-        self._finish(resp)
-        return True
+        return self._head(f"/v2/{repo}/blobs/{digest}", what, scopes) is not None
 
     def blob_size(self, repo: str, digest: Digest) -> int | None:
         """The size the registry reports for a blob of ``repo`` (HEAD, push scope); None if it is absent.
@@ -462,13 +462,9 @@ class RegistryClient:
         """
         _check_repo(repo)
         what = f"blob {repo}@{digest}"
-        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, (_push(repo),))
-        if resp.status_code == 404:
-            self._finish(resp)
+        resp = self._head(f"/v2/{repo}/blobs/{digest}", what, (_push(repo),))
+        if resp is None:
             return None
-        if resp.status_code != 200:
-            raise self._fail(resp, what)
-        self._finish(resp)
         length = (resp.headers.get("Content-Length") or "").strip()
         return int(length) if length.isdigit() else -1
 
