@@ -3,30 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from giropops import cachectl, units
 from giropops.cli import exitcodes
+from giropops.cli._groups import add_group
 from giropops.sbom.cache import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, max_bytes_from_env
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("cache", help="show or prune giropops's cache (SBOM layer records, build blobs, profiles)")
-    csub = parser.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", parser_class=type(parser),
-                                 help="what to do with the cache")
-    parser.set_defaults(func=lambda args: _help(parser))
+    csub = add_group(sub, "cache", "show or prune giropops's cache (SBOM layer records, build blobs, profiles)",
+                     "cache_command", "what to do with the cache")
     p_df = csub.add_parser("df", help="disk use of each cache area")
     p_df.set_defaults(func=run_df)
     p_prune = csub.add_parser("prune", help="remove cached SBOM layer records, build blobs and image profiles "
                                             "(never the vulnerability database)")
     p_prune.add_argument("--sboms", action="store_true", help="remove only the per-layer SBOM records")
     p_prune.set_defaults(func=run_prune)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return exitcodes.USAGE
 
 
 def run_df(args: argparse.Namespace) -> int:

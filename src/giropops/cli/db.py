@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.cli import exitcodes
+from giropops.cli._groups import add_group
 from giropops.cli._registry import add_registry_options, transport_options
 from giropops.cli.progress import TerminalProgress
 from giropops.errors import UsageError, VulnError
@@ -108,10 +109,8 @@ def open_scan_db(path: Path) -> store.VulnDB:
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("db", help="manage the local vulnerability database (OSV advisories)")
-    dbsub = parser.add_subparsers(dest="db_command", metavar="SUBCOMMAND", parser_class=type(parser),
-                                  help="import, update or status ('giropops db SUBCOMMAND --help')")
-    parser.set_defaults(func=lambda args: _help(parser))
+    dbsub = add_group(sub, "db", "manage the local vulnerability database (OSV advisories)", "db_command",
+                      "import, update or status ('giropops db SUBCOMMAND --help')")
 
     p_import = dbsub.add_parser("import", help="import OSV records from files, directories, all.zip or JSON lines")
     add_db_option(p_import)
@@ -155,11 +154,6 @@ def register(sub: Any) -> None:
     p_status = dbsub.add_parser("status", help="ecosystems, record counts, age of the data")
     add_db_option(p_status)
     p_status.set_defaults(func=run_status)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return exitcodes.USAGE
 
 
 def _print_report(report: importer.ImportReport, show: int) -> None:

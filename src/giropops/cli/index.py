@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from giropops.cli import exitcodes
+from giropops.cli._groups import add_group
 from giropops.cli.db import add_db_option, db_path
 from giropops.cli.scan import add_index_option
 from giropops.fleet.index import open_index
@@ -16,10 +17,8 @@ from giropops.vuln.db.store import VulnDB
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("index", help="the fleet index: list images, rematch them after 'db update'")
-    isub = parser.add_subparsers(dest="index_command", metavar="SUBCOMMAND", parser_class=type(parser),
-                                 help="what to do with the index")
-    parser.set_defaults(func=lambda args: _help(parser))
+    isub = add_group(sub, "index", "the fleet index: list images, rematch them after 'db update'", "index_command",
+                     "what to do with the index")
 
     p = isub.add_parser("rematch", help="match every stored SBOM against the current database; report changes")
     p.add_argument("--format", choices=["text", "json"], default="text")
@@ -30,11 +29,6 @@ def register(sub: Any) -> None:
     p_list = isub.add_parser("list", help="the indexed images and their references")
     add_index_option(p_list)
     p_list.set_defaults(func=run_list)
-
-
-def _help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return exitcodes.USAGE
 
 
 def run_rematch(args: argparse.Namespace) -> int:

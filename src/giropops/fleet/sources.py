@@ -18,15 +18,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin
 
-from giropops import jsonio
-from giropops.errors import ImageReferenceError, RegistryError, UsageError
+from giropops.errors import ImageReferenceError, UsageError
 from giropops.oci.reference import Reference
 from giropops.oci.registry.client import RegistryClient
 
-MAX_CATALOG_BODY = 16 * 1024 * 1024
-MAX_CATALOG_PAGES = 10_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
 #: Tags cosign and the OCI referrers fallback write beside an image (signatures, attestations, SBOMs):
 #: they are not images of the fleet, so listing a repository skips them.
@@ -105,33 +101,7 @@ def targets_from_file(path: Path) -> list[Target]:
 
 def list_repositories(client: RegistryClient, page_size: int | None = None) -> list[str]:
     """Every repository of the registry through the catalog API, following ``Link: <...>; rel="next"``."""
-    what = "list repositories (catalog)"
-    url: str | None = "/v2/_catalog"
-    params: dict[str, str] | None = {"n": str(page_size)} if page_size else None
-    repos: list[str] = []
-    seen: set[str] = set()
-    for _ in range(MAX_CATALOG_PAGES):
-        if url is None:
-            return repos
-        if url in seen:
-            raise RegistryError(f"{client.host}: {what}: pagination loops back to {url[:200]}")
-        seen.add(url)
-        resp = client._send("GET", url, what, ("registry:catalog:*",), params=params)
-        if resp.status_code != 200:
-            raise client._fail(resp, what)
-        nxt = resp.links.get("next", {}).get("url")
-        base = resp.url
-        raw = client._read_bounded(resp, MAX_CATALOG_BODY, what, RegistryError)
-        obj = jsonio.loads(raw, f"{client.host}: {what}: response", error=RegistryError)
-        page = obj.get("repositories") if isinstance(obj, dict) else None
-        if not isinstance(page, list) or not all(isinstance(r, str) for r in page):
-            raise RegistryError(f"{client.host}: {what}: 'repositories' is not a list of strings")
-        repos.extend(page)
-        url = urljoin(base, nxt) if nxt else None
-        if url is not None and not url.startswith(client.transport.base_url + "/"):
-            raise RegistryError(f"{client.host}: {what}: next page link leaves the registry: {url[:200]}")
-        params = None  # the Link URL carries the paging state
-    raise RegistryError(f"{client.host}: {what}: more than {MAX_CATALOG_PAGES} pages")
+    return client.list_repositories(page_size)
 
 
 @dataclass(frozen=True)

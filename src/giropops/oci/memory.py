@@ -64,7 +64,54 @@ class FileSlice(io.RawIOBase):
         super().close()
 
 
-class BlobLayer:
+class DescribedLayer:
+    """``descriptor``, ``digest``, ``size`` and ``media_type`` of a layer whose descriptor is ``_descriptor``."""
+
+    _descriptor: Descriptor
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
+
+    @property
+    def digest(self) -> Digest:
+        return self._descriptor.digest
+
+    @property
+    def size(self) -> int:
+        return self._descriptor.size
+
+    @property
+    def media_type(self) -> str:
+        return self._descriptor.media_type
+
+
+class StoredManifest:
+    """``digest`` and ``raw_manifest`` of a manifest or index held as ``_digest`` and ``_raw``."""
+
+    _digest: Digest
+    _raw: bytes
+
+    @property
+    def digest(self) -> Digest:
+        return self._digest
+
+    @property
+    def raw_manifest(self) -> bytes:
+        return self._raw
+
+
+class StoredImage(StoredManifest):
+    """``StoredManifest`` plus the parsed ``manifest``, held as ``_manifest``."""
+
+    _manifest: Manifest
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+
+class BlobLayer(DescribedLayer):
     """A layer known by its descriptor; ``opener`` returns the raw (unverified) blob stream.
 
     Every stream handed out is verified against the descriptor's size and digest.
@@ -76,24 +123,8 @@ class BlobLayer:
         self._opener = opener
 
     @property
-    def descriptor(self) -> Descriptor:
-        return self._descriptor
-
-    @property
-    def digest(self) -> Digest:
-        return self._descriptor.digest
-
-    @property
     def diff_id(self) -> Digest:
         return self._diff_id
-
-    @property
-    def size(self) -> int:
-        return self._descriptor.size
-
-    @property
-    def media_type(self) -> str:
-        return self._descriptor.media_type
 
     def open_compressed(self) -> BinaryIO:
         return verified(self._opener(), self.digest, self.size, f"layer {self.digest}")
@@ -144,7 +175,7 @@ def descriptor_of(obj: Image | ImageIndex) -> Descriptor:
     return Descriptor(obj.index.media_type, obj.digest, len(obj.raw_manifest))
 
 
-class StaticImage:
+class StaticImage(StoredImage):
     """An image whose manifest and config are bytes in memory and whose layers are lazy."""
 
     def __init__(self, raw_manifest: bytes, raw_config: bytes, layers: Sequence[Layer]) -> None:
@@ -158,24 +189,12 @@ class StaticImage:
         for layer, desc in zip(layers, manifest.layers, strict=True):
             if layer.digest != desc.digest:
                 raise ManifestError(f"layer {layer.digest} given where the manifest lists {desc.digest}")
-        self._raw_manifest = raw_manifest
+        self._raw = raw_manifest
         self._manifest = manifest
         self._raw_config = raw_config
         self._config = ImageConfig.from_bytes(raw_config)
         self._layers = tuple(layers)
         self._digest = Digest.of(raw_manifest)
-
-    @property
-    def digest(self) -> Digest:
-        return self._digest
-
-    @property
-    def raw_manifest(self) -> bytes:
-        return self._raw_manifest
-
-    @property
-    def manifest(self) -> Manifest:
-        return self._manifest
 
     @property
     def media_type(self) -> str:
@@ -248,7 +267,7 @@ ChildLoader = Callable[[Descriptor], "Image | ImageIndex"]
 MAX_INDEX_NESTING = 16
 
 
-class StaticIndex:
+class StaticIndex(StoredManifest):
     """An index whose children are produced on demand by ``loader`` (and cached)."""
 
     def __init__(self, raw_manifest: bytes, loader: ChildLoader) -> None:
@@ -258,14 +277,6 @@ class StaticIndex:
         self._loader = loader
         self._cache: dict[Digest, Image | ImageIndex] = {}
         self._nesting = 0  # how many indexes lead to this one
-
-    @property
-    def digest(self) -> Digest:
-        return self._digest
-
-    @property
-    def raw_manifest(self) -> bytes:
-        return self._raw
 
     @property
     def index(self) -> Index:

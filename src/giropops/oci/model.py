@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,6 +223,32 @@ def sniff_media_type(obj: Mapping[str, Any]) -> str:
     raise ManifestError("document has no mediaType and is neither a manifest nor an index")
 
 
+def _document_head(
+    obj: Mapping[str, Any], kind: str, types: Collection[str], list_key: str
+) -> tuple[str, list[Any]]:
+    """The media type of a ``kind`` ("manifest", "index") and its ``list_key`` list, both checked."""
+    mtype = sniff_media_type(obj)
+    if mtype not in types:
+        raise ManifestError(f"unsupported {kind} media type {quote_for_error(mtype)}")
+    if obj.get("schemaVersion") != 2:
+        raise ManifestError(f"{kind}: schemaVersion must be 2")
+    items = obj.get(list_key)
+    if not isinstance(items, list):
+        raise ManifestError(f"{kind}: '{list_key}' must be a list")
+    return mtype, items
+
+
+def _with_subject_and_annotations(
+    out: dict[str, Any], subject: Descriptor | None, annotations: Mapping[str, str]
+) -> dict[str, Any]:
+    """``out`` with the optional ``subject`` and ``annotations`` a manifest or index ends with."""
+    if subject is not None:
+        out["subject"] = subject.to_json()
+    if annotations:
+        out["annotations"] = dict(annotations)
+    return out
+
+
 @dataclass(frozen=True)
 class Manifest:
     """An image manifest (OCI or Docker schema 2).  ``raw`` is kept: digests are of these bytes."""
@@ -236,14 +262,7 @@ class Manifest:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Manifest:
-        mtype = sniff_media_type(obj)
-        if mtype not in mt.MANIFEST_TYPES:
-            raise ManifestError(f"unsupported manifest media type {quote_for_error(mtype)}")
-        if obj.get("schemaVersion") != 2:
-            raise ManifestError("manifest: schemaVersion must be 2")
-        layers = obj.get("layers")
-        if not isinstance(layers, list):
-            raise ManifestError("manifest: 'layers' must be a list")
+        mtype, layers = _document_head(obj, "manifest", mt.MANIFEST_TYPES, "layers")
         subj = obj.get("subject")
         at = obj.get("artifactType")
         return cls(
@@ -265,11 +284,7 @@ class Manifest:
             out["artifactType"] = self.artifact_type
         out["config"] = self.config.to_json()
         out["layers"] = [layer.to_json() for layer in self.layers]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _with_subject_and_annotations(out, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         """Canonical serialisation used when *we* write a manifest (stable across runs)."""
@@ -287,14 +302,7 @@ class Index:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Index:
-        mtype = sniff_media_type(obj)
-        if mtype not in mt.INDEX_TYPES:
-            raise ManifestError(f"unsupported index media type {quote_for_error(mtype)}")
-        if obj.get("schemaVersion") != 2:
-            raise ManifestError("index: schemaVersion must be 2")
-        manifests = obj.get("manifests")
-        if not isinstance(manifests, list):
-            raise ManifestError("index: 'manifests' must be a list")
+        mtype, manifests = _document_head(obj, "index", mt.INDEX_TYPES, "manifests")
         subj = obj.get("subject")
         return cls(
             media_type=mtype,
@@ -310,11 +318,7 @@ class Index:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schemaVersion": 2, "mediaType": self.media_type}
         out["manifests"] = [d.to_json() for d in self.manifests]
-        if self.subject is not None:
-            out["subject"] = self.subject.to_json()
-        if self.annotations:
-            out["annotations"] = dict(self.annotations)
-        return out
+        return _with_subject_and_annotations(out, self.subject, self.annotations)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json())

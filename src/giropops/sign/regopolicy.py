@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from giropops.errors import ConfigError, UsageError
+from giropops.fileio import read_bounded
 from giropops.sign.errors import PolicyViolationError
 
 MAX_POLICY_BYTES = 1024 * 1024
@@ -70,13 +71,7 @@ class RegoPolicy:
 
     @classmethod
     def load(cls, path: Path) -> RegoPolicy:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_POLICY_BYTES + 1)
-        except OSError as exc:
-            raise UsageError(f"cannot read policy {path}: {exc.strerror}") from exc
-        if len(raw) > MAX_POLICY_BYTES:
-            raise UsageError(f"policy {path} is larger than {MAX_POLICY_BYTES} bytes")
+        raw = read_bounded(path, MAX_POLICY_BYTES, "policy", UsageError)
         if path.suffix == ".cue":
             raise UsageError(f"{path}: CUE policies are not supported; write the policy in Rego")
         try:

@@ -48,6 +48,8 @@ ACCEPT_MANIFESTS = ", ".join(
 MAX_ERROR_BODY = 64 * 1024
 MAX_TAGS_BODY = 16 * 1024 * 1024
 MAX_TAG_PAGES = 10_000
+MAX_CATALOG_BODY = 16 * 1024 * 1024
+MAX_CATALOG_PAGES = 10_000
 #: Upload sessions tried per blob before giving up (each one already retries its requests).
 UPLOAD_SESSIONS = 3
 
@@ -379,15 +381,9 @@ class RegistryClient:
         _check_repo(repo)
         _check_reference(reference)
         what = f"manifest {repo}:{reference}"
-        resp = self._send(
-            "HEAD", f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),), headers={"Accept": ACCEPT_MANIFESTS}
-        )
-        if resp.status_code == 404:
-            self._finish(resp)
+        resp = self._head(f"/v2/{repo}/manifests/{reference}", what, (_pull(repo),), {"Accept": ACCEPT_MANIFESTS})
+        if resp is None:
             return None
-        if resp.status_code != 200:
-            raise self._fail(resp, what)
-        self._finish(resp)
         digest_h = resp.headers.get("Docker-Content-Digest")
         length = resp.headers.get("Content-Length")
         ctype = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
@@ -401,6 +397,19 @@ class RegistryClient:
         if ":" in reference and str(digest) != reference:
             raise ManifestError(f"{self.host}: {what}: registry answered for {digest}")
         return Descriptor(ctype, digest, int(length))
+
+    def _head(
+        self, url: str, what: str, scopes: tuple[str, ...], headers: dict[str, str] | None = None
+    ) -> requests.Response | None:
+        """The finished answer to HEAD ``url``: None for 404, ``_fail`` for anything but 200."""
+        resp = self._send("HEAD", url, what, scopes, headers=headers)
+        if resp.status_code == 404:
+            self._finish(resp)
+            return None
+        if resp.status_code != 200:
+            raise self._fail(resp, what)
+        self._finish(resp)
+        return resp
 
     def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> Digest:
         _check_repo(repo)
@@ -444,14 +453,7 @@ class RegistryClient:
 
     def _blob_exists(self, repo: str, digest: Digest, scopes: tuple[str, ...]) -> bool:
         what = f"blob {repo}@{digest}"
-        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, scopes)
-        if resp.status_code == 404:
-            self._finish(resp)
-            return False
-        if resp.status_code != 200:
-            raise self._fail(resp, what)
-        self._finish(resp)
-        return True
+        return self._head(f"/v2/{repo}/blobs/{digest}", what, scopes) is not None
 
     def blob_size(self, repo: str, digest: Digest) -> int | None:
         """The size the registry reports for a blob of ``repo`` (HEAD, push scope); None if it is absent.
@@ -460,13 +462,9 @@ class RegistryClient:
         """
         _check_repo(repo)
         what = f"blob {repo}@{digest}"
-        resp = self._send("HEAD", f"/v2/{repo}/blobs/{digest}", what, (_push(repo),))
-        if resp.status_code == 404:
-            self._finish(resp)
+        resp = self._head(f"/v2/{repo}/blobs/{digest}", what, (_push(repo),))
+        if resp is None:
             return None
-        if resp.status_code != 200:
-            raise self._fail(resp, what)
-        self._finish(resp)
         length = (resp.headers.get("Content-Length") or "").strip()
         return int(length) if length.isdigit() else -1
 
@@ -642,35 +640,48 @@ class RegistryClient:
 
     def list_tags(self, repo: str, page_size: int | None = None) -> list[str]:
         _check_repo(repo)
-        what = f"list tags of {repo}"
-        url: str | None = f"/v2/{repo}/tags/list"
+        return self._paged_names(f"/v2/{repo}/tags/list", f"list tags of {repo}", (_pull(repo),), page_size, "tags",
+                                 MAX_TAG_PAGES, MAX_TAGS_BODY, absent_is_empty=True, loop_clip=None)
+
+    def list_repositories(self, page_size: int | None = None) -> list[str]:
+        """Every repository of the registry through the catalog API."""
+        return self._paged_names("/v2/_catalog", "list repositories (catalog)", ("registry:catalog:*",), page_size,
+                                 "repositories", MAX_CATALOG_PAGES, MAX_CATALOG_BODY, absent_is_empty=False,
+                                 loop_clip=200)
+
+    def _paged_names(
+        self, url: str | None, what: str, scopes: tuple[str, ...], page_size: int | None, key: str,
+        max_pages: int, max_body: int, *, absent_is_empty: bool, loop_clip: int | None,
+    ) -> list[str]:
+        """The strings under ``key`` of every page from ``url`` on, following ``Link: <...>; rel="next"``
+        within the registry (``absent_is_empty``: a page without ``key`` is an empty one)."""
         params: dict[str, str] | None = {"n": str(page_size)} if page_size else None
-        tags: list[str] = []
+        names: list[str] = []
         seen: set[str] = set()
-        for _ in range(MAX_TAG_PAGES):
+        for _ in range(max_pages):
             if url is None:
-                return tags
+                return names
             if url in seen:
-                raise RegistryError(f"{self.host}: {what}: pagination loops back to {url}")
+                raise RegistryError(f"{self.host}: {what}: pagination loops back to {url[:loop_clip]}")
             seen.add(url)
-            resp = self._send("GET", url, what, (_pull(repo),), params=params)
+            resp = self._send("GET", url, what, scopes, params=params)
             if resp.status_code != 200:
                 raise self._fail(resp, what)
             nxt = resp.links.get("next", {}).get("url")
             base = resp.url
-            raw = self._read_bounded(resp, MAX_TAGS_BODY, what, RegistryError)
+            raw = self._read_bounded(resp, max_body, what, RegistryError)
             obj = jsonio.loads(raw, f"{self.host}: {what}: response", error=RegistryError)
-            page = obj.get("tags") if isinstance(obj, dict) else None
-            if page is None and isinstance(obj, dict):
+            page = obj.get(key) if isinstance(obj, dict) else None
+            if page is None and absent_is_empty and isinstance(obj, dict):
                 page = []
             if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
-                raise RegistryError(f"{self.host}: {what}: 'tags' is not a list of strings")
-            tags.extend(page)
+                raise RegistryError(f"{self.host}: {what}: '{key}' is not a list of strings")
+            names.extend(page)
             url = urljoin(base, nxt) if nxt else None
             if url is not None and not url.startswith(self.transport.base_url + "/"):
                 raise RegistryError(f"{self.host}: {what}: next page link leaves the registry: {url[:200]}")
             params = None  # the Link URL carries the paging state
-        raise RegistryError(f"{self.host}: {what}: more than {MAX_TAG_PAGES} pages")
+        raise RegistryError(f"{self.host}: {what}: more than {max_pages} pages")
 
     def referrers(self, repo: str, digest: Digest, artifact_type: str | None = None) -> Index:
         _check_repo(repo)

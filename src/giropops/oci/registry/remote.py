@@ -29,7 +29,13 @@ from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, read_verified
 from giropops.oci.image import Image, ImageIndex, Layer
-from giropops.oci.memory import TAR_LAYER_TYPES, UNCOMPRESSED_LAYER_TYPES, StaticIndex
+from giropops.oci.memory import (
+    TAR_LAYER_TYPES,
+    UNCOMPRESSED_LAYER_TYPES,
+    DescribedLayer,
+    StaticIndex,
+    StoredImage,
+)
 from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Manifest, Platform, canonical_json
 from giropops.oci.reference import Reference
 from giropops.oci.registry.blobinfo import BlobInfoCache, BlobLocation
@@ -42,43 +48,27 @@ PUSH_PARALLELISM = 4
 _NON_DISTRIBUTABLE = frozenset({mt.DOCKER_LAYER_FOREIGN_GZIP, mt.OCI_LAYER_ND_GZIP})
 
 
-class RemoteLayer:
+class RemoteLayer(DescribedLayer):
     def __init__(self, client: RegistryClient, repo: str, desc: Descriptor, diff_id: Digest | None) -> None:
         self._client = client
         self._repo = repo
-        self._desc = desc
+        self._descriptor = desc
         self._diff_id = diff_id
-
-    @property
-    def digest(self) -> Digest:
-        return self._desc.digest
 
     @property
     def diff_id(self) -> Digest:
         if self._diff_id is None:
-            raise ManifestError(f"layer {self._desc.digest}: the image config lists no diff_id for it")
+            raise ManifestError(f"layer {self._descriptor.digest}: the image config lists no diff_id for it")
         return self._diff_id
 
-    @property
-    def size(self) -> int:
-        return self._desc.size
-
-    @property
-    def media_type(self) -> str:
-        return self._desc.media_type
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return self._desc
-
     def open_compressed(self) -> BinaryIO:
-        return self._client.open_blob(self._repo, self._desc.digest, self._desc.size)
+        return self._client.open_blob(self._repo, self._descriptor.digest, self._descriptor.size)
 
     def open_uncompressed(self) -> BinaryIO:
-        return decompressed(self.open_compressed(), f"layer {self._desc.digest}")
+        return decompressed(self.open_compressed(), f"layer {self._descriptor.digest}")
 
 
-class RemoteImage:
+class RemoteImage(StoredImage):
     """An image manifest in a registry; ``client``/``repo`` let a push to the same host mount its blobs."""
 
     def __init__(self, client: RegistryClient, repo: str, raw: bytes, media_type: str, digest: Digest) -> None:
@@ -91,18 +81,6 @@ class RemoteImage:
         self._media_type = media_type
         self._digest = digest
         self._manifest = Manifest.from_bytes(raw)
-
-    @property
-    def digest(self) -> Digest:
-        return self._digest
-
-    @property
-    def raw_manifest(self) -> bytes:
-        return self._raw
-
-    @property
-    def manifest(self) -> Manifest:
-        return self._manifest
 
     @property
     def media_type(self) -> str:

@@ -9,7 +9,7 @@ nothing a cataloger reads aborts the run.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -84,6 +84,47 @@ def text_of(data: bytes) -> str:
     return data.decode("utf-8-sig", "replace")
 
 
+def toml_packages(text: str) -> list[dict[str, Any]]:
+    """The ``[[package]]`` tables of a TOML lock file (Cargo.lock, poetry.lock, uv.lock); ValueError if not TOML."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"not TOML: {exc}") from exc
+    return [p for p in doc.get("package") or [] if isinstance(p, dict)]
+
+
+def metadata_files(
+    resolver: Resolver, paths: Iterable[str], cataloger: str, result: CatalogResult, *, say_size: bool = False
+) -> Iterator[tuple[Location, bytes]]:
+    """Each of ``paths`` that can be read, with its location; one over the metadata limit is an Unknown
+    in ``result`` (its size in the message with ``say_size``), a missing one is passed over."""
+    for path in paths:
+        location = resolver.location(path)
+        size = resolver.oversized(path)
+        if size is not None:
+            too_big = f"file is {size} bytes, more than" if say_size else "file is larger than"
+            result.unknown(location, cataloger, f"{too_big} the limit for package metadata")
+            continue
+        data = resolver.read(path)
+        if data is not None:
+            yield location, data
+
+
+def json_documents(
+    resolver: Resolver, paths: Iterable[str], cataloger: str, result: CatalogResult, *, say_size: bool = False
+) -> Iterator[tuple[Location, Any]]:
+    """``metadata_files``, parsed as JSON; a file that is not JSON is an Unknown in ``result``."""
+    for location, data in metadata_files(resolver, paths, cataloger, result, say_size=say_size):
+        try:
+            doc = json.loads(text_of(data))
+        except (ValueError, RecursionError) as exc:
+            result.unknown(location, cataloger, f"not JSON: {str(exc)[:120]}")
+            continue
+        yield location, doc
+
+
 def default_catalogers() -> tuple[Cataloger, ...]:
     from giropops.sbom.catalogers.apk import ApkCataloger
     from giropops.sbom.catalogers.dotnet import DotnetDepsCataloger
@@ -150,14 +191,7 @@ class LockfileCataloger:
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
         result = CatalogResult()
         paths = sorted({p for g in self.globs for p in resolver.glob(g)})
-        for path in paths:
-            location = resolver.location(path)
-            if resolver.oversized(path) is not None:
-                result.unknown(location, self.name, "file is larger than the limit for package metadata")
-                continue
-            data = resolver.read(path)
-            if data is None:
-                continue
+        for location, data in metadata_files(resolver, paths, self.name, result):
             try:
                 found = self._parse(text_of(data))
             except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
@@ -191,4 +225,4 @@ def directory_catalogers() -> tuple[Cataloger, ...]:
 
 
 __all__ = ["CatalogResult", "Cataloger", "LockfileCataloger", "attribute_layers", "default_catalogers",
-           "directory_catalogers", "interest_for"]
+           "directory_catalogers", "interest_for", "json_documents", "metadata_files", "toml_packages"]

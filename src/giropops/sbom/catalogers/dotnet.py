@@ -11,7 +11,7 @@ import json
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, json_documents
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
 
@@ -29,19 +29,7 @@ class DotnetDepsCataloger:
 
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
         result = CatalogResult()
-        for path in resolver.glob(GLOB):
-            location = resolver.location(path)
-            if resolver.oversized(path) is not None:
-                result.unknown(location, NAME, "file is larger than the limit for package metadata")
-                continue
-            data = resolver.read(path)
-            if data is None:
-                continue
-            try:
-                doc = json.loads(text_of(data))
-            except (ValueError, RecursionError) as exc:
-                result.unknown(location, NAME, f"not JSON: {str(exc)[:120]}")
-                continue
+        for location, doc in json_documents(resolver, resolver.glob(GLOB), NAME, result):
             libraries = doc.get("libraries") if isinstance(doc, dict) else None
             if not isinstance(libraries, dict):
                 result.unknown(location, NAME, "no 'libraries' object")

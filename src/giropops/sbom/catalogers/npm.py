@@ -15,7 +15,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, json_documents
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
 
@@ -63,20 +63,8 @@ class NpmCataloger:
 
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
         result = CatalogResult()
-        for path in sorted(set(resolver.glob(PLAIN) + resolver.glob(SCOPED))):
-            location = resolver.location(path)
-            size = resolver.oversized(path)
-            if size is not None:
-                result.unknown(location, NAME, f"file is {size} bytes, more than the limit for package metadata")
-                continue
-            data = resolver.read(path)
-            if data is None:
-                continue
-            try:
-                doc = json.loads(text_of(data))
-            except (ValueError, RecursionError) as exc:
-                result.unknown(location, NAME, f"not JSON: {str(exc)[:120]}")
-                continue
+        paths = sorted(set(resolver.glob(PLAIN) + resolver.glob(SCOPED)))
+        for location, doc in json_documents(resolver, paths, NAME, result, say_size=True):
             if not isinstance(doc, dict):
                 result.unknown(location, NAME, "package.json is not a JSON object")
                 continue

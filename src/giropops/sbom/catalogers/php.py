@@ -8,7 +8,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, json_documents
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
 
@@ -52,19 +52,7 @@ class ComposerInstalledCataloger:
 
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
         result = CatalogResult()
-        for path in resolver.glob(GLOB):
-            location = resolver.location(path)
-            if resolver.oversized(path) is not None:
-                result.unknown(location, NAME, "file is larger than the limit for package metadata")
-                continue
-            data = resolver.read(path)
-            if data is None:
-                continue
-            try:
-                doc = json.loads(text_of(data))
-            except (ValueError, RecursionError) as exc:
-                result.unknown(location, NAME, f"not JSON: {str(exc)[:120]}")
-                continue
+        for location, doc in json_documents(resolver, resolver.glob(GLOB), NAME, result):
             entries = doc.get("packages") if isinstance(doc, dict) else doc
             if not isinstance(entries, list):
                 result.unknown(location, NAME, "no packages list")

@@ -16,7 +16,7 @@ import re
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, LockfileCataloger
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, toml_packages
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
 
@@ -154,20 +154,10 @@ def parse_requirements(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _toml_packages(text: str) -> list[dict[str, object]]:
-    import tomllib
-
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"not TOML: {exc}") from exc
-    return [p for p in doc.get("package") or [] if isinstance(p, dict)]
-
-
 def parse_poetry_lock(text: str) -> list[tuple[str, str]]:
     return [
         (normalize(str(p["name"])), str(p["version"]))
-        for p in _toml_packages(text)
+        for p in toml_packages(text)
         if "name" in p and "version" in p and p.get("category", "main") == "main"
     ]
 
@@ -175,7 +165,7 @@ def parse_poetry_lock(text: str) -> list[tuple[str, str]]:
 def parse_uv_lock(text: str) -> list[tuple[str, str]]:
     """Every locked package except the project itself (an editable or virtual source)."""
     out: list[tuple[str, str]] = []
-    for p in _toml_packages(text):
+    for p in toml_packages(text):
         source = p.get("source")
         if isinstance(source, dict) and ("editable" in source or "virtual" in source):
             continue

@@ -13,7 +13,7 @@ import re
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, text_of
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, metadata_files, text_of
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
 
@@ -49,14 +49,7 @@ class GemspecCataloger:
 
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
         result = CatalogResult()
-        for path in resolver.glob(GLOB):
-            location = resolver.location(path)
-            if resolver.oversized(path) is not None:
-                result.unknown(location, NAME, "file is larger than the limit for package metadata")
-                continue
-            data = resolver.read(path)
-            if data is None:
-                continue
+        for location, data in metadata_files(resolver, resolver.glob(GLOB), NAME, result):
             parsed = parse_gemspec(text_of(data))
             if parsed is None:
                 result.unknown(location, NAME, "no literal name and version in the gemspec")

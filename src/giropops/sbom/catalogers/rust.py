@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from packageurl import PackageURL
 
-from giropops.sbom.catalogers import CatalogResult, LockfileCataloger
+from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, toml_packages
 from giropops.sbom.catalogers.elf import ElfExtractor
 from giropops.sbom.catalogers.golang import elf_records
 from giropops.sbom.filesystem import Resolver
@@ -66,17 +66,7 @@ class RustBinaryCataloger:
 
 
 def parse_cargo_lock(text: str) -> list[tuple[str, str]]:
-    import tomllib
-
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"not TOML: {exc}") from exc
-    return [
-        (str(p["name"]), str(p["version"]))
-        for p in doc.get("package") or []
-        if isinstance(p, dict) and "name" in p and "version" in p
-    ]
+    return [(str(p["name"]), str(p["version"])) for p in toml_packages(text) if "name" in p and "version" in p]
 
 
 LOCKFILE_CATALOGERS = (LockfileCataloger("cargo-lock", ("**/Cargo.lock",), "cargo", parse_cargo_lock, cargo_purl),)

@@ -12,10 +12,9 @@ longer version wins unless what follows is a pre-release suffix.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 from giropops.errors import quote_for_error
-from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
+from giropops.vuln.versions.interface import CompareKey, CompareKeyScheme, InvalidVersion
 
 # Token types, in apk-tools' order (the order matters for the final comparison).
 _INVALID, _DIGIT_OR_ZERO, _DIGIT, _LETTER, _SUFFIX, _SUFFIX_NO, _REVISION_NO, _END = -1, 0, 1, 2, 3, 4, 5, 6
@@ -138,43 +137,17 @@ def compare(a: str, b: str) -> int:
     return -1 if at > bt else (1 if at < bt else 0)
 
 
-class _Key:
-    __slots__ = ("v",)
-
-    def __init__(self, v: str) -> None:
-        validate(v)
-        self.v = v
-
-    def __lt__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) < 0
-
-    def __gt__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) > 0
-
-    def __le__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) <= 0
-
-    def __ge__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) >= 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and compare(self.v, other.v) == 0
-
-    def __hash__(self) -> int:
-        return 0
+class _Key(CompareKey):
+    __slots__ = ()
+    check, order = staticmethod(validate), staticmethod(compare)
 
     def __repr__(self) -> str:
         return f"ApkVersion({self.v!r})"
 
 
-class ApkScheme(VersionScheme):
+class ApkScheme(CompareKeyScheme):
     name = "apk"
-
-    def key(self, version: str) -> Any:
-        return _Key(version)
-
-    def compare(self, a: str, b: str) -> int:
-        return compare(a, b)
+    key_type = _Key
 
 
 SCHEME = ApkScheme()

@@ -38,3 +38,53 @@ class VersionScheme(ABC):
         except InvalidVersion:
             return False
         return True
+
+
+class CompareKey:
+    """A key that orders version strings with a scheme's three-way ``order`` (for schemes with no
+    cheaper structured key); ``check`` raises ``InvalidVersion`` for a version the scheme cannot order.
+    Keys hash alike unless a scheme overrides ``__hash__`` with a canonical form."""
+
+    __slots__ = ("v",)
+
+    @staticmethod
+    def check(v: str, /) -> object:
+        raise NotImplementedError
+
+    @staticmethod
+    def order(a: str, b: str, /) -> int:
+        raise NotImplementedError
+
+    def __init__(self, v: str) -> None:
+        type(self).check(v)
+        self.v = v
+
+    def __lt__(self, other: CompareKey) -> bool:
+        return type(self).order(self.v, other.v) < 0
+
+    def __gt__(self, other: CompareKey) -> bool:
+        return type(self).order(self.v, other.v) > 0
+
+    def __le__(self, other: CompareKey) -> bool:
+        return type(self).order(self.v, other.v) <= 0
+
+    def __ge__(self, other: CompareKey) -> bool:
+        return type(self).order(self.v, other.v) >= 0
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and type(self).order(self.v, other.v) == 0
+
+    def __hash__(self) -> int:
+        return 0
+
+
+class CompareKeyScheme(VersionScheme):
+    """A scheme whose keys are ``key_type`` (a ``CompareKey``) and whose ``compare`` is its ``order``."""
+
+    key_type: type[CompareKey]
+
+    def key(self, version: str) -> Any:
+        return self.key_type(version)
+
+    def compare(self, a: str, b: str) -> int:
+        return self.key_type.order(a, b)

@@ -12,9 +12,8 @@ letter run; when one string runs out first, the longer one wins.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
-from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
+from giropops.vuln.versions.interface import CompareKey, CompareKeyScheme, InvalidVersion
 
 
 def _alnum(c: str) -> bool:
@@ -119,32 +118,14 @@ def compare(a: str, b: str) -> int:
     return 1 if ra else -1
 
 
-@functools.total_ordering
-class _Key:
-    __slots__ = ("v",)
-
-    def __init__(self, v: str) -> None:
-        parse(v)
-        self.v = v
-
-    def __lt__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) < 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and compare(self.v, other.v) == 0
-
-    def __hash__(self) -> int:
-        return 0
+class _Key(CompareKey):
+    __slots__ = ()
+    check, order = staticmethod(parse), staticmethod(compare)
 
 
-class RpmScheme(VersionScheme):
+class RpmScheme(CompareKeyScheme):
     name = "rpm"
-
-    def key(self, version: str) -> Any:
-        return _Key(version)
-
-    def compare(self, a: str, b: str) -> int:
-        return compare(a, b)
+    key_type = _Key
 
 
 SCHEME = RpmScheme()

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
 
-from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
+from giropops.vuln.versions.interface import CompareKey, CompareKeyScheme, InvalidVersion
 
 _VALID = re.compile(r"^\s*([0-9]+(?:\.[0-9a-zA-Z]+)*(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?)?\s*\Z")
 _SEGMENT = re.compile(r"[0-9]+|[a-zA-Z]+")
@@ -53,32 +52,17 @@ def compare(a: str, b: str) -> int:
     return 0
 
 
-@functools.total_ordering
-class _Key:
-    __slots__ = ("v",)
-
-    def __init__(self, v: str) -> None:
-        segments(v)
-        self.v = v
-
-    def __lt__(self, other: _Key) -> bool:
-        return compare(self.v, other.v) < 0
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Key) and compare(self.v, other.v) == 0
+class _Key(CompareKey):
+    __slots__ = ()
+    check, order = staticmethod(segments), staticmethod(compare)
 
     def __hash__(self) -> int:
         return hash(segments(self.v))  # equal versions have the same canonical segments
 
 
-class RubyGemsScheme(VersionScheme):
+class RubyGemsScheme(CompareKeyScheme):
     name = "rubygems"
-
-    def key(self, version: str) -> Any:
-        return _Key(version)
-
-    def compare(self, a: str, b: str) -> int:
-        return compare(a, b)
+    key_type = _Key
 
 
 SCHEME = RubyGemsScheme()
