@@ -14,6 +14,7 @@ from pathlib import Path
 from giropops.builder.debian import apt_sources
 from giropops.builder.layer import LayerBlob, make_layer
 from giropops.builder.output import BuiltImage, assemble
+from giropops.oci.model import ContainerConfig, Digest, Platform, new_image_config
 
 REQUIREMENTS = ["flask>=3.0", "gunicorn>=22", "redis>=5", "hiredis>=2", "prometheus-client>=0.20"]
 
@@ -55,11 +56,11 @@ def image_of_rootfs(root: Path) -> BuiltImage:
     tar = subprocess.run(["tar", "-C", str(root), "--numeric-owner", "--sort=name", "-cf", "-", "."],
                          check=True, capture_output=True).stdout
     layer: LayerBlob = make_layer(tar, "debootstrap rootfs", level=6)
-    config: dict[str, object] = {
-        "architecture": "amd64", "os": "linux",
-        "config": {"Entrypoint": ["/usr/bin/python3", "-m", "gunicorn"], "WorkingDir": "/app"},
-        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-    }
+    config = new_image_config(
+        Platform("linux", "amd64"), "1970-01-01T00:00:00Z",
+        ContainerConfig(entrypoint=("/usr/bin/python3", "-m", "gunicorn"), working_dir="/app"),
+        [Digest.parse(layer.diff_id)],
+    )
     return assemble([layer], config, {})
 
 
