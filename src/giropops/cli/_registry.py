@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from giropops.errors import UsageError
-from giropops.oci.transport import TransportOptions
+
+if TYPE_CHECKING:  # the registry client is imported by the commands that use it, not by every --help
+    from giropops.oci.transport import TransportOptions
 
 
 def add_registry_options(p: argparse.ArgumentParser) -> None:
@@ -26,6 +29,8 @@ def transport_options(args: argparse.Namespace, name: str | None = None) -> Tran
         if not getattr(args, "username", None):
             raise UsageError("--password-stdin needs --username")
         password = sys.stdin.readline().rstrip("\r\n")
+    from giropops.oci.transport import TransportOptions
+
     return TransportOptions(
         insecure=bool(getattr(args, "insecure", False)),
         username=getattr(args, "username", None),

@@ -13,13 +13,19 @@ import contextlib
 import gc
 import sys
 import warnings
-from collections.abc import Sequence
-from typing import Any, NoReturn, Protocol
+from typing import TYPE_CHECKING
 
 from giropops import __version__, timeouts
 from giropops.cli import exitcodes
 from giropops.cli._registry import add_registry_options
 from giropops.errors import GiropopsError, GiropopsWarning
+
+if TYPE_CHECKING:  # typing costs a start-up; annotations are strings here
+    from collections.abc import Sequence
+    from typing import Any, NoReturn, Protocol
+
+    class _Command(Protocol):
+        def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 COMMAND_MODULES: tuple[str, ...] = (
     "version",
@@ -91,10 +97,6 @@ def _describe(sub: argparse._SubParsersAction[Any]) -> None:
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 _describe(action)
-
-
-class _Command(Protocol):
-    def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
 def _command(name: str) -> _Command:
@@ -293,8 +295,12 @@ def entry() -> NoReturn:
     # Importing a command's modules makes many long-lived objects and no garbage: the cyclic
     # collector only slows that down (by ~10% of a short command), and walking those objects again
     # in every later full collection is wasted too, so it is off until then and they are frozen.
-    gc.disable()
     arguments = sys.argv[1:]
+    if arguments == ["--version"]:
+        # what argparse's version action prints, without building a parser of every command for it
+        sys.stdout.write(f"giropops {__version__}\n")
+        sys.exit(exitcodes.OK)
+    gc.disable()
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     gc.freeze()

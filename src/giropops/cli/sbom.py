@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from giropops.cli._registry import transport_options
-from giropops.epoch import source_date_epoch
 from giropops.errors import UsageError
-from giropops.fileio import FOLLOW_UMASK, atomic_write
-from giropops.sbom import sbom_for
-from giropops.sbom.formats import FORMATS, EncodeOptions, encode, timestamp_from_epoch
-from giropops.sbom.model import PACKAGE_TYPES, package_types
+from giropops.sbom.names import FORMATS, PACKAGE_TYPES, package_types
+
+if TYPE_CHECKING:  # the rest is imported by run: 'giropops sbom --help' needs only argparse
+    from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,6 +41,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _timestamp(asked: bool) -> str | None:
+    import time
+
+    from giropops.epoch import source_date_epoch
+    from giropops.sbom.formats import timestamp_from_epoch
+
     sde = source_date_epoch()
     if sde is not None:
         return timestamp_from_epoch(sde)
@@ -52,6 +55,10 @@ def _timestamp(asked: bool) -> str | None:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
+    from pathlib import Path
+
+    from giropops.fileio import FOLLOW_UMASK, atomic_write
+
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise UsageError(f"{path}: directory {directory} does not exist")
@@ -59,6 +66,11 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from giropops.sbom import sbom_for
+    from giropops.sbom.formats import EncodeOptions, encode
+
     options = EncodeOptions(timestamp=_timestamp(args.timestamp))
     words = [w for item in args.only_package_type or [] for w in item.split(",") if w.strip()]
     try:

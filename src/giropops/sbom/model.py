@@ -6,36 +6,14 @@ matchers: ``deb``, ``apk``, ``python``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-PACKAGE_TYPES = ("deb", "apk", "rpm", "python", "npm", "golang", "maven", "gem", "cargo", "nuget", "composer")
-# What users may also type: ecosystem and purl spellings of the same types.
-TYPE_ALIASES = {
-    "pypi": "python",
-    "go": "golang",
-    "java": "maven",
-    "jar": "maven",
-    "ruby": "gem",
-    "rust": "cargo",
-    "crates.io": "cargo",
-    "dotnet": "nuget",
-    ".net": "nuget",
-    "php": "composer",
-    "node": "npm",
-}
-
-
-def package_types(words: Iterable[str]) -> frozenset[str]:
-    """``--only-package-type`` values (aliases allowed) as package types; ValueError names a bad one."""
-    out: set[str] = set()
-    for w in words:
-        t = TYPE_ALIASES.get(w.strip().lower(), w.strip().lower())
-        if t not in PACKAGE_TYPES:
-            raise ValueError(f"unknown package type {w.strip()!r} (one of: {', '.join(PACKAGE_TYPES)})")
-        out.add(t)
-    return frozenset(out)
+# re-exported: they live in ``names`` so that a command's --help need not import this module
+from giropops.sbom.names import PACKAGE_TYPES as PACKAGE_TYPES
+from giropops.sbom.names import TYPE_ALIASES as TYPE_ALIASES
+from giropops.sbom.names import package_types as package_types
 
 
 @dataclass(frozen=True)

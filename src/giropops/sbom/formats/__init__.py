@@ -21,8 +21,8 @@ from packageurl import PackageURL
 from giropops import __version__, jsonio
 from giropops.errors import SBOMError
 from giropops.sbom.model import SBOM, Location, Package
+from giropops.sbom.names import FORMATS as FORMATS
 
-FORMATS = ("list", "json", "spdx-json", "cyclonedx-json")
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 TOOL_NAME = "giropops"
 # Image creation time from the config, carried in the subject's annotations (used for SPDX's
