@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 from giropops.errors import GiropopsError
 
 #: Nesting deeper than this is refused.  Real documents (OCI manifests, OSV records, CycloneDX and
@@ -87,6 +85,8 @@ def load_yaml(text: str | bytes, what: str, *, error: type[GiropopsError] = Docu
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise error(f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    import yaml  # here, not at the top: every JSON reader imports this module, few read YAML
+
     try:
         doc = yaml.safe_load(text)
     except RecursionError:

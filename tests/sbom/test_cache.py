@@ -121,5 +121,5 @@ def test_corrupt_cache_entries_are_misses(venv_image: BuiltImage, tmp_path: Path
 
 def test_cache_dir_follows_the_environment(distroless_image: BuiltImage, cache_dir: Path) -> None:
     sbom_for(f"archive://{distroless_image.tar}")
-    stored = [p for p in cache_dir.rglob("*") if p.is_file()]
+    stored = [p for p in (cache_dir / "sbom-layers").rglob("*") if p.is_file()]
     assert len(stored) == 1 and stored[0].name == str(open_archive_image(distroless_image.tar).config.diff_ids[0].hex)

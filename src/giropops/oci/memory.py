@@ -45,6 +45,11 @@ class FileSlice(io.RawIOBase):
         self._owner = owner
         self._close_fd = close_fd
 
+    @property
+    def region(self) -> tuple[int, int, int]:
+        """(descriptor, offset, length) of what is left to read."""
+        return self._fd, self._pos, self._end - self._pos
+
     def readable(self) -> bool:
         return True
 
@@ -128,6 +133,11 @@ class BlobLayer(DescribedLayer):
 
     def open_compressed(self) -> BinaryIO:
         return verified(self._opener(), self.digest, self.size, f"layer {self.digest}")
+
+    def open_raw(self) -> BinaryIO:
+        """The blob as its source gives it, unverified: only to learn where its bytes lie
+        (``giropops.sbom.proofs``); read it through ``open_compressed`` / ``open_uncompressed``."""
+        return self._opener()
 
     def open_uncompressed(self) -> BinaryIO:
         if self.media_type not in TAR_LAYER_TYPES:

@@ -20,10 +20,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from giropops import jsonio
 from giropops.cachedir import cache_root
 from giropops.fileio import atomic_write
 from giropops.sbom.filesystem import LayerRecords
+from giropops.sbom.proofs import SETTLE_SECONDS, Proofs
 
 # Version 2: records are only written once the layer's content is proven to hash to its diff_id;
 # version 1 records were not, so they are misses (one of them may have been poisoned).
@@ -83,9 +83,12 @@ def decode(data: bytes) -> LayerRecords:
     if start + hlen > len(data):
         raise ValueError("truncated header")
     try:
-        header = jsonio.loads(data[start : start + hlen].decode("utf-8", "surrogateescape"), "cache record header")
-    except jsonio.DocumentError as exc:
-        raise ValueError(str(exc)) from None
+        # json.loads, not jsonio.loads: every field is checked just below, and walking the whole header
+        # for its depth (jsonio's guard for code that recurses into a document) was most of a warm run's
+        # decoding; a header too deep for the parser is a RecursionError, i.e. a miss.
+        header = json.loads(data[start : start + hlen].decode("utf-8", "surrogateescape"))
+    except RecursionError:
+        raise ValueError("cache record header is nested too deeply") from None
     body = memoryview(data)[start + hlen :]
     if not isinstance(header, dict):
         raise ValueError("header is not an object")
@@ -122,11 +125,15 @@ def decode(data: bytes) -> LayerRecords:
 
 
 class LayerCache:
-    """Layer records on disk under ``<cache dir>/sbom-layers/<fingerprint>/<algo>/<hex>``."""
+    """Layer records on disk under ``<cache dir>/sbom-layers/<fingerprint>/<algo>/<hex>``; ``proofs``
+    (``<cache dir>/sbom-proofs``) says which local files hold which of those layers, unchanged."""
 
-    def __init__(self, root: Path | None = None, max_bytes: int | None = None) -> None:
-        self.root = (root if root is not None else default_cache_dir()) / "sbom-layers"
+    def __init__(self, root: Path | None = None, max_bytes: int | None = None,
+                 settle_seconds: float = SETTLE_SECONDS) -> None:
+        base = root if root is not None else default_cache_dir()
+        self.root = base / "sbom-layers"
         self.max_bytes = max_bytes if max_bytes is not None else max_bytes_from_env()
+        self.proofs = Proofs(base, settle_seconds)
 
     def records(self) -> list[tuple[Path, int, float]]:
         """(path, size, last use) of every record file; the last use is its modification time (``load``

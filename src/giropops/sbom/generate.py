@@ -20,6 +20,7 @@ from giropops.sbom.catalogers import (
 )
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
+from giropops.sbom.proofs import now_ns, where
 
 MAX_PARALLEL_LAYERS = 4
 
@@ -70,8 +71,12 @@ def layer_records(
     """
     fingerprint = interest.fingerprint
     layers = list(image.layers())
+    # A layer whose bytes are in a local file is taken from the cache only while that file is proven
+    # unchanged since its bytes were hashed (``giropops.sbom.proofs``); otherwise it is read again.
     results: list[LayerRecords | None] = [
-        cache.load(str(layer.diff_id), fingerprint) if cache is not None else None for layer in layers
+        cache.load(str(layer.diff_id), fingerprint)
+        if cache is not None and cache.proofs.may_serve(layer) else None
+        for layer in layers
     ]
     todo = [(i, layer) for i, layer in enumerate(layers) if results[i] is None]
     if not todo:
@@ -85,6 +90,7 @@ def layer_records(
         key = f"sbom:{diff_id}"
         with lock:
             progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
+        started, before = now_ns(), where(layer) if cache is not None else None
         stream = layer.open_uncompressed()
         if layer.diff_id != layer.digest:
             # An uncompressed blob is its own diff_id and was verified as the blob; any other layer's
@@ -96,6 +102,7 @@ def layer_records(
             progress.finish(key)
         if cache is not None:
             cache.store(rec, fingerprint)
+            cache.proofs.record(layer, before, started)
         return rec
 
     if len(todo) == 1:

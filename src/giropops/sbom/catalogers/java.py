@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packageurl import PackageURL
 
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, derived, read_derived
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+
+if TYPE_CHECKING:  # zipfile (and threading with it) is imported when a jar is read, not on every run
+    import zipfile
 
 NAME = "java-archive"
 KIND = "jar"
@@ -89,6 +91,8 @@ def parse_manifest(text: str) -> dict[str, str]:
 
 
 def _archive(data: bytes | bytearray, path: str, depth: int, budget: _Budget, out: list[dict[str, Any]]) -> None:
+    import zipfile
+
     record: dict[str, Any] = {"path": path, "poms": [], "manifest": {}}
     out.append(record)
     try:

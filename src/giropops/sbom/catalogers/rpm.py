@@ -18,9 +18,7 @@ as rpm prints it and as OSV's AlmaLinux records use.
 from __future__ import annotations
 
 import os
-import sqlite3
 import struct
-import tempfile
 from typing import Any
 
 from packageurl import PackageURL
@@ -128,17 +126,27 @@ def package(fields: dict[int, str | int], location: Location, distro: Distro | N
     )
 
 
+class _NotSQLite(Exception):
+    """sqlite3's error, so that the module is imported only for an rpmdb.sqlite."""
+
+
 def sqlite_blobs(data: bytes | bytearray) -> list[bytes]:
     """The header blobs of an rpmdb.sqlite, read from a private read-only copy."""
+    import sqlite3
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix="giropops-rpmdb-", suffix=".sqlite")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        con = sqlite3.connect(f"file:{tmp}?mode=ro&immutable=1", uri=True)
         try:
-            rows = con.execute("SELECT blob FROM Packages ORDER BY hnum LIMIT ?", (MAX_ROWS,)).fetchall()
-        finally:
-            con.close()
+            con = sqlite3.connect(f"file:{tmp}?mode=ro&immutable=1", uri=True)
+            try:
+                rows = con.execute("SELECT blob FROM Packages ORDER BY hnum LIMIT ?", (MAX_ROWS,)).fetchall()
+            finally:
+                con.close()
+        except sqlite3.Error as exc:
+            raise _NotSQLite(str(exc)) from exc
     finally:
         os.unlink(tmp)
     return [bytes(r[0]) for r in rows if isinstance(r[0], (bytes, memoryview))]
@@ -280,7 +288,7 @@ def extract_db(data: bytes | bytearray) -> bytes:
     except HeaderError as exc:
         record["errors"].append(str(exc))
         return derived(KIND, record)
-    except sqlite3.Error as exc:
+    except _NotSQLite as exc:
         record["errors"].append(f"not an rpm SQLite database: {exc}")
         return derived(KIND, record)
     except OSError as exc:
