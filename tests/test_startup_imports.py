@@ -1,0 +1,75 @@
+"""A command imports what it uses: short commands and an archive SBOM leave the HTTP stack, the
+crypto libraries and YAML alone (speed shows in bench/startup.py; this is the behaviour behind it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
+
+HEAVY = ("requests", "urllib3", "cryptography", "yaml", "nacl", "bcrypt", "license_expression", "sqlite3",
+         "zipfile", "http.client", "ssl", "email")
+
+# Runs the real entry point, then writes the names of the imported modules to the file named first.
+WRAPPER = """
+import json, sys
+out = sys.argv.pop(1)
+sys.argv[0] = "giropops"
+from giropops.cli.main import entry
+try:
+    entry()
+except SystemExit as exc:
+    code = exc.code
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+"""
+
+
+def imported(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
+    out = tmp_path / "modules.json"
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, str(out), *args], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["code"] in (0, None), proc.stderr
+    return set(doc["modules"])
+
+
+@pytest.mark.parametrize("args", [("--version",), ("sbom", "--help"), ("version",)])
+def test_short_commands_import_no_network_crypto_or_yaml(tmp_path: Path, args: tuple[str, ...]) -> None:
+    modules = imported(tmp_path, *args)
+    assert "giropops.cli.main" in modules  # the wrapper really ran the command
+    assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []
+
+
+def test_version_builds_no_command_parser(tmp_path: Path) -> None:
+    modules = imported(tmp_path, "--version")
+    assert [m for m in modules if m.startswith("giropops.cli.") and m not in {
+        "giropops.cli.main", "giropops.cli.exitcodes", "giropops.cli._registry"}] == []
+    assert "argparse" in modules  # the parser class is defined; no parser is built
+
+
+def test_sbom_help_imports_neither_the_catalogers_nor_dataclasses(tmp_path: Path) -> None:
+    modules = imported(tmp_path, "sbom", "--help")
+    assert "giropops.cli.sbom" in modules
+    unwanted = {"dataclasses", "giropops.sbom.generate", "giropops.sbom.formats", "giropops.sbom.model",
+                "giropops.oci.transport", "giropops.oci.model"}
+    assert sorted(unwanted & modules) == []
+
+
+def test_an_archive_sbom_imports_no_network_crypto_or_yaml(tmp_path: Path) -> None:
+    status = b"Package: alpha\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
+    tar = write_docker_archive(tmp_path / "image.tar", [layer_from_entries([Entry("var/lib/dpkg/status", status)])])
+    env = {**os.environ, "GIROPOPS_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in ("cold", "warm"):
+        modules = imported(tmp_path, "sbom", f"archive://{tar}", "-f", "cyclonedx-json", "-o",
+                           str(tmp_path / "out.json"), env=env)
+        assert "giropops.sbom.generate" in modules
+        assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []
+    assert json.loads((tmp_path / "out.json").read_text())["components"][0]["name"] == "alpha"
