@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from giropops.cli._registry import transport_options
 from giropops.errors import ImageReferenceError, UsageError, quote_for_error
-from giropops.oci.transport import TransportOptions, parse_spec
-from giropops.sign import storage
-from giropops.sign.dsse import predicate_type_uri
-from giropops.sign.errors import PayloadMalformedError
-from giropops.sign.keys import SigningKey
-from giropops.sign.storage import Store
+
+if TYPE_CHECKING:  # the signing code is imported when a command runs, not by its --help
+    from giropops.oci.transport import TransportOptions
+    from giropops.sign.keys import SigningKey
+    from giropops.sign.storage import Store
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
@@ -41,6 +39,9 @@ def parse_annotations(items: list[str]) -> dict[str, str]:
 
 def open_store(args: argparse.Namespace, options: TransportOptions | None = None) -> Store:
     """The store of ``args.image`` (``options``: the registry flags', when the caller has read them already)."""
+    from giropops.oci.transport import parse_spec
+    from giropops.sign import storage
+
     store = storage.open_store(parse_spec(args.image), options or transport_options(args))
     if store is not None:
         return store
@@ -49,6 +50,8 @@ def open_store(args: argparse.Namespace, options: TransportOptions | None = None
 
 
 def read_password(confirm: bool = False) -> bytes:
+    import getpass
+
     env = os.environ.get(PASSWORD_ENV)
     if env is not None:
         return env.encode()
@@ -63,6 +66,10 @@ def read_password(confirm: bool = False) -> bytes:
 
 
 def load_signing_key(path: str) -> SigningKey:
+    from pathlib import Path
+
+    from giropops.sign.keys import SigningKey
+
     return SigningKey.load(Path(path), read_password())
 
 
@@ -77,6 +84,9 @@ def parse_bool(text: str) -> bool:
 
 def predicate_uri(name: str) -> str:
     """``--type`` to a predicate type URI; an unknown name is a usage error."""
+    from giropops.sign.dsse import predicate_type_uri
+    from giropops.sign.errors import PayloadMalformedError
+
     try:
         return predicate_type_uri(name)
     except PayloadMalformedError as exc:

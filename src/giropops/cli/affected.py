@@ -10,9 +10,6 @@ from typing import Any
 from giropops.cli import exitcodes
 from giropops.cli.db import add_db_option, db_path
 from giropops.cli.scan import add_index_option
-from giropops.fleet.index import open_index
-from giropops.fleet.query import affected
-from giropops.vuln.db.store import VulnDB
 
 
 def register(sub: Any) -> None:
@@ -27,6 +24,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.fleet.index import open_index
+    from giropops.fleet.query import affected
+    from giropops.vuln.db.store import VulnDB
+
     with VulnDB(db_path(args)) as db:
         index = open_index(args.index)
         try:

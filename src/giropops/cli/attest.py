@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+from giropops.cli._names import PREDICATE_TYPE_NAMES
 from giropops.cli._registry import transport_options
 from giropops.cli._signing import add_target, load_signing_key, open_store, parse_bool, predicate_uri
 from giropops.errors import UsageError
-from giropops.fileio import read_bounded
-from giropops.oci.model import Digest
-from giropops.oci.reference import Reference
-from giropops.oci.transport import OCIDirSpec, RegistrySpec, Spec, TransportOptions
-from giropops.sign.dsse import PREDICATE_TYPES
-from giropops.sign.image import attest_image
-from giropops.sign.storage import LayoutStore, RegistryStore
+
+if TYPE_CHECKING:  # the signing code is imported by run, not by 'giropops attest --help'
+    from giropops.oci.model import Digest
+    from giropops.oci.transport import Spec, TransportOptions
 
 _SBOM_FORMATS = {"cyclonedx": "cyclonedx-json", "spdxjson": "spdx-json"}
 MAX_PREDICATE_BYTES = 64 * 1024 * 1024
@@ -25,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("attest", help="attest an image (in-toto statement, DSSE, cosign layout)")
     p.add_argument("--key", required=True, metavar="KEY", help="cosign private key file (cosign.key)")
     p.add_argument("--type", default="custom", metavar="TYPE",
-                   help=f"predicate type: {'|'.join(PREDICATE_TYPES)} or a URI (default custom)")
+                   help=f"predicate type: {'|'.join(PREDICATE_TYPE_NAMES)} or a URI (default custom)")
     p.add_argument("--predicate", metavar="FILE",
                    help="predicate file; without it, cyclonedx/spdxjson attest the SBOM giropops generates")
     p.add_argument("--tlog-upload", type=parse_bool, default=None, metavar="BOOL",
@@ -47,6 +45,10 @@ def _generated_sbom(image: Spec, ptype: str, options: TransportOptions) -> bytes
 
 
 def _pinned_spec(store: object, digest: Digest) -> Spec:
+    from giropops.oci.reference import Reference
+    from giropops.oci.transport import OCIDirSpec, RegistrySpec
+    from giropops.sign.storage import LayoutStore, RegistryStore
+
     if isinstance(store, RegistryStore):
         return RegistrySpec(Reference(store.ref.domain, store.ref.path, digest=digest))
     if isinstance(store, LayoutStore):
@@ -55,6 +57,11 @@ def _pinned_spec(store: object, digest: Digest) -> Spec:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from giropops.fileio import read_bounded
+    from giropops.sign.image import attest_image
+
     if args.tlog_upload:
         raise UsageError("--tlog-upload=true is not supported: no transparency log is reachable")
     uri = predicate_uri(args.type)

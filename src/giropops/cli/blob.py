@@ -6,16 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from giropops.cli._names import PREDICATE_TYPE_NAMES
 from giropops.cli._signing import load_signing_key, parse_bool, predicate_uri
 from giropops.cli.sbom import write_atomically
 from giropops.cli.verify import add_certificate_options, describe_checks, trust_from_args
 from giropops.cli.verify_attestation import add_policy_option, load_policy
 from giropops.errors import UsageError
-from giropops.sign.attached import Trust
-from giropops.sign.blob import attest_blob, sign_blob, verify_blob, verify_blob_attestation
-from giropops.sign.dsse import PREDICATE_TYPES
-from giropops.sign.encoding import b64encode
+
+if TYPE_CHECKING:  # the signing code is imported by the run functions, not by --help
+    from giropops.sign.attached import Trust
 
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # signature, bundle and predicate files
 
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--key", required=True, metavar="KEY", help="cosign private key file (cosign.key)")
     p.add_argument("--predicate", required=True, metavar="FILE", help="predicate file")
     p.add_argument("--type", default="custom", metavar="TYPE",
-                   help=f"predicate type: {'|'.join(PREDICATE_TYPES)} or a URI (default custom)")
+                   help=f"predicate type: {'|'.join(PREDICATE_TYPE_NAMES)} or a URI (default custom)")
     p.add_argument("--output-signature", metavar="FILE", help="write the DSSE envelope here")
     p.add_argument("--bundle", metavar="FILE", help="write a Sigstore bundle v0.3 here")
     _tlog(p)
@@ -89,6 +90,9 @@ def _check_outputs(*paths: str | None) -> None:
 
 
 def run_sign(args: argparse.Namespace) -> int:
+    from giropops.sign.blob import sign_blob
+    from giropops.sign.encoding import b64encode
+
     if args.tlog_upload:
         raise UsageError("--tlog-upload=true is not supported: no transparency log is reachable")
     _check_outputs(args.output_signature, args.bundle)
@@ -123,6 +127,8 @@ def _report(trust: Trust, what: str) -> None:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from giropops.sign.blob import verify_blob
+
     _one_of(args, "base64 signature")
     trust = trust_from_args(args)
     blob = _read(args.blob, "blob", None)
@@ -135,6 +141,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_attest(args: argparse.Namespace) -> int:
+    from giropops.sign.blob import attest_blob
+
     if args.tlog_upload:
         raise UsageError("--tlog-upload=true is not supported: no transparency log is reachable")
     predicate_uri(args.type)
@@ -156,6 +164,8 @@ def run_attest(args: argparse.Namespace) -> int:
 
 
 def run_verify_attestation(args: argparse.Namespace) -> int:
+    from giropops.sign.blob import verify_blob_attestation
+
     _one_of(args, "DSSE envelope")
     if args.type:
         predicate_uri(args.type)

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from giropops.builder.builder import Builder
-from giropops.builder.errors import SpecError
-from giropops.builder.output import BuiltImage, BuiltIndex, index_of, push, write_output
-from giropops.builder.spec import ARCH_ALIASES, load_spec
 from giropops.cli._registry import transport_options
-from giropops.cli.progress import TerminalProgress
 from giropops.errors import quote_for_error
-from giropops.oci.reference import Reference
-from giropops.units import human_size
+
+if TYPE_CHECKING:  # the builder is imported by run, not by 'giropops build --help'
+    from giropops.builder.output import BuiltImage, BuiltIndex
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +35,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def build_context(spec_path: Path, given: str | None, cwd: Path) -> Path:
     """``--context DIR``; else the current directory when the spec lies below it (``docker build -f SPEC .``);
     else the spec's own directory, so a spec from elsewhere reads nothing beside it."""
+    from giropops.builder.errors import SpecError
+
     if given is not None:
         context = Path(given)
         if not context.is_dir():
@@ -50,6 +48,16 @@ def build_context(spec_path: Path, given: str | None, cwd: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from giropops.builder.builder import Builder
+    from giropops.builder.errors import SpecError
+    from giropops.builder.output import index_of, push, write_output
+    from giropops.builder.spec import ARCH_ALIASES, load_spec
+    from giropops.cli.progress import TerminalProgress
+    from giropops.oci.reference import Reference
+    from giropops.units import human_size
+
     spec_path = Path(args.file)
     if not spec_path.is_file():
         raise SpecError(f"spec {args.file} not found (use -f SPEC)")

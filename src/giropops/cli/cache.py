@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from giropops import cachectl, units
 from giropops.cli import exitcodes
 from giropops.cli._groups import add_group
-from giropops.sbom.cache import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, max_bytes_from_env
 
 
 def register(sub: Any) -> None:
@@ -23,6 +21,9 @@ def register(sub: Any) -> None:
 
 
 def run_df(args: argparse.Namespace) -> int:
+    from giropops import cachectl, units
+    from giropops.sbom.cache import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, max_bytes_from_env
+
     areas = cachectl.usage()
     width = max(len(a.name) for a in areas)
     print(f"{'AREA':<{width}}  {'FILES':>7}  {'SIZE':>10}  PATH")
@@ -36,7 +37,9 @@ def run_df(args: argparse.Namespace) -> int:
 
 
 def run_prune(args: argparse.Namespace) -> int:
-    freed = cachectl.prune(areas=("sbom-layers",) if args.sboms else cachectl.PRUNABLE)
+    from giropops import cachectl, units
+
+    freed = cachectl.prune(areas=("sbom-layers", "sbom-proofs") if args.sboms else cachectl.PRUNABLE)
     for name, size in freed.items():
         print(f"{name}: {units.human_size(size)} freed")
     print(f"total: {units.human_size(sum(freed.values()))} freed")

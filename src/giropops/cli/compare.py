@@ -10,10 +10,6 @@ from giropops.cli import exitcodes
 from giropops.cli._registry import transport_options
 from giropops.cli.cves import add_filter_options, check_specs, filters_from, vex_from, write_output
 from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
-from giropops.vuln.compare import compare
-from giropops.vuln.match import scan
-from giropops.vuln.report import compare_report
-from giropops.vuln.scan import image_facts, sbom_for, view_for
 
 EXIT_ON = ("vulnerability", "package")
 
@@ -42,6 +38,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.vuln.compare import compare
+    from giropops.vuln.match import scan
+    from giropops.vuln.report import compare_report
+    from giropops.vuln.scan import image_facts, sbom_for, view_for
+
     check_specs(args.image, args.to)
     filters = filters_from(args)
     vex = vex_from(args)

@@ -13,29 +13,17 @@ byte, so the copy verifies with the same key or identity (``cosign copy`` / ``sa
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
 from giropops.cli._registry import transport_options
-from giropops.cli.progress import TerminalProgress
 from giropops.errors import ImageReferenceError, ManifestError, UsageError, quote_for_error
-from giropops.oci.image import Image, ImageIndex
-from giropops.oci.model import Digest, Platform
-from giropops.oci.transport import (
-    LocalSpec,
-    OCIDirSpec,
-    RegistrySpec,
-    Spec,
-    TransportOptions,
-    open_any,
-    open_image,
-    parse_spec,
-    write_image,
-)
-from giropops.progress import NO_PROGRESS, Progress
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the image code is imported by run, not by 'giropops copy --help'
+    from giropops.oci.image import Image, ImageIndex
+    from giropops.oci.model import Digest, Platform
+    from giropops.oci.transport import Spec, TransportOptions
+    from giropops.progress import Progress
     from giropops.sign.storage import Store
 
 
@@ -49,6 +37,8 @@ def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> No
 def parse_platform(text: str | None) -> Platform | None:
     if text is None:
         return None
+    from giropops.oci.model import Platform
+
     try:
         return Platform.parse(text)
     except ManifestError as exc:
@@ -56,6 +46,9 @@ def parse_platform(text: str | None) -> Platform | None:
 
 
 def progress_for(args: argparse.Namespace) -> Progress:
+    from giropops.cli.progress import TerminalProgress
+    from giropops.progress import NO_PROGRESS
+
     if getattr(args, "quiet", False):
         return NO_PROGRESS
     return TerminalProgress()
@@ -63,6 +56,8 @@ def progress_for(args: argparse.Namespace) -> Progress:
 
 def _default_name(src: Spec) -> str | None:
     """The name an archive/layout destination records when it names none: the source's reference."""
+    from giropops.oci.transport import LocalSpec, RegistrySpec
+
     if isinstance(src, RegistrySpec):
         return str(src.ref) if src.ref.tag else None
     if isinstance(src, LocalSpec):
@@ -108,6 +103,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> Store:
     """Where the signatures of ``digest`` live, reached with the same credentials as the image copy."""
+    from giropops.oci.transport import OCIDirSpec, RegistrySpec
     from giropops.sign.storage import LayoutStore, open_registry_store
 
     if isinstance(spec, RegistrySpec):
@@ -118,6 +114,10 @@ def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> S
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from giropops.oci.transport import OCIDirSpec, RegistrySpec, open_any, open_image, parse_spec, write_image
+
     src = parse_spec(args.source)
     dst = parse_spec(args.destination)
     if args.mode == "pull" and not isinstance(src, RegistrySpec):

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import sys
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from giropops.cli import exitcodes
+from giropops.cli import _names, exitcodes
 from giropops.cli._registry import transport_options
 from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.errors import UsageError
-from giropops.oci.transport import TransportOptions, parse_spec
-from giropops.sbom.model import SBOM
-from giropops.tmpfiles import mkstemp
-from giropops.vuln.match import scan
-from giropops.vuln.model import SEVERITY_SOURCES, STATUSES
-from giropops.vuln.report import Format, render
-from giropops.vuln.report.filters import Filters, VexStatement
-from giropops.vuln.report.vex import load_vex, load_vex_dir
-from giropops.vuln.scan import BaseSplit, find_base, image_facts, sbom_for, view_for, with_base
+
+if TYPE_CHECKING:  # the scanner is imported by run, not by 'giropops cves --help'
+    from giropops.oci.transport import TransportOptions
+    from giropops.sbom.model import SBOM
+    from giropops.vuln.report.filters import Filters, VexStatement
+    from giropops.vuln.scan import BaseSplit
 
 
 def _csv(values: list[str] | None) -> frozenset[str]:
@@ -30,7 +24,7 @@ def _csv(values: list[str] | None) -> frozenset[str]:
 
 
 def add_severity_source_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--severity-source", choices=SEVERITY_SOURCES, default="vendor",
+    p.add_argument("--severity-source", choices=_names.SEVERITY_SOURCES, default="vendor",
                    help="vendor: the distribution's or advisory publisher's rating where it gives one (Debian "
                         "urgency, GitHub, AlmaLinux), else CVSS (default); cvss: the CVSS view only")
 
@@ -40,7 +34,7 @@ def add_filter_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--show-disputed", action="store_true",
                    help="also list and count disputed findings (records whose claim is doubtful), with the reason")
     p.add_argument("--ignore-status", action="append", metavar="STATUSES",
-                   help=f"comma-separated statuses to leave out: {', '.join(STATUSES)}")
+                   help=f"comma-separated statuses to leave out: {', '.join(_names.STATUSES)}")
     p.add_argument("--only-severity", action="append", metavar="SEVERITIES",
                    help="comma-separated: critical, high, medium, low, negligible, unspecified")
     fixed = p.add_mutually_exclusive_group()
@@ -103,6 +97,8 @@ def add_report_options(p: argparse.ArgumentParser) -> None:
 
 
 def filters_from(args: argparse.Namespace) -> Filters:
+    from giropops.vuln.report.filters import Filters
+
     return Filters(
         severities=frozenset(s.lower() for s in _csv(args.only_severity)),
         fixed=True if args.only_fixed else (False if args.only_unfixed else None),
@@ -119,6 +115,8 @@ def filters_from(args: argparse.Namespace) -> Filters:
 
 
 def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
+    from giropops.vuln.report.vex import load_vex, load_vex_dir
+
     statements = [st for path in args.vex for st in load_vex(path)]
     statements += [st for directory in args.vex_location for st in load_vex_dir(directory)]
     return tuple(statements)
@@ -126,6 +124,8 @@ def vex_from(args: argparse.Namespace) -> tuple[VexStatement, ...]:
 
 def check_specs(*specs: str) -> None:
     """Spec mistakes (a bare path, an unknown scheme) before the database is even opened."""
+    from giropops.oci.transport import parse_spec
+
     for spec in specs:
         parse_spec(spec)
 
@@ -135,6 +135,11 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text)
         return
+    import contextlib
+    import os
+
+    from giropops.tmpfiles import mkstemp
+
     tmp: str | None = None
     try:
         fd, tmp = mkstemp(output.parent if str(output.parent) else ".", prefix=f".{output.name}.", suffix=".tmp")
@@ -155,7 +160,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("cves", help="list the vulnerabilities of an image (like docker scout cves)")
     p.add_argument("image", metavar="IMAGE", help="an image source (registry://, archive://, ...) or sbom://FILE")
     add_scan_db_options(p)
-    p.add_argument("--format", choices=[f.value for f in Format], default=Format.TEXT.value)
+    p.add_argument("--format", choices=list(_names.REPORT_FORMATS), default="text")
     p.add_argument("--output", "-o", type=Path, default=None, metavar="FILE", help="write the report to FILE")
     p.add_argument("--exit-code", "-e", action="store_true",
                    help=f"exit {exitcodes.FINDINGS} when vulnerabilities remain after the filters")
@@ -165,6 +170,8 @@ def register(sub: Any) -> None:
 
 
 def _base_split(args: argparse.Namespace, sbom: SBOM, options: TransportOptions) -> BaseSplit | None:
+    from giropops.vuln.scan import find_base, image_facts
+
     split = find_base(sbom, image_facts(args.image, args.platform, options), args.base, args.platform,
                       options=options)
     if split is None and (args.only_base or args.ignore_base):
@@ -174,6 +181,12 @@ def _base_split(args: argparse.Namespace, sbom: SBOM, options: TransportOptions)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from giropops.vuln.match import scan
+    from giropops.vuln.report import Format, render
+    from giropops.vuln.scan import sbom_for, view_for, with_base
+
     check_specs(args.image)
     filters = filters_from(args)
     vex = vex_from(args)

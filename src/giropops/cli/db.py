@@ -4,37 +4,34 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from giropops.cli import exitcodes
+from giropops.cli import _names, exitcodes
 from giropops.cli._groups import add_group
 from giropops.cli._registry import add_registry_options, transport_options
-from giropops.cli.progress import TerminalProgress
 from giropops.errors import UsageError, VulnError
-from giropops.sbom.model import SBOM
-from giropops.units import human_size
-from giropops.vuln.db import ensure, importer, store, update
-from giropops.vuln.db.ensure import fetch_note
-from giropops.vuln.match import needed_ecosystems
 
-STALE_AFTER = store.STALE_AFTER
+if TYPE_CHECKING:  # the database code is imported by the functions that use it, not by --help
+    from collections.abc import Sequence
+    from datetime import datetime, timedelta
+
+    from giropops.sbom.model import SBOM
+    from giropops.vuln.db import ensure, importer, store
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db", type=Path, default=None, metavar="PATH",
-        help=f"vulnerability database file (default: ${store.ENV_VAR} or the user's cache directory)",
+        help=f"vulnerability database file (default: ${_names.DB_ENV_VAR} or the user's cache directory)",
     )
 
 
 def add_lock_timeout_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--lock-timeout", type=float, default=store.DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
+        "--lock-timeout", type=float, default=_names.DEFAULT_LOCK_TIMEOUT, metavar="SECONDS",
         help="how long to wait for another giropops process writing the same database "
-             f"(default {store.DEFAULT_LOCK_TIMEOUT:g})",
+             f"(default {_names.DEFAULT_LOCK_TIMEOUT:g})",
     )
 
 
@@ -43,12 +40,16 @@ def _waiting(message: str) -> None:
 
 
 def db_path(args: argparse.Namespace) -> Path:
+    from giropops.vuln.db import store
+
     return args.db if args.db is not None else store.default_path()
 
 
 def warn_if_stale(db: store.VulnDB | str | None) -> None:
     """The one-line warning every scanning command gives on a database older than a week (given the
     database, or the warning taken from it earlier so that it can be said after the output is written)."""
+    from giropops.vuln.db import store
+
     warning = db.stale_warning() if isinstance(db, store.VulnDB) else db
     if warning:
         print(f"giropops: warning: {warning}", file=sys.stderr)
@@ -57,15 +58,15 @@ def warn_if_stale(db: store.VulnDB | str | None) -> None:
 def add_fetch_options(parser: argparse.ArgumentParser) -> None:
     """How a scan gets its data (``giropops.vuln.db.ensure``): fetch what is missing, refresh what is old."""
     parser.add_argument("--offline", action="store_true", default=None,
-                        help=f"never download vulnerability data (also ${ensure.OFFLINE_ENV}=1); a missing "
+                        help=f"never download vulnerability data (also ${_names.OFFLINE_ENV}=1); a missing "
                              "database or ecosystem is then an error naming 'giropops db import FILES'")
     parser.add_argument("--skip-db-update", action="store_true",
                         help="scan with the database as it is: fetch nothing, refresh nothing")
     parser.add_argument("--db-freshness", default=None, metavar="DURATION",
                         help="refresh the data fetched for the image's ecosystems when last checked longer ago "
-                             f"than this (30m, 12h, 1d; default ${ensure.FRESHNESS_ENV} or 1d; 0: every scan)")
+                             f"than this (30m, 12h, 1d; default ${_names.FRESHNESS_ENV} or 1d; 0: every scan)")
     parser.add_argument("--db-url", default=None, metavar="URL",
-                        help=f"base URL of the OSV exports to fetch from (default: ${update.BASE_URL_ENV} "
+                        help=f"base URL of the OSV exports to fetch from (default: ${_names.OSV_URL_ENV} "
                              "or the public exports)")
 
 
@@ -75,6 +76,8 @@ def add_scan_db_options(parser: argparse.ArgumentParser) -> None:
 
 
 def ensure_options(args: argparse.Namespace) -> ensure.EnsureOptions:
+    from giropops.vuln.db import ensure
+
     freshness = (ensure.parse_duration(args.db_freshness, "--db-freshness") if args.db_freshness is not None
                  else ensure.freshness_from_env())
     return ensure.EnsureOptions(
@@ -86,6 +89,10 @@ def ensure_options(args: argparse.Namespace) -> ensure.EnsureOptions:
 def prepare_scan_db(args: argparse.Namespace, sboms: Sequence[SBOM | None]) -> Path:
     """Before a scan: fetch the ecosystems ``sboms`` need when the database lacks them, refresh old ones
     (one line on stderr for each thing done); returns the database's path."""
+    from giropops.cli.progress import TerminalProgress
+    from giropops.vuln.db import ensure
+    from giropops.vuln.match import needed_ecosystems
+
     path = db_path(args)
     result = ensure.ensure_ready(path, needed_ecosystems(sboms), ensure_options(args),
                                  progress=TerminalProgress(), on_wait=_waiting)
@@ -94,6 +101,8 @@ def prepare_scan_db(args: argparse.Namespace, sboms: Sequence[SBOM | None]) -> P
 
 
 def report_ensure(result: ensure.EnsureResult) -> None:
+    from giropops.vuln.db.ensure import fetch_note
+
     note = fetch_note(result)
     if note:
         print(f"giropops: {note}", file=sys.stderr)
@@ -105,6 +114,8 @@ def report_ensure(result: ensure.EnsureResult) -> None:
 def open_scan_db(path: Path) -> store.VulnDB:
     """The database a scan reads: it must exist (``DatabaseNotReadyError`` otherwise).  Whether it covers
     the image's ecosystems is checked by the scan itself; call ``warn_if_stale`` once the scan worked."""
+    from giropops.vuln.db import store
+
     return store.VulnDB(path)
 
 
@@ -125,10 +136,10 @@ def register(sub: Any) -> None:
     p_update = dbsub.add_parser("update", help="download ecosystems from the OSV exports (conditional, atomic)")
     add_db_option(p_update)
     p_update.add_argument("--ecosystem", action="append", default=None, metavar="NAME",
-                          help=f"ecosystem to fetch (repeatable; one of {', '.join(update.KNOWN_ECOSYSTEMS)}; "
-                               f"default: those already in the database, else {', '.join(update.DEFAULT_ECOSYSTEMS)})")
+                          help=f"ecosystem to fetch (repeatable; one of {', '.join(_names.KNOWN_ECOSYSTEMS)}; "
+                               f"default: those already in the database, else {', '.join(_names.DEFAULT_ECOSYSTEMS)})")
     p_update.add_argument("--url", default=None, metavar="URL",
-                          help=f"base URL of the OSV exports (default: ${update.BASE_URL_ENV} or the public bucket)")
+                          help=f"base URL of the OSV exports (default: ${_names.OSV_URL_ENV} or the public bucket)")
     p_update.add_argument("--from", dest="from_ref", default=None, metavar="REF",
                           help="pull the database published with 'giropops db push' from a registry instead")
     p_update.add_argument("--key", default=None, metavar="PUB",
@@ -172,6 +183,9 @@ def _print_report(report: importer.ImportReport, show: int) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from giropops.cli.progress import TerminalProgress
+    from giropops.vuln.db import importer
+
     path = db_path(args)
     report = importer.import_paths(path, args.paths, progress=TerminalProgress(),
                                    lock_timeout=args.lock_timeout, on_wait=_waiting)
@@ -181,6 +195,9 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_update(args: argparse.Namespace) -> int:
+    from giropops.cli.progress import TerminalProgress
+    from giropops.vuln.db import ensure, update
+
     path = db_path(args)
     if args.from_ref is not None:
         return _update_from(args, path)
@@ -243,6 +260,7 @@ def run_push(args: argparse.Namespace) -> int:
 
 def _update_exploits(args: argparse.Namespace, path: Path) -> None:
     """KEV and EPSS after the advisories; offline, a warning: the advisories are what a scan needs."""
+    from giropops.cli.progress import TerminalProgress
     from giropops.vuln.db import exploit_feed
 
     try:
@@ -260,10 +278,17 @@ def _update_exploits(args: argparse.Namespace, path: Path) -> None:
 
 
 def _age(timestamp: str | None, now: datetime) -> timedelta | None:
+    from giropops.vuln.db import store
+
     return store.age_of(timestamp, now)
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from giropops.units import human_size
+    from giropops.vuln.db import store
+
     path = db_path(args)
     with store.VulnDB(path) as db:
         st = db.status()
@@ -287,7 +312,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"EPSS: scores of {meta['epss_date']} (model {meta.get('epss_model', '?')}), "
               f"{meta.get('epss_count', '?')} CVEs ({meta.get('epss_source', '')})")
     age = _age(st.newest_modified, now)
-    if age is None or age > STALE_AFTER:
+    if age is None or age > store.STALE_AFTER:
         days = "unknown" if age is None else f"{age.days} days"
         print(f"warning: the newest advisory is {days} old; run 'giropops db update'", file=sys.stderr)
     return exitcodes.OK

@@ -15,17 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from giropops import demo
+from giropops.cli import _names
 from giropops.cli.db import add_fetch_options, ensure_options
 from giropops.cli.progress import TerminalProgress
-from giropops.demo import render
 from giropops.errors import UsageError
-from giropops.oci.reference import Reference
-from giropops.sign.errors import WrongPasswordError
-from giropops.vuln.db import store as dbstore
 
 PASSWORD_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the variable's name, not a password
-STEPS = demo.STEPS
+STEPS = _names.DEMO_STEPS
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,10 +36,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--spec", type=Path, default=None, metavar="FILE",
                    help="the app's build spec (default: giropops.yaml here or in a parent directory)")
     p.add_argument("--db", type=Path, default=None, metavar="PATH",
-                   help=f"vulnerability database (default: ${dbstore.ENV_VAR} or the user's cache directory)")
+                   help=f"vulnerability database (default: ${_names.DB_ENV_VAR} or the user's cache directory)")
     add_fetch_options(p)
-    p.add_argument("--tag", default=demo.DEFAULT_TAG, metavar="REF",
-                   help=f"name of the built image (default: {demo.DEFAULT_TAG})")
+    p.add_argument("--tag", default=_names.DEMO_DEFAULT_TAG, metavar="REF",
+                   help=f"name of the built image (default: {_names.DEMO_DEFAULT_TAG})")
     p.add_argument("--no-run", action="store_true", help="do not load and run the image in a container engine")
     p.add_argument("--no-compare", action="store_true", help="skip the conventional image")
     p.add_argument("--port", type=int, default=5000, metavar="N",
@@ -116,6 +112,12 @@ def _stop_command(workdir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops import demo
+    from giropops.demo import render
+    from giropops.oci.reference import Reference
+    from giropops.sign.errors import WrongPasswordError
+    from giropops.vuln.db import store as dbstore
+
     workdir: Path = args.workdir
     paths = demo.DemoPaths(workdir)
     if args.stop:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from giropops.cli._signing import read_password
-from giropops.sign.keys import write_key_pair
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,6 +18,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from giropops.sign.keys import write_key_pair
+
     password = read_password(confirm=True)
     paths, _ = write_key_pair(Path(args.output_key_prefix), password, force=args.force)
     print(f"Private key written to {paths.private}", file=sys.stderr)

@@ -11,9 +11,6 @@ from giropops.cli import exitcodes
 from giropops.cli._groups import add_group
 from giropops.cli.db import add_db_option, db_path
 from giropops.cli.scan import add_index_option
-from giropops.fleet.index import open_index
-from giropops.fleet.query import rematch
-from giropops.vuln.db.store import VulnDB
 
 
 def register(sub: Any) -> None:
@@ -32,6 +29,10 @@ def register(sub: Any) -> None:
 
 
 def run_rematch(args: argparse.Namespace) -> int:
+    from giropops.fleet.index import open_index
+    from giropops.fleet.query import rematch
+    from giropops.vuln.db.store import VulnDB
+
     with VulnDB(db_path(args)) as db:
         index = open_index(args.index)
         try:
@@ -58,6 +59,8 @@ def run_rematch(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from giropops.fleet.index import open_index
+
     index = open_index(args.index)
     try:
         images = index.images()

@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops.cli._registry import transport_options
 from giropops.cli.copy import add_transport_args, parse_platform
 from giropops.errors import ManifestError
-from giropops.oci.image import Image, ImageIndex, compressed_size
-from giropops.oci.model import Platform
-from giropops.oci.transport import open_any
-from giropops.units import human_size
+
+if TYPE_CHECKING:  # the image code is imported when the command runs, not by its --help
+    from giropops.oci.image import Image, ImageIndex
+    from giropops.oci.model import Platform
 
 _CHUNK = 1 << 20
 
@@ -42,6 +42,8 @@ def _uncompressed_size(image: Image, index: int) -> int:
 
 
 def describe_image(image: Image) -> dict[str, Any]:
+    from giropops.oci.image import compressed_size
+
     cfg = image.config
     layers = []
     for i, (layer, desc) in enumerate(zip(image.layers(), image.manifest.layers, strict=True)):
@@ -86,6 +88,9 @@ def describe_image(image: Image) -> dict[str, Any]:
 
 
 def describe(obj: Image | ImageIndex, platform: Platform | None, name: str) -> dict[str, Any]:
+    from giropops.oci.image import Image
+    from giropops.oci.model import Platform
+
     if isinstance(obj, Image):
         return {"name": name, **describe_image(obj)}
     manifests = []
@@ -116,6 +121,8 @@ def describe(obj: Image | ImageIndex, platform: Platform | None, name: str) -> d
 
 
 def _human(n: int | None) -> str:
+    from giropops.units import human_size
+
     return "?" if n is None else human_size(n)
 
 
@@ -166,6 +173,9 @@ def render_text(d: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.oci.image import ImageIndex
+    from giropops.oci.transport import open_any
+
     platform = parse_platform(args.platform)
     obj = open_any(args.image, transport_options(args), platform=platform)
     if args.raw:

@@ -10,18 +10,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from giropops.cli import exitcodes
+from giropops.cli._names import FAIL, NODATA, PASS
 from giropops.cli._registry import transport_options
 from giropops.cli.copy import add_transport_args, parse_platform
 from giropops.cli.cves import add_severity_source_option
 from giropops.cli.db import add_scan_db_options, prepare_scan_db, warn_if_stale
 from giropops.errors import VulnError
-from giropops.policy.config import load_config
-from giropops.policy.evaluate import FAIL, NODATA, PASS, PolicyReport, evaluate, report_json
-from giropops.reco.catalog import load_catalog
-from giropops.sbom.model import SBOM
-from giropops.vuln.db import store
+
+if TYPE_CHECKING:  # imported by the functions that use them, not by --help
+    from giropops.policy.evaluate import PolicyReport
+    from giropops.sbom.model import SBOM
 
 _MARK = {PASS: "✓", FAIL: "✗", NODATA: "?"}
 _WORD = {PASS: "passed", FAIL: "FAILED", NODATA: "no data"}
@@ -69,6 +70,8 @@ def render_markdown(report: PolicyReport) -> str:
 
 def _warn_if_stale(path: Path) -> None:
     """The stale-database warning of every scan; a missing or broken database is the policy's own error."""
+    from giropops.vuln.db import store
+
     try:
         with store.VulnDB(path) as db:
             warn_if_stale(db)
@@ -81,6 +84,11 @@ def _prepare(args: argparse.Namespace, sbom: SBOM) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.policy.config import load_config
+    from giropops.policy.evaluate import evaluate, report_json
+    from giropops.reco.catalog import load_catalog
+    from giropops.vuln.db import store
+
     cfg = load_config(args.policy)
     catalog = load_catalog(args.catalog)
     report = evaluate(

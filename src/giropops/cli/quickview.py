@@ -11,14 +11,10 @@ from giropops.cli._registry import transport_options
 from giropops.cli.cves import add_severity_source_option, check_specs, write_output
 from giropops.cli.db import add_scan_db_options, open_scan_db, prepare_scan_db, warn_if_stale
 from giropops.errors import GiropopsError
-from giropops.oci.model import Digest
-from giropops.oci.transport import TransportOptions, parse_spec
-from giropops.sbom.model import SBOM
-from giropops.vuln.match import scan
-from giropops.vuln.quickview import QuickView, pick_base, render
-from giropops.vuln.scan import BaseSplit, image_facts, sbom_for, view_for, with_base
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the scanner is imported by the functions that use it, not by --help
+    from giropops.oci.transport import TransportOptions
+    from giropops.sbom.model import SBOM
     from giropops.sign.dsse import InTotoStatement
 
 
@@ -38,6 +34,8 @@ def register(sub: Any) -> None:
 
 def _statements(image: str, sbom: SBOM, options: TransportOptions) -> list[InTotoStatement] | None:
     """The statements attached to the image, UNVERIFIED: where it says it came from is only a hint."""
+    from giropops.oci.model import Digest
+    from giropops.oci.transport import parse_spec
     from giropops.reco.deps import statements_unverified  # signing code: loaded only when metadata is silent
 
     digest = sbom.subject.digest
@@ -47,6 +45,10 @@ def _statements(image: str, sbom: SBOM, options: TransportOptions) -> list[InTot
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.vuln.match import scan
+    from giropops.vuln.quickview import QuickView, pick_base, render
+    from giropops.vuln.scan import BaseSplit, image_facts, sbom_for, view_for, with_base
+
     check_specs(args.image, *args.base)
     options = transport_options(args)
     sbom = sbom_for(args.image, args.platform, options)

@@ -11,17 +11,11 @@ import datetime as _dt
 import sys
 from pathlib import Path
 
+from giropops.cli._names import RECO_CATALOG_ENV as CATALOG_ENV
 from giropops.cli._registry import transport_options
 from giropops.cli.copy import add_transport_args, parse_platform
 from giropops.cli.cves import add_severity_source_option
 from giropops.cli.db import add_scan_db_options, ensure_options, prepare_scan_db, warn_if_stale
-from giropops.oci.transport import open_image, parse_spec
-from giropops.reco import deps
-from giropops.reco.catalog import ENV_VAR as CATALOG_ENV
-from giropops.reco.catalog import load_catalog
-from giropops.reco.profile import Profiler, default_cache_dir
-from giropops.reco.recommend import recommend
-from giropops.reco.render import render_json, render_markdown, render_text
 
 
 def add_base_options(p: argparse.ArgumentParser) -> None:
@@ -50,6 +44,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.oci.transport import open_image, parse_spec
+    from giropops.reco import deps
+    from giropops.reco.catalog import load_catalog
+    from giropops.reco.profile import Profiler, default_cache_dir
+    from giropops.reco.recommend import recommend
+    from giropops.reco.render import render_json, render_markdown, render_text
+
     platform = parse_platform(args.platform)
     options = transport_options(args)
     catalog = load_catalog(args.catalog)

@@ -6,19 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
 from giropops.cli._registry import transport_options
 from giropops.cli.cves import add_filter_options, filters_from, vex_from
 from giropops.cli.db import add_db_option, db_path
-from giropops.cli.progress import TerminalProgress
 from giropops.errors import UsageError
-from giropops.fleet.scanner import MAX_WORKERS, FleetScanner, ImageOutcome, ScanOptions
-from giropops.fleet.sources import Shard, Target, expand, parse_target, targets_from_file
-from giropops.oci.model import Platform
-from giropops.oci.transport import registry_options
-from giropops.vuln.db.store import VulnDB
+
+if TYPE_CHECKING:  # the fleet scanner is imported by run, not by 'giropops scan --help'
+    from giropops.fleet.scanner import ImageOutcome
+    from giropops.fleet.sources import Shard, Target
 
 SEVERITY_COLUMNS = ("critical", "high", "medium", "low", "unspecified")
 
@@ -30,12 +28,16 @@ def add_index_option(p: argparse.ArgumentParser) -> None:
 
 
 def _workers(text: str) -> int:
+    from giropops.fleet.scanner import MAX_WORKERS
+
     if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(f"must be a number from 1 to {MAX_WORKERS}, not {text[:20]!r}")
     return int(text)
 
 
 def _shard(text: str) -> Shard:
+    from giropops.fleet.sources import Shard
+
     try:
         return Shard.parse(text)
     except UsageError as exc:
@@ -98,6 +100,13 @@ def _table(outcomes: list[ImageOutcome]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.cli.progress import TerminalProgress
+    from giropops.fleet.scanner import FleetScanner, ScanOptions
+    from giropops.fleet.sources import expand, parse_target, targets_from_file
+    from giropops.oci.model import Platform
+    from giropops.oci.transport import registry_options
+    from giropops.vuln.db.store import VulnDB
+
     targets: list[Target] = [parse_target(t) for t in args.targets]
     if args.from_file is not None:
         targets += targets_from_file(args.from_file)

@@ -14,8 +14,6 @@ from giropops.cli._signing import (
     parse_bool,
 )
 from giropops.errors import UsageError
-from giropops.sign.image import sign_image
-from giropops.sign.storage import LayoutStore, RegistryStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,6 +29,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.sign.image import sign_image
+    from giropops.sign.storage import LayoutStore, RegistryStore
+
     if args.tlog_upload:
         raise UsageError("--tlog-upload=true is not supported: no transparency log is reachable")
     annotations = parse_annotations(args.annotations)

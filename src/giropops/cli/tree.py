@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from giropops.cli._signing import add_target, open_store
-from giropops.sign.image import tree
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,6 +22,8 @@ _TITLES = {
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.sign.image import tree
+
     subject, entries = tree(open_store(args))
     print(f"📦 Supply Chain Security Related artifacts for an image: {subject.display} ({subject.digest})")
     if not entries:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
+from giropops.cli._names import GITHUB_CLAIM_NAMES as GITHUB_CLAIMS
 from giropops.cli._signing import add_annotations, add_target, open_store, parse_annotations
 from giropops.errors import UsageError
-from giropops.sign.attached import Trust
-from giropops.sign.certs import GITHUB_CLAIMS, load_pem_certificates
-from giropops.sign.image import verify_image
-from giropops.sign.keys import VerifyingKey
-from giropops.sign.rekor import LogKeys
-from giropops.sign.trustroot import TrustedRoot
+
+if TYPE_CHECKING:  # the verification code is imported by run, not by 'giropops verify --help'
+    from giropops.sign.attached import Trust
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +53,8 @@ def add_certificate_options(p: argparse.ArgumentParser) -> None:
 
 
 def _read(path: str) -> bytes:
+    from pathlib import Path
+
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -70,6 +67,16 @@ _IDENTITY_FLAGS = ("certificate_identity", "certificate_identity_regexp", "certi
 
 def trust_from_args(args: argparse.Namespace) -> Trust:
     """``--key``, or ``--ca-roots`` (own PKI), or keyless against the (built-in or given) trusted root."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from giropops.sign.attached import Trust
+    from giropops.sign.certs import load_pem_certificates
+    from giropops.sign.keys import VerifyingKey
+    from giropops.sign.rekor import LogKeys
+    from giropops.sign.trustroot import TrustedRoot
+
     a = vars(args)
     roots_file = a.get("ca_roots")
     root_file = a.get("trusted_root")
@@ -137,6 +144,10 @@ def describe_checks(trust: Trust) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+
+    from giropops.sign.image import verify_image
+
     required = parse_annotations(args.annotations)
     trust = trust_from_args(args)
     store = open_store(args)

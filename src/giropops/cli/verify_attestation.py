@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from giropops import jsonio
+from giropops.cli._names import PREDICATE_TYPE_NAMES
 from giropops.cli._signing import add_target, open_store, predicate_uri
 from giropops.cli.verify import add_certificate_options, describe_checks, trust_from_args
-from giropops.sign.dsse import PREDICATE_TYPES
-from giropops.sign.image import verify_attestations
-from giropops.sign.regopolicy import RegoPolicy
+
+if TYPE_CHECKING:  # the verification code is imported by run, not by --help
+    from giropops.sign.regopolicy import RegoPolicy
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,7 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--key", metavar="PUB", help="cosign public key file (cosign.pub)")
     add_certificate_options(p)
     p.add_argument("--type", default=None, metavar="TYPE",
-                   help=f"only attestations of this predicate type ({'|'.join(PREDICATE_TYPES)} or a URI)")
+                   help=f"only attestations of this predicate type ({'|'.join(PREDICATE_TYPE_NAMES)} or a URI)")
     add_policy_option(p)
     add_target(p)
     p.set_defaults(func=run)
@@ -33,10 +34,16 @@ def add_policy_option(p: argparse.ArgumentParser) -> None:
 
 
 def load_policy(args: argparse.Namespace) -> RegoPolicy | None:
+    from pathlib import Path
+
+    from giropops.sign.regopolicy import RegoPolicy
+
     return RegoPolicy.load(Path(args.policy)) if getattr(args, "policy", None) else None
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.sign.image import verify_attestations
+
     if args.type:
         predicate_uri(args.type)
     policy = load_policy(args)

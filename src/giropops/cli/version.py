@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 
 from giropops import __version__
 
@@ -14,5 +13,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import platform
+
     print(f"giropops {__version__} (Python {platform.python_version()}, {platform.machine()})")
     return 0

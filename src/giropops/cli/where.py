@@ -9,8 +9,6 @@ from typing import Any
 
 from giropops.cli import exitcodes
 from giropops.cli.scan import add_index_option
-from giropops.fleet.index import open_index
-from giropops.fleet.query import parse_package_query, where
 
 
 def register(sub: Any) -> None:
@@ -24,6 +22,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from giropops.fleet.index import open_index
+    from giropops.fleet.query import parse_package_query, where
+
     name, spec = parse_package_query(args.package)
     index = open_index(args.index)
     try:
