@@ -25,6 +25,8 @@ _DIGEST_RE = re.compile(r"^(sha256|sha512):([a-f0-9]+)$")
 
 @dataclass(frozen=True, order=True)
 class Digest:
+    """A content digest, ``algorithm:hex`` (sha256 or sha512)."""
+
     algorithm: str
     hex: str
 
@@ -80,6 +82,8 @@ def _machine_arch() -> tuple[str, str | None]:
 
 @dataclass(frozen=True)
 class Platform:
+    """``os/architecture[/variant]`` of an image, as its config and an index entry name it."""
+
     os: str
     architecture: str
     variant: str | None = None
@@ -154,6 +158,8 @@ def _opt_annotations(obj: Mapping[str, Any], what: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Descriptor:
+    """An OCI content descriptor: media type, digest and size of a blob, with optional platform and annotations."""
+
     media_type: str
     digest: Digest
     size: int
@@ -459,6 +465,8 @@ class ContainerConfig:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One entry of an image config's ``history``."""
+
     created_by: str
     created: str | None = None
 

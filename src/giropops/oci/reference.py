@@ -31,6 +31,8 @@ MAX_NAME_LEN = 255
 
 @dataclass(frozen=True)
 class Reference:
+    """An image reference: registry domain, repository path, and a tag and/or digest."""
+
     domain: str
     path: str
     tag: str | None = None

@@ -42,6 +42,8 @@ _DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128})
 
 @dataclass(frozen=True)
 class RegistrySpec:
+    """``registry://REF`` (or a bare reference): an image in a registry."""
+
     ref: Reference
 
     def __str__(self) -> str:
@@ -50,6 +52,8 @@ class RegistrySpec:
 
 @dataclass(frozen=True)
 class ArchiveSpec:
+    """``archive://FILE``: a docker or OCI archive tarball."""
+
     path: Path
     name: str | None = None
     digest: Digest | None = None
@@ -60,6 +64,8 @@ class ArchiveSpec:
 
 @dataclass(frozen=True)
 class OCIDirSpec:
+    """``oci-dir://DIR[:NAME]``: an OCI image layout directory."""
+
     path: Path
     name: str | None = None
     digest: Digest | None = None
@@ -70,6 +76,8 @@ class OCIDirSpec:
 
 @dataclass(frozen=True)
 class FSSpec:
+    """``fs://DIR``: a plain directory, as a one-layer image."""
+
     path: Path
 
     def __str__(self) -> str:
@@ -88,6 +96,8 @@ class SBOMFileSpec:
 
 @dataclass(frozen=True)
 class LocalSpec:
+    """``local://REF``: an image of the local container engine."""
+
     name: str
 
     def __str__(self) -> str:

@@ -34,6 +34,16 @@ def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
     index = next((p for p in (Path(e or ".") / _LICENSE_INDEX for e in sys.path) if p.is_file()), None)
     if index is None:
         raise SBOMError("license-expression (the SPDX license list) is not installed")
+    try:
+        st = index.stat()
+    except OSError as exc:
+        raise SBOMError(f"cannot read the SPDX license list {index}: {exc.strerror}") from exc
+    # The 1 MB index is parsed once per installed copy: what it gives is kept in the cache directory,
+    # under the index file's path and identity (a reinstalled or edited index has another).
+    source = [str(index), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    cached = _cached_keys(source)
+    if cached is not None:
+        return cached
     data = index.read_bytes()
     licenses: dict[str, str] = {}
     exceptions: dict[str, str] = {}
@@ -46,7 +56,41 @@ def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
         for other in entry.get("other_spdx_license_keys") or []:
             if isinstance(other, str) and not other.startswith("LicenseRef-"):
                 target.setdefault(other.lower(), key)
+    _store_keys(source, licenses, exceptions)
     return licenses, exceptions
+
+
+_KEYS_FILE = "spdx-license-keys.json"
+
+
+def _cached_keys(source: list[object]) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The tables ``_spdx_keys`` kept for the index ``source`` names, or None (a miss, never an error)."""
+    from giropops.cachedir import cache_root
+
+    try:
+        doc = json.loads((cache_root() / _KEYS_FILE).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or doc.get("source") != source:
+        return None
+    tables = doc.get("licenses"), doc.get("exceptions")
+    for table in tables:
+        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+            return None
+    return tables[0], tables[1]  # type: ignore[return-value]
+
+
+def _store_keys(source: list[object], licenses: dict[str, str], exceptions: dict[str, str]) -> None:
+    from giropops.cachedir import cache_root
+    from giropops.fileio import atomic_write
+
+    root = cache_root()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        doc = {"source": source, "licenses": licenses, "exceptions": exceptions}
+        atomic_write(root / _KEYS_FILE, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
+    except OSError:
+        return  # a cache that cannot be written is skipped
 
 
 class _Parser:

@@ -47,12 +47,16 @@ class Distro:
 
 @dataclass(frozen=True)
 class Location:
+    """Where a package record was found: a path, and the layer (diff_id) the file came from."""
+
     path: str
     layer: str | None = None  # diff_id ("sha256:...") of the layer the file came from
 
 
 @dataclass(frozen=True)
 class Package:
+    """One package of the inventory, with its purl, licenses, locations and owned files."""
+
     name: str
     version: str
     type: str  # "deb" | "apk" | "python" | "rpm" | a purl type: npm, golang, maven, gem, cargo, nuget, composer
@@ -96,6 +100,8 @@ class Subject:
 
 @dataclass(frozen=True)
 class SBOM:
+    """The inventory of a subject: distro, packages, files that could not be parsed."""
+
     subject: Subject
     distro: Distro | None
     packages: tuple[Package, ...]

@@ -35,6 +35,8 @@ PURL_TYPES = {"deb": "deb", "apk": "apk", "pypi": "python"}
 
 @dataclass(frozen=True)
 class EncodeOptions:
+    """What an encoder may add that is not in the SBOM: the creation time, when asked for."""
+
     timestamp: str | None = None  # RFC 3339 UTC, e.g. "2024-01-02T03:04:05Z"; None: no wall clock
 
 
