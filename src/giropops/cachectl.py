@@ -3,7 +3,8 @@
 The areas, under ``$GIROPOPS_CACHE_DIR`` (else ``$XDG_CACHE_HOME/giropops``, else ``~/.cache/giropops``):
 ``sbom-layers`` (per-layer catalog records, ``sbom.cache``; bounded by ``$GIROPOPS_SBOM_CACHE_MAX_BYTES``),
 ``blobs`` (the build cache's downloaded base layers), ``reco`` (image profiles of ``recommendations``),
-``sbom-proofs`` (which local files were proven to hold which layers, ``sbom.proofs``), and
+``sbom-proofs`` (which local files were proven to hold which layers, ``sbom.proofs``), ``sbom-results``
+(whole SBOMs of unchanged archives, ``sbom.results``), and
 the vulnerability database (``$GIROPOPS_DB`` or its default path; shown, never pruned).
 
 Pruning removes files inside those areas only; symbolic links are removed, never followed.
@@ -18,7 +19,7 @@ from pathlib import Path
 from giropops.sbom.cache import default_cache_dir
 from giropops.vuln.db import store
 
-PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs")
+PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs", "sbom-results")
 
 
 @dataclass(frozen=True)

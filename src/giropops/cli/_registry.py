@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from giropops.errors import UsageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:  # the registry client is imported by the commands that use it, not by every --help
     from giropops.oci.transport import TransportOptions

@@ -39,7 +39,7 @@ def run_df(args: argparse.Namespace) -> int:
 def run_prune(args: argparse.Namespace) -> int:
     from giropops import cachectl, units
 
-    freed = cachectl.prune(areas=("sbom-layers", "sbom-proofs") if args.sboms else cachectl.PRUNABLE)
+    freed = cachectl.prune(areas=("sbom-layers", "sbom-proofs", "sbom-results") if args.sboms else cachectl.PRUNABLE)
     for name, size in freed.items():
         print(f"{name}: {units.human_size(size)} freed")
     print(f"total: {units.human_size(sum(freed.values()))} freed")

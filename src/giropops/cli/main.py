@@ -9,16 +9,16 @@ and returns an exit code.  Adding a command means adding its module name to
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import sys
 import warnings
-from typing import TYPE_CHECKING
 
 from giropops import __version__, timeouts
 from giropops.cli import exitcodes
 from giropops.cli._registry import add_registry_options
 from giropops.errors import GiropopsError, GiropopsWarning
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:  # typing costs a start-up; annotations are strings here
     from collections.abc import Sequence
@@ -264,6 +264,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if func is None:
         parser.print_help(sys.stderr)
         return exitcodes.USAGE
+    import contextlib
     import signal
 
     previous = None

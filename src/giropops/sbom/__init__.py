@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from giropops.sbom.generate import generate, generate_from_directory, subject_for
     from giropops.sbom.model import SBOM, Distro, Location, Package, Subject, Unknown
     from giropops.sbom.source import sbom_for

@@ -38,6 +38,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,7 @@ class Proofs:
         self.root = root / "sbom-proofs"
         self.settle_ns = int(settle_seconds * 1e9)
         self._loaded: dict[Identity, set[tuple[int, int, str, str]]] = {}
+        self._lock = threading.Lock()  # layers are read, and proven, in parallel
 
     def _path(self, identity: Identity) -> Path:
         return self.root / f"{identity[0]:x}-{identity[1]:x}"
@@ -147,20 +149,21 @@ class Proofs:
             return  # not a file, or written too recently to tell a later write in the same tick apart
         if where(layer) != before:
             return  # changed (or replaced) while it was read
-        regions = self._load(before.identity)
         region = (before.offset, before.length, str(layer.digest), str(layer.diff_id))
-        if region in regions:
-            return
-        kept = sorted(regions)[-(MAX_REGIONS - 1):] if len(regions) >= MAX_REGIONS else sorted(regions)
-        kept.append(region)
-        doc = {"identity": list(before.identity), "regions": [list(r) for r in kept]}
         path = self._path(before.identity)
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
-        except OSError:
-            return
-        self._loaded[before.identity] = set(kept)
+        with self._lock:
+            regions = self._load(before.identity)
+            if region in regions:
+                return
+            kept = sorted(regions)[-(MAX_REGIONS - 1):] if len(regions) >= MAX_REGIONS else sorted(regions)
+            kept.append(region)
+            doc = {"identity": list(before.identity), "regions": [list(r) for r in kept]}
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
+            except OSError:
+                return
+            self._loaded[before.identity] = set(kept)
         self._evict(path)
 
     def _evict(self, keep: Path) -> None:

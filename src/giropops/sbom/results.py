@@ -1,0 +1,198 @@
+"""Whole ``giropops sbom`` results of unchanged archive files: the warm run of a command already run.
+
+An SBOM of ``archive://FILE`` is a function of the file's bytes, of the request (the spec as
+typed, which names the subject; ``--platform``; the format; the package types) and of the
+code that computes it.  When all of those are what they were, the document written last
+time is written again, without opening the archive:
+
+* the file's bytes are known unchanged by its identity, ``(st_dev, st_ino, st_size,
+  st_mtime_ns, st_ctime_ns)``, with the argument and the settle rule of ``proofs`` (a write
+  changes the change time, which only the kernel sets; a file changed within
+  ``SETTLE_SECONDS`` of the run that stored the result gets no entry);
+* the code is known unchanged by the path, size and mtime of every module of this package,
+  of ``packageurl`` and of the SPDX license index, plus the Python and giropops versions;
+* the environment that can change a result (every ``GIROPOPS_*`` variable) is part of the key.
+
+A result is stored only by a run that succeeded and showed no warning (a warm run must say
+what the cold one said: nothing), never with a timestamp (``--timestamp``,
+``SOURCE_DATE_EPOCH``) and never with ``--no-cache``.  Only ``archive://PATH`` specs without a
+``:NAME`` or ``@DIGEST`` take part.  Entries are ``MAGIC``, the key's length, the key, the
+document; an entry whose key is not the request's, or that is unreadable, is a miss.  The
+trust placed in the cache directory is the layer cache's: whoever can write here can write
+layer records too.
+
+Imports: ``os``, ``sys`` and ``zlib`` only; a hit must not pay for the catalogers.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import time
+import zlib
+from pathlib import Path
+
+from giropops import __version__
+
+MAGIC = b"GIROPOPS-SBOM-RESULT-1\n"
+#: See ``giropops.sbom.proofs.SETTLE_SECONDS`` (the same rule).
+SETTLE_SECONDS = 2.0
+#: Entries kept at most, and their total size; the least recently used go first.
+MAX_ENTRIES = 256
+MAX_BYTES = 256 * 1024 * 1024
+AREA = "sbom-results"
+
+
+class Request:
+    """A cacheable ``giropops sbom`` request: its key, and the archive's identity when it began."""
+
+    def __init__(self, path: str, identity: tuple[int, ...], key: bytes, started_ns: int) -> None:
+        self.path = path
+        self.identity = identity
+        self.key = key
+        self.started_ns = started_ns
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _tree(root: str, suffix: str, out: list[str]) -> None:
+    """Path, size and mtime of every ``suffix`` file under ``root`` (sorted: the same tree, the same text)."""
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(suffix):
+                path = os.path.join(directory, name)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    out.append(f"{path}:missing")
+                    continue
+                out.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+
+
+def code_fingerprint() -> list[str]:
+    """What identifies the code an SBOM comes from (see the module docstring)."""
+    out = [__version__, sys.version, os.uname().machine]
+    _tree(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "", out)  # modules and data files
+    for entry in sys.path:
+        base = entry or "."
+        purl = os.path.join(base, "packageurl")
+        if os.path.isfile(os.path.join(purl, "__init__.py")):
+            _tree(purl, ".py", out)
+            break
+    for entry in sys.path:
+        index = os.path.join(entry or ".", "license_expression", "data", "scancode-licensedb-index.json")
+        if os.path.isfile(index):
+            st = os.stat(index)
+            out.append(f"{index}:{st.st_size}:{st.st_mtime_ns}")
+            break
+    return out
+
+
+def request(spec: str, platform: str | None, fmt: str, types: frozenset[str]) -> Request | None:
+    """The cacheable request for these arguments, or None when they cannot be served from a result."""
+    if not spec.startswith("archive://") or os.environ.get("SOURCE_DATE_EPOCH") is not None:
+        return None
+    path = spec[len("archive://"):]
+    if not path or ":" in path or "@" in path or path.startswith("~"):
+        return None  # a :NAME or @DIGEST (or a home directory) is for the transport to read
+    started = time.time_ns()
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    identity = _identity(st)
+    env = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("GIROPOPS_"))
+    parts = [*code_fingerprint(), *env, spec, platform or "", fmt, ",".join(sorted(types)),
+             ":".join(str(i) for i in identity)]
+    key = "\0".join(parts).encode("utf-8", "surrogateescape")
+    return Request(path, identity, key, started)
+
+
+def _root() -> Path:
+    from giropops.cachedir import cache_root
+
+    return cache_root() / AREA
+
+
+def _name(key: bytes) -> str:
+    return f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}{len(key):x}"
+
+
+def load(req: Request) -> bytes | None:
+    """The document stored for ``req``, or None."""
+    path = _root() / _name(req.key)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = len(MAGIC) + 8
+    if not data.startswith(MAGIC) or len(data) < head:
+        return None
+    n = int.from_bytes(data[len(MAGIC):head], "big")
+    if data[head:head + n] != req.key:
+        return None
+    try:
+        os.utime(path)  # recently used: evicted last
+    except OSError:
+        pass
+    return data[head + n:]
+
+
+def store(req: Request, document: bytes) -> None:
+    """Keep ``document`` for ``req`` once the run that made it succeeded; best effort."""
+    if req.identity[4] > req.started_ns - int(SETTLE_SECONDS * 1e9):
+        return  # changed too recently to tell a later change in the same tick apart
+    try:
+        if _identity(os.stat(req.path)) != req.identity:
+            return  # changed while it was read
+    except OSError:
+        return
+    from giropops.fileio import atomic_write
+
+    root = _root()
+    path = root / _name(req.key)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, MAGIC + len(req.key).to_bytes(8, "big") + req.key + document, 0o600)
+    except OSError:
+        return
+    _evict(root, path)
+
+
+def _evict(root: Path, keep: Path) -> None:
+    entries: list[tuple[bool, float, int, Path]] = []
+    try:
+        with os.scandir(root) as it:
+            for e in it:
+                if e.name.startswith("."):
+                    continue
+                try:
+                    st = e.stat()
+                except OSError:
+                    continue
+                entries.append((e.path != str(keep), st.st_mtime, st.st_size, Path(e.path)))
+    except OSError:
+        return
+    total = sum(size for _, _, size, _ in entries)
+    count = len(entries)
+    for _, _, size, path in sorted(entries, key=lambda e: (not e[0], e[1])):
+        if count <= MAX_ENTRIES and total <= MAX_BYTES:
+            break
+        if path == keep:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        count -= 1
+        total -= size
+
+
+__all__ = ["AREA", "MAGIC", "MAX_BYTES", "MAX_ENTRIES", "SETTLE_SECONDS", "Request", "code_fingerprint", "load",
+           "request", "store"]

@@ -1,0 +1,137 @@
+"""``giropops sbom archive://FILE`` run again on the unchanged file writes the document it wrote before,
+without opening the archive (``giropops.sbom.results``); any change to the file, the request or the
+environment that can change the document is a miss."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from giropops.sbom import results
+from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
+
+STATUS = (
+    b"Package: alpha\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
+    b"Package: bravo\nStatus: install ok installed\nVersion: 2.0\nArchitecture: amd64\n\n"
+)
+# Runs the real entry point, then writes its exit code and the imported modules to the file named first.
+WRAPPER = """
+import json, sys
+out = sys.argv.pop(1)
+sys.argv[0] = "giropops"
+from giropops.cli.main import entry
+try:
+    entry()
+except SystemExit as exc:
+    code = exc.code
+with open(out, "w") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
+sys.exit(code)
+"""
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[bytes], modules: set[str]) -> None:
+        self.proc = proc
+        self.modules = modules
+
+    @property
+    def from_result(self) -> bool:
+        """The document came from a stored result: the catalogers and the transport were never imported."""
+        return "giropops.sbom.generate" not in self.modules and "giropops.oci.transport" not in self.modules
+
+
+@pytest.fixture(scope="module")
+def settled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A directory of archives whose change time is older than the settle time (created, then waited for)."""
+    work = tmp_path_factory.mktemp("results")
+    layer = layer_from_entries([Entry("var/lib/dpkg/status", STATUS)])
+    for name in ("a", "b", "c", "d"):
+        write_docker_archive(work / f"{name}.tar", [layer])
+    time.sleep(results.SETTLE_SECONDS + 0.2)
+    yield work
+
+
+def sbom(tar: Path, cache: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    out = cache.parent / "modules.json"
+    proc = subprocess.run([sys.executable, "-c", WRAPPER, str(out), "sbom", f"archive://{tar}", *args],
+                          env={**os.environ, "GIROPOPS_CACHE_DIR": str(cache), **(env or {})},
+                          capture_output=True, timeout=120)
+    doc = json.loads(out.read_text())
+    assert (doc["code"] or 0) == proc.returncode
+    return Run(proc, set(doc["modules"]))
+
+
+def test_the_same_request_on_the_unchanged_archive_is_served_from_the_result(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cold = sbom(settled / "a.tar", cache, "-f", "cyclonedx-json")
+    assert cold.proc.returncode == 0 and not cold.from_result
+    assert [c["name"] for c in json.loads(cold.proc.stdout)["components"]] == ["alpha", "bravo"]
+    warm = sbom(settled / "a.tar", cache, "-f", "cyclonedx-json")
+    assert warm.from_result and warm.proc.returncode == 0
+    assert warm.proc.stdout == cold.proc.stdout and warm.proc.stderr == b""
+    out = tmp_path / "out.json"
+    to_file = sbom(settled / "a.tar", cache, "-f", "cyclonedx-json", "-o", str(out))
+    assert to_file.from_result and out.read_bytes() == cold.proc.stdout
+
+
+def test_another_request_is_a_miss(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    sbom(settled / "b.tar", cache, "-f", "json")
+    for args, env in ((("-f", "spdx-json"), None), (("-f", "json", "--only-package-type", "apk"), None),
+                      (("-f", "json"), {"GIROPOPS_MAX_EXPANSION": "50"})):
+        run = sbom(settled / "b.tar", cache, *args, env=env)
+        assert run.proc.returncode == 0 and not run.from_result, (args, env)
+    assert json.loads(sbom(settled / "b.tar", cache, "-f", "json", "--only-package-type", "apk").proc.stdout)[
+        "packages"] == []
+    # a timestamp, or --no-cache, is never served from (nor stored as) a result
+    assert sbom(settled / "b.tar", cache, "-f", "spdx-json").from_result  # stored by the loop above
+    stamped = sbom(settled / "b.tar", cache, "-f", "spdx-json", env={"SOURCE_DATE_EPOCH": "86400"})
+    assert not stamped.from_result and b"1970-01-02T00:00:00Z" in stamped.proc.stdout
+    assert not sbom(settled / "b.tar", cache, "-f", "json", "--no-cache").from_result
+    assert sbom(settled / "b.tar", cache, "-f", "json").from_result  # the first one is still there
+
+
+def test_an_archive_edited_in_place_is_read_again(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    tar = settled / "c.tar"
+    sbom(tar, cache)
+    assert sbom(tar, cache).from_result
+    st = tar.stat()
+    data = tar.read_bytes()
+    with open(tar, "r+b") as f:
+        f.seek(data.index(b"Package: alpha\n"))
+        f.write(b"Package: omega\n")
+    os.utime(tar, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert tar.stat().st_size == st.st_size and tar.stat().st_mtime_ns == st.st_mtime_ns
+    run = sbom(tar, cache)
+    assert not run.from_result
+    assert run.proc.returncode != 0 and run.proc.stdout == b""
+    assert b"does not match its digest" in run.proc.stderr and run.proc.stderr.count(b"\n") == 1
+
+
+def test_a_file_written_just_now_gets_no_result(tmp_path: Path) -> None:
+    tar = write_docker_archive(tmp_path / "fresh.tar", [layer_from_entries([Entry("var/lib/dpkg/status", STATUS)])])
+    cache = tmp_path / "cache"
+    sbom(tar, cache)
+    assert not (cache / results.AREA).exists()
+    assert not sbom(tar, cache).from_result
+
+
+def test_an_entry_that_is_not_the_requests_is_a_miss(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cold = sbom(settled / "d.tar", cache)
+    [entry] = list((cache / results.AREA).iterdir())
+    raw = entry.read_bytes()
+    entry.write_bytes(raw.replace(b"d.tar", b"e.tar", 1))  # another key under this name
+    run = sbom(settled / "d.tar", cache)
+    assert not run.from_result and run.proc.stdout == cold.proc.stdout
+    entry.write_bytes(b"GIROPOPS-SBOM-RESULT-1\n\xff")  # truncated
+    assert sbom(settled / "d.tar", cache).proc.stdout == cold.proc.stdout
