@@ -59,18 +59,27 @@ def _identity(st: os.stat_result) -> tuple[int, ...]:
 
 
 def _tree(root: str, suffix: str, out: list[str]) -> None:
-    """Path, size and mtime of every ``suffix`` file under ``root`` (sorted: the same tree, the same text)."""
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(suffix):
-                path = os.path.join(directory, name)
+    """Path, size and mtime of every ``suffix`` file under ``root``, in a fixed order (one ``stat`` each:
+    ``os.walk`` and a path join per file cost several times more)."""
+    stack = [root]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            out.append(f"{exc.filename}:unreadable")
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                if e.name != "__pycache__":
+                    stack.append(e.path)
+            elif e.name.endswith(suffix):
                 try:
-                    st = os.stat(path)
+                    st = e.stat()
                 except OSError:
-                    out.append(f"{path}:missing")
+                    out.append(f"{e.path}:missing")
                     continue
-                out.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+                out.append(f"{e.path}:{st.st_size}:{st.st_mtime_ns}")
 
 
 def code_fingerprint() -> list[str]:
