@@ -70,6 +70,6 @@ def test_an_archive_sbom_imports_no_network_crypto_or_yaml(tmp_path: Path) -> No
     for _ in ("cold", "warm"):
         modules = imported(tmp_path, "sbom", f"archive://{tar}", "-f", "cyclonedx-json", "-o",
                            str(tmp_path / "out.json"), env=env)
-        assert "giropops.sbom.generate" in modules
+        assert "giropops.cli.sbom" in modules  # (a warm run may be served whole: giropops.sbom.results)
         assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []
     assert json.loads((tmp_path / "out.json").read_text())["components"][0]["name"] == "alpha"
