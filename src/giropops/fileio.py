@@ -9,10 +9,14 @@ hostile file whole.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from giropops.errors import GiropopsError
 from giropops.tmpfiles import mkstemp
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["FOLLOW_UMASK", "atomic_write", "read_bounded"]
 
@@ -26,11 +30,12 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, fsync: bool = False) -> None:
+def atomic_write(path: Path | str, data: bytes, mode: int = 0o644, *, fsync: bool = False) -> None:
     """``path`` holds ``data`` (with ``mode``; ``FOLLOW_UMASK`` for a normal output file), or is unchanged.
 
     ``fsync``: on disk before the rename (files a user asked for, not caches)."""
-    fd, tmp = mkstemp(path.parent if str(path.parent) else ".", f".{path.name}.", ".tmp")
+    text = os.fspath(path).rstrip("/") or "/"  # as Path() reads it: "out/" is "out"
+    fd, tmp = mkstemp(os.path.dirname(text) or ".", f".{os.path.basename(text)}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -38,9 +43,12 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, *, fsync: bool = Fa
                 f.flush()
                 os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask() if mode == FOLLOW_UMASK else mode)
-        os.replace(tmp, path)
+        os.replace(tmp, text)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
 
 

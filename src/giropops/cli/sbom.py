@@ -54,23 +54,24 @@ def _timestamp(asked: bool) -> str | None:
     return timestamp_from_epoch(sde if sde is not None else int(time.time()))
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    from pathlib import Path
+def write_atomically(path: Path | str, data: bytes) -> None:
+    import os
 
     from giropops.fileio import FOLLOW_UMASK, atomic_write
 
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"{path}: directory {directory} does not exist")
+    # the directory Path(path).parent names, without pathlib (a warm run imports nothing else of it)
+    if not os.path.isdir(os.path.dirname(os.fspath(path).rstrip("/") or "/") or "."):
+        from pathlib import Path
+
+        given = Path(path)
+        raise UsageError(f"{given}: directory {given.parent} does not exist")
     atomic_write(path, data, FOLLOW_UMASK, fsync=True)
 
 
 def _write(args: argparse.Namespace, data: bytes) -> None:
-    from pathlib import Path
-
     if args.output:
         try:
-            write_atomically(Path(args.output), data)
+            write_atomically(args.output, data)
         except OSError as exc:
             raise UsageError(f"{args.output}: cannot write: {exc.strerror}") from exc
     else:

@@ -31,7 +31,6 @@ import stat
 import sys
 import time
 import zlib
-from pathlib import Path
 
 from giropops import __version__
 
@@ -123,10 +122,10 @@ def request(spec: str, platform: str | None, fmt: str, types: frozenset[str]) ->
     return Request(path, identity, key, started)
 
 
-def _root() -> Path:
-    from giropops.cachedir import cache_root
+def _root() -> str:
+    from giropops.cachedir import cache_root_text
 
-    return cache_root() / AREA
+    return os.path.join(cache_root_text(), AREA)
 
 
 def _name(key: bytes) -> str:
@@ -135,9 +134,10 @@ def _name(key: bytes) -> str:
 
 def load(req: Request) -> bytes | None:
     """The document stored for ``req``, or None."""
-    path = _root() / _name(req.key)
+    path = os.path.join(_root(), _name(req.key))
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError:
         return None
     head = len(MAGIC) + 8
@@ -165,38 +165,40 @@ def store(req: Request, document: bytes) -> None:
     from giropops.fileio import atomic_write
 
     root = _root()
-    path = root / _name(req.key)
+    path = os.path.join(root, _name(req.key))
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        os.makedirs(root, exist_ok=True)
         atomic_write(path, MAGIC + len(req.key).to_bytes(8, "big") + req.key + document, 0o600)
     except OSError:
         return
     _evict(root, path)
 
 
-def _evict(root: Path, keep: Path) -> None:
-    entries: list[tuple[bool, float, int, Path]] = []
+def _evict(root: str, keep: str) -> None:
+    entries: list[tuple[float, int, str]] = []
     try:
         with os.scandir(root) as it:
             for e in it:
-                if e.name.startswith("."):
+                if e.name.startswith(".") or e.path == keep:
                     continue
                 try:
                     st = e.stat()
                 except OSError:
                     continue
-                entries.append((e.path != str(keep), st.st_mtime, st.st_size, Path(e.path)))
+                entries.append((st.st_mtime, st.st_size, e.path))
     except OSError:
         return
-    total = sum(size for _, _, size, _ in entries)
-    count = len(entries)
-    for _, _, size, path in sorted(entries, key=lambda e: (not e[0], e[1])):
+    try:
+        kept = os.stat(keep).st_size
+    except OSError:
+        kept = 0
+    total = kept + sum(size for _, size, _ in entries)
+    count = len(entries) + 1
+    for _, size, path in sorted(entries):  # the least recently used first; ``keep`` never
         if count <= MAX_ENTRIES and total <= MAX_BYTES:
             break
-        if path == keep:
-            break
         try:
-            path.unlink()
+            os.unlink(path)
         except OSError:
             continue
         count -= 1
