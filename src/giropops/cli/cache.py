@@ -16,7 +16,8 @@ def register(sub: Any) -> None:
     p_df.set_defaults(func=run_df)
     p_prune = csub.add_parser("prune", help="remove cached SBOM layer records, build blobs and image profiles "
                                             "(never the vulnerability database)")
-    p_prune.add_argument("--sboms", action="store_true", help="remove only the per-layer SBOM records")
+    p_prune.add_argument("--sboms", action="store_true",
+                         help="remove only the SBOM caches (per-layer records, file proofs, whole results)")
     p_prune.set_defaults(func=run_prune)
 
 
