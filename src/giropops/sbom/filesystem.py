@@ -39,11 +39,23 @@ from typing import BinaryIO, Protocol, cast
 
 from giropops.errors import SBOMError
 from giropops.sbom.model import Location
-from giropops.sbom.tarstream import DIRECTORY, HARDLINK, OTHER, REGULAR, SYMLINK, Prefetcher, TarReader
+from giropops.sbom.tarstream import (
+    DIRECTORY,
+    HARDLINK,
+    OTHER,
+    REGULAR,
+    SYMLINK,
+    DigestCheck,
+    Prefetcher,
+    TarReader,
+)
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # one metadata file kept in memory at most this big
 MAX_LAYER_BYTES = 256 * 1024 * 1024  # all kept contents of one layer together
 MAX_LINK_HOPS = 40  # as Linux's MAXSYMLINKS
+# An executable larger than this is written to a temporary file and mapped, not held in memory: the
+# peak of a cold run is then the parsing pipeline, not the largest binary of the image.
+MAP_BYTES = 8 * 1024 * 1024
 MAX_LAYER_ENTRIES = 4_000_000  # the path index of one layer; real images have a few hundred thousand
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -165,11 +177,18 @@ class LayerRecords:
 
 
 def read_layer(
-    stream: BinaryIO, diff_id: str | None, interest: Interest, max_layer_bytes: int = MAX_LAYER_BYTES
+    stream: BinaryIO,
+    diff_id: str | None,
+    interest: Interest,
+    max_layer_bytes: int = MAX_LAYER_BYTES,
+    check: DigestCheck | None = None,
 ) -> LayerRecords:
-    """Stream one uncompressed layer tar once, keeping the path index and contents of interest."""
+    """Stream one uncompressed layer tar once, keeping the path index and contents of interest.
+
+    ``check`` sees every byte of the stream (to its end, even past the end-of-archive blocks) and
+    raises at the end if they are not the layer's: then no records are returned."""
     what = f"layer {diff_id}" if diff_id else "layer"
-    prefetch = Prefetcher(stream)
+    prefetch = Prefetcher(stream, check=check)
     try:
         return _read_layer(TarReader(cast(BinaryIO, prefetch), what), diff_id, interest, max_layer_bytes)
     finally:
@@ -220,7 +239,7 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
             if extractor is not None and entry.size > extractor.max_bytes:
                 rec.oversized[path] = entry.size  # not inspected: the cataloger says so
             elif extractor is not None:
-                derived = extractor.extract(reader.read_data_buffer(entry.size))
+                derived = _extract(reader, extractor, entry.size)
                 if derived is not None:
                     if kept + len(derived) > max_layer_bytes:
                         rec.oversized[path] = entry.size
@@ -234,6 +253,22 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
                 rec.oversized[path] = rec.oversized[link]
     reader.drain()
     return rec
+
+
+def _extract(reader: TarReader, extractor: Extractor, size: int) -> bytes | None:
+    """Run ``extractor`` on the current entry: in memory, or, when it is larger than ``MAP_BYTES`` and
+    the extractor takes a mapping (``extract_mapped``), from a temporary file mapped read-only."""
+    mapped = getattr(extractor, "extract_mapped", None)
+    if mapped is not None and size > MAP_BYTES:
+        try:
+            view = reader.read_data_mapped(size)
+        except OSError:  # no temporary file: in memory then, as below
+            pass
+        else:
+            with view:
+                result: bytes | None = mapped(view)
+                return result
+    return extractor.extract(reader.read_data_buffer(size))
 
 
 class Resolver(Protocol):

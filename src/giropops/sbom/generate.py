@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from giropops.oci.blob import verified_diff_id
+from giropops.oci.blob import DiffIdCheck
 from giropops.oci.image import Image, Layer, compressed_size
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import distro as distro_mod
@@ -21,7 +21,7 @@ from giropops.sbom.catalogers import (
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
 
-MAX_PARALLEL_LAYERS = 4
+MAX_PARALLEL_LAYERS = 4  # and no more than the machine has cores (each layer keeps two threads busy)
 
 
 def catalog(
@@ -85,13 +85,11 @@ def layer_records(
         key = f"sbom:{diff_id}"
         with lock:
             progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
-        stream = layer.open_uncompressed()
-        if layer.diff_id != layer.digest:
-            # An uncompressed blob is its own diff_id and was verified as the blob; any other layer's
-            # claimed diff_id is proven here, before its records may be cached under that diff_id.
-            stream = verified_diff_id(stream, layer.digest, layer.diff_id)
-        with stream:
-            rec = read_layer(stream, diff_id, interest)
+        # An uncompressed blob is its own diff_id and was verified as the blob; any other layer's
+        # claimed diff_id is proven while it is parsed, before its records may be cached under it.
+        check = DiffIdCheck(layer.digest, layer.diff_id) if layer.diff_id != layer.digest else None
+        with layer.open_uncompressed() as stream:
+            rec = read_layer(stream, diff_id, interest, check=check)
         with lock:
             progress.finish(key)
         if cache is not None:
@@ -119,7 +117,10 @@ def layer_records(
                     errors.append(exc)
                 return
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(MAX_PARALLEL_LAYERS, len(todo)))]
+    import os
+
+    width = max(1, min(MAX_PARALLEL_LAYERS, os.cpu_count() or 1, len(todo)))
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(width)]
     for t in threads:
         t.start()
     for t in threads:

@@ -11,9 +11,10 @@ chunk the caller asks for.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from giropops.errors import SBOMError
 
@@ -163,6 +164,29 @@ class TarReader:
         self._remaining -= n
         return buf
 
+    def read_data_mapped(self, limit: int) -> mmap.mmap:
+        """As ``read_data_buffer``, into an unlinked temporary file mapped read-only: a large entry
+        (an executable) costs the resident memory of the pages later looked at, not its size.
+        Raises ``OSError`` when no temporary file can be written."""
+        import tempfile  # only for the few entries large enough to be worth it
+
+        n = min(limit, self._remaining)
+        with tempfile.TemporaryFile() as tmp:  # unlinked already: nothing is left behind
+            pos = 0
+            while pos < n:
+                chunk = self._f.read(min(n - pos, _CHUNK))
+                if not chunk:
+                    raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset}")
+                self._offset += len(chunk)
+                self._remaining -= len(chunk)
+                try:
+                    tmp.write(chunk)
+                except OSError as exc:  # part of the entry is consumed: no way back to memory
+                    raise SBOMError(f"{self._what}: cannot write a temporary file: {exc.strerror or exc}") from exc
+                pos += len(chunk)
+            tmp.flush()
+            return mmap.mmap(tmp.fileno(), n, prot=mmap.PROT_READ)  # n > 0: only large entries come here
+
     def _data_block(self, size: int) -> bytes | None:
         """Read a metadata record's data, or discard it (returning None) when it is too large."""
         padded = -size % BLOCK
@@ -246,6 +270,14 @@ class TarReader:
             pass
 
 
+class DigestCheck(Protocol):
+    """Sees every byte of the stream in order; ``finish`` at its end raises if they were not the expected ones."""
+
+    def update(self, data: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 class Prefetcher:
     """Reads a stream in a background thread while the caller parses what was read.
 
@@ -253,12 +285,17 @@ class Prefetcher:
     release the GIL, so on two cores they overlap with tar parsing instead of
     adding to it.  Errors of the reading side (a digest mismatch at EOF) are
     raised in the caller's thread, at the point the caller reaches them.
+    A ``check`` (a layer's diff_id) hashes each chunk as the caller takes it, so
+    that inflating (reading thread) and hashing (caller) run on two cores.
     """
 
-    def __init__(self, stream: BinaryIO, chunk: int = _PREFETCH_CHUNK, depth: int = 4) -> None:
+    def __init__(
+        self, stream: BinaryIO, chunk: int = _PREFETCH_CHUNK, depth: int = 4, check: DigestCheck | None = None
+    ) -> None:
         import queue  # imported here, with threading: a warm run reads no layer
         import threading
 
+        self._check = check
         self._full = queue.Full
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -295,10 +332,14 @@ class Prefetcher:
         item = self._queue.get()
         if item is None:
             self._eof = True
+            if self._check is not None:
+                self._check.finish()
             return False
         if isinstance(item, BaseException):
             self._eof = True
             raise item
+        if self._check is not None:
+            self._check.update(item)  # here, not in the reading thread: hashing releases the GIL
         self._buf, self._pos = item, 0
         return True
 
