@@ -93,3 +93,33 @@ def test_elf_helper_writes_the_section_where_the_header_says() -> None:
         off, = struct.unpack_from("<Q", exe, shoff + i * 64 + 24)
         offsets[names[name_idx : names.index(b"\0", name_idx)]] = off
     assert exe[offsets[b".go.buildinfo"] :].startswith(GO_MAGIC)
+
+
+def test_header_checksum_sum_equals_the_byte_sum_on_extremes_and_random_blocks() -> None:
+    import random
+
+    from giropops.sbom.tarstream import _byte_sum
+
+    rng = random.Random(19)
+    blocks = [bytes(512), b"\xff" * 512, b"\xff" * 256 + bytes(256), bytes(256) + b"\xff" * 256]
+    blocks += [bytes(rng.choice((0, 255, rng.randrange(256))) for _ in range(512)) for _ in range(2000)]
+    for block in blocks:
+        assert _byte_sum(block) == sum(block)
+
+
+def test_a_header_whose_checksum_is_off_by_one_is_refused(tmp_path: Path) -> None:
+    import io
+
+    import pytest
+
+    from giropops.errors import SBOMError
+    from giropops.sbom.catalogers import default_catalogers, interest_for
+    from giropops.sbom.filesystem import read_layer
+
+    layer = bytearray(layer_from_entries([Entry("etc/hostname", data=b"box\n")]))
+    header = 0  # the file's header: a short name needs no PAX record
+    assert bytes(layer[header : header + 12]) == b"etc/hostname"
+    stored = int(bytes(layer[header + 148 : header + 156]).replace(b"\0", b" ").strip(), 8)
+    layer[header + 148 : header + 156] = f"{stored + 1:06o}\0 ".encode()
+    with pytest.raises(SBOMError, match="checksum mismatch"):
+        read_layer(io.BytesIO(bytes(layer)), None, interest_for(default_catalogers()))
