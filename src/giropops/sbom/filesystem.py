@@ -133,7 +133,36 @@ class Interest:
         # Compiled on first use: a run whose layers are all cached only needs the fingerprint.
         return re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in self.patterns) or r"(?!)", re.DOTALL)
 
+    @cached_property
+    def _prefilter(self) -> tuple[tuple[str, ...], re.Pattern[str] | None, bool]:
+        """What every match must have, cheap to test on each of a layer's tens of thousands of paths:
+        an anchored glob's literal prefix, or a ``**/``-glob's last component matching the path's
+        last component (``*`` and ``?`` never cross a ``/``).  A glob whose last component could be
+        anything (``**``, or a lone ``*`` after ``**/``) turns the filter off."""
+        prefixes: list[str] = []
+        bases: list[str] = []
+        always = False
+        for p in self.patterns:
+            if p.startswith("**"):
+                base = p.rpartition("/")[2]
+                if "**" in base or not base.strip("*?"):
+                    always = True
+                else:
+                    bases.append(glob_regex(base).pattern)
+            else:
+                cut = min((i for i in (p.find("*"), p.find("?")) if i >= 0), default=len(p))
+                prefixes.append(p[:cut])
+        base_re = re.compile("|".join(f"(?:{b})" for b in bases), re.DOTALL) if bases else None
+        return tuple(prefixes), base_re, always
+
     def matches(self, path: str) -> bool:
+        prefixes, base_re, always = self._prefilter
+        if not (
+            always
+            or path.startswith(prefixes)
+            or (base_re is not None and base_re.match(path.rpartition("/")[2]) is not None)
+        ):
+            return False
         return self._regex.match(path) is not None
 
     @property

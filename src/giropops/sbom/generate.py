@@ -74,6 +74,8 @@ def layer_records(
         cache.load(str(layer.diff_id), fingerprint) if cache is not None else None for layer in layers
     ]
     todo = [(i, layer) for i, layer in enumerate(layers) if results[i] is None]
+    # Largest first: the threads finish together instead of one of them starting the base layer last.
+    todo.sort(key=lambda item: -item[1].size)
     if not todo:
         return [r for r in results if r is not None]
     import threading  # only when a layer is read: a warm run needs no thread
