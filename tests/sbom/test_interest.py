@@ -55,3 +55,28 @@ def test_a_glob_ending_in_a_lone_star_after_a_double_star_turns_the_filter_off()
     assert interest.matches("conf.d/x")
     assert not interest.matches("a/b/conf.d/x/y")
     assert interest.matches("etc/issue") and not interest.matches("etc/issue.net")
+
+
+@pytest.mark.parametrize(
+    ("name", "clean"),
+    [
+        ("usr/bin/ls", "usr/bin/ls"),
+        ("./usr/bin/ls", "usr/bin/ls"),
+        ("/usr//bin/./ls/", "usr/bin/ls"),
+        ("usr/.hidden/x", "usr/.hidden/x"),
+        (".bashrc", ".bashrc"),
+        ("a/b/.", "a/b"),
+        (".", ""),
+        ("", ""),
+        ("usr/../etc/shadow", None),
+        ("..", None),
+        ("a/..", None),
+        ("../a", None),
+        ("a/b\0c", None),
+        ("a/...", "a/..."),
+    ],
+)
+def test_tar_names_are_cleaned_or_refused(name: str, clean: str | None) -> None:
+    from giropops.sbom.filesystem import clean_path
+
+    assert clean_path(name) == clean

@@ -177,6 +177,15 @@ class Interest:
 
 def clean_path(name: str) -> str | None:
     """``./a//b/`` -> ``a/b``; absolute names are relative to the root; any ``..`` makes it hostile (None)."""
+    if (
+        name
+        and name[0] not in "/."
+        and name[-1] != "/"
+        and "//" not in name
+        and "/." not in name
+        and "\0" not in name
+    ):
+        return name  # already clean (most names): no empty, ``.`` or ``..`` component, no NUL
     parts: list[str] = []
     for p in name.split("/"):
         if p in ("", "."):
