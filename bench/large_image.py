@@ -1,4 +1,4 @@
-"""The large polyglot bench image (issue 19): a docker-archive of several layers, most of them gzip.
+"""The large polyglot bench image (issue 19): a docker-archive of five gzip layers, 1 GB uncompressed.
 
 Built offline-from-registries only, from real artifacts, with the builders of
 ``tests/support/sbom_images.py``:
@@ -18,7 +18,7 @@ Built offline-from-registries only, from real artifacts, with the builders of
    Rust binary with cargo-auditable's ``.dep-v0``, and whiteouts deleting a
    Python and an npm package of the layers below.
 
-Every layer is gzip (as pulled from a registry).  Sizes: 1.04 GB uncompressed, 0.3 GB stored,
+Every layer is gzip (as pulled from a registry).  Sizes: 1.04 GB uncompressed, 0.33 GB stored,
 45,000 entries.  Everything is kept
 in ``--workdir`` (default ``giropops-bench-large`` in the temporary directory), and a second run reuses the
 image and whatever intermediate part is already there.
