@@ -67,7 +67,9 @@ def test_a_large_executable_is_mapped_not_held_and_gives_the_same_packages(tmp_p
         for name, version in [("stdlib", "1.21.5"), *deps]
     }
     assert found == expected
-    assert peak < size // 2, f"{peak} bytes allocated while reading a {size}-byte executable"
+    # Held in memory, the binary alone is a 40 MiB bytearray (57 MB peak measured so); mapped, the
+    # peak is the reading pipeline's bounded buffers (15 MB measured).
+    assert peak < size * 3 // 4, f"{peak} bytes allocated while reading a {size}-byte executable"
 
 
 def test_go_module_text_longer_than_the_first_window_is_read_whole(tmp_path: Path) -> None:
