@@ -11,13 +11,15 @@ chunk the caller asks for.
 
 from __future__ import annotations
 
-import mmap
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import SBOMError
+
+if TYPE_CHECKING:
+    import mmap
 
 BLOCK = 512
 MAX_META_BYTES = 1 << 20  # a PAX record or GNU long name larger than this is ignored
@@ -180,7 +182,8 @@ class TarReader:
         """As ``read_data_buffer``, into an unlinked temporary file mapped read-only: a large entry
         (an executable) costs the resident memory of the pages later looked at, not its size.
         Raises ``OSError`` when no temporary file can be written."""
-        import tempfile  # only for the few entries large enough to be worth it
+        import mmap  # only for the few entries large enough to be worth it
+        import tempfile
 
         n = min(limit, self._remaining)
         with tempfile.TemporaryFile() as tmp:  # unlinked already: nothing is left behind

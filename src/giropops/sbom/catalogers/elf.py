@@ -19,14 +19,16 @@ Everything is bounds-checked: a malformed ELF gives a record with an ``error``
 from __future__ import annotations
 
 import json
-import mmap
 import stat
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops.sbom.catalogers import derived
+
+if TYPE_CHECKING:
+    import mmap
 
 KIND = "elf"
 MAX_BINARY_BYTES = 256 * 1024 * 1024
