@@ -9,7 +9,6 @@ error too, so a hostile server cannot make us buffer without bound.
 from __future__ import annotations
 
 import io
-import zlib
 from typing import Any, BinaryIO, cast
 
 from giropops.errors import BlobError
@@ -17,6 +16,7 @@ from giropops.oci.model import Digest
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP_READ = 1 << 20
 
 
 class VerifyingReader(io.RawIOBase):
@@ -81,6 +81,32 @@ class VerifyingReader(io.RawIOBase):
             super().close()
 
 
+class DiffIdCheck:
+    """A layer's uncompressed bytes, hashed as they are consumed, against the diff_id its image config
+    claims: ``finish`` (at EOF) raises ``BlobError`` on a mismatch.  The SBOM reader hashes on its
+    parsing thread with this, while another thread inflates: two cores share the work."""
+
+    def __init__(self, layer: Digest, diff_id: Digest) -> None:
+        self._layer = layer
+        self._diff_id = diff_id
+        self._hasher = diff_id.hasher()
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self._hasher.update(data)
+
+    def finish(self) -> None:
+        got = self._hasher.hexdigest()
+        if got != self._diff_id.hex:
+            raise _diff_id_mismatch(self._layer, self._diff_id, got)
+
+
+def _diff_id_mismatch(layer: Digest, diff_id: Digest, got: str) -> BlobError:
+    return BlobError(
+        f"layer {layer}: uncompressed content is {diff_id.algorithm}:{got}, "
+        f"but the image config claims diff_id {diff_id}"
+    )
+
+
 class _DiffIdReader(VerifyingReader):
     """An uncompressed layer stream that must hash to the diff_id the image config claims for it."""
 
@@ -92,10 +118,7 @@ class _DiffIdReader(VerifyingReader):
         self._done = True
         got = self._hasher.hexdigest()
         if got != self._digest.hex:
-            raise BlobError(
-                f"layer {self._layer}: uncompressed content is {self._digest.algorithm}:{got}, "
-                f"but the image config claims diff_id {self._digest}"
-            )
+            raise _diff_id_mismatch(self._layer, self._digest, got)
 
 
 def verified_diff_id(stream: BinaryIO, layer: Digest, diff_id: Digest) -> BinaryIO:
@@ -142,18 +165,25 @@ class _Decoder(io.RawIOBase):
 
 
 class _GzipStream(_Decoder):
-    """Multi-member gzip decoder that reports truncation as BlobError, not EOFError."""
+    """Multi-member gzip decoder that reports truncation as BlobError, not EOFError.
+
+    Inflating is done by ISA-L (``isal``): the same DEFLATE, about twice as fast as zlib on
+    layers, and it releases the GIL as zlib does.  Raw input is read a megabyte at a time.
+    """
 
     def __init__(self, raw: BinaryIO, what: str) -> None:
+        from isal import isal_zlib  # only when a gzip layer is read
+
         super().__init__(raw, what)
-        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._zlib: Any = isal_zlib
+        self._d = isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
         self._buf = b""
         self._eof = False
 
     def readinto(self, b: Any) -> int:
         view = memoryview(b)
         while not self._buf and not self._eof:
-            data = self._d.unconsumed_tail or self._raw.read(1 << 16)
+            data = self._d.unconsumed_tail or self._raw.read(_GZIP_READ)
             if not data:
                 if not self._d.eof:
                     raise BlobError(f"{self._what}: truncated gzip stream")
@@ -164,9 +194,9 @@ class _GzipStream(_Decoder):
                 if self._d.eof:
                     rest = self._d.unused_data
                     if rest.strip(b"\x00"):
-                        self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                        self._d = self._zlib.decompressobj(16 + self._zlib.MAX_WBITS)
                         self._buf += self._d.decompress(rest, len(view))
-            except zlib.error as exc:
+            except self._zlib.error as exc:
                 raise BlobError(f"{self._what}: corrupt gzip data: {exc}") from exc
         n = min(len(view), len(self._buf))
         view[:n] = self._buf[:n]

@@ -39,11 +39,23 @@ from typing import BinaryIO, Protocol, cast
 
 from giropops.errors import SBOMError
 from giropops.sbom.model import Location
-from giropops.sbom.tarstream import DIRECTORY, HARDLINK, OTHER, REGULAR, SYMLINK, Prefetcher, TarReader
+from giropops.sbom.tarstream import (
+    DIRECTORY,
+    HARDLINK,
+    OTHER,
+    REGULAR,
+    SYMLINK,
+    DigestCheck,
+    Prefetcher,
+    TarReader,
+)
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # one metadata file kept in memory at most this big
 MAX_LAYER_BYTES = 256 * 1024 * 1024  # all kept contents of one layer together
 MAX_LINK_HOPS = 40  # as Linux's MAXSYMLINKS
+# An executable larger than this is written to a temporary file and mapped, not held in memory: the
+# peak of a cold run is then the parsing pipeline, not the largest binary of the image.
+MAP_BYTES = 8 * 1024 * 1024
 MAX_LAYER_ENTRIES = 4_000_000  # the path index of one layer; real images have a few hundred thousand
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -121,7 +133,36 @@ class Interest:
         # Compiled on first use: a run whose layers are all cached only needs the fingerprint.
         return re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in self.patterns) or r"(?!)", re.DOTALL)
 
+    @cached_property
+    def _prefilter(self) -> tuple[tuple[str, ...], re.Pattern[str] | None, bool]:
+        """What every match must have, cheap to test on each of a layer's tens of thousands of paths:
+        an anchored glob's literal prefix, or a ``**/``-glob's last component matching the path's
+        last component (``*`` and ``?`` never cross a ``/``).  A glob whose last component could be
+        anything (``**``, or a lone ``*`` after ``**/``) turns the filter off."""
+        prefixes: list[str] = []
+        bases: list[str] = []
+        always = False
+        for p in self.patterns:
+            if p.startswith("**"):
+                base = p.rpartition("/")[2]
+                if "**" in base or not base.strip("*?"):
+                    always = True
+                else:
+                    bases.append(glob_regex(base).pattern)
+            else:
+                cut = min((i for i in (p.find("*"), p.find("?")) if i >= 0), default=len(p))
+                prefixes.append(p[:cut])
+        base_re = re.compile("|".join(f"(?:{b})" for b in bases), re.DOTALL) if bases else None
+        return tuple(prefixes), base_re, always
+
     def matches(self, path: str) -> bool:
+        prefixes, base_re, always = self._prefilter
+        if not (
+            always
+            or path.startswith(prefixes)
+            or (base_re is not None and base_re.match(path.rpartition("/")[2]) is not None)
+        ):
+            return False
         return self._regex.match(path) is not None
 
     @property
@@ -136,6 +177,15 @@ class Interest:
 
 def clean_path(name: str) -> str | None:
     """``./a//b/`` -> ``a/b``; absolute names are relative to the root; any ``..`` makes it hostile (None)."""
+    if (
+        name
+        and name[0] not in "/."
+        and name[-1] != "/"
+        and "//" not in name
+        and "/." not in name
+        and "\0" not in name
+    ):
+        return name  # already clean (most names): no empty, ``.`` or ``..`` component, no NUL
     parts: list[str] = []
     for p in name.split("/"):
         if p in ("", "."):
@@ -165,11 +215,18 @@ class LayerRecords:
 
 
 def read_layer(
-    stream: BinaryIO, diff_id: str | None, interest: Interest, max_layer_bytes: int = MAX_LAYER_BYTES
+    stream: BinaryIO,
+    diff_id: str | None,
+    interest: Interest,
+    max_layer_bytes: int = MAX_LAYER_BYTES,
+    check: DigestCheck | None = None,
 ) -> LayerRecords:
-    """Stream one uncompressed layer tar once, keeping the path index and contents of interest."""
+    """Stream one uncompressed layer tar once, keeping the path index and contents of interest.
+
+    ``check`` sees every byte of the stream (to its end, even past the end-of-archive blocks) and
+    raises at the end if they are not the layer's: then no records are returned."""
     what = f"layer {diff_id}" if diff_id else "layer"
-    prefetch = Prefetcher(stream)
+    prefetch = Prefetcher(stream, check=check)
     try:
         return _read_layer(TarReader(cast(BinaryIO, prefetch), what), diff_id, interest, max_layer_bytes)
     finally:
@@ -220,7 +277,7 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
             if extractor is not None and entry.size > extractor.max_bytes:
                 rec.oversized[path] = entry.size  # not inspected: the cataloger says so
             elif extractor is not None:
-                derived = extractor.extract(reader.read_data_buffer(entry.size))
+                derived = _extract(reader, extractor, entry.size)
                 if derived is not None:
                     if kept + len(derived) > max_layer_bytes:
                         rec.oversized[path] = entry.size
@@ -234,6 +291,22 @@ def _read_layer(reader: TarReader, diff_id: str | None, interest: Interest, max_
                 rec.oversized[path] = rec.oversized[link]
     reader.drain()
     return rec
+
+
+def _extract(reader: TarReader, extractor: Extractor, size: int) -> bytes | None:
+    """Run ``extractor`` on the current entry: in memory, or, when it is larger than ``MAP_BYTES`` and
+    the extractor takes a mapping (``extract_mapped``), from a temporary file mapped read-only."""
+    mapped = getattr(extractor, "extract_mapped", None)
+    if mapped is not None and size > MAP_BYTES:
+        try:
+            view = reader.read_data_mapped(size)
+        except OSError:  # no temporary file: in memory then, as below
+            pass
+        else:
+            with view:
+                result: bytes | None = mapped(view)
+                return result
+    return extractor.extract(reader.read_data_buffer(size))
 
 
 class Resolver(Protocol):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from giropops.oci.blob import verified_diff_id
+from giropops.oci.blob import DiffIdCheck
 from giropops.oci.image import Image, Layer, compressed_size
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.sbom import distro as distro_mod
@@ -22,7 +22,7 @@ from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, La
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
 from giropops.sbom.proofs import now_ns, where
 
-MAX_PARALLEL_LAYERS = 4
+MAX_PARALLEL_LAYERS = 4  # and no more than the machine has cores (each layer keeps two threads busy)
 
 
 def catalog(
@@ -79,6 +79,8 @@ def layer_records(
         for layer in layers
     ]
     todo = [(i, layer) for i, layer in enumerate(layers) if results[i] is None]
+    # Largest first: the threads finish together instead of one of them starting the base layer last.
+    todo.sort(key=lambda item: -item[1].size)
     if not todo:
         return [r for r in results if r is not None]
     import threading  # only when a layer is read: a warm run needs no thread
@@ -91,13 +93,11 @@ def layer_records(
         with lock:
             progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
         started, before = now_ns(), where(layer) if cache is not None else None
-        stream = layer.open_uncompressed()
-        if layer.diff_id != layer.digest:
-            # An uncompressed blob is its own diff_id and was verified as the blob; any other layer's
-            # claimed diff_id is proven here, before its records may be cached under that diff_id.
-            stream = verified_diff_id(stream, layer.digest, layer.diff_id)
-        with stream:
-            rec = read_layer(stream, diff_id, interest)
+        # An uncompressed blob is its own diff_id and was verified as the blob; any other layer's
+        # claimed diff_id is proven while it is parsed, before its records may be cached under it.
+        check = DiffIdCheck(layer.digest, layer.diff_id) if layer.diff_id != layer.digest else None
+        with layer.open_uncompressed() as stream:
+            rec = read_layer(stream, diff_id, interest, check=check)
         with lock:
             progress.finish(key)
         if cache is not None:
@@ -126,7 +126,10 @@ def layer_records(
                     errors.append(exc)
                 return
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(MAX_PARALLEL_LAYERS, len(todo)))]
+    import os
+
+    width = max(1, min(MAX_PARALLEL_LAYERS, os.cpu_count() or 1, len(todo)))
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(width)]
     for t in threads:
         t.start()
     for t in threads:

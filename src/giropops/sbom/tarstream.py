@@ -11,11 +11,15 @@ chunk the caller asks for.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import SBOMError
+
+if TYPE_CHECKING:
+    import mmap
 
 BLOCK = 512
 MAX_META_BYTES = 1 << 20  # a PAX record or GNU long name larger than this is ignored
@@ -45,9 +49,11 @@ _TYPES = {
 
 
 _NO_DATA = frozenset({b"1", b"2", b"3", b"4", b"5", b"6"})
+_ZERO_BLOCK = bytes(BLOCK)
+_NO_PAX: dict[str, str] = {}
 
 
-@dataclass
+@dataclass(slots=True)
 class TarEntry:
     name: str
     kind: str
@@ -69,6 +75,13 @@ def _octal(field: bytes, what: str, offset: int) -> int:
         return int(text, 8)
     except ValueError:
         raise SBOMError(f"{what}: corrupt tar header at offset {offset} (bad number {text[:20]!r})") from None
+
+
+def _byte_sum(block: bytes) -> int:
+    """``sum(block)`` of a 512-byte header, in C: Adler-32's first half is 1 plus the byte sum modulo
+    65521, and the sum of 256 bytes is at most 65280, so each half's sum is exact (``sum`` walks the
+    bytes as Python ints: half of the cost of a header)."""
+    return (zlib.adler32(block[:256]) & 0xFFFF) + (zlib.adler32(block[256:]) & 0xFFFF) - 2
 
 
 def _text(field: bytes) -> str:
@@ -135,9 +148,11 @@ class TarReader:
             self._offset += len(chunk)
 
     def _finish_entry(self) -> None:
-        self._skip(self._remaining + self._padding)
-        self._remaining = 0
-        self._padding = 0
+        left = self._remaining + self._padding
+        if left:  # directories, links and empty files have nothing left to skip
+            self._skip(left)
+            self._remaining = 0
+            self._padding = 0
 
     def read_data(self, limit: int) -> bytes:
         """Up to ``limit`` bytes of the current entry's data; the rest is skipped later."""
@@ -163,6 +178,30 @@ class TarReader:
         self._remaining -= n
         return buf
 
+    def read_data_mapped(self, limit: int) -> mmap.mmap:
+        """As ``read_data_buffer``, into an unlinked temporary file mapped read-only: a large entry
+        (an executable) costs the resident memory of the pages later looked at, not its size.
+        Raises ``OSError`` when no temporary file can be written."""
+        import mmap  # only for the few entries large enough to be worth it
+        import tempfile
+
+        n = min(limit, self._remaining)
+        with tempfile.TemporaryFile() as tmp:  # unlinked already: nothing is left behind
+            pos = 0
+            while pos < n:
+                chunk = self._f.read(min(n - pos, _CHUNK))
+                if not chunk:
+                    raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset}")
+                self._offset += len(chunk)
+                self._remaining -= len(chunk)
+                try:
+                    tmp.write(chunk)
+                except OSError as exc:  # part of the entry is consumed: no way back to memory
+                    raise SBOMError(f"{self._what}: cannot write a temporary file: {exc.strerror or exc}") from exc
+                pos += len(chunk)
+            tmp.flush()
+            return mmap.mmap(tmp.fileno(), n, prot=mmap.PROT_READ)  # n > 0: only large entries come here
+
     def _data_block(self, size: int) -> bytes | None:
         """Read a metadata record's data, or discard it (returning None) when it is too large."""
         padded = -size % BLOCK
@@ -187,10 +226,10 @@ class TarReader:
                 return  # EOF without end-of-archive blocks: tolerated, as GNU tar does
             if len(header) < BLOCK:
                 raise SBOMError(f"{self._what}: tar stream truncated at offset {header_offset}")
-            if header == b"\0" * BLOCK:
+            if header == _ZERO_BLOCK:
                 return
             stored = _octal(header[148:156], self._what, header_offset)
-            computed = sum(header) - sum(header[148:156]) + 8 * 32
+            computed = _byte_sum(header) - sum(header[148:156]) + 8 * 32
             if stored != computed:
                 raise SBOMError(f"{self._what}: corrupt tar header at offset {header_offset} (checksum mismatch)")
             typeflag = header[156:157]
@@ -208,14 +247,19 @@ class TarReader:
                         global_pax.update(_parse_pax(data))
                 continue
             name = _text(header[0:100])
-            if header[257:262] == b"ustar":
+            if header[345] and header[257:262] == b"ustar":  # a prefix field that is not empty
                 prefix = _text(header[345:500])
                 if prefix:
                     name = f"{prefix}/{name}"
-            linkname = _text(header[157:257])
-            merged = {**global_pax, **pax}
-            name = merged.get("path", long_name if long_name is not None else name)
-            linkname = merged.get("linkpath", long_link if long_link is not None else linkname)
+            linkname = _text(header[157:257]) if header[157] else ""
+            if long_name is not None:
+                name = long_name
+            if long_link is not None:
+                linkname = long_link
+            merged = {**global_pax, **pax} if pax or global_pax else _NO_PAX
+            if merged:
+                name = merged.get("path", name)
+                linkname = merged.get("linkpath", linkname)
             if "size" in merged:
                 try:
                     size = int(merged["size"])
@@ -246,6 +290,14 @@ class TarReader:
             pass
 
 
+class DigestCheck(Protocol):
+    """Sees every byte of the stream in order; ``finish`` at its end raises if they were not the expected ones."""
+
+    def update(self, data: bytes) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 class Prefetcher:
     """Reads a stream in a background thread while the caller parses what was read.
 
@@ -253,12 +305,17 @@ class Prefetcher:
     release the GIL, so on two cores they overlap with tar parsing instead of
     adding to it.  Errors of the reading side (a digest mismatch at EOF) are
     raised in the caller's thread, at the point the caller reaches them.
+    A ``check`` (a layer's diff_id) hashes each chunk as the caller takes it, so
+    that inflating (reading thread) and hashing (caller) run on two cores.
     """
 
-    def __init__(self, stream: BinaryIO, chunk: int = _PREFETCH_CHUNK, depth: int = 4) -> None:
+    def __init__(
+        self, stream: BinaryIO, chunk: int = _PREFETCH_CHUNK, depth: int = 4, check: DigestCheck | None = None
+    ) -> None:
         import queue  # imported here, with threading: a warm run reads no layer
         import threading
 
+        self._check = check
         self._full = queue.Full
         self._queue: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -295,10 +352,14 @@ class Prefetcher:
         item = self._queue.get()
         if item is None:
             self._eof = True
+            if self._check is not None:
+                self._check.finish()
             return False
         if isinstance(item, BaseException):
             self._eof = True
             raise item
+        if self._check is not None:
+            self._check.update(item)  # here, not in the reading thread: hashing releases the GIL
         self._buf, self._pos = item, 0
         return True
 

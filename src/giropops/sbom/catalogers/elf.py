@@ -23,9 +23,12 @@ import stat
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops.sbom.catalogers import derived
+
+if TYPE_CHECKING:
+    import mmap
 
 KIND = "elf"
 MAX_BINARY_BYTES = 256 * 1024 * 1024
@@ -34,6 +37,7 @@ MAX_GO_STRING = 4 * 1024 * 1024
 MAX_SECTIONS = 65536
 GO_MAGIC = b"\xff Go buildinf:"
 GO_WINDOW = 2 * MAX_GO_STRING + 64
+GO_HEAD = 64 * 1024
 
 
 class ElfError(ValueError):
@@ -50,7 +54,7 @@ class _Segment:
 class Elf:
     """The few parts of an ELF file needed here: section bytes by name, virtual-address reads."""
 
-    def __init__(self, data: bytes | bytearray) -> None:
+    def __init__(self, data: bytes | bytearray | mmap.mmap) -> None:
         if len(data) < 52 or data[:4] != b"\x7fELF":
             raise ElfError("not an ELF file")
         self.data = data
@@ -155,36 +159,57 @@ def _varint(data: bytes | bytearray, off: int) -> tuple[int, int]:
         shift += 7
 
 
-def _find_go_header(elf: Elf) -> bytes | bytearray | None:
-    """The build info header and what follows it (at most ``GO_WINDOW`` bytes: the inline strings
-    of the new format live there; the old format's pointers are followed through ``read_va``)."""
+def _find_go_header(elf: Elf) -> int | None:
+    """The file offset of the build info header (what follows it, at most ``GO_WINDOW`` bytes, holds
+    the inline strings of the new format; the old format's pointers are followed through ``read_va``)."""
     found = elf.sections.get(".go.buildinfo")
     if found is not None:
         off = found[1]
-        return elf.data[off : off + GO_WINDOW] if elf.data[off : off + 14] == GO_MAGIC else None
+        return off if elf.data[off : off + 14] == GO_MAGIC else None
     if elf.sections:
         return None  # every Go toolchain writes the section; only a binary stripped of its section table lacks it
     pos = elf.data.find(GO_MAGIC)
     while pos >= 0:
         if pos % 16 == 0:
-            return elf.data[pos : pos + GO_WINDOW]
+            return pos
         pos = elf.data.find(GO_MAGIC, pos + 1)
     return None
 
 
 def go_buildinfo(elf: Elf) -> tuple[str, str] | None:
-    """(toolchain version, module info text) of a Go executable; None when it is not one."""
-    head = _find_go_header(elf)
-    if head is None:
+    """(toolchain version, module info text) of a Go executable; None when it is not one.
+
+    The strings are read from the first ``GO_HEAD`` bytes after the header when they fit there (they
+    always do in practice), else from the whole ``GO_WINDOW``: the same result, without copying
+    megabytes of every binary (or touching its pages, when it is mapped)."""
+    off = _find_go_header(elf)
+    if off is None:
         return None
+    head = elf.data[off : off + GO_HEAD]
+    if len(head) == GO_HEAD:  # the window may go on past this prefix
+        try:
+            return _go_strings(elf, head, whole=False)
+        except ElfError:
+            pass  # decided on the whole window, as without the prefix
+        head = elf.data[off : off + GO_WINDOW]
+    return _go_strings(elf, head, whole=True)
+
+
+def _go_strings(elf: Elf, head: bytes | bytearray, whole: bool) -> tuple[str, str]:
+    """Parse the header at the start of ``head``; when ``whole`` is false, ``head`` is only a prefix of
+    the window and a string running past its end is an ``ElfError`` (the caller reads the window)."""
     if len(head) < 32:
         raise ElfError("truncated Go build info header")
     ptr_size, flags = head[14], head[15]
     if flags & 2:  # Go 1.18+: inline strings
         n, off = _varint(head, 32)
+        if not whole and off + n > len(head):
+            raise ElfError("past the prefix")
         version = head[off : off + n]
         off += n
         n, off = _varint(head, off)
+        if not whole and off + n > len(head):
+            raise ElfError("past the prefix")
         mod = head[off : off + n]
         if len(version) > MAX_GO_STRING or len(mod) > MAX_GO_STRING:
             raise ElfError("Go build info string too long")
@@ -231,8 +256,10 @@ def cargo_auditable(elf: Elf) -> Any | None:
         raise ElfError(f".dep-v0 is not JSON: {str(exc)[:100]}") from exc
 
 
-def extract(data: bytes | bytearray) -> bytes | None:
-    if not data.startswith(b"\x7fELF"):
+def extract(data: bytes | bytearray | mmap.mmap) -> bytes | None:
+    """The derived record of an executable, in memory or mapped from a file (only the pages of its
+    headers and of the sections read here are then touched)."""
+    if data[:4] != b"\x7fELF":
         return None
     record: dict[str, Any] = {}
     try:
@@ -259,4 +286,7 @@ class ElfExtractor:
         return bool(mode & 0o111) and not stat.S_ISDIR(mode)
 
     def extract(self, data: bytes | bytearray) -> bytes | None:
+        return extract(data)
+
+    def extract_mapped(self, data: mmap.mmap) -> bytes | None:
         return extract(data)
