@@ -44,6 +44,7 @@ class OSVExportServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.sent: dict[str, int] = {}  # URL path -> body bytes sent with a 200, summed over requests
         self.truncate: set[str] = set()  # URL paths whose body is cut in half (connection closed)
         self.fail: dict[str, int] = {}  # URL path -> HTTP status to answer instead
         self.delay = 0.0  # seconds to wait before answering (to make concurrent clients overlap)
@@ -79,11 +80,13 @@ class OSVExportServer:
                 self.send_header("Last-Modified", last_modified)
                 self.end_headers()
                 if self.path in server.truncate:
+                    server.sent[self.path] = server.sent.get(self.path, 0) + len(data) // 2
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self.wfile.write(data)
+                server.sent[self.path] = server.sent.get(self.path, 0) + len(data)  # counted before the client
+                self.wfile.write(data)                                              # can have read it
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

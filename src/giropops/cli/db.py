@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops.cli import exitcodes
 from giropops.cli._groups import add_group
@@ -16,9 +16,12 @@ from giropops.cli.progress import TerminalProgress
 from giropops.errors import UsageError, VulnError
 from giropops.sbom.model import SBOM
 from giropops.units import human_size
-from giropops.vuln.db import ensure, importer, store, update
+from giropops.vuln.db import ensure, store, update
 from giropops.vuln.db.ensure import fetch_note
 from giropops.vuln.match import needed_ecosystems
+
+if TYPE_CHECKING:
+    from giropops.vuln.db import importer
 
 STALE_AFTER = store.STALE_AFTER
 
@@ -172,6 +175,8 @@ def _print_report(report: importer.ImportReport, show: int) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from giropops.vuln.db import importer  # the OSV readers: only an import (or a download) needs them
+
     path = db_path(args)
     report = importer.import_paths(path, args.paths, progress=TerminalProgress(),
                                    lock_timeout=args.lock_timeout, on_wait=_waiting)

@@ -12,12 +12,11 @@ import functools
 import re
 from typing import Any
 
-from packaging.utils import canonicalize_name
-
 from giropops.errors import VulnError, quote_for_error
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.model import Advisory, Affected, Interval
 from giropops.vuln.versions import PEP440, InvalidVersion, VersionScheme, scheme_for
+from giropops.vuln.versions.pep440 import canonical_name
 
 MAX_ID_LEN = 256
 MAX_NAME_LEN = 512
@@ -46,7 +45,7 @@ def package_key(ecosystem: str, name: str) -> str:
     """The name as stored and searched: PEP 503-normalised for PyPI, lower-cased for NuGet (its ids are
     case-insensitive), as-is elsewhere."""
     if ecosystem == "PyPI":
-        return canonicalize_name(name)
+        return canonical_name(name)
     return name.lower() if ecosystem == "NuGet" else name
 
 

@@ -20,13 +20,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops import locking
 from giropops.cachedir import xdg_cache_home
 from giropops.errors import DatabaseNotReadyError, EcosystemNotCoveredError, VulnError
-from giropops.vuln.db.exploits import Epss, EpssFeed, KevCatalog, KevEntry
-from giropops.vuln.model import Advisory, Affected, Interval, Severity
+from giropops.vuln.model import Advisory, Affected, Epss, Interval, KevEntry, Severity
+
+if TYPE_CHECKING:  # the readers (exploits, and its JSON/YAML parsing) are the importer's, not a scan's
+    from giropops.vuln.db.exploits import EpssFeed, KevCatalog
 
 # 2: vendor severity, Wolfi fix state and disputed entries (docs/severity.md)
 SCHEMA_VERSION = "2"
@@ -108,6 +110,22 @@ CREATE TABLE IF NOT EXISTS epss (
     percentile REAL NOT NULL
 );
 """
+
+
+#: The one query a scan runs per package: an index search on (ecosystem, name), then primary keys.
+ADVISORIES_FOR = (
+    "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
+    " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
+    " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_,"
+    " f.disputed, a.vendor_severity, a.vendor_source, a.fix_state"
+    " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
+    " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk"
+)
+#: The CVSS another record gives a vulnerability (``cvss_severity``): an index search on vuln_id.
+CVSS_OF = (
+    "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
+    " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1"
+)
 
 
 def default_path() -> Path:
@@ -467,15 +485,7 @@ class VulnDB:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        rows = self._rows(
-            "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
-            " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
-            " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_,"
-            " f.disputed, a.vendor_severity, a.vendor_source, a.fix_state"
-            " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
-            " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk",
-            (ecosystem, name),
-        )
+        rows = self._rows(ADVISORIES_FOR, (ecosystem, name))
         grouped: dict[int, tuple[Any, list[Interval]]] = {}
         for row in rows:
             entry = grouped.get(row[0])
@@ -555,11 +565,7 @@ class VulnDB:
         Debian record of a CVE that Alpine's secdb lists without a score)."""
         if vuln_id in self._cvss:
             return self._cvss[vuln_id]
-        rows = self._rows(
-            "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
-            " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1",
-            (vuln_id,),
-        )
+        rows = self._rows(CVSS_OF, (vuln_id,))
         row = rows[0] if rows else None
         found = None if row is None else Severity(row[0], row[1], f"{row[2]} via {row[4]}", row[3])
         self._cvss[vuln_id] = found

@@ -10,21 +10,23 @@ renamed over the old one, so an interrupted update leaves the old file as it was
 
 from __future__ import annotations
 
-import http.client
 import os
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from giropops.errors import VulnError, quote_for_error
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.vuln.db import store
-from giropops.vuln.db.importer import ImportReport, import_into
+
+if TYPE_CHECKING:
+    from giropops.vuln.db.importer import ImportReport
+
+# The HTTP client, zip reader and importer are imported by the functions that use them: every scan imports
+# this module (through ``ensure``) for its constants, and most scans download nothing.
 
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 BASE_URL_ENV = "GIROPOPS_OSV_URL"
@@ -54,8 +56,14 @@ class UnreachableError(UpdateError):
 class UpdateResult:
     fetched: list[str] = field(default_factory=list)
     not_modified: list[str] = field(default_factory=list)
-    report: ImportReport = field(default_factory=ImportReport)
+    report: ImportReport = field(default_factory=lambda: _new_report())
     swapped: bool = False
+
+
+def _new_report() -> ImportReport:
+    from giropops.vuln.db.importer import ImportReport
+
+    return ImportReport()
 
 
 def base_url(explicit: str | None = None) -> str:
@@ -78,6 +86,10 @@ def canonical_ecosystem(name: str) -> str:
 def _download(url: str, dest: Path, prior: store.FeedState | None, progress: Progress,
               timeout: float) -> tuple[bool, str | None, str | None]:
     """Fetch ``url`` into ``dest``; (changed, etag, last_modified).  Raises UpdateError on any failure."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
     headers = {"User-Agent": "giropops"}
     if prior is not None and prior.url == url:
         if prior.etag:
@@ -137,6 +149,10 @@ def update(db_path: Path, ecosystems: Sequence[str] | None = None, url: str | No
 
 def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, progress: Progress,
                    timeout: float) -> UpdateResult:
+    import zipfile
+
+    from giropops.vuln.db.importer import import_into
+
     prior: dict[str, store.FeedState] = {}
     if db_path.exists():
         try:

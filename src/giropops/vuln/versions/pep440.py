@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
-from packaging.utils import canonicalize_version
 from packaging.version import InvalidVersion as _PackagingInvalid
 from packaging.version import Version
 
 from giropops.errors import quote_for_error
 from giropops.vuln.versions.interface import InvalidVersion, VersionScheme
+
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
+def canonical_name(name: str) -> str:
+    """A PyPI project name as PEP 503 normalises it (runs of ``-``, ``_``, ``.`` become one ``-``, lower
+    case): what the importer stores and the matcher searches.  Written here, not taken from
+    ``packaging.utils``, whose import costs a scan ~15 ms (it loads ``packaging.tags``)."""
+    return _SEPARATORS.sub("-", name).lower()
 
 
 @functools.lru_cache(maxsize=65536)
@@ -26,6 +35,8 @@ def _version(version: str) -> Version:
 @functools.lru_cache(maxsize=65536)
 def _normalized(version: str) -> str:
     _version(version)
+    from packaging.utils import canonicalize_version  # packaging.utils imports packaging.tags: ~15 ms
+
     return canonicalize_version(version)
 
 
