@@ -112,6 +112,28 @@ def test_lookups_are_index_searches_after_a_bulk_import(full_db: Path) -> None:
     assert "USING INDEX advisory_by_vuln (vuln_id=?)" in cvss and "SCAN" not in cvss
 
 
+def test_prefetch_finds_what_one_lookup_at_a_time_finds(full_db: Path) -> None:
+    with sqlite3.connect(full_db) as conn:
+        keys = sorted(conn.execute("SELECT DISTINCT ecosystem, name FROM affected"))
+    assert len(keys) > 600  # more than one chunk of names in some ecosystem
+    keys.append(("PyPI", "no-such-package"))
+    with store.VulnDB(full_db) as batched, store.VulnDB(full_db) as single:
+        batched.prefetch(keys)
+        assert batched._cache  # the batch filled the cache: the lookups below read it
+        vuln_ids = set()
+        for eco, name in keys:
+            found = batched.advisories_for(eco, name)
+            assert found == single.advisories_for(eco, name)
+            vuln_ids.update(a.vuln_id for a in found)
+        assert batched.advisories_for("PyPI", "no-such-package") == ()
+        borrowed = [v for v in sorted(vuln_ids) if v in batched._cvss]
+        assert borrowed and any(batched._cvss[v] is not None for v in borrowed)
+        assert [batched.cvss_severity(v) for v in borrowed] == [single.cvss_severity(v) for v in borrowed]
+    batch_plan = plan(full_db, store.advisories_for_names(3), ("PyPI", "a", "b", "c"))
+    assert "USING INDEX affected_by_package (ecosystem=? AND name=?)" in batch_plan and "SCAN" not in batch_plan
+    assert "USING INDEX advisory_by_vuln (vuln_id=?)" in plan(full_db, store.cvss_of_many(2), ("a", "b"))
+
+
 def test_scans_read_feed_states_and_newest_date_without_counting(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
     put_all(db, [record("A-1", "2025-01-01T00:00:00Z", "alpha"), record("B-1", "2025-03-04T05:06:07Z", "beta")])

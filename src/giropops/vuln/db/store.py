@@ -126,6 +126,22 @@ CVSS_OF = (
     "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
     " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1"
 )
+#: Names (CVEs) looked up per query by ``VulnDB.prefetch``.
+PREFETCH_CHUNK = 500
+
+
+def advisories_for_names(count: int) -> str:
+    """ADVISORIES_FOR for ``count`` names of one ecosystem, with the name last in each row."""
+    marks = ",".join("?" * count)  # placeholders only: the names are bound
+    return ADVISORIES_FOR.replace(" FROM affected f", ", f.name FROM affected f", 1).replace(
+        "f.name = ?", f"f.name IN ({marks})", 1)
+
+
+def cvss_of_many(count: int) -> str:
+    """CVSS_OF for ``count`` vulnerability ids, every candidate row (the caller picks the best), id last."""
+    marks = ",".join("?" * count)
+    return ("SELECT severity, score, severity_source, vector, id, vuln_id FROM advisory"  # noqa: S608
+            f" WHERE vuln_id IN ({marks}) AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL")
 
 
 def default_path() -> Path:
@@ -413,7 +429,7 @@ def _rebuild_locked(path: Path) -> Iterator[Writer]:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages: the indexes stay in memory
+            conn.execute("PRAGMA cache_size = -16384")  # 16 MiB of pages: the indexes stay in memory
             conn.executescript(_EXPLOIT_SCHEMA)
             if conn.execute("SELECT 1 FROM advisory LIMIT 1").fetchone() is None:
                 # Filling an empty database: the lookup indexes are built once, sorted, after the inserts
@@ -485,7 +501,48 @@ class VulnDB:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        rows = self._rows(ADVISORIES_FOR, (ecosystem, name))
+        result = self._cache[key] = self._build(ecosystem, name, self._rows(ADVISORIES_FOR, (ecosystem, name)))
+        return result
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Look up many (ecosystem, name) pairs at once, before a scan asks for them one by one: one query
+        per ecosystem and ``PREFETCH_CHUNK`` names (each name still an index search), then the CVSS scores
+        their records borrow (``cvss_severity``) in the same way.  What ``advisories_for`` and
+        ``cvss_severity`` answer afterwards is exactly what they would have found alone."""
+        by_ecosystem: dict[str, set[str]] = {}
+        for ecosystem, name in keys:
+            if (ecosystem, name) not in self._cache:
+                by_ecosystem.setdefault(ecosystem, set()).add(name)
+        borrowing: set[str] = set()
+        for ecosystem, names in sorted(by_ecosystem.items()):
+            ordered = sorted(names)
+            for i in range(0, len(ordered), PREFETCH_CHUNK):
+                chunk = ordered[i:i + PREFETCH_CHUNK]
+                per_name: dict[str, list[Any]] = {n: [] for n in chunk}
+                for row in self._rows(advisories_for_names(len(chunk)), (ecosystem, *chunk)):
+                    per_name[row[25]].append(row)  # in f.pk order, as the one-name query gives them
+                for name, rows in per_name.items():
+                    found = self._cache[(ecosystem, name)] = self._build(ecosystem, name, rows)
+                    borrowing.update(a.vuln_id for a in found if a.vuln_id not in self._cvss
+                                     and not (a.severity.source or "").startswith("CVSS"))
+        self._prefetch_cvss(sorted(borrowing))
+
+    def _prefetch_cvss(self, vuln_ids: Sequence[str]) -> None:
+        for i in range(0, len(vuln_ids), PREFETCH_CHUNK):
+            chunk = vuln_ids[i:i + PREFETCH_CHUNK]
+            best: dict[str, Any] = {}
+            for row in self._rows(cvss_of_many(len(chunk)), tuple(chunk)):
+                # CVSS_OF's ORDER BY score DESC, id: a NULL score sorts last, then the smallest id wins
+                rank = (row[1] is None, -(row[1] or 0.0), row[4])
+                if row[5] not in best or rank < best[row[5]][0]:
+                    best[row[5]] = (rank, row)
+            for vuln_id in chunk:
+                hit = best.get(vuln_id)
+                self._cvss[vuln_id] = None if hit is None else Severity(
+                    hit[1][0], hit[1][1], f"{hit[1][2]} via {hit[1][4]}", hit[1][3])
+
+    def _build(self, ecosystem: str, name: str, rows: list[Any]) -> tuple[Advisory, ...]:
+        """``Advisory`` values from ADVISORIES_FOR rows (one per interval, in affected-entry order)."""
         grouped: dict[int, tuple[Any, list[Interval]]] = {}
         for row in rows:
             entry = grouped.get(row[0])
@@ -515,9 +572,7 @@ class VulnDB:
                     fix_state=fix_state,
                 )
             )
-        result = tuple(sorted(out, key=lambda a: a.id))
-        self._cache[key] = result
-        return result
+        return tuple(sorted(out, key=lambda a: a.id))
 
     def covers(self, ecosystems: Iterable[str]) -> None:
         """Raise ``DatabaseNotReadyError`` unless the database holds advisories for every one of ``ecosystems``
