@@ -200,20 +200,52 @@ def test_update_fetches_and_imports_only_the_ecosystem_that_changed(
     assert [r for r in rows(db)["affected"] if str(r[1]).startswith("Alpine")] == alpine  # Alpine as it was
 
 
+def test_pep440_normal_form_is_packagings(vulndata_files: list[Path]) -> None:
+    from packaging.utils import canonicalize_version
+
+    from giropops.vuln.versions import PEP440
+
+    spellings = {"1.0.0", "0.0", "0", "1!2.0.0", "1.0-RC1", "1.0.post0", "1.0.0.dev0", "2.0.0+local.7",
+                 "1.0a1.post2.dev3+ubuntu-1", "v1.2", "01.02.00", "1.0.0-1", "2024.1.0rc2"}
+    for path in vulndata_files:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                for entry in json.loads(line).get("affected", []):
+                    if entry["package"]["ecosystem"] == "PyPI":
+                        spellings.update(entry.get("versions", []))
+    assert len(spellings) > 1000
+    checked = 0
+    for v in sorted(spellings):
+        if PEP440.valid(v):
+            assert PEP440.normalize(v) == canonicalize_version(v), v
+            checked += 1
+    assert checked > 1000
+
+
 # --- start-up of a scan ----------------------------------------------------------------------------
 
 
-def test_scan_modules_do_not_import_the_readers_or_the_http_client() -> None:
+def test_a_scan_does_not_import_the_readers_or_the_http_client(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    listed = record("A-1", "2025-01-01T00:00:00Z", "Alpha_Pkg")
+    listed["affected"][0]["versions"] = ["2.0.0"]  # type: ignore[index]  # matched through PEP 440's normal form
+    put_all(db, [listed])
     code = ("import sys\n"
-            "import giropops.vuln.db.ensure, giropops.vuln.db.store, giropops.vuln.db.update\n"
-            "import giropops.vuln.match, giropops.vuln.matchers, giropops.vuln.severity\n"
-            "print(' '.join(sorted(sys.modules)))\n")
-    loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                check=True).stdout.split())
-    assert "giropops.vuln.match" in loaded  # the probe ran
+            "from pathlib import Path\n"
+            "from giropops.sbom.model import SBOM, Package, Subject\n"
+            "from giropops.vuln.db.store import VulnDB\n"
+            "from giropops.vuln.match import scan\n"
+            "import giropops.vuln.db.ensure, giropops.vuln.db.update\n"
+            "sbom = SBOM(Subject('x'), None, (Package('alpha.pkg', '2.0', 'python'),))\n"
+            "with VulnDB(Path(sys.argv[1])) as db:\n"
+            "    found = [f.vuln_id for f in scan(sbom, db).findings]\n"
+            "print(found, ' '.join(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, check=True).stdout
+    found, _, modules = out.partition("] ")
+    assert found == "['A-1'"  # the scan ran and matched through the versions list
     unwanted = {"giropops.vuln.db.importer", "giropops.vuln.db.osv", "giropops.vuln.db.exploits", "cvss",
                 "urllib.request", "http.client", "zipfile", "packaging.utils", "packaging.tags"}
-    assert loaded & unwanted == set()
+    assert set(modules.split()) & unwanted == set()
 
 
 def test_gzip_jsonl_import_reads_kev_beside_advisories(tmp_path: Path) -> None:

@@ -34,10 +34,26 @@ def _version(version: str) -> Version:
 
 @functools.lru_cache(maxsize=65536)
 def _normalized(version: str) -> str:
-    _version(version)
-    from packaging.utils import canonicalize_version  # packaging.utils imports packaging.tags: ~15 ms
-
-    return canonicalize_version(version)
+    """``packaging.utils.canonicalize_version`` of a valid version, written from ``Version``'s public parts
+    (that module imports ``packaging.tags``, ~15 ms of a scan's start): the normal form with the release's
+    trailing zeros dropped, one kept."""
+    v = _version(version)
+    release = v.release
+    end = len(release)
+    while end > 1 and release[end - 1] == 0:
+        end -= 1
+    out = ".".join(map(str, release[:end]))
+    if v.epoch:
+        out = f"{v.epoch}!{out}"
+    if v.pre is not None:
+        out += "".join(map(str, v.pre))
+    if v.post is not None:
+        out += f".post{v.post}"
+    if v.dev is not None:
+        out += f".dev{v.dev}"
+    if v.local is not None:
+        out += f"+{v.local}"
+    return out
 
 
 class Pep440Scheme(VersionScheme):
