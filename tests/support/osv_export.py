@@ -48,6 +48,7 @@ class OSVExportServer:
         self.truncate: set[str] = set()  # URL paths whose body is cut in half (connection closed)
         self.fail: dict[str, int] = {}  # URL path -> HTTP status to answer instead
         self.delay = 0.0  # seconds to wait before answering (to make concurrent clients overlap)
+        self.ignore_conditional = False  # answer 200 with the body even when If-None-Match matches
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,7 +69,7 @@ class OSVExportServer:
                 data = target.read_bytes()
                 etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
                 last_modified = "Wed, 01 Jan 2025 00:00:00 GMT"
-                if self.headers.get("If-None-Match") == etag:
+                if self.headers.get("If-None-Match") == etag and not server.ignore_conditional:
                     self.send_response(304)
                     self.send_header("ETag", etag)
                     self.end_headers()

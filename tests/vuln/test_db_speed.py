@@ -222,6 +222,30 @@ def test_pep440_normal_form_is_packagings(vulndata_files: list[Path]) -> None:
     assert checked > 1000
 
 
+def test_update_does_not_import_again_a_download_identical_to_the_imported_file(
+        tmp_path: Path, export: tuple[OSVExportServer, dict[str, set[str]]]) -> None:
+    server, _ = export
+    db = tmp_path / "db.sqlite3"
+    sizes = {f"/{eco}/all.zip": (server.root / eco / "all.zip").stat().st_size for eco in ("Alpine", "PyPI")}
+    assert sorted(update(db, ["Alpine", "PyPI"], url=server.url).fetched) == ["Alpine", "PyPI"]
+
+    server.ignore_conditional = True  # a server (or proxy) that always answers 200
+    server.sent.clear()
+    before = db.stat()
+    again = update(db, url=server.url)
+    assert server.sent == sizes  # downloaded...
+    assert again.fetched == [] and sorted(again.unchanged) == ["Alpine", "PyPI"]  # ...but recognised
+    assert not again.swapped and again.report.records == 0
+    assert (db.stat().st_ino, db.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    with zipfile.ZipFile(server.root / "PyPI" / "all.zip", "a") as zf:
+        zf.writestr("NEW-2.json", json.dumps(record("NEW-2", "2025-05-01T00:00:00Z", "another-new")))
+    changed = update(db, url=server.url)
+    assert changed.fetched == ["PyPI"] and changed.unchanged == ["Alpine"]
+    with store.VulnDB(db) as vdb:
+        assert [a.id for a in vdb.advisories_for("PyPI", "another-new")] == ["NEW-2"]
+
+
 # --- start-up of a scan ----------------------------------------------------------------------------
 
 

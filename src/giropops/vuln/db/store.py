@@ -318,11 +318,17 @@ class Writer:
     def _meta(self, values: dict[str, str]) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
 
-    def set_feed(self, state: FeedState) -> None:
+    def set_feed(self, state: FeedState, digest: str | None = None) -> None:
+        """Note an ecosystem's conditional-request state and the SHA-256 of the file imported from it
+        (``update`` skips a download whose bytes are the same)."""
         self.conn.execute(
             "INSERT OR REPLACE INTO feed (ecosystem, url, etag, last_modified, fetched_at) VALUES (?,?,?,?,?)",
             (state.ecosystem, state.url, state.etag, state.last_modified, state.fetched_at),
         )
+        if digest is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (f"feed_sha256:{state.ecosystem}",))
+        else:
+            self._meta({f"feed_sha256:{state.ecosystem}": digest})
 
 
 def _ro_uri(path: Path) -> str:
@@ -605,6 +611,11 @@ class VulnDB:
         days = "of unknown age" if age is None else f"{age.days} days old"
         return (f"the vulnerability database {self.path} is {days} (newest advisory: {newest or 'none'}); "
                 "refresh it with 'giropops db update'")
+
+    def feed_digests(self) -> dict[str, str]:
+        """Ecosystem -> SHA-256 of the export file its records were imported from (``set_feed``)."""
+        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'feed_sha256:%'")
+        return {str(k).split(":", 1)[1]: str(v) for k, v in rows}
 
     def newest_modified(self) -> str | None:
         """The newest advisory's ``modified``: noted in the meta table when the database is built (so a scan
