@@ -95,7 +95,7 @@ def import_all(db: Path) -> None:
     files = sorted(VULNDATA.glob("*.osv.jsonl.gz")) + sorted(VULNDATA.glob("*kev*.json.gz"))
     res = subprocess.run([PY, "-c", IMPORT_CHILD, str(db), *map(str, files)], capture_output=True, text=True,
                          check=True, env=child_env())
-    seconds, cpu, records, imported, skipped, unchanged, rss_kb, *kev = res.stdout.split(maxsplit=7)
+    seconds, cpu, records, imported, skipped, unchanged, rss_kb, *kev = res.stdout.strip().split(maxsplit=7)
     wall, rss = float(seconds), int(rss_kb) / 1024
     print(f"db import: {len(files)} files, {records} records ({imported} written, {unchanged} older duplicates, "
           f"{skipped} skipped); KEV {' '.join(kev)}")
