@@ -44,9 +44,11 @@ class OSVExportServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.sent: dict[str, int] = {}  # URL path -> body bytes sent with a 200, summed over requests
         self.truncate: set[str] = set()  # URL paths whose body is cut in half (connection closed)
         self.fail: dict[str, int] = {}  # URL path -> HTTP status to answer instead
         self.delay = 0.0  # seconds to wait before answering (to make concurrent clients overlap)
+        self.ignore_conditional = False  # answer 200 with the body even when If-None-Match matches
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -67,7 +69,7 @@ class OSVExportServer:
                 data = target.read_bytes()
                 etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
                 last_modified = "Wed, 01 Jan 2025 00:00:00 GMT"
-                if self.headers.get("If-None-Match") == etag:
+                if self.headers.get("If-None-Match") == etag and not server.ignore_conditional:
                     self.send_response(304)
                     self.send_header("ETag", etag)
                     self.end_headers()
@@ -79,11 +81,13 @@ class OSVExportServer:
                 self.send_header("Last-Modified", last_modified)
                 self.end_headers()
                 if self.path in server.truncate:
+                    server.sent[self.path] = server.sent.get(self.path, 0) + len(data) // 2
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self.wfile.write(data)
+                server.sent[self.path] = server.sent.get(self.path, 0) + len(data)  # counted before the client
+                self.wfile.write(data)                                              # can have read it
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

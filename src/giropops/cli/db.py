@@ -205,12 +205,14 @@ def run_update(args: argparse.Namespace) -> int:
         raise UsageError("--key only applies with --from REF")
     result = update.update(path, args.ecosystem, args.url, progress=TerminalProgress(),
                            lock_timeout=args.lock_timeout, on_wait=_waiting)
-    ensure.record_checks(path, [*result.fetched, *result.not_modified])
+    ensure.record_checks(path, [*result.fetched, *result.not_modified, *result.unchanged])
     for eco in result.not_modified:
         print(f"{eco}: not modified")
+    for eco in result.unchanged:
+        print(f"{eco}: downloaded, same file as imported before: not imported again")
     for eco in result.fetched:
         print(f"{eco}: downloaded")
-    if result.swapped:
+    if result.fetched:
         _print_report(result.report, 20)
     _update_exploits(args, path)
     print(f"database: {path}")

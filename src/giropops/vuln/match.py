@@ -372,6 +372,13 @@ def with_exploit_data(findings: Sequence[Finding], data: ExploitData) -> list[Fi
     return out
 
 
+@runtime_checkable
+class Prefetching(Protocol):
+    """A provider that can look many packages up at once (``VulnDB.prefetch``)."""
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None: ...
+
+
 def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = DEFAULT_MATCHERS,
          severity_source: str = "vendor") -> ScanResult:
     """Every finding of ``sbom``; ``severity_source`` ("vendor" or "cvss") picks ``Finding.severity``."""
@@ -383,6 +390,9 @@ def scan(sbom: SBOM, provider: AdvisoryProvider, matchers: Sequence[Matcher] = D
     owned = os_owned(sbom)
     # "No findings" only means something when the database knows every ecosystem searched (and is not empty).
     provider.covers(needed_ecosystems([sbom], matchers))
+    if isinstance(provider, Prefetching):  # every package's lookup in a few batched queries
+        provider.prefetch({(q.ecosystem, q.name) for i, p in enumerate(sbom.packages) if i not in owned
+                           for m in matchers if p.type in m.package_types for q in m.queries(p, sbom.distro)})
     for index, package in enumerate(sbom.packages):
         if index in owned:
             notes.append(f"{package.type}/{package.name} {package.version}: installed by an OS package; "

@@ -23,6 +23,7 @@ their vendor view is the CVSS view.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,7 +49,10 @@ def level_for_score(score: float) -> str:
     return "unspecified"
 
 
+@functools.lru_cache(maxsize=65536)
 def _score(kind: str, vector: str) -> float | None:
+    """The base score of a CVSS ``vector``; None when it does not parse.  Cached: thousands of records
+    share a vector, and computing a score is the slowest step of reading a record."""
     # imported here: only the importer computes scores, and the scan commands should start fast
     from cvss import CVSS2, CVSS3, CVSS4
     from cvss.exceptions import CVSSError

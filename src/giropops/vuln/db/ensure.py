@@ -248,7 +248,7 @@ def ensure_ready(db_path: Path, ecosystems: Iterable[str], options: EnsureOption
                 raise FetchFailedError(
                     f"the vulnerability database {db_path} has no advisories for {', '.join(todo.missing)} and "
                     f"fetching them failed: {why}; {OFFLINE_ROUTE}") from exc
-            result.fetched = list(got.fetched) + list(got.not_modified)
+            result.fetched = list(got.fetched) + list(got.not_modified) + list(got.unchanged)
             result.advisories += got.report.imported
             result.sizes.update({eco: counting.size_of(base, eco) for eco in got.fetched})
             record_checks(db_path, result.fetched)
@@ -260,7 +260,7 @@ def ensure_ready(db_path: Path, ecosystems: Iterable[str], options: EnsureOption
                 result.refresh_error = f"could not refresh {', '.join(todo.stale)} from {base}: {exc}"
             else:
                 result.refreshed = list(got.fetched)
-                result.not_modified = list(got.not_modified)
+                result.not_modified = list(got.not_modified) + list(got.unchanged)
                 result.advisories += got.report.imported
                 result.sizes.update({eco: counting.size_of(base, eco) for eco in got.fetched})
                 record_checks(db_path, todo.stale)

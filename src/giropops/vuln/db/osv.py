@@ -8,16 +8,15 @@ record.  A record is taken whole or not at all.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Mapping
 from typing import Any
-
-from packaging.utils import canonicalize_name
 
 from giropops.errors import VulnError, quote_for_error
 from giropops.vuln import severity as severity_mod
 from giropops.vuln.model import Advisory, Affected, Interval
 from giropops.vuln.versions import PEP440, InvalidVersion, VersionScheme, scheme_for
+from giropops.vuln.versions.pep440 import canonical_name
 
 MAX_ID_LEN = 256
 MAX_NAME_LEN = 512
@@ -46,7 +45,7 @@ def package_key(ecosystem: str, name: str) -> str:
     """The name as stored and searched: PEP 503-normalised for PyPI, lower-cased for NuGet (its ids are
     case-insensitive), as-is elsewhere."""
     if ecosystem == "PyPI":
-        return canonicalize_name(name)
+        return canonical_name(name)
     return name.lower() if ecosystem == "NuGet" else name
 
 
@@ -88,7 +87,7 @@ def _intervals(ranges: Any, ecosystem: str) -> tuple[Interval, ...]:
         raise RecordError("affected[].ranges must be a list")
     out: list[Interval] = []
     for rng in ranges:
-        if not isinstance(rng, Mapping):
+        if not isinstance(rng, dict):
             raise RecordError("a range must be an object")
         kind = rng.get("type")
         if not isinstance(kind, str):
@@ -103,6 +102,13 @@ def _intervals(ranges: Any, ecosystem: str) -> tuple[Interval, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=131072)
+def _key(scheme: VersionScheme, version: str) -> Any:
+    """``scheme.key(version)``, computed once per version string: the same versions recur in thousands of
+    records (each Alpine release's secdb, the Wolfi files).  A version that does not parse raises each time."""
+    return scheme.key(version)
+
+
 def _fold_events(events: Any, scheme: VersionScheme, kind: str) -> list[Interval]:
     """OSV's evaluation algorithm, run once: sort the events, then walk them into intervals."""
     if not isinstance(events, list) or not events or len(events) > MAX_EVENTS:
@@ -110,7 +116,7 @@ def _fold_events(events: Any, scheme: VersionScheme, kind: str) -> list[Interval
     parsed: list[tuple[str, str]] = []
     limit: str | None = None
     for event in events:
-        if not isinstance(event, Mapping) or len(event) != 1:
+        if not isinstance(event, dict) or len(event) != 1:
             raise RecordError("each range event must be an object with exactly one key")
         ((what, version),) = event.items()
         if what not in _EVENT_KINDS:
@@ -121,12 +127,12 @@ def _fold_events(events: Any, scheme: VersionScheme, kind: str) -> list[Interval
             parsed.append((what, version))
             continue
         try:
-            scheme.key(version)
+            _key(scheme, version)
         except InvalidVersion as exc:
             raise EntryError(f"range event {what}={quote_for_error(version)}: {exc}") from exc
         if what == "limit":
             if version != "*":
-                limit = version if limit is None or scheme.key(version) < scheme.key(limit) else limit
+                limit = version if limit is None or _key(scheme, version) < _key(scheme, limit) else limit
             continue
         parsed.append((what, version))
     if not any(what == "introduced" for what, _ in parsed):
@@ -136,7 +142,7 @@ def _fold_events(events: Any, scheme: VersionScheme, kind: str) -> list[Interval
         index, (what, version) = item
         if what == "introduced" and version == "0":
             return (0, 0, index)
-        return (1, scheme.key(version), index)
+        return (1, _key(scheme, version), index)
 
     ordered = [ev for _, ev in sorted(enumerate(parsed), key=order)]
     out: list[Interval] = []
@@ -162,10 +168,10 @@ def _fix_commit_repos(ranges: Any) -> list[str]:
     """Repositories of the GIT ranges that name a fixing (or last affected) commit."""
     out: list[str] = []
     for rng in ranges if isinstance(ranges, list) else []:
-        if not isinstance(rng, Mapping) or rng.get("type") != "GIT" or not isinstance(rng.get("repo"), str):
+        if not isinstance(rng, dict) or rng.get("type") != "GIT" or not isinstance(rng.get("repo"), str):
             continue
         events = rng.get("events")
-        if isinstance(events, list) and any(isinstance(e, Mapping) and ("fixed" in e or "last_affected" in e)
+        if isinstance(events, list) and any(isinstance(e, dict) and ("fixed" in e or "last_affected" in e)
                                             for e in events):
             out.append(str(rng["repo"])[:300])
     return out
@@ -214,7 +220,7 @@ def _versions(value: Any, ecosystem: str) -> tuple[str, ...]:
 
 def parse_record(record: Any) -> tuple[Advisory, list[str]]:
     """A validated ``Advisory`` plus notes about parts skipped (unknown ecosystems)."""
-    if not isinstance(record, Mapping):
+    if not isinstance(record, dict):
         raise RecordError(f"an OSV record must be an object, not {type(record).__name__}")
     osv_id = _str(record.get("id"), "id", MAX_ID_LEN)
     if not osv_id:
@@ -229,9 +235,9 @@ def parse_record(record: Any) -> tuple[Advisory, list[str]]:
     published = _str(record.get("published"), "published", 64, optional=True)
     withdrawn = _str(record.get("withdrawn"), "withdrawn", 64, optional=True)
     db_specific = record.get("database_specific")
-    status = db_specific.get("status") if isinstance(db_specific, Mapping) else None
-    fix_state = db_specific.get("wolfi_event") if isinstance(db_specific, Mapping) else None
-    reviewed = isinstance(db_specific, Mapping) and db_specific.get("github_reviewed") is True
+    status = db_specific.get("status") if isinstance(db_specific, dict) else None
+    fix_state = db_specific.get("wolfi_event") if isinstance(db_specific, dict) else None
+    reviewed = isinstance(db_specific, dict) and db_specific.get("github_reviewed") is True
     affected_raw = record.get("affected")
     if affected_raw is None:
         affected_raw = []
@@ -240,10 +246,10 @@ def parse_record(record: Any) -> tuple[Advisory, list[str]]:
     notes: list[str] = []
     affected: list[Affected] = []
     for entry in affected_raw:
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             raise RecordError("affected[] entries must be objects")
         pkg = entry.get("package")
-        if not isinstance(pkg, Mapping):
+        if not isinstance(pkg, dict):
             raise RecordError("affected[].package must be an object")
         ecosystem = _str(pkg.get("ecosystem"), "package.ecosystem", 128) or ""
         name = _str(pkg.get("name"), "package.name", MAX_NAME_LEN) or ""
@@ -254,7 +260,7 @@ def parse_record(record: Any) -> tuple[Advisory, list[str]]:
             continue
         urgency = None
         eco_specific = entry.get("ecosystem_specific")
-        if isinstance(eco_specific, Mapping) and isinstance(eco_specific.get("urgency"), str):
+        if isinstance(eco_specific, dict) and isinstance(eco_specific.get("urgency"), str):
             urgency = eco_specific["urgency"][:64]
         try:
             intervals = _intervals(entry.get("ranges"), ecosystem)

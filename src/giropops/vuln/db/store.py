@@ -20,13 +20,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from giropops import locking
 from giropops.cachedir import xdg_cache_home
 from giropops.errors import DatabaseNotReadyError, EcosystemNotCoveredError, VulnError
-from giropops.vuln.db.exploits import Epss, EpssFeed, KevCatalog, KevEntry
-from giropops.vuln.model import Advisory, Affected, Interval, Severity
+from giropops.vuln.model import Advisory, Affected, Epss, Interval, KevEntry, Severity
+
+if TYPE_CHECKING:  # the readers (exploits, and its JSON/YAML parsing) are the importer's, not a scan's
+    from giropops.vuln.db.exploits import EpssFeed, KevCatalog
 
 # 2: vendor severity, Wolfi fix state and disputed entries (docs/severity.md)
 SCHEMA_VERSION = "2"
@@ -87,6 +89,11 @@ CREATE TABLE feed (                 -- conditional-request state per downloaded 
     fetched_at TEXT NOT NULL
 );
 """
+#: The indexes scans read through (``advisories_for``, ``cvss_severity``).
+_LOOKUP_INDEXES = {
+    "affected_by_package": "CREATE INDEX IF NOT EXISTS affected_by_package ON affected (ecosystem, name)",
+    "advisory_by_vuln": "CREATE INDEX IF NOT EXISTS advisory_by_vuln ON advisory (vuln_id)",
+}
 #: Exploitation data (``exploits``): added to older schema-2 files when they are next rebuilt; readers
 #: treat a missing table as "no data imported".
 _EXPLOIT_SCHEMA = """
@@ -103,6 +110,38 @@ CREATE TABLE IF NOT EXISTS epss (
     percentile REAL NOT NULL
 );
 """
+
+
+#: The one query a scan runs per package: an index search on (ecosystem, name), then primary keys.
+ADVISORIES_FOR = (
+    "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
+    " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
+    " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_,"
+    " f.disputed, a.vendor_severity, a.vendor_source, a.fix_state"
+    " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
+    " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk"
+)
+#: The CVSS another record gives a vulnerability (``cvss_severity``): an index search on vuln_id.
+CVSS_OF = (
+    "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
+    " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1"
+)
+#: Names (CVEs) looked up per query by ``VulnDB.prefetch``.
+PREFETCH_CHUNK = 500
+
+
+def advisories_for_names(count: int) -> str:
+    """ADVISORIES_FOR for ``count`` names of one ecosystem, with the name last in each row."""
+    marks = ",".join("?" * count)  # placeholders only: the names are bound
+    return ADVISORIES_FOR.replace(" FROM affected f", ", f.name FROM affected f", 1).replace(
+        "f.name = ?", f"f.name IN ({marks})", 1)
+
+
+def cvss_of_many(count: int) -> str:
+    """CVSS_OF for ``count`` vulnerability ids, every candidate row (the caller picks the best), id last."""
+    marks = ",".join("?" * count)
+    return ("SELECT severity, score, severity_source, vector, id, vuln_id FROM advisory"  # noqa: S608
+            f" WHERE vuln_id IN ({marks}) AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL")
 
 
 def default_path() -> Path:
@@ -160,56 +199,107 @@ class Status:
 
 
 class Writer:
-    """Inserts into an open (copied) database; used only inside ``rebuild``."""
+    """Inserts into an open (copied) database; used only inside ``rebuild``.
+
+    Rows are buffered and written with one ``executemany`` per table every ``BATCH`` advisories, with
+    primary keys assigned here (what SQLite would pick: one past the largest), and whether an id is
+    already stored is answered from a map of every stored id's ``modified`` read once: an import of
+    150,000 records runs a few hundred statements instead of a million.  Anything that deletes or reads
+    back flushes the buffers first, so the database always looks as if each ``put`` ran on its own.
+    """
+
+    BATCH = 2000
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self._stored: dict[str, str] | None = None  # id -> modified of every advisory in the database
+        self._next_advisory = 0
+        self._next_affected = 0
+        self._advisories: list[tuple[Any, ...]] = []
+        self._affected: list[tuple[Any, ...]] = []
+        self._intervals: list[tuple[Any, ...]] = []
+        self._buffered: set[str] = set()  # ids of the advisories in the buffers
+        self._deletes: list[tuple[str]] = []  # stored advisories a buffered one replaces
+
+    def _load(self) -> dict[str, str]:
+        if self._stored is None:
+            self._stored = {str(i): str(m) for i, m in self.conn.execute("SELECT id, modified FROM advisory")}
+            self._next_advisory = int(self.conn.execute("SELECT COALESCE(MAX(pk), 0) FROM advisory").fetchone()[0]) + 1
+            self._next_affected = int(self.conn.execute("SELECT COALESCE(MAX(pk), 0) FROM affected").fetchone()[0]) + 1
+        return self._stored
+
+    def flush(self) -> None:
+        """Write the buffered rows (the replaced advisories are deleted first)."""
+        if self._deletes:
+            self.conn.executemany("DELETE FROM advisory WHERE id = ?", self._deletes)
+            self._deletes = []
+        self._buffered.clear()
+        if self._advisories:
+            self.conn.executemany(
+                "INSERT INTO advisory (pk, id, vuln_id, aliases, related, summary, published, modified, withdrawn,"
+                " severity, score, severity_source, vector, status, vendor_severity, vendor_source, fix_state,"
+                " source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", self._advisories)
+            self._advisories = []
+        if self._affected:
+            self.conn.executemany(
+                "INSERT INTO affected (pk, advisory, ecosystem, name, versions, urgency, disputed)"
+                " VALUES (?,?,?,?,?,?,?)", self._affected)
+            self._affected = []
+        if self._intervals:
+            self.conn.executemany(
+                "INSERT INTO interval (affected, scheme, introduced, fixed, last_affected, limit_)"
+                " VALUES (?,?,?,?,?,?)", self._intervals)
+            self._intervals = []
+
+    def _forget(self) -> None:
+        """After a delete: the id map and the next keys are read again when next needed."""
+        self._stored = None
 
     def existing_modified(self, osv_id: str) -> str | None:
-        row = self.conn.execute("SELECT modified FROM advisory WHERE id = ?", (osv_id,)).fetchone()
-        return None if row is None else str(row[0])
+        return self._load().get(osv_id)
 
     def put(self, adv: Advisory, source: str) -> bool:
         """Insert ``adv``; a record with the same id is replaced unless it is newer. True if written."""
-        old = self.existing_modified(adv.id)
+        stored = self._load()
+        old = stored.get(adv.id)
         if old is not None:
             if old > adv.modified:
                 return False
-            self.conn.execute("DELETE FROM advisory WHERE id = ?", (adv.id,))
+            if adv.id in self._buffered:  # the same id twice in one batch: the first one is written first
+                self.flush()
+            self._deletes.append((adv.id,))
         sev = adv.severity
         vendor = adv.vendor_severity
-        cur = self.conn.execute(
-            "INSERT INTO advisory (id, vuln_id, aliases, related, summary, published, modified, withdrawn,"
-            " severity, score, severity_source, vector, status, vendor_severity, vendor_source, fix_state, source)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                adv.id, adv.vuln_id, "\n".join(adv.aliases), "\n".join(adv.related), adv.summary, adv.published,
-                adv.modified, adv.withdrawn, sev.level, sev.score, sev.source, sev.vector, adv.status,
-                vendor.level if vendor else None, vendor.source if vendor else None, adv.fix_state, source,
-            ),
-        )
-        pk = cur.lastrowid
+        pk = self._next_advisory
+        self._next_advisory += 1
+        stored[adv.id] = adv.modified
+        self._buffered.add(adv.id)
+        self._advisories.append((
+            pk, adv.id, adv.vuln_id, "\n".join(adv.aliases), "\n".join(adv.related), adv.summary, adv.published,
+            adv.modified, adv.withdrawn, sev.level, sev.score, sev.source, sev.vector, adv.status,
+            vendor.level if vendor else None, vendor.source if vendor else None, adv.fix_state, source,
+        ))
         for aff in adv.affected:
-            acur = self.conn.execute(
-                "INSERT INTO affected (advisory, ecosystem, name, versions, urgency, disputed) VALUES (?,?,?,?,?,?)",
-                (pk, aff.ecosystem, aff.name, "\n".join(aff.versions), aff.urgency, aff.disputed),
-            )
-            if aff.intervals:
-                self.conn.executemany(
-                    "INSERT INTO interval (affected, scheme, introduced, fixed, last_affected, limit_)"
-                    " VALUES (?,?,?,?,?,?)",
-                    [(acur.lastrowid, i.scheme, i.introduced, i.fixed, i.last_affected, i.limit)
-                     for i in aff.intervals],
-                )
+            apk = self._next_affected
+            self._next_affected += 1
+            self._affected.append((apk, pk, aff.ecosystem, aff.name, "\n".join(aff.versions), aff.urgency,
+                                   aff.disputed))
+            self._intervals.extend((apk, i.scheme, i.introduced, i.fixed, i.last_affected, i.limit)
+                                   for i in aff.intervals)
+        if len(self._advisories) >= self.BATCH:
+            self.flush()
         return True
 
     def drop_ecosystem(self, base: str) -> None:
         """Forget every affected entry of ``base`` (``Debian`` covers ``Debian:12``...) before a fresh feed."""
+        self.flush()
+        self._forget()
         self.conn.execute("DELETE FROM affected WHERE ecosystem = ? OR ecosystem LIKE ?", (base, f"{base}:%"))
         self.conn.execute("DELETE FROM advisory WHERE pk NOT IN (SELECT advisory FROM affected)")
 
     def put_kev(self, catalog: KevCatalog, source: str) -> None:
         """Replace the KEV table with ``catalog`` (a catalog is a whole snapshot)."""
+        self.flush()
         self.conn.execute("DELETE FROM kev")
         self.conn.executemany("INSERT INTO kev (cve, date_added, due_date, ransomware, name) VALUES (?,?,?,?,?)",
                               [(e.cve, e.date_added, e.due_date, e.ransomware, e.name) for e in catalog.entries])
@@ -218,6 +308,7 @@ class Writer:
 
     def put_epss(self, feed: EpssFeed, source: str) -> None:
         """Replace the EPSS table with ``feed`` (one day's scores)."""
+        self.flush()
         self.conn.execute("DELETE FROM epss")
         self.conn.executemany("INSERT INTO epss (cve, score, percentile) VALUES (?,?,?)",
                               [(cve, e.score, e.percentile) for cve, e in feed.scores.items()])
@@ -227,11 +318,17 @@ class Writer:
     def _meta(self, values: dict[str, str]) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", list(values.items()))
 
-    def set_feed(self, state: FeedState) -> None:
+    def set_feed(self, state: FeedState, digest: str | None = None) -> None:
+        """Note an ecosystem's conditional-request state and the SHA-256 of the file imported from it
+        (``update`` skips a download whose bytes are the same)."""
         self.conn.execute(
             "INSERT OR REPLACE INTO feed (ecosystem, url, etag, last_modified, fetched_at) VALUES (?,?,?,?,?)",
             (state.ecosystem, state.url, state.etag, state.last_modified, state.fetched_at),
         )
+        if digest is None:
+            self.conn.execute("DELETE FROM meta WHERE key = ?", (f"feed_sha256:{state.ecosystem}",))
+        else:
+            self._meta({f"feed_sha256:{state.ecosystem}": digest})
 
 
 def _ro_uri(path: Path) -> str:
@@ -338,11 +435,22 @@ def _rebuild_locked(path: Path) -> Iterator[Writer]:
             conn.execute("PRAGMA journal_mode = OFF")
             conn.execute("PRAGMA synchronous = OFF")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("CREATE INDEX IF NOT EXISTS advisory_by_vuln ON advisory (vuln_id)")
+            conn.execute("PRAGMA cache_size = -16384")  # 16 MiB of pages: the indexes stay in memory
             conn.executescript(_EXPLOIT_SCHEMA)
+            if conn.execute("SELECT 1 FROM advisory LIMIT 1").fetchone() is None:
+                # Filling an empty database: the lookup indexes are built once, sorted, after the inserts
+                # (deletes need only the primary keys and affected_by_advisory, which stay).
+                for name in _LOOKUP_INDEXES:
+                    conn.execute(f"DROP INDEX IF EXISTS {name}")
             conn.execute("BEGIN")
-            yield Writer(conn)
+            writer = Writer(conn)
+            yield writer
+            writer.flush()
+            for sql in _LOOKUP_INDEXES.values():
+                conn.execute(sql)
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('built_at', ?)", (now_utc(),))
+            conn.execute("INSERT OR REPLACE INTO meta (key, value)"
+                         " SELECT 'newest_modified', COALESCE(MAX(modified), '') FROM advisory")
             conn.execute("COMMIT")
             conn.execute("ANALYZE")
         except sqlite3.DatabaseError as exc:  # pages of the old file we copied, or our copy, are bad
@@ -399,15 +507,48 @@ class VulnDB:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        rows = self._rows(
-            "SELECT f.pk, f.versions, f.urgency, a.id, a.vuln_id, a.aliases, a.related, a.summary, a.published,"
-            " a.modified, a.withdrawn, a.severity, a.score, a.severity_source, a.vector, a.status,"
-            " i.scheme, i.introduced, i.fixed, i.last_affected, i.limit_,"
-            " f.disputed, a.vendor_severity, a.vendor_source, a.fix_state"
-            " FROM affected f JOIN advisory a ON a.pk = f.advisory LEFT JOIN interval i ON i.affected = f.pk"
-            " WHERE f.ecosystem = ? AND f.name = ? ORDER BY f.pk",
-            (ecosystem, name),
-        )
+        result = self._cache[key] = self._build(ecosystem, name, self._rows(ADVISORIES_FOR, (ecosystem, name)))
+        return result
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Look up many (ecosystem, name) pairs at once, before a scan asks for them one by one: one query
+        per ecosystem and ``PREFETCH_CHUNK`` names (each name still an index search), then the CVSS scores
+        their records borrow (``cvss_severity``) in the same way.  What ``advisories_for`` and
+        ``cvss_severity`` answer afterwards is exactly what they would have found alone."""
+        by_ecosystem: dict[str, set[str]] = {}
+        for ecosystem, name in keys:
+            if (ecosystem, name) not in self._cache:
+                by_ecosystem.setdefault(ecosystem, set()).add(name)
+        borrowing: set[str] = set()
+        for ecosystem, names in sorted(by_ecosystem.items()):
+            ordered = sorted(names)
+            for i in range(0, len(ordered), PREFETCH_CHUNK):
+                chunk = ordered[i:i + PREFETCH_CHUNK]
+                per_name: dict[str, list[Any]] = {n: [] for n in chunk}
+                for row in self._rows(advisories_for_names(len(chunk)), (ecosystem, *chunk)):
+                    per_name[row[25]].append(row)  # in f.pk order, as the one-name query gives them
+                for name, rows in per_name.items():
+                    found = self._cache[(ecosystem, name)] = self._build(ecosystem, name, rows)
+                    borrowing.update(a.vuln_id for a in found if a.vuln_id not in self._cvss
+                                     and not (a.severity.source or "").startswith("CVSS"))
+        self._prefetch_cvss(sorted(borrowing))
+
+    def _prefetch_cvss(self, vuln_ids: Sequence[str]) -> None:
+        for i in range(0, len(vuln_ids), PREFETCH_CHUNK):
+            chunk = vuln_ids[i:i + PREFETCH_CHUNK]
+            best: dict[str, Any] = {}
+            for row in self._rows(cvss_of_many(len(chunk)), tuple(chunk)):
+                # CVSS_OF's ORDER BY score DESC, id: a NULL score sorts last, then the smallest id wins
+                rank = (row[1] is None, -(row[1] or 0.0), row[4])
+                if row[5] not in best or rank < best[row[5]][0]:
+                    best[row[5]] = (rank, row)
+            for vuln_id in chunk:
+                hit = best.get(vuln_id)
+                self._cvss[vuln_id] = None if hit is None else Severity(
+                    hit[1][0], hit[1][1], f"{hit[1][2]} via {hit[1][4]}", hit[1][3])
+
+    def _build(self, ecosystem: str, name: str, rows: list[Any]) -> tuple[Advisory, ...]:
+        """``Advisory`` values from ADVISORIES_FOR rows (one per interval, in affected-entry order)."""
         grouped: dict[int, tuple[Any, list[Interval]]] = {}
         for row in rows:
             entry = grouped.get(row[0])
@@ -437,9 +578,7 @@ class VulnDB:
                     fix_state=fix_state,
                 )
             )
-        result = tuple(sorted(out, key=lambda a: a.id))
-        self._cache[key] = result
-        return result
+        return tuple(sorted(out, key=lambda a: a.id))
 
     def covers(self, ecosystems: Iterable[str]) -> None:
         """Raise ``DatabaseNotReadyError`` unless the database holds advisories for every one of ``ecosystems``
@@ -465,7 +604,7 @@ class VulnDB:
 
     def stale_warning(self, now: datetime | None = None) -> str | None:
         """One line when the newest advisory is older than ``STALE_AFTER`` (or has no date); else None."""
-        newest = self.conn.execute("SELECT MAX(modified) FROM advisory").fetchone()[0]
+        newest = self.newest_modified()
         age = age_of(newest, now)
         if age is not None and age <= STALE_AFTER:
             return None
@@ -473,16 +612,26 @@ class VulnDB:
         return (f"the vulnerability database {self.path} is {days} (newest advisory: {newest or 'none'}); "
                 "refresh it with 'giropops db update'")
 
+    def feed_digests(self) -> dict[str, str]:
+        """Ecosystem -> SHA-256 of the export file its records were imported from (``set_feed``)."""
+        rows = self._rows("SELECT key, value FROM meta WHERE key LIKE 'feed_sha256:%'")
+        return {str(k).split(":", 1)[1]: str(v) for k, v in rows}
+
+    def newest_modified(self) -> str | None:
+        """The newest advisory's ``modified``: noted in the meta table when the database is built (so a scan
+        does not read every advisory for it), computed for a file built before that note existed."""
+        rows = self._rows("SELECT value FROM meta WHERE key = 'newest_modified'")
+        if rows:
+            return str(rows[0][0]) or None
+        row = self._rows("SELECT MAX(modified) FROM advisory")
+        return row[0][0] if row else None
+
     def cvss_severity(self, vuln_id: str) -> Severity | None:
         """The highest CVSS-based severity any advisory about ``vuln_id`` carries (e.g. the GHSA or the
         Debian record of a CVE that Alpine's secdb lists without a score)."""
         if vuln_id in self._cvss:
             return self._cvss[vuln_id]
-        rows = self._rows(
-            "SELECT severity, score, severity_source, vector, id FROM advisory WHERE vuln_id = ?"
-            " AND severity_source LIKE 'CVSS%' AND withdrawn IS NULL ORDER BY score DESC, id LIMIT 1",
-            (vuln_id,),
-        )
+        rows = self._rows(CVSS_OF, (vuln_id,))
         row = rows[0] if rows else None
         found = None if row is None else Severity(row[0], row[1], f"{row[2]} via {row[4]}", row[3])
         self._cvss[vuln_id] = found
@@ -546,4 +695,7 @@ class VulnDB:
         )
 
     def feed_states(self) -> dict[str, FeedState]:
-        return {f.ecosystem: f for f in self.status().feeds}
+        """The conditional-request state of every downloaded ecosystem (the feed table alone: a scan asks
+        this before every run, and ``status``'s counts scan the whole affected table)."""
+        rows = self._rows("SELECT ecosystem, url, etag, last_modified, fetched_at FROM feed ORDER BY ecosystem")
+        return {r[0]: FeedState(*r) for r in rows}

@@ -10,21 +10,23 @@ renamed over the old one, so an interrupted update leaves the old file as it was
 
 from __future__ import annotations
 
-import http.client
 import os
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from giropops.errors import VulnError, quote_for_error
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.vuln.db import store
-from giropops.vuln.db.importer import ImportReport, import_into
+
+if TYPE_CHECKING:
+    from giropops.vuln.db.importer import ImportReport
+
+# The HTTP client, zip reader and importer are imported by the functions that use them: every scan imports
+# this module (through ``ensure``) for its constants, and most scans download nothing.
 
 DEFAULT_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
 BASE_URL_ENV = "GIROPOPS_OSV_URL"
@@ -54,8 +56,15 @@ class UnreachableError(UpdateError):
 class UpdateResult:
     fetched: list[str] = field(default_factory=list)
     not_modified: list[str] = field(default_factory=list)
-    report: ImportReport = field(default_factory=ImportReport)
+    unchanged: list[str] = field(default_factory=list)  # downloaded (no 304) but the same file: not re-imported
+    report: ImportReport = field(default_factory=lambda: _new_report())
     swapped: bool = False
+
+
+def _new_report() -> ImportReport:
+    from giropops.vuln.db.importer import ImportReport
+
+    return ImportReport()
 
 
 def base_url(explicit: str | None = None) -> str:
@@ -78,6 +87,10 @@ def canonical_ecosystem(name: str) -> str:
 def _download(url: str, dest: Path, prior: store.FeedState | None, progress: Progress,
               timeout: float) -> tuple[bool, str | None, str | None]:
     """Fetch ``url`` into ``dest``; (changed, etag, last_modified).  Raises UpdateError on any failure."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
     headers = {"User-Agent": "giropops"}
     if prior is not None and prior.url == url:
         if prior.etag:
@@ -137,11 +150,17 @@ def update(db_path: Path, ecosystems: Sequence[str] | None = None, url: str | No
 
 def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, progress: Progress,
                    timeout: float) -> UpdateResult:
+    import zipfile
+
+    from giropops.vuln.db.importer import import_into
+
     prior: dict[str, store.FeedState] = {}
+    digests: dict[str, str] = {}
     if db_path.exists():
         try:
             with store.VulnDB(db_path) as db:
                 prior = db.feed_states()
+                digests = db.feed_digests()
         except store.OldSchemaError:
             prior = {}  # built by an older giropops: download everything again, rebuild() starts afresh
     wanted = [canonical_ecosystem(e) for e in (ecosystems or (sorted(prior) or DEFAULT_ECOSYSTEMS))]
@@ -150,13 +169,15 @@ def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, p
             raise UpdateError(f"ecosystem {eco!r} cannot be used: {UNSUPPORTED_ECOSYSTEMS[eco]}")
     result = UpdateResult()
     with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent) as tmp:
-        downloads: list[tuple[str, Path, store.FeedState]] = []
-        for eco in wanted:
+        downloads: list[tuple[str, Path, store.FeedState, str]] = []
+        new_states: list[store.FeedState] = []  # same content under a new ETag / Last-Modified
+        for index, eco in enumerate(wanted):
             if not eco or "/" in eco or eco.startswith("."):
                 raise UpdateError(f"invalid ecosystem name {quote_for_error(eco)}")
             eco_url = f"{base}/{urllib.parse.quote(eco)}/all.zip"
-            dest = Path(tmp) / f"{len(downloads)}.zip"
-            changed, etag, last_modified = _download(eco_url, dest, prior.get(eco), progress, timeout)
+            dest = Path(tmp) / f"{index}.zip"
+            old = prior.get(eco)
+            changed, etag, last_modified = _download(eco_url, dest, old, progress, timeout)
             if not changed:
                 result.not_modified.append(eco)
                 continue
@@ -167,14 +188,35 @@ def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, p
                 raise UpdateError(f"{eco_url} is not a readable zip: {exc}") from exc
             if bad is not None:
                 raise UpdateError(f"{eco_url}: corrupt member {bad}")
-            downloads.append((eco, dest, store.FeedState(eco, eco_url, etag, last_modified, store.now_utc())))
+            state = store.FeedState(eco, eco_url, etag, last_modified, store.now_utc())
+            digest = _sha256(dest)
+            if old is not None and old.url == eco_url and digests.get(eco) == digest:
+                # a server that ignores conditional requests, or a new ETag on the same bytes: what the
+                # database holds is this file already
+                result.unchanged.append(eco)
+                if (old.etag, old.last_modified) != (etag, last_modified):
+                    new_states.append(state)
+                continue
+            downloads.append((eco, dest, state, digest))
             result.fetched.append(eco)
-        if not downloads:
+        if not downloads and not new_states:
             return result
         with store.rebuild(db_path) as writer:
-            for eco, dest, state in downloads:
+            for eco, dest, state, digest in downloads:
                 writer.drop_ecosystem(eco)
                 import_into(writer, [dest], result.report, source_tag=f"feed:{eco}", progress=progress)
-                writer.set_feed(state)
+                writer.set_feed(state, digest)
+            for state in new_states:
+                writer.set_feed(state, digests[state.ecosystem])
         result.swapped = True
     return result
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

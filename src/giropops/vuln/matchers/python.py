@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from packaging.utils import canonicalize_name
-
 from giropops.sbom.model import Distro, Package
 from giropops.vuln.matchers.interface import Matcher, Query
 from giropops.vuln.versions import PEP440
+from giropops.vuln.versions.pep440 import canonical_name
 
 
 class PythonMatcher(Matcher):
@@ -14,4 +13,4 @@ class PythonMatcher(Matcher):
     package_types = ("python",)
 
     def queries(self, package: Package, distro: Distro | None) -> list[Query]:
-        return [Query("PyPI", canonicalize_name(package.name), package.version, PEP440)]
+        return [Query("PyPI", canonical_name(package.name), package.version, PEP440)]
