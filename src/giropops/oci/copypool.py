@@ -8,9 +8,10 @@ once; pushes use the same bound.  Four keep a link busy while one layer is hashe
 more add sockets and memory, not speed, on the machines this runs on.
 
 ``run_jobs`` runs tasks on at most ``jobs`` threads.  Each task gets a ``Cancel`` whose
-``check`` it calls between chunks: the first failure cancels the tasks not started yet and makes
-the running ones stop at their next chunk, and it is re-raised only once every task has stopped,
-so the caller's clean-up (removing a temporary file) never races a writer.
+``check`` it calls between chunks: the first failure (or an interrupt of the waiting thread)
+cancels the tasks not started yet, makes the running ones stop at their next chunk and cuts the
+registry connections they are blocked on; it is re-raised only once every task has stopped, so
+the caller's clean-up (removing a temporary file) never races a writer.
 
 ``write_tar`` writes a tarball whose blob members are filled in parallel with ``os.pwrite`` at
 offsets known in advance (a member's header depends only on its name and size): byte for byte
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import tarfile
 import threading
 from collections.abc import Callable, Sequence
@@ -47,46 +49,85 @@ class Cancelled(Exception):
 
 
 class Cancel:
-    """Shared by the tasks of one ``run_jobs``: set on the first failure."""
+    """Shared by the tasks of one ``run_jobs``: set on the first failure (or an interrupt)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: set[int] = set()  # the workers inside a task now
 
     def set(self) -> None:
+        """Stop every task: at its next ``check``, and at once for registry transfers blocked on a read."""
         self._event.set()
+        with self._lock:
+            threads = frozenset(self._threads)
+        # Only when the registry client is in use (a local copy never imports it): cut the connections
+        # the workers read from, so that a stalled server cannot hold the clean-up (Ctrl-C, SIGTERM).
+        deadline = sys.modules.get("giropops.oci.registry.deadline")
+        if threads and deadline is not None:
+            deadline.abort_threads(threads)
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
 
     def check(self) -> None:
         if self._event.is_set():
             raise Cancelled("cancelled: another transfer failed")
+
+    def run(self, task: Task) -> None:
+        """``task(self)`` on this thread, which ``set`` may abort."""
+        me = threading.get_ident()
+        with self._lock:
+            self._threads.add(me)  # before the check: a ``set`` now either sees this thread or is seen
+        try:
+            self.check()  # not started before the failure: not started at all
+            task(self)
+        finally:
+            with self._lock:
+                self._threads.discard(me)
+            deadline = sys.modules.get("giropops.oci.registry.deadline")
+            if deadline is not None:
+                deadline.release_thread(me)
 
 
 Task = Callable[[Cancel], None]
 
 
 def run_jobs(tasks: Sequence[Task], jobs: int = DEFAULT_JOBS) -> None:
-    """Run every task, at most ``jobs`` at a time; the first failure (in task order) is raised."""
+    """Run every task, at most ``jobs`` at a time; the first failure is raised once all have stopped.
+
+    What tasks raise after the first failure (being cancelled, or cut off) is its consequence, not news.
+    """
     cancel = Cancel()
     if jobs <= 1 or len(tasks) <= 1:
         for task in tasks:
             task(cancel)
         return
-    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+    from concurrent.futures import ThreadPoolExecutor
+
+    first: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(task: Task) -> None:
+        try:
+            cancel.run(task)
+        except Exception as exc:  # noqa: BLE001 - any task's failure is the copy's, raised below
+            with lock:
+                if not first and not cancel.is_set():
+                    first.append(exc)
+            cancel.set()
 
     pool = ThreadPoolExecutor(max_workers=min(jobs, len(tasks)), thread_name_prefix="giropops-copy")
     try:
-        futures = [pool.submit(task, cancel) for task in tasks]
-        wait(futures, return_when=FIRST_EXCEPTION)
-    except BaseException:  # interrupted while waiting: stop the workers before the caller cleans up
+        for task in tasks:
+            pool.submit(worker, task)
+        pool.shutdown(wait=True)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): stop the workers before the caller cleans up
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    if any(f.done() and not f.cancelled() and f.exception() is not None for f in futures):
-        cancel.set()
-    pool.shutdown(wait=True, cancel_futures=True)
-    errors = [e for f in futures if not f.cancelled() and (e := f.exception()) is not None]
-    real = [e for e in errors if not isinstance(e, Cancelled)]
-    if real or errors:
-        raise (real or errors)[0]
+    if first:
+        raise first[0]
 
 
 class Source(Protocol):

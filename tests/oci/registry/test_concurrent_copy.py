@@ -32,7 +32,7 @@ LAYERS = 8
 
 
 def giropops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "giropops", *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", "giropops", *args], capture_output=True, text=True, timeout=120)
 
 
 def skopeo(*args: str) -> str:
@@ -93,6 +93,31 @@ def test_a_corrupt_layer_in_the_middle_fails_the_pull_and_leaves_nothing(registr
     assert len(lines) == 1, proc.stderr
     assert str(bad) in lines[0] and "does not match its digest" in lines[0]
     assert list(out.iterdir()) == []  # no archive, no layout, no temporary file
+
+
+@pytest.mark.parametrize("dest", ["archive://{d}/out.tar", "oci-dir://{d}/out"])
+def test_a_failed_layer_cuts_off_a_transfer_that_hangs(registry, pushed, tmp_path, dest):
+    # One layer's GET never gets an answer (the request deadline is 300 s); another layer is corrupt.
+    # The corrupt one fails the copy, which must stop the hanging transfer instead of waiting for it.
+    img, name = pushed
+    bad, stuck = img.manifest.layers[2].digest, img.manifest.layers[5].digest
+    faults = [
+        Fault(lambda method, path: method == "GET" and path.endswith(f"/blobs/{bad}"), times=None,
+              corrupt=True, delay=0.5),  # fails once the stuck GET is surely in flight
+        Fault(lambda method, path: method == "GET" and path.endswith(f"/blobs/{stuck}"), times=None, hang=True),
+    ]
+    out = tmp_path / "dest"
+    out.mkdir()
+    with FaultProxy(registry.port, faults) as proxy:
+        # the subprocess timeout only turns a hang into a failure; nothing here measures time
+        proc = giropops("copy", "-q", "--jobs", "8", f"{proxy.host}/{name}", dest.format(d=out))
+        hung = [path for _m, path, what in proxy.log if what == "hung"]
+    assert hung == [f"/v2/{name.split(':')[0]}/blobs/{stuck}"]
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and "does not match its digest" in lines[0], proc.stderr
+    assert list(out.iterdir()) == []
 
 
 def test_jobs_out_of_range_is_a_usage_error(tmp_path):

@@ -174,6 +174,8 @@ class _ResponseStream(io.RawIOBase):
     def _check_speed(self) -> None:
         if self._watch is not None and self._watch.fired is not None:
             self._resp.close()
+            if self._watch.fired == deadline.CANCELLED:  # another transfer of the same copy failed
+                raise BlobError(f"{self._what}: cancelled")
             raise self._too_slow() if self._too_slow else BlobError(f"{self._what}: the transfer is too slow")
 
     def readinto(self, b: Any) -> int:
