@@ -99,8 +99,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("--all-platforms", action="store_true", help="copy a whole index, every platform")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
         p.add_argument("--jobs", "-j", type=int, default=4, metavar="N",
-                       help="layers transferred at once, one connection each (default: 4, between crane's "
-                            "--jobs and skopeo's 6 per image; 1: one after the other)")
+                       help="layers transferred at once, one connection each (default: 4; crane uses one per "
+                            "CPU, skopeo 6 per image; 1: one after the other)")
         p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
                        help="push blobs in chunks of this size (default: one request per blob)")
         if name != "pull":

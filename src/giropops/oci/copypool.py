@@ -1,8 +1,8 @@
 """Copying several blobs at once: a bounded pool of threads, the first failure stopping the rest.
 
 A pull (registry -> archive or layout) spends its time waiting on the network, hashing and
-writing; fetching a few layers at once overlaps them, as crane (``--jobs``) and skopeo (six
-layers per image) do.  ``DEFAULT_JOBS`` (4, the ``--jobs`` default of ``giropops copy``) bounds
+writing; fetching a few layers at once overlaps them, as crane (``--jobs``, one per CPU by default)
+and skopeo (six layers per image) do.  ``DEFAULT_JOBS`` (4, the ``--jobs`` default of ``giropops copy``) bounds
 the layers in flight, so a pull never holds more than that many blob downloads (connections) at
 once; pushes use the same bound.  Four keep a link busy while one layer is hashed or written;
 more add sockets and memory, not speed, on the machines this runs on.

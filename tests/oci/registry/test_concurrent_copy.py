@@ -22,6 +22,8 @@ from giropops.oci.copypool import Cancel, Cancelled, run_jobs, write_tar
 from giropops.oci.image import Image
 from giropops.oci.layout import BlobSource
 from giropops.oci.model import Digest
+from giropops.oci.reference import Reference
+from giropops.oci.registry import write_registry
 from giropops.oci.transport import write_image
 from giropops.progress import NO_PROGRESS
 from tests.support.faultproxy import Fault, FaultProxy, blob_get
@@ -44,7 +46,8 @@ def skopeo(*args: str) -> str:
 @pytest.fixture(scope="module")
 def pushed(registry: Registry) -> tuple[Image, str]:
     img = random_image(1900, layers=LAYERS, size=300_000)
-    write_image(img, f"registry://{registry.host}/concurrent/img:1")
+    # no blob-info cache: a module fixture runs before the per-test cache directory is set
+    write_registry(img, Reference.parse(f"{registry.host}/concurrent/img:1"), blob_cache=None)
     return img, "concurrent/img:1"
 
 
@@ -118,6 +121,22 @@ def test_a_failed_layer_cuts_off_a_transfer_that_hangs(registry, pushed, tmp_pat
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and str(bad) in lines[0] and "does not match its digest" in lines[0], proc.stderr
     assert list(out.iterdir()) == []
+
+
+def test_a_push_uploads_several_layers_at_once_and_never_more_than_jobs(registry, pushed, tmp_path):
+    img, _ = pushed
+    write_image(img, f"oci-dir://{tmp_path}/src:s")
+
+    def upload(method: str, path: str) -> bool:
+        return method == "PUT" and "/blobs/uploads/" in path
+
+    with FaultProxy(registry.port, [Fault(upload, times=None, delay=0.3)], counted=upload) as proxy:
+        proc = giropops("copy", "-q", "--jobs", "3", f"oci-dir://{tmp_path}/src:s",
+                        f"{proxy.host}/concurrent/pushed:1")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(img.digest)
+    assert 2 <= proxy.max_in_flight <= 3
+    assert len([p for m, p, _ in proxy.log if upload(m, p)]) == LAYERS + 1  # each layer and the config once
 
 
 def test_jobs_out_of_range_is_a_usage_error(tmp_path):
