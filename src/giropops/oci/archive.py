@@ -30,13 +30,13 @@ import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from giropops import jsonio
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, decompressed
-from giropops.oci.copypool import DEFAULT_JOBS, Member, write_tar
+from giropops.oci.copypool import DEFAULT_JOBS, write_tar
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.layout import (
     CONTAINERD_NAME,
@@ -63,6 +63,9 @@ from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Platform,
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.tmpfiles import mkstemp
+
+if TYPE_CHECKING:
+    from giropops.oci.copypool import Member
 
 _CHUNK = 1 << 20
 _BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]+)$")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import tarfile
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
@@ -34,7 +33,11 @@ from giropops.errors import BlobError
 from giropops.progress import Progress
 
 if TYPE_CHECKING:
+    import tarfile
+
     from giropops.oci.model import Digest
+
+    Member = tuple[tarfile.TarInfo, "bytes | Source"]
 
 #: Blobs transferred at once by default (``giropops copy --jobs``).
 DEFAULT_JOBS = 4
@@ -179,15 +182,14 @@ def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
         offset += n
 
 
-Member = tuple[tarfile.TarInfo, "bytes | Source"]
-
-
 def write_tar(fd: int, members: Sequence[Member], progress: Progress, jobs: int = DEFAULT_JOBS) -> int:
     """Write ``members`` (header, then bytes or a blob to stream) as ``tarfile`` would; the tar's size.
 
     ``fd`` is a new, empty file.  Headers, documents and the end-of-archive blocks are written
     first; the blobs then fill their places, ``jobs`` at a time.
     """
+    import tarfile  # writing archives only: layouts and pushes use this module too
+
     fills: list[tuple[int, Source]] = []
     offset = 0
     for info, content in members:
