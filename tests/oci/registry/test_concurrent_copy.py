@@ -147,6 +147,17 @@ def test_jobs_out_of_range_is_a_usage_error(tmp_path):
     assert not (tmp_path / "x.tar").exists()
 
 
+def test_the_jobs_default_and_bound_are_one_everywhere():
+    # the literals kept apart so that `giropops --help` need not import the copy machinery
+    from giropops.cli import copy as cli_copy
+    from giropops.oci import copypool
+    from giropops.oci.registry import remote
+    from giropops.oci.transport import TransportOptions
+
+    assert TransportOptions().jobs == remote.PUSH_PARALLELISM == copypool.DEFAULT_JOBS == 4
+    assert cli_copy._MAX_JOBS == copypool.MAX_JOBS
+
+
 # --- the pieces -----------------------------------------------------------------------------------
 
 
