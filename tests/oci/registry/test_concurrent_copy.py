@@ -9,6 +9,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
+import pty
 import subprocess
 import sys
 import tarfile
@@ -70,6 +72,38 @@ def test_a_pull_has_several_layer_gets_in_flight_and_never_more_than_jobs(regist
     src = f"oci-archive:{tmp_path}/out.tar" if dest.startswith("archive") else f"oci:{tmp_path}/out"
     skopeo("copy", "-q", src, f"dir:{tmp_path}/by-skopeo")
     assert (tmp_path / "by-skopeo" / "manifest.json").read_bytes() == img.raw_manifest
+
+
+def test_progress_on_a_terminal_ends_each_layer_once_with_its_own_line(registry, pushed, tmp_path):
+    img, name = pushed
+    master, slave = pty.openpty()
+    try:
+        with slow_blobs(registry) as proxy:
+            proc = subprocess.run(
+                [sys.executable, "-m", "giropops", "copy", f"{proxy.host}/{name}", f"archive://{tmp_path}/p.tar"],
+                stdout=subprocess.PIPE, stderr=slave, timeout=120,
+            )
+        os.close(slave)
+        slave = -1
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        os.close(master)
+        if slave != -1:
+            os.close(slave)
+    assert proc.returncode == 0
+    shown = b"".join(chunks).decode(errors="replace")
+    # each finished line is what follows the last "clear line" before its newline
+    finished = [line.rsplit("\x1b[2K", 1)[-1] for line in shown.replace("\r\n", "\n").split("\n")]
+    done = [line for line in finished if line.endswith(": done")]
+    assert sorted(done) == sorted(f"layer {d.digest.short}: done" for d in img.manifest.layers)
 
 
 def test_jobs_1_fetches_one_layer_at_a_time(registry, pushed, tmp_path):
