@@ -199,7 +199,10 @@ class FaultProxy:
                 paging = proxy.paginate_tags and url.path.endswith("/tags/list") and "n" in query
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    headers: dict[str, str] = {}
+                    for k, v in self.headers.items():  # repeated headers (skopeo's Accept lines) joined
+                        if k.lower() not in HOP_BY_HOP:
+                            headers[k] = f"{headers[k]}, {v}" if k in headers else v
                     target = url.path if paging else self.path
                     conn.request(method, target, body=body if (body or length) else None, headers=headers)
                     resp = conn.getresponse()
