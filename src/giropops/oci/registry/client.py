@@ -218,7 +218,7 @@ class _ResponseStream(io.RawIOBase):
 
 
 class RegistryClient:
-    """A client for one registry host.  Thread-safe: blobs may be pushed in parallel."""
+    """A client for one registry host.  Thread-safe: blobs may be pulled and pushed in parallel."""
 
     def __init__(self, host: str, options: RegistryOptions = RegistryOptions()) -> None:
         self.host = host

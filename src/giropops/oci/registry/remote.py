@@ -1,7 +1,8 @@
 """Images in a registry as lazy ``Image`` / ``ImageIndex`` objects, and pushing any image to one.
 
 Reading fetches the manifest up front (its media type decides what we have) and
-everything else on demand: the config on first use, each layer only when opened.
+everything else on demand: the config on first use, each layer only when opened (a
+pull to an archive or layout opens ``--jobs`` of them at once: ``giropops.oci.copypool``).
 
 Writing goes bottom-up so a registry never sees a dangling reference: all blobs
 (config and layers, in parallel on a small bounded pool, each skipped when the
