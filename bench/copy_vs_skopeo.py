@@ -3,7 +3,10 @@
 Both tools run in the same process tree against the same local registry
 (``docker-registry`` on loopback) and the same input, one after the other,
 alternating who goes first over ``--rounds`` rounds; the best time of each is
-reported with the ratio giropops/skopeo (below 1.0: we are faster).
+reported with the ratio giropops/skopeo (below 1.0: we are faster).  Pulls run once
+more with ``--jobs 1`` (one layer at a time) to show what fetching layers concurrently gives,
+and both again through a loopback proxy that answers every blob GET 100 ms late (a registry
+across a network, where layers in flight at once matter).
 
 Pushes run in series into a fresh registry per tool and round: cold (nothing
 there), warm into the same repository (another tag: every blob is there
@@ -21,6 +24,7 @@ after the first push.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import subprocess
@@ -34,6 +38,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from tests.support.faultproxy import Fault, FaultProxy, blob_get  # noqa: E402
 from tests.support.services import Registry, require_binary  # noqa: E402
 
 from giropops.oci import mutate  # noqa: E402
@@ -87,12 +92,16 @@ def main() -> int:
     args = ap.parse_args()
     skopeo = require_binary("skopeo")
     giropops = [sys.executable, "-m", "giropops"]
+    # Byte-compile once, as an installed package is: with PYTHONDONTWRITEBYTECODE set (it is on the
+    # shared machines) every run would compile each module it imports again, ~0.1 s of every copy.
+    run([sys.executable, "-m", "compileall", "-q", str(REPO_ROOT / "src")])
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
         work = Path(tmp)
         os.environ["GIROPOPS_CACHE_DIR"] = str(work / "giropops-cache")  # ours, and inherited by every run
         (work / "registry").mkdir()
         reg = Registry(work / "registry")
         reg.start()
+        proxies = contextlib.ExitStack()
         try:
             print(f"building a ~{args.size_mb} MB image ...", flush=True)
             img = build_image(args.size_mb, work)
@@ -109,6 +118,11 @@ def main() -> int:
             cases = [
                 ("registry -> archive", "", "docker-archive", "pull"),
                 ("registry -> archive", "", "oci-archive", "pull"),
+                ("registry -> archive", "--jobs 1", "oci-archive", "pull"),  # ours one layer at a time
+                # every blob GET answered 100 ms late (a registry across a network): layers in flight at once
+                # is what wins there; the proxy forwards whole bodies, the same for both tools
+                ("registry+100ms -> archive", "", "oci-archive", "pull"),
+                ("registry+100ms -> archive", "--jobs 1", "oci-archive", "pull"),
                 ("archive -> registry", "giropops (gzip)", "docker-archive", "push"),
                 ("archive -> registry", "giropops (gzip)", "oci-archive", "push"),
                 ("archive -> registry", "skopeo (tar)", "docker-archive", "push"),
@@ -118,6 +132,7 @@ def main() -> int:
             for label, source, fmt, direction in cases:
                 for w in (("",) if direction == "pull" else warmth):
                     results[(label, source, fmt, w)] = {"giropops": [], "skopeo": []}
+            slow = proxies.enter_context(FaultProxy(reg.port, [Fault(blob_get, times=None, delay=0.1)]))
             for r in range(args.rounds):
                 order = ["giropops", "skopeo"] if r % 2 == 0 else ["skopeo", "giropops"]
                 for label, source, fmt, direction in cases:
@@ -125,10 +140,12 @@ def main() -> int:
                         if direction == "pull":
                             key = (label, source, fmt, "")
                             out = work / f"{tool}-{fmt}-{r}.tar"
+                            pull_src = src if "+100ms" not in label else f"{slow.host}/bench/src:1"
                             if tool == "giropops":
-                                cmd = [*giropops, "copy", "-q", f"registry://{src}", f"archive://{out}"]
+                                cmd = [*giropops, "copy", "-q", *source.split(), f"registry://{pull_src}",
+                                       f"archive://{out}"]
                             else:
-                                cmd = [skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{src}",
+                                cmd = [skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{pull_src}",
                                        f"{fmt}:{out}:bench/src:1"]
                             results[key][tool].append(timed(lambda c=cmd: run(c)))
                             out.unlink()
@@ -152,16 +169,18 @@ def main() -> int:
                         finally:
                             target.stop()
         finally:
+            proxies.close()
             reg.stop()
-    print(f"\n{'operation':<22}{'source archive':<17}{'skopeo reads':<16}{'registry':<18}"
+    print(f"\n{'operation':<27}{'source archive':<17}{'skopeo reads':<16}{'registry':<18}"
           f"{'giropops':>10}{'skopeo':>10}{'ratio':>8}")
     for (label, source, fmt, w), times in results.items():
         ours, theirs = min(times["giropops"]), min(times["skopeo"])
-        print(f"{label:<22}{source or '-':<17}{fmt:<16}{w or '-':<18}{ours:>9.3f}s{theirs:>9.3f}s{ours / theirs:>8.2f}")
+        print(f"{label:<27}{source or '-':<17}{fmt:<16}{w or '-':<18}{ours:>9.3f}s{theirs:>9.3f}s{ours / theirs:>8.2f}")
     print("(best of each over the rounds; ratio = giropops / skopeo, below 1.0 means faster.")
     print(" giropops writes/reads one tarball that is both a docker and an OCI archive; skopeo's docker-archive")
     print(" stores layers uncompressed, its oci-archive keeps the compressed blobs as we do.")
-    print(" warm: the same archive pushed again into the same registry, another tag or another repository)")
+    print(" warm: the same archive pushed again into the same registry, another tag or another repository;")
+    print(" pulls fetch --jobs 4 layers at once by default, skopeo up to 6)")
     return 0
 
 

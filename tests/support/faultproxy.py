@@ -13,7 +13,11 @@ of (or to) the real answer:
 * ``body``: forward, then replace the body (``no_length`` drops Content-Length and closes instead);
 * ``hang``: read the request and never answer (until the proxy stops);
 * ``dribble``: forward, then send the whole answer one byte every ``dribble`` seconds;
-* ``dribble_body``: forward, send the headers at once, then the body one byte every ``dribble_body`` seconds.
+* ``dribble_body``: forward, send the headers at once, then the body one byte every ``dribble_body`` seconds;
+* ``delay``: wait that many seconds before forwarding (so that concurrent requests overlap for sure).
+
+``counted`` (a predicate like a fault's) makes the proxy count the matching requests in flight at once
+(``max_in_flight``); ``max_connections`` is the most client connections it had open at once.
 
 Everything else is forwarded unchanged, Host header included, so the registry's
 upload ``Location`` URLs point back at the proxy.  ``log`` records what passed.
@@ -65,6 +69,7 @@ class Fault:
     hang: bool = False
     dribble: float = 0.0
     dribble_body: float = 0.0
+    delay: float = 0.0
 
 
 def any_request(method: str, path: str) -> bool:
@@ -80,8 +85,16 @@ def manifest_get(method: str, path: str) -> bool:
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, faults: list[Fault] | None = None, paginate_tags: bool = False) -> None:
+    def __init__(
+        self, upstream_port: int, faults: list[Fault] | None = None, paginate_tags: bool = False,
+        counted: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self.upstream_port = upstream_port
+        self.counted = counted
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.connections = 0
+        self.max_connections = 0
         self.paginate_tags = paginate_tags
         self.faults = list(faults or [])
         self.log: list[tuple[str, str, str]] = []  # (method, path, what happened)
@@ -128,7 +141,31 @@ class FaultProxy:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                with proxy._lock:
+                    proxy.connections += 1
+                    proxy.max_connections = max(proxy.max_connections, proxy.connections)
+
+            def finish(self) -> None:
+                with proxy._lock:
+                    proxy.connections -= 1
+                super().finish()
+
             def _handle(self) -> None:
+                counted = proxy.counted is not None and proxy.counted(self.command, self.path)
+                if counted:
+                    with proxy._lock:
+                        proxy.in_flight += 1
+                        proxy.max_in_flight = max(proxy.max_in_flight, proxy.in_flight)
+                try:
+                    self._handle_one()
+                finally:
+                    if counted:
+                        with proxy._lock:
+                            proxy.in_flight -= 1
+
+            def _handle_one(self) -> None:
                 method = self.command
                 if self.headers.get("Transfer-Encoding"):
                     self._send(411, {}, b"")  # our client always sends Content-Length
@@ -136,6 +173,8 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 fault = proxy._pick(method, self.path)
+                if fault is not None and fault.delay:
+                    proxy._stopping.wait(fault.delay)
                 if fault is not None and fault.hang:
                     proxy._record(method, self.path, "hung")
                     proxy._stopping.wait()
@@ -160,7 +199,10 @@ class FaultProxy:
                 paging = proxy.paginate_tags and url.path.endswith("/tags/list") and "n" in query
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                    headers: dict[str, str] = {}
+                    for k, v in self.headers.items():  # repeated headers (skopeo's Accept lines) joined
+                        if k.lower() not in HOP_BY_HOP:
+                            headers[k] = f"{headers[k]}, {v}" if k in headers else v
                     target = url.path if paging else self.path
                     conn.request(method, target, body=body if (body or length) else None, headers=headers)
                     resp = conn.getresponse()

@@ -27,6 +27,10 @@ if TYPE_CHECKING:  # the image code is imported by run, not by 'giropops copy --
     from giropops.sign.storage import Store
 
 
+#: ``giropops.oci.copypool.MAX_JOBS`` (not imported: that module loads tarfile, which --help need not).
+_MAX_JOBS = 16
+
+
 def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> None:
     """Options shared by every command that opens image specs (the registry flags come from ``main``)."""
     if platforms:
@@ -89,6 +93,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         add_transport_args(p)
         p.add_argument("--all-platforms", action="store_true", help="copy a whole index, every platform")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+        p.add_argument("--jobs", "-j", type=int, default=4, metavar="N",
+                       help="layers transferred at once, one connection each (default: 4; crane uses one per "
+                            "CPU, skopeo 6 per image; 1: one after the other)")
         p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
                        help="push blobs in chunks of this size (default: one request per blob)")
         if name != "pull":
@@ -128,12 +135,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--platform and --all-platforms exclude each other")
     if args.chunk_size is not None and args.chunk_size <= 0:
         raise UsageError("--chunk-size must be positive")
+    if not 1 <= args.jobs <= _MAX_JOBS:
+        raise UsageError(f"--jobs must be between 1 and {_MAX_JOBS}, not {args.jobs}")
     if args.with_signatures:
         for spec in (src, dst):
             if not isinstance(spec, RegistrySpec | OCIDirSpec):
                 raise UsageError(f"--with-signatures copies between registries and oci-dir:// layouts only, "
                                  f"not {spec}")
-    options = transport_options(args, name=_default_name(src))
+    options = dataclasses.replace(transport_options(args, name=_default_name(src)), jobs=args.jobs)
     # signatures name the image's digest: a copy that carries them must keep it
     if getattr(args, "preserve_digests", False) or args.with_signatures:
         options = dataclasses.replace(options, preserve_digests=True)

@@ -6,6 +6,7 @@ Redrawing is throttled so a fast copy does not spend its time writing to the ter
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -19,31 +20,37 @@ class TerminalProgress:
         self._tasks: dict[str, tuple[str, int | None, int]] = {}
         self._units: dict[str, str] = {}
         self._last_draw = 0.0
+        # Layers are copied by several threads at once (giropops.oci.copypool): one line at a time.
+        self._lock = threading.RLock()
 
     def start(self, key: str, label: str, total: int | None = None, unit: str = "B") -> None:
-        self._tasks[key] = (label, total, 0)
-        self._units[key] = unit
-        self._draw(key, force=True)
+        with self._lock:
+            self._tasks[key] = (label, total, 0)
+            self._units[key] = unit
+            self._draw(key, force=True)
 
     def advance(self, key: str, amount: int) -> None:
-        if key in self._tasks:
-            label, total, done = self._tasks[key]
-            self._tasks[key] = (label, total, done + amount)
-            self._draw(key)
+        with self._lock:
+            if key in self._tasks:
+                label, total, done = self._tasks[key]
+                self._tasks[key] = (label, total, done + amount)
+                self._draw(key)
 
     def finish(self, key: str, message: str | None = None) -> None:
-        task = self._tasks.pop(key, None)
-        self._units.pop(key, None)
-        if not self.enabled or task is None:
-            return
-        label = task[0]
-        self.stream.write(f"\r\x1b[2K{label}: {message or 'done'}\n")
-        self.stream.flush()
+        with self._lock:
+            task = self._tasks.pop(key, None)
+            self._units.pop(key, None)
+            if not self.enabled or task is None:
+                return
+            label = task[0]
+            self.stream.write(f"\r\x1b[2K{label}: {message or 'done'}\n")
+            self.stream.flush()
 
     def note(self, message: str) -> None:
-        if self.enabled:
-            self.stream.write(f"\r\x1b[2K{message}\n")
-            self.stream.flush()
+        with self._lock:
+            if self.enabled:
+                self.stream.write(f"\r\x1b[2K{message}\n")
+                self.stream.flush()
 
     def _draw(self, key: str, force: bool = False) -> None:
         if not self.enabled:

@@ -30,18 +30,18 @@ import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from giropops import jsonio
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, decompressed
+from giropops.oci.copypool import DEFAULT_JOBS, write_tar
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.layout import (
     CONTAINERD_NAME,
     LAYOUT_FILE,
     REF_NAME,
-    BlobSource,
     check_layout_file,
     layout_file_bytes,
     load_descriptor,
@@ -63,6 +63,9 @@ from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Platform,
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.tmpfiles import mkstemp
+
+if TYPE_CHECKING:
+    from giropops.oci.copypool import Member
 
 _CHUNK = 1 << 20
 _BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]+)$")
@@ -397,25 +400,6 @@ def open_archive_image(
 # --- writing ------------------------------------------------------------------------------------
 
 
-class _ProgressReader(io.RawIOBase):
-    def __init__(self, src: BinaryIO, key: str, progress: Progress) -> None:
-        super().__init__()
-        self._src = src
-        self._key = key
-        self._progress = progress
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self._src.read(len(b))
-        n = len(data)
-        memoryview(b)[:n] = data
-        if n:
-            self._progress.advance(self._key, n)
-        return n
-
-
 def _tarinfo(name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(name)
     ti.mtime = 0
@@ -428,27 +412,6 @@ def _tarinfo(name: str, size: int = 0, directory: bool = False) -> tarfile.TarIn
         ti.size = size
         ti.mode = 0o644
     return ti
-
-
-def _add_blob(tar: tarfile.TarFile, src: BlobSource, progress: Progress) -> None:
-    if src.data is not None:
-        _add_bytes(tar, f"blobs/{src.digest.algorithm}/{src.digest.hex}", src.data)
-        return
-    key = str(src.digest)
-    progress.start(key, src.label, src.size)
-    with src.open() as f:
-        reader = io.BufferedReader(_ProgressReader(f, key, progress), _CHUNK)
-        try:
-            tar.addfile(_tarinfo(f"blobs/{src.digest.algorithm}/{src.digest.hex}", src.size), reader)
-        except OSError as exc:  # tarfile: "unexpected end of data"
-            raise BlobError(f"{src.label} {src.digest}: shorter than its {src.size} bytes") from exc
-        if reader.read(1):  # reaching EOF makes the verifying reader check size and digest
-            raise BlobError(f"{src.label} {src.digest}: longer than its {src.size} bytes")
-    progress.finish(key)
-
-
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
 
 
 def _docker_images(obj: Image | ImageIndex) -> list[Image]:
@@ -464,9 +427,13 @@ def _docker_images(obj: Image | ImageIndex) -> list[Image]:
 
 
 def write_archive(
-    obj: Image | ImageIndex, path: Path, name: str | None = None, progress: Progress = NO_PROGRESS
+    obj: Image | ImageIndex, path: Path, name: str | None = None, progress: Progress = NO_PROGRESS,
+    jobs: int = DEFAULT_JOBS,
 ) -> Descriptor:
-    """Write ``obj`` as a tarball readable by ``docker load``/``podman load`` and OCI tools."""
+    """Write ``obj`` as a tarball readable by ``docker load``/``podman load`` and OCI tools.
+
+    Up to ``jobs`` layers are read (downloaded) at once, each into its place in the file.
+    """
     ref = _parse_name(name) if name else None
     if path.is_dir():
         raise ArchiveError(f"{path} is a directory; an archive destination must be a file path")
@@ -498,26 +465,27 @@ def write_archive(
             "RepoTags": repo_tags,
             "Layers": [f"blobs/{d.digest.algorithm}/{d.digest.hex}" for d in img.manifest.layers],
         })
+    members: list[Member] = [(_tarinfo("blobs", directory=True), b"")]
+    members += [(_tarinfo(f"blobs/{alg}", directory=True), b"") for alg in sorted({b.digest.algorithm for b in blobs})]
+    for src in blobs:  # layers stream in concurrently (copypool.write_tar); documents are bytes
+        content = src.data if src.data is not None else src
+        members.append((_tarinfo(f"blobs/{src.digest.algorithm}/{src.digest.hex}", src.size), content))
+    documents = [("index.json", index.to_bytes())]
+    if manifest_json:  # artifacts without filesystem layers: an OCI archive only
+        documents.append(("manifest.json", canonical_json(manifest_json)))
+    documents.append((LAYOUT_FILE, layout_file_bytes()))
+    if ref is not None and ref.tag and tagged is not None and manifest_json and tagged.manifest.layers:
+        top = tagged.config.diff_ids[-1] if tagged.config.diff_ids else tagged.manifest.layers[-1].digest
+        repo = ref.familiar().rsplit(":", 1)[0].split("@", 1)[0]
+        documents.append(("repositories", canonical_json({repo: {ref.tag: top.hex}})))
+    members += [(_tarinfo(member, len(data)), data) for member, data in documents]
     try:
         fd, tmp = mkstemp(parent, f".{path.name}.", ".tmp")
     except OSError as exc:
         raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     try:
-        with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            tar.copybufsize = _CHUNK  # type: ignore[attr-defined]
-            tar.addfile(_tarinfo("blobs", directory=True))
-            for alg in sorted({b.digest.algorithm for b in blobs}):
-                tar.addfile(_tarinfo(f"blobs/{alg}", directory=True))
-            for src in blobs:
-                _add_blob(tar, src, progress)
-            _add_bytes(tar, "index.json", index.to_bytes())
-            if manifest_json:  # artifacts without filesystem layers: an OCI archive only
-                _add_bytes(tar, "manifest.json", canonical_json(manifest_json))
-            _add_bytes(tar, LAYOUT_FILE, layout_file_bytes())
-            if ref is not None and ref.tag and tagged is not None and manifest_json and tagged.manifest.layers:
-                top = tagged.config.diff_ids[-1] if tagged.config.diff_ids else tagged.manifest.layers[-1].digest
-                repo = ref.familiar().rsplit(":", 1)[0].split("@", 1)[0]
-                _add_bytes(tar, "repositories", canonical_json({repo: {ref.tag: top.hex}}))
+        with os.fdopen(fd, "wb") as out:
+            write_tar(out.fileno(), members, progress, jobs)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:  # disk full, permissions...

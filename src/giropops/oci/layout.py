@@ -36,6 +36,7 @@ from giropops.errors import ArchiveError, BlobError, ImageReferenceError, Manife
 from giropops.fileio import atomic_write
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
+from giropops.oci.copypool import DEFAULT_JOBS, Cancel, Task, copy_into, run_jobs
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.limits import check_disk_budget
 from giropops.oci.memory import (
@@ -306,18 +307,12 @@ def plan_blobs(obj: Image | ImageIndex) -> list[BlobSource]:
     return list(out.values())
 
 
-def copy_blob(src: BlobSource, dst: BinaryIO, progress: Progress) -> None:
+def copy_blob(src: BlobSource, dst: BinaryIO, progress: Progress, cancel: Cancel | None = None) -> None:
     """Copy to EOF (so the verifying reader checks the digest), reporting progress."""
     if src.data is not None:  # manifests and configs: too small to be worth a progress line
         dst.write(src.data)
         return
-    key = str(src.digest)
-    progress.start(key, src.label, src.size)
-    with src.open() as f:
-        while chunk := f.read(_CHUNK):
-            dst.write(chunk)
-            progress.advance(key, len(chunk))
-    progress.finish(key)
+    copy_into(src, lambda chunk, _pos: dst.write(chunk), progress, cancel)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -363,7 +358,7 @@ def _blob_dir(root: Path, digest: Digest) -> Path:
         if d.is_symlink():
             raise ArchiveError(f"layout {root}: {rel} is a symbolic link; refusing to write through it")
         if not d.exists():
-            d.mkdir()
+            d.mkdir(exist_ok=True)  # another thread of the same write may have just made it
         elif not d.is_dir():
             raise ArchiveError(f"layout {root}: {rel} is not a directory")
         if d.resolve() != real_root / rel:
@@ -371,7 +366,7 @@ def _blob_dir(root: Path, digest: Digest) -> Path:
     return root / "blobs" / digest.algorithm
 
 
-def _put_blob(root: Path, src: BlobSource, progress: Progress) -> bool:
+def _put_blob(root: Path, src: BlobSource, progress: Progress, cancel: Cancel | None = None) -> bool:
     """Write one blob unless an intact copy is present; True when it was not there before.
 
     A blob already in the layout is only reused once its size and digest are checked: a corrupt
@@ -388,7 +383,7 @@ def _put_blob(root: Path, src: BlobSource, progress: Progress) -> bool:
     fd, tmp = mkstemp(path.parent, f".{src.digest.hex[:16]}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            copy_blob(src, f, progress)
+            copy_blob(src, f, progress, cancel)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -424,9 +419,13 @@ def layout_file_bytes() -> bytes:
 
 
 def write_layout(
-    obj: Image | ImageIndex, root: Path, name: str | None = None, progress: Progress = NO_PROGRESS
+    obj: Image | ImageIndex, root: Path, name: str | None = None, progress: Progress = NO_PROGRESS,
+    jobs: int = DEFAULT_JOBS,
 ) -> Descriptor:
-    """Write ``obj`` into the layout at ``root`` (created, or appended to); returns its index.json entry."""
+    """Write ``obj`` into the layout at ``root`` (created, or appended to); returns its index.json entry.
+
+    Up to ``jobs`` layers are read (downloaded) at once.
+    """
     if name is not None and (not name or any(c in name for c in "\n\x00")):
         raise ArchiveError(f"invalid image name {name!r} for a layout")
     blobs = plan_blobs(obj)
@@ -438,17 +437,32 @@ def write_layout(
     check_disk_budget(sum(b.size for b in missing), root if root.is_dir() else root.parent, f"image {entry.digest}")
     try:
         if appending:
-            _append_layout(root, blobs, entry, progress)
+            _append_layout(root, blobs, entry, progress, jobs)
         elif root.is_dir() and any(root.iterdir()):
             raise ArchiveError(f"{root} exists, is not empty and is not an OCI image layout")
         else:
-            _create_layout(root, blobs, entry, progress)
+            _create_layout(root, blobs, entry, progress, jobs)
     except OSError as exc:  # disk full, permissions...: everything written so far is already removed
         raise ArchiveError(f"cannot write layout {root}: {exc.strerror or exc}") from exc
     return entry
 
 
-def _create_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progress: Progress) -> None:
+def _put_blobs(root: Path, blobs: list[BlobSource], progress: Progress, jobs: int, added: list[Path]) -> None:
+    """Every blob into ``root``, the layers ``jobs`` at a time; ``added`` gets the paths that were new."""
+
+    def put(src: BlobSource) -> Task:
+        def task(cancel: Cancel) -> None:
+            if _put_blob(root, src, progress, cancel):
+                added.append(blob_path(root, src.digest))  # list.append: safe from several threads
+
+        return task
+
+    run_jobs([put(src) for src in blobs], jobs)
+
+
+def _create_layout(
+    root: Path, blobs: list[BlobSource], entry: Descriptor, progress: Progress, jobs: int
+) -> None:
     parent = root.parent
     if not parent.is_dir():
         raise ArchiveError(f"cannot create {root}: {parent} is not a directory")
@@ -457,8 +471,7 @@ def _create_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progr
 
     stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{root.name}.", suffix=".tmp"))
     try:
-        for src in blobs:
-            _put_blob(stage, src, progress)
+        _put_blobs(stage, blobs, progress, jobs, [])
         (stage / LAYOUT_FILE).write_bytes(layout_file_bytes())
         (stage / "index.json").write_bytes(merged_index(None, entry).to_bytes())
         os.chmod(stage, 0o755)  # noqa: S103 - a layout is meant to be readable
@@ -472,13 +485,13 @@ def _create_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progr
         _fsync_dir(parent)
 
 
-def _append_layout(root: Path, blobs: list[BlobSource], entry: Descriptor, progress: Progress) -> None:
+def _append_layout(
+    root: Path, blobs: list[BlobSource], entry: Descriptor, progress: Progress, jobs: int
+) -> None:
     layout = Layout(root)  # validates oci-layout and index.json before anything is written
     added: list[Path] = []
     try:
-        for src in blobs:
-            if _put_blob(root, src, progress):
-                added.append(blob_path(root, src.digest))
+        _put_blobs(root, blobs, progress, jobs, added)
         atomic_write(root / "index.json", merged_index(layout.top.index, entry).to_bytes())
     except BaseException:
         for p in added:

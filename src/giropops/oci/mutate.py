@@ -24,7 +24,7 @@ from giropops.errors import ImageError, quote_for_error
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import gzip_bytes
 from giropops.oci.image import Image, Layer
-from giropops.oci.memory import BlobLayer, FileSlice, Opener, build_image, descriptor_of_layer
+from giropops.oci.memory import BlobLayer, FileSlice, build_image, descriptor_of_layer
 from giropops.oci.model import Descriptor, Digest, Platform, canonical_json
 
 _CHUNK = 1 << 20
@@ -126,24 +126,6 @@ def _layer_from_stream(src: BinaryIO, compression: str, media: str) -> BlobLayer
     digest = Digest("sha256", out.hasher.hexdigest())
     size = out.size
     return BlobLayer(Descriptor(media, digest, size), Digest("sha256", diff.hexdigest()), lambda: spool.opener(size))
-
-
-def gzip_spooled(src: BinaryIO) -> tuple[Opener, Digest, int]:
-    """Gzip a stream once (as ``layer_from_tar`` does) into an anonymous temporary file.
-
-    Returns an opener of the compressed bytes (the file lives as long as the opener), their
-    digest and size.  Unlike ``layer_from_tar`` the input is not hashed: for a caller whose
-    stream already verifies itself (a layer's ``open_compressed``), that would be a second pass.
-    """
-    spool = _SpooledBlob()
-    out = _HashingWriter(spool.file)
-    gz = _GzipWriter(cast(IO[bytes], out))
-    while chunk := src.read(_CHUNK):
-        gz.write(chunk)
-    gz.close()
-    spool.file.flush()
-    size = out.size
-    return (lambda: spool.opener(size)), Digest("sha256", out.hasher.hexdigest()), size
 
 
 # --- config edits -------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ class TransportOptions:
     docker_host: str | None = None  # local://: default $DOCKER_HOST, then /var/run/docker.sock
     name: str | None = None  # name recorded in an archive/layout when the destination spec gives none
     preserve_digests: bool = False  # registry push: uncompressed layers go up as they are (no gzip, same digest)
+    jobs: int = 4  # blobs transferred at once when writing (``giropops.oci.copypool.DEFAULT_JOBS``)
 
 
 def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None, Digest | None]:
@@ -288,7 +289,7 @@ def write_image(
         with BlobInfoCache.default() as cache:
             return write_registry(
                 obj, s.ref, registry_options(options), progress=progress,
-                blob_cache=cache, compress=not options.preserve_digests,
+                blob_cache=cache, compress=not options.preserve_digests, jobs=options.jobs,
             )
     if isinstance(s, ArchiveSpec | OCIDirSpec):
         if s.digest is not None:
@@ -297,10 +298,10 @@ def write_image(
         if isinstance(s, ArchiveSpec):
             from giropops.oci.archive import write_archive
 
-            return write_archive(obj, s.path, name, progress).digest
+            return write_archive(obj, s.path, name, progress, options.jobs).digest
         from giropops.oci.layout import write_layout
 
-        return write_layout(obj, s.path, name, progress).digest
+        return write_layout(obj, s.path, name, progress, options.jobs).digest
     if isinstance(s, FSSpec):
         raise ImageError(f"{s}: fs:// is a source only; write an archive or layout instead")
     if isinstance(s, SBOMFileSpec):

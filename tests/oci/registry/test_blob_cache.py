@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tarfile
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -330,7 +331,7 @@ def _loc(i: int, repo: str = "r") -> BlobLocation:
 
 
 def test_cache_is_bounded_and_evicts_the_oldest(tmp_path: Path) -> None:
-    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5) as cache:
+    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5, refresh_after=0) as cache:
         for i in range(8):
             cache.update(add=[_loc(i)])
         assert len(cache) == 5
@@ -340,6 +341,24 @@ def test_cache_is_bounded_and_evicts_the_oldest(tmp_path: Path) -> None:
         cache.update(add=[_loc(8)])
         kept = {loc.size - 100 for loc in cache.lookup(diff_ids=[_loc(i).diff_id for i in range(9)])}
         assert kept == {3, 5, 6, 7, 8}
+
+
+def test_a_row_confirmed_within_the_refresh_time_is_not_written_again(tmp_path: Path) -> None:
+    # the same sequence as above with the default refresh time: confirming _loc(3) again so soon
+    # leaves its row as it was (no write), so it is still the oldest and the one evicted
+    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5) as cache:
+        for i in range(8):
+            cache.update(add=[_loc(i)])
+        cache.update(add=[_loc(3)])
+        cache.update(add=[_loc(8)])
+        kept = {loc.size - 100 for loc in cache.lookup(diff_ids=[_loc(i).diff_id for i in range(9)])}
+        assert kept == {4, 5, 6, 7, 8}
+        changed = replace(_loc(4), size=999)  # the registry said another size: that is written at once
+        cache.update(add=[changed])
+        assert {loc.size for loc in cache.lookup(diff_ids=[changed.diff_id])} == {999}
+        # contradicted by the registry and pushed again as the same blob in one push: the row stays
+        cache.update(add=[_loc(5)], forget=[_loc(5)])
+        assert cache.lookup(diff_ids=[_loc(5).diff_id]) == [_loc(5)]
 
 
 def _writer(path: str, worker: int, n: int) -> None:

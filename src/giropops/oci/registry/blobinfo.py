@@ -41,6 +41,11 @@ FILE_NAME = "blob-info-v1.sqlite"
 SCHEMA_VERSION = 1
 DEFAULT_MAX_ENTRIES = 50_000
 BUSY_TIMEOUT = 10.0
+#: Seconds: a row confirmed less recently than this is written again when a push confirms it once
+#: more; a fresher one is left as it is.  Eviction is least-recently-confirmed, an hour is nothing to
+#: it, and a warm push that writes nothing skips a write transaction and the WAL checkpoint on close
+#: (10-20 ms here, a good part of a warm push's own work).
+REFRESH_AFTER = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (
@@ -83,10 +88,14 @@ def _is_damage(exc: sqlite3.DatabaseError) -> bool:
 class BlobInfoCache:
     """The cache in one SQLite file; thread-safe (one connection, used under a lock)."""
 
-    def __init__(self, path: Path, max_entries: int = DEFAULT_MAX_ENTRIES, busy_timeout: float = BUSY_TIMEOUT) -> None:
+    def __init__(
+        self, path: Path, max_entries: int = DEFAULT_MAX_ENTRIES, busy_timeout: float = BUSY_TIMEOUT,
+        refresh_after: float = REFRESH_AFTER,
+    ) -> None:
         if max_entries <= 0:
             raise ValueError(f"max_entries must be positive, got {max_entries}")
         self.path = path
+        self.refresh_after_ns = int(refresh_after * 1e9)
         self.max_entries = max_entries
         self.busy_timeout = busy_timeout
         self.rebuilt = 0  # how many times a damaged or foreign file was replaced (for tests and stats)
@@ -254,6 +263,10 @@ class BlobInfoCache:
         with self._using() as conn:
             if conn is None:
                 return
+            dropped = {_key(loc) for loc in forget}  # a row forgotten and added back must be written
+            add = [loc for loc in add if _key(loc) in dropped or not _fresh(conn, loc, now, self.refresh_after_ns)]
+            if not add and not forget:
+                return
             conn.execute("BEGIN IMMEDIATE")
             for loc in forget:
                 conn.execute(
@@ -281,6 +294,22 @@ class BlobInfoCache:
                 return 0
             return int(conn.execute("SELECT count(*) FROM blobs").fetchone()[0])
         return 0
+
+
+def _key(loc: BlobLocation) -> tuple[str, str, Digest, Digest]:
+    return loc.registry, loc.repository, loc.digest, loc.diff_id
+
+
+def _fresh(conn: sqlite3.Connection, loc: BlobLocation, now: int, refresh_after_ns: int) -> bool:
+    """Whether the cache holds ``loc`` exactly as it is, confirmed less than ``refresh_after_ns`` ago."""
+    row = conn.execute(
+        "SELECT media_type, size, seen FROM blobs WHERE registry = ? AND repository = ? AND digest = ? "
+        "AND diff_id = ?",
+        (loc.registry, loc.repository, str(loc.digest), str(loc.diff_id)),
+    ).fetchone()
+    if row is None or row[0] != loc.media_type or row[1] != loc.size or not isinstance(row[2], int):
+        return False
+    return bool(0 <= now - row[2] < refresh_after_ns)
 
 
 def _location(row: tuple[object, ...]) -> BlobLocation | None:

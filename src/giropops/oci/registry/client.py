@@ -118,12 +118,17 @@ def _push(repo: str) -> str:
     return f"repository:{repo}:pull,push"
 
 
+#: Bytes a resumed connection must carry before its failures are forgiven (see ``_ResponseStream``).
+RESUME_PROGRESS = 1 << 20
+
+
 class _ResponseStream(io.RawIOBase):
     """A streaming blob body that resumes after a dropped connection.
 
     When the connection breaks mid-body, ``reopen(offset)`` asks again from that byte
-    (a ``Range`` request), up to the retry policy's attempts; the verifying reader on
-    top still checks the whole blob.  ``close`` releases the connection.
+    (a ``Range`` request), up to the retry policy's attempts in a row (a connection that
+    carries ``RESUME_PROGRESS`` bytes ends the row); the verifying reader on top still
+    checks the whole blob.  ``close`` releases the connection.
     """
 
     def __init__(
@@ -138,6 +143,8 @@ class _ResponseStream(io.RawIOBase):
         self._sleep = sleep
         self._offset = 0
         self.resumed = 0
+        self._failures = 0  # connection failures since the last connection that carried RESUME_PROGRESS
+        self._progress = 0  # bytes the current connection has carried
         self._too_slow = too_slow
         # A read returns when it has all it asked for: at the minimum speed one must take a fraction of
         # the window, or the watchdog would see no progress from a transfer that is fast enough.
@@ -148,6 +155,16 @@ class _ResponseStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def _read(self, want: int) -> bytes:
+        """What the connection has, up to ``want`` bytes: one receive (``read1``), so a big buffer costs
+        no waiting and the watchdog sees every byte as it comes; urllib3 1.x has only ``read``, held to
+        a fraction of the speed window."""
+        raw = self._resp.raw
+        read1 = getattr(raw, "read1", None)
+        if read1 is not None:
+            return bytes(read1(want, decode_content=True))
+        return bytes(raw.read(min(want, self._read_size), decode_content=True))
+
     def _hold(self, resp: requests.Response) -> deadline.Watch | None:
         """Hold the body's connection to the minimum speed (not to the request deadline) while we read it."""
         if self._policy.min_blob_rate <= 0:
@@ -157,29 +174,36 @@ class _ResponseStream(io.RawIOBase):
     def _check_speed(self) -> None:
         if self._watch is not None and self._watch.fired is not None:
             self._resp.close()
+            if self._watch.fired == deadline.CANCELLED:  # another transfer of the same copy failed
+                raise BlobError(f"{self._what}: cancelled")
             raise self._too_slow() if self._too_slow else BlobError(f"{self._what}: the transfer is too slow")
 
     def readinto(self, b: Any) -> int:
-        failures = 0
         while True:
             try:
-                data = self._resp.raw.read(min(len(b), self._read_size), decode_content=True)
+                data = self._read(len(b))
                 self._check_speed()
                 break
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 self._check_speed()
                 self._resp.close()
-                failures += 1
-                if failures >= self._policy.attempts:
+                self._failures += 1
+                self._progress = 0
+                if self._failures >= self._policy.attempts:
                     raise BlobError(
                         f"{self._what}: connection failed while reading at byte {self._offset}, "
-                        f"{failures} times ({type(exc).__name__})"
+                        f"{self._failures} times ({type(exc).__name__})"
                     ) from exc
-                self._sleep(self._policy.delay(failures - 1, None))
+                self._sleep(self._policy.delay(self._failures - 1, None))
                 self._resp = self._reopen(self._offset)
                 self._watch = self._hold(self._resp)
                 self.resumed += 1
         n = len(data)
+        # Failures count until a connection has carried RESUME_PROGRESS bytes: a server that breaks
+        # every connection after a few bytes cannot keep us resuming for ever.
+        self._progress += n
+        if self._progress >= RESUME_PROGRESS:
+            self._failures = 0
         if self._watch is not None:
             self._watch.received += n
         memoryview(b)[:n] = data
@@ -194,7 +218,7 @@ class _ResponseStream(io.RawIOBase):
 
 
 class RegistryClient:
-    """A client for one registry host.  Thread-safe: blobs may be pushed in parallel."""
+    """A client for one registry host.  Thread-safe: blobs may be pulled and pushed in parallel."""
 
     def __init__(self, host: str, options: RegistryOptions = RegistryOptions()) -> None:
         self.host = host

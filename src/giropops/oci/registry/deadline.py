@@ -32,6 +32,7 @@ POLL_SECONDS = 0.05
 
 DEADLINE = "deadline"
 TOO_SLOW = "too slow"
+CANCELLED = "cancelled"
 
 _local = threading.local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
 
@@ -48,6 +49,7 @@ class Watch:
     mark_time: float = field(default_factory=time.monotonic)
     mark_bytes: int = 0
     fired: str | None = None
+    thread: int = field(default_factory=threading.get_ident)  # the thread sending on the connection
 
 
 class _Watchdog:
@@ -85,6 +87,14 @@ class _Watchdog:
     def forget(self, conn: object) -> None:
         self._gone.append(id(conn))
 
+    def abort_threads(self, threads: frozenset[int]) -> None:
+        """Cut the connections these threads are using now, so that their blocked reads end at once."""
+        with self._lock:
+            self._tidy()
+            watches = [w for w in self._watches.values() if w.thread in threads and w.fired is None]
+        for w in watches:
+            _fire(w, CANCELLED)
+
     def _run(self) -> None:
         while True:
             time.sleep(POLL_SECONDS)
@@ -115,6 +125,27 @@ def _fire(w: Watch, why: str) -> None:
 
 
 WATCHDOG = _Watchdog()
+
+
+_aborted: set[int] = set()  # threads of a cancelled copy: they send nothing more until released
+
+
+def abort_threads(threads: frozenset[int]) -> None:
+    """``giropops.oci.copypool``'s hook: a cancelled copy stops its other transfers without waiting.
+
+    Their connections in use are cut now, and any request they would send next (a retry, a resume)
+    fails at once (``aborted``), until ``release_thread``."""
+    _aborted.update(threads)
+    WATCHDOG.abort_threads(threads)
+
+
+def release_thread(thread: int) -> None:
+    _aborted.discard(thread)
+
+
+def aborted() -> bool:
+    """Whether this thread's transfers were cancelled (``abort_threads``)."""
+    return threading.get_ident() in _aborted
 
 
 def set_deadline(deadline: float | None) -> None:
@@ -148,6 +179,8 @@ class _Tracked:
     """Mix-in for urllib3 connections: register with the sending thread's deadline; forget when closed."""
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        if aborted():
+            raise ConnectionAbortedError("the copy was cancelled")
         WATCHDOG.watch(self, current_deadline())  # type: ignore[arg-type]
         super().request(*args, **kwargs)  # type: ignore[misc]
 

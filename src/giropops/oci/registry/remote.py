@@ -1,7 +1,8 @@
 """Images in a registry as lazy ``Image`` / ``ImageIndex`` objects, and pushing any image to one.
 
 Reading fetches the manifest up front (its media type decides what we have) and
-everything else on demand: the config on first use, each layer only when opened.
+everything else on demand: the config on first use, each layer only when opened (a
+pull to an archive or layout opens ``--jobs`` of them at once: ``giropops.oci.copypool``).
 
 Writing goes bottom-up so a registry never sees a dangling reference: all blobs
 (config and layers, in parallel on a small bounded pool, each skipped when the
@@ -42,7 +43,8 @@ from giropops.oci.registry.blobinfo import BlobInfoCache, BlobLocation
 from giropops.oci.registry.client import RegistryClient, RegistryOptions
 from giropops.progress import NO_PROGRESS, Progress
 
-#: Blobs uploaded at once; a couple of streams saturate a link, more only add memory and sockets.
+#: Blobs uploaded at once by default (``write_registry(jobs=...)``, ``giropops copy --jobs``); a couple of
+#: streams saturate a link, more only add memory and sockets.
 PUSH_PARALLELISM = 4
 
 _NON_DISTRIBUTABLE = frozenset({mt.DOCKER_LAYER_FOREIGN_GZIP, mt.OCI_LAYER_ND_GZIP})
@@ -292,12 +294,12 @@ class _Pusher:
             self.progress.start(key, desc.digest.short, loc.size)
             self.progress.finish(key, how)
             return Descriptor(target, loc.digest, loc.size, desc.annotations)
-        from giropops.oci.mutate import gzip_spooled  # compressing only (imports zstandard)
+        from giropops.oci.copygzip import gzip_for_push  # compressing only
 
         self.progress.note(f"compressing layer {desc.digest.short}")
         # One pass: the stream checks its own digest (the diff_id) at EOF, raising BlobError on a mismatch.
         with layer.open_compressed() as src:
-            opener, digest, size = gzip_spooled(src)
+            opener, digest, size = gzip_for_push(src)
         self.client.push_blob(self.repo, digest, size, opener, None, self.progress)
         self._learn(self.here(diff_id, digest, target, size))
         return Descriptor(target, digest, size, desc.annotations)
@@ -408,6 +410,7 @@ def write_registry(
     *,
     blob_cache: BlobInfoCache | None = None,
     compress: bool = True,
+    jobs: int = PUSH_PARALLELISM,
 ) -> Digest:
     """Push ``obj`` to ``ref``; returns the digest of the top manifest as pushed.
 
@@ -417,6 +420,7 @@ def write_registry(
     A reference with a digest pins the manifest, so nothing is rewritten then.
     ``blob_cache`` remembers which compressed blob each layer became, and where, so a layer
     pushed before costs a HEAD (or a mount) instead of a read and a compression.
+    At most ``jobs`` blobs are uploaded at once.
     """
     if ref.digest is not None and ref.digest != obj.digest:
         raise ManifestError(f"{ref}: the image to push is {obj.digest}, not the digest in the reference")
@@ -434,7 +438,7 @@ def write_registry(
         children.append(obj)
         top_type = obj.media_type
     pushed: dict[Digest, tuple[bytes, Digest]] = {}
-    with ThreadPoolExecutor(max_workers=PUSH_PARALLELISM, thread_name_prefix="giropops-push") as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="giropops-push") as pool:
         pusher = _Pusher(client, repo, pool, progress, blob_cache, compress)
         per_image: list[tuple[Image, list[Future[Descriptor] | None]]] = []
         try:

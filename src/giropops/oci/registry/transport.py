@@ -205,6 +205,8 @@ class Transport:
                         f"({_root_cause(exc).split(': ', 1)[-1]}): check the registry's name and this "
                         "machine's DNS"
                     ) from exc
+                if deadline.aborted():  # another transfer of the same copy failed: no retry
+                    raise RegistryError(f"{self.host}: {what}: cancelled") from None
                 last_problem = f"connection failed ({_root_cause(exc)})"
                 if self.deadline_passed():
                     raise self.deadline_error(what, last_problem) from None

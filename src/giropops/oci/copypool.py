@@ -1,0 +1,215 @@
+"""Copying several blobs at once: a bounded pool of threads, the first failure stopping the rest.
+
+A pull (registry -> archive or layout) spends its time waiting on the network, hashing and
+writing; fetching a few layers at once overlaps them, as crane (``--jobs``, one per CPU by default)
+and skopeo (six layers per image) do.  ``DEFAULT_JOBS`` (4, the ``--jobs`` default of ``giropops copy``) bounds
+the layers in flight, so a pull never holds more than that many blob downloads (connections) at
+once; pushes use the same bound.  Four keep a link busy while one layer is hashed or written;
+more add sockets and memory, not speed, on the machines this runs on.
+
+``run_jobs`` runs tasks on at most ``jobs`` threads.  Each task gets a ``Cancel`` whose
+``check`` it calls between chunks: the first failure (or an interrupt of the waiting thread)
+cancels the tasks not started yet, makes the running ones stop at their next chunk and cuts the
+registry connections they are blocked on; it is re-raised only once every task has stopped, so
+the caller's clean-up (removing a temporary file) never races a writer.
+
+``write_tar`` writes a tarball whose blob members are filled in parallel with ``os.pwrite`` at
+offsets known in advance (a member's header depends only on its name and size): byte for byte
+the tar that ``tarfile`` writes one member after the other, without staging any layer twice.
+Every blob is read to its end, so a verifying stream checks its size and digest; a blob longer
+or shorter than declared is a ``BlobError``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
+
+from giropops.errors import BlobError
+from giropops.progress import Progress
+
+if TYPE_CHECKING:
+    import tarfile
+
+    from giropops.oci.model import Digest
+
+    Member = tuple[tarfile.TarInfo, "bytes | Source"]
+
+#: Blobs transferred at once by default (``giropops copy --jobs``).
+DEFAULT_JOBS = 4
+#: The most ``--jobs`` accepts: the registry client keeps up to 16 connections per host.
+MAX_JOBS = 16
+
+_CHUNK = 1 << 20
+
+
+class Cancelled(Exception):
+    """A task stopped because another one failed (never the error reported)."""
+
+
+class Cancel:
+    """Shared by the tasks of one ``run_jobs``: set on the first failure (or an interrupt)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: set[int] = set()  # the workers inside a task now
+
+    def set(self) -> None:
+        """Stop every task: at its next ``check``, and at once for registry transfers blocked on a read."""
+        self._event.set()
+        with self._lock:
+            threads = frozenset(self._threads)
+        # Only when the registry client is in use (a local copy never imports it): cut the connections
+        # the workers read from, so that a stalled server cannot hold the clean-up (Ctrl-C, SIGTERM).
+        deadline = sys.modules.get("giropops.oci.registry.deadline")
+        if threads and deadline is not None:
+            deadline.abort_threads(threads)
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("cancelled: another transfer failed")
+
+    def run(self, task: Task) -> None:
+        """``task(self)`` on this thread, which ``set`` may abort."""
+        me = threading.get_ident()
+        with self._lock:
+            self._threads.add(me)  # before the check: a ``set`` now either sees this thread or is seen
+        try:
+            self.check()  # not started before the failure: not started at all
+            task(self)
+        finally:
+            with self._lock:
+                self._threads.discard(me)
+            deadline = sys.modules.get("giropops.oci.registry.deadline")
+            if deadline is not None:
+                deadline.release_thread(me)
+
+
+Task = Callable[[Cancel], None]
+
+
+def run_jobs(tasks: Sequence[Task], jobs: int = DEFAULT_JOBS) -> None:
+    """Run every task, at most ``jobs`` at a time; the first failure is raised once all have stopped.
+
+    What tasks raise after the first failure (being cancelled, or cut off) is its consequence, not news.
+    """
+    cancel = Cancel()
+    if jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            task(cancel)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    first: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(task: Task) -> None:
+        try:
+            cancel.run(task)
+        except Exception as exc:  # noqa: BLE001 - any task's failure is the copy's, raised below
+            with lock:
+                if not first and not cancel.is_set():
+                    first.append(exc)
+            cancel.set()
+
+    pool = ThreadPoolExecutor(max_workers=min(jobs, len(tasks)), thread_name_prefix="giropops-copy")
+    try:
+        for task in tasks:
+            pool.submit(worker, task)
+        pool.shutdown(wait=True)
+    except BaseException:  # interrupted (Ctrl-C, SIGTERM): stop the workers before the caller cleans up
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    if first:
+        raise first[0]
+
+
+class Source(Protocol):
+    """A blob to copy (``giropops.oci.layout.BlobSource`` is one)."""
+
+    @property
+    def digest(self) -> Digest: ...
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def label(self) -> str: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+def copy_into(
+    src: Source, write: Callable[[memoryview, int], object], progress: Progress, cancel: Cancel | None = None
+) -> None:
+    """Read ``src`` to its end (its verifier checks size and digest) and ``write(chunk, position)`` it."""
+    key = str(src.digest)
+    progress.start(key, src.label, src.size)
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    done = 0
+    with src.open() as f:
+        readinto = cast(io.BufferedIOBase, f).readinto  # the streams are buffered readers
+        while True:
+            if cancel is not None:
+                cancel.check()
+            n = readinto(view)
+            if not n:
+                break
+            if done + n > src.size:
+                raise BlobError(f"{src.label} {src.digest}: longer than its {src.size} bytes")
+            write(view[:n], done)
+            done += n
+            progress.advance(key, n)
+    if done != src.size:
+        raise BlobError(f"{src.label} {src.digest}: shorter than its {src.size} bytes")
+    progress.finish(key)
+
+
+def _pwrite_all(fd: int, data: memoryview, offset: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data = data[n:]
+        offset += n
+
+
+def write_tar(fd: int, members: Sequence[Member], progress: Progress, jobs: int = DEFAULT_JOBS) -> int:
+    """Write ``members`` (header, then bytes or a blob to stream) as ``tarfile`` would; the tar's size.
+
+    ``fd`` is a new, empty file.  Headers, documents and the end-of-archive blocks are written
+    first; the blobs then fill their places, ``jobs`` at a time.
+    """
+    import tarfile  # writing archives only: layouts and pushes use this module too
+
+    fills: list[tuple[int, Source]] = []
+    offset = 0
+    for info, content in members:
+        header = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+        _pwrite_all(fd, memoryview(header), offset)
+        offset += len(header)
+        if isinstance(content, bytes):
+            if len(content) != info.size:
+                raise ValueError(f"tar member {info.name}: {len(content)} bytes, header says {info.size}")
+            if content:
+                _pwrite_all(fd, memoryview(content), offset)
+        else:
+            fills.append((offset, content))
+        offset += -(-info.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE  # data, zero-padded to a block
+    offset += 2 * tarfile.BLOCKSIZE  # two zero blocks end the archive...
+    offset += -offset % tarfile.RECORDSIZE  # ...padded to a whole record, as tarfile pads it
+    os.ftruncate(fd, offset)  # every byte not written below (padding, end blocks) reads as zero
+
+    def task(start: int, src: Source) -> Task:
+        return lambda cancel: copy_into(src, lambda chunk, pos: _pwrite_all(fd, chunk, start + pos), progress, cancel)
+
+    run_jobs([task(start, src) for start, src in fills], jobs)
+    return offset
