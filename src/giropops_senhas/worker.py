@@ -52,7 +52,7 @@ MAX_HEAD = 64 * 1024  # gunicorn's own limits (request line 4094, 100 fields of 
 MAX_EARLY_BODY = 64 * 1024  # a body of known length up to this is read before a thread takes the request
 WRITE_TIMEOUT = 10.0  # seconds for a client to take an inline answer the socket could not take at once
 CLOSE_LINGER = 2.0  # seconds a closing connection is drained before it is closed (as gunicorn's close_graceful)
-INLINE_SLOW = 0.05  # an inline request slower than this (seconds) ...
+INLINE_SLOW = 0.25  # an inline request slower than this (seconds; a store timing out takes 1 s) ...
 INLINE_PAUSE = 5.0  # ... sends every request to the thread pool for this long
 _SCAN_EVERY = 0.25  # seconds between two scans for connections past their deadline
 
@@ -390,3 +390,4 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             conn.init()
             conn.parser.unreader.unread(data)
         return super().handle(conn)
+
