@@ -205,7 +205,15 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
 
     def _wait_for_request(self, conn: Any, arriving: _Arriving) -> None:
         self._arriving[conn] = arriving
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        self._watch(conn, selectors.EVENT_READ, partial(self._on_readable, conn))
+
+    def _watch(self, conn: Any, events: int, callback: Any) -> None:
+        """Register the socket with the poller, or change what it is watched for: a connection answered inline
+        stays registered from one request to the next (two ``epoll_ctl`` calls fewer per request)."""
+        try:
+            self.poller.modify(conn.sock, events, callback)  # no system call when only the callback changes
+        except KeyError:
+            self.poller.register(conn.sock, events, callback)
 
     def _on_readable(self, conn: Any, _sock: Any) -> None:
         arriving = self._arriving.get(conn)
@@ -232,15 +240,18 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         complete = request_complete(arriving.data)
         if complete is False:
             return False
-        if registered:
+        data = bytes(arriving.data)
+        inline = complete is True and self.alive and request_buffered(data) and time.monotonic() >= self._inline_from
+        if inline:
+            self._arriving.pop(conn, None)  # still registered with the poller: see _watch
+        elif registered:
             self._forget(conn)
         if complete is None:
             self._refuse(conn, _TOO_LARGE)
             return True
-        data = bytes(arriving.data)
         self._ready[conn] = data
         conn.data_ready = True  # gunicorn's handle() must not wait for more bytes first
-        if self.alive and request_buffered(data) and time.monotonic() >= self._inline_from:
+        if inline:
             self._inline(conn)
         else:
             super().enqueue_req(conn)
@@ -268,11 +279,12 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:  # the client left
+                self._forget(conn)
                 self._close(conn)
                 return
         if sent < len(out):
             self._leaving[conn] = _Leaving(time.monotonic() + WRITE_TIMEOUT, memoryview(out)[sent:], keep)
-            self.poller.register(sock, selectors.EVENT_WRITE, partial(self._on_writable, conn))
+            self._watch(conn, selectors.EVENT_WRITE, partial(self._on_writable, conn))
             return
         self._answered(conn, keep)
 
@@ -290,7 +302,7 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             return
         leaving.rest = leaving.rest[sent:]
         if not leaving.rest:
-            self._forget(conn)
+            del self._leaving[conn]
             self._answered(conn, leaving.keep)
 
     def _answered(self, conn: Any, keep: bool) -> None:
@@ -300,6 +312,7 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             return
         if conn.parser.unreader.buf.getvalue():
             # Pipelined bytes: served on the next turn of the loop, after the other connections' events.
+            self._forget(conn)
             self.method_queue.defer(self.enqueue_req, conn)
             return
         self._wait_for_request(conn, _Arriving(time.monotonic() + self.cfg.keepalive, kept=True))
@@ -310,10 +323,11 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         try:
             conn.sock.shutdown(socket.SHUT_WR)
         except OSError:
+            self._forget(conn)
             self._close(conn)
             return
         self._leaving[conn] = _Leaving(time.monotonic() + CLOSE_LINGER, None)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_drain, conn))
+        self._watch(conn, selectors.EVENT_READ, partial(self._on_drain, conn))
 
     def _on_drain(self, conn: Any, _sock: Any) -> None:
         try:
