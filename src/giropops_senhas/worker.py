@@ -57,6 +57,7 @@ CLOSE_LINGER = 2.0  # seconds a closing connection is drained before it is close
 INLINE_SLOW = 0.25  # an inline request slower than this (seconds; a store timing out takes 1 s) ...
 INLINE_PAUSE = 5.0  # ... sends every request to the thread pool for this long
 _SCAN_EVERY = 0.25  # seconds between two scans for connections past their deadline
+NOTIFY_EVERY = 1.0  # seconds between two heartbeats to the arbiter (it kills a worker silent for ``timeout``, 30 s)
 
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:[ \t]*(\d{1,12})[ \t]*\r?$")
 _CHUNKED = re.compile(rb"(?im)^transfer-encoding[ \t]*:.*chunked")
@@ -128,8 +129,9 @@ def request_buffered(data: bytes) -> bool:
 class _Socket(socket.socket):
     """A client socket whose writes can be collected (``out``), so an inline answer leaves in one ``send``.
 
-    While collecting, gunicorn's writes land in ``out`` and its ``setblocking(True)`` is ignored: the socket
-    stays non-blocking, so nothing an inline request does can wait on the client."""
+    While collecting, gunicorn's writes land in ``out`` and its ``setblocking``/``settimeout`` calls are ignored
+    (its body drain sets a timeout and puts the old one back, on every request: two ``ioctl`` calls for nothing
+    here): the socket stays non-blocking, so nothing an inline request does can wait on the client."""
 
     out: bytearray | None = None
 
@@ -163,6 +165,10 @@ class _Socket(socket.socket):
         if self.out is None:
             super().setblocking(flag)
 
+    def settimeout(self, value: float | None) -> None:
+        if self.out is None:
+            super().settimeout(value)
+
 
 class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -176,6 +182,15 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         self._inline_from = 0.0  # no inline request before this (monotonic time): the app was slow
         self._next_scan = 0.0
         self._stopped_at: float | None = None
+        self._next_notify = 0.0
+
+    def notify(self) -> None:
+        """gunicorn's heartbeat, a ``utime`` of a file, on every turn of the loop — about once a request under
+        load; once a second is plenty for a 30 s timeout."""
+        now = time.monotonic()
+        if now >= self._next_notify:
+            self._next_notify = now + NOTIFY_EVERY
+            super().notify()
 
     # ---------------------------------------------------------------- event loop (the worker's main thread)
 
