@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from giropops_senhas.worker import request_buffered
+from giropops_senhas.worker import Settings, request_buffered
 from tests.app.conftest import http
 from tests.support.services import RedisServer
 
@@ -128,3 +128,19 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(sta
         assert s.recv(65536) == b""  # closed by the server (gunicorn's keepalive: 5 s), not by this client
         waited = time.monotonic() - t0
     assert 4 <= waited < 10, waited
+
+
+def test_the_workers_settings_view_answers_as_gunicorns_config() -> None:
+    from gunicorn.config import Config
+
+    cfg = Config()
+    cfg.set("keepalive", 7)
+    cfg.set("forwarded_allow_ips", "10.0.0.1,127.0.0.1")
+    cfg.set("limit_request_line", 1234)
+    view = Settings(cfg)
+    for name in cfg.settings:
+        assert getattr(view, name) == getattr(cfg, name), name
+    assert (view.keepalive, view.limit_request_line, view.is_ssl, view.sendfile) == (7, 1234, cfg.is_ssl, cfg.sendfile)
+    # methods and other properties are the Config's own
+    assert view.forwarded_allow_networks() == cfg.forwarded_allow_networks()
+    assert view.settings is cfg.settings and view.env == cfg.env
