@@ -193,6 +193,7 @@ class Settings:
 
 class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
     cfg: Any
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Connections whose request is still arriving (or, kept alive, has not started to).

@@ -144,3 +144,27 @@ def test_the_workers_settings_view_answers_as_gunicorns_config() -> None:
     # methods and other properties are the Config's own
     assert view.forwarded_allow_networks() == cfg.forwarded_allow_networks()
     assert view.settings is cfg.settings and view.env == cfg.env
+
+
+def test_static_files_sent_inline_are_the_files(start_server: Any) -> None:
+    # Flask hands gunicorn a file wrapper, which gunicorn sends with sendfile(): inline, the file is read into
+    # the collected answer instead. Twice on one connection, so the kept-alive path follows it too.
+    from tests.support.paths import REPO_ROOT
+
+    server = start_server({})
+    static = REPO_ROOT / "src" / "giropops_senhas" / "static"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        for nome in ("app.js", "estilo.css", "app.js"):
+            s.sendall(f"GET /static/{nome} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                assert chunk, data
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(next(x for x in head.split(b"\r\n") if x.lower().startswith(b"content-length:"))[15:])
+            while len(body) < length:
+                chunk = s.recv(65536)
+                assert chunk, body
+                body += chunk
+            assert head.startswith(b"HTTP/1.1 200") and body == (static / nome).read_bytes()
