@@ -18,9 +18,9 @@ against the exact expected distribution with a chi-square test that fails for bi
 
 from __future__ import annotations
 
+import functools
 import secrets
 import string
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 LETRAS = string.ascii_letters
@@ -49,25 +49,42 @@ class Classes:
         return "".join(self.grupos)
 
 
-def _caracteres_uniformes(alfabeto: str, tamanho: int) -> list[str]:
-    """``tamanho`` characters, each uniform over ``alfabeto``, from one or a few ``getrandom`` calls."""
+@functools.cache
+def _tabelas(alfabeto: str) -> tuple[bytes, bytes]:
+    """For :func:`_caracteres_uniformes`: the byte -> character map (``alfabeto[byte % n]``) and the bytes to
+    drop (``>= 256 - 256 % n``: they would make the first ``256 % n`` characters more likely)."""
     n = len(alfabeto)
-    limite = 256 - 256 % n  # bytes >= limite would make the first (256 % n) characters more likely
-    saida: list[str] = []
+    limite = 256 - 256 % n
+    mapa = bytes(ord(alfabeto[byte % n]) for byte in range(256))
+    return mapa, bytes(range(limite, 256))
+
+
+def _caracteres_uniformes(alfabeto: str, tamanho: int) -> bytes:
+    """``tamanho`` ASCII characters, each uniform over ``alfabeto``, from one or a few ``getrandom`` calls.
+
+    Each random byte below the limit becomes ``alfabeto[byte % n]``; the others are dropped — done by
+    ``bytes.translate`` (drop, then map) in C instead of a Python loop over the bytes."""
+    mapa, rejeitados = _tabelas(alfabeto)
+    saida = b""
     while len(saida) < tamanho:
         falta = tamanho - len(saida)
         # Ask for enough bytes that one call almost always suffices (acceptance is limite/256 >= 1/2).
-        for byte in secrets.token_bytes(falta + falta // 2 + 8):
-            if byte < limite:
-                saida.append(alfabeto[byte % n])
-                if len(saida) == tamanho:
-                    break
-    return saida
+        saida += secrets.token_bytes(falta + falta // 2 + 8).translate(mapa, rejeitados)
+    return saida[:tamanho]
 
 
-def _tem_todos(caracteres: Sequence[str], grupos: tuple[str, ...]) -> bool:
-    presentes = set(caracteres)
-    return all(not presentes.isdisjoint(grupo) for grupo in grupos)
+@functools.cache
+def _grupos_bytes(grupos: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(grupo.encode("ascii") for grupo in grupos)
+
+
+def _tem_todos(caracteres: bytes, grupos: tuple[str, ...]) -> bool:
+    # A group is present when deleting its characters shortens the password.
+    tamanho = len(caracteres)
+    for grupo in _grupos_bytes(grupos):
+        if len(caracteres.translate(None, grupo)) == tamanho:
+            return False
+    return True
 
 
 def gerar_senha(tamanho: int, classes: Classes) -> str:
@@ -82,4 +99,4 @@ def gerar_senha(tamanho: int, classes: Classes) -> str:
     while True:
         caracteres = _caracteres_uniformes(alfabeto, tamanho)
         if _tem_todos(caracteres, grupos):
-            return "".join(caracteres)
+            return caracteres.decode("ascii")

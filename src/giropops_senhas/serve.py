@@ -108,10 +108,10 @@ def gunicorn_options(settings: ServeSettings) -> dict[str, Any]:
         "bind": [settings.bind],
         "workers": settings.workers,
         "threads": settings.threads,
-        # Threads keep connections alive between requests and overlap the Redis round trips; measured on
-        # 2 CPUs, 2 processes x 4 threads served more than sync workers or other splits (bench/app_wrk.py).
-        # gthread, but a thread takes a connection only once its request has arrived (worker.py): slow
-        # clients wait in the event loop, and 64 of them no longer freeze the server (issue 14).
+        # gthread, but a request is read in the event loop first (worker.py): slow clients wait there, and 64
+        # of them no longer freeze the server (issue 14). A request wholly arrived is answered in the loop
+        # itself; the threads take the rest (bodies still coming, Expect, chunked) and every request while the
+        # app is slow (a store timing out).
         "worker_class": WORKER_CLASS if head_first_supported() else "gthread",
         "graceful_timeout": settings.graceful_timeout,
         "timeout": 30,

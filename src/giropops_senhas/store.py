@@ -16,7 +16,6 @@ turns into a 503; the connection pool reconnects by itself once Redis answers ag
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import threading
@@ -29,18 +28,13 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 HISTORICO_PADRAO = 10
 LISTA = "senhas"
 """The original app's Redis key: a list of plain password strings, newest first."""
 
-# One round trip, atomic: push the password as the original does, trim the list to the bound.
-_ADICIONAR = """
-redis.call('LPUSH', KEYS[1], ARGV[1])
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)
-"""
 
 
 class ConfigError(ValueError):
@@ -171,7 +165,10 @@ def redis_config_from_env(env: Mapping[str, str]) -> RedisConfig | None:
 class RedisStore:
     """The original app's Redis list ``senhas``: plain password strings, newest first, trimmed on every push.
 
-    ``add`` pushes and trims atomically in one round trip (a Lua script); ``latest`` is one ``LRANGE`` and numbers
+    ``add`` pushes and trims in one round trip (``LPUSH`` and ``LTRIM`` written together, both replies read);
+    not atomic, and need not be: every trim keeps the newest ``historico`` entries whatever ran in between, and a
+    reader sees at most one extra entry beyond the bound, which ``latest`` does not ask for (a Lua script did the
+    same atomically at several times Redis's CPU per call). ``latest`` is one ``LRANGE`` and numbers
     the entries by their position in the list, as the original did.  The list may hold data this app did not
     write (the original app, or anything else with access to Redis): an entry that is not UTF-8 text cannot be a
     password and is skipped — it is not sent on, and the entries after it keep their position in the list as
@@ -196,7 +193,6 @@ class RedisStore:
             health_check_interval=0,
         )
         self._local = threading.local()
-        self._sha = hashlib.sha1(_ADICIONAR.encode(), usedforsecurity=False).hexdigest()
 
     def _conexao(self) -> Any:
         # redis-py's Connection is untyped; Any keeps mypy's strict mode from flagging every call on it.
@@ -206,13 +202,26 @@ class RedisStore:
         return conexao
 
     def _comando(self, *args: str | bytes | int) -> Any:
+        return self._comandos((args,))[0]
+
+    def _comandos(self, comandos: tuple[tuple[str | bytes | int, ...], ...]) -> list[Any]:
+        """Send the commands in one write, read every reply (so the connection stays in step), then raise the
+        first error there was."""
         conexao = self._conexao()
         for tentativa in (1, 2):
             try:
-                conexao.send_command(*args)
-                return conexao.read_response()
-            except ResponseError as e:  # the command failed; the connection is fine
-                raise StoreUnavailable(f"Redis ({self.description}): {e}") from e
+                conexao.send_packed_command(conexao.pack_commands(comandos))
+                respostas: list[Any] = []
+                erro: ResponseError | None = None
+                for _ in comandos:
+                    try:
+                        respostas.append(conexao.read_response())
+                    except ResponseError as e:  # the command failed; the connection is fine
+                        erro = erro or e
+                        respostas.append(e)
+                if erro is not None:
+                    raise StoreUnavailable(f"Redis ({self.description}): {erro}") from erro
+                return respostas
             except RedisConnectionError as e:
                 conexao.disconnect()
                 if tentativa == 2:
@@ -223,13 +232,7 @@ class RedisStore:
         raise AssertionError("unreachable")
 
     def add(self, senha: str) -> None:
-        args = (1, LISTA, senha, self._historico)
-        try:
-            self._comando("EVALSHA", self._sha, *args)
-        except StoreUnavailable as e:
-            if not isinstance(e.__cause__, NoScriptError):
-                raise
-            self._comando("EVAL", _ADICIONAR, *args)  # also caches the script for EVALSHA
+        self._comandos((("LPUSH", LISTA, senha), ("LTRIM", LISTA, 0, self._historico - 1)))
 
     def latest(self, limite: int) -> list[SenhaGuardada]:
         brutas = cast("list[bytes]", self._comando("LRANGE", LISTA, 0, limite - 1))

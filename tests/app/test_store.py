@@ -93,14 +93,18 @@ def test_a_senhas_key_of_another_type_is_store_unavailable(redis_server: RedisSe
     store.check()  # the connection itself is fine
 
 
-def test_script_flushed_from_redis_is_loaded_again(redis_server: RedisServer) -> None:
-    store = RedisStore(RedisConfig(url=redis_server.url), historico=2)
-    store.add("a")
+def test_a_failed_push_leaves_the_connection_in_step(redis_server: RedisServer) -> None:
+    # LPUSH and LTRIM go in one write and both fail on a hash: both replies must be read, or the next command
+    # on this connection would get the stale LTRIM error as its answer.
     direto = redis.Redis.from_url(redis_server.url)
-    direto.script_flush()
+    direto.hset("senhas", "campo", "valor")
+    store = RedisStore(RedisConfig(url=redis_server.url), historico=2)
+    with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+        store.add("x")
+    direto.delete("senhas")
     direto.close()
-    store.add("b")
-    store.add("c")
+    for senha in ("a", "b", "c"):
+        store.add(senha)
     assert [(s.id, s.senha) for s in store.latest(10)] == [(1, "c"), (2, "b")]
 
 
