@@ -100,7 +100,7 @@ NPM = (
     "esbuild@0.19.12",
 )
 VENV_SITE = "opt/app/venv/lib/python3.11/site-packages"
-RPM_SPECS = {
+RPM_SPECS: dict[str, im.RpmSpec] = {
     "hello": ("1.2.3", "4.el9", "2", "MIT", "noarch"),
     "openssl-libs": ("3.0.7", "24.el9", "1", "Apache-2.0", "x86_64"),
     "bash": ("5.1.8", "6.el9_1", None, "GPL-3.0-or-later", "x86_64"),
@@ -130,14 +130,6 @@ COMPOSER = {
     "dev": False,
     "dev-package-names": [],
 }
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _gzip_file(src: Path, dst: Path) -> Path:
@@ -257,36 +249,7 @@ def node_layer(work: Path) -> Path:
 
 
 def _rpm_db(work: Path) -> Path:
-    top, db = work / "rpmbuild", work / "rpmdb"
-    if (db / "rpmdb.sqlite").exists():
-        return db
-    rpms = []
-    for name, (version, release, epoch, lic, arch) in RPM_SPECS.items():
-        spec = top / f"{name}.spec"
-        spec.parent.mkdir(parents=True, exist_ok=True)
-        spec.write_text(
-            f"Name: {name}\nVersion: {version}\nRelease: {release}\n"
-            + (f"Epoch: {epoch}\n" if epoch else "")
-            + f"Summary: bench package\nLicense: {lic}\nBuildArch: {arch}\n%description\nbench\n%files\n"
-        )
-        subprocess.run(
-            ["rpmbuild", "--define", f"_topdir {top}", "--target", arch, "-bb", str(spec)],
-            check=True,
-            capture_output=True,
-        )
-        rpms.append(next((top / "RPMS" / arch).glob(f"{name}-*.rpm")))
-    subprocess.run(["rpm", "--initdb", "--dbpath", str(db)], check=True, capture_output=True)
-    subprocess.run(
-        ["rpm", "--dbpath", str(db), "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", *map(str, rpms)],
-        check=True,
-        capture_output=True,
-    )
-    import sqlite3
-
-    con = sqlite3.connect(db / "rpmdb.sqlite")  # what rpm does when its last user closes the database
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    return db
+    return im.rpm_database(work, RPM_SPECS)
 
 
 def _zip(entries: dict[str, bytes]) -> bytes:
@@ -341,9 +304,9 @@ def write_image(out: Path, layers: Sequence[tuple[Path, bool]]) -> Path:
     blobs: list[Path] = []
     diff_ids: list[str] = []
     for path, compress in layers:
-        diff_ids.append(f"sha256:{_sha256_file(path)}")
+        diff_ids.append(f"sha256:{im.sha256_file(path)}")
         blobs.append(_gzip_file(path, path.with_name(path.name + ".gz")) if compress else path)
-    hexes = [_sha256_file(b) for b in blobs]
+    hexes = [im.sha256_file(b) for b in blobs]
     created = "2024-01-01T00:00:00Z"
     config = json.dumps(
         {

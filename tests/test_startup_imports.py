@@ -11,29 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.imports import MODULES_WRAPPER
 from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
 
 HEAVY = ("requests", "urllib3", "cryptography", "yaml", "nacl", "bcrypt", "license_expression", "sqlite3",
          "zipfile", "http.client", "ssl", "email")
 
-# Runs the real entry point, then writes the names of the imported modules to the file named first.
-WRAPPER = """
-import json, sys
-out = sys.argv.pop(1)
-sys.argv[0] = "giropops"
-from giropops.cli.main import entry
-try:
-    entry()
-except SystemExit as exc:
-    code = exc.code
-with open(out, "w") as f:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
-"""
 
 
 def imported(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
     out = tmp_path / "modules.json"
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, str(out), *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", MODULES_WRAPPER, str(out), *args], capture_output=True, text=True,
                           timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())

