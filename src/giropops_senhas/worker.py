@@ -33,14 +33,14 @@ next ``INLINE_PAUSE`` seconds (the thread pool is also where every other request
 
 The commonest requests skip even that: a request whose head is of a narrow, plain form (:func:`simple_request`:
 ``GET`` or ``POST`` of a plain path over HTTP/1.1, only everyday fields — ``Host``, ``Accept``, ``User-Agent``,
-``Content-Type``, ``Content-Length`` ... — each once, in plain ASCII, no body but the ``Content-Length`` one, nothing
-pipelined) is handed to the app's own fast entry (``DIRECT``: the password routes), which answers it without
-WSGI; the worker writes the answer as gunicorn's ``Response`` would (status line, ``Server``, ``Date``,
-``Connection: keep-alive``, the app's headers checked as gunicorn checks them, the body).  Every other request,
-and one the app does not take, goes through gunicorn as above; so does every request when gunicorn is set up to
-do more per request (an access log, request hooks, TLS, the proxy protocol, a ``SCRIPT_NAME``, tighter limits
-than the form allows).  Measured with bench/app_wrk.py: gunicorn's parser, environ and response were about half
-of the worker's CPU per request left.
+``Content-Type``, ``Content-Length``, ``Connection`` ... — each once, in plain ASCII, no body but the
+``Content-Length`` one, nothing pipelined) is handed to the app's own fast entry (``DIRECT``: the password
+routes), which answers it without WSGI; the worker writes the answer as gunicorn's ``Response`` would (status
+line, ``Server``, ``Date``, ``Connection``, the app's headers checked as gunicorn checks them, the body).
+Every other request, and one the app does not take, goes through gunicorn as above; so does every request when
+gunicorn is set up to do more per request (an access log, request hooks, TLS, the proxy protocol, a
+``SCRIPT_NAME``, tighter limits than the form allows).  Measured with bench/app_wrk.py: gunicorn's parser,
+environ and response were more than half of the worker's user CPU per request left (GET 166 -> 71 us).
 
 It subclasses gunicorn's ``ThreadWorker`` and relies on its 27.x internals (``enqueue_req``, ``handle``,
 ``murder_pending``, ``poller``, ``method_queue``, ``STOP_KEEPALIVE_LINGER``, the connection's ``sock``,
@@ -157,14 +157,15 @@ def request_buffered(data: bytes) -> bool:
     return not lengths or len(data) - end - 4 >= int(lengths[0])
 
 
-def simple_request(data: bytes) -> tuple[str, str, str | None, bytes] | None:
-    """``(method, path, content type, body)`` when ``data`` is exactly one request of the plain form the fast
+def simple_request(data: bytes) -> tuple[str, str, str | None, bytes, bool] | None:
+    """``(method, path, content type, body, close)`` when ``data`` is exactly one request of the plain form the fast
     path takes (module docstring), else None (gunicorn parses it).
 
     The form is a strict subset of what gunicorn accepts, read the way gunicorn reads it: one of two methods, a
     path of unreserved characters (nothing to unquote, no query), HTTP/1.1, known field names each at most once
     with one space after the colon and printable ASCII values, a ``Host``, ``Connection`` only as
-    ``keep-alive``, and a body exactly as long as a ``POST``'s ``Content-Length`` (a ``GET`` has neither)."""
+    ``keep-alive`` or ``close`` (``close`` is True then), and a body exactly as long as a ``POST``'s
+    ``Content-Length`` (a ``GET`` has neither)."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or end + 4 > MAX_SIMPLE_HEAD:
         return None
@@ -181,7 +182,8 @@ def simple_request(data: bytes) -> tuple[str, str, str | None, bytes] | None:
         if name not in _SIMPLE_FIELDS or name in fields:
             return None
         fields[name] = field[2]
-    if b"host" not in fields or fields.get(b"connection", b"keep-alive").lower() != b"keep-alive":
+    connection = fields.get(b"connection", b"keep-alive").lower()
+    if b"host" not in fields or connection not in (b"keep-alive", b"close"):
         return None
     body = data[end + 4:]
     length = fields.get(b"content-length")
@@ -198,7 +200,53 @@ def simple_request(data: bytes) -> tuple[str, str, str | None, bytes] | None:
     ):
         return None
     content_type = fields.get(b"content-type")
-    return method, line[2].decode(), None if content_type is None else content_type.decode(), body
+    content = None if content_type is None else content_type.decode()
+    return method, line[2].decode(), content, body, connection == b"close"
+
+
+class AnswerHead:
+    """The head gunicorn's ``Response`` writes for an HTTP/1.1 answer with a ``Content-Length``: status line,
+    ``Server``, ``Date``, ``Connection``, then the app's headers, each checked as ``Response.process_headers``
+    checks it (and remembered once checked).  This path takes no header gunicorn would drop or rewrite
+    (hop-by-hop fields, values with outer blanks): those raise, as do a missing or wrong ``Content-Length``."""
+
+    def __init__(self) -> None:
+        self._date = (0, "")  # gunicorn's Date header for the current second
+        self._lines: dict[tuple[str, str], str] = {}  # validated response header -> its line
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], length: int, close: bool = False) -> bytes:
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, http_date(now))
+        connection = "close" if close else "keep-alive"
+        lines = [f"HTTP/1.1 {status}\r\nServer: {SERVER}\r\nDate: {self._date[1]}\r\nConnection: {connection}\r\n"]
+        sized = False
+        for header in headers:
+            line = self._lines.get(header)
+            if line is None:
+                line = self._line(header)
+            if header[0].lower() == "content-length":
+                if sized or int(header[1]) != length:
+                    raise InvalidResponseHeader("Content-Length")
+                sized = True
+            lines.append(line)
+        if not sized:
+            raise InvalidResponseHeader("Content-Length")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
+
+    def _line(self, header: tuple[str, str]) -> str:
+        name, value = header
+        if not isinstance(name, str) or not TOKEN_RE.fullmatch(name):
+            raise InvalidResponseHeaderName(repr(name))
+        if not isinstance(value, str) or not HEADER_VALUE_RE.fullmatch(value) or value != value.strip(" \t"):
+            raise InvalidResponseHeader(repr(name))
+        if is_hoppish(name):
+            raise InvalidResponseHeader(repr(name))
+        line = f"{name}: {value}\r\n"
+        if len(self._lines) < _HEADER_CACHE:
+            self._lines[header] = line
+        return line
 
 
 class _Socket(socket.socket):
@@ -284,8 +332,7 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         self._stopped_at: float | None = None
         self._next_notify = 0.0
         self._direct: Any = None  # the app's fast entry (DIRECT), when the fast path may be used
-        self._date = (0, "")  # gunicorn's Date header for the current second
-        self._header_lines: dict[tuple[str, str], str] = {}  # validated response header -> its line
+        self._answer_head = AnswerHead()
 
     def init_process(self) -> None:
         # In the worker process, before any connection: gunicorn's parser, environ and response take the
@@ -432,7 +479,7 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             super().enqueue_req(conn)
         return True
 
-    def _direct_call(self, conn: Any, simple: tuple[str, str, str | None, bytes]) -> bool:
+    def _direct_call(self, conn: Any, simple: tuple[str, str, str | None, bytes, bool]) -> bool:
         """Answer a simple request through the app's fast entry; False when the request must take the WSGI path
         (the app does not take it, or gunicorn would not keep the connection alive after it)."""
         if (
@@ -440,7 +487,7 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             or len(self.keepalived_conns) >= self.max_keepalived
         ):
             return False
-        method, path, content_type, body = simple
+        method, path, content_type, body, close = simple
         sock: _Socket = conn.sock
         self.log.debug("%s %s", method, path)  # gunicorn's default pre_request hook
         inicio = time.monotonic()
@@ -457,11 +504,13 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         self.nr += 1
         status, headers, payload = answer
         try:
-            out = self._answer_head(status, headers, len(payload)) + payload
+            out = self._answer_head(status, headers, len(payload), close) + payload
         except (InvalidResponseHeader, InvalidResponseHeaderName) as e:
             self._fail(conn, e)
             return True
-        self._send(conn, out, keep=True)
+        if close:
+            self.log.debug("Closing connection.")
+        self._send(conn, out, keep=not close)
         return True
 
     def _fail(self, conn: Any, error: Exception) -> None:
@@ -474,42 +523,6 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         finally:
             out, sock.out = sock.out, None
         self._send(conn, out, keep=False)
-
-    def _answer_head(self, status: str, headers: list[tuple[str, str]], length: int) -> bytes:
-        """The head gunicorn's ``Response`` writes for a kept-alive HTTP/1.1 answer with a ``Content-Length``."""
-        now = int(time.time())
-        if self._date[0] != now:
-            self._date = (now, http_date(now))
-        lines = [f"HTTP/1.1 {status}\r\nServer: {SERVER}\r\nDate: {self._date[1]}\r\nConnection: keep-alive\r\n"]
-        sized = False
-        for header in headers:
-            line = self._header_lines.get(header)
-            if line is None:
-                line = self._header_line(header)
-            if header[0].lower() == "content-length":
-                if sized or int(header[1]) != length:
-                    raise InvalidResponseHeader("Content-Length")
-                sized = True
-            lines.append(line)
-        if not sized:
-            raise InvalidResponseHeader("Content-Length")
-        lines.append("\r\n")
-        return "".join(lines).encode("latin-1")
-
-    def _header_line(self, header: tuple[str, str]) -> str:
-        """Check a response header as gunicorn's ``Response.process_headers`` does; this path takes no header
-        gunicorn would drop or rewrite (hop-by-hop fields, values with outer blanks)."""
-        name, value = header
-        if not isinstance(name, str) or not TOKEN_RE.fullmatch(name):
-            raise InvalidResponseHeaderName(repr(name))
-        if not isinstance(value, str) or not HEADER_VALUE_RE.fullmatch(value) or value != value.strip(" \t"):
-            raise InvalidResponseHeader(repr(name))
-        if is_hoppish(name):
-            raise InvalidResponseHeader(repr(name))
-        line = f"{name}: {value}\r\n"
-        if len(self._header_lines) < _HEADER_CACHE:
-            self._header_lines[header] = line
-        return line
 
     def _check_slow(self, inicio: float) -> None:
         if time.monotonic() - inicio > INLINE_SLOW:
