@@ -157,7 +157,7 @@ def request_buffered(data: bytes) -> bool:
     return not lengths or len(data) - end - 4 >= int(lengths[0])
 
 
-def simple_request(data: bytes) -> tuple[str, str, str | None, bytes, bool] | None:
+def simple_request(data: bytes | bytearray) -> tuple[str, str, str | None, bytes, bool] | None:
     """``(method, path, content type, body, close)`` when ``data`` is exactly one request of the plain form the fast
     path takes (module docstring), else None (gunicorn parses it).
 
@@ -166,10 +166,10 @@ def simple_request(data: bytes) -> tuple[str, str, str | None, bytes, bool] | No
     with one space after the colon and printable ASCII values, a ``Host``, ``Connection`` only as
     ``keep-alive`` or ``close`` (``close`` is True then), and a body exactly as long as a ``POST``'s
     ``Content-Length`` (a ``GET`` has neither)."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0 or end + 4 > MAX_SIMPLE_HEAD:
+    end = data.find(b"\r\n\r\n", 0, MAX_SIMPLE_HEAD)  # bounded: called as the bytes of a request arrive
+    if end < 0:
         return None
-    lines = data[:end].split(b"\r\n")
+    lines = bytes(data[:end]).split(b"\r\n")
     line = _SIMPLE_LINE.fullmatch(lines[0])
     if line is None:
         return None
@@ -185,7 +185,7 @@ def simple_request(data: bytes) -> tuple[str, str, str | None, bytes, bool] | No
     connection = fields.get(b"connection", b"keep-alive").lower()
     if b"host" not in fields or connection not in (b"keep-alive", b"close"):
         return None
-    body = data[end + 4:]
+    body = bytes(data[end + 4:])
     length = fields.get(b"content-length")
     method = line[1].decode()
     if method == "GET":
@@ -212,7 +212,7 @@ class AnswerHead:
 
     def __init__(self) -> None:
         self._date = (0, "")  # gunicorn's Date header for the current second
-        self._lines: dict[tuple[str, str], str] = {}  # validated response header -> its line
+        self._lines: dict[tuple[str, str], tuple[str, bool]] = {}  # checked header -> (its line, a length?)
 
     def __call__(self, status: str, headers: list[tuple[str, str]], length: int, close: bool = False) -> bytes:
         now = int(time.time())
@@ -222,10 +222,8 @@ class AnswerHead:
         lines = [f"HTTP/1.1 {status}\r\nServer: {SERVER}\r\nDate: {self._date[1]}\r\nConnection: {connection}\r\n"]
         sized = False
         for header in headers:
-            line = self._lines.get(header)
-            if line is None:
-                line = self._line(header)
-            if header[0].lower() == "content-length":
+            line, is_length = self._lines.get(header) or self._line(header)
+            if is_length:
                 if sized or int(header[1]) != length:
                     raise InvalidResponseHeader("Content-Length")
                 sized = True
@@ -235,7 +233,7 @@ class AnswerHead:
         lines.append("\r\n")
         return "".join(lines).encode("latin-1")
 
-    def _line(self, header: tuple[str, str]) -> str:
+    def _line(self, header: tuple[str, str]) -> tuple[str, bool]:
         name, value = header
         if not isinstance(name, str) or not TOKEN_RE.fullmatch(name):
             raise InvalidResponseHeaderName(repr(name))
@@ -243,7 +241,7 @@ class AnswerHead:
             raise InvalidResponseHeader(repr(name))
         if is_hoppish(name):
             raise InvalidResponseHeader(repr(name))
-        line = f"{name}: {value}\r\n"
+        line = (f"{name}: {value}\r\n", name.lower() == "content-length")
         if len(self._lines) < _HEADER_CACHE:
             self._lines[header] = line
         return line
@@ -453,17 +451,17 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
 
     def _dispatch(self, conn: Any, arriving: _Arriving, registered: bool = False) -> bool:
         """Answer the request inline, hand it to a thread, or refuse it, once it is complete or too large."""
+        if self._direct is not None and self.alive and time.monotonic() >= self._inline_from:
+            simple = simple_request(arriving.data)
+            if simple is not None:
+                self._arriving.pop(conn, None)  # still registered with the poller: see _watch
+                if self._direct_call(conn, simple):
+                    return True
         complete = request_complete(arriving.data)
         if complete is False:
             return False
         data = bytes(arriving.data)
         inline = complete is True and self.alive and request_buffered(data) and time.monotonic() >= self._inline_from
-        if inline and self._direct is not None:
-            simple = simple_request(data)
-            if simple is not None:
-                self._arriving.pop(conn, None)  # still registered with the poller: see _watch
-                if self._direct_call(conn, simple):
-                    return True
         if inline:
             self._arriving.pop(conn, None)  # still registered with the poller: see _watch
         elif registered:

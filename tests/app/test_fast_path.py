@@ -48,6 +48,7 @@ DATE = re.compile(rb"\r\nDate: [^\r]*\r\n")
 )
 def test_plain_requests_take_the_fast_path(data: bytes, expected: tuple[Any, ...]) -> None:
     assert simple_request(data) == expected
+    assert simple_request(bytearray(data)) == expected  # as the worker holds a request still arriving
 
 
 @pytest.mark.parametrize(
@@ -88,6 +89,7 @@ def test_plain_requests_take_the_fast_path(data: bytes, expected: tuple[Any, ...
 )
 def test_anything_else_is_gunicorns_to_parse(data: bytes) -> None:
     assert simple_request(data) is None
+    assert simple_request(bytearray(data)) is None
 
 
 def test_the_app_offers_the_entry_the_worker_looks_for() -> None:
