@@ -34,6 +34,7 @@ from redis.retry import Retry
 HISTORICO_PADRAO = 10
 LISTA = "senhas"
 """The original app's Redis key: a list of plain password strings, newest first."""
+_LPUSH = b"*3\r\n$5\r\nLPUSH\r\n$%d\r\n%s\r\n" % (len(LISTA), LISTA.encode())  # RESP: the command, the key
 
 
 
@@ -226,17 +227,23 @@ class RedisStore:
         """Send the commands in one write, read every reply (so the connection stays in step), then raise the
         first error there was."""
         conexao = self._conexao()
+        return self._enviar(conexao, self._pacote(conexao, comandos, fixo), len(comandos))
+
+    def _pacote(self, conexao: Any, comandos: tuple[tuple[str | bytes | int, ...], ...], fixo: bool) -> Any:
         pacote = self._pacotes.get(comandos) if fixo else None
         if pacote is None:
             pacote = conexao.pack_commands(comandos)
             if fixo and len(self._pacotes) < 16:
                 self._pacotes[comandos] = pacote
+        return pacote
+
+    def _enviar(self, conexao: Any, pacote: Any, quantos: int) -> list[Any]:
         for tentativa in (1, 2):
             try:
                 conexao.send_packed_command(pacote)
                 respostas: list[Any] = []
                 erro: ResponseError | None = None
-                for _ in comandos:
+                for _ in range(quantos):
                     try:
                         respostas.append(conexao.read_response())
                     except ResponseError as e:  # the command failed; the connection is fine
@@ -255,7 +262,13 @@ class RedisStore:
         raise AssertionError("unreachable")
 
     def add(self, senha: str) -> None:
-        self._comandos((("LPUSH", LISTA, senha), ("LTRIM", LISTA, 0, self._historico - 1)))
+        # LPUSH and LTRIM in one write: the LTRIM and the head of the LPUSH are packed once, the password is
+        # encoded as the connection encodes every argument, and framed as RESP frames a bulk string.
+        conexao = self._conexao()
+        corte = self._pacote(conexao, (("LTRIM", LISTA, 0, self._historico - 1),), fixo=True)
+        dado = conexao.encoder.encode(senha)
+        pacote = b"".join((_LPUSH, b"$%d\r\n" % len(dado), dado, b"\r\n", *corte))
+        self._enviar(conexao, [pacote], 2)
 
     def latest(self, limite: int) -> list[SenhaGuardada]:
         brutas = self._brutas(limite)
