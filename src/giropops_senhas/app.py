@@ -8,6 +8,10 @@ The hottest two — ``POST /api/gerar-senha`` with a JSON body and ``GET /api/se
 WSGI shortcut in front of Flask (``_Atalho``) calling the same handlers as the Flask views (``gerar_resposta``,
 ``senhas_resposta``), so both paths give the same bytes by construction and a body is validated once; everything
 else (other media types, bodies Flask must read, a store that fails) is Flask's.
+
+Served by ``giropops-senhas``, a plain request of those two routes does not even take WSGI: the worker
+(worker.py) parses it and calls ``_Envelope.direto`` (the app's ``giropops_direto`` attribute), which runs the
+same handlers through ``_Atalho.responder`` and adds the same headers and metrics as the WSGI path.
 """
 
 from __future__ import annotations

@@ -97,6 +97,52 @@ def test_the_app_offers_the_entry_the_worker_looks_for() -> None:
     assert callable(getattr(create_app({"ENV": {}}), DIRECT))
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/senhas", b""),
+        ("POST", "/api/gerar-senha", b'{"tamanho": 12}'),
+        ("POST", "/api/gerar-senha", b'{"tamanho": 7}'),
+        ("POST", "/api/gerar-senha", b"{"),
+        ("POST", "/api/gerar-senha", b'{"tamanho": 12, "x": 1}'),
+    ],
+)
+def test_the_direct_answer_is_the_wsgi_answer(method: str, path: str, body: bytes) -> None:
+    app = create_app({"ENV": {}})
+    client = app.test_client()
+    tipo = "application/json" if method == "POST" else None
+    wsgi = client.open(path, method=method, data=body or None, content_type=tipo)
+    answer = getattr(app, DIRECT)(method, path, tipo, body)
+    assert isinstance(answer, tuple)
+    status, headers, payload = answer
+    assert status == wsgi.status
+    if wsgi.status_code == 200 and method == "POST":  # a new password each time: its length only
+        assert len(json.loads(payload)["senha"]) == len(wsgi.get_json()["senha"]) == 12
+        assert headers == list(wsgi.headers.items())
+    else:
+        assert (headers, payload) == (list(wsgi.headers.items()), wsgi.get_data())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "tipo", "body"),
+    [
+        ("GET", "/", None, b""),
+        ("GET", "/api/senhas/", None, b""),
+        ("POST", "/api/senhas", "application/json", b"{}"),
+        ("POST", "/api/gerar-senha", None, b'{"tamanho": 12}'),  # no media type: Flask's 400
+        ("POST", "/api/gerar-senha", "application/senha+json", b'{"tamanho": 12}'),  # JSON for Flask only
+        ("POST", "/api/gerar-senha", "application/json", b""),
+        ("POST", "/api/gerar-senha", "application/json", b"{" * 5000),  # over the limit: Flask's 413
+    ],
+)
+def test_requests_the_direct_entry_does_not_take_are_left_to_wsgi(
+    method: str, path: str, tipo: str | None, body: bytes
+) -> None:
+    app = create_app({"ENV": {}})
+    assert getattr(app, DIRECT)(method, path, tipo, body) == {}
+    assert app.extensions["giropops_senhas"]["store"].latest(10) == []  # nothing generated or kept
+
+
 def _gunicorn_answer(request: bytes, status: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
     """What gunicorn's own Response writes for this request and answer."""
     cfg = Config()
