@@ -269,3 +269,20 @@ def test_an_access_log_turns_the_fast_path_off(start_server: Any) -> None:
         assert _exchange(s, GET).startswith(b"HTTP/1.1 200 OK\r\n")
     server.stop()
     assert re.search(r'"GET /api/senhas HTTP/1\.1" 200 ', server.log()), server.log()
+
+
+@pytest.mark.parametrize("body", [b'{"tamanho": 7}', b"{", b'{"tamanho": 12}'])
+def test_the_direct_entry_validates_a_body_once(monkeypatch: pytest.MonkeyPatch, body: bytes) -> None:
+    from giropops_senhas import app as app_module
+
+    seen: list[bytes] = []
+    real = app_module.pedido_da_api
+
+    def counting(e_json: bool, corpo: bytes) -> Any:
+        seen.append(corpo)
+        return real(e_json, corpo)
+
+    monkeypatch.setattr(app_module, "pedido_da_api", counting)
+    answer = getattr(create_app({"ENV": {}}), DIRECT)("POST", "/api/gerar-senha", "application/json", body)
+    assert isinstance(answer, tuple) and answer[0][:3] in ("200", "400")
+    assert seen == [body]
