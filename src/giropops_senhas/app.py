@@ -8,6 +8,10 @@ The hottest two — ``POST /api/gerar-senha`` with a JSON body and ``GET /api/se
 WSGI shortcut in front of Flask (``_Atalho``) calling the same handlers as the Flask views (``gerar_resposta``,
 ``senhas_resposta``), so both paths give the same bytes by construction and a body is validated once; everything
 else (other media types, bodies Flask must read, a store that fails) is Flask's.
+
+Served by ``giropops-senhas``, a plain request of those two routes does not even take WSGI: the worker
+(worker.py) parses it and calls ``_Envelope.direto`` (the app's ``giropops_direto`` attribute), which runs the
+same handlers through ``_Atalho.responder`` and adds the same headers and metrics as the WSGI path.
 """
 
 from __future__ import annotations
@@ -69,6 +73,9 @@ _MENSAGENS_HTTP = {
     405: "método não permitido",
     413: f"corpo grande demais: no máximo {MAX_CORPO} bytes",
 }
+DIRETO = "giropops_direto"
+"""The app's attribute holding ``_Envelope.direto``: worker.py's ``DIRECT`` names it too (without importing
+this module, which the server's master process must not)."""
 _ROTA = "giropops_senhas.rota"
 _FALHA = "giropops_senhas.falha"
 _METODOS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -79,11 +86,34 @@ _SEM_CACHE = ("Cache-Control", "no-store")
 
 class _Envelope:
     """WSGI middleware: security headers on every response, ``no-store`` on all but static files (pages and
-    answers carry passwords), and the request count and latency by method, route template and status."""
+    answers carry passwords), and the request count and latency by method, route template and status.
 
-    def __init__(self, app: WSGIApplication, metrics: Metrics) -> None:
+    ``direto`` is the same envelope around ``_Atalho.responder`` for the server's own fast path (worker.py):
+    the worker hands it a request it has parsed and gets the whole answer back, no WSGI in between."""
+
+    def __init__(self, app: WSGIApplication, metrics: Metrics, atalho: _Atalho) -> None:
         self.app = app
         self.metrics = metrics
+        self.atalho = atalho
+
+    def direto(
+        self, metodo: str, caminho: str, tipo: str | None, corpo: bytes
+    ) -> tuple[str, list[tuple[str, str]], bytes] | dict[str, Any]:
+        """Answer a request the server has wholly read and parsed itself: ``(status, headers, body)`` as the
+        WSGI path would send them (same handler, same headers, counted in the same metrics), or a mapping of
+        environ entries when the WSGI app must answer (empty: not a route of the shortcut; else the store's
+        failure, so the store is not asked twice)."""
+        inicio = time.perf_counter()
+        try:
+            resposta = self.atalho.responder(metodo, caminho, tipo, corpo)
+        except StoreUnavailable as e:
+            return {_FALHA: e}
+        if resposta is None:
+            return {}
+        rota, status, dados = resposta
+        cabecalhos = [*_JSON, ("Content-Length", str(len(dados))), *_CABECALHOS, _SEM_CACHE]
+        self.metrics.observe(metodo, rota, status, time.perf_counter() - inicio)
+        return _STATUS[status], cabecalhos, dados
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         inicio = time.perf_counter()
@@ -150,7 +180,26 @@ class _Atalho:
         self.metrics = metrics
         self.limite = limite  # bodies up to this many bytes are read here; longer ones are Flask's (413)
 
+    def responder(self, metodo: str, caminho: str, tipo: str | None, corpo: bytes) -> tuple[str, int, bytes] | None:
+        """``(route, status, body)`` for a request of the two hot routes whose body (``corpo``) is all there,
+        or None when it is Flask's (another route, a media type this check does not know, an empty body).
+        ``StoreUnavailable`` goes to the caller."""
+        if metodo == "GET" and caminho == "/api/senhas":
+            return "/api/senhas", 200, senhas_resposta(self.store)
+        if (
+            metodo == "POST"
+            and caminho == "/api/gerar-senha"
+            and tipo is not None
+            and tipo.lower() in _TIPOS_JSON
+            and 0 < len(corpo) <= self.limite
+        ):
+            status, resposta = gerar_resposta(self.store, self.metrics, True, corpo)
+            return "/api/gerar-senha", status, resposta
+        return None
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if _FALHA in environ:  # the server's fast path met a store that fails: Flask answers it
+            return self.app(environ, start_response)
         metodo = environ.get("REQUEST_METHOD")
         caminho = environ.get("PATH_INFO")
         if metodo == "GET" and caminho == "/api/senhas":
@@ -225,9 +274,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             raise falha
 
     limite = min(MAX_CORPO, app.config.get("MAX_CONTENT_LENGTH") or MAX_CORPO)
-    app.wsgi_app = _Envelope(  # type: ignore[method-assign]
-        _Atalho(app.wsgi_app, store, metrics, limite), metrics
-    )
+    atalho = _Atalho(app.wsgi_app, store, metrics, limite)
+    envelope = _Envelope(atalho, metrics, atalho)
+    app.wsgi_app = envelope  # type: ignore[method-assign]
+    setattr(app, DIRETO, envelope.direto)  # for the server's fast path (worker.py)
 
     def _indisponivel(erro: StoreUnavailable) -> None:
         agora = time.monotonic()

@@ -34,6 +34,7 @@ from redis.retry import Retry
 HISTORICO_PADRAO = 10
 LISTA = "senhas"
 """The original app's Redis key: a list of plain password strings, newest first."""
+_LPUSH = b"*3\r\n$5\r\nLPUSH\r\n$%d\r\n%s\r\n" % (len(LISTA), LISTA.encode())  # RESP: the command, the key
 
 
 
@@ -62,6 +63,22 @@ class SenhaGuardada:
 def _como_json(senhas: list[SenhaGuardada]) -> bytes:
     """The JSON array ``GET /api/senhas`` sends: ``[{"id":1,"senha":"..."},...]``, compact."""
     return json.dumps([s.as_json() for s in senhas], separators=(",", ":")).encode()
+
+
+_texto_json = json.encoder.encode_basestring_ascii  # the string encoder json.dumps uses (ensure_ascii)
+
+
+def _brutas_como_json(brutas: list[bytes]) -> bytes:
+    """``_como_json`` of the passwords read from Redis (numbered by position, non-UTF-8 entries skipped), written
+    directly: the same bytes as ``json.dumps``, without a ``SenhaGuardada`` and a dict per password."""
+    partes = []
+    for indice, bruta in enumerate(brutas, 1):
+        try:
+            senha = bruta.decode()
+        except UnicodeDecodeError:
+            continue  # not text, so not a password: skipped (see RedisStore)
+        partes.append(f'{{"id":{indice},"senha":{_texto_json(senha)}}}')
+    return ("[" + ",".join(partes) + "]").encode()
 
 
 class PasswordStore(Protocol):
@@ -193,6 +210,7 @@ class RedisStore:
             health_check_interval=0,
         )
         self._local = threading.local()
+        self._pacotes: dict[tuple[tuple[str | bytes | int, ...], ...], Any] = {}  # fixed commands, packed once
 
     def _conexao(self) -> Any:
         # redis-py's Connection is untyped; Any keeps mypy's strict mode from flagging every call on it.
@@ -202,18 +220,30 @@ class RedisStore:
         return conexao
 
     def _comando(self, *args: str | bytes | int) -> Any:
-        return self._comandos((args,))[0]
+        """A command whose arguments are fixed (``LRANGE`` of a limit, ``PING``): packed once, then reused."""
+        return self._comandos((args,), fixo=True)[0]
 
-    def _comandos(self, comandos: tuple[tuple[str | bytes | int, ...], ...]) -> list[Any]:
+    def _comandos(self, comandos: tuple[tuple[str | bytes | int, ...], ...], fixo: bool = False) -> list[Any]:
         """Send the commands in one write, read every reply (so the connection stays in step), then raise the
         first error there was."""
         conexao = self._conexao()
+        return self._enviar(conexao, self._pacote(conexao, comandos, fixo), len(comandos))
+
+    def _pacote(self, conexao: Any, comandos: tuple[tuple[str | bytes | int, ...], ...], fixo: bool) -> Any:
+        pacote = self._pacotes.get(comandos) if fixo else None
+        if pacote is None:
+            pacote = conexao.pack_commands(comandos)
+            if fixo and len(self._pacotes) < 16:
+                self._pacotes[comandos] = pacote
+        return pacote
+
+    def _enviar(self, conexao: Any, pacote: Any, quantos: int) -> list[Any]:
         for tentativa in (1, 2):
             try:
-                conexao.send_packed_command(conexao.pack_commands(comandos))
+                conexao.send_packed_command(pacote)
                 respostas: list[Any] = []
                 erro: ResponseError | None = None
-                for _ in comandos:
+                for _ in range(quantos):
                     try:
                         respostas.append(conexao.read_response())
                     except ResponseError as e:  # the command failed; the connection is fine
@@ -232,10 +262,16 @@ class RedisStore:
         raise AssertionError("unreachable")
 
     def add(self, senha: str) -> None:
-        self._comandos((("LPUSH", LISTA, senha), ("LTRIM", LISTA, 0, self._historico - 1)))
+        # LPUSH and LTRIM in one write: the LTRIM and the head of the LPUSH are packed once, the password is
+        # encoded as the connection encodes every argument, and framed as RESP frames a bulk string.
+        conexao = self._conexao()
+        corte = self._pacote(conexao, (("LTRIM", LISTA, 0, self._historico - 1),), fixo=True)
+        dado = conexao.encoder.encode(senha)
+        pacote = b"".join((_LPUSH, b"$%d\r\n" % len(dado), dado, b"\r\n", *corte))
+        self._enviar(conexao, [pacote], 2)
 
     def latest(self, limite: int) -> list[SenhaGuardada]:
-        brutas = cast("list[bytes]", self._comando("LRANGE", LISTA, 0, limite - 1))
+        brutas = self._brutas(limite)
         senhas: list[SenhaGuardada] = []
         for indice, bruta in enumerate(brutas):
             try:
@@ -244,8 +280,11 @@ class RedisStore:
                 continue  # not text, so not a password: skipped (see the class docstring)
         return senhas
 
+    def _brutas(self, limite: int) -> list[bytes]:
+        return cast("list[bytes]", self._comando("LRANGE", LISTA, 0, limite - 1))
+
     def latest_json(self, limite: int) -> bytes:
-        return _como_json(self.latest(limite))
+        return _brutas_como_json(self._brutas(limite))
 
     def check(self) -> None:
         self._comando("PING")

@@ -31,6 +31,17 @@ drained in the loop.  What can block is the app itself — a store that stops an
 timeout — so an inline request slower than ``INLINE_SLOW`` sends every request to the thread pool for the
 next ``INLINE_PAUSE`` seconds (the thread pool is also where every other request goes, as before).
 
+The commonest requests skip even that: a request whose head is of a narrow, plain form (:func:`simple_request`:
+``GET`` or ``POST`` of a plain path over HTTP/1.1, only everyday fields — ``Host``, ``Accept``, ``User-Agent``,
+``Content-Type``, ``Content-Length``, ``Connection`` ... — each once, in plain ASCII, no body but the
+``Content-Length`` one, nothing pipelined) is handed to the app's own fast entry (``DIRECT``: the password
+routes), which answers it without WSGI; the worker writes the answer as gunicorn's ``Response`` would (status
+line, ``Server``, ``Date``, ``Connection``, the app's headers checked as gunicorn checks them, the body).
+Every other request, and one the app does not take, goes through gunicorn as above; so does every request when
+gunicorn is set up to do more per request (an access log, request hooks, TLS, the proxy protocol, a
+``SCRIPT_NAME``, tighter limits than the form allows).  Measured with bench/app_wrk.py: gunicorn's parser,
+environ and response were more than half of the worker's user CPU per request left (GET 166 -> 71 us).
+
 It subclasses gunicorn's ``ThreadWorker`` and relies on its 27.x internals (``enqueue_req``, ``handle``,
 ``murder_pending``, ``poller``, ``method_queue``, ``STOP_KEEPALIVE_LINGER``, the connection's ``sock``,
 ``parser.unreader`` and ``data_ready``); ``supported()`` says whether
@@ -40,6 +51,7 @@ the installed gunicorn has them, and ``serve`` falls back to plain gthread (with
 from __future__ import annotations
 
 import gc
+import os
 import re
 import selectors
 import socket
@@ -48,6 +60,12 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from gunicorn import SERVER
+from gunicorn.config import PostRequest, PreRequest
+from gunicorn.http.errors import InvalidResponseHeader, InvalidResponseHeaderName
+from gunicorn.http.message import TOKEN_RE
+from gunicorn.http.wsgi import HEADER_VALUE_RE
+from gunicorn.util import http_date, is_hoppish
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, ThreadWorker
 
 HEAD_TIMEOUT = 10.0  # seconds for a whole request head (and a small body) to arrive
@@ -65,6 +83,18 @@ _CHUNKED = re.compile(rb"(?im)^transfer-encoding[ \t]*:.*chunked")
 _EXPECT = re.compile(rb"(?im)^expect[ \t]*:")
 _ANY_CONTENT_LENGTH = re.compile(rb"(?im)^content-length[ \t]*:")
 _TRANSFER_ENCODING = re.compile(rb"(?im)^transfer-encoding[ \t]*:")
+DIRECT = "giropops_direto"
+"""The WSGI app's attribute (giropops_senhas.app.DIRETO) taking a simple request directly:
+``direct(method, path, content_type, body)`` returns ``(status, headers, body)``, or a mapping of environ entries
+for the WSGI path to answer the request with (empty when the request is not one it takes)."""
+MAX_SIMPLE_HEAD = 4094  # gunicorn's default request-line limit: no line of a simple head can pass any limit
+_SIMPLE_LINE = re.compile(rb"(GET|POST) (/[A-Za-z0-9._~/-]*) HTTP/1\.1")
+_SIMPLE_FIELD = re.compile(rb"([A-Za-z-]+): ([!-~](?:[ !-~]*[!-~])?)")
+_SIMPLE_FIELDS = frozenset(
+    (b"host", b"user-agent", b"accept", b"accept-encoding", b"accept-language", b"content-type",
+     b"content-length", b"connection")
+)
+_HEADER_CACHE = 512  # validated response header lines kept (a Content-Length per body size, a few constants)
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
@@ -127,6 +157,96 @@ def request_buffered(data: bytes) -> bool:
     return not lengths or len(data) - end - 4 >= int(lengths[0])
 
 
+def simple_request(data: bytes | bytearray) -> tuple[str, str, str | None, bytes, bool] | None:
+    """``(method, path, content type, body, close)`` when ``data`` is exactly one request of the plain form the fast
+    path takes (module docstring), else None (gunicorn parses it).
+
+    The form is a strict subset of what gunicorn accepts, read the way gunicorn reads it: one of two methods, a
+    path of unreserved characters (nothing to unquote, no query), HTTP/1.1, known field names each at most once
+    with one space after the colon and printable ASCII values, a ``Host``, ``Connection`` only as
+    ``keep-alive`` or ``close`` (``close`` is True then), and a body exactly as long as a ``POST``'s
+    ``Content-Length`` (a ``GET`` has neither)."""
+    end = data.find(b"\r\n\r\n", 0, MAX_SIMPLE_HEAD)  # bounded: called as the bytes of a request arrive
+    if end < 0:
+        return None
+    lines = bytes(data[:end]).split(b"\r\n")
+    line = _SIMPLE_LINE.fullmatch(lines[0])
+    if line is None:
+        return None
+    fields: dict[bytes, bytes] = {}
+    for raw in lines[1:]:
+        field = _SIMPLE_FIELD.fullmatch(raw)
+        if field is None:
+            return None
+        name = field[1].lower()
+        if name not in _SIMPLE_FIELDS or name in fields:
+            return None
+        fields[name] = field[2]
+    connection = fields.get(b"connection", b"keep-alive").lower()
+    if b"host" not in fields or connection not in (b"keep-alive", b"close"):
+        return None
+    body = bytes(data[end + 4:])
+    length = fields.get(b"content-length")
+    method = line[1].decode()
+    if method == "GET":
+        if length is not None or body:
+            return None
+    elif (
+        length is None
+        or not length.isdigit()
+        or len(length) > 6
+        or (length.startswith(b"0") and length != b"0")
+        or int(length) != len(body)
+    ):
+        return None
+    content_type = fields.get(b"content-type")
+    content = None if content_type is None else content_type.decode()
+    return method, line[2].decode(), content, body, connection == b"close"
+
+
+class AnswerHead:
+    """The head gunicorn's ``Response`` writes for an HTTP/1.1 answer with a ``Content-Length``: status line,
+    ``Server``, ``Date``, ``Connection``, then the app's headers, each checked as ``Response.process_headers``
+    checks it (and remembered once checked).  This path takes no header gunicorn would drop or rewrite
+    (hop-by-hop fields, values with outer blanks): those raise, as do a missing or wrong ``Content-Length``."""
+
+    def __init__(self) -> None:
+        self._date = (0, "")  # gunicorn's Date header for the current second
+        self._lines: dict[tuple[str, str], tuple[str, bool]] = {}  # checked header -> (its line, a length?)
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], length: int, close: bool = False) -> bytes:
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, http_date(now))
+        connection = "close" if close else "keep-alive"
+        lines = [f"HTTP/1.1 {status}\r\nServer: {SERVER}\r\nDate: {self._date[1]}\r\nConnection: {connection}\r\n"]
+        sized = False
+        for header in headers:
+            line, is_length = self._lines.get(header) or self._line(header)
+            if is_length:
+                if sized or int(header[1]) != length:
+                    raise InvalidResponseHeader("Content-Length")
+                sized = True
+            lines.append(line)
+        if not sized:
+            raise InvalidResponseHeader("Content-Length")
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
+
+    def _line(self, header: tuple[str, str]) -> tuple[str, bool]:
+        name, value = header
+        if not isinstance(name, str) or not TOKEN_RE.fullmatch(name):
+            raise InvalidResponseHeaderName(repr(name))
+        if not isinstance(value, str) or not HEADER_VALUE_RE.fullmatch(value) or value != value.strip(" \t"):
+            raise InvalidResponseHeader(repr(name))
+        if is_hoppish(name):
+            raise InvalidResponseHeader(repr(name))
+        line = (f"{name}: {value}\r\n", name.lower() == "content-length")
+        if len(self._lines) < _HEADER_CACHE:
+            self._lines[header] = line
+        return line
+
+
 class _Socket(socket.socket):
     """A client socket whose writes can be collected (``out``), so an inline answer leaves in one ``send``.
 
@@ -135,6 +255,7 @@ class _Socket(socket.socket):
     here): the socket stays non-blocking, so nothing an inline request does can wait on the client."""
 
     out: bytearray | None = None
+    carry: Any = None  # environ entries for the WSGI app from the fast path (see HeadFirstWorker._direct_call)
 
     @classmethod
     def adopt(cls, raw: socket.socket) -> _Socket:
@@ -194,6 +315,7 @@ class Settings:
 
 class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no type hints
     cfg: Any
+    wsgi: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -207,6 +329,8 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         self._next_scan = 0.0
         self._stopped_at: float | None = None
         self._next_notify = 0.0
+        self._direct: Any = None  # the app's fast entry (DIRECT), when the fast path may be used
+        self._answer_head = AnswerHead()
 
     def init_process(self) -> None:
         # In the worker process, before any connection: gunicorn's parser, environ and response take the
@@ -216,11 +340,46 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        self._direct = self._direct_entry()
+        if self._direct is not None:
+            app = self.wsgi
+
+            def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+                sock = environ.get("gunicorn.socket")
+                carry = getattr(sock, "carry", None)
+                if carry:
+                    environ.update(carry)
+                    sock.carry = None  # type: ignore[union-attr]
+                return app(environ, start_response)
+
+            self.wsgi = wsgi
         # The app, Flask, gunicorn and their modules (about 47,000 objects) live as long as the worker: kept out
         # of the garbage collector's full scans, which took 25-60 ms each here and stall every connection of
         # an inline worker.
         gc.collect()
         gc.freeze()
+
+    def _direct_entry(self) -> Any:
+        """The app's fast entry, or None when this worker must not use it: the app has none, or gunicorn is set
+        up to do more per request than the fast path does (see the module docstring)."""
+        cfg = self.cfg
+        direct = getattr(self.wsgi, DIRECT, None)
+        limits = (cfg.limit_request_line, cfg.limit_request_field_size)
+        if (
+            not callable(direct)
+            or cfg.is_ssl
+            or cfg.proxy_protocol != "off"
+            or getattr(cfg, "protocol", "http") != "http"
+            or os.environ.get("SCRIPT_NAME")
+            or not cfg.keepalive
+            or self.log.access_log_enabled
+            or cfg.pre_request is not PreRequest.default
+            or cfg.post_request is not PostRequest.default
+            or 0 < cfg.limit_request_fields < len(_SIMPLE_FIELDS)
+            or any(0 < limit < MAX_SIMPLE_HEAD for limit in limits)
+        ):
+            return None
+        return direct
 
     def notify(self) -> None:
         """gunicorn's heartbeat, a ``utime`` of a file, on every turn of the loop — about once a request under
@@ -292,6 +451,12 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
 
     def _dispatch(self, conn: Any, arriving: _Arriving, registered: bool = False) -> bool:
         """Answer the request inline, hand it to a thread, or refuse it, once it is complete or too large."""
+        if self._direct is not None and self.alive and time.monotonic() >= self._inline_from:
+            simple = simple_request(arriving.data)
+            if simple is not None:
+                self._arriving.pop(conn, None)  # still registered with the poller: see _watch
+                if self._direct_call(conn, simple):
+                    return True
         complete = request_complete(arriving.data)
         if complete is False:
             return False
@@ -312,6 +477,59 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             super().enqueue_req(conn)
         return True
 
+    def _direct_call(self, conn: Any, simple: tuple[str, str, str | None, bytes, bool]) -> bool:
+        """Answer a simple request through the app's fast entry; False when the request must take the WSGI path
+        (the app does not take it, or gunicorn would not keep the connection alive after it)."""
+        if (
+            self.nr + 1 >= self.max_requests  # gunicorn restarts the worker after this one: its path says so
+            or len(self.keepalived_conns) >= self.max_keepalived
+        ):
+            return False
+        method, path, content_type, body, close = simple
+        sock: _Socket = conn.sock
+        self.log.debug("%s %s", method, path)  # gunicorn's default pre_request hook
+        inicio = time.monotonic()
+        try:
+            answer = self._direct(method, path, content_type, body)
+        except Exception as e:  # noqa: BLE001 - as gunicorn answers an app that raises: a 500, then close
+            self._check_slow(inicio)
+            self._fail(conn, e)
+            return True
+        self._check_slow(inicio)
+        if not isinstance(answer, tuple):
+            sock.carry = answer or None  # e.g. the store's failure: the WSGI app answers it without asking again
+            return False
+        self.nr += 1
+        status, headers, payload = answer
+        try:
+            out = self._answer_head(status, headers, len(payload), close) + payload
+        except (InvalidResponseHeader, InvalidResponseHeaderName) as e:
+            self._fail(conn, e)
+            return True
+        if close:
+            self.log.debug("Closing connection.")
+        self._send(conn, out, keep=not close)
+        return True
+
+    def _fail(self, conn: Any, error: Exception) -> None:
+        """gunicorn's answer to an app that failed (its ``handle_error``: logged, a 500), then the connection
+        closes."""
+        sock: _Socket = conn.sock
+        sock.out = bytearray()
+        try:
+            self.handle_error(None, sock, conn.client, error)
+        finally:
+            out, sock.out = sock.out, None
+        self._send(conn, out, keep=False)
+
+    def _check_slow(self, inicio: float) -> None:
+        if time.monotonic() - inicio > INLINE_SLOW:
+            self._inline_from = time.monotonic() + INLINE_PAUSE
+            self.log.warning(
+                "a request took %.0f ms: requests go to the thread pool for %.0f s",
+                (time.monotonic() - inicio) * 1000, INLINE_PAUSE,
+            )
+
     def _inline(self, conn: Any) -> None:
         sock: _Socket = conn.sock
         sock.out = bytearray()
@@ -320,13 +538,13 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
             keep = self.handle(conn)  # gunicorn's own request handling; it catches and answers every error
         finally:
             out, sock.out = sock.out, None
-        if time.monotonic() - inicio > INLINE_SLOW:
-            self._inline_from = time.monotonic() + INLINE_PAUSE
-            self.log.warning(
-                "a request took %.0f ms: requests go to the thread pool for %.0f s",
-                (time.monotonic() - inicio) * 1000, INLINE_PAUSE,
-            )
-        keep = bool(keep)
+        self._check_slow(inicio)
+        self._send(conn, out, bool(keep))
+
+    def _send(self, conn: Any, out: bytes | bytearray, keep: bool) -> None:
+        """Send an answer collected in the loop with one non-blocking ``send``; what the socket does not take
+        waits for it in the loop."""
+        sock: _Socket = conn.sock
         sent = 0
         if out:
             try:
@@ -365,7 +583,7 @@ class HeadFirstWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn has no ty
         if not keep:
             self._leave(conn)
             return
-        if conn.parser.unreader.buf.getvalue():
+        if conn.parser is not None and conn.parser.unreader.buf.getvalue():
             # Pipelined bytes: served on the next turn of the loop, after the other connections' events.
             self._forget(conn)
             self.method_queue.defer(self.enqueue_req, conn)

@@ -70,6 +70,23 @@ def test_latest_json_escapes_what_needs_escaping(redis_server: RedisServer) -> N
     assert [s.as_json() for s in store.latest(10)] == json.loads(store.latest_json(10))
 
 
+def test_latest_json_is_what_json_dumps_writes(redis_server: RedisServer) -> None:
+    # written by hand for speed: the bytes json.dumps gives for the same list, for any text a password can be
+    store = RedisStore(RedisConfig(url=redis_server.url), historico=12)
+    senhas = ["\x00\x1f\x7f", "\u2028\u2029", "😀𝄞", "a\r\n*1\r\n$4\r\nPING\r\n", "\\\"/", "é" * 40, "", "plain"]
+    for senha in senhas:
+        store.add(senha)
+    direto = redis.Redis.from_url(redis_server.url)
+    # stored as given (the LPUSH is framed by hand: a password is one bulk string, whatever it holds)
+    assert direto.lrange("senhas", 0, -1) == [s.encode() for s in reversed(senhas)]
+    direto.lpush("senhas", b"\xff")  # not text: skipped, its position kept as a gap in the ids
+    direto.close()
+    esperado = [{"id": i, "senha": s} for i, s in enumerate(reversed(senhas), 2)]
+    assert store.latest_json(12) == json.dumps(esperado, separators=(",", ":")).encode()
+    assert store.latest_json(3) == json.dumps(esperado[:2], separators=(",", ":")).encode()
+    assert store.latest_json(1) == b"[]"
+
+
 def test_entries_that_are_not_utf8_text_are_skipped(redis_server: RedisServer) -> None:
     store = RedisStore(RedisConfig(url=redis_server.url))
     store.add("boa")
