@@ -123,3 +123,79 @@ def test_an_entry_that_is_not_the_requests_is_a_miss(settled: Path, tmp_path: Pa
     assert not run.from_result and run.proc.stdout == cold.proc.stdout
     entry.write_bytes(b"GIROPOPS-SBOM-RESULT-1\n\xff")  # truncated
     assert sbom(settled / "d.tar", cache).proc.stdout == cold.proc.stdout
+
+
+# --------------------------------------------------------------------------- served before argparse (cli._stored)
+
+
+def test_a_stored_result_is_served_before_argparse_with_the_same_bytes_and_exit(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    tar = settled / "a.tar"
+    cold_out, warm_out, full_out = tmp_path / "cold.json", tmp_path / "warm.json", tmp_path / "full.json"
+    cold = sbom(tar, cache, "--format", "spdx-json", "-o", str(cold_out))
+    assert cold.proc.returncode == 0 and "argparse" in cold.modules and not cold.from_result
+    warm = sbom(tar, cache, "-o", str(warm_out), "--format=spdx-json")
+    assert warm.from_result and "argparse" not in warm.modules and "giropops.cli.sbom" not in warm.modules
+    assert (warm.proc.returncode, warm.proc.stdout, warm.proc.stderr) == (0, b"", b"")
+    assert warm_out.read_bytes() == cold_out.read_bytes()
+    assert warm_out.stat().st_mode == cold_out.stat().st_mode
+    # a shape the fast path leaves alone (an abbreviated option): the full path serves the same result
+    full = sbom(tar, cache, "--form", "spdx-json", "-o", str(full_out))
+    assert full.from_result and "argparse" in full.modules and full_out.read_bytes() == cold_out.read_bytes()
+    # to stdout, the default format
+    listed_cold = sbom(tar, cache)
+    listed_warm = sbom(tar, cache)
+    assert "argparse" in listed_cold.modules and "argparse" not in listed_warm.modules
+    assert listed_warm.proc.stdout == listed_cold.proc.stdout and b"alpha" in listed_warm.proc.stdout
+    assert listed_warm.proc.stderr == b"" and listed_warm.proc.returncode == 0
+
+
+def test_the_fast_path_gives_the_full_paths_error_for_a_missing_output_directory(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    tar = settled / "b.tar"
+    sbom(tar, cache, "-f", "json")
+    missing = tmp_path / "nowhere" / "out.json"
+    run = sbom(tar, cache, "-f", "json", "-o", str(missing))
+    assert run.proc.returncode == 64 and run.proc.stdout == b""
+    assert run.proc.stderr == f"giropops: error: {missing}: directory {missing.parent} does not exist\n".encode()
+    assert not missing.parent.exists()
+
+
+def test_the_fast_path_reads_a_changed_archive_again(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    tar = write_docker_archive(tmp_path / "image.tar", [layer_from_entries([Entry("var/lib/dpkg/status", STATUS)])])
+    time.sleep(results.SETTLE_SECONDS + 0.2)
+    cold = sbom(tar, cache, "-f", "json")
+    assert sbom(tar, cache, "-f", "json").from_result
+    other = layer_from_entries([Entry("var/lib/dpkg/status", STATUS.replace(b"bravo", b"zulu"))])
+    write_docker_archive(tmp_path / "new.tar", [other])
+    os.replace(tmp_path / "new.tar", tar)  # replaced by a rename: another inode
+    run = sbom(tar, cache, "-f", "json")
+    assert not run.from_result and "argparse" in run.modules
+    names = [p["name"] for p in json.loads(run.proc.stdout)["packages"]]
+    assert names == ["alpha", "zulu"] and run.proc.stdout != cold.proc.stdout
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["archive://x.tar"], {"image": "archive://x.tar"}),
+    (["-f", "json", "archive://x.tar", "--output=o", "--platform", "linux/amd64"],
+     {"image": "archive://x.tar", "format": "json", "output": "o", "platform": "linux/amd64"}),
+    (["archive://x.tar", "--format=list", "-o", "o.txt"], {"image": "archive://x.tar", "format": "list",
+                                                          "output": "o.txt"}),
+])
+def test_the_shapes_the_fast_path_takes(argv: list[str], expected: dict[str, str]) -> None:
+    from giropops.cli._stored import parse
+
+    assert parse(argv) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["-f", "json"], ["a", "b"], ["a", "--form", "json"], ["a", "-fjson"], ["a", "-o=x"], ["a", "-f"],
+    ["a", "-f", "json", "-f", "list"], ["a", "-o", "-"], ["a", "--output="], ["a", "--no-cache"], ["a", "--timestamp"],
+    ["a", "--only-package-type", "deb"], ["a", "--timeout", "3"], ["a", "--insecure"], ["a", "-h"], ["--", "a"],
+    ["a", "--password-stdin"],
+])
+def test_every_other_shape_goes_to_the_full_parser(argv: list[str]) -> None:
+    from giropops.cli._stored import parse
+
+    assert parse(argv) is None
