@@ -199,3 +199,50 @@ def test_every_other_shape_goes_to_the_full_parser(argv: list[str]) -> None:
     from giropops.cli._stored import parse
 
     assert parse(argv) is None
+
+
+def test_the_code_left_out_of_the_fingerprint_is_never_imported_to_make_an_sbom() -> None:
+    """Every giropops module that making (or serving) an SBOM can import, followed through every import
+    statement (at module level or in a function) from the sbom and oci packages and the sbom command's
+    modules, lies outside ``results.NOT_SBOM_CODE``: a change there cannot change a stored document."""
+    import ast
+
+    src = Path(results.__file__).resolve().parents[1]
+
+    def path_of(module: str) -> Path | None:
+        base = src.parent.joinpath(*module.split("."))
+        for candidate in (base / "__init__.py", base.with_suffix(".py")):
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def imports(module: str, path: Path) -> set[str]:
+        found: set[str] = set()
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in node.names)
+        return {m for m in found if m.startswith("giropops.") and path_of(m) is not None}
+
+    start = [f"giropops.{p.relative_to(src).with_suffix('').as_posix().replace('/', '.')}".removesuffix(".__init__")
+             for top in ("sbom", "oci") for p in (src / top).rglob("*.py")]
+    start += ["giropops.cli.sbom", "giropops.cli._stored", "giropops.cli._registry", "giropops.cli.exitcodes"]
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        module = todo.pop()
+        if module in seen or module == "giropops.cli.main":  # main dispatches: only the sbom command runs
+            continue
+        seen.add(module)
+        path = path_of(module)
+        assert path is not None, module
+        todo.extend(imports(module, path) - seen)
+    assert len(seen) > 60 and "giropops.sbom.catalogers.dpkg" in seen and "giropops.oci.archive" in seen
+    assert sorted(m for m in seen if m.split(".")[1] in results.NOT_SBOM_CODE) == []

@@ -103,15 +103,16 @@ def _serve(parsed: dict[str, str]) -> int | None:
 
     if not os.path.isdir(os.path.dirname(output.rstrip("/") or "/") or "."):
         return None  # the full path says which directory is missing
-    import signal
+    # ``signal``'s own C module: the same functions, without the enum classes ``signal`` builds on import
+    import _signal
 
     from giropops.cli.main import _on_sigterm
     from giropops.fileio import FOLLOW_UMASK, atomic_write
 
     previous = None
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # SIGTERM cleans up the temporary file, as in run
+    if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:  # SIGTERM removes the temporary file, as in run
         try:
-            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            previous = _signal.signal(_signal.SIGTERM, _on_sigterm)
         except ValueError:  # not the main thread: signals are not ours to handle
             previous = None
     try:
@@ -120,7 +121,7 @@ def _serve(parsed: dict[str, str]) -> int | None:
         return None  # nothing was written: the full path tries again and names the error
     finally:
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            _signal.signal(_signal.SIGTERM, previous)
     return 0
 
 
