@@ -136,3 +136,37 @@ def test_a_changed_archive_is_scanned_again(settled: Path, full_db: Path, tmp_pa
     before, after = expat(cold.report), expat(run.report)
     assert {v for v, _ in before} == {"2.5.0-1"} and {v for v, _ in after} <= {"9:9.9-1"}
     assert len(after) < len(before)  # the advisories fixed below 9:9.9-1 are gone
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_scan_pauses_the_cyclic_collector_and_restores_it(full_db: Path, enabled: bool) -> None:
+    import gc
+
+    from giropops.sbom.model import SBOM, Distro, Package, Subject
+    from giropops.vuln.db.store import VulnDB
+    from giropops.vuln.match import scan
+
+    packages = tuple(Package(name="libexpat1", version=f"2.5.0-{i}", type="deb", source_name="expat",
+                             purl=f"pkg:deb/debian/libexpat1@2.5.0-{i}?upstream=expat") for i in range(1, 400))
+    sbom = SBOM(Subject("many"), Distro("debian", "12"), packages)
+    passes: list[str] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        passes.append(phase)
+
+    was = gc.isenabled()
+    threshold = gc.get_threshold()
+    with VulnDB(full_db) as db:
+        gc.collect()
+        gc.callbacks.append(note)
+        try:
+            gc.set_threshold(10)  # a collection every few allocations, were it running
+            (gc.enable if enabled else gc.disable)()
+            result = scan(sbom, db)
+            after = gc.isenabled()
+        finally:
+            gc.callbacks.remove(note)
+            gc.set_threshold(*threshold)
+            (gc.enable if was else gc.disable)()
+    assert after is enabled
+    assert len(result.findings) > 399 and passes == []
