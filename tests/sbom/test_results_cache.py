@@ -246,3 +246,62 @@ def test_the_code_left_out_of_the_fingerprint_is_never_imported_to_make_an_sbom(
         todo.extend(imports(module, path) - seen)
     assert len(seen) > 60 and "giropops.sbom.catalogers.dpkg" in seen and "giropops.oci.archive" in seen
     assert sorted(m for m in seen if m.split(".")[1] in results.NOT_SBOM_CODE) == []
+
+
+# --------------------------------------------------------------------------- OCI layout directories
+
+
+def layout_of(tar: Path, directory: Path) -> Path:
+    from giropops.oci.transport import TransportOptions, open_image, write_image
+
+    write_image(open_image(f"archive://{tar}", None, TransportOptions()), f"oci-dir://{directory}")
+    return directory
+
+
+def sbom_of(spec: str, cache: Path, *args: str) -> Run:
+    out = cache.parent / "modules.json"
+    proc = subprocess.run([sys.executable, "-c", MODULES_WRAPPER, str(out), "sbom", spec, *args],
+                          env={**os.environ, "GIROPOPS_CACHE_DIR": str(cache)}, capture_output=True, timeout=120)
+    doc = json.loads(out.read_text())
+    assert (doc["code"] or 0) == proc.returncode
+    return Run(proc, set(doc["modules"]))
+
+
+def test_an_unchanged_layout_directory_is_served_from_its_result(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    layout = layout_of(settled / "a.tar", tmp_path / "layout")
+    time.sleep(results.SETTLE_SECONDS + 0.2)
+    spec = f"oci-dir://{layout}"
+    cold = sbom_of(spec, cache, "-f", "cyclonedx-json")
+    assert cold.proc.returncode == 0 and not cold.from_result
+    warm = sbom_of(spec, cache, "-f", "cyclonedx-json")
+    assert warm.from_result and "argparse" not in warm.modules
+    assert (warm.proc.returncode, warm.proc.stdout, warm.proc.stderr) == (0, cold.proc.stdout, cold.proc.stderr)
+    assert [c["name"] for c in json.loads(warm.proc.stdout)["components"]] == ["alpha", "bravo"]
+    # a blob rewritten in place (same size, same mtime): read again, and its digest no longer matches
+    [layer] = [p for p in (layout / "blobs" / "sha256").iterdir() if b"Package: alpha" in p.read_bytes()]
+    st = layer.stat()
+    data = layer.read_bytes()
+    layer.write_bytes(data.replace(b"Package: alpha\n", b"Package: omega\n"))
+    os.utime(layer, ns=(st.st_atime_ns, st.st_mtime_ns))
+    edited = sbom_of(spec, cache, "-f", "cyclonedx-json")
+    assert not edited.from_result and edited.proc.returncode != 0 and edited.proc.stdout == b""
+    assert b"does not match its digest" in edited.proc.stderr and edited.proc.stderr.count(b"\n") == 1
+    layer.write_bytes(data)  # restored: a new change time, so read again (and proven) once more
+    again = sbom_of(spec, cache, "-f", "cyclonedx-json")
+    assert not again.from_result and again.proc.stdout == cold.proc.stdout
+
+
+def test_a_layout_that_gains_an_image_is_read_again(settled: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    layout = layout_of(settled / "b.tar", tmp_path / "layout")
+    time.sleep(results.SETTLE_SECONDS + 0.2)
+    spec = f"oci-dir://{layout}"
+    first = sbom_of(spec, cache, "-f", "json")
+    assert sbom_of(spec, cache, "-f", "json").from_result
+    other = write_docker_archive(tmp_path / "other.tar", [layer_from_entries([Entry(
+        "var/lib/dpkg/status", STATUS.replace(b"bravo", b"zulu"))])])
+    layout_of(other, layout)  # a second image: index.json now lists two, which the full path refuses to guess
+    run = sbom_of(spec, cache, "-f", "json")
+    assert not run.from_result and run.proc.returncode != 0 and run.proc.stdout == b""
+    assert run.proc.stderr.count(b"\n") == 1 and first.proc.returncode == 0
