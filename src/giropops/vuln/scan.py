@@ -4,7 +4,10 @@
 side: it is ``giropops.sbom.sbom_for`` (images through the OCI transports,
 ``fs://DIR``, and ``sbom://FILE`` in our JSON, SPDX or CycloneDX).  Environment,
 labels and manifest annotations are not part of an SBOM; ``image_facts`` reads
-them from the image itself when the spec names one.
+them from the image itself when the spec names one.  ``stored_sbom_for`` is
+``sbom_for`` through the stored whole results of ``giropops.sbom.results``: a
+warm ``cves`` of an unchanged archive or layout scans the inventory the first
+run stored, without opening the image.
 """
 
 from __future__ import annotations
@@ -69,8 +72,9 @@ def stored_sbom_for(spec: str, platform: str | None = None, options: TransportOp
     unchanged ``archive://FILE`` is the JSON document a former run (of ``cves`` or of ``giropops sbom -f
     json``) stored for the same file identity, request, environment and code, decoded; the same request
     key as ``giropops sbom IMAGE -f json`` (so each serves the other).  A miss computes it and stores it,
-    unless the computation warned (a warm run must warn as the cold one did: it recomputes) or ``store`` is
-    False (registry credentials given, as for ``giropops sbom``).  A stored document that does not decode
+    unless the computation warned (a warm run must warn as the cold one did: it recomputes), the document
+    does not decode to an equal ``SBOM`` (then a warm scan could differ), or ``store`` is False (registry
+    credentials given, as for ``giropops sbom``).  A stored document that does not decode
     cleanly, without a warning, is a miss."""
     import warnings
 
@@ -94,7 +98,9 @@ def stored_sbom_for(spec: str, platform: str | None = None, options: TransportOp
     if request is not None and not shown:
         from giropops.sbom.formats import EncodeOptions, encode
 
-        results.store(request, encode(sbom, STORED_FORMAT, EncodeOptions()))
+        document = encode(sbom, STORED_FORMAT, EncodeOptions())
+        if _decoded(document) == sbom:  # what a warm run would scan is what this one scans, or nothing is kept
+            results.store(request, document)
     return sbom
 
 
