@@ -4,10 +4,11 @@ The areas, under ``$GIROPOPS_CACHE_DIR`` (else ``$XDG_CACHE_HOME/giropops``, els
 ``sbom-layers`` (per-layer catalog records, ``sbom.cache``; bounded by ``$GIROPOPS_SBOM_CACHE_MAX_BYTES``),
 ``blobs`` (the build cache's downloaded base layers), ``reco`` (image profiles of ``recommendations``),
 ``sbom-proofs`` (which local files were proven to hold which layers, ``sbom.proofs``), ``sbom-results``
-(whole SBOMs of unchanged archives, ``sbom.results``), and
+(whole SBOMs of unchanged archives, ``sbom.results``), ``spdx-license-keys.json`` (a single file: the SPDX
+license and exception keys read once from the license index, ``sbom.licenses``), and
 the vulnerability database (``$GIROPOPS_DB`` or its default path; shown, never pruned).
 
-Pruning removes files inside those areas only; symbolic links are removed, never followed.
+Pruning removes files inside those areas (or the area's file) only; symbolic links are removed, never followed.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from pathlib import Path
 from giropops.sbom.cache import default_cache_dir
 from giropops.vuln.db import store
 
-PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs", "sbom-results")
+#: ``giropops.sbom.licenses``'s table of SPDX keys: a file in the cache directory, not a directory.
+SPDX_KEYS = "spdx-license-keys.json"
+PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs", "sbom-results", SPDX_KEYS)
+#: What ``giropops cache prune --sboms`` removes: every cache an SBOM is made from, and nothing else.
+SBOM_AREAS = ("sbom-layers", "sbom-proofs", "sbom-results", SPDX_KEYS)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,14 @@ def prune(root: Path | None = None, areas: tuple[str, ...] = PRUNABLE) -> dict[s
         if top.is_symlink():
             top.unlink()
             freed[name] = 0
+            continue
+        if top.is_file():  # an area that is one file
+            try:
+                size = top.lstat().st_size
+                top.unlink()
+            except OSError:
+                size = 0
+            freed[name] = size
             continue
         for directory, dirs, names in os.walk(top, topdown=False):
             for n in names:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from giropops.cli.main import main
 from giropops.sbom.cache import LayerCache
 from giropops.sbom.filesystem import LayerRecords
+from giropops.units import human_size
 
 
 def record(n: int, size: int = 10_000) -> LayerRecords:
@@ -87,3 +90,29 @@ def test_cache_df_and_prune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert main(["cache", "prune"]) == 0
     assert "blobs: 5.0 kB freed" in capsys.readouterr().out
     assert not blob.exists() and (tmp_path / "db.sqlite3").stat().st_size == 1000  # the database stays
+
+
+def test_prune_removes_the_spdx_license_keys_a_run_wrote(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("GIROPOPS_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("GIROPOPS_DB", str(tmp_path / "db.sqlite3"))
+    # a new process: the keys are read from the license index once per process, and kept in the cache directory
+    subprocess.run([sys.executable, "-c", "from giropops.sbom.licenses import spdx_expression as e; "
+                    "assert e('mit or apache-2.0') == 'MIT OR Apache-2.0'"], check=True, env=dict(os.environ))
+    written = [p.name for p in cache_dir.iterdir()]
+    assert written == ["spdx-license-keys.json"]
+    size = (cache_dir / written[0]).stat().st_size
+    assert main(["cache", "df"]) == 0
+    row = next(line.split() for line in capsys.readouterr().out.splitlines() if line.startswith(written[0]))
+    assert row[1] == "1"
+    assert main(["cache", "prune", "--sboms"]) == 0
+    out = capsys.readouterr().out
+    assert f"spdx-license-keys.json: {human_size(size)} freed" in out
+    assert list(cache_dir.iterdir()) == []
+    # the whole prune too; and a link in its place is removed, never followed
+    outside = tmp_path / "outside.json"
+    outside.write_text("{}")
+    (cache_dir / written[0]).symlink_to(outside)
+    assert main(["cache", "prune"]) == 0
+    assert list(cache_dir.iterdir()) == [] and outside.read_text() == "{}"

@@ -17,7 +17,7 @@ def register(sub: Any) -> None:
     p_prune = csub.add_parser("prune", help="remove cached SBOM layer records, build blobs and image profiles "
                                             "(never the vulnerability database)")
     p_prune.add_argument("--sboms", action="store_true",
-                         help="remove only the SBOM caches (per-layer records, file proofs, whole results)")
+                         help="remove only the SBOM caches (per-layer records, file proofs, whole results, SPDX keys)")
     p_prune.set_defaults(func=run_prune)
 
 
@@ -40,7 +40,7 @@ def run_df(args: argparse.Namespace) -> int:
 def run_prune(args: argparse.Namespace) -> int:
     from giropops import cachectl, units
 
-    freed = cachectl.prune(areas=("sbom-layers", "sbom-proofs", "sbom-results") if args.sboms else cachectl.PRUNABLE)
+    freed = cachectl.prune(areas=cachectl.SBOM_AREAS if args.sboms else cachectl.PRUNABLE)
     for name, size in freed.items():
         print(f"{name}: {units.human_size(size)} freed")
     print(f"total: {units.human_size(sum(freed.values()))} freed")

@@ -185,16 +185,25 @@ def run(args: argparse.Namespace) -> int:
 
     from giropops.vuln.match import scan
     from giropops.vuln.report import Format, render
-    from giropops.vuln.scan import sbom_for, view_for, with_base
+    from giropops.vuln.scan import stored_sbom, stored_sbom_for, view_for, with_base
 
-    check_specs(args.image)
+    # an unchanged archive scanned before: its stored inventory (vuln.scan.stored_sbom_for), and nothing of
+    # the transports or the catalogers imported; never with registry credentials (as 'giropops sbom')
+    cacheable = not getattr(args, "password_stdin", False)
+    sbom = stored_sbom(args.image, args.platform) if cacheable else None
+    if sbom is None:
+        check_specs(args.image)
     filters = filters_from(args)
     vex = vex_from(args)
-    options = transport_options(args)
-    sbom = sbom_for(args.image, args.platform, options)
+    options: TransportOptions | None = None
+    if sbom is None:
+        options = transport_options(args)
+        sbom = stored_sbom_for(args.image, args.platform, options, store=cacheable)
     with open_scan_db(prepare_scan_db(args, [sbom])) as db:
         wanted = args.locations or args.only_base or args.ignore_base or args.base
-        split = _base_split(args, sbom, options) if wanted else None
+        if wanted and options is None:
+            options = transport_options(args)
+        split = _base_split(args, sbom, options) if wanted and options is not None else None
         result = with_base(scan(sbom, db, severity_source=args.severity_source), split)
         stale = db.stale_warning()
     view = view_for(result, filters, vex, args.show_disputed, args.severity_source)

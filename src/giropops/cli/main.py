@@ -8,19 +8,16 @@ and returns an exit code.  Adding a command means adding its module name to
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 import warnings
 
-from giropops import __version__, timeouts
-from giropops.cli import exitcodes
-from giropops.cli._registry import add_registry_options
-from giropops.errors import GiropopsError, GiropopsWarning
+from giropops import __version__
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:  # typing costs a start-up; annotations are strings here
+    import argparse
     from collections.abc import Sequence
     from typing import Any, NoReturn, Protocol
 
@@ -61,6 +58,8 @@ OFFLINE_COMMANDS = frozenset({"version", "generate-key-pair", "db", "demo", "whe
 
 
 def _positive_seconds(text: str) -> float:
+    import argparse
+
     try:
         value = float(text)
     except ValueError:
@@ -71,6 +70,8 @@ def _positive_seconds(text: str) -> float:
 
 
 def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    from giropops import timeouts
+
     parser.add_argument(
         "--timeout", dest="registry_timeout", type=_positive_seconds, default=None, metavar="SECONDS",
         help=f"give up on a registry request (retries included) after SECONDS, and on a blob transfer "
@@ -79,16 +80,32 @@ def add_timeout_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse exits 2 on usage errors; 2 is reserved for findings (as Scout does)."""
+_parser_class: type[argparse.ArgumentParser] | None = None
 
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
+
+def _Parser(**kwargs: Any) -> argparse.ArgumentParser:
+    """An ``argparse.ArgumentParser`` that exits ``exitcodes.USAGE`` on usage errors: argparse exits 2, which
+    is reserved for findings (as Scout does).  The class is made on first use: ``entry`` serves a stored
+    ``giropops sbom`` result (``giropops.cli._stored``) without importing argparse at all."""
+    global _parser_class
+    if _parser_class is None:
+        import argparse
+
+        from giropops.cli import exitcodes
+
+        class Parser(argparse.ArgumentParser):
+            def error(self, message: str) -> NoReturn:
+                self.print_usage(sys.stderr)
+                self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
+
+        Parser.__name__ = Parser.__qualname__ = "_Parser"
+        _parser_class = Parser
+    return _parser_class(**kwargs)
 
 
 def _describe(sub: argparse._SubParsersAction[Any]) -> None:
     """``giropops COMMAND --help`` starts with what the command does: its one-line help unless it has more."""
+    import argparse
     helps = {action.dest: action.help for action in sub._choices_actions}
     for name, parser in sub.choices.items():
         if not parser.description and helps.get(name):
@@ -207,6 +224,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     whole ``giropops sbom`` of a small image on a warm cache; a command that is
     named on the command line only needs its own module.
     """
+    from giropops.cli._registry import add_registry_options
+
     parser = _Parser(
         prog="giropops",
         description="Build, inspect, catalog, scan and sign container images without a daemon.",
@@ -214,7 +233,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"giropops {__version__}")
     # every command parser is a _Parser; the command modules only need it to be an ArgumentParser
     sub: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
-        dest="command", metavar="COMMAND", parser_class=_Parser,
+        dest="command", metavar="COMMAND", parser_class=type(parser),
         help="one of these ('giropops COMMAND --help' for its arguments)")
     names = (command,) if command in COMMAND_MODULES else COMMAND_MODULES
     for name in names:
@@ -250,6 +269,8 @@ _show_other_warning = warnings.showwarning
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: object = None, line: str | None = None) -> None:
     """The library's ``GiropopsWarning``s as one line each; anything else as Python shows it."""
+    from giropops.errors import GiropopsWarning
+
     if issubclass(category, GiropopsWarning):
         print(f"giropops: warning: {message}", file=sys.stderr, flush=True)
     else:
@@ -257,6 +278,10 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from giropops import timeouts
+    from giropops.cli import exitcodes
+    from giropops.errors import GiropopsError
+
     warnings.showwarning = _show_warning
     if getattr(args, "registry_timeout", None) is not None:
         timeouts.set_request_timeout(args.registry_timeout)
@@ -300,7 +325,15 @@ def entry() -> NoReturn:
     if arguments == ["--version"]:
         # what argparse's version action prints, without building a parser of every command for it
         sys.stdout.write(f"giropops {__version__}\n")
-        sys.exit(exitcodes.OK)
+        sys.exit(0)
+    if arguments[:1] == ["sbom"]:
+        # the same sbom request on an unchanged archive: the stored document, before argparse is even
+        # imported; None when anything is unusual (the full path below then does exactly what it did)
+        from giropops.cli._stored import serve_sbom
+
+        served = serve_sbom(arguments[1:])
+        if served is not None:
+            sys.exit(served)
     gc.disable()
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)

@@ -4,30 +4,104 @@
 side: it is ``giropops.sbom.sbom_for`` (images through the OCI transports,
 ``fs://DIR``, and ``sbom://FILE`` in our JSON, SPDX or CycloneDX).  Environment,
 labels and manifest annotations are not part of an SBOM; ``image_facts`` reads
-them from the image itself when the spec names one.
+them from the image itself when the spec names one.  ``stored_sbom_for`` is
+``sbom_for`` through the stored whole results of ``giropops.sbom.results``: a
+warm ``cves`` of an unchanged archive or layout scans the inventory the first
+run stored, without opening the image.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
-from giropops.oci.baseimage import Provenance
-from giropops.oci.model import Platform
-from giropops.oci.transport import NO_IMAGE, Spec, TransportOptions, as_spec, open_image
-from giropops.sbom import sbom_for as _sbom_for
 from giropops.sbom.model import SBOM
-from giropops.vuln.db.store import VulnDB
 from giropops.vuln.match import ScanResult, scan
 from giropops.vuln.model import Finding
-from giropops.vuln.quickview import pick_base
 from giropops.vuln.report.filters import Filters, VexStatement, apply, apply_vex
 from giropops.vuln.report.view import ReportView
+
+if TYPE_CHECKING:
+    # the transports and the catalogers are imported by what opens an image: a warm scan of an unchanged
+    # archive reads its stored inventory instead (``stored_sbom_for``); base images are looked for when a
+    # report asks (--locations, --only-base...), not by every scan
+    from giropops.oci.baseimage import Provenance
+    from giropops.oci.transport import Spec, TransportOptions
+    from giropops.vuln.db.store import VulnDB
 
 
 def sbom_for(spec: Spec | str, platform: str | None = None, options: TransportOptions | None = None) -> SBOM:
     """The SBOM of any source spec (an image, ``fs://DIR`` or ``sbom://FILE``); ``platform`` picks from an index."""
+    from giropops.sbom import sbom_for as _sbom_for
+
     return _sbom_for(spec, platform, options=options)
+
+
+#: The stored form of an inventory: ``giropops sbom -f json``'s document, which decodes to an equal ``SBOM``.
+STORED_FORMAT = "json"
+
+
+def stored_sbom(spec: str, platform: str | None = None) -> SBOM | None:
+    """The stored inventory ``stored_sbom_for`` would answer with, without computing one: None on a miss."""
+    from giropops.sbom import results
+
+    request = results.request(spec, platform, STORED_FORMAT, frozenset())
+    return None if request is None else _decoded(results.load(request))
+
+
+def _decoded(data: bytes | None) -> SBOM | None:
+    if data is None:
+        return None
+    import warnings
+
+    from giropops.sbom.formats import decode
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            sbom = decode(data)
+        except Exception:  # noqa: BLE001 - a damaged entry is a miss, never an error
+            return None
+    return None if caught else sbom
+
+
+def stored_sbom_for(spec: str, platform: str | None = None, options: TransportOptions | None = None,
+                    *, store: bool = True) -> SBOM:
+    """``sbom_for``, through the stored whole results of ``giropops.sbom.results``: the inventory of an
+    unchanged ``archive://FILE`` is the JSON document a former run (of ``cves`` or of ``giropops sbom -f
+    json``) stored for the same file identity, request, environment and code, decoded; the same request
+    key as ``giropops sbom IMAGE -f json`` (so each serves the other).  A miss computes it and stores it,
+    unless the computation warned (a warm run must warn as the cold one did: it recomputes), the document
+    does not decode to an equal ``SBOM`` (then a warm scan could differ), or ``store`` is False (registry
+    credentials given, as for ``giropops sbom``).  A stored document that does not decode
+    cleanly, without a warning, is a miss."""
+    import warnings
+
+    from giropops.sbom import results
+
+    request = results.request(spec, platform, STORED_FORMAT, frozenset()) if store else None
+    if request is not None and (stored := _decoded(results.load(request))) is not None:
+        return stored
+    shown: list[object] = []
+    show = warnings.showwarning
+
+    def counted(*warning: object, **where: object) -> None:
+        shown.append(warning)
+        show(*warning, **where)  # type: ignore[arg-type]
+
+    warnings.showwarning = counted
+    try:
+        sbom = sbom_for(spec, platform, options)
+    finally:
+        warnings.showwarning = show
+    if request is not None and not shown:
+        from giropops.sbom.formats import EncodeOptions, encode
+
+        document = encode(sbom, STORED_FORMAT, EncodeOptions())
+        if _decoded(document) == sbom:  # what a warm run would scan is what this one scans, or nothing is kept
+            results.store(request, document)
+    return sbom
 
 
 @dataclass(frozen=True)
@@ -40,6 +114,9 @@ class ImageFacts:
 def image_facts(spec: Spec | str, platform: str | None = None,
                 options: TransportOptions | None = None) -> ImageFacts | None:
     """Config env / labels and manifest annotations of the image ``spec`` names; None for SBOMs and directories."""
+    from giropops.oci.model import Platform
+    from giropops.oci.transport import NO_IMAGE, TransportOptions, as_spec, open_image
+
     s = as_spec(spec)
     if isinstance(s, NO_IMAGE):
         return None
@@ -85,6 +162,8 @@ def find_base(sbom: SBOM, facts: ImageFacts | None, candidates: Sequence[str], p
     None when no base is found (or the image's layers are not known)."""
     if not sbom.subject.diff_ids:
         return None
+    from giropops.vuln.quickview import pick_base
+
     opened = [sbom_for(c, platform, options) for c in candidates]
     base, ref = pick_base(sbom, opened, facts.annotations if facts else None, facts.labels if facts else None,
                           statements=statements or (lambda: None))
@@ -94,6 +173,9 @@ def find_base(sbom: SBOM, facts: ImageFacts | None, candidates: Sequence[str], p
         return BaseSplit(frozenset(base.subject.diff_ids), base.subject.name, ref.how)
     if not ref.name:
         return None
+    from giropops.oci.model import Platform
+    from giropops.oci.transport import TransportOptions, open_image
+
     image = open_image(ref.name, Platform.parse(platform) if platform else None, options or TransportOptions())
     return BaseSplit(frozenset(str(d) for d in image.config.diff_ids), ref.name, ref.how)
 
@@ -118,5 +200,5 @@ def scan_spec(spec: Spec | str, db: VulnDB, platform: str | None = None, severit
     return scan(sbom_for(spec, platform, options), db, severity_source=severity_source)
 
 
-__all__ = ["BaseSplit", "ImageFacts", "find_base", "image_facts", "mark_base", "sbom_for", "scan_spec", "view_for",
-           "with_base"]
+__all__ = ["STORED_FORMAT", "BaseSplit", "ImageFacts", "find_base", "image_facts", "mark_base", "sbom_for", "scan_spec",
+           "stored_sbom", "stored_sbom_for", "view_for", "with_base"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -127,6 +126,8 @@ def record_checks(db_path: Path, ecosystems: Iterable[str], when: datetime | Non
     checks = {eco: t.strftime("%Y-%m-%dT%H:%M:%SZ") for eco, t in read_checks(db_path).items()}
     checks.update({eco: stamp for eco in names})
     target = checks_path(db_path)
+    import tempfile  # a write, after a fetch: not imported by every scan
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -411,6 +410,8 @@ def rebuild(path: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 
 
 def _rebuild_locked(path: Path) -> Iterator[Writer]:
+    import tempfile
+
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=path.parent)
     except OSError as exc:

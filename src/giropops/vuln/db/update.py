@@ -11,7 +11,6 @@ renamed over the old one, so an interrupted update leaves the old file as it was
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -168,6 +167,8 @@ def _update_locked(db_path: Path, base: str, ecosystems: Sequence[str] | None, p
         if eco in UNSUPPORTED_ECOSYSTEMS:
             raise UpdateError(f"ecosystem {eco!r} cannot be used: {UNSUPPORTED_ECOSYSTEMS[eco]}")
     result = UpdateResult()
+    import tempfile  # (shutil, random...) an update only: a scan imports this module for its names
+
     with tempfile.TemporaryDirectory(prefix=".giropops-update-", dir=db_path.parent) as tmp:
         downloads: list[tuple[str, Path, store.FeedState, str]] = []
         new_states: list[store.FeedState] = []  # same content under a new ETag / Last-Modified

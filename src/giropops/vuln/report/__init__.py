@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-from giropops.vuln.report import bom, gitlab, json_report, markdown, sarif, text
 from giropops.vuln.report.view import ReportView
 
 
@@ -20,20 +19,38 @@ class Format(enum.StrEnum):
     GITLAB = "gitlab"
 
 
-_RENDERERS: dict[Format, Callable[[ReportView], str]] = {
-    Format.TEXT: text.render_cves,
-    Format.PACKAGES: text.render_packages,
-    Format.JSON: json_report.render,
-    Format.SARIF: sarif.render,
-    Format.MARKDOWN: markdown.render,
-    Format.CYCLONEDX: bom.render_cyclonedx,
-    Format.SPDX: bom.render_spdx,
-    Format.GITLAB: gitlab.render,
-}
+def _renderer(fmt: Format) -> Callable[[ReportView], str]:
+    """The renderer of ``fmt``, its module imported when asked for (the SBOM formats' encoders behind
+    ``cyclonedx`` and ``spdx`` cost a short ``cves`` run more than its JSON report)."""
+    if fmt in (Format.TEXT, Format.PACKAGES):
+        from giropops.vuln.report import text
+
+        return text.render_cves if fmt is Format.TEXT else text.render_packages
+    if fmt is Format.JSON:
+        from giropops.vuln.report import json_report
+
+        return json_report.render
+    if fmt is Format.SARIF:
+        from giropops.vuln.report import sarif
+
+        return sarif.render
+    if fmt is Format.MARKDOWN:
+        from giropops.vuln.report import markdown
+
+        return markdown.render
+    if fmt in (Format.CYCLONEDX, Format.SPDX):
+        from giropops.vuln.report import bom
+
+        return bom.render_cyclonedx if fmt is Format.CYCLONEDX else bom.render_spdx
+    if fmt is Format.GITLAB:
+        from giropops.vuln.report import gitlab
+
+        return gitlab.render
+    raise KeyError(fmt)
 
 
 def render(view: ReportView, fmt: Format) -> str:
-    return _RENDERERS[fmt](view)
+    return _renderer(fmt)(view)
 
 
 __all__ = ["Format", "ReportView", "render"]

@@ -16,8 +16,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from packageurl import PackageURL
-
 from giropops import jsonio
 from giropops.errors import VulnError
 from giropops.vuln.model import SEVERITIES, STATUSES, Finding, VexNote
@@ -131,6 +129,8 @@ class Suppressed:
 
 def _strip_purl(purl: str) -> str:
     """A purl without qualifiers and subpath, parsed so that ``%2B`` and ``+`` spell the same version."""
+    from packageurl import PackageURL  # only VEX statements name purls: a scan without VEX never needs it
+
     try:
         p = PackageURL.from_string(purl)
     except ValueError:
