@@ -33,10 +33,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import urllib3
-
 from giropops import jsonio
 from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_error, quote_for_error
+from giropops.oci.registry.http import HTTP_ERRORS
 from giropops.oci.registry.transport import Transport
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
@@ -350,8 +349,8 @@ class Authenticator:
             if resp.status_code != 200:
                 raise AuthError(f"{self.host}: {what}: token server answered HTTP {resp.status_code}")
             try:
-                raw = resp.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True) if resp.raw else b""
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raw = resp.read(MAX_TOKEN_RESPONSE + 1)
+            except HTTP_ERRORS as exc:
                 if transport.deadline_passed():
                     raise transport.deadline_error(f"token for {what}") from None
                 raise AuthError(f"{self.host}: {what}: the token server's answer broke off") from exc
