@@ -138,20 +138,23 @@ class Response:
                 out[link.get("rel") or link["url"]] = link
         return out
 
-    def _release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        reusable = self._raw.isclosed() and not self._raw.will_close
-        self._session.give_back(self._key, conn, reusable)
+    def _reusable(self) -> bool:
+        """Whether the body was read to its end on a connection that stays open."""
+        raw = self._raw
+        if not raw.isclosed() and not raw.chunked and raw.length == 0:
+            raw.close()  # ``read1`` does not mark a body read to its Content-Length as done
+        return raw.isclosed() and not raw.will_close
 
-    def close(self) -> None:
+    def _release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            reusable = self._raw.isclosed() and not self._raw.will_close
+            reusable = self._reusable()
             if not reusable:
                 self._raw.close()
             self._session.give_back(self._key, conn, reusable)
+
+    def close(self) -> None:
+        self._release()
 
     def __enter__(self) -> Response:
         return self

@@ -1,0 +1,245 @@
+"""The registry client's own HTTP layer (``giropops.oci.registry.http``) against real servers.
+
+Redirects that leave the registry must not carry its credentials; ``http_proxy`` / ``no_proxy`` from the
+environment are honoured; connections are kept alive; the push path imports neither requests nor urllib3.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from giropops.oci.registry import RegistryClient, RegistryOptions, write_registry
+from giropops.oci.transport import write_image
+from tests.oci.registry.conftest import ref_for
+from tests.support.images import MemImage, MemLayer
+from tests.support.imports import MODULES_WRAPPER
+from tests.support.services import Registry
+
+BLOB = MemLayer.random(300_000)
+USER, PASSWORD = "alice", "s3cret"
+BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+class _Server:
+    """A threaded loopback HTTP server that records (method, path, Authorization) per request."""
+
+    def __init__(self, handle: type[BaseHTTPRequestHandler]) -> None:
+        self.log: list[tuple[str, str, str | None]] = []
+        self.connections = 0
+        server = self
+
+        class Handler(handle):  # type: ignore[valid-type,misc]
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                server.connections += 1
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def parse_request(self) -> bool:
+                ok = bool(super().parse_request())
+                if ok:
+                    server.log.append((self.command, self.path, self.headers.get("Authorization")))
+                return ok
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> _Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _reply(h: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+    h.send_response(status)
+    for k, v in headers.items():
+        h.send_header(k, v)
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    if h.command != "HEAD":
+        h.wfile.write(body)
+
+
+class _Storage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        _reply(self, 200, {"Content-Type": "application/octet-stream"}, BLOB.blob)
+
+
+def _registry_redirecting_to(storage_url: str) -> type[BaseHTTPRequestHandler]:
+    class Reg(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != BASIC:
+                _reply(self, 401, {"WWW-Authenticate": 'Basic realm="test"'})
+            elif self.path.startswith("/v2/repo/blobs/"):
+                _reply(self, 307, {"Location": storage_url + "/storage/blob?sig=1"})
+            elif self.path.startswith("/same-origin/"):
+                _reply(self, 200, {}, BLOB.blob)
+            else:
+                _reply(self, 404, {})
+
+    return Reg
+
+
+@pytest.fixture
+def storage() -> Iterator[_Server]:
+    with _Server(_Storage) as s:
+        yield s
+
+
+@pytest.mark.parametrize("storage_host", ["localhost", "127.0.0.1"])
+def test_a_blob_redirected_off_the_registry_is_fetched_without_the_registry_credentials(
+    storage: _Server, storage_host: str
+) -> None:
+    # "localhost" is another host name; 127.0.0.1 on another port is another origin: both are "elsewhere"
+    with _Server(_registry_redirecting_to(f"http://{storage_host}:{storage.port}")) as reg:
+        client = RegistryClient(f"127.0.0.1:{reg.port}", RegistryOptions(username=USER, password=PASSWORD))
+        with client.open_blob("repo", BLOB.digest, BLOB.size) as f:
+            assert f.read() == BLOB.blob
+        client.close()
+    assert [a for m, p, a in reg.log if p.startswith("/v2/repo/blobs/")][-1] == BASIC
+    assert [(m, p) for m, p, _a in storage.log] == [("GET", "/storage/blob?sig=1")]
+    assert [a for _m, _p, a in storage.log] == [None]
+
+
+def test_a_redirect_within_the_registry_keeps_the_credentials() -> None:
+    class SameOrigin(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != BASIC:
+                _reply(self, 401, {"WWW-Authenticate": 'Basic realm="test"'})
+            elif self.path.startswith("/v2/repo/blobs/"):
+                _reply(self, 302, {"Location": "/same-origin/blob"})
+            else:
+                _reply(self, 200, {}, BLOB.blob)
+
+    with _Server(SameOrigin) as reg:
+        client = RegistryClient(f"127.0.0.1:{reg.port}", RegistryOptions(username=USER, password=PASSWORD))
+        with client.open_blob("repo", BLOB.digest, BLOB.size) as f:
+            assert f.read() == BLOB.blob
+        client.close()
+    assert ("GET", "/same-origin/blob", BASIC) in reg.log
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain-HTTP forward proxy: absolute-form request targets, forwarded to their origin."""
+
+    def _forward(self) -> None:
+        url = urlsplit(self.path)
+        if not url.scheme or not url.hostname:
+            _reply(self, 400, {}, b"not a proxy request")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        conn = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-authorization", "connection")}
+        conn.request(self.command, url.path + (f"?{url.query}" if url.query else ""), body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        extra = {k: v for k, v in resp.getheaders() if k.lower() not in ("content-length", "connection",
+                                                                         "transfer-encoding")}
+        conn.close()
+        _reply(self, resp.status, extra, data)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+
+@pytest.fixture
+def forward_proxy() -> Iterator[_Server]:
+    with _Server(_ForwardProxy) as s:
+        yield s
+
+
+def _clear_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def test_http_proxy_from_the_environment_carries_the_push_and_pull(
+    registry: Registry, repo: str, forward_proxy: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{forward_proxy.port}")
+    img = MemImage([MemLayer({"via": b"proxy"})])
+    write_registry(img, ref_for(registry.host, repo))
+    raw, _mtype, digest = RegistryClient(registry.host).get_manifest(repo, "latest")
+    assert (raw, digest) == (img.raw_manifest, img.digest)
+    targets = [p for _m, p, _a in forward_proxy.log]
+    assert f"http://{registry.host}/v2/{repo}/manifests/latest" in targets
+    assert any(t.startswith(f"http://{registry.host}/v2/{repo}/blobs/") for t in targets)
+
+
+@pytest.mark.parametrize("no_proxy", ["127.0.0.1", "127.0.0.0/8", "*", "example.org, 127.0.0.1"])
+def test_no_proxy_hosts_go_direct(
+    registry: Registry, repo: str, forward_proxy: _Server, monkeypatch: pytest.MonkeyPatch, no_proxy: str
+) -> None:
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{forward_proxy.port}")
+    monkeypatch.setenv("no_proxy", no_proxy)
+    img = MemImage([MemLayer({"direct": no_proxy.encode()})])
+    write_registry(img, ref_for(registry.host, repo))
+    assert RegistryClient(registry.host).get_manifest(repo, "latest")[2] == img.digest
+    assert forward_proxy.log == []
+
+
+def test_a_pull_with_one_job_reuses_one_connection(tmp_path: Path, registry: Registry, repo: str) -> None:
+    img = MemImage([MemLayer({f"f{i}": bytes([i]) * 1000}) for i in range(4)])
+    write_registry(img, ref_for(registry.host, repo))
+
+    class Counting(_ForwardProxy):
+        pass
+
+    with _Server(Counting) as counter:
+        # the counting server is a forward proxy: point the client at it through the environment
+        env = {"http_proxy": f"http://127.0.0.1:{counter.port}", "no_proxy": ""}
+        proc = subprocess.run(
+            [sys.executable, "-m", "giropops", "copy", "-q", "--jobs", "1", f"registry://{registry.host}/{repo}",
+             f"archive://{tmp_path}/out.tar"],
+            capture_output=True, text=True, env={**_base_env(), **env}, timeout=120,
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert len([p for m, p, _a in counter.log if m == "GET" and "/blobs/" in p]) == 5  # four layers, a config
+    assert counter.connections == 1
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy",
+                                                                     "no_proxy")}
+
+
+def test_a_push_imports_neither_requests_nor_urllib3(tmp_path: Path, registry: Registry, repo: str) -> None:
+    img = MemImage([MemLayer({"lean": b"push"})])
+    archive = tmp_path / "img.tar"
+    write_image(img, f"archive://{archive}")
+    out = tmp_path / "modules.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", MODULES_WRAPPER, str(out), "copy", "-q", f"archive://{archive}",
+         f"registry://{registry.host}/{repo}:1"],
+        capture_output=True, text=True, env={**_base_env(), "GIROPOPS_CACHE_DIR": str(tmp_path / "cache")},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(out.read_text())["modules"])
+    assert "giropops.oci.registry.http" in modules  # it did talk to the registry
+    assert not {m for m in modules if m.split(".")[0] in ("requests", "urllib3")}
+    assert RegistryClient(registry.host).get_manifest(repo, "1")[2] == img.digest
