@@ -36,7 +36,7 @@ _local = threading.local()  # .deadline: the absolute (monotonic) deadline of th
 class Watch:
     """What the watchdog knows about one connection in use."""
 
-    conn: Any  # an ``http.client`` connection: its ``watch_sock`` (else ``sock``) is cut when a limit is broken
+    conn: Any  # an ``http._Connection``: its ``watch_sock`` (else ``sock``) is cut when a limit is broken
     deadline: float | None
     min_rate: float = 0.0  # bytes per second; 0: no speed floor
     window: float = 0.0

@@ -1,9 +1,15 @@
-"""A lean HTTP/1.1 client on ``http.client`` for the distribution API: pooled keep-alive connections,
+"""A lean HTTP/1.1 client on sockets for the distribution API: pooled keep-alive connections,
 redirects, proxies from the environment, TLS verification.
 
-Why not ``requests``: importing it (and urllib3) costs ~0.1 s, more than the whole of a warm push's
-own work; the registry client needs a small part of it, written out here on the standard library.
+Why not ``requests``, or even ``http.client``: importing requests and urllib3 costs ~0.1 s, more than
+the whole of a warm push's own work, and ``http.client`` drags in the ``email`` package (~10 ms) to
+parse headers.  The registry client needs a small part of HTTP/1.1, written out here on ``socket``
+(``ssl`` is imported only for an https URL).
 
+- **Messages**: requests with ``Content-Length`` (never chunked); answers framed by ``Content-Length``,
+  ``Transfer-Encoding: chunked`` or the end of the connection, HEAD/204/304 without a body, 1xx skipped.
+  Bounded: a status or header line of at most ``MAX_LINE`` bytes, at most ``MAX_HEADERS`` headers; a
+  body that ends before its declared length raises ``IncompleteRead``.
 - **Connections** are kept alive and reused per (scheme, host, port, proxy): at most ``MAX_IDLE`` idle
   ones are kept per host, each thread takes its own (the copy's ``--jobs`` bounds how many are in use
   at once).  A pooled connection the server has closed is noticed before reuse; a request that fails on
@@ -21,16 +27,17 @@ own work; the registry client needs a small part of it, written out here on the 
   ``CONNECT`` tunnel.  Credentials in the proxy URL are sent as ``Proxy-Authorization``.
 - **TLS**: verified against ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` when set, else certifi's bundle
   when installed, else the system's store (what ``requests`` did); ``verify=False`` for ``--insecure``.
+  A failed handshake raises ``TLSError`` (not worth a retry).
 - Bodies are never decoded (``Accept-Encoding: identity``): digests are of the bytes as sent.
 
-Errors are the standard library's: ``OSError`` (refused, reset, timed out, TLS, name resolution) and
-``http.client.HTTPException`` (a broken or oversized answer); ``HTTP_ERRORS`` names both.
+Errors: ``OSError`` (refused, reset, timed out, name resolution, ``TLSError``) and ``ProtocolError``
+(a broken or oversized answer); ``HTTP_ERRORS`` names both.  ``HTTPSetupError``: a request that
+cannot be sent as asked (bad URL, proxy setting or header).
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
 import os
 import select
 import socket
@@ -41,82 +48,372 @@ from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 from giropops.oci.registry import deadline
 
-#: What a request or a body read raises when the connection or the answer is broken.
-HTTP_ERRORS = (http.client.HTTPException, OSError)
 MAX_IDLE = 16
 MAX_REDIRECTS = 30
+MAX_LINE = 65536
+MAX_HEADERS = 100
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "giropops"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_BUFFER = 64 * 1024
+
+
+class ProtocolError(Exception):
+    """The server's answer is not HTTP/1.x as we accept it."""
+
+
+class RemoteDisconnected(ProtocolError, ConnectionResetError):
+    """The connection closed before a status line came."""
+
+
+class IncompleteRead(ProtocolError):
+    """A body ended before its declared length (or its last chunk)."""
+
+
+class TLSError(OSError):
+    """The TLS handshake failed: a certificate that does not verify, or a server not speaking TLS."""
 
 
 class HTTPSetupError(ValueError):
     """A request that cannot be sent as given (a bad URL, proxy or header); not worth a retry."""
 
 
-class _Watched:
-    """Mix-in: the socket stays known to the watchdog (``watch_sock``) even after ``http.client`` hands
-    it over to a response that closes the connection, and the read timeout applies once connected."""
+#: What a request or a body read raises when the connection or the answer is broken.
+HTTP_ERRORS = (ProtocolError, OSError)
 
-    read_timeout: float | None = None
-    watch_sock: socket.socket | None = None
-    sock: Any
+
+class Headers:
+    """Response header fields: ``get`` (the first of that name) and ``get_all``, names case-insensitive."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self._fields = fields
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        name = name.lower()
+        for k, v in self._fields:
+            if k.lower() == name:
+                return v
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        name = name.lower()
+        return [v for k, v in self._fields if k.lower() == name]
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._fields)
+
+
+class _Reader:
+    """A buffered reader on a socket that can tell whether it holds unread bytes (``pending``)."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+
+    def pending(self) -> bool:
+        return bool(self._buf)
+
+    def _fill(self, want: int) -> bytes:
+        return bytes(self._sock.recv(max(want, _BUFFER)))
+
+    def read1(self, n: int) -> bytes:
+        """At most ``n`` bytes with at most one receive; b"" at the end of the stream."""
+        if self._buf:
+            data, self._buf = self._buf[:n], self._buf[n:]
+            return data
+        data = self._fill(n)
+        if len(data) > n:
+            data, self._buf = data[:n], data[n:]
+        return data
+
+    def read(self, n: int) -> bytes:
+        """``n`` bytes, fewer only at the end of the stream."""
+        parts: list[bytes] = []
+        got = 0
+        while got < n:
+            data = self.read1(n - got)
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+    def readline(self, limit: int) -> bytes:
+        """One line with its end, at most ``limit`` bytes (cut there), or what is left at the end of the stream."""
+        while True:
+            end = self._buf.find(b"\n", 0, limit)
+            if end >= 0:
+                line, self._buf = self._buf[: end + 1], self._buf[end + 1:]
+                return line
+            if len(self._buf) >= limit:
+                line, self._buf = self._buf[:limit], self._buf[limit:]
+                return line
+            data = self._fill(_BUFFER)
+            if not data:
+                line, self._buf = self._buf, b""
+                return line
+            self._buf += data
+
+
+class _Connection:
+    """One TCP (or TLS) connection to an origin, possibly through a proxy."""
+
+    def __init__(self, scheme: str, host: str, port: int, proxy: tuple[str, int, str | None] | None,
+                 session: Session) -> None:
+        self.scheme, self.host, self.port, self.proxy = scheme, host, port, proxy
+        self.session = session
+        self.connect_timeout = session.connect_timeout
+        self.read_timeout = session.read_timeout
+        self.sock: Any = None
+        self.watch_sock: Any = None  # what the watchdog cuts (``deadline._fire``)
+        self.rfile: _Reader | None = None
 
     def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        self.watch_sock = self.sock
-        if self.read_timeout is not None:
-            self.sock.settimeout(self.read_timeout)
+        addr = (self.proxy[0], self.proxy[1]) if self.proxy else (self.host, self.port)
+        sock = socket.create_connection(addr, timeout=self.connect_timeout)
+        self.watch_sock = sock
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.scheme == "https":
+                if self.proxy is not None:
+                    _tunnel(sock, self.host, self.port, self.proxy[2])
+                import ssl
+
+                try:
+                    sock = self.session.ssl_context().wrap_socket(sock, server_hostname=self.host)
+                except ssl.SSLError as exc:
+                    raise TLSError(str(exc)) from exc
+                self.watch_sock = sock
+            sock.settimeout(self.read_timeout)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        self.rfile = _Reader(sock)
+
+    def send(self, head: bytes, body: bytes | Iterable[bytes] | None) -> None:
+        if self.sock is None:
+            self.connect()
+        sock = self.sock
+        if isinstance(body, bytes):
+            if len(body) <= _BUFFER:
+                sock.sendall(head + body)
+            else:
+                sock.sendall(head)
+                sock.sendall(body)
+            return
+        sock.sendall(head)
+        if body is not None:
+            for chunk in body:
+                sock.sendall(chunk)
+
+    def close(self) -> None:
+        deadline.WATCHDOG.forget(self)
+        sock = self.sock
+        self.rfile = self.sock = None
+        if sock is not None:
+            sock.close()
 
 
-class _HTTPConnection(_Watched, http.client.HTTPConnection):
-    pass
+def _tunnel(sock: socket.socket, host: str, port: int, auth: str | None) -> None:
+    """``CONNECT host:port`` through an HTTP proxy; reads the proxy's answer byte by byte (it is short)."""
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"
+    if auth:
+        head += f"Proxy-Authorization: {auth}\r\n"
+    sock.sendall((head + "\r\n").encode("latin-1"))
+    answer = b""
+    while not answer.endswith(b"\r\n\r\n"):
+        byte = sock.recv(1)
+        if not byte:
+            raise RemoteDisconnected("the proxy closed the connection during CONNECT")
+        answer += byte
+        if len(answer) > MAX_LINE:
+            raise ProtocolError("the proxy's answer to CONNECT is too long")
+    status = answer.split(b"\r\n", 1)[0].split(None, 2)
+    if len(status) < 2 or status[1] != b"200":
+        raise OSError(f"the proxy refused the tunnel to {target} ({status[1:2] and status[1].decode('latin-1')})")
 
 
-class _HTTPSConnection(_Watched, http.client.HTTPSConnection):
-    pass
+def _readline(rfile: _Reader, what: str) -> bytes:
+    line = rfile.readline(MAX_LINE + 1)
+    if len(line) > MAX_LINE:
+        raise ProtocolError(f"{what} longer than {MAX_LINE} bytes")
+    return line
 
 
-_Conn = _HTTPConnection | _HTTPSConnection
+class _Body:
+    """The framing of one answer's body on a connection's reader."""
+
+    def __init__(self, rfile: _Reader, method: str, status: int, headers: Headers,
+                 keep_alive: bool) -> None:
+        self.rfile = rfile
+        self.chunked = False
+        self.length: int | None = None  # bytes left (Content-Length framing)
+        self.chunk_left = 0
+        self.done = False
+        self.will_close = not keep_alive
+        te = (headers.get("Transfer-Encoding") or "").lower()
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            self.length = 0
+        elif te:
+            if te.replace(" ", "").split(",")[-1] != "chunked":
+                raise ProtocolError(f"unsupported Transfer-Encoding {te[:50]!r}")
+            self.chunked = True
+        else:
+            lengths = {v.strip() for v in headers.get_all("Content-Length")}
+            if len(lengths) > 1 or any(not v.isdigit() for v in lengths):
+                raise ProtocolError("invalid Content-Length")
+            if lengths:
+                self.length = int(lengths.pop())
+            else:
+                self.will_close = True  # the body ends with the connection
+        if self.length == 0:
+            self.done = True
+
+    def _next_chunk(self) -> None:
+        """Start the next chunk (``chunk_left``), or end the body after the last one and its trailer."""
+        line = _readline(self.rfile, "a chunk size line")
+        if not line:
+            raise IncompleteRead("the connection closed inside a chunked body")
+        size = line.split(b";", 1)[0].strip()
+        try:
+            self.chunk_left = int(size, 16)
+        except ValueError:
+            raise ProtocolError("invalid chunk size") from None
+        if self.chunk_left < 0:
+            raise ProtocolError("invalid chunk size")
+        if self.chunk_left == 0:
+            for _ in range(MAX_HEADERS + 1):
+                trailer = _readline(self.rfile, "a trailer line")
+                if trailer in (b"\r\n", b"\n", b""):
+                    self.done = True
+                    return
+            raise ProtocolError("too many trailer lines")
+
+    def read1(self, amt: int) -> bytes:
+        if self.done or amt <= 0:
+            return b""
+        rfile = self.rfile
+        if self.chunked:
+            if self.chunk_left == 0:
+                self._next_chunk()
+                if self.done:
+                    return b""
+            data = rfile.read1(min(amt, self.chunk_left))
+            if not data:
+                raise IncompleteRead("the connection closed inside a chunk")
+            self.chunk_left -= len(data)
+            if self.chunk_left == 0 and rfile.read(2) not in (b"\r\n",):
+                raise ProtocolError("a chunk does not end with CRLF")
+            return data
+        if self.length is None:
+            data = rfile.read1(amt)
+            if not data:
+                self.done = True
+            return data
+        data = rfile.read1(min(amt, self.length))
+        if not data:
+            raise IncompleteRead(f"the body ended {self.length} bytes short")
+        self.length -= len(data)
+        if self.length == 0:
+            self.done = True
+        return data
+
+    def read(self, amt: int) -> bytes:
+        if self.done or amt <= 0:
+            return b""
+        if not self.chunked and self.length is not None:
+            want = min(amt, self.length)
+            data = self.rfile.read(want)
+            if len(data) < want:
+                raise IncompleteRead(f"the body ended {self.length - len(data)} bytes short")
+            self.length -= len(data)
+            if self.length == 0:
+                self.done = True
+            return data
+        parts: list[bytes] = []
+        got = 0
+        while got < amt:
+            data = self.read1(amt - got)
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        return b"".join(parts)
+
+
+def _read_head(rfile: _Reader) -> tuple[int, str, Headers, bool]:
+    """Status, reason, headers and whether the connection stays open, skipping 1xx interim answers."""
+    for _ in range(10):
+        line = _readline(rfile, "the status line")
+        if not line:
+            raise RemoteDisconnected("the server closed the connection without an answer")
+        parts = line.decode("latin-1").rstrip("\r\n").split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (parts[1].isdigit() and len(parts[1]) == 3):
+            raise ProtocolError(f"not an HTTP/1.x status line: {line[:100]!r}")
+        status = int(parts[1])
+        reason = parts[2] if len(parts) > 2 else ""
+        fields: list[tuple[str, str]] = []
+        while True:
+            hline = _readline(rfile, "a header line")
+            if hline in (b"\r\n", b"\n"):
+                break
+            if not hline:
+                raise RemoteDisconnected("the connection closed inside the headers")
+            text = hline.decode("latin-1").rstrip("\r\n")
+            if text[:1] in (" ", "\t") and fields:  # obsolete line folding
+                fields[-1] = (fields[-1][0], fields[-1][1] + " " + text.strip())
+                continue
+            name, colon, value = text.partition(":")
+            if not colon:
+                raise ProtocolError(f"invalid header line {hline[:100]!r}")
+            fields.append((name.strip(), value.strip()))
+            if len(fields) > MAX_HEADERS:
+                raise ProtocolError(f"more than {MAX_HEADERS} headers")
+        if 100 <= status < 200:
+            continue
+        headers = Headers(fields)
+        conn_tokens = {t.strip().lower() for t in (headers.get("Connection") or "").split(",")}
+        keep = ("keep-alive" in conn_tokens) if parts[0] == "HTTP/1.0" else ("close" not in conn_tokens)
+        return status, reason, headers, keep
+    raise ProtocolError("too many interim (1xx) answers")
 
 
 class Response:
     """An answer whose body is read on demand (bounded by the caller); ``close`` releases the connection:
     back to the pool when the body was read to its end, else closed."""
 
-    def __init__(self, session: Session, conn: _Conn, key: tuple[str, ...], raw: http.client.HTTPResponse,
-                 url: str) -> None:
+    def __init__(self, session: Session, conn: _Connection, key: tuple[str, ...], method: str, url: str) -> None:
+        assert conn.rfile is not None
+        status, reason, headers, keep = _read_head(conn.rfile)
         self._session = session
-        self._conn: _Conn | None = conn
+        self._conn: _Connection | None = conn
         self._key = key
-        self._raw = raw
         self.url = url
-        self.status_code = raw.status
-        self.reason = raw.reason
-        self.headers = raw.msg  # case-insensitive ``get``
+        self.status_code = status
+        self.reason = reason
+        self.headers = headers
         self.connection = conn
+        self._body = _Body(conn.rfile, method, status, headers, keep)
+        if self._body.done:
+            self._release()
 
     def read(self, amt: int) -> bytes:
         """Up to ``amt`` bytes (fewer only at the end of the body); a body cut short raises IncompleteRead."""
         if self._conn is None:
             return b""
-        before = self._raw.length
-        data = self._raw.read(amt)
-        if before is not None and len(data) < min(amt, before):
-            raise http.client.IncompleteRead(data, before - len(data))
-        if len(data) < amt:
+        data = self._body.read(amt)
+        if self._body.done:
             self._release()
         return data
 
     def read1(self, amt: int) -> bytes:
         """What one receive gives, up to ``amt`` bytes; b"" at the end of the body."""
-        if self._conn is None or amt <= 0:
+        if self._conn is None:
             return b""
-        before = self._raw.length
-        data = self._raw.read1(amt)
-        if not data:
-            if before:  # http.client ends a body cut short quietly
-                raise http.client.IncompleteRead(data, before)
+        data = self._body.read1(amt)
+        if self._body.done:
             self._release()
         return data
 
@@ -124,8 +421,8 @@ class Response:
     def links(self) -> dict[str, dict[str, str]]:
         """The ``Link`` header by relation: ``{"next": {"url": ..., "rel": "next"}}``."""
         out: dict[str, dict[str, str]] = {}
-        for value in self.headers.get_all("Link") or ():
-            for part in str(value).split(",<"):
+        for value in self.headers.get_all("Link"):
+            for part in value.split(",<"):
                 part = part.strip()
                 if not part.startswith("<"):
                     part = "<" + part
@@ -138,20 +435,10 @@ class Response:
                 out[link.get("rel") or link["url"]] = link
         return out
 
-    def _reusable(self) -> bool:
-        """Whether the body was read to its end on a connection that stays open."""
-        raw = self._raw
-        if not raw.isclosed() and not raw.chunked and raw.length == 0:
-            raw.close()  # ``read1`` does not mark a body read to its Content-Length as done
-        return raw.isclosed() and not raw.will_close
-
     def _release(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            reusable = self._reusable()
-            if not reusable:
-                self._raw.close()
-            self._session.give_back(self._key, conn, reusable)
+            self._session.give_back(self._key, conn, self._body.done and not self._body.will_close)
 
     def close(self) -> None:
         self._release()
@@ -170,31 +457,30 @@ class Session:
         self.verify = verify
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
-        self._idle: dict[tuple[str, ...], list[_Conn]] = {}
+        self._idle: dict[tuple[str, ...], list[_Connection]] = {}
         self._lock = threading.Lock()
         self._ssl: Any = None
         self._closed = False
 
-    # -- connections -------------------------------------------------------------------------
-
-    def _ssl_context(self) -> Any:
+    def ssl_context(self) -> Any:
         import ssl
 
-        if self._ssl is None:
-            if not self.verify:
-                ctx = ssl.create_default_context()
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            else:
-                bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
-                if bundle and os.path.isdir(bundle):
-                    ctx = ssl.create_default_context(capath=bundle)
+        with self._lock:
+            if self._ssl is None:
+                if not self.verify:
+                    ctx = ssl.create_default_context()
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
                 else:
-                    ctx = ssl.create_default_context(cafile=bundle or None)
-            self._ssl = ctx
-        return self._ssl
+                    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or _certifi()
+                    if bundle and os.path.isdir(bundle):
+                        ctx = ssl.create_default_context(capath=bundle)
+                    else:
+                        ctx = ssl.create_default_context(cafile=bundle or None)
+                self._ssl = ctx
+            return self._ssl
 
-    def _take(self, key: tuple[str, ...]) -> _Conn | None:
+    def _take(self, key: tuple[str, ...]) -> _Connection | None:
         with self._lock:
             idle = self._idle.get(key)
             while idle:
@@ -204,7 +490,7 @@ class Session:
                 conn.close()
         return None
 
-    def give_back(self, key: tuple[str, ...], conn: _Conn, reusable: bool) -> None:
+    def give_back(self, key: tuple[str, ...], conn: _Connection, reusable: bool) -> None:
         deadline.WATCHDOG.forget(conn)
         if reusable and conn.sock is not None:
             with self._lock:
@@ -213,25 +499,6 @@ class Session:
                     idle.append(conn)
                     return
         conn.close()
-
-    def _new(self, scheme: str, host: str, port: int, proxy: tuple[str, int, str | None] | None) -> _Conn:
-        conn: _Conn
-        if scheme == "https":
-            if proxy is None:
-                conn = _HTTPSConnection(host, port, timeout=self.connect_timeout, context=self._ssl_context())
-            else:
-                conn = _HTTPSConnection(proxy[0], proxy[1], timeout=self.connect_timeout,
-                                        context=self._ssl_context())
-                tunnel_headers = {"Proxy-Authorization": proxy[2]} if proxy[2] else None
-                conn.set_tunnel(host, port, headers=tunnel_headers)
-        elif proxy is None:
-            conn = _HTTPConnection(host, port, timeout=self.connect_timeout)
-        else:
-            conn = _HTTPConnection(proxy[0], proxy[1], timeout=self.connect_timeout)
-        conn.read_timeout = self.read_timeout
-        return conn
-
-    # -- requests ----------------------------------------------------------------------------
 
     def request(
         self,
@@ -291,23 +558,29 @@ class Session:
         host = parts.hostname
         proxy = _proxy_for(scheme, host, port)
         key = (scheme, host, str(port), repr(proxy))
+        netloc = parts.netloc.rpartition("@")[2]
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
-        send_headers = dict(hdrs)
+        send_headers = {"Host": netloc, **hdrs}
         if proxy is not None and scheme == "http":
-            target = f"http://{parts.netloc.rpartition('@')[2]}{target}"  # absolute form, through the proxy
+            target = f"http://{netloc}{target}"  # absolute form, through the proxy
             if proxy[2]:
                 send_headers["Proxy-Authorization"] = proxy[2]
-        if length is not None and not isinstance(body, bytes):
-            send_headers["Content-Length"] = str(length)
+        if isinstance(body, bytes):
+            send_headers["Content-Length"] = str(len(body))
+        elif body is not None:
+            send_headers["Content-Length"] = str(length or 0)
+        elif method in ("POST", "PUT", "PATCH"):
+            send_headers["Content-Length"] = "0"
+        head = _head(method, target, send_headers)
         for fresh in (False, True):
             conn = None if fresh else self._take(key)
             reused = conn is not None
             if conn is None:
-                conn = self._new(scheme, host, port, proxy)
+                conn = _Connection(scheme, host, port, proxy, self)
             if timeouts is not None:
-                conn.timeout, conn.read_timeout = timeouts
+                conn.connect_timeout, conn.read_timeout = timeouts
                 if conn.sock is not None:
                     conn.sock.settimeout(timeouts[1])
             if deadline.aborted():
@@ -316,22 +589,20 @@ class Session:
             deadline.WATCHDOG.watch(conn, deadline.current_deadline())
             try:
                 try:
-                    conn.request(method, target, body=body, headers=send_headers)
+                    conn.send(head, body)
                 except (BrokenPipeError, ConnectionResetError):
+                    if conn.rfile is None:
+                        raise
                     # The server may have answered early (an error) and closed: read what it said.
-                    pass
-                raw = conn.getresponse()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                deadline.WATCHDOG.forget(conn)
+                return Response(self, conn, key, method, url)
+            except (RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 conn.close()
                 if reused and (body is None or isinstance(body, bytes)):
                     continue  # a keep-alive connection the server closed meanwhile: once more, fresh
                 raise
             except BaseException:
-                deadline.WATCHDOG.forget(conn)
                 conn.close()
                 raise
-            return Response(self, conn, key, raw, url)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -343,10 +614,23 @@ class Session:
             c.close()
 
 
-def _dropped(conn: _Conn) -> bool:
+def _head(method: str, target: str, headers: Mapping[str, str]) -> bytes:
+    lines = [f"{method} {target} HTTP/1.1"]
+    for name, value in headers.items():
+        lines.append(f"{name}: {value}")
+    if any(c in line for line in lines for c in "\r\n\0") or " " in target or not method.isalpha():
+        raise HTTPSetupError("a request line or header holds a line break, NUL or space")
+    text = "\r\n".join(lines)
+    try:
+        return (text + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        raise HTTPSetupError("a request line or header is not Latin-1") from None
+
+
+def _dropped(conn: _Connection) -> bool:
     """Whether an idle connection was closed by the server (or sent something unasked)."""
     sock = conn.sock
-    if sock is None:
+    if sock is None or conn.rfile is None or conn.rfile.pending():
         return True
     try:
         readable, _w, _x = select.select([sock], [], [], 0)

@@ -19,17 +19,15 @@ top.  Error messages name the host and what was being done, never a header value
 from __future__ import annotations
 
 import socket
-import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from http.client import HTTPException
 from typing import BinaryIO
 
 from giropops import timeouts
 from giropops.errors import RegistryError
 from giropops.oci.registry import deadline
-from giropops.oci.registry.http import HTTP_ERRORS, HTTPSetupError, Response, Session
+from giropops.oci.registry.http import HTTP_ERRORS, HTTPSetupError, ProtocolError, Response, Session, TLSError
 
 #: Statuses worth another try: the server said "later" or had a bad moment.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -134,7 +132,7 @@ class Transport:
             self.session.request(
                 "GET", self.url(path), timeouts=(self.policy.connect_timeout, self.policy.read_timeout)
             ).close()
-        except (HTTPException, OSError, HTTPSetupError):
+        except (ProtocolError, OSError, HTTPSetupError):
             return False
         return True
 
@@ -188,11 +186,7 @@ class Transport:
                 )
             except HTTPSetupError as exc:
                 raise RegistryError(f"{self.host}: {what}: HTTP request failed: {_brief(exc)}") from exc
-            except ssl.SSLError as exc:
-                if deadline.aborted():
-                    raise RegistryError(f"{self.host}: {what}: cancelled") from None
-                if self.deadline_passed():
-                    raise self.deadline_error(what, "TLS broken off") from None
+            except TLSError as exc:
                 # Not transient: a certificate problem or a plain-HTTP server will not change on retry.
                 raise RegistryError(
                     f"{self.host}: {what}: TLS failed ({_brief(exc)}); "
