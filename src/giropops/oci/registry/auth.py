@@ -22,8 +22,6 @@ import base64
 import binascii
 import os
 import re
-import shutil
-import subprocess
 import threading
 import time
 import warnings
@@ -134,6 +132,9 @@ def load_docker_config(directory: Path) -> dict[str, Any]:
 
 def run_credential_helper(name: str, server: str) -> Credentials | None:
     """``docker-credential-<name> get``; None when the helper knows nothing about ``server``."""
+    import shutil  # here: a push without a helper needs neither
+    import subprocess
+
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise ConfigError(f"invalid credential helper name {quote_for_error(name)} in Docker config")
     program = f"docker-credential-{name}"

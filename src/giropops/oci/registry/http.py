@@ -169,8 +169,11 @@ class _Connection:
         self.rfile: _Reader | None = None
 
     def connect(self) -> None:
-        addr = (self.proxy[0], self.proxy[1]) if self.proxy else (self.host, self.port)
-        sock = socket.create_connection(addr, timeout=self.connect_timeout)
+        host, port = (self.proxy[0], self.proxy[1]) if self.proxy else (self.host, self.port)
+        # An ASCII name goes to getaddrinfo as bytes: a str would be encoded with the idna codec, whose
+        # import (stringprep, unicodedata) costs more than the whole connect on loopback.
+        address: Any = (host.encode("ascii") if host.isascii() else host, port)  # typeshed: str only
+        sock = socket.create_connection(address, timeout=self.connect_timeout)
         self.watch_sock = sock
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
