@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from giropops.oci.registry import RegistryClient, RegistryOptions, write_registry
+from giropops.errors import RegistryError
+from giropops.oci.registry import RegistryClient, RegistryOptions, RetryPolicy, write_registry
+from giropops.oci.registry.transport import Transport
 from giropops.oci.transport import write_image
 from tests.oci.registry.conftest import ref_for
 from tests.support.images import MemImage, MemLayer
@@ -243,3 +245,96 @@ def test_a_push_imports_neither_requests_nor_urllib3(tmp_path: Path, registry: R
     assert "giropops.oci.registry.http" in modules  # it did talk to the registry
     assert not {m for m in modules if m.split(".")[0] in ("requests", "urllib3")}
     assert RegistryClient(registry.host).get_manifest(repo, "1")[2] == img.digest
+
+
+# -- TLS ---------------------------------------------------------------------------------------------
+
+
+class _V2(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        _reply(self, 200, {"Content-Type": "application/json"}, b"{}")
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for IP 127.0.0.1 (its own CA) and its key, as PEM files."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "giropops test registry")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[_Server, Path]]:
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    server = _Server(_V2)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.httpd.socket = ctx.wrap_socket(server.httpd.socket, server_side=True)
+    with server:
+        yield server, cert
+
+
+def _transport(port: int, verify: bool) -> Transport:
+    return Transport(f"127.0.0.1:{port}", f"https://127.0.0.1:{port}", verify, RetryPolicy(attempts=2, backoff=0.01))
+
+
+def test_tls_is_verified_against_the_ca_bundle_named_in_the_environment(
+    tls_server: tuple[_Server, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, cert = tls_server
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    t = _transport(server.port, verify=True)
+    with t.request("GET", "/v2/", "ping") as resp:
+        assert (resp.status_code, resp.read(100)) == (200, b"{}")
+    t.close()
+
+
+def test_an_unknown_certificate_fails_at_once_with_one_clear_error(
+    tls_server: tuple[_Server, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, _cert = tls_server
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    t = _transport(server.port, verify=True)
+    with pytest.raises(RegistryError, match=r"TLS failed .*certificate verify failed.*insecure option"):
+        t.request("GET", "/v2/", "ping")
+    t.close()
+    assert server.log == []  # the handshake failed: no request was sent, and none was retried
+
+
+def test_insecure_skips_verification(tls_server: tuple[_Server, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    server, _cert = tls_server
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    t = _transport(server.port, verify=False)
+    for what in ("ping", "ping again"):
+        with t.request("GET", "/v2/", what) as resp:
+            assert (resp.status_code, resp.read(100)) == (200, b"{}")
+    t.close()
+    assert server.connections == 1  # kept alive across both requests, TLS included
