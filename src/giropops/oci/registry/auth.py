@@ -64,7 +64,8 @@ class Challenge:
     params: Mapping[str, str]
 
 
-_TOKEN68 = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]*)\s*,?')
+#: One ``name=value`` (or ``name="quoted"``) parameter of a challenge; compiled on first use (``re`` caches it).
+_TOKEN68 = r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]*)\s*,?'
 
 
 def parse_challenges(header: str) -> list[Challenge]:
@@ -79,7 +80,7 @@ def parse_challenges(header: str) -> list[Challenge]:
         rest = rest[m.end() :]
         params: dict[str, str] = {}
         while rest:
-            pm = _TOKEN68.match(rest)
+            pm = re.match(_TOKEN68, rest)
             if not pm:
                 break
             # A new scheme starts where a token is not followed by '='.
