@@ -148,11 +148,6 @@ class _ResponseStream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def _read(self, want: int) -> bytes:
-        """What the connection has, up to ``want`` bytes: one receive (``read1``), so a big buffer costs
-        no waiting and the watchdog sees every byte as it comes."""
-        return self._resp.read1(want)
-
     def _hold(self, resp: Response) -> deadline.Watch | None:
         """Hold the body's connection to the minimum speed (not to the request deadline) while we read it."""
         if self._policy.min_blob_rate <= 0:
@@ -167,9 +162,12 @@ class _ResponseStream(io.RawIOBase):
             raise self._too_slow() if self._too_slow else BlobError(f"{self._what}: the transfer is too slow")
 
     def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
         while True:
             try:
-                data = self._read(len(b))
+                # one receive, straight into the caller's buffer: a big buffer costs no waiting, and the
+                # watchdog sees every byte as it comes
+                n = self._resp.readinto1(view)
                 self._check_speed()
                 break
             except HTTP_ERRORS as exc:
@@ -186,7 +184,6 @@ class _ResponseStream(io.RawIOBase):
                 self._resp = self._reopen(self._offset)
                 self._watch = self._hold(self._resp)
                 self.resumed += 1
-        n = len(data)
         # Failures count until a connection has carried RESUME_PROGRESS bytes: a server that breaks
         # every connection after a few bytes cannot keep us resuming for ever.
         self._progress += n
@@ -194,7 +191,6 @@ class _ResponseStream(io.RawIOBase):
             self._failures = 0
         if self._watch is not None:
             self._watch.received += n
-        memoryview(b)[:n] = data
         self._offset += n
         return n
 

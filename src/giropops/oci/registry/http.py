@@ -126,6 +126,15 @@ class _Reader:
             data, self._buf = data[:n], data[n:]
         return data
 
+    def readinto1(self, view: memoryview) -> int:
+        """Like ``read1`` into ``view``: straight from the socket when nothing is buffered (no copy)."""
+        if self._buf:
+            n = min(len(view), len(self._buf))
+            view[:n] = self._buf[:n]
+            self._buf = self._buf[n:]
+            return n
+        return int(self._sock.recv_into(view))
+
     def read(self, n: int) -> bytes:
         """``n`` bytes, fewer only at the end of the stream."""
         parts: list[bytes] = []
@@ -323,6 +332,28 @@ class _Body:
             self.done = True
         return data
 
+    def readinto1(self, view: memoryview) -> int:
+        """Like ``read1``, into ``view`` (no copy for a body framed by Content-Length or the connection)."""
+        if self.done or not len(view):
+            return 0
+        if self.chunked:
+            data = self.read1(len(view))
+            view[: len(data)] = data
+            return len(data)
+        if self.length is not None:
+            view = view[: self.length]
+        n = self.rfile.readinto1(view)
+        if self.length is None:
+            if not n:
+                self.done = True
+            return n
+        if not n:
+            raise IncompleteRead(f"the body ended {self.length} bytes short")
+        self.length -= n
+        if self.length == 0:
+            self.done = True
+        return n
+
     def read(self, amt: int) -> bytes:
         if self.done or amt <= 0:
             return b""
@@ -419,6 +450,15 @@ class Response:
         if self._body.done:
             self._release()
         return data
+
+    def readinto1(self, view: memoryview) -> int:
+        """``read1`` into ``view``; 0 at the end of the body."""
+        if self._conn is None:
+            return 0
+        n = self._body.readinto1(view)
+        if self._body.done:
+            self._release()
+        return n
 
     @property
     def links(self) -> dict[str, dict[str, str]]:
