@@ -338,3 +338,93 @@ def test_insecure_skips_verification(tls_server: tuple[_Server, Path], monkeypat
             assert (resp.status_code, resp.read(100)) == (200, b"{}")
     t.close()
     assert server.connections == 1  # kept alive across both requests, TLS included
+
+
+# -- hostile answers ---------------------------------------------------------------------------------
+
+
+class _RawServer:
+    """A loopback TCP server that answers every connection with the same raw bytes, then closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        import socket
+
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def __enter__(self) -> _RawServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n", "longer than"),
+        (b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n", "more than 100 headers"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nContent-Length: 11\r\n\r\n0123456789", "invalid Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "invalid Content-Length"),
+        (b"SMTP ready\r\n\r\n", "not an HTTP/1.x status line"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "unsupported Transfer-Encoding"),
+    ],
+)
+def test_a_malformed_answer_is_one_clear_error_after_bounded_retries(answer: bytes, why: str) -> None:
+    with _RawServer(answer) as server:
+        t = Transport(f"127.0.0.1:{server.port}", f"http://127.0.0.1:{server.port}", True,
+                      RetryPolicy(attempts=2, backoff=0.01))
+        with pytest.raises(RegistryError, match="giving up after 2 attempts") as err:
+            t.request("GET", "/v2/", "ping")
+        t.close()
+    assert why in str(err.value) and "\n" not in str(err.value)
+    assert server.accepted == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10,  # ends 990 bytes short
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n" + b"x" * 16 + b"\r\n",  # no last chunk
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # not a chunk size
+    ],
+)
+def test_a_manifest_body_cut_short_is_an_error_not_a_short_document(answer: bytes) -> None:
+    with _RawServer(answer) as server:
+        client = RegistryClient(f"127.0.0.1:{server.port}", RegistryOptions(retry=RetryPolicy(attempts=1)))
+        with pytest.raises(RegistryError, match="connection failed while reading"):
+            client.get_manifest("repo", DIGEST)
+        client.close()
+
+
+def test_a_chunked_answer_is_read_whole() -> None:
+    doc = b'{"tags":["a","b"],"name":"repo"}'
+    body = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (doc[:5], doc[5:20], doc[20:])) + b"0\r\n\r\n"
+    with _RawServer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body) as server:
+        client = RegistryClient(f"127.0.0.1:{server.port}")
+        assert client.list_tags("repo") == ["a", "b"]
+        client.close()
