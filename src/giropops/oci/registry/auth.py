@@ -18,7 +18,6 @@ Secrets never appear in an error message.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 import re
@@ -179,6 +178,8 @@ def _from_auths_entry(entry: Any, where: str) -> Credentials | None:
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
         try:
+            import base64  # a Docker config "auth" entry only
+
             decoded = base64.b64decode(auth, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: 'auth' is not base64 of user:password") from exc
@@ -293,7 +294,7 @@ class Authenticator:
                 creds = self.credentials
                 if creds.username is None or creds.password is None:
                     raise AuthError(f"{self.host}: {what}: the registry wants a username and password; none found")
-                value = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+                value = "Basic " + _b64(f"{creds.username}:{creds.password}")
                 with self._lock:
                     self._basic = value
                 return value
@@ -340,7 +341,7 @@ class Authenticator:
             params += [("scope", s) for s in wanted]
             if creds.username is not None and creds.password is not None:
                 headers["Authorization"] = (
-                    "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+                    "Basic " + _b64(f"{creds.username}:{creds.password}")
                 )
                 params.append(("account", creds.username))
             resp = transport.request("GET", realm, f"token for {what}", headers=headers, params=params, stream=True)
@@ -392,6 +393,11 @@ def _freeze(m: dict[str, set[str]]) -> _Scopes:
 def _covers(granted: _Scopes, want: dict[str, set[str]]) -> bool:
     have = dict(granted)
     return all(resource in have and actions <= have[resource] for resource, actions in want.items())
+
+
+def _b64(text: str) -> str:
+    """Base64 of the UTF-8 text (``binascii``: the ``base64`` module is not worth its import here)."""
+    return binascii.b2a_base64(text.encode(), newline=False).decode()
 
 
 def _hostname(url: str) -> str:

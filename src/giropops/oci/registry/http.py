@@ -37,7 +37,7 @@ cannot be sent as asked (bad URL, proxy setting or header).
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 import select
 import socket
@@ -733,7 +733,7 @@ def _proxy_for(scheme: str, host: str, port: int) -> tuple[str, int, str | None]
     auth = None
     if p.username is not None:
         pair = f"{unquote(p.username)}:{unquote(p.password or '')}"
-        auth = "Basic " + base64.b64encode(pair.encode()).decode()
+        auth = "Basic " + binascii.b2a_base64(pair.encode(), newline=False).decode()
     return p.hostname, proxy_port, auth
 
 
