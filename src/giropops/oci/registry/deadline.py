@@ -20,7 +20,6 @@ import collections
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 POLL_SECONDS = 0.05
@@ -32,19 +31,22 @@ CANCELLED = "cancelled"
 _local = threading.local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
 
 
-@dataclass(eq=False)
 class Watch:
-    """What the watchdog knows about one connection in use."""
+    """What the watchdog knows about one connection in use (a plain class: no dataclass code generated at
+    import for an object that is never compared or shown)."""
 
-    conn: Any  # an ``http._Connection``: its ``watch_sock`` (else ``sock``) is cut when a limit is broken
-    deadline: float | None
-    min_rate: float = 0.0  # bytes per second; 0: no speed floor
-    window: float = 0.0
-    received: int = 0
-    mark_time: float = field(default_factory=time.monotonic)
-    mark_bytes: int = 0
-    fired: str | None = None
-    thread: int = field(default_factory=threading.get_ident)  # the thread sending on the connection
+    __slots__ = ("conn", "deadline", "fired", "mark_bytes", "mark_time", "min_rate", "received", "thread", "window")
+
+    def __init__(self, conn: Any, deadline: float | None) -> None:
+        self.conn = conn  # an ``http._Connection``: its ``watch_sock`` (else ``sock``) is cut when a limit is broken
+        self.deadline = deadline
+        self.min_rate = 0.0  # bytes per second; 0: no speed floor
+        self.window = 0.0
+        self.received = 0
+        self.mark_time = time.monotonic()
+        self.mark_bytes = 0
+        self.fired: str | None = None
+        self.thread = threading.get_ident()  # the thread sending on the connection
 
 
 class _Watchdog:

@@ -101,13 +101,17 @@ class _Chunks:
         self._raw.close()
 
 
-@dataclass
 class Upload:
     """A streaming request body: ``opener`` gives a fresh stream of exactly ``length`` bytes each try."""
 
-    opener: Callable[[], BinaryIO]
-    length: int
-    on_read: Callable[[int], None] | None = None
+    __slots__ = ("length", "on_read", "opener")
+
+    def __init__(
+        self, opener: Callable[[], BinaryIO], length: int, on_read: Callable[[int], None] | None = None
+    ) -> None:
+        self.opener = opener
+        self.length = length
+        self.on_read = on_read
 
 
 class Transport:
