@@ -229,7 +229,9 @@ def _base_env() -> dict[str, str]:
                                                                      "no_proxy")}
 
 
-def test_a_push_imports_neither_requests_nor_urllib3(tmp_path: Path, registry: Registry, repo: str) -> None:
+def test_a_push_imports_neither_requests_nor_http_client_nor_concurrent_futures(
+    tmp_path: Path, registry: Registry, repo: str
+) -> None:
     img = MemImage([MemLayer({"lean": b"push"})])
     archive = tmp_path / "img.tar"
     write_image(img, f"archive://{archive}")
@@ -243,7 +245,8 @@ def test_a_push_imports_neither_requests_nor_urllib3(tmp_path: Path, registry: R
     assert proc.returncode == 0, proc.stderr
     modules = set(json.loads(out.read_text())["modules"])
     assert "giropops.oci.registry.http" in modules  # it did talk to the registry
-    assert not {m for m in modules if m.split(".")[0] in ("requests", "urllib3")}
+    assert not {m for m in modules if m.split(".")[0] in ("requests", "urllib3", "email", "concurrent")}
+    assert not {"http.client", "encodings.idna"} & modules
     assert RegistryClient(registry.host).get_manifest(repo, "1")[2] == img.digest
 
 
