@@ -3,7 +3,8 @@
 Both tools run in the same process tree against the same local registry
 (``docker-registry`` on loopback) and the same input, one after the other,
 alternating who goes first over ``--rounds`` rounds; the best time of each is
-reported with the ratio giropops/skopeo (below 1.0: we are faster).  Pulls run once
+reported with the ratio giropops/skopeo (below 1.0: we are faster), and the least CPU time
+(user + system, of the process and its children) each needed.  Pulls run once
 more with ``--jobs 1`` (one layer at a time) to show what fetching layers concurrently gives,
 and both again through a loopback proxy that answers every blob GET 100 ms late (a registry
 across a network, where layers in flight at once matter).
@@ -27,6 +28,7 @@ import argparse
 import contextlib
 import os
 import random
+import resource
 import subprocess
 import sys
 import tarfile
@@ -75,10 +77,14 @@ def build_image(size_mb: int, workdir: Path) -> Image:
     return mutate.canonicalize(mutate.with_config(img, cmd=["/bin/true"]), 0)
 
 
-def timed(fn: Callable[[], None]) -> float:
+def timed(fn: Callable[[], None]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child processes) of ``fn``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     fn()
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def run(argv: list[str]) -> None:
@@ -128,7 +134,7 @@ def main() -> int:
                 ("archive -> registry", "skopeo (tar)", "docker-archive", "push"),
             ]
             warmth = ("cold", "warm, same repo", "warm, other repo")
-            results: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
+            results: dict[tuple[str, str, str, str], dict[str, list[tuple[float, float]]]] = {}
             for label, source, fmt, direction in cases:
                 for w in (("",) if direction == "pull" else warmth):
                     results[(label, source, fmt, w)] = {"giropops": [], "skopeo": []}
@@ -172,11 +178,13 @@ def main() -> int:
             proxies.close()
             reg.stop()
     print(f"\n{'operation':<27}{'source archive':<17}{'skopeo reads':<16}{'registry':<18}"
-          f"{'giropops':>10}{'skopeo':>10}{'ratio':>8}")
+          f"{'giropops':>10}{'skopeo':>10}{'ratio':>8} | {'cpu ours':>9}{'skopeo':>9}{'ratio':>7}")
     for (label, source, fmt, w), times in results.items():
-        ours, theirs = min(times["giropops"]), min(times["skopeo"])
-        print(f"{label:<27}{source or '-':<17}{fmt:<16}{w or '-':<18}{ours:>9.3f}s{theirs:>9.3f}s{ours / theirs:>8.2f}")
-    print("(best of each over the rounds; ratio = giropops / skopeo, below 1.0 means faster.")
+        ours, theirs = min(t for t, _c in times["giropops"]), min(t for t, _c in times["skopeo"])
+        ours_cpu, theirs_cpu = min(c for _t, c in times["giropops"]), min(c for _t, c in times["skopeo"])
+        print(f"{label:<27}{source or '-':<17}{fmt:<16}{w or '-':<18}{ours:>9.3f}s{theirs:>9.3f}s{ours / theirs:>8.2f}"
+              f" | {ours_cpu:>8.3f}s{theirs_cpu:>8.3f}s{ours_cpu / max(theirs_cpu, 1e-3):>7.2f}")
+    print("(best of each over the rounds; ratio = giropops / skopeo, below 1.0 means faster; cpu = user + sys.")
     print(" giropops writes/reads one tarball that is both a docker and an OCI archive; skopeo's docker-archive")
     print(" stores layers uncompressed, its oci-archive keeps the compressed blobs as we do.")
     print(" warm: the same archive pushed again into the same registry, another tag or another repository;")

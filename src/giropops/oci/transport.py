@@ -40,65 +40,124 @@ SCHEMES = ("registry", "archive", "oci-dir", "fs", "local", "sbom")
 _DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
 
 
-@dataclass(frozen=True)
-class RegistrySpec:
+class _SpecBase:
+    """Frozen value objects compared, hashed and shown by their ``_fields`` (what ``@dataclass(frozen=True)``
+    gave them, without generating code for each class at import: ~0.5 ms apiece on every start-up)."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, f) for f in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SpecBase) and other.__class__ is self.__class__ and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash((self.__class__.__name__, self._key()))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+        return f"{self.__class__.__name__}({args})"
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:  # copy and pickle: through __init__
+        return self.__class__, self._key()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: {self.__class__.__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: {self.__class__.__name__} is frozen")
+
+
+def _init(obj: _SpecBase, **values: object) -> None:
+    for name, value in values.items():
+        object.__setattr__(obj, name, value)
+
+
+class RegistrySpec(_SpecBase):
     """``registry://REF`` (or a bare reference): an image in a registry."""
 
+    __slots__ = ("ref",)
+    _fields = __slots__
     ref: Reference
+
+    def __init__(self, ref: Reference) -> None:
+        _init(self, ref=ref)
 
     def __str__(self) -> str:
         return f"registry://{self.ref}"
 
 
-@dataclass(frozen=True)
-class ArchiveSpec:
+class ArchiveSpec(_SpecBase):
     """``archive://FILE``: a docker or OCI archive tarball."""
 
+    __slots__ = ("digest", "name", "path")
+    _fields = ("path", "name", "digest")
     path: Path
-    name: str | None = None
-    digest: Digest | None = None
+    name: str | None
+    digest: Digest | None
+
+    def __init__(self, path: Path, name: str | None = None, digest: Digest | None = None) -> None:
+        _init(self, path=path, name=name, digest=digest)
 
     def __str__(self) -> str:
         return f"archive://{_path_text(self.path, self.name, self.digest)}"
 
 
-@dataclass(frozen=True)
-class OCIDirSpec:
+class OCIDirSpec(_SpecBase):
     """``oci-dir://DIR[:NAME]``: an OCI image layout directory."""
 
+    __slots__ = ("digest", "name", "path")
+    _fields = ("path", "name", "digest")
     path: Path
-    name: str | None = None
-    digest: Digest | None = None
+    name: str | None
+    digest: Digest | None
+
+    def __init__(self, path: Path, name: str | None = None, digest: Digest | None = None) -> None:
+        _init(self, path=path, name=name, digest=digest)
 
     def __str__(self) -> str:
         return f"oci-dir://{_path_text(self.path, self.name, self.digest)}"
 
 
-@dataclass(frozen=True)
-class FSSpec:
+class FSSpec(_SpecBase):
     """``fs://DIR``: a plain directory, as a one-layer image."""
 
+    __slots__ = ("path",)
+    _fields = __slots__
     path: Path
+
+    def __init__(self, path: Path) -> None:
+        _init(self, path=path)
 
     def __str__(self) -> str:
         return f"fs://{self.path}"
 
 
-@dataclass(frozen=True)
-class SBOMFileSpec:
+class SBOMFileSpec(_SpecBase):
     """``sbom://FILE``: an SBOM document standing in for an image (read by ``giropops.sbom``)."""
 
+    __slots__ = ("path",)
+    _fields = __slots__
     path: Path
+
+    def __init__(self, path: Path) -> None:
+        _init(self, path=path)
 
     def __str__(self) -> str:
         return f"sbom://{self.path}"
 
 
-@dataclass(frozen=True)
-class LocalSpec:
+class LocalSpec(_SpecBase):
     """``local://REF``: an image of the local container engine."""
 
+    __slots__ = ("name",)
+    _fields = __slots__
     name: str
+
+    def __init__(self, name: str) -> None:
+        _init(self, name=name)
 
     def __str__(self) -> str:
         return f"local://{self.name}"

@@ -18,12 +18,9 @@ Secrets never appear in an error message.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import os
 import re
-import shutil
-import subprocess
 import threading
 import time
 import warnings
@@ -33,10 +30,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import urllib3
-
 from giropops import jsonio
 from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_error, quote_for_error
+from giropops.oci.registry.http import HTTP_ERRORS
 from giropops.oci.registry.transport import Transport
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
@@ -67,7 +63,8 @@ class Challenge:
     params: Mapping[str, str]
 
 
-_TOKEN68 = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]*)\s*,?')
+#: One ``name=value`` (or ``name="quoted"``) parameter of a challenge; compiled on first use (``re`` caches it).
+_TOKEN68 = r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*("((?:[^"\\]|\\.)*)"|[^,\s]*)\s*,?'
 
 
 def parse_challenges(header: str) -> list[Challenge]:
@@ -82,7 +79,7 @@ def parse_challenges(header: str) -> list[Challenge]:
         rest = rest[m.end() :]
         params: dict[str, str] = {}
         while rest:
-            pm = _TOKEN68.match(rest)
+            pm = re.match(_TOKEN68, rest)
             if not pm:
                 break
             # A new scheme starts where a token is not followed by '='.
@@ -135,6 +132,9 @@ def load_docker_config(directory: Path) -> dict[str, Any]:
 
 def run_credential_helper(name: str, server: str) -> Credentials | None:
     """``docker-credential-<name> get``; None when the helper knows nothing about ``server``."""
+    import shutil  # here: a push without a helper needs neither
+    import subprocess
+
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise ConfigError(f"invalid credential helper name {quote_for_error(name)} in Docker config")
     program = f"docker-credential-{name}"
@@ -178,6 +178,8 @@ def _from_auths_entry(entry: Any, where: str) -> Credentials | None:
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
         try:
+            import base64  # a Docker config "auth" entry only
+
             decoded = base64.b64decode(auth, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: 'auth' is not base64 of user:password") from exc
@@ -292,7 +294,7 @@ class Authenticator:
                 creds = self.credentials
                 if creds.username is None or creds.password is None:
                     raise AuthError(f"{self.host}: {what}: the registry wants a username and password; none found")
-                value = "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+                value = "Basic " + _b64(f"{creds.username}:{creds.password}")
                 with self._lock:
                     self._basic = value
                 return value
@@ -339,7 +341,7 @@ class Authenticator:
             params += [("scope", s) for s in wanted]
             if creds.username is not None and creds.password is not None:
                 headers["Authorization"] = (
-                    "Basic " + base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+                    "Basic " + _b64(f"{creds.username}:{creds.password}")
                 )
                 params.append(("account", creds.username))
             resp = transport.request("GET", realm, f"token for {what}", headers=headers, params=params, stream=True)
@@ -350,8 +352,8 @@ class Authenticator:
             if resp.status_code != 200:
                 raise AuthError(f"{self.host}: {what}: token server answered HTTP {resp.status_code}")
             try:
-                raw = resp.raw.read(MAX_TOKEN_RESPONSE + 1, decode_content=True) if resp.raw else b""
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raw = resp.read(MAX_TOKEN_RESPONSE + 1)
+            except HTTP_ERRORS as exc:
                 if transport.deadline_passed():
                     raise transport.deadline_error(f"token for {what}") from None
                 raise AuthError(f"{self.host}: {what}: the token server's answer broke off") from exc
@@ -391,6 +393,11 @@ def _freeze(m: dict[str, set[str]]) -> _Scopes:
 def _covers(granted: _Scopes, want: dict[str, set[str]]) -> bool:
     have = dict(granted)
     return all(resource in have and actions <= have[resource] for resource, actions in want.items())
+
+
+def _b64(text: str) -> str:
+    """Base64 of the UTF-8 text (``binascii``: the ``base64`` module is not worth its import here)."""
+    return binascii.b2a_base64(text.encode(), newline=False).decode()
 
 
 def _hostname(url: str) -> str:

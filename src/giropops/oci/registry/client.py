@@ -11,15 +11,11 @@ from __future__ import annotations
 import io
 import re
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urljoin
-
-import requests
-import urllib3
 
 from giropops import jsonio
 from giropops.errors import (
@@ -39,6 +35,7 @@ from giropops.oci.model import Descriptor, Digest, Index, parse_json_document, s
 from giropops.oci.reference import Reference
 from giropops.oci.registry import deadline
 from giropops.oci.registry.auth import Authenticator, resolve_credentials
+from giropops.oci.registry.http import HTTP_ERRORS, Response
 from giropops.oci.registry.transport import RetryPolicy, Transport, Upload
 from giropops.progress import NO_PROGRESS, Progress
 
@@ -132,7 +129,7 @@ class _ResponseStream(io.RawIOBase):
     """
 
     def __init__(
-        self, resp: requests.Response, what: str, reopen: Callable[[int], requests.Response], policy: RetryPolicy,
+        self, resp: Response, what: str, reopen: Callable[[int], Response], policy: RetryPolicy,
         sleep: Callable[[float], None], too_slow: Callable[[], Exception] | None = None,
     ) -> None:
         super().__init__()
@@ -146,26 +143,12 @@ class _ResponseStream(io.RawIOBase):
         self._failures = 0  # connection failures since the last connection that carried RESUME_PROGRESS
         self._progress = 0  # bytes the current connection has carried
         self._too_slow = too_slow
-        # A read returns when it has all it asked for: at the minimum speed one must take a fraction of
-        # the window, or the watchdog would see no progress from a transfer that is fast enough.
-        rate_bytes = int(policy.min_blob_rate * policy.window() / 4)
-        self._read_size = max(4096, rate_bytes) if policy.min_blob_rate > 0 else 1 << 30
         self._watch = self._hold(resp)
 
     def readable(self) -> bool:
         return True
 
-    def _read(self, want: int) -> bytes:
-        """What the connection has, up to ``want`` bytes: one receive (``read1``), so a big buffer costs
-        no waiting and the watchdog sees every byte as it comes; urllib3 1.x has only ``read``, held to
-        a fraction of the speed window."""
-        raw = self._resp.raw
-        read1 = getattr(raw, "read1", None)
-        if read1 is not None:
-            return bytes(read1(want, decode_content=True))
-        return bytes(raw.read(min(want, self._read_size), decode_content=True))
-
-    def _hold(self, resp: requests.Response) -> deadline.Watch | None:
+    def _hold(self, resp: Response) -> deadline.Watch | None:
         """Hold the body's connection to the minimum speed (not to the request deadline) while we read it."""
         if self._policy.min_blob_rate <= 0:
             return None
@@ -179,12 +162,15 @@ class _ResponseStream(io.RawIOBase):
             raise self._too_slow() if self._too_slow else BlobError(f"{self._what}: the transfer is too slow")
 
     def readinto(self, b: Any) -> int:
+        view = memoryview(b).cast("B")
         while True:
             try:
-                data = self._read(len(b))
+                # one receive, straight into the caller's buffer: a big buffer costs no waiting, and the
+                # watchdog sees every byte as it comes
+                n = self._resp.readinto1(view)
                 self._check_speed()
                 break
-            except (urllib3.exceptions.HTTPError, OSError) as exc:
+            except HTTP_ERRORS as exc:
                 self._check_speed()
                 self._resp.close()
                 self._failures += 1
@@ -198,7 +184,6 @@ class _ResponseStream(io.RawIOBase):
                 self._resp = self._reopen(self._offset)
                 self._watch = self._hold(self._resp)
                 self.resumed += 1
-        n = len(data)
         # Failures count until a connection has carried RESUME_PROGRESS bytes: a server that breaks
         # every connection after a few bytes cannot keep us resuming for ever.
         self._progress += n
@@ -206,7 +191,6 @@ class _ResponseStream(io.RawIOBase):
             self._failures = 0
         if self._watch is not None:
             self._watch.received += n
-        memoryview(b)[:n] = data
         self._offset += n
         return n
 
@@ -246,15 +230,10 @@ class RegistryClient:
             return Transport(self.host, f"https://{self.host}", True, self.options.retry)
         # Insecure: HTTPS without verification if the host speaks it, else plain HTTP (Docker's order).
         t = Transport(self.host, f"https://{self.host}", False, self.options.retry)
-        deadline.set_deadline(time.monotonic() + self.options.retry.total())  # not an older request's
-        try:
-            t.session.get(
-                t.url("/v2/"), timeout=(self.options.retry.connect_timeout, self.options.retry.read_timeout)
-            ).close()
+        if t.probe("/v2/"):
             return t
-        except (requests.ConnectionError, requests.Timeout):
-            t.close()
-            return Transport(self.host, f"http://{self.host}", True, self.options.retry)
+        t.close()
+        return Transport(self.host, f"http://{self.host}", True, self.options.retry)
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -278,7 +257,7 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | list[tuple[str, str]] | None = None,
         body: bytes | Upload | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         t = self.transport
         hdrs = dict(headers or {})
         ours = t.url(path).startswith(t.base_url + "/")
@@ -300,24 +279,20 @@ class RegistryClient:
         return resp
 
     @staticmethod
-    def _finish(resp: requests.Response) -> None:
+    def _finish(resp: Response) -> None:
         """Done with a response: drain a small body so the connection goes back to the pool, else drop it."""
         try:
-            if resp.raw is not None and not getattr(resp, "_content_consumed", False):
-                resp.raw.read(MAX_ERROR_BODY, decode_content=False)
-        except (urllib3.exceptions.HTTPError, OSError):
+            resp.read(MAX_ERROR_BODY)
+        except HTTP_ERRORS:
             pass
         finally:
             resp.close()
 
-    def _error_detail(self, resp: requests.Response) -> str:
+    def _error_detail(self, resp: Response) -> str:
         """``: CODE message`` from a distribution error body, bounded; empty if there is none."""
         try:
-            if getattr(resp, "_content_consumed", False):  # not streamed: requests has read the body already
-                raw = resp.content[:MAX_ERROR_BODY]
-            else:
-                raw = resp.raw.read(MAX_ERROR_BODY, decode_content=True) if resp.raw is not None else b""
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError):
+            raw = resp.read(MAX_ERROR_BODY)
+        except HTTP_ERRORS:
             raw = b""
         finally:
             resp.close()
@@ -335,7 +310,7 @@ class RegistryClient:
                 parts.append(" ".join(str(x)[:200] for x in (code, msg) if x))
         return (": " + "; ".join(parts)) if parts else ""
 
-    def _fail(self, resp: requests.Response, what: str) -> ImageError:
+    def _fail(self, resp: Response, what: str) -> ImageError:
         status = resp.status_code
         detail = self._error_detail(resp)
         if status == 404:
@@ -344,15 +319,15 @@ class RegistryClient:
             return BlobError(f"{self.host}: {what}: the registry rejected the content (HTTP 400{detail})")
         return RegistryError(f"{self.host}: {what}: HTTP {status}{detail}")
 
-    def _read_bounded(self, resp: requests.Response, limit: int, what: str, error: type[ImageError]) -> bytes:
+    def _read_bounded(self, resp: Response, limit: int, what: str, error: type[ImageError]) -> bytes:
         length = resp.headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > limit:
             resp.close()
             raise error(f"{self.host}: {what}: {length} bytes is more than the {limit}-byte limit")
         t = self.transport
         try:
-            data = resp.raw.read(limit + 1, decode_content=True)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            data = resp.read(limit + 1)
+        except HTTP_ERRORS as exc:
             if t.deadline_passed():
                 raise t.deadline_error(what) from None
             raise RegistryError(f"{self.host}: {what}: connection failed while reading") from exc
@@ -364,7 +339,7 @@ class RegistryClient:
             raise error(f"{self.host}: {what}: more than the {limit}-byte limit")
         return bytes(data)
 
-    def _location(self, resp: requests.Response, what: str) -> str:
+    def _location(self, resp: Response, what: str) -> str:
         loc = resp.headers.get("Location")
         if not loc:
             raise RegistryError(f"{self.host}: {what}: the registry sent no upload Location")
@@ -424,7 +399,7 @@ class RegistryClient:
 
     def _head(
         self, url: str, what: str, scopes: tuple[str, ...], headers: dict[str, str] | None = None
-    ) -> requests.Response | None:
+    ) -> Response | None:
         """The finished answer to HEAD ``url``: None for 404, ``_fail`` for anything but 200."""
         resp = self._send("HEAD", url, what, scopes, headers=headers)
         if resp.status_code == 404:
@@ -529,7 +504,7 @@ class RegistryClient:
             raise self._fail(resp, what)
         path = f"/v2/{repo}/blobs/{digest}"
 
-        def reopen(offset: int) -> requests.Response:
+        def reopen(offset: int) -> Response:
             again = self._send(
                 "GET", path, f"{what} from byte {offset}", (_pull(repo),),
                 headers={"Accept-Encoding": "identity", "Range": f"bytes={offset}-"},
@@ -544,7 +519,7 @@ class RegistryClient:
             if again.status_code == 200:  # no range support: skip what we already have
                 skipped = 0
                 while skipped < offset:
-                    chunk = again.raw.read(min(1 << 20, offset - skipped), decode_content=True)
+                    chunk = again.read(min(1 << 20, offset - skipped))
                     if not chunk:
                         break
                     skipped += len(chunk)
@@ -612,7 +587,7 @@ class RegistryClient:
             self._put_chunked(repo, location, digest, size, opener, what, advance)
         return "pushed"
 
-    def _upload_failed(self, resp: requests.Response, what: str) -> ImageError:
+    def _upload_failed(self, resp: Response, what: str) -> ImageError:
         if resp.status_code in (404, 416):
             return _UploadSessionLost(f"{self.host}: {what}: upload session lost (HTTP {resp.status_code}"
                                       f"{self._error_detail(resp)})")

@@ -9,9 +9,9 @@ held to a minimum average speed over a window.  When either is broken the watchd
 shuts the connection's socket down, so the read blocked on it fails at once; the
 code that was reading then sees why (``Watch.fired``) and raises one clear error.
 
-The connection pools of a ``requests`` session are switched to ``TrackedHTTPConnectionPool``
-/ ``TrackedHTTPSConnectionPool`` (``track(session)``), whose connections register
-themselves with the deadline of the thread that sends on them.
+The HTTP session (``http.py``) registers each connection it sends on with the deadline
+of the sending thread (``WATCHDOG.watch``) and forgets it when it goes back to the pool
+or is closed.
 """
 
 from __future__ import annotations
@@ -20,13 +20,7 @@ import collections
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
-
-import requests
-import urllib3
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 POLL_SECONDS = 0.05
 
@@ -37,19 +31,22 @@ CANCELLED = "cancelled"
 _local = threading.local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
 
 
-@dataclass(eq=False)
 class Watch:
-    """What the watchdog knows about one connection in use."""
+    """What the watchdog knows about one connection in use (a plain class: no dataclass code generated at
+    import for an object that is never compared or shown)."""
 
-    conn: HTTPConnection
-    deadline: float | None
-    min_rate: float = 0.0  # bytes per second; 0: no speed floor
-    window: float = 0.0
-    received: int = 0
-    mark_time: float = field(default_factory=time.monotonic)
-    mark_bytes: int = 0
-    fired: str | None = None
-    thread: int = field(default_factory=threading.get_ident)  # the thread sending on the connection
+    __slots__ = ("conn", "deadline", "fired", "mark_bytes", "mark_time", "min_rate", "received", "thread", "window")
+
+    def __init__(self, conn: Any, deadline: float | None) -> None:
+        self.conn = conn  # an ``http._Connection``: its ``watch_sock`` (else ``sock``) is cut when a limit is broken
+        self.deadline = deadline
+        self.min_rate = 0.0  # bytes per second; 0: no speed floor
+        self.window = 0.0
+        self.received = 0
+        self.mark_time = time.monotonic()
+        self.mark_bytes = 0
+        self.fired: str | None = None
+        self.thread = threading.get_ident()  # the thread sending on the connection
 
 
 class _Watchdog:
@@ -57,8 +54,8 @@ class _Watchdog:
         self._watches: dict[int, Watch] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        # Connections closed since the table was last tidied.  ``forget`` runs from ``close``, which urllib3
-        # also calls from a garbage-collection finalizer: on any thread, at any allocation, possibly while
+        # Connections closed since the table was last tidied.  ``forget`` may run from a connection's
+        # ``close`` called by a garbage-collection finalizer: on any thread, at any allocation, possibly while
         # that very thread holds ``_lock``.  So it never takes the lock (a deque's append is atomic); the
         # table is tidied under the lock by whoever uses it next.
         self._gone: collections.deque[int] = collections.deque()
@@ -69,7 +66,7 @@ class _Watchdog:
         while self._gone:
             self._watches.pop(self._gone.popleft(), None)
 
-    def watch(self, conn: HTTPConnection, deadline: float | None) -> Watch:
+    def watch(self, conn: Any, deadline: float | None) -> Watch:
         w = Watch(conn, deadline)
         with self._lock:
             self._tidy()
@@ -116,7 +113,7 @@ class _Watchdog:
 
 def _fire(w: Watch, why: str) -> None:
     w.fired = why
-    sock = getattr(w.conn, "sock", None)
+    sock = getattr(w.conn, "watch_sock", None) or getattr(w.conn, "sock", None)
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns; the owner closes the connection
@@ -157,13 +154,13 @@ def current_deadline() -> float | None:
     return getattr(_local, "deadline", None)
 
 
-def watch_of(resp: requests.Response) -> Watch | None:
-    raw = resp.raw
-    conn = getattr(raw, "connection", None) if raw is not None else None
+def watch_of(resp: Any) -> Watch | None:
+    """The watch of the connection a response (``http.Response``) is read from."""
+    conn = getattr(resp, "connection", None)
     return WATCHDOG.get(conn) if conn is not None else None
 
 
-def hold_to_speed(resp: requests.Response, min_rate: float, window: float) -> Watch | None:
+def hold_to_speed(resp: Any, min_rate: float, window: float) -> Watch | None:
     """From now on, hold ``resp``'s connection to ``min_rate`` bytes/s over each ``window``, not to a deadline."""
     w = watch_of(resp)
     if w is not None:
@@ -173,49 +170,3 @@ def hold_to_speed(resp: requests.Response, min_rate: float, window: float) -> Wa
         w.mark_bytes = w.received
         w.min_rate = min_rate
     return w
-
-
-class _Tracked:
-    """Mix-in for urllib3 connections: register with the sending thread's deadline; forget when closed."""
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        if aborted():
-            raise ConnectionAbortedError("the copy was cancelled")
-        WATCHDOG.watch(self, current_deadline())  # type: ignore[arg-type]
-        super().request(*args, **kwargs)  # type: ignore[misc]
-
-    def close(self) -> None:
-        WATCHDOG.forget(self)
-        super().close()  # type: ignore[misc]
-
-
-class TrackedHTTPConnection(_Tracked, HTTPConnection):
-    pass
-
-
-class TrackedHTTPSConnection(_Tracked, HTTPSConnection):
-    pass
-
-
-class TrackedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = TrackedHTTPConnection
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            WATCHDOG.forget(conn)  # idle in the pool: nothing to watch
-        super()._put_conn(conn)
-
-
-class TrackedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = TrackedHTTPSConnection
-
-    def _put_conn(self, conn: Any) -> None:
-        if conn is not None:
-            WATCHDOG.forget(conn)
-        super()._put_conn(conn)
-
-
-def track(adapter: requests.adapters.HTTPAdapter) -> None:
-    """Make ``adapter``'s pools use watched connections."""
-    manager: urllib3.PoolManager = adapter.poolmanager
-    manager.pool_classes_by_scheme = {"http": TrackedHTTPConnectionPool, "https": TrackedHTTPSConnectionPool}

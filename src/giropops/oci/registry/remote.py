@@ -22,13 +22,13 @@ import io
 import json
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from typing import Any, BinaryIO
 
 from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, read_verified
+from giropops.oci.copypool import Job, Pool, wait_first_failure
 from giropops.oci.image import Image, ImageIndex, Layer
 from giropops.oci.memory import (
     TAR_LAYER_TYPES,
@@ -167,7 +167,7 @@ class _Pusher:
     """
 
     def __init__(
-        self, client: RegistryClient, repo: str, pool: ThreadPoolExecutor, progress: Progress,
+        self, client: RegistryClient, repo: str, pool: Pool, progress: Progress,
         cache: BlobInfoCache | None = None, compress: bool = False,
     ) -> None:
         self.client = client
@@ -176,9 +176,9 @@ class _Pusher:
         self.progress = progress
         self.cache = cache
         self.compress = compress
-        self.futures: list[Future[Any]] = []
+        self.futures: list[Job[Any]] = []
         self._seen: set[Digest] = set()
-        self._layers: dict[tuple[Digest, str], Future[Descriptor]] = {}
+        self._layers: dict[tuple[Digest, str], Job[Descriptor]] = {}
         self._lock = threading.Lock()
         self._known: dict[Digest, list[BlobLocation]] = {}
         self.learned: list[BlobLocation] = []
@@ -240,7 +240,7 @@ class _Pusher:
         self.client.push_blob(self.repo, digest, size, opener, mount_from, self.progress)
         self._learn(self.here(digest, digest, media_type, size))
 
-    def image_blobs(self, image: Image, target_host: str) -> list[Future[Descriptor] | None]:
+    def image_blobs(self, image: Image, target_host: str) -> list[Job[Descriptor] | None]:
         """Schedule the config and the layers; one future per manifest layer (None: left where it is)."""
         mount_from = _mount_source(image, target_host)
         man = image.manifest
@@ -249,7 +249,7 @@ class _Pusher:
         layers = image.layers()
         if len(layers) != len(man.layers):
             raise ManifestError(f"image {image.digest}: {len(layers)} layers but {len(man.layers)} in its manifest")
-        out: list[Future[Descriptor] | None] = []
+        out: list[Job[Descriptor] | None] = []
         for desc, layer in zip(man.layers, layers, strict=True):
             if desc.digest != layer.digest:
                 raise ManifestError(f"image {image.digest}: layer {layer.digest} is not {desc.digest} of its manifest")
@@ -342,7 +342,7 @@ class _Pusher:
         return None
 
     def wait(self) -> None:
-        done, pending = wait(self.futures, return_when=FIRST_EXCEPTION)
+        done, pending = wait_first_failure(self.futures)
         for f in done:
             exc = f.exception()
             if exc is not None:
@@ -438,9 +438,9 @@ def write_registry(
         children.append(obj)
         top_type = obj.media_type
     pushed: dict[Digest, tuple[bytes, Digest]] = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="giropops-push") as pool:
+    with Pool(max(1, jobs), "giropops-push") as pool:
         pusher = _Pusher(client, repo, pool, progress, blob_cache, compress)
-        per_image: list[tuple[Image, list[Future[Descriptor] | None]]] = []
+        per_image: list[tuple[Image, list[Job[Descriptor] | None]]] = []
         try:
             pusher.consult(children)
             for img in children:

@@ -1,4 +1,4 @@
-"""HTTP for the distribution API: one pooled session per client, timeouts, bounded retries.
+"""HTTP for the distribution API: one pooled session per client (``http.py``), timeouts, bounded retries.
 
 Transient failures are retried with exponential backoff: HTTP 429 and 5xx, dropped
 or refused connections and timeouts.  A ``Retry-After`` header (seconds or an HTTP
@@ -18,19 +18,16 @@ top.  Error messages name the host and what was being done, never a header value
 
 from __future__ import annotations
 
-import email.utils
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import requests
-import urllib3
-
 from giropops import timeouts
 from giropops.errors import RegistryError
 from giropops.oci.registry import deadline
+from giropops.oci.registry.http import HTTP_ERRORS, HTTPSetupError, ProtocolError, Response, Session, TLSError
 
 #: Statuses worth another try: the server said "later" or had a bad moment.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -71,6 +68,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -80,24 +79,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-class _SizedStream:
-    """Presents an upload stream with a known length so ``requests`` sends Content-Length, not chunked.
-
-    ``requests`` cannot size a non-seekable stream (our verified readers) and would fall back to
-    ``Transfer-Encoding: chunked``; this wrapper has ``__len__``.  It deliberately has no ``read``:
-    urllib3 then sends what ``__iter__`` yields, 256 KiB at a time, instead of 16 KiB reads.
-    ``on_read`` reports progress.
-    """
+class _Chunks:
+    """An upload stream sent as ``CHUNK``-sized pieces (with the Content-Length given), reporting progress."""
 
     CHUNK = 256 * 1024
 
-    def __init__(self, raw: BinaryIO, length: int, on_read: Callable[[int], None] | None) -> None:
+    def __init__(self, raw: BinaryIO, on_read: Callable[[int], None] | None) -> None:
         self._raw = raw
-        self._length = length
         self._on_read = on_read
-
-    def __len__(self) -> int:
-        return self._length
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -112,38 +101,44 @@ class _SizedStream:
         self._raw.close()
 
 
-@dataclass
 class Upload:
     """A streaming request body: ``opener`` gives a fresh stream of exactly ``length`` bytes each try."""
 
-    opener: Callable[[], BinaryIO]
-    length: int
-    on_read: Callable[[int], None] | None = None
+    __slots__ = ("length", "on_read", "opener")
+
+    def __init__(
+        self, opener: Callable[[], BinaryIO], length: int, on_read: Callable[[int], None] | None = None
+    ) -> None:
+        self.opener = opener
+        self.length = length
+        self.on_read = on_read
 
 
 class Transport:
-    """A ``requests.Session`` (connection reuse) with timeouts and bounded retries."""
+    """A keep-alive HTTP session (``http.Session``) with timeouts and bounded retries."""
 
     def __init__(self, host: str, base_url: str, verify_tls: bool, policy: RetryPolicy) -> None:
         self.host = host
         self.base_url = base_url.rstrip("/")
         self.policy = policy
-        self.session = requests.Session()
-        self.session.verify = verify_tls
-        self.session.headers["User-Agent"] = "giropops"
-        # Our own retry loop decides; urllib3's would hide Retry-After handling from us.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
-        deadline.track(adapter)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = Session(verify_tls, policy.connect_timeout, policy.read_timeout)
         self.sleep: Callable[[float], None] = time.sleep
-        if not verify_tls:
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
     def url(self, path_or_url: str) -> str:
         if path_or_url.startswith(("http://", "https://")):
             return path_or_url
         return self.base_url + path_or_url
+
+    def probe(self, path: str) -> bool:
+        """One GET of ``path`` without retries: whether the server answered at all (any status)."""
+        deadline.set_deadline(time.monotonic() + self.policy.total())  # not an older request's
+        try:
+            self.session.request(
+                "GET", self.url(path), timeouts=(self.policy.connect_timeout, self.policy.read_timeout)
+            ).close()
+        except (ProtocolError, OSError, HTTPSetupError):
+            return False
+        return True
 
     def request(
         self,
@@ -154,11 +149,12 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | list[tuple[str, str]] | None = None,
         body: bytes | Upload | None = None,
-        stream: bool = False,
+        stream: bool = True,
         allow_redirects: bool = True,
-    ) -> requests.Response:
+    ) -> Response:
         """Send with retries; returns the last response (any status) or raises RegistryError on I/O failure.
 
+        The body of the answer is left to read (``stream``: always, kept for the callers' clarity).
         The whole call, and reading a small body from the response afterwards, must end within
         ``policy.total()`` seconds (plus the upload's size at ``policy.min_blob_rate``).
         """
@@ -173,37 +169,39 @@ class Transport:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 raise self.deadline_error(what, last_problem)
-            data: bytes | _SizedStream | None
+            data: bytes | _Chunks | None
+            length: int | None = None
             if isinstance(body, Upload) and body.length == 0:
-                data = b""  # requests would send an empty stream chunked
+                data = b""
             elif isinstance(body, Upload):
-                data = _SizedStream(body.opener(), body.length, body.on_read)
+                data, length = _Chunks(body.opener(), body.on_read), body.length
             else:
                 data = body
             try:
                 resp = self.session.request(
                     method,
                     url,
-                    headers=dict(headers or {}),
+                    headers=headers,
                     params=params,
-                    data=data,
-                    stream=stream,
+                    body=data,
+                    length=length,
                     allow_redirects=allow_redirects,
-                    timeout=(min(self.policy.connect_timeout, remaining), min(self.policy.read_timeout, remaining)),
+                    timeouts=(min(self.policy.connect_timeout, remaining), min(self.policy.read_timeout, remaining)),
                 )
-            except requests.exceptions.SSLError as exc:
+            except HTTPSetupError as exc:
+                raise RegistryError(f"{self.host}: {what}: HTTP request failed: {_brief(exc)}") from exc
+            except TLSError as exc:
                 # Not transient: a certificate problem or a plain-HTTP server will not change on retry.
                 raise RegistryError(
                     f"{self.host}: {what}: TLS failed ({_brief(exc)}); "
                     "for a registry without valid HTTPS, use the insecure option"
                 ) from exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if _name_not_resolved(exc):
+            except HTTP_ERRORS as exc:
+                if isinstance(exc, socket.gaierror):
                     # A name that does not resolve will not resolve in a second either: say so at once.
                     raise RegistryError(
                         f"{self.host}: {what}: cannot resolve the host name {self.host.split(':')[0]!r} "
-                        f"({_root_cause(exc).split(': ', 1)[-1]}): check the registry's name and this "
-                        "machine's DNS"
+                        f"({exc.strerror or exc}): check the registry's name and this machine's DNS"
                     ) from exc
                 if deadline.aborted():  # another transfer of the same copy failed: no retry
                     raise RegistryError(f"{self.host}: {what}: cancelled") from None
@@ -211,8 +209,6 @@ class Transport:
                 if self.deadline_passed():
                     raise self.deadline_error(what, last_problem) from None
                 retry_after = None
-            except requests.RequestException as exc:
-                raise RegistryError(f"{self.host}: {what}: HTTP request failed: {_brief(exc)}") from exc
             else:
                 if resp.status_code not in RETRY_STATUSES:
                     return resp
@@ -222,7 +218,7 @@ class Transport:
                     return resp
                 resp.close()
             finally:
-                if isinstance(data, _SizedStream):
+                if isinstance(data, _Chunks):
                     data.close()
             if attempt < self.policy.attempts - 1:
                 pause = self.policy.delay(attempt, retry_after)
@@ -255,38 +251,9 @@ class Transport:
         self.session.close()
 
 
-def _name_not_resolved(exc: BaseException) -> bool:
-    """Whether a connection error comes from a failed host-name lookup (``getaddrinfo``)."""
-    inner: BaseException | None = exc
-    for _ in range(10):
-        if inner is None:
-            return False
-        if isinstance(inner, (socket.gaierror, urllib3.exceptions.NameResolutionError)):
-            return True
-        nxt = inner.__cause__ or inner.__context__
-        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
-            nxt = inner.args[0]
-        if nxt is None and isinstance(getattr(inner, "reason", None), BaseException):
-            nxt = inner.reason  # type: ignore[attr-defined]
-        inner = nxt
-    return False
-
-
 def _root_cause(exc: BaseException) -> str:
-    """The innermost reason ("Connection refused", "timed out"), without the URL noise around it."""
-    inner: BaseException = exc
-    seen = 0
-    while seen < 10:
-        nxt = inner.__cause__ or inner.__context__
-        if nxt is None and inner.args and isinstance(inner.args[0], BaseException):
-            nxt = inner.args[0]
-        if nxt is None and hasattr(inner, "reason") and isinstance(inner.reason, BaseException):
-            nxt = inner.reason
-        if nxt is None:
-            break
-        inner = nxt
-        seen += 1
-    text = getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+    """The reason ("ConnectionRefusedError: Connection refused", "TimeoutError: timed out")."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return _brief(Exception(f"{type(exc).__name__}: {text}"))
 
 
