@@ -22,7 +22,6 @@ recorded.  ``DIGEST`` picks a manifest or index by digest (reading only).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from giropops.oci.memory import select_image
 from giropops.oci.model import Digest, Platform
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.record import record
 
 if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
@@ -40,7 +40,7 @@ SCHEMES = ("registry", "archive", "oci-dir", "fs", "local", "sbom")
 _DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
 
 
-@dataclass(frozen=True)
+@record
 class RegistrySpec:
     """``registry://REF`` (or a bare reference): an image in a registry."""
 
@@ -50,7 +50,7 @@ class RegistrySpec:
         return f"registry://{self.ref}"
 
 
-@dataclass(frozen=True)
+@record
 class ArchiveSpec:
     """``archive://FILE``: a docker or OCI archive tarball."""
 
@@ -62,7 +62,7 @@ class ArchiveSpec:
         return f"archive://{_path_text(self.path, self.name, self.digest)}"
 
 
-@dataclass(frozen=True)
+@record
 class OCIDirSpec:
     """``oci-dir://DIR[:NAME]``: an OCI image layout directory."""
 
@@ -74,7 +74,7 @@ class OCIDirSpec:
         return f"oci-dir://{_path_text(self.path, self.name, self.digest)}"
 
 
-@dataclass(frozen=True)
+@record
 class FSSpec:
     """``fs://DIR``: a plain directory, as a one-layer image."""
 
@@ -84,7 +84,7 @@ class FSSpec:
         return f"fs://{self.path}"
 
 
-@dataclass(frozen=True)
+@record
 class SBOMFileSpec:
     """``sbom://FILE``: an SBOM document standing in for an image (read by ``giropops.sbom``)."""
 
@@ -94,7 +94,7 @@ class SBOMFileSpec:
         return f"sbom://{self.path}"
 
 
-@dataclass(frozen=True)
+@record
 class LocalSpec:
     """``local://REF``: an image of the local container engine."""
 
@@ -118,7 +118,7 @@ def _path_text(path: Path, name: str | None, digest: Digest | None) -> str:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class TransportOptions:
     """Everything a transport may need; each one reads only its own fields."""
 

@@ -32,12 +32,12 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
 from giropops.errors import SBOMError
+from giropops.record import field, record
 from giropops.sbom.model import Location
 from giropops.sbom.tarstream import (
     DIRECTORY,
@@ -201,7 +201,7 @@ def _split(path: str) -> tuple[str, str]:
     return parent, base
 
 
-@dataclass
+@record(frozen=False)
 class LayerRecords:
     """What one layer contributes; depends only on the layer's bytes and the interest."""
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from giropops.oci.blob import DiffIdCheck
 from giropops.oci.image import Image, Layer, compressed_size
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.record import replace
 from giropops.sbom import distro as distro_mod
 from giropops.sbom.cache import LayerCache
 from giropops.sbom.catalogers import (

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import SBOMError
@@ -53,13 +52,30 @@ _ZERO_BLOCK = bytes(BLOCK)
 _NO_PAX: dict[str, str] = {}
 
 
-@dataclass(slots=True)
 class TarEntry:
-    name: str
-    kind: str
-    linkname: str
-    size: int
-    mode: int
+    """One member's header, as the stream yields it (one per member: a plain slotted class, no dataclass)."""
+
+    __slots__ = ("kind", "linkname", "mode", "name", "size")
+
+    def __init__(self, name: str, kind: str, linkname: str, size: int, mode: int) -> None:
+        self.name = name
+        self.kind = kind
+        self.linkname = linkname
+        self.size = size
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return (f"TarEntry(name={self.name!r}, kind={self.kind!r}, linkname={self.linkname!r}, "
+                f"size={self.size!r}, mode={self.mode!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not TarEntry:
+            return NotImplemented
+        assert isinstance(other, TarEntry)
+        return (self.name, self.kind, self.linkname, self.size, self.mode) == (
+            other.name, other.kind, other.linkname, other.size, other.mode)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
 
 
 def _octal(field: bytes, what: str, offset: int) -> int:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from giropops.record import field, record
 from giropops.sbom.filesystem import Extractor, Interest, Resolver
 from giropops.sbom.model import Distro, Location, Package, Unknown
 
 
-@dataclass
+@record(frozen=False)
 class CatalogResult:
     packages: list[Package] = field(default_factory=list)
     unknowns: list[Unknown] = field(default_factory=list)

@@ -13,15 +13,18 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
-
-from packageurl import PackageURL
 
 from giropops import __version__, jsonio
 from giropops.errors import SBOMError
+from giropops.record import record
 from giropops.sbom.model import SBOM, Location, Package
 from giropops.sbom.names import FORMATS as FORMATS
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+if TYPE_CHECKING:
+    from typing import Any
+
+    from packageurl import PackageURL
 
 MAX_DOCUMENT_BYTES = 512 * 1024 * 1024
 TOOL_NAME = "giropops"
@@ -33,7 +36,7 @@ EPOCH = "1970-01-01T00:00:00Z"
 PURL_TYPES = {"deb": "deb", "apk": "apk", "pypi": "python"}
 
 
-@dataclass(frozen=True)
+@record
 class EncodeOptions:
     """What an encoder may add that is not in the SBOM: the creation time, when asked for."""
 
@@ -76,6 +79,10 @@ def tool_string() -> str:
 
 
 def parse_purl(text: str) -> PackageURL | None:
+    """A purl read back from a document (ours or another tool's); the catalogers write theirs with
+    ``giropops.sbom.purl``, so an SBOM run imports ``packageurl`` only when it decodes one."""
+    from packageurl import PackageURL
+
     try:
         return PackageURL.from_string(text)
     except ValueError:
