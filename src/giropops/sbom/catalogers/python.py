@@ -9,7 +9,6 @@ the metadata is kept in ``metadata["name"]``.
 
 from __future__ import annotations
 
-import csv
 import io
 import posixpath
 import re
@@ -112,6 +111,8 @@ class PythonCataloger:
             site = posixpath.dirname(dist_info)
             record = resolver.read(f"{dist_info}/RECORD")
             if record is not None:
+                import csv  # only an image with installed wheels has a RECORD to read
+
                 rows = csv.reader(io.StringIO(record.decode("utf-8", "replace")))
                 collected = []
                 for row in rows:
