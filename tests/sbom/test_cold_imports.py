@@ -32,5 +32,16 @@ def test_a_cold_dpkg_image_imports_no_dataclasses_nor_packageurl(tmp_path: Path)
     modules, doc = cold_run(tmp_path, [Entry("var/lib/dpkg/status", status)])
     assert "giropops.sbom.catalogers.dpkg" in modules  # the run really cataloged
     assert sorted(NOT_ON_THE_COLD_PATH & modules) == []
+    # no file of theirs in this image: their modules are not imported
+    for module in ("apk", "python", "npm", "ruby", "dotnet", "php"):
+        assert f"giropops.sbom.catalogers.{module}" not in modules
     (component,) = doc["components"]
     assert component["purl"] == "pkg:deb/debian/alpha@1:1.0-2?arch=amd64&upstream=alpha-src%401.0"
+
+
+def test_a_cataloger_is_imported_and_run_when_its_files_are_there(tmp_path: Path) -> None:
+    installed = b"P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\n"
+    modules, doc = cold_run(tmp_path, [Entry("lib/apk/db/installed", installed)])
+    assert "giropops.sbom.catalogers.apk" in modules
+    assert "giropops.sbom.catalogers.dpkg" not in modules
+    assert [c["purl"] for c in doc["components"]] == ["pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64"]
