@@ -69,3 +69,43 @@ def test_the_command_says_one_line_and_writes_nothing(tmp_path: Path) -> None:
     assert "does not match its digest" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def _layers() -> dict[str, bytes]:
+    big = Entry("usr/lib/libbig.so", b"\x7fELF" + bytes(300_000))
+    status = Entry("var/lib/dpkg/status", STATUS)
+    long_name = Entry("usr/share/doc/" + "d" * 150 + "/copyright", b"License: MIT\n")
+    normal = layer_from_entries([status, big, long_name, Entry("usr/bin/hard", hardlink="usr/lib/libbig.so"),
+                                 Entry("etc/os-release", b"ID=debian\nVERSION_ID=12\n")])
+    header = normal.index(b"libbig.so") - len("usr/lib/")
+    truncated = normal[: header + 512 + 1000]  # the big file's data ends early, then nothing
+    return {"normal": normal, "truncated": truncated, "empty": b"", "zeros": bytes(1024)}
+
+
+@pytest.mark.parametrize("name", ["normal", "truncated", "empty", "zeros"])
+def test_reading_in_place_gives_what_streaming_gives(tmp_path: Path, name: str) -> None:
+    import io
+
+    from giropops.errors import SBOMError
+    from giropops.sbom.filesystem import read_layer
+    from giropops.sbom.tarstream import RegionReader
+
+    layer = _layers()[name]
+    interest = interest_for(default_catalogers())
+    path = tmp_path / "file"
+    path.write_bytes(b"x" * 777 + layer + b"trailing bytes outside the region")
+
+    def outcome(make: object) -> object:
+        try:
+            return vars(read_layer(make(), "sha256:x", interest))  # type: ignore[operator]
+        except SBOMError as exc:
+            return str(exc)
+
+    streamed = outcome(lambda: io.BytesIO(layer))
+    with path.open("rb") as f:
+        in_place = outcome(lambda: RegionReader(f.fileno(), 777, len(layer), buffer=4096))
+    assert in_place == streamed
+    if name == "normal":
+        assert isinstance(streamed, dict) and "var/lib/dpkg/status" in streamed["contents"]
+    if name == "truncated":
+        assert "truncated" in str(streamed)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from giropops.oci.blob import DiffIdCheck, decompressed
+from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed
 from giropops.oci.image import Image, Layer, compressed_size
-from giropops.oci.memory import BlobLayer
+from giropops.oci.memory import BlobLayer, FileSlice
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import replace
 from giropops.sbom import distro as distro_mod
@@ -22,6 +23,7 @@ from giropops.sbom.catalogers import (
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
 from giropops.sbom.proofs import now_ns, where
+from giropops.sbom.tarstream import RegionReader
 
 MAX_PARALLEL_LAYERS = 4  # and no more than the machine has cores (each layer keeps two threads busy)
 
@@ -98,6 +100,24 @@ class _Verification:
             raise self._failed[0]
 
 
+def _read_unverified(layer: BlobLayer, diff_id: str, interest: Interest) -> LayerRecords:
+    """``layer``'s records from its raw bytes (``_Verification`` proves them): a plain tar in a local
+    file is read where it lies, bodies nobody wants skipped; anything else streams as usual."""
+    import os
+
+    with layer.open_raw() as raw_stream:
+        raw: object = getattr(raw_stream, "raw", raw_stream)
+        region: tuple[int, int, int] | None = None
+        if isinstance(raw, FileSlice):
+            region = raw.region
+        elif isinstance(raw, io.FileIO) and raw.tell() == 0:
+            region = raw.fileno(), 0, os.fstat(raw.fileno()).st_size
+        if region is not None and not os.pread(region[0], 4, region[1]).startswith((GZIP_MAGIC, ZSTD_MAGIC)):
+            return read_layer(RegionReader(*region), diff_id, interest)
+    with decompressed(layer.open_raw(), f"layer {layer.digest}") as stream:
+        return read_layer(stream, diff_id, interest)
+
+
 def start_verifications(image: Image, cache: LayerCache | None) -> dict[int, _Verification]:
     """Start proving the digests of the local uncompressed layers a cold run will read (by index), as
     soon as the image is known: before the catalogers are imported and the interest is built."""
@@ -153,8 +173,7 @@ def layer_records(
             # its digest (= diff_id) is proven on another thread; the parse reads the same bytes
             started, before = proving.started_ns, proving.before
             try:
-                with decompressed(layer.open_raw(), f"layer {layer.digest}") as stream:
-                    rec = read_layer(stream, diff_id, interest)
+                rec = _read_unverified(layer, diff_id, interest)
             except BaseException:
                 proving.wait()  # a blob that is not the one named (truncated, altered) says so, as when read verified
                 raise
