@@ -22,7 +22,7 @@ from giropops.sbom.catalogers import (
 )
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
-from giropops.sbom.proofs import now_ns, where
+from giropops.sbom.proofs import Where, now_ns, where
 from giropops.sbom.tarstream import RegionReader
 
 MAX_PARALLEL_LAYERS = 4  # and no more than the machine has cores (each layer keeps two threads busy)
@@ -134,13 +134,17 @@ def layer_records(
     cache: LayerCache | None,
     progress: Progress = NO_PROGRESS,
     started: dict[int, _Verification] | None = None,
+    unproven: list[Callable[[], None]] | None = None,
 ) -> list[LayerRecords]:
     """Each layer's records, from the cache when its diff_id was seen before, else by streaming it once.
 
     Layers are independent until they are squashed, so uncached ones are read in parallel: reading,
     decompressing and hashing release the GIL.  A layer whose uncompressed content does not hash to
     the diff_id the config claims is refused (``BlobError``), and nothing is cached for it.
-    ``started``: the verifications ``start_verifications`` began, by layer index.
+    ``started``: the verifications ``start_verifications`` began, by layer index.  ``unproven``: a
+    layer whose digest is still being proven when its parse ends is returned at once, and a function
+    that waits for the proof (raising its error) and then caches the records is appended; the caller
+    calls them all before it returns or writes anything derived from the records.
     """
     fingerprint = interest.fingerprint
     layers = list(image.layers())
@@ -177,6 +181,11 @@ def layer_records(
             except BaseException:
                 proving.wait()  # a blob that is not the one named (truncated, altered) says so, as when read verified
                 raise
+            if unproven is not None:  # the caller waits (and caches) before it returns anything
+                with lock:
+                    progress.finish(key)
+                unproven.append(lambda: finish(proving, rec, layer, before, started))
+                return rec
             proving.wait()
         else:
             started, before = now_ns(), where(layer) if cache is not None else None
@@ -191,6 +200,12 @@ def layer_records(
             cache.store(rec, fingerprint)
             cache.proofs.record(layer, before, started)
         return rec
+
+    def finish(proving: _Verification, rec: LayerRecords, layer: Layer, before: Where | None, started: int) -> None:
+        proving.wait()
+        if cache is not None:
+            cache.store(rec, fingerprint)
+            cache.proofs.record(layer, before, started)
 
     if len(todo) == 1:
         i, layer = todo[0]
@@ -251,9 +266,18 @@ def generate(
     started = start_verifications(image, cache if use_cache else None)
     cats = tuple(catalogers) if catalogers is not None else default_catalogers()
     interest = interest_for(cats)
-    records = layer_records(image, interest, cache if use_cache else None, progress, started)
-    fs = Filesystem(records)
-    found_distro, packages, unknowns = catalog(fs, cats)
+    unproven: list[Callable[[], None]] = []
+    records = layer_records(image, interest, cache if use_cache else None, progress, started, unproven)
+    # The squash and the catalogers run while the last digests are proven: in memory only (they take
+    # hostile input anyway), and nothing is returned before every proof is in.
+    try:
+        found_distro, packages, unknowns = catalog(Filesystem(records), cats)
+    except BaseException:
+        for prove in unproven:
+            prove()  # a layer that is not the one named says so rather than what choked on it
+        raise
+    for prove in unproven:
+        prove()
     return SBOM(subject, found_distro, tuple(packages), tuple(unknowns)).sorted()
 
 
