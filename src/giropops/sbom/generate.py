@@ -118,13 +118,13 @@ def _read_unverified(layer: BlobLayer, diff_id: str, interest: Interest) -> Laye
         return read_layer(stream, diff_id, interest)
 
 
-def start_verifications(image: Image, cache: LayerCache | None) -> dict[int, _Verification]:
+def start_verifications(image: Image, cache: LayerCache | None) -> dict[int, _Verification | None]:
     """Start proving the digests of the local uncompressed layers a cold run will read (by index), as
     soon as the image is known: before the catalogers are imported and the interest is built."""
-    out: dict[int, _Verification] = {}
+    out: dict[int, _Verification | None] = {}  # None: looked at, not one of those (not asked again)
     for i, layer in enumerate(image.layers()):
-        if (cache is None or not cache.proofs.may_serve(layer)) and _local_plain(layer):
-            out[i] = _Verification(layer)
+        if cache is None or not cache.proofs.may_serve(layer):
+            out[i] = _Verification(layer) if _local_plain(layer) else None
     return out
 
 
@@ -133,7 +133,7 @@ def layer_records(
     interest: Interest,
     cache: LayerCache | None,
     progress: Progress = NO_PROGRESS,
-    started: dict[int, _Verification] | None = None,
+    started: dict[int, _Verification | None] | None = None,
     unproven: list[Callable[[], None]] | None = None,
 ) -> list[LayerRecords]:
     """Each layer's records, from the cache when its diff_id was seen before, else by streaming it once.
@@ -170,8 +170,9 @@ def layer_records(
         key = f"sbom:{diff_id}"
         with lock:
             progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
+            known = i in early
             proving = early.pop(i, None)
-        if proving is None and _local_plain(layer):
+        if not known and _local_plain(layer):
             proving = _Verification(layer)
         if proving is not None and isinstance(layer, BlobLayer):
             # its digest (= diff_id) is proven on another thread; the parse reads the same bytes
