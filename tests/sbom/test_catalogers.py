@@ -256,3 +256,15 @@ def test_dpkg_package_is_attributed_to_the_layer_that_added_that_version() -> No
     fs = squash(base, upgrade)
     layers = {p.name: p.layer for p in DpkgCataloger().catalog(fs, None).packages}
     assert layers == {"a": f"sha256:{0:064d}", "b": f"sha256:{1:064d}", "c": f"sha256:{1:064d}"}
+
+
+def test_the_deferred_catalogers_are_named_as_their_classes_and_read_the_same_globs() -> None:
+    import importlib
+
+    from giropops.sbom.catalogers import DEFERRED
+
+    for module, cls, name, globs in DEFERRED:
+        real = getattr(importlib.import_module(f"giropops.sbom.catalogers.{module}"), cls)()
+        assert (real.name, tuple(real.globs), getattr(real, "extractors", ())) == (name, globs, ())
+    deferred = {c.name for c in default_catalogers()}
+    assert {name for _, _, name, _ in DEFERRED} <= deferred

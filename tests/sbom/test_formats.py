@@ -180,3 +180,28 @@ def test_spdx_license_normalization_agrees_with_license_expression(sboms: dict[s
         except (ExpressionError, AttributeError):
             want = None
         assert spdx_expression(text) == want, text
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        [],
+        {"a": [], "b": {}, "c": [[], [{}]], "d": None, "e": True, "f": False, "g": 0, "h": -12345678901234567890},
+        {"s": "naïve \u2028 \x00 \x1f \" \\ / 😀", "t": ("x", "y")},
+        {"nested": [{"k": [1, 2, {"deep": ["v"]}]}]},
+        {"float": 1.5, "nan": float("nan"), "inf": float("-inf")},  # floats: json.dumps's own spelling
+        {1: "int key", "x": "y"},  # a non-string key: json.dumps converts it
+    ],
+)
+def test_dumps_writes_what_json_dumps_indent_2_writes(doc: object) -> None:
+    from giropops.sbom.formats import dumps
+
+    assert dumps(doc) == (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def test_dumps_refuses_a_lone_surrogate_as_before() -> None:
+    from giropops.sbom.formats import dumps
+
+    with pytest.raises(UnicodeEncodeError):
+        dumps({"s": "\ud800"})

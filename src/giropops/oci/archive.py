@@ -28,7 +28,6 @@ import os
 import posixpath
 import re
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
@@ -62,6 +61,7 @@ from giropops.oci.memory import (
 from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Platform, canonical_json
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.record import record
 from giropops.tmpfiles import mkstemp
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ _MAX_LINK_DEPTH = 16
 _MAX_MEMBERS = 1_000_000
 
 
-@dataclass(frozen=True)
+@record
 class _Member:
     offset: int
     size: int
@@ -192,7 +192,7 @@ class TarStore:
         return self.open_member(name)
 
 
-@dataclass(frozen=True)
+@record
 class DockerEntry:
     config: str
     repo_tags: tuple[str, ...]

@@ -28,7 +28,6 @@ import contextlib
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -60,6 +59,7 @@ from giropops.oci.model import (
 )
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.record import record, replace
 from giropops.tmpfiles import mkstemp
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -261,7 +261,7 @@ def open_layout_image(
 # --- planning what to write ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class BlobSource:
     """One blob to write: small documents as bytes, layers as a verified stream opener."""
 

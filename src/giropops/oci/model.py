@@ -12,18 +12,21 @@ import hashlib
 import json
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 from giropops import jsonio
 from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
+from giropops.record import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+if TYPE_CHECKING:
+    from typing import Any
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
 _DIGEST_RE = re.compile(r"^(sha256|sha512):([a-f0-9]+)$")
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Digest:
     """A content digest, ``algorithm:hex`` (sha256 or sha512)."""
 
@@ -80,7 +83,7 @@ def _machine_arch() -> tuple[str, str | None]:
     }.get(m, (m, None))
 
 
-@dataclass(frozen=True)
+@record
 class Platform:
     """``os/architecture[/variant]`` of an image, as its config and an index entry name it."""
 
@@ -156,7 +159,7 @@ def _opt_annotations(obj: Mapping[str, Any], what: str) -> dict[str, str]:
     return dict(a)
 
 
-@dataclass(frozen=True)
+@record
 class Descriptor:
     """An OCI content descriptor: media type, digest and size of a blob, with optional platform and annotations."""
 
@@ -255,7 +258,7 @@ def _with_subject_and_annotations(
     return out
 
 
-@dataclass(frozen=True)
+@record
 class Manifest:
     """An image manifest (OCI or Docker schema 2).  ``raw`` is kept: digests are of these bytes."""
 
@@ -297,7 +300,7 @@ class Manifest:
         return canonical_json(self.to_json())
 
 
-@dataclass(frozen=True)
+@record
 class Index:
     """An OCI image index or Docker manifest list."""
 
@@ -339,7 +342,7 @@ class Index:
         return (exact or candidates)[0]
 
 
-@dataclass(frozen=True)
+@record
 class ImageConfig:
     """The image configuration blob.  ``raw`` is the parsed JSON; accessors validate as they read."""
 
@@ -431,7 +434,7 @@ class ImageConfig:
         return [x for x in h if isinstance(x, Mapping)] if isinstance(h, list) else []
 
 
-@dataclass(frozen=True)
+@record
 class ContainerConfig:
     """The ``config`` object of an image config: what a container of the image runs, and as whom.
 
@@ -463,7 +466,7 @@ class ContainerConfig:
         return out
 
 
-@dataclass(frozen=True)
+@record
 class HistoryEntry:
     """One entry of an image config's ``history``."""
 

@@ -9,10 +9,10 @@ pulling, the tag is kept for display.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from giropops.errors import ImageReferenceError, ManifestError, quote_for_error
 from giropops.oci.model import Digest
+from giropops.record import record
 
 DEFAULT_DOMAIN = "docker.io"
 LEGACY_DEFAULT_DOMAIN = "index.docker.io"
@@ -29,7 +29,7 @@ _DOMAIN_RE = re.compile(
 MAX_NAME_LEN = 255
 
 
-@dataclass(frozen=True)
+@record
 class Reference:
     """An image reference: registry domain, repository path, and a tag and/or digest."""
 

@@ -22,7 +22,6 @@ recorded.  ``DIGEST`` picks a manifest or index by digest (reading only).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +31,7 @@ from giropops.oci.memory import select_image
 from giropops.oci.model import Digest, Platform
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.record import record
 
 if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
@@ -40,124 +40,65 @@ SCHEMES = ("registry", "archive", "oci-dir", "fs", "local", "sbom")
 _DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
 
 
-class _SpecBase:
-    """Frozen value objects compared, hashed and shown by their ``_fields`` (what ``@dataclass(frozen=True)``
-    gave them, without generating code for each class at import: ~0.5 ms apiece on every start-up)."""
-
-    __slots__ = ()
-    _fields: tuple[str, ...] = ()
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, f) for f in self._fields)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _SpecBase) and other.__class__ is self.__class__ and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash((self.__class__.__name__, self._key()))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
-        return f"{self.__class__.__name__}({args})"
-
-    def __reduce__(self) -> tuple[type, tuple[object, ...]]:  # copy and pickle: through __init__
-        return self.__class__, self._key()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}: {self.__class__.__name__} is frozen")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field {name!r}: {self.__class__.__name__} is frozen")
-
-
-def _init(obj: _SpecBase, **values: object) -> None:
-    for name, value in values.items():
-        object.__setattr__(obj, name, value)
-
-
-class RegistrySpec(_SpecBase):
+@record
+class RegistrySpec:
     """``registry://REF`` (or a bare reference): an image in a registry."""
 
-    __slots__ = ("ref",)
-    _fields = __slots__
     ref: Reference
-
-    def __init__(self, ref: Reference) -> None:
-        _init(self, ref=ref)
 
     def __str__(self) -> str:
         return f"registry://{self.ref}"
 
 
-class ArchiveSpec(_SpecBase):
+@record
+class ArchiveSpec:
     """``archive://FILE``: a docker or OCI archive tarball."""
 
-    __slots__ = ("digest", "name", "path")
-    _fields = ("path", "name", "digest")
     path: Path
-    name: str | None
-    digest: Digest | None
-
-    def __init__(self, path: Path, name: str | None = None, digest: Digest | None = None) -> None:
-        _init(self, path=path, name=name, digest=digest)
+    name: str | None = None
+    digest: Digest | None = None
 
     def __str__(self) -> str:
         return f"archive://{_path_text(self.path, self.name, self.digest)}"
 
 
-class OCIDirSpec(_SpecBase):
+@record
+class OCIDirSpec:
     """``oci-dir://DIR[:NAME]``: an OCI image layout directory."""
 
-    __slots__ = ("digest", "name", "path")
-    _fields = ("path", "name", "digest")
     path: Path
-    name: str | None
-    digest: Digest | None
-
-    def __init__(self, path: Path, name: str | None = None, digest: Digest | None = None) -> None:
-        _init(self, path=path, name=name, digest=digest)
+    name: str | None = None
+    digest: Digest | None = None
 
     def __str__(self) -> str:
         return f"oci-dir://{_path_text(self.path, self.name, self.digest)}"
 
 
-class FSSpec(_SpecBase):
+@record
+class FSSpec:
     """``fs://DIR``: a plain directory, as a one-layer image."""
 
-    __slots__ = ("path",)
-    _fields = __slots__
     path: Path
-
-    def __init__(self, path: Path) -> None:
-        _init(self, path=path)
 
     def __str__(self) -> str:
         return f"fs://{self.path}"
 
 
-class SBOMFileSpec(_SpecBase):
+@record
+class SBOMFileSpec:
     """``sbom://FILE``: an SBOM document standing in for an image (read by ``giropops.sbom``)."""
 
-    __slots__ = ("path",)
-    _fields = __slots__
     path: Path
-
-    def __init__(self, path: Path) -> None:
-        _init(self, path=path)
 
     def __str__(self) -> str:
         return f"sbom://{self.path}"
 
 
-class LocalSpec(_SpecBase):
+@record
+class LocalSpec:
     """``local://REF``: an image of the local container engine."""
 
-    __slots__ = ("name",)
-    _fields = __slots__
     name: str
-
-    def __init__(self, name: str) -> None:
-        _init(self, name=name)
 
     def __str__(self) -> str:
         return f"local://{self.name}"
@@ -177,7 +118,7 @@ def _path_text(path: Path, name: str | None, digest: Digest | None) -> str:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class TransportOptions:
     """Everything a transport may need; each one reads only its own fields."""
 

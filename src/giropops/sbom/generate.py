@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+import io
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from giropops.oci.blob import DiffIdCheck
+from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed
 from giropops.oci.image import Image, Layer, compressed_size
+from giropops.oci.memory import BlobLayer, FileSlice
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.record import replace
 from giropops.sbom import distro as distro_mod
 from giropops.sbom.cache import LayerCache
 from giropops.sbom.catalogers import (
@@ -20,7 +22,8 @@ from giropops.sbom.catalogers import (
 )
 from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, Resolver, read_layer
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
-from giropops.sbom.proofs import now_ns, where
+from giropops.sbom.proofs import Where, now_ns, where
+from giropops.sbom.tarstream import RegionReader
 
 MAX_PARALLEL_LAYERS = 4  # and no more than the machine has cores (each layer keeps two threads busy)
 
@@ -57,20 +60,95 @@ def merge_declared(installed: list[Package], declared: list[Package]) -> list[Pa
     return out
 
 
+def _local_plain(layer: Layer) -> bool:
+    """True for an uncompressed layer whose blob is a region of a local file (an archive member, an
+    OCI layout blob): its digest is proven on a thread of its own while it is parsed."""
+    return isinstance(layer, BlobLayer) and layer.diff_id == layer.digest and where(layer) is not None
+
+
+class _Verification:
+    """A layer's blob read to its end through ``open_compressed`` (size and digest checked, as every
+    read of it is) on a thread of its own; ``wait`` waits for it and raises what it raised.
+
+    The parse reads the same bytes through ``open_raw`` meanwhile: hashing (the longest part of a
+    large uncompressed layer) then overlaps the start-up, the parse and the copy of the bytes instead
+    of following each chunk's read.  Nothing parsed is returned, cached or written before the digest
+    is proven (``layer_records``).  ``started_ns`` / ``before`` are taken before the first byte is
+    read, for ``Proofs.record``."""
+
+    def __init__(self, layer: Layer) -> None:
+        import threading
+
+        self.started_ns, self.before = now_ns(), where(layer)
+        self._failed: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(layer,), daemon=True)
+        self._thread.start()
+
+    def _run(self, layer: Layer) -> None:
+        try:
+            with layer.open_compressed() as stream:
+                buf = bytearray(4 << 20)  # straight into this buffer: read, hash, reuse
+                readinto: Callable[[bytearray], int] = stream.readinto  # type: ignore[attr-defined]
+                while readinto(buf):
+                    pass
+        except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
+            self._failed.append(exc)
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._failed:
+            raise self._failed[0]
+
+
+def _read_unverified(layer: BlobLayer, diff_id: str, interest: Interest) -> LayerRecords:
+    """``layer``'s records from its raw bytes (``_Verification`` proves them): a plain tar in a local
+    file is read where it lies, bodies nobody wants skipped; anything else streams as usual."""
+    import os
+
+    with layer.open_raw() as raw_stream:
+        raw: object = getattr(raw_stream, "raw", raw_stream)
+        region: tuple[int, int, int] | None = None
+        if isinstance(raw, FileSlice):
+            region = raw.region
+        elif isinstance(raw, io.FileIO) and raw.tell() == 0:
+            region = raw.fileno(), 0, os.fstat(raw.fileno()).st_size
+        if region is not None and not os.pread(region[0], 4, region[1]).startswith((GZIP_MAGIC, ZSTD_MAGIC)):
+            return read_layer(RegionReader(*region), diff_id, interest)
+    with decompressed(layer.open_raw(), f"layer {layer.digest}") as stream:
+        return read_layer(stream, diff_id, interest)
+
+
+def start_verifications(image: Image, cache: LayerCache | None) -> dict[int, _Verification | None]:
+    """Start proving the digests of the local uncompressed layers a cold run will read (by index), as
+    soon as the image is known: before the catalogers are imported and the interest is built."""
+    out: dict[int, _Verification | None] = {}  # None: looked at, not one of those (not asked again)
+    for i, layer in enumerate(image.layers()):
+        if cache is None or not cache.proofs.may_serve(layer):
+            out[i] = _Verification(layer) if _local_plain(layer) else None
+    return out
+
+
 def layer_records(
     image: Image,
     interest: Interest,
     cache: LayerCache | None,
     progress: Progress = NO_PROGRESS,
+    started: dict[int, _Verification | None] | None = None,
+    unproven: list[Callable[[], None]] | None = None,
 ) -> list[LayerRecords]:
     """Each layer's records, from the cache when its diff_id was seen before, else by streaming it once.
 
     Layers are independent until they are squashed, so uncached ones are read in parallel: reading,
     decompressing and hashing release the GIL.  A layer whose uncompressed content does not hash to
     the diff_id the config claims is refused (``BlobError``), and nothing is cached for it.
+    ``started``: the verifications ``start_verifications`` began, by layer index.  ``unproven``: a
+    layer whose digest is still being proven when its parse ends is returned at once, and a function
+    that waits for the proof (raising its error) and then caches the records is appended; the caller
+    calls them all before it returns or writes anything derived from the records.
     """
     fingerprint = interest.fingerprint
     layers = list(image.layers())
+    early = dict(started or {})
     # A layer whose bytes are in a local file is taken from the cache only while that file is proven
     # unchanged since its bytes were hashed (``giropops.sbom.proofs``); otherwise it is read again.
     results: list[LayerRecords | None] = [
@@ -87,17 +165,36 @@ def layer_records(
 
     lock = threading.Lock()
 
-    def one(layer: Layer) -> LayerRecords:
+    def one(i: int, layer: Layer) -> LayerRecords:
         diff_id = str(layer.diff_id)
         key = f"sbom:{diff_id}"
         with lock:
             progress.start(key, f"cataloging layer {layer.diff_id.short}", layer.size)
-        started, before = now_ns(), where(layer) if cache is not None else None
-        # An uncompressed blob is its own diff_id and was verified as the blob; any other layer's
-        # claimed diff_id is proven while it is parsed, before its records may be cached under it.
-        check = DiffIdCheck(layer.digest, layer.diff_id) if layer.diff_id != layer.digest else None
-        with layer.open_uncompressed() as stream:
-            rec = read_layer(stream, diff_id, interest, check=check)
+            known = i in early
+            proving = early.pop(i, None)
+        if not known and _local_plain(layer):
+            proving = _Verification(layer)
+        if proving is not None and isinstance(layer, BlobLayer):
+            # its digest (= diff_id) is proven on another thread; the parse reads the same bytes
+            started, before = proving.started_ns, proving.before
+            try:
+                rec = _read_unverified(layer, diff_id, interest)
+            except BaseException:
+                proving.wait()  # a blob that is not the one named (truncated, altered) says so, as when read verified
+                raise
+            if unproven is not None:  # the caller waits (and caches) before it returns anything
+                with lock:
+                    progress.finish(key)
+                unproven.append(lambda: finish(proving, rec, layer, before, started))
+                return rec
+            proving.wait()
+        else:
+            started, before = now_ns(), where(layer) if cache is not None else None
+            # An uncompressed blob is its own diff_id and is verified as the blob; any other layer's
+            # claimed diff_id is proven while it is parsed, before its records may be cached under it.
+            check = DiffIdCheck(layer.digest, layer.diff_id) if layer.diff_id != layer.digest else None
+            with layer.open_uncompressed() as stream:
+                rec = read_layer(stream, diff_id, interest, check=check)
         with lock:
             progress.finish(key)
         if cache is not None:
@@ -105,9 +202,15 @@ def layer_records(
             cache.proofs.record(layer, before, started)
         return rec
 
+    def finish(proving: _Verification, rec: LayerRecords, layer: Layer, before: Where | None, started: int) -> None:
+        proving.wait()
+        if cache is not None:
+            cache.store(rec, fingerprint)
+            cache.proofs.record(layer, before, started)
+
     if len(todo) == 1:
         i, layer = todo[0]
-        results[i] = one(layer)
+        results[i] = one(i, layer)
         return [r for r in results if r is not None]
     # Plain threads rather than concurrent.futures: its import (logging...) is a visible part of a
     # run on a small image.
@@ -120,7 +223,7 @@ def layer_records(
                     return
                 i, layer = todo.pop(0)
             try:
-                results[i] = one(layer)
+                results[i] = one(i, layer)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread below
                 with lock:
                     errors.append(exc)
@@ -159,13 +262,23 @@ def generate(
     progress: Progress = NO_PROGRESS,
 ) -> SBOM:
     """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result."""
-    cats = tuple(catalogers) if catalogers is not None else default_catalogers()
-    interest = interest_for(cats)
     if use_cache and cache is None:
         cache = LayerCache()
-    records = layer_records(image, interest, cache if use_cache else None, progress)
-    fs = Filesystem(records)
-    found_distro, packages, unknowns = catalog(fs, cats)
+    started = start_verifications(image, cache if use_cache else None)
+    cats = tuple(catalogers) if catalogers is not None else default_catalogers()
+    interest = interest_for(cats)
+    unproven: list[Callable[[], None]] = []
+    records = layer_records(image, interest, cache if use_cache else None, progress, started, unproven)
+    # The squash and the catalogers run while the last digests are proven: in memory only (they take
+    # hostile input anyway), and nothing is returned before every proof is in.
+    try:
+        found_distro, packages, unknowns = catalog(Filesystem(records), cats)
+    except BaseException:
+        for prove in unproven:
+            prove()  # a layer that is not the one named says so rather than what choked on it
+        raise
+    for prove in unproven:
+        prove()
     return SBOM(subject, found_distro, tuple(packages), tuple(unknowns)).sorted()
 
 

@@ -7,16 +7,20 @@ matchers: ``deb``, ``apk``, ``python``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+
+from giropops.record import field, record, replace
 
 # re-exported: they live in ``names`` so that a command's --help need not import this module
 from giropops.sbom.names import PACKAGE_TYPES as PACKAGE_TYPES
 from giropops.sbom.names import TYPE_ALIASES as TYPE_ALIASES
 from giropops.sbom.names import package_types as package_types
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass(frozen=True)
+
+@record
 class Distro:
     """The image's distribution as ``/etc/os-release`` (or ``/etc/alpine-release``) says."""
 
@@ -45,7 +49,7 @@ class Distro:
         return None
 
 
-@dataclass(frozen=True)
+@record
 class Location:
     """Where a package record was found: a path, and the layer (diff_id) the file came from."""
 
@@ -53,7 +57,7 @@ class Location:
     layer: str | None = None  # diff_id ("sha256:...") of the layer the file came from
 
 
-@dataclass(frozen=True)
+@record
 class Package:
     """One package of the inventory, with its purl, licenses, locations and owned files."""
 
@@ -77,7 +81,7 @@ class Package:
         return (self.type, self.name, self.version, self.arch or "")
 
 
-@dataclass(frozen=True)
+@record
 class Unknown:
     """A file that looked like package metadata but could not be parsed."""
 
@@ -86,7 +90,7 @@ class Unknown:
     error: str
 
 
-@dataclass(frozen=True)
+@record
 class Subject:
     """What the SBOM describes: an image (by digest) or a directory."""
 
@@ -98,7 +102,7 @@ class Subject:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class SBOM:
     """The inventory of a subject: distro, packages, files that could not be parsed."""
 

@@ -40,13 +40,13 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from giropops.fileio import atomic_write
 from giropops.oci.image import Layer
 from giropops.oci.memory import BlobLayer, FileSlice
+from giropops.record import record
 
 #: A file whose ctime is less than this old when its read begins gets no proof (see the docstring).
 SETTLE_SECONDS = 2.0
@@ -58,7 +58,7 @@ MAX_REGIONS = 1024
 Identity = tuple[int, int, int, int, int]
 
 
-@dataclass(frozen=True)
+@record
 class Where:
     """A layer's bytes: ``length`` bytes from ``offset`` of the file whose identity is ``identity``."""
 

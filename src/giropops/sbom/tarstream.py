@@ -11,9 +11,9 @@ chunk the caller asks for.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import SBOMError
@@ -53,13 +53,30 @@ _ZERO_BLOCK = bytes(BLOCK)
 _NO_PAX: dict[str, str] = {}
 
 
-@dataclass(slots=True)
 class TarEntry:
-    name: str
-    kind: str
-    linkname: str
-    size: int
-    mode: int
+    """One member's header, as the stream yields it (one per member: a plain slotted class, no dataclass)."""
+
+    __slots__ = ("kind", "linkname", "mode", "name", "size")
+
+    def __init__(self, name: str, kind: str, linkname: str, size: int, mode: int) -> None:
+        self.name = name
+        self.kind = kind
+        self.linkname = linkname
+        self.size = size
+        self.mode = mode
+
+    def __repr__(self) -> str:
+        return (f"TarEntry(name={self.name!r}, kind={self.kind!r}, linkname={self.linkname!r}, "
+                f"size={self.size!r}, mode={self.mode!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not TarEntry:
+            return NotImplemented
+        assert isinstance(other, TarEntry)
+        return (self.name, self.kind, self.linkname, self.size, self.mode) == (
+            other.name, other.kind, other.linkname, other.size, other.mode)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
 
 
 def _octal(field: bytes, what: str, offset: int) -> int:
@@ -296,6 +313,47 @@ class DigestCheck(Protocol):
     def update(self, data: bytes) -> None: ...
 
     def finish(self) -> None: ...
+
+
+class RegionReader:
+    """A plain (uncompressed) tar lying in a region of a local file, read with ``pread``: headers and
+    the contents kept are read, every other body is skipped by moving the position, not read.
+
+    For a layer whose digest is proven elsewhere (``giropops.sbom.generate`` reads the whole blob
+    verified on another thread): the parse then copies a fraction of the bytes instead of all."""
+
+    def __init__(self, fd: int, offset: int, length: int, buffer: int = 1 << 16) -> None:
+        self._fd = fd
+        self._pos = offset
+        self._end = offset + length
+        self._size = buffer
+        self._buf = b""
+        self._buf_at = offset
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._end - self._pos
+        n = left if n < 0 else min(n, left)
+        if n <= 0:
+            return b""
+        at = self._pos - self._buf_at
+        if 0 <= at and at + n <= len(self._buf):
+            out = self._buf[at : at + n]
+        elif n >= self._size:
+            out = os.pread(self._fd, n, self._pos)
+        else:
+            self._buf = os.pread(self._fd, min(self._size, left), self._pos)
+            self._buf_at = self._pos
+            out = self._buf[:n]
+        self._pos += len(out)
+        return out
+
+    def skip(self, n: int) -> int:
+        done = max(0, min(n, self._end - self._pos))
+        self._pos += done
+        return done
+
+    def drain(self) -> None:
+        self._pos = self._end
 
 
 class Prefetcher:

@@ -184,13 +184,13 @@ def _opener(data: bytes) -> Any:
     return open_
 
 
-def open_registry_store(ref: Reference, options: TransportOptions = TransportOptions()) -> RegistryStore:  # noqa: B008
+def open_registry_store(ref: Reference, options: TransportOptions = TransportOptions()) -> RegistryStore:
     from giropops.oci.registry import RegistryClient
 
     return RegistryStore(RegistryClient(ref.registry_host, registry_options(options)), ref)
 
 
-def open_store(spec: Spec, options: TransportOptions = TransportOptions()) -> Store | None:  # noqa: B008
+def open_store(spec: Spec, options: TransportOptions = TransportOptions()) -> Store | None:
     """Where the image ``spec`` names keeps its signatures and attestations: its registry repository or
     its OCI layout; None for sources that cannot hold them (archives, directories, engines, SBOMs)."""
     if isinstance(spec, RegistrySpec):

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from giropops.record import field, record
 from giropops.sbom.filesystem import Extractor, Interest, Resolver
 from giropops.sbom.model import Distro, Location, Package, Unknown
 
 
-@dataclass
+@record(frozen=False)
 class CatalogResult:
     packages: list[Package] = field(default_factory=list)
     unknowns: list[Unknown] = field(default_factory=list)
@@ -125,31 +125,67 @@ def json_documents(
         yield location, doc
 
 
+class _Deferred:
+    """An installed-package cataloger known by its name and globs: its module is imported (and the
+    cataloger run) only when the image has a file it reads.  A cataloger reads nothing but the files
+    its globs match, so without one it finds nothing; the import of each cataloger a small image does
+    not need is start-up time saved.  Catalogers with an ``Extractor`` are not deferred: extractors
+    run while the layer streams, before anyone knows which files are there."""
+
+    extractors: tuple[Extractor, ...] = ()
+
+    def __init__(self, module: str, cls: str, name: str, globs: tuple[str, ...]) -> None:
+        self._module, self._cls = module, cls
+        self.name = name
+        self.globs = globs
+
+    def load(self) -> Cataloger:
+        import importlib
+
+        cataloger: Cataloger = getattr(importlib.import_module(f"{__name__}.{self._module}"), self._cls)()
+        return cataloger
+
+    def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
+        if not any(resolver.glob(g) for g in self.globs):
+            return CatalogResult()
+        return self.load().catalog(resolver, distro)
+
+
+# (module, class, name, globs) of the deferred catalogers; tests/sbom/test_catalogers.py checks them
+# against the classes
+DEFERRED = (
+    ("dpkg", "DpkgCataloger", "dpkg",
+     ("var/lib/dpkg/status", "var/lib/dpkg/status.d/*", "var/lib/dpkg/info/*.list", "usr/share/doc/*/copyright")),
+    ("apk", "ApkCataloger", "apk", ("lib/apk/db/installed",)),
+    ("python", "PythonCataloger", "python",
+     ("**/*.dist-info/METADATA", "**/*.dist-info/RECORD", "**/*.egg-info/PKG-INFO", "**/*.egg-info",
+      "**/EGG-INFO/PKG-INFO")),
+    ("npm", "NpmCataloger", "npm", ("**/node_modules/*/package.json", "**/node_modules/@*/*/package.json")),
+    ("ruby", "GemspecCataloger", "ruby-gemspec", ("**/specifications/*.gemspec",)),
+    ("dotnet", "DotnetDepsCataloger", "dotnet-deps", ("**/*.deps.json",)),
+    ("php", "ComposerInstalledCataloger", "php-composer-installed", ("**/vendor/composer/installed.json",)),
+)
+
+
 def default_catalogers() -> tuple[Cataloger, ...]:
-    from giropops.sbom.catalogers.apk import ApkCataloger
-    from giropops.sbom.catalogers.dotnet import DotnetDepsCataloger
-    from giropops.sbom.catalogers.dpkg import DpkgCataloger
     from giropops.sbom.catalogers.golang import GoBinaryCataloger
     from giropops.sbom.catalogers.java import JavaArchiveCataloger
-    from giropops.sbom.catalogers.npm import NpmCataloger
-    from giropops.sbom.catalogers.php import ComposerInstalledCataloger
-    from giropops.sbom.catalogers.python import PythonCataloger
     from giropops.sbom.catalogers.rpm import RpmDbCataloger
-    from giropops.sbom.catalogers.ruby import GemspecCataloger
     from giropops.sbom.catalogers.rust import RustBinaryCataloger
 
+    deferred = {module: _Deferred(module, cls, name, globs) for module, cls, name, globs in DEFERRED}
     return (
-        DpkgCataloger(),
-        ApkCataloger(),
+        deferred["dpkg"],
+        deferred["apk"],
         RpmDbCataloger(),
-        PythonCataloger(),
-        NpmCataloger(),
+        deferred["python"],
+        deferred["npm"],
         GoBinaryCataloger(),
         RustBinaryCataloger(),
         JavaArchiveCataloger(),
-        GemspecCataloger(),
-        DotnetDepsCataloger(),
-        ComposerInstalledCataloger(),
+        deferred["ruby"],
+        deferred["dotnet"],
+        deferred["php"],
     )
 
 

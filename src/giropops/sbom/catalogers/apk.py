@@ -7,12 +7,11 @@ One block per package, one ``K:value`` line per field: ``P`` name, ``V`` version
 
 from __future__ import annotations
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, attribute_layers
 from giropops.sbom.distro import purl_distro
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "apk"
 INSTALLED = "lib/apk/db/installed"
@@ -107,9 +106,7 @@ class ApkCataloger:
                     name=name,
                     version=version,
                     type="apk",
-                    purl=PackageURL(
-                        type="apk", namespace=namespace, name=name, version=version, qualifiers=qualifiers
-                    ).to_string(),
+                    purl=make_purl("apk", name, version, namespace, qualifiers),
                     source_name=f.get("o") or name,
                     source_version=version,
                     arch=arch,

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import json
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, json_documents
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "dotnet-deps"
 GLOB = "**/*.deps.json"
 
 
 def nuget_purl(name: str, version: str) -> str:
-    return PackageURL(type="nuget", name=name, version=version).to_string()
+    return make_purl(ptype="nuget", name=name, version=version)
 
 
 class DotnetDepsCataloger:

@@ -12,14 +12,13 @@ image kept them (distroless does not); declared licenses from the DEP-5
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from packageurl import PackageURL
-
+from giropops.record import record
 from giropops.sbom.catalogers import CatalogResult, attribute_layers
 from giropops.sbom.distro import purl_distro
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "dpkg"
 STATUS = "var/lib/dpkg/status"
@@ -31,7 +30,7 @@ _SOURCE = re.compile(r"^(\S+)(?:\s*\((\S+)\))?\s*$")
 _COMMON_LICENSE = re.compile(r"/usr/share/common-licenses/([A-Za-z0-9][A-Za-z0-9.+_-]*)")
 
 
-@dataclass
+@record(frozen=False)
 class Paragraph:
     fields: dict[str, str]
     line: int  # 1-based line where the paragraph starts
@@ -178,7 +177,7 @@ class DpkgCataloger:
             qualifiers["distro"] = d
         if source_name != name or source_version != version:
             qualifiers["upstream"] = source_name if source_version == version else f"{source_name}@{source_version}"
-        purl = PackageURL(type="deb", namespace=namespace, name=name, version=version, qualifiers=qualifiers)
+        purl = make_purl("deb", name, version, namespace, qualifiers)
         metadata: dict[str, str] = {}
         for key, meta in (("Maintainer", "maintainer"), ("Installed-Size", "installed_size")):
             if f.get(key):
@@ -187,7 +186,7 @@ class DpkgCataloger:
             name=name,
             version=version,
             type="deb",
-            purl=purl.to_string(),
+            purl=purl,
             source_name=source_name,
             source_version=source_version,
             arch=arch,

@@ -22,9 +22,9 @@ import json
 import stat
 import struct
 import zlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from giropops.record import record
 from giropops.sbom.catalogers import derived
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class ElfError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
+@record
 class _Segment:
     vaddr: int
     offset: int

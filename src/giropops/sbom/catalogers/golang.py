@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, read_derived
 from giropops.sbom.catalogers.elf import KIND, MAX_BINARY_BYTES, ElfExtractor, extract
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "go-binary"
 
 
 def golang_purl(module: str, version: str) -> str:
     namespace, _, name = module.rpartition("/")
-    return PackageURL(type="golang", namespace=namespace or None, name=name, version=version or None).to_string()
+    return make_purl(ptype="golang", namespace=namespace or None, name=name, version=version or None)
 
 
 def toolchain_version(raw: str) -> str | None:

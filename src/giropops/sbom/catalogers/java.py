@@ -20,11 +20,10 @@ import io
 import re
 from typing import TYPE_CHECKING, Any
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, derived, read_derived
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+from giropops.sbom.purl import purl as make_purl
 
 if TYPE_CHECKING:  # zipfile (and threading with it) is imported when a jar is read, not on every run
     import zipfile
@@ -158,7 +157,7 @@ class JarExtractor:
 
 
 def maven_purl(group: str, artifact: str, version: str) -> str:
-    return PackageURL(type="maven", namespace=group, name=artifact, version=version).to_string()
+    return make_purl(ptype="maven", namespace=group, name=artifact, version=version)
 
 
 def from_manifest(manifest: dict[str, str]) -> tuple[str, str, str] | None:

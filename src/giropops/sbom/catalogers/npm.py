@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, json_documents
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "npm"
 PLAIN = "**/node_modules/*/package.json"
@@ -26,7 +25,7 @@ SCOPED = "**/node_modules/@*/*/package.json"
 
 def npm_purl(name: str, version: str) -> str:
     namespace, _, base = name.rpartition("/")
-    return PackageURL(type="npm", namespace=namespace or None, name=base, version=version).to_string()
+    return make_purl(ptype="npm", namespace=namespace or None, name=base, version=version)
 
 
 def licenses_of(doc: dict[str, Any]) -> tuple[str, ...]:

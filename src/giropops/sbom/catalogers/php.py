@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, json_documents
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "php-composer-installed"
 GLOB = "**/vendor/composer/installed.json"
@@ -18,7 +17,7 @@ GLOB = "**/vendor/composer/installed.json"
 
 def composer_purl(name: str, version: str) -> str:
     vendor, _, base = name.rpartition("/")
-    return PackageURL(type="composer", namespace=vendor or None, name=base, version=version).to_string()
+    return make_purl(ptype="composer", namespace=vendor or None, name=base, version=version)
 
 
 def composer_packages(entries: Any, location: Location) -> list[Package]:

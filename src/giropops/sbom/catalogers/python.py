@@ -9,16 +9,14 @@ the metadata is kept in ``metadata["name"]``.
 
 from __future__ import annotations
 
-import csv
 import io
 import posixpath
 import re
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, toml_packages
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "python"
 DIST_INFO = "**/*.dist-info/METADATA"
@@ -113,6 +111,8 @@ class PythonCataloger:
             site = posixpath.dirname(dist_info)
             record = resolver.read(f"{dist_info}/RECORD")
             if record is not None:
+                import csv  # only an image with installed wheels has a RECORD to read
+
                 rows = csv.reader(io.StringIO(record.decode("utf-8", "replace")))
                 collected = []
                 for row in rows:
@@ -127,7 +127,7 @@ class PythonCataloger:
                 name=name,
                 version=version,
                 type="python",
-                purl=PackageURL(type="pypi", name=name, version=version).to_string(),
+                purl=make_purl(ptype="pypi", name=name, version=version),
                 licenses=_licenses(headers, classifiers),
                 locations=(location,),
                 files=files,
@@ -191,7 +191,7 @@ def parse_pipfile_lock(text: str) -> list[tuple[str, str]]:
 
 
 def pypi_purl(name: str, version: str) -> str:
-    return PackageURL(type="pypi", name=name, version=version).to_string()
+    return make_purl(ptype="pypi", name=name, version=version)
 
 
 LOCKFILE_CATALOGERS = (

@@ -21,12 +21,11 @@ import os
 import struct
 from typing import Any
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, derived, read_derived
 from giropops.sbom.distro import purl_distro
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Location, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "rpm-db"
 SQLITE = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
@@ -116,7 +115,7 @@ def package(fields: dict[int, str | int], location: Location, distro: Distro | N
         name=name,
         version=version,
         type="rpm",
-        purl=PackageURL(type="rpm", namespace=namespace, name=name, version=evr, qualifiers=qualifiers).to_string(),
+        purl=make_purl(ptype="rpm", namespace=namespace, name=name, version=evr, qualifiers=qualifiers),
         source_name=src_name,
         source_version=src_version,
         arch=arch if isinstance(arch, str) and arch else None,

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import re
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, metadata_files, text_of
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "ruby-gemspec"
 GLOB = "**/specifications/*.gemspec"
@@ -60,7 +59,7 @@ class GemspecCataloger:
                     name=name,
                     version=version,
                     type="gem",
-                    purl=PackageURL(type="gem", name=name, version=version).to_string(),
+                    purl=make_purl(ptype="gem", name=name, version=version),
                     licenses=lic,
                     locations=(location,),
                 )
@@ -93,7 +92,7 @@ def parse_gemfile_lock(text: str) -> list[tuple[str, str]]:
 
 
 def gem_purl(name: str, version: str) -> str:
-    return PackageURL(type="gem", name=name, version=version).to_string()
+    return make_purl(ptype="gem", name=name, version=version)
 
 
 LOCKFILE_CATALOGERS = (LockfileCataloger("gemfile-lock", ("**/Gemfile.lock",), "gem", parse_gemfile_lock, gem_purl),)

@@ -8,19 +8,18 @@ binary and are left out, as cargo-auditable's own tooling and Trivy do.
 
 from __future__ import annotations
 
-from packageurl import PackageURL
-
 from giropops.sbom.catalogers import CatalogResult, LockfileCataloger, toml_packages
 from giropops.sbom.catalogers.elf import ElfExtractor
 from giropops.sbom.catalogers.golang import elf_records
 from giropops.sbom.filesystem import Resolver
 from giropops.sbom.model import Distro, Package
+from giropops.sbom.purl import purl as make_purl
 
 NAME = "rust-audit-binary"
 
 
 def cargo_purl(name: str, version: str) -> str:
-    return PackageURL(type="cargo", name=name, version=version).to_string()
+    return make_purl(ptype="cargo", name=name, version=version)
 
 
 class RustBinaryCataloger:

@@ -1,0 +1,47 @@
+"""A cold ``giropops sbom archive://...`` imports what it uses: no dataclasses (``inspect``, ``ast``...),
+no ``packageurl``, and no cataloger whose files the image does not have (speed shows in
+bench/sbom_vs_trivy.py; this is the behaviour behind it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.imports import MODULES_WRAPPER
+from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
+
+NOT_ON_THE_COLD_PATH = {"dataclasses", "inspect", "ast", "dis", "tokenize", "packageurl"}
+
+
+def cold_run(tmp_path: Path, entries: list[Entry]) -> tuple[set[str], dict[str, object]]:
+    tar = write_docker_archive(tmp_path / "image.tar", [layer_from_entries(entries)])
+    out, modules = tmp_path / "sbom.json", tmp_path / "modules.json"
+    env = {**os.environ, "GIROPOPS_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", MODULES_WRAPPER, str(modules), "sbom", f"archive://{tar}", "-f",
+                           "cyclonedx-json", "-o", str(out)], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(modules.read_text())["modules"]), json.loads(out.read_text())
+
+
+def test_a_cold_dpkg_image_imports_no_dataclasses_nor_packageurl(tmp_path: Path) -> None:
+    status = (b"Package: alpha\nStatus: install ok installed\nVersion: 1:1.0-2\nArchitecture: amd64\n"
+              b"Source: alpha-src (1.0)\n\n")
+    modules, doc = cold_run(tmp_path, [Entry("var/lib/dpkg/status", status)])
+    assert "giropops.sbom.catalogers.dpkg" in modules  # the run really cataloged
+    assert sorted(NOT_ON_THE_COLD_PATH & modules) == []
+    # no file of theirs in this image: their modules are not imported
+    for module in ("apk", "python", "npm", "ruby", "dotnet", "php"):
+        assert f"giropops.sbom.catalogers.{module}" not in modules
+    (component,) = doc["components"]
+    assert component["purl"] == "pkg:deb/debian/alpha@1:1.0-2?arch=amd64&upstream=alpha-src%401.0"
+
+
+def test_a_cataloger_is_imported_and_run_when_its_files_are_there(tmp_path: Path) -> None:
+    installed = b"P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\n"
+    modules, doc = cold_run(tmp_path, [Entry("lib/apk/db/installed", installed)])
+    assert "giropops.sbom.catalogers.apk" in modules
+    assert "giropops.sbom.catalogers.dpkg" not in modules
+    assert [c["purl"] for c in doc["components"]] == ["pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64"]
