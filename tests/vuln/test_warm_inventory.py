@@ -5,18 +5,17 @@ is read again."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 import pytest
 
 from giropops.sbom import results
+from tests.support.images import tar_of
 from tests.support.imports import MODULES_WRAPPER
 
 OS_RELEASE = 'NAME="Debian GNU/Linux"\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=debian\n'
@@ -33,18 +32,8 @@ Source: expat
 Version: 2.5.0-1
 
 """
+FLASK_METADATA = "usr/lib/python3/dist-packages/Flask-2.2.0.dist-info/METADATA"
 METADATA = "Metadata-Version: 2.1\nName: Flask\nVersion: 2.2.0\n"
-
-
-def _tar(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def write_image(path: Path, status: str) -> Path:
@@ -53,8 +42,8 @@ def write_image(path: Path, status: str) -> Path:
     from giropops.oci.transport import write_image as write
 
     img = mutate.append_layers(empty_image(), [
-        mutate.layer_from_tar(_tar({"etc/os-release": OS_RELEASE, "var/lib/dpkg/status": status})),
-        mutate.layer_from_tar(_tar({"usr/lib/python3/dist-packages/Flask-2.2.0.dist-info/METADATA": METADATA})),
+        mutate.layer_from_tar(tar_of({"etc/os-release": OS_RELEASE.encode(), "var/lib/dpkg/status": status.encode()})),
+        mutate.layer_from_tar(tar_of({FLASK_METADATA: METADATA.encode()})),
     ])
     write(img, f"archive://{path}:warm:1")
     return path
