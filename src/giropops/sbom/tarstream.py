@@ -137,6 +137,12 @@ class TarReader:
         self._remaining = 0  # data bytes of the current entry not yet consumed
         self._padding = 0
 
+    @property
+    def offset(self) -> int:
+        """The position in the stream: while an entry is current and none of its data is read, where
+        that data starts."""
+        return self._offset
+
     def _read_exact(self, n: int) -> bytes:
         parts: list[bytes] = []
         left = n
