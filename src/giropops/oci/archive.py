@@ -34,7 +34,6 @@ from giropops import jsonio
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError, SBOMError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, decompressed
-from giropops.oci.copypool import DEFAULT_JOBS, write_tar
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.layout import (
     CONTAINERD_NAME,
@@ -434,12 +433,16 @@ def _docker_images(obj: Image | ImageIndex) -> list[Image]:
 
 def write_archive(
     obj: Image | ImageIndex, path: Path, name: str | None = None, progress: Progress = NO_PROGRESS,
-    jobs: int = DEFAULT_JOBS,
+    jobs: int | None = None,
 ) -> Descriptor:
     """Write ``obj`` as a tarball readable by ``docker load``/``podman load`` and OCI tools.
 
-    Up to ``jobs`` layers are read (downloaded) at once, each into its place in the file.
+    Up to ``jobs`` layers (default ``copypool.DEFAULT_JOBS``) are read (downloaded) at once, each into
+    its place in the file.
     """
+    from giropops.oci.copypool import DEFAULT_JOBS, write_tar  # writing only: reading does not need it
+
+    jobs = DEFAULT_JOBS if jobs is None else jobs
     ref = _parse_name(name) if name else None
     if path.is_dir():
         raise ArchiveError(f"{path} is a directory; an archive destination must be a file path")
