@@ -174,7 +174,7 @@ class _DeferredExtractor:
     ) -> None:
         self._module, self._cls = module, cls
         self.name, self.version, self.max_bytes = name, version, max_bytes
-        self._wants = wants
+        self.wants = wants  # called for every entry of every layer: the function itself, no method around it
         self._loaded: Extractor | None = None
 
     def load(self) -> Extractor:
@@ -184,9 +184,6 @@ class _DeferredExtractor:
             self._loaded = getattr(importlib.import_module(f"{__name__}.{self._module}"), self._cls)()
         assert self._loaded is not None
         return self._loaded
-
-    def wants(self, path: str, mode: int) -> bool:
-        return self._wants(path, mode)
 
     def extract(self, data: bytes | bytearray) -> bytes | None:
         return self.load().extract(data)
