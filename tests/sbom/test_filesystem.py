@@ -241,3 +241,12 @@ def test_directory_resolver_reads_a_plain_directory(tmp_path: Path) -> None:
     fs = DirectoryResolver(tmp_path, INTEREST)
     assert fs.read("var/lib/dpkg/status") == b"Package: a\n"
     assert fs.location("var/lib/dpkg/status").layer is None
+
+
+def test_interest_matches_named_paths_and_globs_alike() -> None:
+    interest = Interest(["/etc/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/*", "**/*.txt", "a?c"])
+    yes = ["etc/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/libc6", "x.txt", "d/e/f.txt", "abc"]
+    no = ["etc/os-release.bak", "etc", "var/lib/dpkg/status.d", "var/lib/dpkg/status.d/a/b", "x.txt/y", "ac", "a/c"]
+    assert [p for p in yes + no if interest.matches(p)] == yes
+    named = Interest(["etc/os-release"])
+    assert named.matches("etc/os-release") and not named.matches("etc/os-release2") and not named.matches("")

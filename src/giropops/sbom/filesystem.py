@@ -156,9 +156,16 @@ class Interest:
         return None
 
     @cached_property
+    def _literals(self) -> frozenset[str]:
+        """The globs without a wildcard: each matches the one path it names (a set lookup)."""
+        return frozenset(p for p in self.patterns if glob_literals(p)[2])
+
+    @cached_property
     def _regex(self) -> re.Pattern[str]:
-        # Compiled on first use: a run whose layers are all cached only needs the fingerprint.
-        return re.compile("|".join(f"(?:{glob_source(p)})" for p in self.patterns) or r"(?!)", re.DOTALL)
+        # Compiled on first use (a run whose layers are all cached only needs the fingerprint), of the
+        # globs with a wildcard: a layer whose files of interest are all named ones never compiles it.
+        wild = [p for p in self.patterns if p not in self._literals]
+        return re.compile("|".join(f"(?:{glob_source(p)})" for p in wild) or r"(?!)", re.DOTALL)
 
     @cached_property
     def _prefilter(self) -> tuple[tuple[str, ...], re.Pattern[str] | None, bool]:
@@ -183,6 +190,8 @@ class Interest:
         return tuple(prefixes), base_re, always
 
     def matches(self, path: str) -> bool:
+        if path in self._literals:
+            return True
         prefixes, base_re, always = self._prefilter
         if not (
             always
