@@ -268,3 +268,34 @@ def test_the_deferred_catalogers_are_named_as_their_classes_and_read_the_same_gl
         assert (real.name, tuple(real.globs), getattr(real, "extractors", ())) == (name, globs, ())
     deferred = {c.name for c in default_catalogers()}
     assert {name for _, _, name, _ in DEFERRED} <= deferred
+
+
+def test_the_catalogers_of_extracted_files_are_deferred_as_their_classes_and_extractors() -> None:
+    import importlib
+    import stat as st
+
+    from giropops.sbom import catalogers
+    from giropops.sbom.catalogers import elf, java, rpm
+
+    reals = {
+        "rpm-db": rpm.RpmDbCataloger(), "go-binary": importlib.import_module("giropops.sbom.catalogers.golang")
+        .GoBinaryCataloger(), "rust-audit-binary": importlib.import_module("giropops.sbom.catalogers.rust")
+        .RustBinaryCataloger(), "java-archive": java.JavaArchiveCataloger(),
+    }
+    deferred = {c.name: c for c in default_catalogers() if c.name in reals}
+    assert set(deferred) == set(reals)
+    samples = [("usr/bin/go", st.S_IFREG | 0o755), ("usr/lib/x.so", st.S_IFREG | 0o644), ("bin", st.S_IFDIR | 0o755),
+               ("app/lib/a.JAR", st.S_IFREG | 0o644), ("x/b.war", st.S_IFREG | 0o644), ("a.zip", st.S_IFREG | 0o644),
+               ("var/lib/rpm/Packages", st.S_IFREG | 0o644), ("usr/lib/sysimage/rpm/rpmdb.sqlite", st.S_IFREG | 0o644),
+               ("var/lib/rpm/Packages.bak", st.S_IFREG | 0o644), ("usr/bin/x.jar", st.S_IFREG | 0o755)]
+    for name, real in reals.items():
+        lazy = deferred[name]
+        assert lazy.globs == tuple(real.globs) == ()
+        (lazy_x,) = lazy.extractors  # type: ignore[attr-defined]
+        (real_x,) = real.extractors  # type: ignore[attr-defined]
+        assert (lazy_x.name, lazy_x.version, lazy_x.max_bytes) == (real_x.name, real_x.version, real_x.max_bytes)
+        assert [lazy_x.wants(p, m) for p, m in samples] == [real_x.wants(p, m) for p, m in samples]
+        assert hasattr(lazy_x, "extract_mapped") == hasattr(real_x, "extract_mapped")
+    assert catalogers.JAR_SUFFIXES == java.SUFFIXES and catalogers.RPM_DATABASES == rpm.DATABASES
+    assert catalogers.MAX_BINARY_BYTES == elf.MAX_BINARY_BYTES
+

@@ -13,7 +13,8 @@ from pathlib import Path
 from tests.support.imports import MODULES_WRAPPER
 from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
 
-NOT_ON_THE_COLD_PATH = {"dataclasses", "inspect", "ast", "dis", "tokenize", "packageurl"}
+NOT_ON_THE_COLD_PATH = {"dataclasses", "inspect", "ast", "dis", "tokenize", "packageurl", "tarfile",
+                        "giropops.oci.copypool"}
 
 
 def cold_run(tmp_path: Path, entries: list[Entry]) -> tuple[set[str], dict[str, object]]:
@@ -43,5 +44,18 @@ def test_a_cataloger_is_imported_and_run_when_its_files_are_there(tmp_path: Path
     installed = b"P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\n"
     modules, doc = cold_run(tmp_path, [Entry("lib/apk/db/installed", installed)])
     assert "giropops.sbom.catalogers.apk" in modules
-    assert "giropops.sbom.catalogers.dpkg" not in modules
+    for module in ("dpkg", "rpm", "golang", "rust", "java", "elf"):  # no database, executable or jar of theirs
+        assert f"giropops.sbom.catalogers.{module}" not in modules
+    assert [c["purl"] for c in doc["components"]] == ["pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64"]
+
+
+def test_the_readers_of_executables_jars_and_rpm_databases_are_imported_for_their_files(tmp_path: Path) -> None:
+    installed = b"P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\n"
+    executable = b"\x7fELF" + b"\x00" * 60  # not a well-formed one: the ELF reader says so
+    modules, doc = cold_run(tmp_path, [Entry("lib/apk/db/installed", installed),
+                                       Entry("usr/bin/tool", executable, mode=0o755),
+                                       Entry("opt/app/lib.jar", b"not a zip"),
+                                       Entry("var/lib/rpm/Packages", b"not a database")])
+    for module in ("apk", "elf", "golang", "rust", "java", "rpm"):
+        assert f"giropops.sbom.catalogers.{module}" in modules
     assert [c["purl"] for c in doc["components"]] == ["pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64"]

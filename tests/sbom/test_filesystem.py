@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from giropops.errors import SBOMError
-from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, LayerRecords, glob_regex, read_layer
+from giropops.sbom.filesystem import (
+    DirectoryResolver,
+    Filesystem,
+    Interest,
+    LayerRecords,
+    glob_literals,
+    glob_regex,
+    read_layer,
+)
 from tests.support.sbom_images import Entry, layer_from_entries, opaque, whiteout
 
 INTEREST = Interest(
@@ -31,6 +39,22 @@ def test_globs_follow_path_components() -> None:
     assert glob_regex("**/*.dist-info/METADATA").match("a.dist-info/METADATA")
     assert glob_regex("**/*.dist-info/METADATA").match("opt/venv/lib/site-packages/a.dist-info/METADATA")
     assert not glob_regex("**/*.dist-info/METADATA").match("x/a.dist-info/sub/METADATA")
+
+
+def test_a_glob_is_compiled_only_for_paths_with_its_literal_ends() -> None:
+    assert glob_literals("/var/lib/dpkg/status") == ("var/lib/dpkg/status", "", True)
+    assert glob_literals("**/*.dist-info/METADATA") == ("", ".dist-info/METADATA", False)
+    assert glob_literals("**/x.txt") == ("", "x.txt", False)  # the "/" of "**/" is optional
+    assert glob_literals("usr/share/doc/*/copyright") == ("usr/share/doc/", "/copyright", False)
+    assert glob_literals("a/**/b?c") == ("a/", "c", False)
+    fs = squash(layer_from_entries([Entry("etc/os-release", b"ID=x\n"), Entry("x.txt", b"1"), Entry("a/b/x.txt", b"2"),
+                                    Entry("var/lib/dpkg/status.d/libc6", b"3"), Entry("c.txt/d", b"4")]))
+    assert fs.glob("etc/os-release") == ["etc/os-release"] and fs.glob("/etc/os-release") == ["etc/os-release"]
+    assert fs.glob("usr/lib/os-release") == []
+    assert fs.glob("**/x.txt") == ["a/b/x.txt", "x.txt"]
+    assert fs.glob("**/*.txt") == ["a/b/x.txt", "x.txt"]  # c.txt/d is not kept: no glob of interest reads it
+    assert fs.glob("var/lib/dpkg/status.d/*") == ["var/lib/dpkg/status.d/libc6"]
+    assert fs.glob("**/*.dist-info/METADATA") == [] and fs.glob("a/*") == []
 
 
 def test_only_files_of_interest_are_kept() -> None:
@@ -217,3 +241,12 @@ def test_directory_resolver_reads_a_plain_directory(tmp_path: Path) -> None:
     fs = DirectoryResolver(tmp_path, INTEREST)
     assert fs.read("var/lib/dpkg/status") == b"Package: a\n"
     assert fs.location("var/lib/dpkg/status").layer is None
+
+
+def test_interest_matches_named_paths_and_globs_alike() -> None:
+    interest = Interest(["/etc/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/*", "**/*.txt", "a?c"])
+    yes = ["etc/os-release", "var/lib/dpkg/status", "var/lib/dpkg/status.d/libc6", "x.txt", "d/e/f.txt", "abc"]
+    no = ["etc/os-release.bak", "etc", "var/lib/dpkg/status.d", "var/lib/dpkg/status.d/a/b", "x.txt/y", "ac", "a/c"]
+    assert [p for p in yes + no if interest.matches(p)] == yes
+    named = Interest(["etc/os-release"])
+    assert named.matches("etc/os-release") and not named.matches("etc/os-release2") and not named.matches("")

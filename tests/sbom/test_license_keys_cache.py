@@ -43,3 +43,37 @@ def test_tables_of_another_index_or_unreadable_ones_are_misses(cache: Path) -> N
     licenses._spdx_keys.cache_clear()
     assert licenses._spdx_keys() == first
     assert licenses.spdx_expression("gpl-2.0+") == "GPL-2.0-or-later"
+
+
+def _installed_index() -> bytes:
+    import sys
+
+    return next(p for p in (Path(e or ".") / licenses._LICENSE_INDEX for e in sys.path) if p.is_file()).read_bytes()
+
+
+def test_the_index_is_read_without_decoding_it_to_the_same_tables() -> None:
+    data = _installed_index()
+    scanned = licenses._scan_index(data)
+    assert scanned is not None  # the installed index has the layout the pattern reads
+    entries = json.loads(data)
+    spdx = {e["spdx_license_key"] for e in entries if e.get("spdx_license_key")}
+    assert scanned == licenses._parse_index(data)
+    assert scanned[0]["gpl-2.0+"] == "GPL-2.0-or-later" and "LicenseRef-scancode-3com-microcode" in spdx
+    assert not any(v.startswith("LicenseRef-") for table in scanned for v in table.values())
+
+
+def test_an_index_of_another_layout_is_decoded_as_json_not_guessed_at() -> None:
+    entries = json.loads(_installed_index())
+    expected = licenses._parse_index(_installed_index())
+    for changed in (
+        json.dumps(entries, separators=(",", ":")).encode(),  # no spaces: the pattern finds nothing
+        json.dumps([{k: e[k] for k in reversed(list(e))} for e in entries], indent=2).encode(),  # field order
+        json.dumps([*entries[:5], {"license_key": "x", "spdx_license_key": "X\\u0031"}, *entries[5:]]).encode(),
+        json.dumps([*entries, {"license_key": "y", "spdx_license_key": "Y", "is_exception": False}], indent=2).encode(),
+    ):
+        assert licenses._scan_index(changed) is None
+    extra = {"license_key": "x", "spdx_license_key": "X\u00e9", "other_spdx_license_keys": [], "is_exception": False}
+    escaped = [*entries, extra]
+    data = json.dumps(escaped, indent=2, ensure_ascii=False).encode()
+    assert licenses._scan_index(data) is None
+    assert licenses._parse_index(data)[0] == {**expected[0], "x\u00e9": "X\u00e9"}

@@ -27,15 +27,13 @@ import io
 import os
 import posixpath
 import re
-import tarfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from giropops import jsonio
-from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
+from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError, SBOMError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, decompressed
-from giropops.oci.copypool import DEFAULT_JOBS, write_tar
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.layout import (
     CONTAINERD_NAME,
@@ -65,6 +63,8 @@ from giropops.record import record
 from giropops.tmpfiles import mkstemp
 
 if TYPE_CHECKING:
+    import tarfile
+
     from giropops.oci.copypool import Member
 
 _CHUNK = 1 << 20
@@ -109,25 +109,27 @@ class TarStore:
         return posixpath.normpath(norm) if norm else "."
 
     def _scan(self) -> None:
+        # The headers are read with giropops' own bounded tar reader (metadata records over 1 MiB are
+        # skipped, every malformed header is one error), the bodies skipped by moving the position.
+        from giropops.sbom.tarstream import DIRECTORY, HARDLINK, REGULAR, SYMLINK, RegionReader, TarReader
+
         total = os.fstat(self._fd).st_size
-        self._file.seek(0)
+        what = self.describe()
+        reader = TarReader(cast(BinaryIO, RegionReader(self._fd, 0, total)), what)
+        count = 0
         try:
-            tar = tarfile.TarFile(fileobj=self._file, mode="r")
-            count = 0
-            while True:
-                m = tar.next()
-                if m is None:
-                    break
+            for m in reader:
                 count += 1
                 if count > _MAX_MEMBERS:
                     raise self._fail(f"more than {_MAX_MEMBERS} entries")
                 name = self._clean(m.name)
-                if m.isreg():
-                    if m.offset_data + m.size > total:
+                kind = DIRECTORY if m.kind == REGULAR and m.name.endswith("/") else m.kind
+                if kind == REGULAR:
+                    if reader.offset + m.size > total:
                         raise self._fail(f"truncated: {m.name!r} runs past the end of the file")
-                    self.files[name] = _Member(m.offset_data, m.size)
+                    self.files[name] = _Member(reader.offset, m.size)
                     self.links.pop(name, None)
-                elif m.issym():
+                elif kind == SYMLINK:
                     if m.linkname.startswith("/"):
                         raise self._fail(f"symlink {m.name!r} points at absolute path {m.linkname!r}")
                     target = posixpath.normpath(posixpath.join(posixpath.dirname(name), m.linkname))
@@ -135,18 +137,19 @@ class TarStore:
                         raise self._fail(f"symlink {m.name!r} -> {m.linkname!r} escapes the archive")
                     self.links[name] = target
                     self.files.pop(name, None)
-                elif m.islnk():
+                elif kind == HARDLINK:
                     target = self._clean(m.linkname, "hard link target")
                     self.links[name] = target
                     self.files.pop(name, None)
-                elif m.isdir():
+                elif kind == DIRECTORY:
                     continue
                 else:
                     raise self._fail(f"tar entry {m.name!r} is a device, fifo or other special file")
-        except tarfile.TarError as exc:
-            raise self._fail(f"not a valid tar file: {exc}") from exc
-        except EOFError as exc:
-            raise self._fail(f"truncated tar file: {exc}") from exc
+        except SBOMError as exc:  # the reader's own words, after its "archive LABEL: "
+            detail = str(exc).removeprefix(f"{what}: ")
+            raise self._fail(f"{'truncated' if 'truncated' in detail else 'not a valid'} tar file: {detail}") from None
+        if count == 0:
+            raise self._fail("not a valid tar file: empty file")
 
     def resolve(self, name: str) -> _Member | None:
         key = self._clean(name, "path")
@@ -401,6 +404,8 @@ def open_archive_image(
 
 
 def _tarinfo(name: str, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
+    import tarfile  # writing only: reading an archive does not need it
+
     ti = tarfile.TarInfo(name)
     ti.mtime = 0
     ti.uid = ti.gid = 0
@@ -428,12 +433,16 @@ def _docker_images(obj: Image | ImageIndex) -> list[Image]:
 
 def write_archive(
     obj: Image | ImageIndex, path: Path, name: str | None = None, progress: Progress = NO_PROGRESS,
-    jobs: int = DEFAULT_JOBS,
+    jobs: int | None = None,
 ) -> Descriptor:
     """Write ``obj`` as a tarball readable by ``docker load``/``podman load`` and OCI tools.
 
-    Up to ``jobs`` layers are read (downloaded) at once, each into its place in the file.
+    Up to ``jobs`` layers (default ``copypool.DEFAULT_JOBS``) are read (downloaded) at once, each into
+    its place in the file.
     """
+    from giropops.oci.copypool import DEFAULT_JOBS, write_tar  # writing only: reading does not need it
+
+    jobs = DEFAULT_JOBS if jobs is None else jobs
     ref = _parse_name(name) if name else None
     if path.is_dir():
         raise ArchiveError(f"{path} is a directory; an archive destination must be a file path")

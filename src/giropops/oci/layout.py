@@ -29,13 +29,12 @@ import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.fileio import atomic_write
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import read_verified
-from giropops.oci.copypool import DEFAULT_JOBS, Cancel, Task, copy_into, run_jobs
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.limits import check_disk_budget
 from giropops.oci.memory import (
@@ -61,6 +60,9 @@ from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record, replace
 from giropops.tmpfiles import mkstemp
+
+if TYPE_CHECKING:  # the copy pool is for writing: reading a layout or an archive does not import it
+    from giropops.oci.copypool import Cancel, Task
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -312,6 +314,8 @@ def copy_blob(src: BlobSource, dst: BinaryIO, progress: Progress, cancel: Cancel
     if src.data is not None:  # manifests and configs: too small to be worth a progress line
         dst.write(src.data)
         return
+    from giropops.oci.copypool import copy_into
+
     copy_into(src, lambda chunk, _pos: dst.write(chunk), progress, cancel)
 
 
@@ -420,12 +424,15 @@ def layout_file_bytes() -> bytes:
 
 def write_layout(
     obj: Image | ImageIndex, root: Path, name: str | None = None, progress: Progress = NO_PROGRESS,
-    jobs: int = DEFAULT_JOBS,
+    jobs: int | None = None,
 ) -> Descriptor:
     """Write ``obj`` into the layout at ``root`` (created, or appended to); returns its index.json entry.
 
-    Up to ``jobs`` layers are read (downloaded) at once.
+    Up to ``jobs`` layers (default ``copypool.DEFAULT_JOBS``) are read (downloaded) at once.
     """
+    from giropops.oci.copypool import DEFAULT_JOBS
+
+    jobs = DEFAULT_JOBS if jobs is None else jobs
     if name is not None and (not name or any(c in name for c in "\n\x00")):
         raise ArchiveError(f"invalid image name {name!r} for a layout")
     blobs = plan_blobs(obj)
@@ -456,6 +463,8 @@ def _put_blobs(root: Path, blobs: list[BlobSource], progress: Progress, jobs: in
                 added.append(blob_path(root, src.digest))  # list.append: safe from several threads
 
         return task
+
+    from giropops.oci.copypool import run_jobs
 
     run_jobs([put(src) for src in blobs], jobs)
 

@@ -63,28 +63,54 @@ OPAQUE_MARKER = ".wh..wh..opq"
 
 
 @lru_cache(maxsize=256)
+def glob_source(pattern: str) -> str:
+    """The regular expression (text) of a glob: ``*`` and ``?`` stay within one path component;
+    ``**/`` spans any number of directories."""
+    return "".join(re.escape(t) if literal else t for t, literal in _glob_tokens(pattern)) + r"\Z"
+
+
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """``*`` and ``?`` stay within one path component; ``**/`` spans any number of directories."""
-    out: list[str] = []
+    """``glob_source`` compiled (a compiled pattern is cached by ``re``)."""
+    return re.compile(glob_source(pattern), re.DOTALL)
+
+
+@lru_cache(maxsize=256)
+def glob_literals(pattern: str) -> tuple[str, str, bool]:
+    """(prefix, suffix, literal): what every path matching ``pattern`` starts and ends with (the
+    characters before its first and after its last wildcard), and whether it has no wildcard at all
+    (then the prefix is the one path it matches).  Cheap string tests that spare compiling the
+    pattern of a glob nothing kept could match."""
+    tokens = _glob_tokens(pattern)
+    wild = [i for i, (_, literal) in enumerate(tokens) if not literal]
+    if not wild:
+        return pattern.lstrip("/"), "", True
+    prefix = "".join(t for t, _ in tokens[: wild[0]])
+    suffix = "".join(t for t, _ in tokens[wild[-1] + 1 :])
+    return prefix, suffix, False
+
+
+def _glob_tokens(pattern: str) -> list[tuple[str, bool]]:
+    """``pattern`` as (regex text of a wildcard, False) and (literal character, True) tokens."""
+    out: list[tuple[str, bool]] = []
     i = 0
     pattern = pattern.lstrip("/")
     while i < len(pattern):
         if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
+            out.append(("(?:.*/)?", False))
             i += 3
         elif pattern.startswith("**", i):
-            out.append(".*")
+            out.append((".*", False))
             i += 2
         elif pattern[i] == "*":
-            out.append("[^/]*")
+            out.append(("[^/]*", False))
             i += 1
         elif pattern[i] == "?":
-            out.append("[^/]")
+            out.append(("[^/]", False))
             i += 1
         else:
-            out.append(re.escape(pattern[i]))
+            out.append((pattern[i], True))
             i += 1
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+    return out
 
 
 class Extractor(Protocol):
@@ -130,9 +156,16 @@ class Interest:
         return None
 
     @cached_property
+    def _literals(self) -> frozenset[str]:
+        """The globs without a wildcard: each matches the one path it names (a set lookup)."""
+        return frozenset(p for p in self.patterns if glob_literals(p)[2])
+
+    @cached_property
     def _regex(self) -> re.Pattern[str]:
-        # Compiled on first use: a run whose layers are all cached only needs the fingerprint.
-        return re.compile("|".join(f"(?:{glob_regex(p).pattern})" for p in self.patterns) or r"(?!)", re.DOTALL)
+        # Compiled on first use (a run whose layers are all cached only needs the fingerprint), of the
+        # globs with a wildcard: a layer whose files of interest are all named ones never compiles it.
+        wild = [p for p in self.patterns if p not in self._literals]
+        return re.compile("|".join(f"(?:{glob_source(p)})" for p in wild) or r"(?!)", re.DOTALL)
 
     @cached_property
     def _prefilter(self) -> tuple[tuple[str, ...], re.Pattern[str] | None, bool]:
@@ -149,7 +182,7 @@ class Interest:
                 if "**" in base or not base.strip("*?"):
                     always = True
                 else:
-                    bases.append(glob_regex(base).pattern)
+                    bases.append(glob_source(base))
             else:
                 cut = min((i for i in (p.find("*"), p.find("?")) if i >= 0), default=len(p))
                 prefixes.append(p[:cut])
@@ -157,6 +190,8 @@ class Interest:
         return tuple(prefixes), base_re, always
 
     def matches(self, path: str) -> bool:
+        if path in self._literals:
+            return True
         prefixes, base_re, always = self._prefilter
         if not (
             always
@@ -486,10 +521,15 @@ class Filesystem:
         return self._resolve(path.lstrip("/"))
 
     def glob(self, pattern: str) -> list[str]:
+        prefix, suffix, literal = glob_literals(pattern)
+        if literal:
+            return [prefix] * ((prefix in self._contents) + (prefix in self._oversized))
+        found = [p for p in self._contents if p.startswith(prefix) and p.endswith(suffix)]
+        found += [p for p in self._oversized if p.startswith(prefix) and p.endswith(suffix)]
+        if not found:  # nothing kept could match: the pattern is not compiled
+            return found
         regex = glob_regex(pattern)
-        found = [p for p in self._contents if regex.match(p)]
-        found += [p for p in self._oversized if regex.match(p)]
-        return sorted(found)
+        return sorted(p for p in found if regex.match(p))
 
     def read(self, path: str) -> bytes | None:
         real = self._resolve(path.lstrip("/"))

@@ -87,7 +87,9 @@ class _Verification:
     def _run(self, layer: Layer) -> None:
         try:
             with layer.open_compressed() as stream:
-                buf = bytearray(4 << 20)  # straight into this buffer: read, hash, reuse
+                # straight into this buffer: read, hash, reuse; no larger than the blob (zeroing 4 MiB
+                # holds the interpreter lock for milliseconds, which the parse of a small layer waits for)
+                buf = bytearray(min(4 << 20, max(layer.size, 64 << 10)))
                 readinto: Callable[[bytearray], int] = stream.readinto  # type: ignore[attr-defined]
                 while readinto(buf):
                     pass

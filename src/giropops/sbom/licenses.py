@@ -44,19 +44,75 @@ def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
     cached = _cached_keys(source)
     if cached is not None:
         return cached
-    data = index.read_bytes()
+    try:
+        data = index.read_bytes()
+    except OSError as exc:
+        raise SBOMError(f"cannot read the SPDX license list {index}: {exc.strerror}") from exc
+    licenses, exceptions = _scan_index(data) or _parse_index(data)
+    _store_keys(source, licenses, exceptions)
+    return licenses, exceptions
+
+
+# One entry of the index as license-expression ships it, the three fields we read in this order and layout,
+# for an SPDX id (scancode-only ``LicenseRef-`` entries are not on the SPDX list and are only counted).  Reading
+# them with one pattern costs a third of decoding the whole 1 MB document; any other layout (or an escape
+# inside a string) is not guessed at: the document is then decoded as JSON (``_parse_index``).
+_ENTRY = re.compile(
+    r'"spdx_license_key": "(?!LicenseRef-)([^"\\]+)",\s*'
+    r'"other_spdx_license_keys": \[\s*((?:"[^"\\]*"(?:,\s*"[^"\\]*")*)?)\s*\],\s*'
+    r'"is_exception": (true|false),'
+)
+_STRING = re.compile(r'"([^"\\]*)"')
+
+
+def _add(licenses: dict[str, str], exceptions: dict[str, str], key: object, others: object, exc: object) -> None:
+    if not isinstance(key, str) or not key or key.startswith("LicenseRef-"):
+        return  # scancode-only licenses are not on the SPDX list
+    target = exceptions if exc else licenses
+    target[key.lower()] = key
+    for other in others if isinstance(others, list) else ():
+        if isinstance(other, str) and not other.startswith("LicenseRef-"):
+            target.setdefault(other.lower(), key)
+
+
+def _parse_index(data: bytes) -> tuple[dict[str, str], dict[str, str]]:
+    """The tables of the index, decoded as the JSON document it is."""
     licenses: dict[str, str] = {}
     exceptions: dict[str, str] = {}
-    for entry in json.loads(data):
-        key = entry.get("spdx_license_key")
-        if not isinstance(key, str) or not key or key.startswith("LicenseRef-"):
-            continue  # scancode-only licenses are not on the SPDX list
-        target = exceptions if entry.get("is_exception") else licenses
+    try:
+        entries = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise SBOMError(f"the SPDX license list of license-expression is not valid JSON: {exc}") from None
+    for entry in entries if isinstance(entries, list) else ():
+        if isinstance(entry, dict):
+            _add(licenses, exceptions, entry.get("spdx_license_key"), entry.get("other_spdx_license_keys"),
+                 entry.get("is_exception"))
+    return licenses, exceptions
+
+
+def _scan_index(data: bytes) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The same tables as ``_parse_index``, read with ``_ENTRY``; None unless every entry has that layout."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if "\\" in text:
+        return None
+    found = _ENTRY.findall(text)
+    # Every entry has a "spdx_license_key": one that _ENTRY read, a LicenseRef- or none (null).
+    entries = text.count('"license_key"')
+    skipped = text.count('"spdx_license_key": "LicenseRef-') + text.count('"spdx_license_key": null,')
+    if entries != text.count('"spdx_license_key"') or len(found) + skipped != entries:
+        return None
+    licenses: dict[str, str] = {}
+    exceptions: dict[str, str] = {}
+    for key, others, exc in found:
+        target = exceptions if exc == "true" else licenses
         target[key.lower()] = key
-        for other in entry.get("other_spdx_license_keys") or []:
-            if isinstance(other, str) and not other.startswith("LicenseRef-"):
-                target.setdefault(other.lower(), key)
-    _store_keys(source, licenses, exceptions)
+        if others:
+            for other in _STRING.findall(others):
+                if not other.startswith("LicenseRef-"):
+                    target.setdefault(other.lower(), key)
     return licenses, exceptions
 
 

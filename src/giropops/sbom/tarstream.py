@@ -85,6 +85,10 @@ def _octal(field: bytes, what: str, offset: int) -> int:
         for b in field[1:]:
             value = (value << 8) | b
         return value
+    try:  # the usual "0000644\0" / "00000001234 ": no NUL left once the padding is cut
+        return int(field.rstrip(b" \0") or b"0", 8)
+    except ValueError:  # a NUL inside (the number ends there) or not a number: the careful way
+        pass
     text = field.split(b"\0", 1)[0].strip(b" \0")
     if not text:
         return 0
@@ -136,6 +140,12 @@ class TarReader:
         self._offset = 0
         self._remaining = 0  # data bytes of the current entry not yet consumed
         self._padding = 0
+
+    @property
+    def offset(self) -> int:
+        """The position in the stream: while an entry is current and none of its data is read, where
+        that data starts."""
+        return self._offset
 
     def _read_exact(self, n: int) -> bytes:
         parts: list[bytes] = []

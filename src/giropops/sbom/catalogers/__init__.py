@@ -9,12 +9,16 @@ nothing a cataloger reads aborts the run.
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from giropops.record import field, record
 from giropops.sbom.filesystem import Extractor, Interest, Resolver
 from giropops.sbom.model import Distro, Location, Package, Unknown
+
+if TYPE_CHECKING:
+    import mmap
 
 
 @record(frozen=False)
@@ -126,18 +130,26 @@ def json_documents(
 
 
 class _Deferred:
-    """An installed-package cataloger known by its name and globs: its module is imported (and the
-    cataloger run) only when the image has a file it reads.  A cataloger reads nothing but the files
-    its globs match, so without one it finds nothing; the import of each cataloger a small image does
-    not need is start-up time saved.  Catalogers with an ``Extractor`` are not deferred: extractors
-    run while the layer streams, before anyone knows which files are there."""
+    """A cataloger known by its name and globs: its module is imported (and the cataloger run) only
+    when the image has a file it reads.  A cataloger reads nothing but the files its globs match, so
+    without one it finds nothing; the import of each cataloger a small image does not need is start-up
+    time saved.  A cataloger that reads what an ``Extractor`` kept (no globs) says instead, with
+    ``needed``, what it would read: without that, it would find nothing."""
 
-    extractors: tuple[Extractor, ...] = ()
-
-    def __init__(self, module: str, cls: str, name: str, globs: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        module: str,
+        cls: str,
+        name: str,
+        globs: tuple[str, ...],
+        extractors: tuple[Extractor, ...] = (),
+        needed: Callable[[Resolver], bool] | None = None,
+    ) -> None:
         self._module, self._cls = module, cls
         self.name = name
         self.globs = globs
+        self.extractors = extractors
+        self._needed = needed
 
     def load(self) -> Cataloger:
         import importlib
@@ -146,9 +158,43 @@ class _Deferred:
         return cataloger
 
     def catalog(self, resolver: Resolver, distro: Distro | None) -> CatalogResult:
-        if not any(resolver.glob(g) for g in self.globs):
+        needed = self._needed(resolver) if self._needed is not None else any(resolver.glob(g) for g in self.globs)
+        if not needed:
             return CatalogResult()
         return self.load().catalog(resolver, distro)
+
+
+class _DeferredExtractor:
+    """An ``Extractor`` known by its name, version, limit and which files it wants: the module that
+    reads them is imported on the first file it is given (a layer without executables, jars or an rpm
+    database never imports the ELF, zip or rpm readers)."""
+
+    def __init__(
+        self, module: str, cls: str, name: str, version: str, max_bytes: int, wants: Callable[[str, int], bool]
+    ) -> None:
+        self._module, self._cls = module, cls
+        self.name, self.version, self.max_bytes = name, version, max_bytes
+        self.wants = wants  # called for every entry of every layer: the function itself, no method around it
+        self._loaded: Extractor | None = None
+
+    def load(self) -> Extractor:
+        if self._loaded is None:
+            import importlib
+
+            self._loaded = getattr(importlib.import_module(f"{__name__}.{self._module}"), self._cls)()
+        assert self._loaded is not None
+        return self._loaded
+
+    def extract(self, data: bytes | bytearray) -> bytes | None:
+        return self.load().extract(data)
+
+
+class _DeferredMappedExtractor(_DeferredExtractor):
+    """A ``_DeferredExtractor`` whose extractor also reads a mapped file (``extract_mapped``)."""
+
+    def extract_mapped(self, data: mmap.mmap) -> bytes | None:
+        extract: Callable[[mmap.mmap], bytes | None] = getattr(self.load(), "extract_mapped")  # noqa: B009
+        return extract(data)
 
 
 # (module, class, name, globs) of the deferred catalogers; tests/sbom/test_catalogers.py checks them
@@ -166,23 +212,64 @@ DEFERRED = (
     ("php", "ComposerInstalledCataloger", "php-composer-installed", ("**/vendor/composer/installed.json",)),
 )
 
+# What the extractors of elf.py, java.py and rpm.py want, and the files their catalogers read; checked
+# against those modules by tests/sbom/test_catalogers.py.
+MAX_BINARY_BYTES = 256 * 1024 * 1024
+JAR_SUFFIXES = (".jar", ".war", ".ear", ".jpi", ".hpi")
+MAX_ARCHIVE_BYTES = 256 * 1024 * 1024
+RPM_DATABASES = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite", "var/lib/rpm/Packages.db",
+                 "usr/lib/sysimage/rpm/Packages.db", "var/lib/rpm/Packages")
+MAX_DB_BYTES = 512 * 1024 * 1024
+_ELF_RECORD = DERIVED_MAGIC + b"elf\n"
+
+
+def _wants_executable(path: str, mode: int) -> bool:
+    return bool(mode & 0o111) and not stat.S_ISDIR(mode)
+
+
+def _wants_jar(path: str, mode: int) -> bool:
+    return path.lower().endswith(JAR_SUFFIXES)
+
+
+def _wants_rpm_database(path: str, mode: int) -> bool:
+    return path in RPM_DATABASES
+
+
+def _has_executables(resolver: Resolver) -> bool:
+    """Whether a file kept is an ELF file, what the ELF extractor kept of one, or too large to be kept
+    (what the Go and Rust catalogers' ``elf_records`` would report): a superset, never less."""
+    for path in resolver.glob("**"):
+        data = resolver.read(path)
+        if data is None:
+            if resolver.oversized(path) is not None:
+                return True
+        elif data.startswith(b"\x7fELF") or data.startswith(_ELF_RECORD):
+            return True
+    return False
+
+
+def _has_jars(resolver: Resolver) -> bool:
+    return any(path.lower().endswith(JAR_SUFFIXES) for path in resolver.glob("**"))
+
+
+def _has_rpm_database(resolver: Resolver) -> bool:
+    return any(resolver.read(path) is not None for path in RPM_DATABASES)
+
 
 def default_catalogers() -> tuple[Cataloger, ...]:
-    from giropops.sbom.catalogers.golang import GoBinaryCataloger
-    from giropops.sbom.catalogers.java import JavaArchiveCataloger
-    from giropops.sbom.catalogers.rpm import RpmDbCataloger
-    from giropops.sbom.catalogers.rust import RustBinaryCataloger
-
     deferred = {module: _Deferred(module, cls, name, globs) for module, cls, name, globs in DEFERRED}
+    elf = _DeferredMappedExtractor("elf", "ElfExtractor", "elf", "1", MAX_BINARY_BYTES, _wants_executable)
+    jar = _DeferredExtractor("java", "JarExtractor", "jar", "1", MAX_ARCHIVE_BYTES, _wants_jar)
+    rpmdb = _DeferredExtractor("rpm", "RpmDbExtractor", "rpmdb", "1", MAX_DB_BYTES, _wants_rpm_database)
     return (
         deferred["dpkg"],
         deferred["apk"],
-        RpmDbCataloger(),
+        _Deferred("rpm", "RpmDbCataloger", "rpm-db", (), (rpmdb,), _has_rpm_database),
         deferred["python"],
         deferred["npm"],
-        GoBinaryCataloger(),
-        RustBinaryCataloger(),
-        JavaArchiveCataloger(),
+        _Deferred("golang", "GoBinaryCataloger", "go-binary", (), (elf,), _has_executables),
+        _Deferred("rust", "RustBinaryCataloger", "rust-audit-binary", (), (elf,), _has_executables),
+        _Deferred("java", "JavaArchiveCataloger", "java-archive", (), (jar,), _has_jars),
         deferred["ruby"],
         deferred["dotnet"],
         deferred["php"],
