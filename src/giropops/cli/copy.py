@@ -121,9 +121,8 @@ def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> S
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from giropops.oci.transport import OCIDirSpec, RegistrySpec, open_any, open_image, parse_spec, write_image
+    from giropops.record import replace
 
     src = parse_spec(args.source)
     dst = parse_spec(args.destination)
@@ -142,10 +141,10 @@ def run(args: argparse.Namespace) -> int:
             if not isinstance(spec, RegistrySpec | OCIDirSpec):
                 raise UsageError(f"--with-signatures copies between registries and oci-dir:// layouts only, "
                                  f"not {spec}")
-    options = dataclasses.replace(transport_options(args, name=_default_name(src)), jobs=args.jobs)
+    options = replace(transport_options(args, name=_default_name(src)), jobs=args.jobs)
     # signatures name the image's digest: a copy that carries them must keep it
     if getattr(args, "preserve_digests", False) or args.with_signatures:
-        options = dataclasses.replace(options, preserve_digests=True)
+        options = replace(options, preserve_digests=True)
     platform = parse_platform(args.platform)
     obj: Image | ImageIndex
     if args.all_platforms:

@@ -21,13 +21,13 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from giropops import timeouts
 from giropops.errors import RegistryError
 from giropops.oci.registry import deadline
 from giropops.oci.registry.http import HTTP_ERRORS, HTTPSetupError, ProtocolError, Response, Session, TLSError
+from giropops.record import record
 
 #: Statuses worth another try: the server said "later" or had a bad moment.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -35,7 +35,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 Body = bytes | Callable[[], BinaryIO] | None
 
 
-@dataclass(frozen=True)
+@record
 class RetryPolicy:
     """How hard to try: ``attempts`` in total, sleeping ``backoff * 2**n`` (capped) in between."""
 
