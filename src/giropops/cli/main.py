@@ -81,6 +81,8 @@ def add_timeout_option(parser: argparse.ArgumentParser) -> None:
 
 
 _parser_class: type[argparse.ArgumentParser] | None = None
+#: The width of the help formatters whose width is never read (``_Parser``): any will do.
+_UNREAD_WIDTH = 78
 
 
 def _Parser(**kwargs: Any) -> argparse.ArgumentParser:
@@ -94,6 +96,34 @@ def _Parser(**kwargs: Any) -> argparse.ArgumentParser:
         from giropops.cli import exitcodes
 
         class Parser(argparse.ArgumentParser):
+            # argparse makes a help formatter for every add_argument (to check the metavar) and for
+            # add_subparsers (the sub-commands' prog); its default width asks shutil for the terminal's,
+            # importing shutil (with bz2, lzma...) on every run.  Neither use reads the width, so those
+            # formatters get a fixed one; help, usage and error texts still get the terminal's.
+            _width_unread = False
+
+            def _get_formatter(self) -> argparse.HelpFormatter:
+                if self._width_unread:
+                    formatter_class: Any = self.formatter_class  # every HelpFormatter takes a width
+                    made: argparse.HelpFormatter = formatter_class(prog=self.prog, width=_UNREAD_WIDTH)
+                    return made
+                return super()._get_formatter()
+
+            def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+                self._width_unread = True
+                try:
+                    return super().add_argument(*args, **kwargs)
+                finally:
+                    self._width_unread = False
+
+            def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction[Any]:
+                # the prog made then is the usage of this parser's positionals (none here): never wrapped
+                self._width_unread = self.usage is None and not self._get_positional_actions()
+                try:
+                    return super().add_subparsers(**kwargs)
+                finally:
+                    self._width_unread = False
+
             def error(self, message: str) -> NoReturn:
                 self.print_usage(sys.stderr)
                 self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
