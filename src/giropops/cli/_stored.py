@@ -116,7 +116,7 @@ def _serve(parsed: dict[str, str]) -> int | None:
         except ValueError:  # not the main thread: signals are not ours to handle
             previous = None
     try:
-        atomic_write(output, data, FOLLOW_UMASK, fsync=True)
+        atomic_write(output, data, FOLLOW_UMASK)  # no fsync, as cli.sbom (and Trivy)
     except OSError:
         return None  # nothing was written: the full path tries again and names the error
     finally:

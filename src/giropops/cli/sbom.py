@@ -54,7 +54,9 @@ def _timestamp(asked: bool) -> str | None:
     return timestamp_from_epoch(sde if sde is not None else int(time.time()))
 
 
-def write_atomically(path: Path | str, data: bytes) -> None:
+def write_atomically(path: Path | str, data: bytes, *, fsync: bool = True) -> None:
+    """``data`` in ``path`` whole or not at all (a temporary file renamed over it); ``fsync`` first unless
+    told not to (an SBOM is not: Trivy writes its ``-o`` file without one, and it is made again at will)."""
     import os
 
     from giropops.fileio import FOLLOW_UMASK, atomic_write
@@ -65,13 +67,13 @@ def write_atomically(path: Path | str, data: bytes) -> None:
 
         given = Path(path)
         raise UsageError(f"{given}: directory {given.parent} does not exist")
-    atomic_write(path, data, FOLLOW_UMASK, fsync=True)
+    atomic_write(path, data, FOLLOW_UMASK, fsync=fsync)
 
 
 def _write(args: argparse.Namespace, data: bytes) -> None:
     if args.output:
         try:
-            write_atomically(args.output, data)
+            write_atomically(args.output, data, fsync=False)
         except OSError as exc:
             raise UsageError(f"{args.output}: cannot write: {exc.strerror}") from exc
     else:
