@@ -19,6 +19,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-
 if TYPE_CHECKING:  # typing costs a start-up; annotations are strings here
     import argparse
     from collections.abc import Sequence
+    from types import SimpleNamespace
     from typing import Any, NoReturn, Protocol
 
     class _Command(Protocol):
@@ -307,7 +308,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
         _show_other_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
 
 
-def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def run(parser: argparse.ArgumentParser | None, args: argparse.Namespace | SimpleNamespace) -> int:
+    """Run the command ``args`` names (``parser``: to print its help when it names none)."""
     from giropops import timeouts
     from giropops.cli import exitcodes
     from giropops.errors import GiropopsError
@@ -317,7 +319,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         timeouts.set_request_timeout(args.registry_timeout)
     func = getattr(args, "func", None)
     if func is None:
-        parser.print_help(sys.stderr)
+        (parser or build_parser()).print_help(sys.stderr)
         return exitcodes.USAGE
     import contextlib
     import signal
@@ -365,6 +367,15 @@ def entry() -> NoReturn:
         if served is not None:
             sys.exit(served)
     gc.disable()
+    if arguments[:1] in (["copy"], ["pull"], ["push"]):
+        # the plain shapes, parsed without argparse (cli.copy.parse_plain); anything else: the parser
+        from giropops.cli.copy import parse_plain
+
+        plain = parse_plain(arguments)
+        if plain is not None:
+            gc.freeze()
+            gc.enable()
+            sys.exit(run(None, plain))
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     gc.freeze()

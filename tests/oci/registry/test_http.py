@@ -249,6 +249,8 @@ def test_a_push_imports_neither_requests_nor_http_client_nor_concurrent_futures_
     assert not {"http.client", "encodings.idna"} & modules
     # the registry's value classes are giropops.record records: no dataclasses (inspect, ast, dis...)
     assert not {"dataclasses", "inspect", "ast", "dis", "tokenize"} & modules
+    # a plain 'copy SRC DST -q' is parsed without argparse (cli.copy.parse_plain)
+    assert not {"argparse", "gettext", "locale"} & modules
     assert RegistryClient(registry.host).get_manifest(repo, "1")[2] == img.digest
 
 
