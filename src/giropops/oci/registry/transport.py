@@ -18,7 +18,7 @@ top.  Error messages name the host and what was being done, never a header value
 
 from __future__ import annotations
 
-import socket
+import _socket  # socket's C module: gaierror without socket.py's enums (a start-up cost)
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
@@ -197,7 +197,7 @@ class Transport:
                     "for a registry without valid HTTPS, use the insecure option"
                 ) from exc
             except HTTP_ERRORS as exc:
-                if isinstance(exc, socket.gaierror):
+                if isinstance(exc, _socket.gaierror):
                     # A name that does not resolve will not resolve in a second either: say so at once.
                     raise RegistryError(
                         f"{self.host}: {what}: cannot resolve the host name {self.host.split(':')[0]!r} "
