@@ -60,6 +60,7 @@ def test_an_archive_sbom_imports_no_network_crypto_or_yaml(tmp_path: Path) -> No
                            str(tmp_path / "out.json"), env=env)
         assert "giropops.cli.sbom" in modules  # (a warm run may be served whole: giropops.sbom.results)
         assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []
+        assert "argparse" not in modules  # a plain command line: cli.sbom.parse_plain, no parser built
     assert json.loads((tmp_path / "out.json").read_text())["components"][0]["name"] == "alpha"
 
 

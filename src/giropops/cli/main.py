@@ -321,13 +321,14 @@ def run(parser: argparse.ArgumentParser | None, args: argparse.Namespace | Simpl
     if func is None:
         (parser or build_parser()).print_help(sys.stderr)
         return exitcodes.USAGE
-    import contextlib
-    import signal
+    import _signal  # signal's C module: the signal module adds enums (a start-up cost) and nothing used here
 
     previous = None
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # an embedding program's handler is left alone
-        with contextlib.suppress(ValueError):  # not the main thread: signals are not ours to handle
-            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:  # an embedding program's handler is left alone
+        try:
+            previous = _signal.signal(_signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread: signals are not ours to handle
+            previous = None
     try:
         code: int = func(args)
     except GiropopsError as exc:
@@ -345,7 +346,7 @@ def run(parser: argparse.ArgumentParser | None, args: argparse.Namespace | Simpl
         return exitcodes.OK
     finally:
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            _signal.signal(_signal.SIGTERM, previous)
     return code
 
 
@@ -367,15 +368,21 @@ def entry() -> NoReturn:
         if served is not None:
             sys.exit(served)
     gc.disable()
+    # the plain shapes of copy/pull/push and sbom, parsed without argparse (their modules' parse_plain);
+    # anything else: the parser
+    plain = None
     if arguments[:1] in (["copy"], ["pull"], ["push"]):
-        # the plain shapes, parsed without argparse (cli.copy.parse_plain); anything else: the parser
         from giropops.cli.copy import parse_plain
 
         plain = parse_plain(arguments)
-        if plain is not None:
-            gc.freeze()
-            gc.enable()
-            sys.exit(run(None, plain))
+    elif arguments[:1] == ["sbom"]:
+        from giropops.cli.sbom import parse_plain
+
+        plain = parse_plain(arguments)
+    if plain is not None:
+        gc.freeze()
+        gc.enable()
+        sys.exit(run(None, plain))
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     gc.freeze()
