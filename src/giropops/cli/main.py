@@ -4,6 +4,11 @@ Each command lives in a module of this package exposing ``register(subparsers)``
 ``register`` adds a parser whose ``func`` default takes the parsed namespace
 and returns an exit code.  Adding a command means adding its module name to
 ``COMMAND_MODULES`` and its import to ``_command``.
+
+``entry`` builds no parser at all for the commonest command lines: ``--version``, a stored
+``giropops sbom`` result (``cli._stored``), and the plain shapes of ``copy``/``pull``/``push`` and
+``sbom`` (``parse_plain`` in their modules: the namespace the parser would make; anything else goes
+to the parser).  Importing argparse and building a parser costs as much as a warm push's own work.
 """
 
 from __future__ import annotations
