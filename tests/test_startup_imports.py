@@ -60,4 +60,23 @@ def test_an_archive_sbom_imports_no_network_crypto_or_yaml(tmp_path: Path) -> No
                            str(tmp_path / "out.json"), env=env)
         assert "giropops.cli.sbom" in modules  # (a warm run may be served whole: giropops.sbom.results)
         assert sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY) == []
+        assert "argparse" not in modules  # a plain command line: cli.sbom.parse_plain, no parser built
     assert json.loads((tmp_path / "out.json").read_text())["components"][0]["name"] == "alpha"
+
+
+def test_a_command_parser_is_built_without_asking_the_terminal_its_width(tmp_path: Path) -> None:
+    # argparse's formatters made while adding arguments ask shutil for the terminal width unless given one
+    modules = imported(tmp_path, "version")
+    assert "argparse" in modules and "giropops.cli.version" in modules  # a command parser was built
+    assert "shutil" not in modules
+
+
+@pytest.mark.parametrize("columns", ["60", "200"])
+def test_help_still_follows_the_terminal_width(columns: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "giropops", "copy", "--help"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": columns})
+    assert proc.returncode == 0, proc.stderr
+    longest = max(len(line) for line in proc.stdout.splitlines())
+    # argparse wraps at COLUMNS - 2; the --chunk-size help is one line only on the wide terminal
+    assert longest <= int(columns) - 2
+    assert (longest > 100) == (columns == "200")

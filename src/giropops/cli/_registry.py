@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from giropops.errors import UsageError
@@ -11,6 +10,8 @@ from giropops.errors import UsageError
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:  # the registry client is imported by the commands that use it, not by every --help
+    import argparse
+
     from giropops.oci.transport import TransportOptions
 
 

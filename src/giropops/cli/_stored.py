@@ -12,7 +12,7 @@ Anything else (another flag, an abbreviation, a repeated option, a value that st
 an empty ``--output``, a request that is not cacheable, a miss, an output directory that does
 not exist, a write that fails) returns None, and ``entry`` runs the full command, which then does
 exactly what it always did, errors included.  A hit writes what the full path writes, to the
-same place and in the same way (``--output`` atomically, on disk before the rename; else stdout),
+same place and in the same way (``--output`` atomically: a temporary file renamed; else stdout),
 and returns its exit code: the key, and so the document, is the one ``cli/sbom.py`` computes for
 the same arguments (same spec, platform, format, no package types; ``results.request`` reads the
 environment, ``SOURCE_DATE_EPOCH`` and every ``GIROPOPS_*`` variable, for both).
@@ -116,7 +116,7 @@ def _serve(parsed: dict[str, str]) -> int | None:
         except ValueError:  # not the main thread: signals are not ours to handle
             previous = None
     try:
-        atomic_write(output, data, FOLLOW_UMASK, fsync=True)
+        atomic_write(output, data, FOLLOW_UMASK)  # no fsync, as cli.sbom (and Trivy)
     except OSError:
         return None  # nothing was written: the full path tries again and names the error
     finally:

@@ -12,14 +12,17 @@ byte, so the copy verifies with the same key or identity (``cosign copy`` / ``sa
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from giropops.cli._registry import transport_options
 from giropops.errors import ImageReferenceError, ManifestError, UsageError, quote_for_error
 
-if TYPE_CHECKING:  # the image code is imported by run, not by 'giropops copy --help'
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:  # the image code is imported by run, not by 'giropops copy --help'; argparse by neither
+    import argparse
+    from types import SimpleNamespace
+
     from giropops.oci.image import Image, ImageIndex
     from giropops.oci.model import Digest, Platform
     from giropops.oci.transport import Spec, TransportOptions
@@ -29,6 +32,8 @@ if TYPE_CHECKING:  # the image code is imported by run, not by 'giropops copy --
 
 #: ``giropops.oci.copypool.MAX_JOBS`` (not imported: that module loads tarfile, which --help need not).
 _MAX_JOBS = 16
+#: ``--jobs`` when not given.
+_DEFAULT_JOBS = 4
 
 
 def add_transport_args(p: argparse.ArgumentParser, platforms: bool = True) -> None:
@@ -93,7 +98,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         add_transport_args(p)
         p.add_argument("--all-platforms", action="store_true", help="copy a whole index, every platform")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
-        p.add_argument("--jobs", "-j", type=int, default=4, metavar="N",
+        p.add_argument("--jobs", "-j", type=int, default=_DEFAULT_JOBS, metavar="N",
                        help="layers transferred at once, one connection each (default: 4; crane uses one per "
                             "CPU, skopeo 6 per image; 1: one after the other)")
         p.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
@@ -106,6 +111,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="also copy the image's cosign signatures, attestations, SBOMs and OCI referrers "
                             "(registry or oci-dir:// on both sides)")
         p.set_defaults(func=run, mode=name)
+
+
+_QUIET = frozenset({"-q", "--quiet"})
+_FAST_SHAPES = ("copy", "pull", "push")
+
+
+def parse_plain(arguments: list[str]) -> SimpleNamespace | None:
+    """The namespace the parser makes of ``COMMAND SRC DST [-q|--quiet]`` (COMMAND copy, pull or push; the
+    options in any place, at most once; SRC and DST not starting with ``-``); None for anything else.
+
+    The common copy, a push or pull in a script, then runs without argparse (its import, gettext's,
+    and building the parser cost about as much as a warm push's own work); any other command line goes
+    to the parser, which does exactly what it always did, errors and ``--help`` included.
+    """
+    if not arguments or arguments[0] not in _FAST_SHAPES:
+        return None
+    positionals: list[str] = []
+    quiet = False
+    for word in arguments[1:]:
+        if word in _QUIET and not quiet:
+            quiet = True
+        elif word and not word.startswith("-") and len(positionals) < 2:
+            positionals.append(word)
+        else:
+            return None
+    if len(positionals) != 2:
+        return None
+    from types import SimpleNamespace
+
+    name = arguments[0]
+    values: dict[str, object] = {
+        "command": name, "source": positionals[0], "destination": positionals[1], "platform": None,
+        "all_platforms": False, "quiet": quiet, "jobs": _DEFAULT_JOBS, "chunk_size": None,
+        "with_signatures": False, "func": run, "mode": name,
+        # cli.main: every registry command's --timeout and registry flags
+        "registry_timeout": None, "insecure": False, "username": None, "password_stdin": False,
+    }
+    if name != "pull":
+        values["preserve_digests"] = False
+    return SimpleNamespace(**values)
 
 
 def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> Store:
@@ -121,9 +166,8 @@ def _signature_store(spec: Spec, options: TransportOptions, digest: Digest) -> S
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from giropops.oci.transport import OCIDirSpec, RegistrySpec, open_any, open_image, parse_spec, write_image
+    from giropops.record import replace
 
     src = parse_spec(args.source)
     dst = parse_spec(args.destination)
@@ -142,10 +186,10 @@ def run(args: argparse.Namespace) -> int:
             if not isinstance(spec, RegistrySpec | OCIDirSpec):
                 raise UsageError(f"--with-signatures copies between registries and oci-dir:// layouts only, "
                                  f"not {spec}")
-    options = dataclasses.replace(transport_options(args, name=_default_name(src)), jobs=args.jobs)
+    options = replace(transport_options(args, name=_default_name(src)), jobs=args.jobs)
     # signatures name the image's digest: a copy that carries them must keep it
     if getattr(args, "preserve_digests", False) or args.with_signatures:
-        options = dataclasses.replace(options, preserve_digests=True)
+        options = replace(options, preserve_digests=True)
     platform = parse_platform(args.platform)
     obj: Image | ImageIndex
     if args.all_platforms:

@@ -4,6 +4,11 @@ Each command lives in a module of this package exposing ``register(subparsers)``
 ``register`` adds a parser whose ``func`` default takes the parsed namespace
 and returns an exit code.  Adding a command means adding its module name to
 ``COMMAND_MODULES`` and its import to ``_command``.
+
+``entry`` builds no parser at all for the commonest command lines: ``--version``, a stored
+``giropops sbom`` result (``cli._stored``), and the plain shapes of ``copy``/``pull``/``push`` and
+``sbom`` (``parse_plain`` in their modules: the namespace the parser would make; anything else goes
+to the parser).  Importing argparse and building a parser costs as much as a warm push's own work.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-
 if TYPE_CHECKING:  # typing costs a start-up; annotations are strings here
     import argparse
     from collections.abc import Sequence
+    from types import SimpleNamespace
     from typing import Any, NoReturn, Protocol
 
     class _Command(Protocol):
@@ -81,6 +87,8 @@ def add_timeout_option(parser: argparse.ArgumentParser) -> None:
 
 
 _parser_class: type[argparse.ArgumentParser] | None = None
+#: The width of the help formatters whose width is never read (``_Parser``): any will do.
+_UNREAD_WIDTH = 78
 
 
 def _Parser(**kwargs: Any) -> argparse.ArgumentParser:
@@ -94,6 +102,34 @@ def _Parser(**kwargs: Any) -> argparse.ArgumentParser:
         from giropops.cli import exitcodes
 
         class Parser(argparse.ArgumentParser):
+            # argparse makes a help formatter for every add_argument (to check the metavar) and for
+            # add_subparsers (the sub-commands' prog); its default width asks shutil for the terminal's,
+            # importing shutil (with bz2, lzma...) on every run.  Neither use reads the width, so those
+            # formatters get a fixed one; help, usage and error texts still get the terminal's.
+            _width_unread = False
+
+            def _get_formatter(self) -> argparse.HelpFormatter:
+                if self._width_unread:
+                    formatter_class: Any = self.formatter_class  # every HelpFormatter takes a width
+                    made: argparse.HelpFormatter = formatter_class(prog=self.prog, width=_UNREAD_WIDTH)
+                    return made
+                return super()._get_formatter()
+
+            def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+                self._width_unread = True
+                try:
+                    return super().add_argument(*args, **kwargs)
+                finally:
+                    self._width_unread = False
+
+            def add_subparsers(self, **kwargs: Any) -> argparse._SubParsersAction[Any]:
+                # the prog made then is the usage of this parser's positionals (none here): never wrapped
+                self._width_unread = self.usage is None and not self._get_positional_actions()
+                try:
+                    return super().add_subparsers(**kwargs)
+                finally:
+                    self._width_unread = False
+
             def error(self, message: str) -> NoReturn:
                 self.print_usage(sys.stderr)
                 self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
@@ -277,7 +313,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
         _show_other_warning(message, category, filename, lineno, file, line)  # type: ignore[arg-type]
 
 
-def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def run(parser: argparse.ArgumentParser | None, args: argparse.Namespace | SimpleNamespace) -> int:
+    """Run the command ``args`` names (``parser``: to print its help when it names none)."""
     from giropops import timeouts
     from giropops.cli import exitcodes
     from giropops.errors import GiropopsError
@@ -287,15 +324,16 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         timeouts.set_request_timeout(args.registry_timeout)
     func = getattr(args, "func", None)
     if func is None:
-        parser.print_help(sys.stderr)
+        (parser or build_parser()).print_help(sys.stderr)
         return exitcodes.USAGE
-    import contextlib
-    import signal
+    import _signal  # signal's C module: the signal module adds enums (a start-up cost) and nothing used here
 
     previous = None
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:  # an embedding program's handler is left alone
-        with contextlib.suppress(ValueError):  # not the main thread: signals are not ours to handle
-            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:  # an embedding program's handler is left alone
+        try:
+            previous = _signal.signal(_signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread: signals are not ours to handle
+            previous = None
     try:
         code: int = func(args)
     except GiropopsError as exc:
@@ -313,7 +351,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return exitcodes.OK
     finally:
         if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+            _signal.signal(_signal.SIGTERM, previous)
     return code
 
 
@@ -335,6 +373,21 @@ def entry() -> NoReturn:
         if served is not None:
             sys.exit(served)
     gc.disable()
+    # the plain shapes of copy/pull/push and sbom, parsed without argparse (their modules' parse_plain);
+    # anything else: the parser
+    plain = None
+    if arguments[:1] in (["copy"], ["pull"], ["push"]):
+        from giropops.cli.copy import parse_plain
+
+        plain = parse_plain(arguments)
+    elif arguments[:1] == ["sbom"]:
+        from giropops.cli.sbom import parse_plain
+
+        plain = parse_plain(arguments)
+    if plain is not None:
+        gc.freeze()
+        gc.enable()
+        sys.exit(run(None, plain))
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     gc.freeze()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from giropops.cli._registry import transport_options
@@ -12,7 +11,9 @@ from giropops.sbom.names import FORMATS, PACKAGE_TYPES, package_types
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:  # the rest is imported by run: 'giropops sbom --help' needs only argparse
+    import argparse
     from pathlib import Path
+    from types import SimpleNamespace
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +42,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+def parse_plain(arguments: list[str]) -> SimpleNamespace | None:
+    """The namespace the parser makes of ``sbom IMAGE`` with ``--format``, ``--output`` and ``--platform`` as
+    ``cli._stored.parse`` reads them (a known format); None for anything else, which the parser then reads
+    exactly as it always did (errors and ``--help`` included).  A cold ``giropops sbom`` then runs without
+    argparse, gettext and building the parser."""
+    if arguments[:1] != ["sbom"]:
+        return None
+    from giropops.cli._stored import parse
+
+    parsed = parse(arguments[1:])
+    if parsed is None or parsed.get("format", "list") not in FORMATS:
+        return None
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        command="sbom", image=parsed["image"], format=parsed.get("format", "list"), output=parsed.get("output"),
+        platform=parsed.get("platform"), timestamp=False, only_package_type=None, no_cache=False, func=run,
+        # cli.main: every registry command's --timeout and registry flags
+        registry_timeout=None, insecure=False, username=None, password_stdin=False,
+    )
+
+
 def _timestamp(asked: bool) -> str | None:
     import time
 
@@ -54,7 +77,9 @@ def _timestamp(asked: bool) -> str | None:
     return timestamp_from_epoch(sde if sde is not None else int(time.time()))
 
 
-def write_atomically(path: Path | str, data: bytes) -> None:
+def write_atomically(path: Path | str, data: bytes, *, fsync: bool = True) -> None:
+    """``data`` in ``path`` whole or not at all (a temporary file renamed over it); ``fsync`` first unless
+    told not to (an SBOM is not: Trivy writes its ``-o`` file without one, and it is made again at will)."""
     import os
 
     from giropops.fileio import FOLLOW_UMASK, atomic_write
@@ -65,13 +90,13 @@ def write_atomically(path: Path | str, data: bytes) -> None:
 
         given = Path(path)
         raise UsageError(f"{given}: directory {given.parent} does not exist")
-    atomic_write(path, data, FOLLOW_UMASK, fsync=True)
+    atomic_write(path, data, FOLLOW_UMASK, fsync=fsync)
 
 
 def _write(args: argparse.Namespace, data: bytes) -> None:
     if args.output:
         try:
-            write_atomically(args.output, data)
+            write_atomically(args.output, data, fsync=False)
         except OSError as exc:
             raise UsageError(f"{args.output}: cannot write: {exc.strerror}") from exc
     else:

@@ -229,7 +229,7 @@ def _base_env() -> dict[str, str]:
                                                                      "no_proxy")}
 
 
-def test_a_push_imports_neither_requests_nor_http_client_nor_concurrent_futures(
+def test_a_push_imports_neither_requests_nor_http_client_nor_concurrent_futures_nor_dataclasses(
     tmp_path: Path, registry: Registry, repo: str
 ) -> None:
     img = MemImage([MemLayer({"lean": b"push"})])
@@ -247,6 +247,12 @@ def test_a_push_imports_neither_requests_nor_http_client_nor_concurrent_futures(
     assert "giropops.oci.registry.http" in modules  # it did talk to the registry
     assert not {m for m in modules if m.split(".")[0] in ("requests", "urllib3", "email", "concurrent")}
     assert not {"http.client", "encodings.idna"} & modules
+    # the registry's value classes are giropops.record records: no dataclasses (inspect, ast, dis...)
+    assert not {"dataclasses", "inspect", "ast", "dis", "tokenize"} & modules
+    # a plain 'copy SRC DST -q' is parsed without argparse (cli.copy.parse_plain)
+    assert not {"argparse", "gettext", "locale"} & modules
+    # plain HTTP and the SIGTERM handler on the C modules: socket.py and signal.py only add enums
+    assert not {"socket", "signal"} & modules
     assert RegistryClient(registry.host).get_manifest(repo, "1")[2] == img.digest
 
 

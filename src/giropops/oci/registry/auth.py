@@ -25,7 +25,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -34,6 +33,7 @@ from giropops import jsonio
 from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_error, quote_for_error
 from giropops.oci.registry.http import HTTP_ERRORS
 from giropops.oci.registry.transport import Transport
+from giropops.record import record
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
 ENV_PASSWORD = "GIROPOPS_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
@@ -43,7 +43,7 @@ DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker
 DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 
 
-@dataclass(frozen=True)
+@record
 class Credentials:
     username: str | None = None
     password: str | None = None
@@ -57,7 +57,7 @@ class Credentials:
 ANONYMOUS = Credentials(source="anonymous")
 
 
-@dataclass(frozen=True)
+@record
 class Challenge:
     scheme: str  # lower case: "basic", "bearer"
     params: Mapping[str, str]

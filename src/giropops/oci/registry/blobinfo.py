@@ -30,12 +30,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from giropops.errors import ImageReferenceError, ManifestError
 from giropops.oci.model import Digest
 from giropops.oci.registry.client import _check_repo
+from giropops.record import record
 
 FILE_NAME = "blob-info-v1.sqlite"
 SCHEMA_VERSION = 1
@@ -64,7 +64,7 @@ CREATE INDEX IF NOT EXISTS blobs_by_seen ON blobs (seen);
 """
 
 
-@dataclass(frozen=True)
+@record
 class BlobLocation:
     """One compressed form of a layer, seen in one repository of one registry."""
 

@@ -12,7 +12,6 @@ import io
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import urljoin
@@ -38,6 +37,7 @@ from giropops.oci.registry.auth import Authenticator, resolve_credentials
 from giropops.oci.registry.http import HTTP_ERRORS, Response
 from giropops.oci.registry.transport import RetryPolicy, Transport, Upload
 from giropops.progress import NO_PROGRESS, Progress
+from giropops.record import field, record
 
 ACCEPT_MANIFESTS = ", ".join(
     [mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST]
@@ -55,7 +55,7 @@ class _UploadSessionLost(RegistryError):
     """The registry no longer knows an upload session we were writing to."""
 
 
-@dataclass(frozen=True)
+@record
 class RegistryOptions:
     """How to reach a registry.
 

@@ -16,8 +16,8 @@ or is closed.
 
 from __future__ import annotations
 
+import _socket  # socket's C module: the constant below without socket.py's enums (a start-up cost)
 import collections
-import socket
 import threading
 import time
 from typing import Any
@@ -116,7 +116,7 @@ def _fire(w: Watch, why: str) -> None:
     sock = getattr(w.conn, "watch_sock", None) or getattr(w.conn, "sock", None)
     if sock is not None:
         try:
-            sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns; the owner closes the connection
+            sock.shutdown(_socket.SHUT_RDWR)  # the blocked read returns; the owner closes the connection
         except OSError:
             pass
 

@@ -37,10 +37,10 @@ cannot be sent as asked (bad URL, proxy setting or header).
 
 from __future__ import annotations
 
+import _socket  # the C module: socket.py wraps it in enums (a start-up cost); https imports ssl and socket
 import binascii
 import os
 import select
-import socket
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -182,10 +182,16 @@ class _Connection:
         # An ASCII name goes to getaddrinfo as bytes: a str would be encoded with the idna codec, whose
         # import (stringprep, unicodedata) costs more than the whole connect on loopback.
         address: Any = (host.encode("ascii") if host.isascii() else host, port)  # typeshed: str only
-        sock = socket.create_connection(address, timeout=self.connect_timeout)
+        sock: Any
+        if self.scheme == "https":  # ssl wraps a socket.socket
+            import socket
+
+            sock = socket.create_connection(address, timeout=self.connect_timeout)
+        else:
+            sock = _create_connection(address, self.connect_timeout)
         self.watch_sock = sock
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
             if self.scheme == "https":
                 if self.proxy is not None:
                     _tunnel(sock, self.host, self.port, self.proxy[2])
@@ -227,7 +233,30 @@ class _Connection:
             sock.close()
 
 
-def _tunnel(sock: socket.socket, host: str, port: int, auth: str | None) -> None:
+def _create_connection(address: tuple[Any, int], timeout: float) -> _socket.socket:
+    """``socket.create_connection(address, timeout)`` on ``_socket``: each address ``getaddrinfo`` gives, in
+    order, until one connects; else the last one's error."""
+    host, port = address
+    last: OSError | None = None
+    for family, kind, proto, _name, sockaddr in _socket.getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        return sock
+    if last is not None:
+        try:
+            raise last
+        finally:
+            last = None  # no reference cycle through the traceback
+    raise OSError("getaddrinfo returns an empty list")
+
+
+def _tunnel(sock: Any, host: str, port: int, auth: str | None) -> None:
     """``CONNECT host:port`` through an HTTP proxy; reads the proxy's answer byte by byte (it is short)."""
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     head = f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"

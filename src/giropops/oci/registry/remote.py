@@ -133,7 +133,7 @@ class RemoteIndex(StaticIndex):
 
 def open_registry(
     ref: Reference,
-    options: RegistryOptions = RegistryOptions(),  # noqa: B008 - frozen, so sharing it is safe
+    options: RegistryOptions = RegistryOptions(),
     platform: Platform | None = None,
 ) -> Image | ImageIndex:
     """The image or index ``ref`` names; with ``platform`` an index resolves to that platform's image."""
@@ -405,7 +405,7 @@ def _mount_source(image: Image | ImageIndex, target_host: str) -> str | None:
 def write_registry(
     obj: Image | ImageIndex,
     ref: Reference,
-    options: RegistryOptions = RegistryOptions(),  # noqa: B008
+    options: RegistryOptions = RegistryOptions(),
     progress: Progress = NO_PROGRESS,
     *,
     blob_cache: BlobInfoCache | None = None,

@@ -18,16 +18,16 @@ top.  Error messages name the host and what was being done, never a header value
 
 from __future__ import annotations
 
-import socket
+import _socket  # socket's C module: gaierror without socket.py's enums (a start-up cost)
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from giropops import timeouts
 from giropops.errors import RegistryError
 from giropops.oci.registry import deadline
 from giropops.oci.registry.http import HTTP_ERRORS, HTTPSetupError, ProtocolError, Response, Session, TLSError
+from giropops.record import record
 
 #: Statuses worth another try: the server said "later" or had a bad moment.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -35,7 +35,7 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 Body = bytes | Callable[[], BinaryIO] | None
 
 
-@dataclass(frozen=True)
+@record
 class RetryPolicy:
     """How hard to try: ``attempts`` in total, sleeping ``backoff * 2**n`` (capped) in between."""
 
@@ -197,7 +197,7 @@ class Transport:
                     "for a registry without valid HTTPS, use the insecure option"
                 ) from exc
             except HTTP_ERRORS as exc:
-                if isinstance(exc, socket.gaierror):
+                if isinstance(exc, _socket.gaierror):
                     # A name that does not resolve will not resolve in a second either: say so at once.
                     raise RegistryError(
                         f"{self.host}: {what}: cannot resolve the host name {self.host.split(':')[0]!r} "

@@ -106,7 +106,7 @@ class _Rewinding:
         return os.fdopen(dup, "rb")
 
 
-def push(db_path: Path, ref: Reference, options: RegistryOptions = RegistryOptions(),  # noqa: B008 - frozen
+def push(db_path: Path, ref: Reference, options: RegistryOptions = RegistryOptions(),
          sign_with: SigningKey | None = None) -> PushResult:
     """Publish the database at ``db_path`` to ``ref``; sign the manifest digest when a key is given."""
     with open_database_file(db_path) as f:
@@ -213,7 +213,7 @@ def _check_database(path: Path, where: str) -> int:
         conn.close()
 
 
-def pull(db_path: Path, ref: Reference, options: RegistryOptions = RegistryOptions(),  # noqa: B008 - frozen
+def pull(db_path: Path, ref: Reference, options: RegistryOptions = RegistryOptions(),
          trust: Trust | None = None, lock_timeout: float = store.DEFAULT_LOCK_TIMEOUT,
          on_wait: Callable[[str], None] | None = None) -> PullResult:
     """Fetch the artifact ``ref`` names, check it (signature with ``trust``), and swap it in atomically."""
