@@ -249,11 +249,8 @@ def _create_connection(address: tuple[Any, int], timeout: float) -> _socket.sock
             continue
         return sock
     if last is not None:
-        try:
-            raise last
-        finally:
-            last = None  # no reference cycle through the traceback
-    raise OSError("getaddrinfo returns an empty list")
+        raise last
+    raise OSError(f"no address to connect to for {host}")
 
 
 def _tunnel(sock: Any, host: str, port: int, auth: str | None) -> None:
