@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -161,7 +161,6 @@ class FleetScanner:
         self.matcher = FleetMatcher(db)
         self._lock = threading.Lock()
         self._by_digest: dict[str, ImageOutcome] = {}
-        self._claimed: dict[str, threading.Event] = {}
         self._errors: list[ImageOutcome] = []
         self._done = 0
         self._total = 0
@@ -255,43 +254,51 @@ class FleetScanner:
             return select_image(RemoteIndex(client, w.repository, raw, mtype, digest), self.options.platform)
         return RemoteImage(client, w.repository, raw, mtype, digest)
 
-    def _one(self, w: Wanted) -> None:
+    @staticmethod
+    def _label(w: Wanted) -> tuple[str, str, str]:
         name = f"{w.host}/{w.repository}"
         tag = "" if ":" in w.reference else w.reference
-        label = f"{name}:{tag}" if tag else f"{name}@{w.reference}"
+        return name, tag, (f"{name}:{tag}" if tag else f"{name}@{w.reference}")
+
+    def _failed(self, label: str, exc: GiropopsError) -> None:
+        failed = ImageOutcome(None, [label], status="error", error=str(exc))
+        with self._lock:
+            self._errors.append(failed)
+        self._report(label, failed)
+
+    def _resolve_one(self, w: Wanted) -> Image | None:
+        """Phase one: the image a reference names (None: another shard's, or an error, reported)."""
         try:
             image = self._resolve(w)
-            digest = str(image.digest)
-            if self.options.shard is not None and not self.options.shard.owns(digest):
-                return
-            with self._lock:
-                event = self._claimed.get(digest)
-                first = event is None
-                if first:
-                    event = self._claimed[digest] = threading.Event()
-            assert event is not None
-            if first:
-                try:
-                    outcome = self._scan_image(image, label)
-                except GiropopsError as exc:
-                    outcome = ImageOutcome(digest, status="error", error=str(exc))
-                with self._lock:
-                    self._by_digest[digest] = outcome
-                event.set()
-            else:
-                event.wait()
-            with self._lock:
-                outcome = self._by_digest[digest]
-            if outcome.status != "error":
-                self.index.add_ref(digest, name, tag)
+        except GiropopsError as exc:
+            self._failed(self._label(w)[2], exc)
+            return None
+        if self.options.shard is not None and not self.options.shard.owns(str(image.digest)):
+            return None
+        return image
+
+    def _scan_digest(self, image: Image, refs: list[Wanted]) -> None:
+        """Phase two: one image scanned once, named in its SBOM by the first of its references in the
+        order they were asked for (so the stored document does not depend on which thread came first),
+        then every reference to it recorded and reported."""
+        digest = str(image.digest)
+        try:
+            outcome = self._scan_image(image, self._label(refs[0])[2])
+        except GiropopsError as exc:
+            outcome = ImageOutcome(digest, status="error", error=str(exc))
+        with self._lock:
+            self._by_digest[digest] = outcome
+        for w in refs:
+            name, tag, label = self._label(w)
+            try:
+                if outcome.status != "error":
+                    self.index.add_ref(digest, name, tag)
+            except GiropopsError as exc:
+                self._failed(label, exc)
+                continue
             with self._lock:
                 outcome.refs.append(label)
             self._report(label, outcome)
-        except GiropopsError as exc:
-            failed = ImageOutcome(None, [label], status="error", error=str(exc))
-            with self._lock:
-                self._errors.append(failed)
-            self._report(label, failed)
 
     def _report(self, label: str, o: ImageOutcome) -> None:
         with self._lock:
@@ -305,28 +312,31 @@ class FleetScanner:
 
     # -- all of them -------------------------------------------------------------------------------
 
-    def run(self, wanted: Sequence[Wanted]) -> list[ImageOutcome]:
-        work: queue.SimpleQueue[Wanted] = queue.SimpleQueue()
-        self._total = len(wanted)
-        for w in wanted:
-            work.put(w)
+    def _scan_job(self, image: Image, refs: list[Wanted]) -> Callable[[], None]:
+        return lambda: self._scan_digest(image, refs)
+
+    def _pool(self, jobs: Sequence[Callable[[], None]]) -> None:
+        """Run ``jobs`` on at most ``options.workers`` threads; the first crash stops the rest and is raised."""
+        work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        for job in jobs:
+            work.put(job)
         stop = threading.Event()
         crashed: list[BaseException] = []
 
         def worker() -> None:
             while not stop.is_set():
                 try:
-                    w = work.get_nowait()
+                    job = work.get_nowait()
                 except queue.Empty:
                     return
                 try:
-                    self._one(w)
+                    job()
                 except BaseException as exc:  # noqa: BLE001 - handed to the calling thread below
                     crashed.append(exc)
                     stop.set()
                     return
 
-        count = max(1, min(self.options.workers, MAX_WORKERS, len(wanted) or 1))
+        count = max(1, min(self.options.workers, MAX_WORKERS, len(jobs) or 1))
         threads = [threading.Thread(target=worker, name=f"giropops-scan-{i}", daemon=True) for i in range(count)]
         for t in threads:
             t.start()
@@ -337,10 +347,29 @@ class FleetScanner:
         except BaseException:
             stop.set()
             raise
-        finally:
-            self.clients.close()
         if crashed:
             raise crashed[0]
+
+    def run(self, wanted: Sequence[Wanted]) -> list[ImageOutcome]:
+        """Resolve every reference first (manifests only), then scan each image once: which reference
+        names an image in the index is then the first one asked for, not the first thread to finish."""
+        self._total = len(wanted)
+        images: list[Image | None] = [None] * len(wanted)
+
+        def resolve(i: int) -> Callable[[], None]:
+            def job() -> None:
+                images[i] = self._resolve_one(wanted[i])
+            return job
+
+        groups: dict[str, tuple[Image, list[Wanted]]] = {}
+        try:
+            self._pool([resolve(i) for i in range(len(wanted))])
+            for w, image in zip(wanted, images, strict=True):
+                if image is not None:
+                    groups.setdefault(str(image.digest), (image, []))[1].append(w)
+            self._pool([self._scan_job(image, refs) for image, refs in groups.values()])
+        finally:
+            self.clients.close()
         outcomes = list(self._by_digest.values()) + self._errors
         for o in outcomes:
             o.refs.sort()
