@@ -63,22 +63,42 @@ class VerifyingReader(io.RawIOBase):
 
     def _finish(self) -> None:
         self._done = True
-        if self._size is not None and self._count != self._size:
-            raise BlobError(
-                f"{self._what} {self._digest}: truncated ({self._count} of {self._size} bytes)"
-            )
-        got = self._hasher.hexdigest()
-        if got != self._digest.hex:
-            raise BlobError(
-                f"{self._what} {self._digest}: content does not match its digest "
-                f"(got {self._digest.algorithm}:{got})"
-            )
+        _check(self._hasher, self._count, self._digest, self._size, self._what)
 
     def close(self) -> None:
         try:
             self._raw.close()
         finally:
             super().close()
+
+
+def _check(hasher: Any, count: int, digest: Digest, size: int | None, what: str) -> None:
+    if size is not None and count != size:
+        raise BlobError(f"{what} {digest}: truncated ({count} of {size} bytes)")
+    got = hasher.hexdigest()
+    if got != digest.hex:
+        raise BlobError(f"{what} {digest}: content does not match its digest (got {digest.algorithm}:{got})")
+
+
+def verify_region(fd: int, offset: int, length: int, digest: Digest, size: int | None, what: str = "blob") -> None:
+    """Prove that ``length`` bytes of the local file ``fd`` from ``offset`` are the blob ``digest`` of
+    ``size`` bytes, raising ``BlobError`` as a ``verified`` stream read to its end does.
+
+    The region is mapped and hashed in one call: no copy of its bytes, and the interpreter lock is
+    released once for the whole hash instead of twice per chunk read (a thread hashing 200 MB while
+    another parses waited for the lock after each chunk: a third of its time)."""
+    if size is not None and length > size:
+        raise BlobError(f"{what} {digest}: more than the declared {size} bytes")
+    hasher = digest.hasher()
+    if length > 0:
+        import mmap
+
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        with mmap.mmap(fd, offset - start + length, prot=mmap.PROT_READ, offset=start) as mapped:
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+            with memoryview(mapped) as view, view[offset - start :] as region:
+                hasher.update(region)
+    _check(hasher, length, digest, size, what)
 
 
 class DiffIdCheck:

@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed
+from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed, verify_region
 from giropops.oci.image import Image, Layer, compressed_size
 from giropops.oci.memory import BlobLayer, FileSlice
 from giropops.progress import NO_PROGRESS, Progress
@@ -86,6 +86,11 @@ class _Verification:
 
     def _run(self, layer: Layer) -> None:
         try:
+            with layer.open_raw() as raw_stream:
+                region = _file_region(raw_stream)
+                if region is not None:  # a region of a local file: hashed where it lies, not copied
+                    verify_region(*region, layer.digest, layer.size, f"layer {layer.digest}")
+                    return
             with layer.open_compressed() as stream:
                 # straight into this buffer: read, hash, reuse; no larger than the blob (zeroing 4 MiB
                 # holds the interpreter lock for milliseconds, which the parse of a small layer waits for)
@@ -102,18 +107,26 @@ class _Verification:
             raise self._failed[0]
 
 
+def _file_region(stream: object) -> tuple[int, int, int] | None:
+    """(descriptor, offset, length) of the local file region ``stream`` (a blob opened raw, not read
+    yet) would read, or None when its bytes are not simply there (a network stream, a pipe...)."""
+    import os
+
+    raw: object = getattr(stream, "raw", stream)
+    if isinstance(raw, FileSlice):
+        return raw.region
+    if isinstance(raw, io.FileIO) and raw.tell() == 0:
+        return raw.fileno(), 0, os.fstat(raw.fileno()).st_size
+    return None
+
+
 def _read_unverified(layer: BlobLayer, diff_id: str, interest: Interest) -> LayerRecords:
     """``layer``'s records from its raw bytes (``_Verification`` proves them): a plain tar in a local
     file is read where it lies, bodies nobody wants skipped; anything else streams as usual."""
     import os
 
     with layer.open_raw() as raw_stream:
-        raw: object = getattr(raw_stream, "raw", raw_stream)
-        region: tuple[int, int, int] | None = None
-        if isinstance(raw, FileSlice):
-            region = raw.region
-        elif isinstance(raw, io.FileIO) and raw.tell() == 0:
-            region = raw.fileno(), 0, os.fstat(raw.fileno()).st_size
+        region = _file_region(raw_stream)
         if region is not None and not os.pread(region[0], 4, region[1]).startswith((GZIP_MAGIC, ZSTD_MAGIC)):
             return read_layer(RegionReader(*region), diff_id, interest)
     with decompressed(layer.open_raw(), f"layer {layer.digest}") as stream:
