@@ -80,13 +80,18 @@ def _check(hasher: Any, count: int, digest: Digest, size: int | None, what: str)
         raise BlobError(f"{what} {digest}: content does not match its digest (got {digest.algorithm}:{got})")
 
 
-def verify_region(fd: int, offset: int, length: int, digest: Digest, size: int | None, what: str = "blob") -> None:
+def verify_region(fd: int, offset: int, length: int, digest: Digest, size: int | None, what: str = "blob") -> bool:
     """Prove that ``length`` bytes of the local file ``fd`` from ``offset`` are the blob ``digest`` of
-    ``size`` bytes, raising ``BlobError`` as a ``verified`` stream read to its end does.
+    ``size`` bytes, raising ``BlobError`` as a ``verified`` stream read to its end does.  False (nothing
+    proven, nothing raised) when the region cannot be mapped: the caller reads it as a stream.
 
     The region is mapped and hashed in one call: no copy of its bytes, and the interpreter lock is
     released once for the whole hash instead of twice per chunk read (a thread hashing 200 MB while
-    another parses waited for the lock after each chunk: a third of its time)."""
+    another parses waited for the lock after each chunk: a third of its time).  A region running
+    past the end of the file is never mapped (touching a page past the end would kill the process):
+    read as a stream, it is reported truncated."""
+    import os
+
     if size is not None and length > size:
         raise BlobError(f"{what} {digest}: more than the declared {size} bytes")
     hasher = digest.hasher()
@@ -94,11 +99,16 @@ def verify_region(fd: int, offset: int, length: int, digest: Digest, size: int |
         import mmap
 
         start = offset - offset % mmap.ALLOCATIONGRANULARITY
-        with mmap.mmap(fd, offset - start + length, prot=mmap.PROT_READ, offset=start) as mapped:
-            mapped.madvise(mmap.MADV_SEQUENTIAL)
-            with memoryview(mapped) as view, view[offset - start :] as region:
-                hasher.update(region)
+        try:
+            if os.fstat(fd).st_size < offset + length:
+                return False
+            mapped = mmap.mmap(fd, offset - start + length, prot=mmap.PROT_READ, offset=start)
+        except (OSError, ValueError):  # not mappable (a special file...)
+            return False
+        with mapped, memoryview(mapped) as view, view[offset - start :] as region:
+            hasher.update(region)
     _check(hasher, length, digest, size, what)
+    return True
 
 
 class DiffIdCheck:

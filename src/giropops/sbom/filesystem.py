@@ -337,6 +337,11 @@ def _extract(reader: TarReader, extractor: Extractor, size: int) -> bytes | None
     """Run ``extractor`` on the current entry: in memory, or, when it is larger than ``MAP_BYTES`` and
     the extractor takes a mapping (``extract_mapped``), from a temporary file mapped read-only."""
     mapped = getattr(extractor, "extract_mapped", None)
+    if mapped is not None:  # a layer in a local file: the parts read where they lie, not all copied
+        region = reader.read_data_region(size)
+        if region is not None:
+            result: bytes | None = mapped(region)
+            return result
     if mapped is not None and size > MAP_BYTES:
         try:
             view = reader.read_data_mapped(size)
@@ -344,7 +349,7 @@ def _extract(reader: TarReader, extractor: Extractor, size: int) -> bytes | None
             pass
         else:
             with view:
-                result: bytes | None = mapped(view)
+                result = mapped(view)
                 return result
     return extractor.extract(reader.read_data_buffer(size))
 

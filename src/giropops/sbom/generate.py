@@ -86,11 +86,12 @@ class _Verification:
 
     def _run(self, layer: Layer) -> None:
         try:
-            with layer.open_raw() as raw_stream:
-                region = _file_region(raw_stream)
-                if region is not None:  # a region of a local file: hashed where it lies, not copied
-                    verify_region(*region, layer.digest, layer.size, f"layer {layer.digest}")
-                    return
+            if isinstance(layer, BlobLayer):
+                with layer.open_raw() as raw_stream:
+                    region = _file_region(raw_stream)
+                    # a region of a local file: hashed where it lies, not copied
+                    if region is not None and verify_region(*region, layer.digest, layer.size, f"layer {layer.digest}"):
+                        return
             with layer.open_compressed() as stream:
                 # straight into this buffer: read, hash, reuse; no larger than the blob (zeroing 4 MiB
                 # holds the interpreter lock for milliseconds, which the parse of a small layer waits for)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, overload
 
 from giropops.errors import SBOMError
 
@@ -229,6 +229,19 @@ class TarReader:
             tmp.flush()
             return mmap.mmap(tmp.fileno(), n, prot=mmap.PROT_READ)  # n > 0: only large entries come here
 
+    def read_data_region(self, limit: int) -> FileRegion | None:
+        """As ``read_data``, as a ``FileRegion`` read only where it is sliced, when the stream is a
+        region of a local file (``RegionReader``); None (nothing consumed) otherwise."""
+        region = getattr(self._f, "region", None)
+        if region is None:
+            return None
+        n = min(limit, self._remaining)
+        out: FileRegion | None = region(n, self._what)
+        if out is not None:
+            self._offset += n
+            self._remaining -= n
+        return out
+
     def _data_block(self, size: int) -> bytes | None:
         """Read a metadata record's data, or discard it (returning None) when it is too large."""
         padded = -size % BLOCK
@@ -325,6 +338,53 @@ class DigestCheck(Protocol):
     def finish(self) -> None: ...
 
 
+class FileRegion:
+    """``length`` bytes of a file from ``offset``, read with ``pread`` only where sliced: what an
+    extractor that reads a few parts of a large entry (an executable's headers and a section or two)
+    is given instead of a copy of all of it.  Slices and indexes behave as on ``bytes``; a file that
+    turns out shorter than the region is an ``SBOMError``, as a truncated stream is."""
+
+    __slots__ = ("_fd", "_length", "_offset", "_what")
+
+    def __init__(self, fd: int, offset: int, length: int, what: str) -> None:
+        self._fd = fd
+        self._offset = offset
+        self._length = length
+        self._what = what
+
+    def __len__(self) -> int:
+        return self._length
+
+    def _read(self, start: int, stop: int) -> bytes:
+        if stop <= start:
+            return b""
+        data = os.pread(self._fd, stop - start, self._offset + start)
+        if len(data) != stop - start:
+            raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset + start + len(data)}")
+        return data
+
+    @overload
+    def __getitem__(self, key: int) -> int: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> bytes: ...
+
+    def __getitem__(self, key: int | slice) -> int | bytes:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self._length)
+            if step != 1:
+                return self._read(0, self._length)[key]
+            return self._read(start, stop)
+        index = key + self._length if key < 0 else key
+        if not 0 <= index < self._length:
+            raise IndexError("FileRegion index out of range")
+        return self._read(index, index + 1)[0]
+
+    def find(self, sub: bytes, start: int = 0) -> int:
+        """As ``bytes.find``: the whole region is read (what a scan of all of it needs anyway)."""
+        return self._read(0, self._length).find(sub, start)
+
+
 class RegionReader:
     """A plain (uncompressed) tar lying in a region of a local file, read with ``pread``: headers and
     the contents kept are read, every other body is skipped by moving the position, not read.
@@ -361,6 +421,15 @@ class RegionReader:
         done = max(0, min(n, self._end - self._pos))
         self._pos += done
         return done
+
+    def region(self, n: int, what: str) -> FileRegion | None:
+        """The next ``n`` bytes as a ``FileRegion`` (consumed: the position moves past them), or None
+        when fewer than ``n`` are left (the caller reads them, and meets the truncation)."""
+        if n > self._end - self._pos:
+            return None
+        out = FileRegion(self._fd, self._pos, n, what)
+        self._pos += n
+        return out
 
     def drain(self) -> None:
         self._pos = self._end

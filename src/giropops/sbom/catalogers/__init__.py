@@ -20,6 +20,8 @@ from giropops.sbom.model import Distro, Location, Package, Unknown
 if TYPE_CHECKING:
     import mmap
 
+    from giropops.sbom.tarstream import FileRegion
+
 
 @record(frozen=False)
 class CatalogResult:
@@ -192,8 +194,8 @@ class _DeferredExtractor:
 class _DeferredMappedExtractor(_DeferredExtractor):
     """A ``_DeferredExtractor`` whose extractor also reads a mapped file (``extract_mapped``)."""
 
-    def extract_mapped(self, data: mmap.mmap) -> bytes | None:
-        extract: Callable[[mmap.mmap], bytes | None] = getattr(self.load(), "extract_mapped")  # noqa: B009
+    def extract_mapped(self, data: mmap.mmap | FileRegion) -> bytes | None:
+        extract: Callable[[mmap.mmap | FileRegion], bytes | None] = getattr(self.load(), "extract_mapped")  # noqa: B009
         return extract(data)
 
 

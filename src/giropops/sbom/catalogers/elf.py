@@ -29,6 +29,11 @@ from giropops.sbom.catalogers import derived
 
 if TYPE_CHECKING:
     import mmap
+    from typing import TypeAlias
+
+    from giropops.sbom.tarstream import FileRegion
+
+    Data: TypeAlias = bytes | bytearray | mmap.mmap | FileRegion  # what ``Elf`` reads: all slice to bytes
 
 KIND = "elf"
 MAX_BINARY_BYTES = 256 * 1024 * 1024
@@ -54,11 +59,12 @@ class _Segment:
 class Elf:
     """The few parts of an ELF file needed here: section bytes by name, virtual-address reads."""
 
-    def __init__(self, data: bytes | bytearray | mmap.mmap) -> None:
-        if len(data) < 52 or data[:4] != b"\x7fELF":
+    def __init__(self, data: Data) -> None:
+        head = data[:64]  # one read of the header, whatever ``data`` is
+        if len(data) < 52 or head[:4] != b"\x7fELF":
             raise ElfError("not an ELF file")
         self.data = data
-        cls, enc = data[4], data[5]
+        cls, enc = head[4], head[5]
         if cls not in (1, 2) or enc not in (1, 2):
             raise ElfError("bad ELF class or data encoding")
         self.is64 = cls == 2
@@ -66,11 +72,11 @@ class Elf:
         if self.is64:
             if len(data) < 64:
                 raise ElfError("truncated ELF header")
-            phoff, shoff = self._u("QQ", 0x20)
-            phentsize, phnum, shentsize, shnum, shstrndx = self._u("HHHHH", 0x36)
+            phoff, shoff = struct.unpack_from(self.end + "QQ", head, 0x20)
+            phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(self.end + "HHHHH", head, 0x36)
         else:
-            phoff, shoff = self._u("II", 0x1C)
-            phentsize, phnum, shentsize, shnum, shstrndx = self._u("HHHHH", 0x2A)
+            phoff, shoff = struct.unpack_from(self.end + "II", head, 0x1C)
+            phentsize, phnum, shentsize, shnum, shstrndx = struct.unpack_from(self.end + "HHHHH", head, 0x2A)
         self.segments = self._segments(phoff, phentsize, phnum)
         self.sections = self._sections(shoff, shentsize, shnum, shstrndx)
 
@@ -78,7 +84,21 @@ class Elf:
         size = struct.calcsize(self.end + fmt)
         if off < 0 or off + size > len(self.data):
             raise ElfError(f"read past the end of the file at offset {off}")
-        return struct.unpack_from(self.end + fmt, self.data, off)
+        return struct.unpack(self.end + fmt, self.data[off : off + size])  # a slice: bytes, a mapping or a FileRegion
+
+    def _table(self, fmt: str, off: int, entsize: int, num: int) -> list[tuple[int, ...]]:
+        """``num`` entries of ``fmt`` (the leading fields of each) every ``entsize`` bytes from ``off``:
+        the table read in one slice and unpacked in C; one past the end of the file raises as ``_u``."""
+        size = struct.calcsize(self.end + fmt)
+        if off < 0 or off + (num - 1) * entsize + size > len(self.data):
+            return [self._u(fmt, off + i * entsize) for i in range(num)]  # raises where it runs out
+        table = self.data[off : off + num * entsize]
+        if len(table) < (num - 1) * entsize + size:
+            raise ElfError(f"read past the end of the file at offset {off}")
+        if entsize == size and len(table) == num * size:
+            return list(struct.iter_unpack(self.end + fmt, table))
+        form = struct.Struct(self.end + fmt)
+        return [form.unpack_from(table, i * entsize) for i in range(num)]
 
     def _segments(self, phoff: int, entsize: int, num: int) -> list[_Segment]:
         out: list[_Segment] = []
@@ -87,14 +107,14 @@ class Elf:
             return out
         if entsize < want:
             raise ElfError("bad program header size")
-        for i in range(num):
-            off = phoff + i * entsize
-            if self.is64:
-                ptype, _, offset, vaddr, _, filesz = self._u("IIQQQQ", off)
-            else:
-                ptype, offset, vaddr, _, filesz = self._u("IIIII", off)
-            if ptype == 1:  # PT_LOAD
-                out.append(_Segment(vaddr, offset, filesz))
+        if self.is64:
+            for ptype, _, offset, vaddr, _, filesz in self._table("IIQQQQ", phoff, entsize, num):
+                if ptype == 1:  # PT_LOAD
+                    out.append(_Segment(vaddr, offset, filesz))
+        else:
+            for ptype, offset, vaddr, _, filesz in self._table("IIIII", phoff, entsize, num):
+                if ptype == 1:
+                    out.append(_Segment(vaddr, offset, filesz))
         return out
 
     def _sections(self, shoff: int, entsize: int, num: int, strndx: int) -> dict[str, tuple[int, int, int]]:
@@ -104,25 +124,20 @@ class Elf:
             return {}
         if entsize < want or num > MAX_SECTIONS or strndx >= num:
             raise ElfError("bad section header table")
-        raw: list[tuple[int, int, int, int, int]] = []
-        for i in range(num):
-            off = shoff + i * entsize
-            if self.is64:
-                name, stype, _, addr, offset, size = self._u("IIQQQQ", off)
-            else:
-                name, stype, _, addr, offset, size = self._u("IIIIII", off)
-            raw.append((name, stype, addr, offset, size))
-        _, _, _, str_off, str_size = raw[strndx]
-        if str_off + str_size > len(self.data):
+        table = self._table("IIQQQQ" if self.is64 else "IIIIII", shoff, entsize, num)
+        _, _, _, _, str_off, str_size = table[strndx]
+        total = len(self.data)
+        if str_off + str_size > total:
             raise ElfError("section name table past the end of the file")
         names = self.data[str_off : str_off + str_size]
+        count = len(names)
         out: dict[str, tuple[int, int, int]] = {}
-        for name, stype, addr, offset, size in raw:
-            if stype == 8 or name >= len(names):  # SHT_NOBITS
+        for name, stype, _, addr, offset, size in table:
+            if stype == 8 or name >= count:  # SHT_NOBITS
                 continue
             end = names.find(b"\0", name)
-            label = names[name : end if end >= 0 else len(names)].decode("latin-1")
-            if offset + size <= len(self.data):
+            label = names[name : end if end >= 0 else count].decode("latin-1")
+            if offset + size <= total:
                 out.setdefault(label, (addr, offset, size))
         return out
 
@@ -256,9 +271,9 @@ def cargo_auditable(elf: Elf) -> Any | None:
         raise ElfError(f".dep-v0 is not JSON: {str(exc)[:100]}") from exc
 
 
-def extract(data: bytes | bytearray | mmap.mmap) -> bytes | None:
-    """The derived record of an executable, in memory or mapped from a file (only the pages of its
-    headers and of the sections read here are then touched)."""
+def extract(data: Data) -> bytes | None:
+    """The derived record of an executable, in memory, mapped from a file or a ``FileRegion`` of the
+    layer's own file (only its headers and the sections read here are then touched or read)."""
     if data[:4] != b"\x7fELF":
         return None
     record: dict[str, Any] = {}
@@ -288,5 +303,5 @@ class ElfExtractor:
     def extract(self, data: bytes | bytearray) -> bytes | None:
         return extract(data)
 
-    def extract_mapped(self, data: mmap.mmap) -> bytes | None:
+    def extract_mapped(self, data: Data) -> bytes | None:
         return extract(data)
