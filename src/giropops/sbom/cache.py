@@ -197,8 +197,9 @@ class LayerCache:
             pass
         return rec
 
-    def store(self, rec: LayerRecords, fingerprint: str) -> None:
-        """Best effort: a cache that cannot be written (read-only home, full disk) is skipped."""
+    def store(self, rec: LayerRecords, fingerprint: str, encoded: bytes | None = None) -> None:
+        """Best effort: a cache that cannot be written (read-only home, full disk) is skipped.
+        ``encoded``: ``encode(rec)``, when the caller made it already (while the layer was being proven)."""
         if rec.diff_id is None:
             return
         path = self._path(rec.diff_id, fingerprint)
@@ -206,7 +207,7 @@ class LayerCache:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, encode(rec), 0o600)
+            atomic_write(path, encode(rec) if encoded is None else encoded, 0o600)
         except OSError:
             return
         self.evict(keep=path)

@@ -102,6 +102,9 @@ class _Verification:
         except BaseException as exc:  # noqa: BLE001 - raised in the waiting thread
             self._failed.append(exc)
 
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def wait(self) -> None:
         self._thread.join()
         if self._failed:
@@ -219,9 +222,13 @@ def layer_records(
         return rec
 
     def finish(proving: _Verification, rec: LayerRecords, layer: Layer, before: Where | None, started: int) -> None:
+        from giropops.sbom.cache import encode as encode_record  # imported with LayerCache already
+
+        # the record is encoded while the digest may still be being proven; written only once it is
+        encoded = None if cache is None or proving.done() else encode_record(rec)
         proving.wait()
         if cache is not None:
-            cache.store(rec, fingerprint)
+            cache.store(rec, fingerprint, encoded)
             cache.proofs.record(layer, before, started)
 
     if len(todo) == 1:
@@ -276,8 +283,13 @@ def generate(
     use_cache: bool = True,
     catalogers: Sequence[Cataloger] | None = None,
     progress: Progress = NO_PROGRESS,
+    while_proving: Callable[[SBOM], object] | None = None,
 ) -> SBOM:
-    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result."""
+    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result.
+
+    ``while_proving``: called with that SBOM before the last layer digests are known to be proven, to
+    start work on it in memory (encoding it) while they are; when a proof fails, its error is raised
+    and whatever that call made must be dropped.  Not called when the catalogers fail."""
     if use_cache and cache is None:
         cache = LayerCache()
     started = start_verifications(image, cache if use_cache else None)
@@ -293,9 +305,17 @@ def generate(
         for prove in unproven:
             prove()  # a layer that is not the one named says so rather than what choked on it
         raise
+    sbom = SBOM(subject, found_distro, tuple(packages), tuple(unknowns)).sorted()
+    if while_proving is not None:
+        try:
+            while_proving(sbom)
+        except BaseException:
+            for prove in unproven:
+                prove()  # a layer that is not the one named says so first
+            raise
     for prove in unproven:
         prove()
-    return SBOM(subject, found_distro, tuple(packages), tuple(unknowns)).sorted()
+    return sbom
 
 
 def generate_from_directory(
