@@ -27,6 +27,7 @@ _CHUNK = 1 << 20
 # More than the 1 MiB buffer of the verified and decompressed streams: a ``BufferedReader`` asked
 # for more than its buffer reads straight into the result instead of copying through the buffer.
 _PREFETCH_CHUNK = 2 << 20
+_SMALL_READ = 4096  # what ``RegionReader`` reads after a skip, before it knows how dense the entries are
 
 REGULAR = "file"
 DIRECTORY = "dir"
@@ -49,6 +50,7 @@ _TYPES = {
 
 
 _NO_DATA = frozenset({b"1", b"2", b"3", b"4", b"5", b"6"})
+_META = frozenset({b"L", b"K", b"x", b"g"})  # records about the next entry: GNU long names, PAX headers
 _ZERO_BLOCK = bytes(BLOCK)
 _NO_PAX: dict[str, str] = {}
 
@@ -257,24 +259,36 @@ class TarReader:
         long_link: str | None = None
         pax: dict[str, str] = {}
         global_pax: dict[str, str] = {}
+        read = self._f.read
+        what = self._what
         while True:
-            self._finish_entry()
+            left = self._remaining + self._padding  # the rest of the previous entry (``_finish_entry``)
+            if left:
+                self._skip(left)
+                self._remaining = self._padding = 0
             header_offset = self._offset
-            header = self._f.read(BLOCK)
+            header = read(BLOCK)
             self._offset += len(header)
-            if not header:
-                return  # EOF without end-of-archive blocks: tolerated, as GNU tar does
             if len(header) < BLOCK:
-                raise SBOMError(f"{self._what}: tar stream truncated at offset {header_offset}")
+                if not header:
+                    return  # EOF without end-of-archive blocks: tolerated, as GNU tar does
+                raise SBOMError(f"{what}: tar stream truncated at offset {header_offset}")
             if header == _ZERO_BLOCK:
                 return
-            stored = _octal(header[148:156], self._what, header_offset)
-            computed = _byte_sum(header) - sum(header[148:156]) + 8 * 32
-            if stored != computed:
-                raise SBOMError(f"{self._what}: corrupt tar header at offset {header_offset} (checksum mismatch)")
+            # the usual "0000644\0" numbers parsed inline (``_octal``'s first try); anything else
+            # (base-256, a NUL inside, not a number: no int() takes them) by ``_octal`` itself
+            try:
+                stored = int(header[148:156].rstrip(b" \0") or b"0", 8)
+            except ValueError:
+                stored = _octal(header[148:156], what, header_offset)
+            if stored != _byte_sum(header) - sum(header[148:156]) + 8 * 32:
+                raise SBOMError(f"{what}: corrupt tar header at offset {header_offset} (checksum mismatch)")
+            try:
+                size = int(header[124:136].rstrip(b" \0") or b"0", 8)
+            except ValueError:
+                size = _octal(header[124:136], what, header_offset)
             typeflag = header[156:157]
-            size = _octal(header[124:136], self._what, header_offset)
-            if typeflag in (b"L", b"K", b"x", b"g"):
+            if typeflag in _META:
                 data = self._data_block(size)
                 if data is not None:
                     if typeflag == b"L":
@@ -286,7 +300,7 @@ class TarReader:
                     else:
                         global_pax.update(_parse_pax(data))
                 continue
-            name = _text(header[0:100])
+            name = header[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if header[345] and header[257:262] == b"ustar":  # a prefix field that is not empty
                 prefix = _text(header[345:500])
                 if prefix:
@@ -294,30 +308,33 @@ class TarReader:
             linkname = _text(header[157:257]) if header[157] else ""
             if long_name is not None:
                 name = long_name
+                long_name = None
             if long_link is not None:
                 linkname = long_link
-            merged = {**global_pax, **pax} if pax or global_pax else _NO_PAX
-            if merged:
+                long_link = None
+            if pax or global_pax:
+                merged = {**global_pax, **pax}
+                pax = {}
                 name = merged.get("path", name)
                 linkname = merged.get("linkpath", linkname)
-            if "size" in merged:
-                try:
-                    size = int(merged["size"])
-                except ValueError:
-                    raise SBOMError(f"{self._what}: corrupt PAX size at offset {header_offset}") from None
+                if "size" in merged:
+                    try:
+                        size = int(merged["size"])
+                    except ValueError:
+                        raise SBOMError(f"{what}: corrupt PAX size at offset {header_offset}") from None
             if size < 0:
-                raise SBOMError(f"{self._what}: negative entry size at offset {header_offset}")
-            long_name = long_link = None
-            pax = {}
-            kind = _TYPES.get(typeflag, OTHER)
+                raise SBOMError(f"{what}: negative entry size at offset {header_offset}")
             if typeflag in _NO_DATA:
                 # As tarfile does: links, directories and devices carry no data whatever the size
                 # field says (some writers put the target's size on hard links).
                 size = 0
             self._remaining = size
             self._padding = -size % BLOCK
-            mode = _octal(header[100:108], self._what, header_offset)
-            yield TarEntry(name, kind, linkname, size, mode)
+            try:
+                mode = int(header[100:108].rstrip(b" \0") or b"0", 8)
+            except ValueError:
+                mode = _octal(header[100:108], what, header_offset)
+            yield TarEntry(name, _TYPES.get(typeflag, OTHER), linkname, size, mode)
 
     def drain(self) -> None:
         """Read to the end of the stream so a verifying reader can check the digest."""
@@ -397,6 +414,7 @@ class RegionReader:
         self._pos = offset
         self._end = offset + length
         self._size = buffer
+        self._span = min(buffer, _SMALL_READ)  # the next refill: grows while reads run on, shrinks after a skip
         self._buf = b""
         self._buf_at = offset
 
@@ -411,7 +429,14 @@ class RegionReader:
         elif n >= self._size:
             out = os.pread(self._fd, n, self._pos)
         else:
-            self._buf = os.pread(self._fd, min(self._size, left), self._pos)
+            # A refill right where the buffer ended: small entries one after the other, read more at
+            # once; after a body skipped past it, little (a header, perhaps a few small entries): the
+            # bytes of skipped bodies are not copied into a buffer only to be thrown away.
+            if at == len(self._buf):
+                self._span = min(self._span * 2, self._size)
+            else:
+                self._span = min(self._size, _SMALL_READ)
+            self._buf = os.pread(self._fd, min(max(self._span, n), left), self._pos)
             self._buf_at = self._pos
             out = self._buf[:n]
         self._pos += len(out)
