@@ -193,35 +193,3 @@ def test_a_region_reader_refuses_a_corrupt_header_as_a_stream_does(tmp_path: Pat
         read_layer(RegionReader(f.fileno(), 0, len(layer)), "sha256:x", interest)
     assert str(in_place.value) == str(streamed.value)
 
-
-def test_work_done_while_the_digest_is_proven_is_dropped_when_the_proof_fails(tmp_path: Path) -> None:
-    layer = layer_from_entries(_executables())
-    tar = _archive(tmp_path, layer)
-    seen: list[list[str]] = []
-
-    def encode_early(sbom: object) -> None:
-        seen.append([f"{p.name} {p.version}" for p in sbom.packages])  # type: ignore[attr-defined]
-
-    image = open_image(f"archive://{tar}")
-    sbom = generate(image, subject_for(image, "test"), cache=LayerCache(tmp_path / "c1"), while_proving=encode_early)
-    assert seen == [[f"{p.name} {p.version}" for p in sbom.packages]] and "alpha 1.0" in seen[0]
-
-    _alter(tar, layer, BODY[:8], b"ALTERED!")
-    seen.clear()
-    image = open_image(f"archive://{tar}")
-    with pytest.raises(BlobError, match="does not match its digest"):
-        generate(image, subject_for(image, "test"), cache=LayerCache(tmp_path / "c2"), while_proving=encode_early)
-    assert seen == [] or "alpha 1.0" in seen[0]  # made (or not, had the proof come first), then dropped
-
-
-def test_an_error_of_the_early_work_comes_after_a_failed_proof(tmp_path: Path) -> None:
-    layer = layer_from_entries(_executables())
-    tar = _archive(tmp_path, layer)
-    _alter(tar, layer, BODY[:8], b"ALTERED!")
-
-    def broken(sbom: object) -> None:
-        raise ValueError("the early work failed")
-
-    image = open_image(f"archive://{tar}")
-    with pytest.raises(BlobError, match="does not match its digest"):
-        generate(image, subject_for(image, "test"), cache=LayerCache(tmp_path / "c"), while_proving=broken)

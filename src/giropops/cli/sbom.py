@@ -134,11 +134,10 @@ def run(args: argparse.Namespace) -> int:
         show(*warning, **where)  # type: ignore[arg-type]
 
     warnings.showwarning = counted
-    early: list[bytes] = []  # encoded while the layer digests are proven (used only once they are)
     try:
-        sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache, options=transport_options(args),
-                        while_proving=lambda s: early.append(encode(s.only_types(types), args.format, options)))
-        data = early[0] if early else encode(sbom.only_types(types), args.format, options)
+        sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache,
+                        options=transport_options(args)).only_types(types)
+        data = encode(sbom, args.format, options)
     finally:
         warnings.showwarning = show
     _write(args, data)

@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed, verify_region
+from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed
 from giropops.oci.image import Image, Layer, compressed_size
 from giropops.oci.memory import BlobLayer, FileSlice
 from giropops.progress import NO_PROGRESS, Progress
@@ -87,6 +87,8 @@ class _Verification:
     def _run(self, layer: Layer) -> None:
         try:
             if isinstance(layer, BlobLayer):
+                from giropops.oci.blob import verify_region  # the module is imported already
+
                 with layer.open_raw() as raw_stream:
                     region = _file_region(raw_stream)
                     # a region of a local file: hashed where it lies, not copied
@@ -283,13 +285,8 @@ def generate(
     use_cache: bool = True,
     catalogers: Sequence[Cataloger] | None = None,
     progress: Progress = NO_PROGRESS,
-    while_proving: Callable[[SBOM], object] | None = None,
 ) -> SBOM:
-    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result.
-
-    ``while_proving``: called with that SBOM before the last layer digests are known to be proven, to
-    start work on it in memory (encoding it) while they are; when a proof fails, its error is raised
-    and whatever that call made must be dropped.  Not called when the catalogers fail."""
+    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result."""
     if use_cache and cache is None:
         cache = LayerCache()
     started = start_verifications(image, cache if use_cache else None)
@@ -305,17 +302,9 @@ def generate(
         for prove in unproven:
             prove()  # a layer that is not the one named says so rather than what choked on it
         raise
-    sbom = SBOM(subject, found_distro, tuple(packages), tuple(unknowns)).sorted()
-    if while_proving is not None:
-        try:
-            while_proving(sbom)
-        except BaseException:
-            for prove in unproven:
-                prove()  # a layer that is not the one named says so first
-            raise
     for prove in unproven:
         prove()
-    return sbom
+    return SBOM(subject, found_distro, tuple(packages), tuple(unknowns)).sorted()
 
 
 def generate_from_directory(

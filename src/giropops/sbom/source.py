@@ -8,7 +8,6 @@ opened through ``giropops.oci.transport.open_image``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from giropops.errors import ImageReferenceError, SBOMError
@@ -26,10 +25,9 @@ def read_sbom_file(path: Path) -> SBOM:
 
 
 def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool = True,
-             options: TransportOptions | None = None, progress: Progress = NO_PROGRESS,
-             while_proving: Callable[[SBOM], object] | None = None) -> SBOM:
+             options: TransportOptions | None = None, progress: Progress = NO_PROGRESS) -> SBOM:
     """The SBOM of ``spec`` (parsed by ``giropops.oci.transport``); its subject is named as the text given
-    (a parsed registry spec: by its reference).  ``while_proving``: as ``generate``'s (an image only)."""
+    (a parsed registry spec: by its reference)."""
     s = as_spec(spec)
     name = spec if isinstance(spec, str) else str(s.ref) if isinstance(s, RegistrySpec) else str(s)
     if isinstance(s, SBOMFileSpec):
@@ -47,4 +45,4 @@ def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool =
             subject.name, subject.digest, subject.platform, subject.size, subject.diff_ids,
             {**subject.annotations, CREATED_ANNOTATION: created},
         )
-    return generate(image, subject, use_cache=use_cache, progress=progress, while_proving=while_proving)
+    return generate(image, subject, use_cache=use_cache, progress=progress)
