@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO, Protocol, overload
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import SBOMError
 
@@ -52,7 +52,6 @@ _TYPES = {
 _NO_DATA = frozenset({b"1", b"2", b"3", b"4", b"5", b"6"})
 _META = frozenset({b"L", b"K", b"x", b"g"})  # records about the next entry: GNU long names, PAX headers
 _ZERO_BLOCK = bytes(BLOCK)
-_NO_PAX: dict[str, str] = {}
 
 
 class TarEntry:
@@ -358,8 +357,9 @@ class DigestCheck(Protocol):
 class FileRegion:
     """``length`` bytes of a file from ``offset``, read with ``pread`` only where sliced: what an
     extractor that reads a few parts of a large entry (an executable's headers and a section or two)
-    is given instead of a copy of all of it.  Slices and indexes behave as on ``bytes``; a file that
-    turns out shorter than the region is an ``SBOMError``, as a truncated stream is."""
+    is given instead of a copy of all of it.  Slices behave as on ``bytes`` (single bytes are taken
+    from a slice); a file that turns out shorter than the region is an ``SBOMError``, as a truncated
+    stream is."""
 
     __slots__ = ("_fd", "_length", "_offset", "_what")
 
@@ -380,22 +380,11 @@ class FileRegion:
             raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset + start + len(data)}")
         return data
 
-    @overload
-    def __getitem__(self, key: int) -> int: ...
-
-    @overload
-    def __getitem__(self, key: slice) -> bytes: ...
-
-    def __getitem__(self, key: int | slice) -> int | bytes:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(self._length)
-            if step != 1:
-                return self._read(0, self._length)[key]
-            return self._read(start, stop)
-        index = key + self._length if key < 0 else key
-        if not 0 <= index < self._length:
-            raise IndexError("FileRegion index out of range")
-        return self._read(index, index + 1)[0]
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop, step = key.indices(self._length)
+        if step != 1:
+            return self._read(0, self._length)[key]
+        return self._read(start, stop)
 
     def find(self, sub: bytes, start: int = 0) -> int:
         """As ``bytes.find``: the whole region is read (what a scan of all of it needs anyway)."""

@@ -20,8 +20,6 @@ from giropops.sbom.model import Distro, Location, Package, Unknown
 if TYPE_CHECKING:
     import mmap
 
-    from giropops.sbom.tarstream import FileRegion
-
 
 @record(frozen=False)
 class CatalogResult:
@@ -189,6 +187,10 @@ class _DeferredExtractor:
 
     def extract(self, data: bytes | bytearray) -> bytes | None:
         return self.load().extract(data)
+
+
+if TYPE_CHECKING:
+    from giropops.sbom.tarstream import FileRegion
 
 
 class _DeferredMappedExtractor(_DeferredExtractor):

@@ -29,11 +29,6 @@ from giropops.sbom.catalogers import derived
 
 if TYPE_CHECKING:
     import mmap
-    from typing import TypeAlias
-
-    from giropops.sbom.tarstream import FileRegion
-
-    Data: TypeAlias = bytes | bytearray | mmap.mmap | FileRegion  # what ``Elf`` reads: all slice to bytes
 
 KIND = "elf"
 MAX_BINARY_BYTES = 256 * 1024 * 1024
@@ -43,6 +38,9 @@ MAX_SECTIONS = 65536
 GO_MAGIC = b"\xff Go buildinf:"
 GO_WINDOW = 2 * MAX_GO_STRING + 64
 GO_HEAD = 64 * 1024
+
+if TYPE_CHECKING:
+    from giropops.sbom.tarstream import FileRegion  # what ``Elf`` reads, as bytes or a mapping: slices
 
 
 class ElfError(ValueError):
@@ -59,7 +57,7 @@ class _Segment:
 class Elf:
     """The few parts of an ELF file needed here: section bytes by name, virtual-address reads."""
 
-    def __init__(self, data: Data) -> None:
+    def __init__(self, data: bytes | bytearray | mmap.mmap | FileRegion) -> None:
         head = data[:64]  # one read of the header, whatever ``data`` is
         if len(data) < 52 or head[:4] != b"\x7fELF":
             raise ElfError("not an ELF file")
@@ -271,7 +269,7 @@ def cargo_auditable(elf: Elf) -> Any | None:
         raise ElfError(f".dep-v0 is not JSON: {str(exc)[:100]}") from exc
 
 
-def extract(data: Data) -> bytes | None:
+def extract(data: bytes | bytearray | mmap.mmap | FileRegion) -> bytes | None:
     """The derived record of an executable, in memory, mapped from a file or a ``FileRegion`` of the
     layer's own file (only its headers and the sections read here are then touched or read)."""
     if data[:4] != b"\x7fELF":
@@ -303,5 +301,5 @@ class ElfExtractor:
     def extract(self, data: bytes | bytearray) -> bytes | None:
         return extract(data)
 
-    def extract_mapped(self, data: Data) -> bytes | None:
+    def extract_mapped(self, data: mmap.mmap | FileRegion) -> bytes | None:
         return extract(data)
