@@ -68,7 +68,9 @@ def _local_plain(layer: Layer) -> bool:
 
 class _Verification:
     """A layer's blob read to its end through ``open_compressed`` (size and digest checked, as every
-    read of it is) on a thread of its own; ``wait`` waits for it and raises what it raised.
+    read of it is) on a thread of its own; ``wait`` waits for it and raises what it raised.  A blob
+    lying in a local file is hashed where it lies (``verify_region``: mapped, one call that releases
+    the interpreter lock once, no copy), with the same checks and errors.
 
     The parse reads the same bytes through ``open_raw`` meanwhile: hashing (the longest part of a
     large uncompressed layer) then overlaps the start-up, the parse and the copy of the bytes instead
