@@ -193,3 +193,53 @@ def test_a_region_reader_refuses_a_corrupt_header_as_a_stream_does(tmp_path: Pat
         read_layer(RegionReader(f.fileno(), 0, len(layer)), "sha256:x", interest)
     assert str(in_place.value) == str(streamed.value)
 
+
+
+def test_a_region_is_hashed_window_by_window_to_its_last_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import giropops.oci.blob as blob_module
+
+    monkeypatch.setattr(blob_module, "MAP_WINDOW", 64 << 10)  # a 300 kB region then spans six windows
+    blob = os.urandom(300_000)
+    path = tmp_path / "file"
+    path.write_bytes(b"z" * 70_000 + blob + b"tail")
+    with path.open("rb") as f:
+        assert verify_region(f.fileno(), 70_000, len(blob), _digest(blob), len(blob)) is True
+    path.write_bytes(b"z" * 70_000 + blob[:-1] + b"!" + b"tail")  # the last byte of the last window
+    with path.open("rb") as f, pytest.raises(BlobError, match="does not match its digest"):
+        verify_region(f.fileno(), 70_000, len(blob), _digest(blob), len(blob))
+
+
+def _resident() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_proving_a_large_region_keeps_its_pages_out_of_the_resident_memory(tmp_path: Path) -> None:
+    import threading
+
+    from giropops.oci.blob import MAP_WINDOW
+
+    path = tmp_path / "big"
+    block = os.urandom(1 << 20)
+    with path.open("wb") as f:
+        for _ in range(128):
+            f.write(block)
+    digest = _digest(block * 128)
+    base = _resident()
+    highest = [base]
+    done = threading.Event()
+
+    def sample() -> None:  # the resident size (file pages mapped included) while the other thread hashes
+        while not done.is_set():
+            highest[0] = max(highest[0], _resident())
+            done.wait(0.0005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with path.open("rb") as f:
+            assert verify_region(f.fileno(), 0, 128 << 20, digest, 128 << 20)
+    finally:
+        done.set()
+        sampler.join()
+    assert highest[0] - base <= 2 * MAP_WINDOW < 64 << 20, f"{highest[0] - base} more resident bytes hashing 128 MiB"
