@@ -243,3 +243,13 @@ def test_proving_a_large_region_keeps_its_pages_out_of_the_resident_memory(tmp_p
         done.set()
         sampler.join()
     assert highest[0] - base <= 2 * MAP_WINDOW < 64 << 20, f"{highest[0] - base} more resident bytes hashing 128 MiB"
+
+
+def test_copyright_license_lines_are_the_lines_splitlines_gives() -> None:
+    from giropops.sbom.catalogers.dpkg import copyright_licenses
+
+    text = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\r\n"
+            "Files: *\r\nLicense: GPL-2+\r\n\r\nFiles: a\rLicense:  MIT  \x0cLicense: BSD-3-clause\u2028"
+            " License: indented, not a field\nLicense: GPL-2+\nLicense:\nLicensed: no\n")
+    assert copyright_licenses(text) == ("GPL-2+", "MIT", "BSD-3-clause")
+    assert copyright_licenses("Upstream says: see /usr/share/common-licenses/GPL-3.\n") == ("GPL-3",)

@@ -80,14 +80,19 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+# "License:" at the start of a line as ``str.splitlines`` cuts them (after any of its line boundaries),
+# and the rest of that line: the lines of a copyright file that say a license, found in one C pass
+_BOUNDARIES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_LICENSE_LINE = re.compile(f"(?:^|(?<=[{_BOUNDARIES}]))License:([^{_BOUNDARIES}]*)")
+
+
 def copyright_licenses(text: str) -> tuple[str, ...]:
     found: list[str] = []
     if text.lstrip().startswith("Format:") or "\nLicense:" in text:
-        for line in text.splitlines():
-            if line.startswith("License:"):
-                value = line[len("License:") :].strip()
-                if value and value not in found:
-                    found.append(value)
+        for m in _LICENSE_LINE.finditer(text):
+            value = m.group(1).strip()
+            if value and value not in found:
+                found.append(value)
     if not found:
         for m in _COMMON_LICENSE.finditer(text):
             name = m.group(1).rstrip(".")
@@ -110,8 +115,11 @@ class DpkgCataloger:
             self._catalog_file(resolver, distro, path, result)
         return result
 
-    def _records(self, data: bytes) -> list[Paragraph]:
-        return [p for p in parse_deb822(_decode(data)) if p.error is None and _installed(p.fields)]
+    def _records(self, data: bytes, parsed_data: bytes, parsed: list[Paragraph]) -> list[Paragraph]:
+        """The installed paragraphs of ``data``; ``parsed``: those of ``parsed_data`` (the current file,
+        most often the only one in its history: not parsed twice)."""
+        paragraphs = parsed if data == parsed_data else parse_deb822(_decode(data))
+        return [p for p in paragraphs if p.error is None and _installed(p.fields)]
 
     def _catalog_file(self, resolver: Resolver, distro: Distro | None, path: str, result: CatalogResult) -> None:
         location = resolver.location(path)
@@ -130,7 +138,8 @@ class DpkgCataloger:
         if not good and not paragraphs and data.strip():
             result.unknown(location, NAME, "no control paragraphs found")
         history = [
-            (layer, {(q.fields.get("Package", ""), q.fields.get("Version", "")) for q in self._records(old)})
+            (layer, {(q.fields.get("Package", ""), q.fields.get("Version", ""))
+                     for q in self._records(old, data, paragraphs)})
             for layer, old in resolver.history(path)
         ]
         layers = attribute_layers(history, [(p.fields["Package"], p.fields["Version"]) for p in good])
@@ -160,9 +169,7 @@ class DpkgCataloger:
         for lst in candidates:
             listed = resolver.read(lst)
             if listed is not None:
-                files = tuple(
-                    line for line in _decode(listed).splitlines() if line.startswith("/") and line != "/."
-                )
+                files = tuple([line for line in _decode(listed).splitlines() if line.startswith("/") and line != "/."])
                 break
         licenses: tuple[str, ...] = ()
         copyright_text = resolver.read(f"usr/share/doc/{name}/copyright")
