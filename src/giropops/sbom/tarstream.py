@@ -237,7 +237,7 @@ class TarReader:
         if region is None:
             return None
         n = min(limit, self._remaining)
-        out: FileRegion | None = region(n, self._what)
+        out: FileRegion | None = region(n, self._what, self._offset)
         if out is not None:
             self._offset += n
             self._remaining -= n
@@ -361,13 +361,14 @@ class FileRegion:
     from a slice); a file that turns out shorter than the region is an ``SBOMError``, as a truncated
     stream is."""
 
-    __slots__ = ("_fd", "_length", "_offset", "_what")
+    __slots__ = ("_at", "_fd", "_length", "_offset", "_what")
 
-    def __init__(self, fd: int, offset: int, length: int, what: str) -> None:
+    def __init__(self, fd: int, offset: int, length: int, what: str, at: int = 0) -> None:
         self._fd = fd
         self._offset = offset
         self._length = length
         self._what = what
+        self._at = at  # where the region starts in the stream the caller reads (for error messages)
 
     def __len__(self) -> int:
         return self._length
@@ -377,7 +378,7 @@ class FileRegion:
             return b""
         data = os.pread(self._fd, stop - start, self._offset + start)
         if len(data) != stop - start:
-            raise SBOMError(f"{self._what}: tar stream truncated at offset {self._offset + start + len(data)}")
+            raise SBOMError(f"{self._what}: tar stream truncated at offset {self._at + start + len(data)}")
         return data
 
     def __getitem__(self, key: slice) -> bytes:
@@ -436,12 +437,13 @@ class RegionReader:
         self._pos += done
         return done
 
-    def region(self, n: int, what: str) -> FileRegion | None:
+    def region(self, n: int, what: str, at: int) -> FileRegion | None:
         """The next ``n`` bytes as a ``FileRegion`` (consumed: the position moves past them), or None
-        when fewer than ``n`` are left (the caller reads them, and meets the truncation)."""
+        when fewer than ``n`` are left (the caller reads them, and meets the truncation).  ``at``: where
+        they start in the caller's stream, for its error messages."""
         if n > self._end - self._pos:
             return None
-        out = FileRegion(self._fd, self._pos, n, what)
+        out = FileRegion(self._fd, self._pos, n, what, at)
         self._pos += n
         return out
 

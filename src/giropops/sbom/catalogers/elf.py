@@ -38,6 +38,7 @@ MAX_SECTIONS = 65536
 GO_MAGIC = b"\xff Go buildinf:"
 GO_WINDOW = 2 * MAX_GO_STRING + 64
 GO_HEAD = 64 * 1024
+MAX_TABLE_BYTES = MAX_SECTIONS * 64  # a header table read in one slice at most (65,536 ELF64 section headers)
 
 if TYPE_CHECKING:
     from giropops.sbom.tarstream import FileRegion  # what ``Elf`` reads, as bytes or a mapping: slices
@@ -88,8 +89,9 @@ class Elf:
         """``num`` entries of ``fmt`` (the leading fields of each) every ``entsize`` bytes from ``off``:
         the table read in one slice and unpacked in C; one past the end of the file raises as ``_u``."""
         size = struct.calcsize(self.end + fmt)
-        if off < 0 or off + (num - 1) * entsize + size > len(self.data):
-            return [self._u(fmt, off + i * entsize) for i in range(num)]  # raises where it runs out
+        if off < 0 or off + (num - 1) * entsize + size > len(self.data) or num * entsize > MAX_TABLE_BYTES:
+            # raises where it runs out; a table of odd, huge entries is not copied whole either
+            return [self._u(fmt, off + i * entsize) for i in range(num)]
         table = self.data[off : off + num * entsize]
         if len(table) < (num - 1) * entsize + size:
             raise ElfError(f"read past the end of the file at offset {off}")
