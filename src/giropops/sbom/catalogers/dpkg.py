@@ -80,16 +80,20 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
-# "License:" at the start of a line as ``str.splitlines`` cuts them (after any of its line boundaries),
-# and the rest of that line: the lines of a copyright file that say a license, found in one C pass
+# "License:" and the rest of its line, a line as ``str.splitlines`` cuts them (the regular expression
+# finds the literal in C; the match counts when it starts a line: the first character or one after
+# any of those line boundaries)
 _BOUNDARIES = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
-_LICENSE_LINE = re.compile(f"(?:^|(?<=[{_BOUNDARIES}]))License:([^{_BOUNDARIES}]*)")
+_LICENSE_LINE = re.compile(f"License:([^{_BOUNDARIES}]*)")
 
 
 def copyright_licenses(text: str) -> tuple[str, ...]:
     found: list[str] = []
     if text.lstrip().startswith("Format:") or "\nLicense:" in text:
         for m in _LICENSE_LINE.finditer(text):
+            at = m.start()
+            if at and text[at - 1] not in _BOUNDARIES:
+                continue  # inside a line
             value = m.group(1).strip()
             if value and value not in found:
                 found.append(value)
