@@ -211,6 +211,8 @@ def _resident() -> int:
 def test_proving_a_large_region_keeps_its_pages_out_of_the_resident_memory(tmp_path: Path) -> None:
     import threading
 
+    from giropops.oci.blob import MAP_WINDOW
+
     size = 256 << 20
     path = tmp_path / "big"
     block = os.urandom(1 << 20)
@@ -237,5 +239,5 @@ def test_proving_a_large_region_keeps_its_pages_out_of_the_resident_memory(tmp_p
         done.set()
         sampler.join()
     # mapped whole and never dropped: all 256 MiB resident at the end of the hash
-    assert highest[0] - base < size // 2, f"{highest[0] - base} more resident bytes hashing {size} bytes"
-    assert threading.active_count() == threads  # the thread dropping pages is gone
+    assert highest[0] - base <= 2 * MAP_WINDOW < size // 2, f"{highest[0] - base} more resident bytes hashing"
+    assert threading.active_count() == threads
