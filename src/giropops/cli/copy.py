@@ -55,11 +55,12 @@ def parse_platform(text: str | None) -> Platform | None:
 
 
 def progress_for(args: argparse.Namespace) -> Progress:
-    from giropops.cli.progress import TerminalProgress
     from giropops.progress import NO_PROGRESS
 
     if getattr(args, "quiet", False):
         return NO_PROGRESS
+    from giropops.cli.progress import TerminalProgress  # a terminal's progress only: not imported by -q
+
     return TerminalProgress()
 
 

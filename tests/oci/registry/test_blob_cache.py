@@ -15,7 +15,6 @@ import json
 import multiprocessing
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -32,7 +31,7 @@ from giropops.oci import mutate
 from giropops.oci.empty import empty_image
 from giropops.oci.memory import build_index
 from giropops.oci.model import Digest, Platform
-from giropops.oci.registry.blobinfo import FILE_NAME, BlobInfoCache, BlobLocation
+from giropops.oci.registry.blobinfo import DIR_NAME, BlobInfoCache, BlobLocation
 from giropops.oci.transport import open_any, open_image, write_image
 from giropops.progress import NO_PROGRESS, Progress
 from tests.support.faultproxy import FaultProxy
@@ -120,9 +119,21 @@ def _check_valid(registry: Registry, ref: str, tars: list[bytes], tmp: Path) -> 
     return manifest
 
 
+def _layer_files(cache_dir: Path) -> list[Path]:
+    return sorted(p for p in (cache_dir / DIR_NAME).iterdir() if not p.name.startswith("."))
+
+
 def _cache_rows(cache_dir: Path) -> list[tuple]:
-    with sqlite3.connect(cache_dir / FILE_NAME) as db:
-        return db.execute("SELECT diff_id, digest, media_type, size, registry, repository FROM blobs").fetchall()
+    """(diff_id, digest, media_type, size, registry, repository) of every row, read from the files."""
+    return [tuple(row[:6]) for p in _layer_files(cache_dir) for row in json.loads(p.read_bytes())["rows"]]
+
+
+def _edit_rows(cache_dir: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    """Rewrite every stored row with ``edit(row)`` (the files as another writer would leave them)."""
+    for p in _layer_files(cache_dir):
+        doc = json.loads(p.read_bytes())
+        doc["rows"] = [edit(list(row)) for row in doc["rows"]]
+        p.write_text(json.dumps(doc))
 
 
 @pytest.fixture
@@ -222,8 +233,7 @@ def test_wrong_size_in_the_cache_is_not_trusted(
     _push(archive, registry.host, f"{repo}/a:1")
     true_sizes = {d["digest"]: d["size"] for d in _check_valid(registry, f"{repo}/a:1", tars, tmp_path)["layers"]}
     for dest in (f"{repo}/a:2", f"{repo}/b:1"):  # the HEAD path, the mount path
-        with sqlite3.connect(cache_dir / FILE_NAME) as db:
-            db.execute("UPDATE blobs SET size = size + 7 WHERE media_type = ?", (mt.OCI_LAYER_GZIP,))
+        _edit_rows(cache_dir, lambda r: [*r[:3], r[3] + 7, *r[4:]] if r[2] == mt.OCI_LAYER_GZIP else r)
         progress = RecordingProgress()
         _push(archive, registry.host, dest, progress)
         assert len(_compressed(progress)) == 3  # the entries were not trusted: each layer read again
@@ -242,35 +252,35 @@ def test_cache_rows_naming_no_valid_repository_are_ignored(
 ) -> None:
     archive, tars = _skopeo_docker_archive(tmp_path, 10)
     _push(archive, registry.host, f"{repo}/a:1")
-    with sqlite3.connect(cache_dir / FILE_NAME) as db:
-        db.execute("UPDATE blobs SET repository = '../../v2/_catalog?x='")
+    _edit_rows(cache_dir, lambda r: [*r[:5], "../../v2/_catalog?x=", *r[6:]])
     progress = RecordingProgress()
     _push(archive, registry.host, f"{repo}/b:1", progress)
     assert len(_compressed(progress)) == 3
     _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
-def test_corrupted_cache_file_is_rebuilt(
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign", "other-layer"])
+def test_damaged_cache_files_are_misses_then_rewritten(
     registry: Registry, repo: str, tmp_path: Path, cache_dir: Path, damage: str
 ) -> None:
     archive, tars = _skopeo_docker_archive(tmp_path, 6)
-    cache_dir.mkdir()
-    path = cache_dir / FILE_NAME
     _push(archive, registry.host, f"{repo}/{damage}:0")
-    if damage == "garbage":
-        path.write_bytes(b"this is not a database\n" * 100)
-    elif damage == "truncated":
-        data = path.read_bytes()
-        path.write_bytes(data[:100])
-    else:
-        path.unlink()
-        with sqlite3.connect(path) as db:
-            db.execute("CREATE TABLE blobs (something TEXT)")
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    _push(archive, registry.host, f"{repo}/{damage}:1")
-    assert len(_cache_rows(cache_dir)) == 4  # rebuilt, and holding what this push saw
+    files = _layer_files(cache_dir)
+    assert len(files) == 4  # three layers and the config
+    datas = [path.read_bytes() for path in files]
+    for i, (path, data) in enumerate(zip(files, datas, strict=True)):
+        if damage == "garbage":
+            path.write_bytes(b"this is not json\n" * 100)
+        elif damage == "truncated":
+            path.write_bytes(data[: len(data) // 2])
+        elif damage == "foreign":
+            path.write_text(json.dumps({"something": [1, 2, 3]}))
+        else:  # each file holds another layer's rows: rows filed under the wrong name are not trusted
+            path.write_bytes(datas[(i + 1) % len(datas)])
+    progress = RecordingProgress()
+    _push(archive, registry.host, f"{repo}/{damage}:1", progress)
+    assert len(_compressed(progress)) == 3  # nothing usable was known: every layer read and compressed again
+    assert len(_cache_rows(cache_dir)) == 4  # rewritten, holding what this push saw
     _corrupt_layers(archive)
     with FaultProxy(registry.port) as proxy:
         _push(archive, proxy.host, f"{repo}/{damage}:2")
@@ -317,7 +327,7 @@ def test_cli_push_gzips_and_preserve_digests_keeps_the_archive_digest(
                           f"docker://{registry.host}/{repo}:plain"], capture_output=True, check=True, timeout=60)
     assert _sha(raw.stdout) == str(as_is.digest)
     assert {d["mediaType"] for d in json.loads(raw.stdout)["layers"]} != {mt.OCI_LAYER_GZIP}
-    assert (cache_dir / FILE_NAME).is_file()
+    assert len(_layer_files(cache_dir)) == 4
 
 
 # -- the cache on its own --------------------------------------------------------------------------
@@ -331,7 +341,7 @@ def _loc(i: int, repo: str = "r") -> BlobLocation:
 
 
 def test_cache_is_bounded_and_evicts_the_oldest(tmp_path: Path) -> None:
-    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5, refresh_after=0) as cache:
+    with BlobInfoCache(tmp_path / "c", max_entries=5, refresh_after=0) as cache:
         for i in range(8):
             cache.update(add=[_loc(i)])
         assert len(cache) == 5
@@ -346,7 +356,7 @@ def test_cache_is_bounded_and_evicts_the_oldest(tmp_path: Path) -> None:
 def test_a_row_confirmed_within_the_refresh_time_is_not_written_again(tmp_path: Path) -> None:
     # the same sequence as above with the default refresh time: confirming _loc(3) again so soon
     # leaves its row as it was (no write), so it is still the oldest and the one evicted
-    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5) as cache:
+    with BlobInfoCache(tmp_path / "c", max_entries=5) as cache:
         for i in range(8):
             cache.update(add=[_loc(i)])
         cache.update(add=[_loc(3)])
@@ -369,7 +379,7 @@ def _writer(path: str, worker: int, n: int) -> None:
 
 
 def test_cache_is_safe_for_concurrent_processes(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite"
+    path = tmp_path / "c"
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(str(path), w, 60)) for w in range(4)]
     for p in procs:
@@ -377,34 +387,66 @@ def test_cache_is_safe_for_concurrent_processes(tmp_path: Path) -> None:
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM blobs").fetchone()[0] == 240
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with BlobInfoCache(path) as cache:
+        assert len(cache) == 240
+        found = cache.lookup(diff_ids=[_loc(w * 1000 + i).diff_id for w in range(4) for i in range(60)])
+        assert sorted((loc.repository, loc.size) for loc in found) == sorted(
+            (f"w{w}", 100 + w * 1000 + i) for w in range(4) for i in range(60))
+    assert [p.name for p in path.iterdir() if p.name.startswith(".tmp-")] == []
 
 
-def test_cache_damaged_in_the_middle_is_a_miss_then_rebuilt(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite"
+def _same_layer_writer(path: str, worker: int, n: int) -> None:
+    with BlobInfoCache(Path(path)) as cache:
+        for i in range(n):
+            cache.update(add=[replace(_loc(0), repository=f"w{worker}-{i}")])
+        assert cache.disabled_reason is None, cache.disabled_reason
+
+
+def test_concurrent_processes_adding_rows_to_one_layer_keep_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_same_layer_writer, args=(str(path), w, 12)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     with BlobInfoCache(path) as cache:
-        cache.update(add=[_loc(i) for i in range(2000)])
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    size = path.stat().st_size
-    with open(path, "r+b") as f:
-        f.seek(size // 3)
-        f.write(os.urandom(size // 3))
+        repos = {loc.repository for loc in cache.lookup(diff_ids=[_loc(0).diff_id])}
+    assert repos == {f"w{w}-{i}" for w in range(4) for i in range(12)}  # no update lost to another's
+
+
+def test_a_cache_file_damaged_in_the_middle_is_a_miss_then_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    locs = [replace(_loc(0), repository=f"r{i}") for i in range(30)]
     with BlobInfoCache(path) as cache:
-        cache.lookup(diff_ids=[_loc(i).diff_id for i in range(2000)])  # whatever it finds, it does not raise
-        cache.update(add=[_loc(5000)])
-        cache.update(add=[_loc(5001)])
+        cache.update(add=locs)
+    (layer_file,) = [p for p in path.iterdir() if not p.name.startswith(".")]
+    data = layer_file.read_bytes()
+    layer_file.write_bytes(data[: len(data) // 3] + os.urandom(len(data) // 3) + data[2 * len(data) // 3:])
+    with BlobInfoCache(path) as cache:
+        assert cache.lookup(diff_ids=[_loc(0).diff_id]) == []  # not trusted in part: a miss
+        cache.update(add=[locs[5]])
         assert cache.disabled_reason is None
     with BlobInfoCache(path) as cache:
-        assert {loc.size for loc in cache.lookup(diff_ids=[_loc(5001).diff_id])} == {5101}
+        assert cache.lookup(diff_ids=[_loc(0).diff_id]) == [locs[5]]
+
+
+def test_rows_per_layer_are_bounded_keeping_the_newest(tmp_path: Path) -> None:
+    from giropops.oci.registry.blobinfo import MAX_ROWS
+
+    locs = [replace(_loc(0), repository=f"r{i}") for i in range(MAX_ROWS + 10)]
+    with BlobInfoCache(tmp_path / "c", refresh_after=0) as cache:
+        for loc in locs:
+            cache.update(add=[loc])
+        found = cache.lookup(diff_ids=[_loc(0).diff_id])
+    assert found == locs[::-1][:MAX_ROWS]  # most recently confirmed first
 
 
 def test_cache_that_cannot_be_created_is_skipped(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
-    with BlobInfoCache(blocker / "c.sqlite") as cache:
+    with BlobInfoCache(blocker / "c") as cache:
         assert cache.lookup(diff_ids=[_loc(1).diff_id]) == []
         cache.update(add=[_loc(1)])
-        assert cache.disabled_reason is not None and "c.sqlite" in cache.disabled_reason
+        assert cache.disabled_reason is not None and str(blocker / "c") in cache.disabled_reason
