@@ -95,6 +95,9 @@ class BlobInfoCache:
         self.busy_timeout = busy_timeout
         self.disabled_reason: str | None = None
         self._lock = threading.Lock()
+        #: the rows each layer file held when ``lookup`` read it: ``update`` writes nothing when they
+        #: hold what it is told already (a warm push reads each file once and writes none)
+        self._read_rows: dict[Digest, list[_Row]] = {}
 
     @classmethod
     def default(cls) -> BlobInfoCache:
@@ -134,8 +137,10 @@ class BlobInfoCache:
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION or not isinstance(doc.get("rows"), list):
             return []
         rows = []
+        parsed: dict[str, Digest | None] = {}  # a layer's rows mostly name one blob in many repositories
+        repos: dict[str, bool] = {}
         for raw in doc["rows"][:MAX_ROWS]:
-            row = _row(diff_id, raw)
+            row = _row(diff_id, raw, parsed, repos)
             if row is not None:
                 rows.append(row)
         return rows
@@ -181,13 +186,17 @@ class BlobInfoCache:
             return []
         rows: list[_Row] = []
         for key in sorted(keys, key=str):
-            rows.extend(self._read(key))
+            found = self._read(key)
+            with self._lock:
+                self._read_rows[key] = found
+            rows.extend(found)
         rows.sort(key=lambda r: r[1], reverse=True)
         out: list[BlobLocation] = []
-        seen: set[BlobLocation] = set()
+        seen: set[tuple[str, str, str, str, str, int]] = set()
         for loc, _when in rows:
-            if loc not in seen:
-                seen.add(loc)
+            ident = (loc.registry, loc.repository, loc.digest.hex, loc.diff_id.hex, loc.media_type, loc.size)
+            if ident not in seen:  # (a file written by another hand may repeat a row)
+                seen.add(ident)
                 out.append(loc)
         return out
 
@@ -206,7 +215,7 @@ class BlobInfoCache:
         with self._lock:
             # what needs writing, judged without the lock first: a warm push confirms only fresh rows
             pending = {d: (a, f) for d, (a, f) in by_layer.items()
-                       if f or self._stale(self._read(d), a, dropped, now)}
+                       if f or self._stale(self._read_rows.get(d) or self._read(d), a, dropped, now)}
             if not pending:
                 return
             try:
@@ -221,6 +230,7 @@ class BlobInfoCache:
                         merged = _merge(rows, adds, forgets, dropped, now, self.refresh_after_ns)
                         if merged != rows:
                             self._write(diff_id, merged)
+                            self._read_rows[diff_id] = merged
                             created = created or (not existed and bool(merged))
                     if created:
                         self._evict()
@@ -322,8 +332,10 @@ def _merge(
     return rows if merged == rows else merged
 
 
-def _row(diff_id: Digest, raw: object) -> _Row | None:
-    """A stored row as a location; None for a row that does not hold together (it is skipped, not trusted)."""
+def _row(diff_id: Digest, raw: object, parsed: dict[str, Digest | None], repos: dict[str, bool]) -> _Row | None:
+    """A stored row as a location; None for a row that does not hold together (it is skipped, not trusted).
+
+    ``parsed`` and ``repos`` remember the digests and repository names already judged in this file."""
     if not isinstance(raw, list) or len(raw) != 7:
         return None
     stored_diff_id, digest, media_type, size, registry, repository, seen = raw
@@ -334,9 +346,19 @@ def _row(diff_id: Digest, raw: object) -> _Row | None:
     for n in (size, seen):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             return None
-    try:
-        # A row is data from a file: a repository name that is not one never shapes a request.
-        _check_repo(repository)
-        return BlobLocation(diff_id, Digest.parse(digest), media_type, size, registry, repository), seen
-    except (ManifestError, ImageReferenceError):
+    if digest not in parsed:
+        try:
+            parsed[digest] = Digest.parse(digest)
+        except ManifestError:
+            parsed[digest] = None
+    if repository not in repos:
+        try:
+            # A row is data from a file: a repository name that is not one never shapes a request.
+            _check_repo(repository)
+            repos[repository] = True
+        except ImageReferenceError:
+            repos[repository] = False
+    blob = parsed[digest]
+    if blob is None or not repos[repository]:
         return None
+    return BlobLocation(diff_id, blob, media_type, size, registry, repository), seen

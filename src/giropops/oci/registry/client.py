@@ -547,9 +547,12 @@ class RegistryClient:
         what = f"push blob {repo}@{digest}"
         progress.start(key, f"{digest.short}", size)
         meter = _Meter(progress, key)
+        # A mount from another repository is asked for at once: the registry answers 201 when it holds
+        # the blob (now in this repository too, whether it was there or not), else opens an upload.
+        mount_first = mount_from is not None and mount_from != repo
         for session in range(UPLOAD_SESSIONS):
             # Ask with the push scope: one token then serves the whole push.
-            if self._blob_exists(repo, digest, (_push(repo),)):
+            if not (session == 0 and mount_first) and self._blob_exists(repo, digest, (_push(repo),)):
                 progress.finish(key, "already exists" if session == 0 else "pushed")
                 return
             meter.restart()

@@ -445,22 +445,32 @@ def write_registry(
             pusher.consult(children)
             for img in children:
                 per_image.append((img, pusher.image_blobs(img, client.host)))
-        finally:
+        except BaseException:
             try:
                 pusher.wait()
             finally:
                 pusher.save()
-    for img, futures in per_image:
-        pushed[img.digest] = _with_layers(img, [f.result() if f is not None else None for f in futures])
-    if isinstance(obj, ImageIndex):
-        for img in children:
-            raw, digest = pushed[img.digest]
-            client.put_manifest(repo, str(digest), raw, img.media_type)
-        top_raw, expected = _with_children(obj, pushed)
-    else:
-        top_raw, expected = pushed[obj.digest]
-    target = ref.tag if ref.tag else str(expected)
-    digest = client.put_manifest(repo, target, top_raw, top_type)
+            raise
+        try:
+            pusher.wait()
+        except BaseException:
+            pusher.save()
+            raise
+        # Every blob is there: what the registry said goes to the cache on a worker while the
+        # manifests go up (both mostly wait: on the disk, on the registry); leaving the pool waits for it.
+        saved = pool.submit(pusher.save)
+        for img, futures in per_image:
+            pushed[img.digest] = _with_layers(img, [f.result() if f is not None else None for f in futures])
+        if isinstance(obj, ImageIndex):
+            for img in children:
+                raw, digest = pushed[img.digest]
+                client.put_manifest(repo, str(digest), raw, img.media_type)
+            top_raw, expected = _with_children(obj, pushed)
+        else:
+            top_raw, expected = pushed[obj.digest]
+        target = ref.tag if ref.tag else str(expected)
+        digest = client.put_manifest(repo, target, top_raw, top_type)
+        saved.result()
     if digest != expected:
         raise ManifestError(f"{ref}: pushed manifest is {digest}, expected {expected}")
     progress.note(f"pushed {ref.repository}@{digest}")
