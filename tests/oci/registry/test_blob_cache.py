@@ -194,6 +194,75 @@ def test_push_to_another_repository_of_the_same_registry_mounts(
     assert repos == {f"{repo}/a", f"{repo}/b"}
 
 
+def test_a_changed_layer_in_the_archive_is_read_and_pushed_again(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    """The same archive path rewritten with one layer changed (a rebuilt image): that layer is read,
+    compressed and uploaded; the unchanged ones are not."""
+    tars = _layer_tars(11)
+    archive = tmp_path / "app.tar"
+
+    def write(layer_tars: list[bytes]) -> None:
+        layers = [mutate.layer_from_tar(t, "none") for t in layer_tars]
+        img = mutate.canonicalize(mutate.with_config(mutate.append_layers(empty_image(), layers),
+                                                     cmd=["/bin/true"]), 0)
+        layout = tmp_path / f"layout-{len(list(tmp_path.iterdir()))}"
+        write_image(img, f"oci-dir://{layout}:src")
+        archive.unlink(missing_ok=True)
+        subprocess.run([require_binary("skopeo"), "copy", "-q", f"oci:{layout}:src",
+                        f"docker-archive:{archive}:example.com/app:1"], check=True, timeout=120)
+
+    write(tars)
+    _push(archive, registry.host, f"{repo}:1")
+    changed = [tars[0], tar_bytes({"data/changed.txt": b"the second build changed this layer\n" * 500}), tars[2]]
+    write(changed)
+    with FaultProxy(registry.port) as proxy:
+        progress = RecordingProgress()
+        _push(archive, proxy.host, f"{repo}:2", progress)
+        assert _compressed(progress) == [f"compressing layer {Digest.parse(_sha(changed[1])).short}"]
+        ups = _uploads(proxy.log)
+    assert len(ups) == 2  # the changed layer (gzipped) and the new config (its diff_ids changed)
+    _check_valid(registry, f"{repo}:2", changed, tmp_path)
+    _check_valid(registry, f"{repo}:1", tars, tmp_path)  # the first push is untouched
+
+
+def test_a_warm_push_to_another_repository_asks_only_for_mounts_and_sizes(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 12)
+    with FaultProxy(registry.port) as proxy:  # one registry host for both pushes (the cache is per host)
+        _push(archive, proxy.host, f"{repo}/a:1")
+        proxy.log.clear()
+        _push(archive, proxy.host, f"{repo}/b:1")
+        log = list(proxy.log)
+    mount = urlencode({"from": f"{repo}/a"})
+    posts = [p for m, p, w in log if m == "POST" and mount in p and w == "forwarded 201"]
+    heads = [p for m, p, _w in log if m == "HEAD"]
+    assert len(posts) == 4  # the config and three layers, each mounted at once (no HEAD before the mount)
+    assert len(heads) == 3  # each layer's size in the destination, after its mount (the cache's is a hint)
+    assert [(m, p) for m, p, _w in log if m not in ("POST", "HEAD")] == [("PUT", f"/v2/{repo}/b/manifests/1")]
+    assert len(log) == 8
+    _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
+
+
+def test_a_warm_cli_push_imports_neither_sqlite_nor_the_terminal_progress(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    from tests.support.imports import MODULES_WRAPPER
+
+    archive, _tars = _skopeo_docker_archive(tmp_path, 13)
+    _push(archive, registry.host, f"{repo}:1")
+    out = tmp_path / "modules.json"
+    proc = subprocess.run([sys.executable, "-c", MODULES_WRAPPER, str(out), "copy", "-q", f"archive://{archive}",
+                           f"registry://{registry.host}/{repo}:2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(out.read_text())["modules"])
+    assert "giropops.oci.registry.blobinfo" in modules  # the wrapper really pushed, through the cache
+    unwanted = {"sqlite3", "_sqlite3", "datetime", "giropops.cli.progress", "argparse", "tempfile",
+                "concurrent.futures", "giropops.oci.copygzip", "gzip"}
+    assert sorted(unwanted & modules) == []
+
+
 def _delete_blob(registry: Registry, repo: str, digest: str) -> None:
     req = urllib.request.Request(f"http://{registry.host}/v2/{repo}/blobs/{digest}", method="DELETE")
     with urllib.request.urlopen(req, timeout=30) as resp:
