@@ -31,17 +31,34 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Protocol, TypeVar, cast
 
 from giropops.errors import BlobError
 from giropops.progress import Progress
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
 if TYPE_CHECKING:
     import tarfile
+    from typing import Any, BinaryIO, Generic, Protocol, TypeVar, cast
 
     from giropops.oci.model import Digest
 
     Member = tuple[tarfile.TarInfo, "bytes | Source"]
+    T = TypeVar("T")
+
+    class _Generic(Generic[T]):
+        """``Job``'s base for the type checker: generic in its result."""
+else:
+    # At run time, without typing: no generic machinery (``Job[X]`` only appears in annotations, which are
+    # not evaluated), a plain base for the protocol, and ``cast`` returning its value.
+    class _Generic:
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+    T = Protocol = object
+
+    def cast(_type: object, value: object) -> object:
+        return value
 
 #: Blobs transferred at once by default (``giropops copy --jobs``).
 DEFAULT_JOBS = 4
@@ -99,10 +116,8 @@ class Cancel:
 
 Task = Callable[[Cancel], None]
 
-T = TypeVar("T")
 
-
-class Job(Generic[T]):
+class Job(_Generic[T]):
     """One call submitted to a ``Pool``: its result or exception once done; ``cancel`` before it starts."""
 
     def __init__(self, fn: Callable[..., T], args: tuple[Any, ...]) -> None:
@@ -163,7 +178,7 @@ class Job(Generic[T]):
         exc = self.exception()
         if exc is not None:
             raise exc
-        return cast(T, self._result)
+        return cast("T", self._result)
 
 
 class Pool:

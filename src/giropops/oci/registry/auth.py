@@ -26,7 +26,6 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from giropops import jsonio
@@ -34,6 +33,11 @@ from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_er
 from giropops.oci.registry.http import HTTP_ERRORS
 from giropops.oci.registry.transport import Transport
 from giropops.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
 ENV_PASSWORD = "GIROPOPS_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a secret

@@ -13,7 +13,6 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, cast
 from urllib.parse import urljoin
 
 from giropops import jsonio
@@ -38,6 +37,14 @@ from giropops.oci.registry.http import HTTP_ERRORS, Response
 from giropops.oci.registry.transport import RetryPolicy, Transport, Upload
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, cast
+else:
+    def cast(_type: object, value: object) -> object:  # typing.cast, without importing typing
+        return value
 
 ACCEPT_MANIFESTS = ", ".join(
     [mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST]
@@ -527,8 +534,8 @@ class RegistryClient:
             raise self._fail(again, what)
 
         t = self.transport
-        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep,
-                                                too_slow=lambda: t.slow_error(what)))
+        stream = cast("BinaryIO", _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy,
+                                                  t.sleep, too_slow=lambda: t.slow_error(what)))
         return verified(stream, digest, size, f"{self.host}/{repo}: blob")
 
     def push_blob(

@@ -20,7 +20,11 @@ import _socket  # socket's C module: the constant below without socket.py's enum
 import collections
 import threading
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 POLL_SECONDS = 0.05
 

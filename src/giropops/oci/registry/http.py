@@ -43,10 +43,14 @@ import os
 import select
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 from giropops.oci.registry import deadline
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_IDLE = 16
 MAX_REDIRECTS = 30

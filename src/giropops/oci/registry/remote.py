@@ -23,7 +23,6 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any, BinaryIO
 
 from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
@@ -42,6 +41,11 @@ from giropops.oci.reference import Reference
 from giropops.oci.registry.blobinfo import BlobInfoCache, BlobLocation
 from giropops.oci.registry.client import RegistryClient, RegistryOptions
 from giropops.progress import NO_PROGRESS, Progress
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 #: Blobs uploaded at once by default (``write_registry(jobs=...)``, ``giropops copy --jobs``); a couple of
 #: streams saturate a link, more only add memory and sockets.
