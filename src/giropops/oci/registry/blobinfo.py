@@ -139,8 +139,9 @@ class BlobInfoCache:
         rows = []
         parsed: dict[str, Digest | None] = {}  # a layer's rows mostly name one blob in many repositories
         repos: dict[str, bool] = {}
+        name = str(diff_id)
         for raw in doc["rows"][:MAX_ROWS]:
-            row = _row(diff_id, raw, parsed, repos)
+            row = _row(diff_id, name, raw, parsed, repos)
             if row is not None:
                 rows.append(row)
         return rows
@@ -332,16 +333,20 @@ def _merge(
     return rows if merged == rows else merged
 
 
-def _row(diff_id: Digest, raw: object, parsed: dict[str, Digest | None], repos: dict[str, bool]) -> _Row | None:
+def _row(
+    diff_id: Digest, name: str, raw: object, parsed: dict[str, Digest | None], repos: dict[str, bool]
+) -> _Row | None:
     """A stored row as a location; None for a row that does not hold together (it is skipped, not trusted).
 
-    ``parsed`` and ``repos`` remember the digests and repository names already judged in this file."""
+    ``name`` is ``str(diff_id)``; ``parsed`` and ``repos`` remember the digests and repository names
+    already judged in this file."""
     if not isinstance(raw, list) or len(raw) != 7:
         return None
     stored_diff_id, digest, media_type, size, registry, repository, seen = raw
-    if not all(isinstance(x, str) for x in (stored_diff_id, digest, media_type, registry, repository)):
+    if stored_diff_id != name:  # a row filed under another layer's name (or not a string)
         return None
-    if stored_diff_id != str(diff_id):  # a row filed under another layer's name
+    if not (isinstance(digest, str) and isinstance(media_type, str) and isinstance(registry, str)
+            and isinstance(repository, str)):
         return None
     for n in (size, seen):
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
