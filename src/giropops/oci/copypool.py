@@ -25,6 +25,7 @@ or shorter than declared is a ``BlobError``.
 
 from __future__ import annotations
 
+import _thread
 import collections
 import io
 import os
@@ -182,14 +183,21 @@ class Job(_Generic[T]):
 
 
 class Pool:
-    """At most ``workers`` threads running submitted calls in order; leaving the ``with`` waits for them."""
+    """At most ``workers`` threads running submitted calls in order; leaving the ``with`` waits for them.
+
+    Workers are started with ``_thread``: ``threading.Thread.start`` waits until the new thread runs, and
+    the new thread runs its first call up to a blocking system call before it lets go of the GIL (or
+    until the 5 ms switch interval): the caller submitting a handful of registry requests waited for
+    each in turn.  Now it submits them all, then waits for results while they run.
+    """
 
     def __init__(self, workers: int, name: str = "giropops-pool") -> None:
         self._max = max(1, workers)
-        self._name = name
+        self.name = name
         self._queue: collections.deque[Job[Any]] = collections.deque()
         self._cv = threading.Condition()
-        self._threads: list[threading.Thread] = []
+        self._started = 0  # workers started
+        self._running = 0  # workers not returned yet
         self._idle = 0
         self._closing = False
 
@@ -199,25 +207,36 @@ class Pool:
             if self._closing:
                 raise RuntimeError("the pool is shut down")
             self._queue.append(job)
-            if self._idle == 0 and len(self._threads) < self._max:
-                t = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}", daemon=True)
-                self._threads.append(t)
-                t.start()
+            if self._idle == 0 and self._started < self._max:
+                self._started += 1
+                self._running += 1
+                try:
+                    _thread.start_new_thread(self._work, ())
+                except BaseException:
+                    self._started -= 1
+                    self._running -= 1
+                    self._queue.pop()
+                    raise
             else:
                 self._cv.notify()
         return job
 
     def _work(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._cv:
+                    while not self._queue and not self._closing:
+                        self._idle += 1
+                        self._cv.wait()
+                        self._idle -= 1
+                    if not self._queue:
+                        return
+                    job = self._queue.popleft()
+                job._run()
+        finally:
             with self._cv:
-                while not self._queue and not self._closing:
-                    self._idle += 1
-                    self._cv.wait()
-                    self._idle -= 1
-                if not self._queue:
-                    return
-                job = self._queue.popleft()
-            job._run()
+                self._running -= 1
+                self._cv.notify_all()
 
     def shutdown(self, cancel_pending: bool = False) -> None:
         """Wait for the calls submitted (``cancel_pending``: only those already started) to end."""
@@ -231,8 +250,9 @@ class Pool:
             self._cv.notify_all()
         for job in pending:
             job.cancel()
-        for t in self._threads:
-            t.join()
+        with self._cv:
+            while self._running:
+                self._cv.wait()
 
     def __enter__(self) -> Pool:
         return self
