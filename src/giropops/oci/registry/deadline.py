@@ -17,6 +17,7 @@ or is closed.
 from __future__ import annotations
 
 import _socket  # socket's C module: the constant below without socket.py's enums (a start-up cost)
+import _thread
 import collections
 import threading
 import time
@@ -57,7 +58,7 @@ class _Watchdog:
     def __init__(self) -> None:
         self._watches: dict[int, Watch] = {}
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._started = False
         # Connections closed since the table was last tidied.  ``forget`` may run from a connection's
         # ``close`` called by a garbage-collection finalizer: on any thread, at any allocation, possibly while
         # that very thread holds ``_lock``.  So it never takes the lock (a deque's append is atomic); the
@@ -75,9 +76,11 @@ class _Watchdog:
         with self._lock:
             self._tidy()
             self._watches[id(conn)] = w
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="giropops-deadlines", daemon=True)
-                self._thread.start()
+            if not self._started:
+                # _thread, not threading.Thread: start() would wait until the new thread runs, which it does
+                # only when this one blocks or its GIL time slice (5 ms) ends; the first request would wait
+                _thread.start_new_thread(self._run, ())
+                self._started = True
         return w
 
     def get(self, conn: object) -> Watch | None:
