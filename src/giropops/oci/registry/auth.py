@@ -25,7 +25,6 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from giropops import jsonio
@@ -37,6 +36,7 @@ from giropops.record import record
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
@@ -97,6 +97,8 @@ def parse_challenges(header: str) -> list[Challenge]:
 
 
 def docker_config_dir(explicit: Path | None) -> Path:
+    from pathlib import Path  # credentials are looked up only when a registry asks for them
+
     if explicit is not None:
         return explicit
     env = os.environ.get("DOCKER_CONFIG")

@@ -12,7 +12,6 @@ import io
 import re
 import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from urllib.parse import urljoin
 
 from giropops import jsonio
@@ -41,6 +40,7 @@ from giropops.record import field, record
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any, BinaryIO, cast
 else:
     def cast(_type: object, value: object) -> object:  # typing.cast, without importing typing
