@@ -519,3 +519,28 @@ def test_cache_that_cannot_be_created_is_skipped(tmp_path: Path) -> None:
         assert cache.lookup(diff_ids=[_loc(1).diff_id]) == []
         cache.update(add=[_loc(1)])
         assert cache.disabled_reason is not None and str(blocker / "c") in cache.disabled_reason
+
+
+_PLANTED = """
+import os, sys
+from pathlib import Path
+from giropops.oci.registry.blobinfo import BlobInfoCache
+from tests.oci.registry.test_blob_cache import _loc
+cache_dir = Path(sys.argv[1])
+with BlobInfoCache(cache_dir) as cache:
+    cache.update(add=[_loc(1), _loc(2)])
+    fifo, link = (cache_dir / f"sha256-{_loc(i).diff_id.hex}" for i in (1, 2))
+    fifo.unlink()
+    os.mkfifo(fifo)  # nobody ever writes to it: reading it would wait for ever
+    (cache_dir / "secret").write_text("not a cache file")
+    link.unlink()
+    link.symlink_to(cache_dir / "secret")
+    print(cache.lookup(diff_ids=[_loc(1).diff_id, _loc(2).diff_id]))
+"""
+
+
+def test_a_fifo_or_a_link_in_place_of_a_layer_file_is_a_miss_not_a_hang(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", _PLANTED, str(tmp_path / "c")], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[3])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -124,10 +125,20 @@ class BlobInfoCache:
     def _read(self, diff_id: Digest) -> list[_Row]:
         """The rows stored for ``diff_id``; [] for no file, or a file that is not ours."""
         try:
-            with open(self._file(diff_id), "rb") as f:
-                data = f.read(MAX_FILE_BYTES + 1)
-        except OSError:  # absent (the common miss), a directory, unreadable: nothing known
+            # not following a link, not waiting on a FIFO: only a regular file of the directory is read
+            fd = os.open(self._file(diff_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # absent (the common miss), a link, unreadable: nothing known
             return []
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return []
+            data = b""
+            while len(data) <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1 - len(data))):
+                data += chunk
+        except OSError:
+            return []
+        finally:
+            os.close(fd)
         if len(data) > MAX_FILE_BYTES:
             return []
         try:
@@ -287,7 +298,7 @@ class _FileLock:
     def __enter__(self) -> bool:
         import fcntl  # writers only
 
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
         end = time.monotonic() + self.timeout
         pause = 0.001
         while True:
