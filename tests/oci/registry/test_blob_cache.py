@@ -544,3 +544,17 @@ def test_a_fifo_or_a_link_in_place_of_a_layer_file_is_a_miss_not_a_hang(tmp_path
                           timeout=60, cwd=Path(__file__).resolve().parents[3])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_a_lookup_near_a_push_returns_only_the_rows_it_can_use(tmp_path: Path) -> None:
+    here = replace(_loc(0), registry="a.example", repository="r5")
+    same_registry = [replace(_loc(0), registry="a.example", repository=f"r{i}") for i in range(20) if i != 5]
+    elsewhere = [replace(_loc(0), registry="b.example", repository=f"s{i}") for i in range(10)]
+    with BlobInfoCache(tmp_path / "c", refresh_after=0) as cache:
+        for loc in [here, *same_registry, *elsewhere]:  # confirmed in this order: the last is the newest
+            cache.update(add=[loc])
+        near = cache.lookup(diff_ids=[_loc(0).diff_id], near=("a.example", "r5"))
+        everything = cache.lookup(diff_ids=[_loc(0).diff_id])
+    assert len(everything) == 30
+    assert set(near) == {here, *same_registry[-4:], *elsewhere[-4:]}
+    assert near[0] == elsewhere[-1]  # still most recently confirmed first

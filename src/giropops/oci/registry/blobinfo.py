@@ -55,6 +55,9 @@ DEFAULT_MAX_ENTRIES = 50_000
 MAX_ROWS = 64
 #: A layer file larger than this is not ours (``MAX_ROWS`` rows of the longest names fit well within it).
 MAX_FILE_BYTES = 256 * 1024
+#: Rows of other repositories of the push's registry, and of other registries, a lookup ``near`` a push
+#: returns per layer: a push tries at most that many (``remote.MAX_REUSE_TRIES``).
+NEAR_ROWS = 4
 BUSY_TIMEOUT = 10.0
 #: Seconds: a row confirmed less recently than this is written again when a push confirms it once
 #: more; a fresher one is left as it is.  Eviction is least-recently-confirmed, an hour is nothing to
@@ -122,8 +125,10 @@ class BlobInfoCache:
         # algorithm and hex were validated by Digest: the name never leaves the directory
         return os.path.join(self.path, f"{diff_id.algorithm}-{diff_id.hex}")
 
-    def _read(self, diff_id: Digest) -> list[_Row]:
-        """The rows stored for ``diff_id``; [] for no file, or a file that is not ours."""
+    def _read(self, diff_id: Digest, near: tuple[str, str] | None = None) -> list[_Row]:
+        """The rows stored for ``diff_id``; [] for no file, or a file that is not ours.
+
+        ``near`` (registry, repository): only the rows a push there can use (``lookup``)."""
         try:
             # not following a link, not waiting on a FIFO: only a regular file of the directory is read
             fd = os.open(self._file(diff_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -151,7 +156,10 @@ class BlobInfoCache:
         parsed: dict[str, Digest | None] = {}  # a layer's rows mostly name one blob in many repositories
         repos: dict[str, bool] = {}
         name = str(diff_id)
-        for raw in doc["rows"][:MAX_ROWS]:
+        raws = doc["rows"][:MAX_ROWS]
+        if near is not None:
+            raws = _near(raws, near)
+        for raw in raws:
             row = _row(diff_id, name, raw, parsed, repos)
             if row is not None:
                 rows.append(row)
@@ -190,15 +198,21 @@ class BlobInfoCache:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def lookup(self, diff_ids: Iterable[Digest] = (), digests: Iterable[Digest] = ()) -> list[BlobLocation]:
+    def lookup(
+        self, diff_ids: Iterable[Digest] = (), digests: Iterable[Digest] = (), *, near: tuple[str, str] | None = None
+    ) -> list[BlobLocation]:
         """Every row about these diff_ids (or a blob stored as it is: its digest is its diff_id), most
-        recently confirmed first.  Compressed ``digests`` are found through the diff_id of their layer."""
+        recently confirmed first.  Compressed ``digests`` are found through the diff_id of their layer.
+
+        ``near`` (registry, repository) of a push: per layer, only the rows it can use, i.e. those of that
+        repository, and the ``NEAR_ROWS`` most recent of other repositories of that registry (mounts) and
+        of other registries (a HEAD each): a layer pushed to many places does not cost a row each."""
         keys = {d for d in diff_ids} | {d for d in digests}
         if not keys or self.disabled_reason is not None:
             return []
         rows: list[_Row] = []
         for key in sorted(keys, key=str):
-            found = self._read(key)
+            found = self._read(key, near)
             with self._lock:
                 self._read_rows[key] = found
             rows.extend(found)
@@ -342,6 +356,30 @@ def _merge(
     merged = sorted(kept.values(), key=lambda r: r[1], reverse=True)[:MAX_ROWS]
     # the same rows in the same order: nothing to write
     return rows if merged == rows else merged
+
+
+def _near(raws: list[object], near: tuple[str, str]) -> list[object]:
+    """Of a file's raw rows, those a push to ``near`` can use (see ``lookup``), most recent first."""
+    registry, repository = near
+
+    def seen(raw: object) -> int:
+        when = raw[6] if isinstance(raw, list) and len(raw) == 7 else None
+        return when if isinstance(when, int) and not isinstance(when, bool) else -1
+
+    here: list[object] = []
+    mounts: list[object] = []
+    others: list[object] = []
+    for raw in sorted(raws, key=seen, reverse=True):
+        if not isinstance(raw, list) or len(raw) != 7:
+            continue
+        if raw[4] == registry:
+            if raw[5] == repository:
+                here.append(raw)
+            elif len(mounts) < NEAR_ROWS:
+                mounts.append(raw)
+        elif len(others) < NEAR_ROWS:
+            others.append(raw)
+    return here + mounts + others
 
 
 def _row(

@@ -202,7 +202,7 @@ class _Pusher:
                 if desc.media_type in TAR_LAYER_TYPES:
                     diff_ids.add(diff_id)
                     digests.add(desc.digest)
-        for loc in self.cache.lookup(diff_ids, digests):
+        for loc in self.cache.lookup(diff_ids, digests, near=(self.client.host, self.repo)):
             self._known.setdefault(loc.diff_id, []).append(loc)
             if loc.digest != loc.diff_id:
                 self._known.setdefault(loc.digest, []).append(loc)
