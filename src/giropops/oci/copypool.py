@@ -188,7 +188,8 @@ class Pool:
     Workers are started with ``_thread``: ``threading.Thread.start`` waits until the new thread runs, and
     the new thread runs its first call up to a blocking system call before it lets go of the GIL (or
     until the 5 ms switch interval): the caller submitting a handful of registry requests waited for
-    each in turn.  Now it submits them all, then waits for results while they run.
+    each in turn.  Now it submits them all, then waits for results while they run.  Leaving waits for
+    the calls, not for the idle workers to wake up and return: they end on their own.
     """
 
     def __init__(self, workers: int, name: str = "giropops-pool") -> None:
@@ -197,7 +198,7 @@ class Pool:
         self._queue: collections.deque[Job[Any]] = collections.deque()
         self._cv = threading.Condition()
         self._started = 0  # workers started
-        self._running = 0  # workers not returned yet
+        self._active = 0  # calls running now
         self._idle = 0
         self._closing = False
 
@@ -209,12 +210,10 @@ class Pool:
             self._queue.append(job)
             if self._idle == 0 and self._started < self._max:
                 self._started += 1
-                self._running += 1
                 try:
                     _thread.start_new_thread(self._work, ())
                 except BaseException:
                     self._started -= 1
-                    self._running -= 1
                     self._queue.pop()
                     raise
             else:
@@ -222,21 +221,23 @@ class Pool:
         return job
 
     def _work(self) -> None:
-        try:
-            while True:
-                with self._cv:
-                    while not self._queue and not self._closing:
-                        self._idle += 1
-                        self._cv.wait()
-                        self._idle -= 1
-                    if not self._queue:
-                        return
-                    job = self._queue.popleft()
-                job._run()
-        finally:
+        while True:
             with self._cv:
-                self._running -= 1
-                self._cv.notify_all()
+                while not self._queue and not self._closing:
+                    self._idle += 1
+                    self._cv.wait()
+                    self._idle -= 1
+                if not self._queue:
+                    return
+                job = self._queue.popleft()
+                self._active += 1
+            try:
+                job._run()
+            finally:
+                with self._cv:
+                    self._active -= 1
+                    if self._closing:
+                        self._cv.notify_all()
 
     def shutdown(self, cancel_pending: bool = False) -> None:
         """Wait for the calls submitted (``cancel_pending``: only those already started) to end."""
@@ -251,7 +252,7 @@ class Pool:
         for job in pending:
             job.cancel()
         with self._cv:
-            while self._running:
+            while self._queue or self._active:
                 self._cv.wait()
 
     def __enter__(self) -> Pool:
