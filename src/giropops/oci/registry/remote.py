@@ -182,6 +182,7 @@ class _Pusher:
         self.compress = compress
         self.futures: list[Job[Any]] = []
         self._seen: set[Digest] = set()
+        self._plain: list[tuple[Digest, int, Callable[[], BinaryIO], str | None, str]] = []
         self._layers: dict[tuple[Digest, str], Job[Descriptor]] = {}
         self._lock = threading.Lock()
         self._known: dict[Digest, list[BlobLocation]] = {}
@@ -223,11 +224,33 @@ class _Pusher:
     def blob(
         self, digest: Digest, size: int, opener: Callable[[], BinaryIO], mount_from: str | None, media_type: str
     ) -> None:
+        """Schedule a blob that is not a layer (a config) for ``plain_blobs``."""
         with self._lock:
             if digest in self._seen:
                 return
             self._seen.add(digest)
-        self.futures.append(self.pool.submit(self._push_plain, digest, size, opener, mount_from, media_type))
+        self._plain.append((digest, size, opener, mount_from, media_type))
+
+    def plain_blobs(self) -> None:
+        """The configs, once the layers are on their way: each one the registry has, or mounts, is settled
+        here with that one request, beside the layers' (a config is no layer transfer: ``jobs`` bounds
+        those); one it must be sent goes to the pool like a layer.  A warm push then waits for one
+        request per layer, not for a config queued behind the layers."""
+        for digest, size, opener, mount_from, media_type in self._plain:
+            mount_from = mount_from or self._mount_source_for(digest)
+            mount = mount_from is not None and mount_from != self.repo
+            key = str(digest)
+            if mount and self.client.mount_blob(self.repo, digest, mount_from or ""):
+                how = f"mounted from {mount_from}"
+            elif not mount and self.client.blob_size(self.repo, digest) in (size, -1):
+                how = "already exists"
+            else:  # not there: sent from the pool (it asks once more first, then uploads)
+                self.futures.append(self.pool.submit(self._push_plain, digest, size, opener, None, media_type))
+                continue
+            self.progress.start(key, digest.short, size)
+            self.progress.finish(key, how)
+            self._learn(self.here(digest, digest, media_type, size))
+        self._plain.clear()
 
     def _mount_source_for(self, digest: Digest) -> str | None:
         """Another repository of this registry that the cache saw ``digest`` in."""
@@ -239,8 +262,7 @@ class _Pusher:
     def _push_plain(
         self, digest: Digest, size: int, opener: Callable[[], BinaryIO], mount_from: str | None, media_type: str
     ) -> None:
-        """A blob that is not a layer (the config): pushed as is, mounted when the cache knows where from."""
-        mount_from = mount_from or self._mount_source_for(digest)
+        """A blob that is not a layer (the config), pushed as is (``plain_blobs`` tried a mount already)."""
         self.client.push_blob(self.repo, digest, size, opener, mount_from, self.progress)
         self._learn(self.here(digest, digest, media_type, size))
 
@@ -449,6 +471,7 @@ def write_registry(
             pusher.consult(children)
             for img in children:
                 per_image.append((img, pusher.image_blobs(img, client.host)))
+            pusher.plain_blobs()
         except BaseException:
             try:
                 pusher.wait()
