@@ -18,7 +18,6 @@ Secrets never appear in an error message.
 
 from __future__ import annotations
 
-import binascii
 import os
 import re
 import threading
@@ -183,9 +182,10 @@ def _from_auths_entry(entry: Any, where: str) -> Credentials | None:
         return Credentials(identity_token=ident, source=where)
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
-        try:
-            import base64  # a Docker config "auth" entry only
+        import base64  # a Docker config "auth" entry only
+        import binascii
 
+        try:
             decoded = base64.b64decode(auth, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: 'auth' is not base64 of user:password") from exc
@@ -402,7 +402,10 @@ def _covers(granted: _Scopes, want: dict[str, set[str]]) -> bool:
 
 
 def _b64(text: str) -> str:
-    """Base64 of the UTF-8 text (``binascii``: the ``base64`` module is not worth its import here)."""
+    """Base64 of the UTF-8 text (``binascii``: the ``base64`` module is not worth its import here; imported
+    here, when credentials are sent, not by every anonymous push)."""
+    import binascii
+
     return binascii.b2a_base64(text.encode(), newline=False).decode()
 
 

@@ -38,7 +38,6 @@ cannot be sent as asked (bad URL, proxy setting or header).
 from __future__ import annotations
 
 import _socket  # the C module: socket.py wraps it in enums (a start-up cost); https imports ssl and socket
-import binascii
 import os
 import select
 import threading
@@ -763,6 +762,8 @@ def _proxy_for(scheme: str, host: str, port: int) -> tuple[str, int, str | None]
     auth = None
     if p.username is not None:
         pair = f"{unquote(p.username)}:{unquote(p.password or '')}"
+        import binascii  # a proxy with credentials only
+
         auth = "Basic " + binascii.b2a_base64(pair.encode(), newline=False).decode()
     return p.hostname, proxy_port, auth
 
