@@ -18,9 +18,9 @@ Secrets never appear in an error message.
 
 from __future__ import annotations
 
+import _thread
 import os
 import re
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -253,8 +253,8 @@ class Authenticator:
         self.host = host
         self._load = creds_loader
         self._creds: Credentials | None = None
-        self._lock = threading.Lock()
-        self._fetch_lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
+        self._fetch_lock = _thread.allocate_lock()
         self._basic: str | None = None
         self._tokens: dict[_Scopes, tuple[str, float]] = {}  # scopes asked for -> (header, expiry)
 

@@ -31,10 +31,10 @@ on without the cache.
 
 from __future__ import annotations
 
+import _thread
 import json
 import os
 import stat
-import threading
 import time
 from collections.abc import Iterable
 
@@ -98,7 +98,7 @@ class BlobInfoCache:
         self.max_entries = max_entries
         self.busy_timeout = busy_timeout
         self.disabled_reason: str | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         #: the rows each layer file held when ``lookup`` read it: ``update`` writes nothing when they
         #: hold what it is told already (a warm push reads each file once and writes none)
         self._read_rows: dict[Digest, list[_Row]] = {}

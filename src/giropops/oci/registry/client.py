@@ -8,9 +8,9 @@ message names the host, the repository and what was being done.
 
 from __future__ import annotations
 
+import _thread
 import io
 import re
-import threading
 from collections.abc import Callable, Mapping
 from urllib.parse import urljoin
 
@@ -216,7 +216,7 @@ class RegistryClient:
         self.options = options
         self._loopback = _is_loopback(host)
         self._transport: Transport | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._auth = Authenticator(
             host, lambda: resolve_credentials(host, options.username, options.password, options.docker_config)
         )

@@ -19,7 +19,6 @@ from __future__ import annotations
 import _socket  # socket's C module: the constant below without socket.py's enums (a start-up cost)
 import _thread
 import collections
-import threading
 import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
@@ -33,7 +32,7 @@ DEADLINE = "deadline"
 TOO_SLOW = "too slow"
 CANCELLED = "cancelled"
 
-_local = threading.local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
+_local = _thread._local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
 
 
 class Watch:
@@ -51,13 +50,13 @@ class Watch:
         self.mark_time = time.monotonic()
         self.mark_bytes = 0
         self.fired: str | None = None
-        self.thread = threading.get_ident()  # the thread sending on the connection
+        self.thread = _thread.get_ident()  # the thread sending on the connection
 
 
 class _Watchdog:
     def __init__(self) -> None:
         self._watches: dict[int, Watch] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._started = False
         # Connections closed since the table was last tidied.  ``forget`` may run from a connection's
         # ``close`` called by a garbage-collection finalizer: on any thread, at any allocation, possibly while
@@ -149,7 +148,7 @@ def release_thread(thread: int) -> None:
 
 def aborted() -> bool:
     """Whether this thread's transfers were cancelled (``abort_threads``)."""
-    return threading.get_ident() in _aborted
+    return _thread.get_ident() in _aborted
 
 
 def set_deadline(deadline: float | None) -> None:

@@ -38,9 +38,9 @@ cannot be sent as asked (bad URL, proxy setting or header).
 from __future__ import annotations
 
 import _socket  # the C module: socket.py wraps it in enums (a start-up cost); https imports ssl and socket
+import _thread
 import os
 import select
-import threading
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
@@ -530,7 +530,7 @@ class Session:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._idle: dict[tuple[str, ...], list[_Connection]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._ssl: Any = None
         self._closed = False
 

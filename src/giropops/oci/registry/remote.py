@@ -18,9 +18,9 @@ read and a compression.  The manifests pushed then name the compressed blobs.
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
-import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property
 
@@ -184,7 +184,7 @@ class _Pusher:
         self._seen: set[Digest] = set()
         self._plain: list[tuple[Digest, int, Callable[[], BinaryIO], str | None, str]] = []
         self._layers: dict[tuple[Digest, str], Job[Descriptor]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._known: dict[Digest, list[BlobLocation]] = {}
         self.learned: list[BlobLocation] = []
         self.contradicted: list[BlobLocation] = []
