@@ -10,12 +10,13 @@ and both again through a loopback proxy that answers every blob GET 100 ms late 
 across a network, where layers in flight at once matter).
 
 Pushes run in series into a fresh registry per tool and round: cold (nothing
-there), warm into the same repository (another tag: every blob is there
-already), warm into another repository of the same registry (every blob can be
-mounted).  Two sources: the archive giropops writes (gzip layers, pushed as
-they are) and a docker-archive written by skopeo (layers stored uncompressed,
-as ``docker save`` writes them: both tools gzip them on push, and remember in
-their blob-info caches what each layer became).  giropops' cache lives in a
+there), then ``--warm-repeats`` times each: warm into the same repository (another
+tag: every blob is there already), warm into another repository of the same
+registry (a new one each time: every blob can be mounted).  Two sources: the
+archive giropops writes (gzip layers, pushed as they are) and a docker-archive
+written by skopeo (layers stored uncompressed, as ``docker save`` writes them:
+both tools gzip them on push, and remember in their blob-info caches what each
+layer became).  giropops' cache lives in a
 temporary ``GIROPOPS_CACHE_DIR``; skopeo keeps its default one, warm for both
 after the first push.
 
@@ -95,6 +96,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size-mb", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--warm-repeats", type=int, default=3, help="warm pushes of each kind per round (default 3)")
     args = ap.parse_args()
     skopeo = require_binary("skopeo")
     giropops = [sys.executable, "-m", "giropops"]
@@ -163,9 +165,13 @@ def main() -> int:
                         target = Registry(push_dir)
                         target.start()
                         try:
-                            dests = [f"{target.host}/bench/{tool}:1", f"{target.host}/bench/{tool}:2",
-                                     f"{target.host}/bench/{tool}-other:1"]
-                            for w, dest in zip(warmth, dests, strict=True):
+                            # a warm push is a few tens of ms: several per round (another tag, another
+                            # repository each time) so that one unlucky scheduling does not decide the row
+                            dests = [("cold", f"{target.host}/bench/{tool}:1")]
+                            for k in range(args.warm_repeats):
+                                dests += [("warm, same repo", f"{target.host}/bench/{tool}:{k + 2}"),
+                                          ("warm, other repo", f"{target.host}/bench/{tool}-other{k}:1")]
+                            for w, dest in dests:
                                 if tool == "giropops":
                                     cmd = [*giropops, "copy", "-q", f"archive://{archive}", f"registry://{dest}"]
                                 else:
@@ -187,7 +193,8 @@ def main() -> int:
     print("(best of each over the rounds; ratio = giropops / skopeo, below 1.0 means faster; cpu = user + sys.")
     print(" giropops writes/reads one tarball that is both a docker and an OCI archive; skopeo's docker-archive")
     print(" stores layers uncompressed, its oci-archive keeps the compressed blobs as we do.")
-    print(" warm: the same archive pushed again into the same registry, another tag or another repository;")
+    print(f" warm: the same archive pushed again into the same registry, another tag or another repository,"
+          f" {args.warm_repeats} of each per round;")
     print(" pulls fetch --jobs 4 layers at once by default, skopeo up to 6)")
     return 0
 

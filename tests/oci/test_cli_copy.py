@@ -167,3 +167,30 @@ def test_missing_source_and_unknown_scheme(tmp_path):
     proc = giropops("copy", "ftp://x", f"oci-dir://{tmp_path}/o")
     assert proc.returncode == 1 and "unknown scheme 'ftp://'" in proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+# -- ending without the interpreter's teardown (cli.copy.exit_now) ---------------------------------------------
+
+_EXIT_CHILD = """
+import atexit, sys, threading
+from giropops.cli.copy import exit_now
+case = sys.argv[1]
+sys.stdout.write("buffered, no newline")  # still in the buffer when exit_now is called
+if case == "atexit":
+    atexit.register(lambda: sys.stdout.write(" / atexit ran"))
+if case == "thread":
+    done = threading.Event()
+    def late():
+        done.wait(0.3)
+        sys.stdout.write(" / thread finished")
+    threading.Thread(target=late).start()
+exit_now(7)
+"""
+
+
+@pytest.mark.parametrize(("case", "tail"),
+                         [("plain", ""), ("atexit", " / atexit ran"), ("thread", " / thread finished")])
+def test_exit_now_flushes_and_leaves_pending_work_to_the_normal_exit(case: str, tail: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", _EXIT_CHILD, case], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stdout == "buffered, no newline" + tail

@@ -80,3 +80,20 @@ def test_decompressed_detects_gzip_and_truncation():
     assert decompressed(io.BytesIO(payload)).read() == payload
     with pytest.raises(BlobError, match="truncated gzip"):
         decompressed(io.BytesIO(gz[: len(gz) // 2])).read()
+
+
+def test_small_digests_before_hashlib_is_loaded_match_the_published_vectors() -> None:
+    """``Digest.of`` hashes a manifest with the interpreter's own sha256/sha512 while ``hashlib`` (OpenSSL) is
+    not loaded: the FIPS 180-2 test vectors for "abc", computed in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom giropops.oci.model import Digest\n"
+            "print(Digest.of(b'abc'), Digest.of(b'abc', 'sha512'), 'hashlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.split() == [
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+        "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+        "False",
+    ]

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 # ``python -c MODULES_WRAPPER OUT ARGS...``: runs the entry point with ARGS, then writes its exit code and the
 # names of the imported modules (JSON) to OUT, and exits with that code.
+# A command that ends without the interpreter's teardown (``giropops.cli.copy.exit_now``: ``os._exit``) is
+# stopped at that point instead, so that the wrapper still sees what it imported.
 MODULES_WRAPPER = """
-import json, sys
+import json, os, sys
+def _exit(code):
+    raise SystemExit(code)
+os._exit = _exit
 out = sys.argv.pop(1)
 sys.argv[0] = "giropops"
 from giropops.cli.main import entry

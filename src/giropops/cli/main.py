@@ -387,7 +387,12 @@ def entry() -> NoReturn:
     if plain is not None:
         gc.freeze()
         gc.enable()
-        sys.exit(run(None, plain))
+        code = run(None, plain)
+        if arguments[0] in ("copy", "pull", "push"):
+            from giropops.cli.copy import exit_now  # no interpreter teardown after a copy (cli.copy)
+
+            exit_now(code)
+        sys.exit(code)
     parser = build_parser(arguments[0] if arguments else None)
     args = parser.parse_args(arguments)
     gc.freeze()

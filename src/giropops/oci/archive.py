@@ -22,7 +22,6 @@ destination directory and renamed into place at the end.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import posixpath
@@ -332,6 +331,8 @@ class Archive:
         return build_image(raw_config, layers, media_type=mt.OCI_MANIFEST, config_media_type=mt.OCI_CONFIG)
 
     def _hash_member(self, path: str) -> Digest:
+        import hashlib  # a compressed layer not named by its digest only
+
         h = hashlib.sha256()
         with self.store.open_member(path) as f:
             while chunk := f.read(_CHUNK):

@@ -15,7 +15,6 @@ import json
 import multiprocessing
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -32,7 +31,7 @@ from giropops.oci import mutate
 from giropops.oci.empty import empty_image
 from giropops.oci.memory import build_index
 from giropops.oci.model import Digest, Platform
-from giropops.oci.registry.blobinfo import FILE_NAME, BlobInfoCache, BlobLocation
+from giropops.oci.registry.blobinfo import DIR_NAME, BlobInfoCache, BlobLocation
 from giropops.oci.transport import open_any, open_image, write_image
 from giropops.progress import NO_PROGRESS, Progress
 from tests.support.faultproxy import FaultProxy
@@ -120,9 +119,21 @@ def _check_valid(registry: Registry, ref: str, tars: list[bytes], tmp: Path) -> 
     return manifest
 
 
+def _layer_files(cache_dir: Path) -> list[Path]:
+    return sorted(p for p in (cache_dir / DIR_NAME).iterdir() if not p.name.startswith("."))
+
+
 def _cache_rows(cache_dir: Path) -> list[tuple]:
-    with sqlite3.connect(cache_dir / FILE_NAME) as db:
-        return db.execute("SELECT diff_id, digest, media_type, size, registry, repository FROM blobs").fetchall()
+    """(diff_id, digest, media_type, size, registry, repository) of every row, read from the files."""
+    return [tuple(row[:6]) for p in _layer_files(cache_dir) for row in json.loads(p.read_bytes())["rows"]]
+
+
+def _edit_rows(cache_dir: Path, edit) -> None:  # type: ignore[no-untyped-def]
+    """Rewrite every stored row with ``edit(row)`` (the files as another writer would leave them)."""
+    for p in _layer_files(cache_dir):
+        doc = json.loads(p.read_bytes())
+        doc["rows"] = [edit(list(row)) for row in doc["rows"]]
+        p.write_text(json.dumps(doc))
 
 
 @pytest.fixture
@@ -183,6 +194,75 @@ def test_push_to_another_repository_of_the_same_registry_mounts(
     assert repos == {f"{repo}/a", f"{repo}/b"}
 
 
+def test_a_changed_layer_in_the_archive_is_read_and_pushed_again(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    """The same archive path rewritten with one layer changed (a rebuilt image): that layer is read,
+    compressed and uploaded; the unchanged ones are not."""
+    tars = _layer_tars(11)
+    archive = tmp_path / "app.tar"
+
+    def write(layer_tars: list[bytes]) -> None:
+        layers = [mutate.layer_from_tar(t, "none") for t in layer_tars]
+        img = mutate.canonicalize(mutate.with_config(mutate.append_layers(empty_image(), layers),
+                                                     cmd=["/bin/true"]), 0)
+        layout = tmp_path / f"layout-{len(list(tmp_path.iterdir()))}"
+        write_image(img, f"oci-dir://{layout}:src")
+        archive.unlink(missing_ok=True)
+        subprocess.run([require_binary("skopeo"), "copy", "-q", f"oci:{layout}:src",
+                        f"docker-archive:{archive}:example.com/app:1"], check=True, timeout=120)
+
+    write(tars)
+    _push(archive, registry.host, f"{repo}:1")
+    changed = [tars[0], tar_bytes({"data/changed.txt": b"the second build changed this layer\n" * 500}), tars[2]]
+    write(changed)
+    with FaultProxy(registry.port) as proxy:
+        progress = RecordingProgress()
+        _push(archive, proxy.host, f"{repo}:2", progress)
+        assert _compressed(progress) == [f"compressing layer {Digest.parse(_sha(changed[1])).short}"]
+        ups = _uploads(proxy.log)
+    assert len(ups) == 2  # the changed layer (gzipped) and the new config (its diff_ids changed)
+    _check_valid(registry, f"{repo}:2", changed, tmp_path)
+    _check_valid(registry, f"{repo}:1", tars, tmp_path)  # the first push is untouched
+
+
+def test_a_warm_push_to_another_repository_asks_only_for_mounts_and_sizes(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    archive, tars = _skopeo_docker_archive(tmp_path, 12)
+    with FaultProxy(registry.port) as proxy:  # one registry host for both pushes (the cache is per host)
+        _push(archive, proxy.host, f"{repo}/a:1")
+        proxy.log.clear()
+        _push(archive, proxy.host, f"{repo}/b:1")
+        log = list(proxy.log)
+    mount = urlencode({"from": f"{repo}/a"})
+    posts = [p for m, p, w in log if m == "POST" and mount in p and w == "forwarded 201"]
+    heads = [p for m, p, _w in log if m == "HEAD"]
+    assert len(posts) == 4  # the config and three layers, each mounted at once (no HEAD before the mount)
+    assert len(heads) == 3  # each layer's size in the destination, after its mount (the cache's is a hint)
+    assert [(m, p) for m, p, _w in log if m not in ("POST", "HEAD")] == [("PUT", f"/v2/{repo}/b/manifests/1")]
+    assert len(log) == 8
+    _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
+
+
+def test_a_warm_cli_push_imports_neither_sqlite_nor_openssl_nor_the_terminal_progress(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path
+) -> None:
+    from tests.support.imports import MODULES_WRAPPER
+
+    archive, _tars = _skopeo_docker_archive(tmp_path, 13)
+    _push(archive, registry.host, f"{repo}:1")
+    out = tmp_path / "modules.json"
+    proc = subprocess.run([sys.executable, "-c", MODULES_WRAPPER, str(out), "copy", "-q", f"archive://{archive}",
+                           f"registry://{registry.host}/{repo}:2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    modules = set(json.loads(out.read_text())["modules"])
+    assert "giropops.oci.registry.blobinfo" in modules  # the wrapper really pushed, through the cache
+    unwanted = {"sqlite3", "_sqlite3", "datetime", "giropops.cli.progress", "argparse", "tempfile",
+                "concurrent.futures", "giropops.oci.copygzip", "gzip", "hashlib", "_hashlib", "threading", "binascii"}
+    assert sorted(unwanted & modules) == []
+
+
 def _delete_blob(registry: Registry, repo: str, digest: str) -> None:
     req = urllib.request.Request(f"http://{registry.host}/v2/{repo}/blobs/{digest}", method="DELETE")
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -222,8 +302,7 @@ def test_wrong_size_in_the_cache_is_not_trusted(
     _push(archive, registry.host, f"{repo}/a:1")
     true_sizes = {d["digest"]: d["size"] for d in _check_valid(registry, f"{repo}/a:1", tars, tmp_path)["layers"]}
     for dest in (f"{repo}/a:2", f"{repo}/b:1"):  # the HEAD path, the mount path
-        with sqlite3.connect(cache_dir / FILE_NAME) as db:
-            db.execute("UPDATE blobs SET size = size + 7 WHERE media_type = ?", (mt.OCI_LAYER_GZIP,))
+        _edit_rows(cache_dir, lambda r: [*r[:3], r[3] + 7, *r[4:]] if r[2] == mt.OCI_LAYER_GZIP else r)
         progress = RecordingProgress()
         _push(archive, registry.host, dest, progress)
         assert len(_compressed(progress)) == 3  # the entries were not trusted: each layer read again
@@ -242,35 +321,35 @@ def test_cache_rows_naming_no_valid_repository_are_ignored(
 ) -> None:
     archive, tars = _skopeo_docker_archive(tmp_path, 10)
     _push(archive, registry.host, f"{repo}/a:1")
-    with sqlite3.connect(cache_dir / FILE_NAME) as db:
-        db.execute("UPDATE blobs SET repository = '../../v2/_catalog?x='")
+    _edit_rows(cache_dir, lambda r: [*r[:5], "../../v2/_catalog?x=", *r[6:]])
     progress = RecordingProgress()
     _push(archive, registry.host, f"{repo}/b:1", progress)
     assert len(_compressed(progress)) == 3
     _check_valid(registry, f"{repo}/b:1", tars, tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
-def test_corrupted_cache_file_is_rebuilt(
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign", "other-layer"])
+def test_damaged_cache_files_are_misses_then_rewritten(
     registry: Registry, repo: str, tmp_path: Path, cache_dir: Path, damage: str
 ) -> None:
     archive, tars = _skopeo_docker_archive(tmp_path, 6)
-    cache_dir.mkdir()
-    path = cache_dir / FILE_NAME
     _push(archive, registry.host, f"{repo}/{damage}:0")
-    if damage == "garbage":
-        path.write_bytes(b"this is not a database\n" * 100)
-    elif damage == "truncated":
-        data = path.read_bytes()
-        path.write_bytes(data[:100])
-    else:
-        path.unlink()
-        with sqlite3.connect(path) as db:
-            db.execute("CREATE TABLE blobs (something TEXT)")
-    for suffix in ("-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    _push(archive, registry.host, f"{repo}/{damage}:1")
-    assert len(_cache_rows(cache_dir)) == 4  # rebuilt, and holding what this push saw
+    files = _layer_files(cache_dir)
+    assert len(files) == 4  # three layers and the config
+    datas = [path.read_bytes() for path in files]
+    for i, (path, data) in enumerate(zip(files, datas, strict=True)):
+        if damage == "garbage":
+            path.write_bytes(b"this is not json\n" * 100)
+        elif damage == "truncated":
+            path.write_bytes(data[: len(data) // 2])
+        elif damage == "foreign":
+            path.write_text(json.dumps({"something": [1, 2, 3]}))
+        else:  # each file holds another layer's rows: rows filed under the wrong name are not trusted
+            path.write_bytes(datas[(i + 1) % len(datas)])
+    progress = RecordingProgress()
+    _push(archive, registry.host, f"{repo}/{damage}:1", progress)
+    assert len(_compressed(progress)) == 3  # nothing usable was known: every layer read and compressed again
+    assert len(_cache_rows(cache_dir)) == 4  # rewritten, holding what this push saw
     _corrupt_layers(archive)
     with FaultProxy(registry.port) as proxy:
         _push(archive, proxy.host, f"{repo}/{damage}:2")
@@ -317,7 +396,7 @@ def test_cli_push_gzips_and_preserve_digests_keeps_the_archive_digest(
                           f"docker://{registry.host}/{repo}:plain"], capture_output=True, check=True, timeout=60)
     assert _sha(raw.stdout) == str(as_is.digest)
     assert {d["mediaType"] for d in json.loads(raw.stdout)["layers"]} != {mt.OCI_LAYER_GZIP}
-    assert (cache_dir / FILE_NAME).is_file()
+    assert len(_layer_files(cache_dir)) == 4
 
 
 # -- the cache on its own --------------------------------------------------------------------------
@@ -331,7 +410,7 @@ def _loc(i: int, repo: str = "r") -> BlobLocation:
 
 
 def test_cache_is_bounded_and_evicts_the_oldest(tmp_path: Path) -> None:
-    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5, refresh_after=0) as cache:
+    with BlobInfoCache(tmp_path / "c", max_entries=5, refresh_after=0) as cache:
         for i in range(8):
             cache.update(add=[_loc(i)])
         assert len(cache) == 5
@@ -346,7 +425,7 @@ def test_cache_is_bounded_and_evicts_the_oldest(tmp_path: Path) -> None:
 def test_a_row_confirmed_within_the_refresh_time_is_not_written_again(tmp_path: Path) -> None:
     # the same sequence as above with the default refresh time: confirming _loc(3) again so soon
     # leaves its row as it was (no write), so it is still the oldest and the one evicted
-    with BlobInfoCache(tmp_path / "c.sqlite", max_entries=5) as cache:
+    with BlobInfoCache(tmp_path / "c", max_entries=5) as cache:
         for i in range(8):
             cache.update(add=[_loc(i)])
         cache.update(add=[_loc(3)])
@@ -369,7 +448,7 @@ def _writer(path: str, worker: int, n: int) -> None:
 
 
 def test_cache_is_safe_for_concurrent_processes(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite"
+    path = tmp_path / "c"
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(str(path), w, 60)) for w in range(4)]
     for p in procs:
@@ -377,34 +456,105 @@ def test_cache_is_safe_for_concurrent_processes(tmp_path: Path) -> None:
     for p in procs:
         p.join(120)
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM blobs").fetchone()[0] == 240
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with BlobInfoCache(path) as cache:
+        assert len(cache) == 240
+        found = cache.lookup(diff_ids=[_loc(w * 1000 + i).diff_id for w in range(4) for i in range(60)])
+        assert sorted((loc.repository, loc.size) for loc in found) == sorted(
+            (f"w{w}", 100 + w * 1000 + i) for w in range(4) for i in range(60))
+    assert [p.name for p in path.iterdir() if p.name.startswith(".tmp-")] == []
 
 
-def test_cache_damaged_in_the_middle_is_a_miss_then_rebuilt(tmp_path: Path) -> None:
-    path = tmp_path / "c.sqlite"
+def _same_layer_writer(path: str, worker: int, n: int) -> None:
+    with BlobInfoCache(Path(path)) as cache:
+        for i in range(n):
+            cache.update(add=[replace(_loc(0), repository=f"w{worker}-{i}")])
+        assert cache.disabled_reason is None, cache.disabled_reason
+
+
+def test_concurrent_processes_adding_rows_to_one_layer_keep_every_row(tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_same_layer_writer, args=(str(path), w, 12)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     with BlobInfoCache(path) as cache:
-        cache.update(add=[_loc(i) for i in range(2000)])
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    size = path.stat().st_size
-    with open(path, "r+b") as f:
-        f.seek(size // 3)
-        f.write(os.urandom(size // 3))
+        repos = {loc.repository for loc in cache.lookup(diff_ids=[_loc(0).diff_id])}
+    assert repos == {f"w{w}-{i}" for w in range(4) for i in range(12)}  # no update lost to another's
+
+
+def test_a_cache_file_damaged_in_the_middle_is_a_miss_then_rewritten(tmp_path: Path) -> None:
+    path = tmp_path / "c"
+    locs = [replace(_loc(0), repository=f"r{i}") for i in range(30)]
     with BlobInfoCache(path) as cache:
-        cache.lookup(diff_ids=[_loc(i).diff_id for i in range(2000)])  # whatever it finds, it does not raise
-        cache.update(add=[_loc(5000)])
-        cache.update(add=[_loc(5001)])
+        cache.update(add=locs)
+    (layer_file,) = [p for p in path.iterdir() if not p.name.startswith(".")]
+    data = layer_file.read_bytes()
+    layer_file.write_bytes(data[: len(data) // 3] + os.urandom(len(data) // 3) + data[2 * len(data) // 3:])
+    with BlobInfoCache(path) as cache:
+        assert cache.lookup(diff_ids=[_loc(0).diff_id]) == []  # not trusted in part: a miss
+        cache.update(add=[locs[5]])
         assert cache.disabled_reason is None
     with BlobInfoCache(path) as cache:
-        assert {loc.size for loc in cache.lookup(diff_ids=[_loc(5001).diff_id])} == {5101}
+        assert cache.lookup(diff_ids=[_loc(0).diff_id]) == [locs[5]]
+
+
+def test_rows_per_layer_are_bounded_keeping_the_newest(tmp_path: Path) -> None:
+    from giropops.oci.registry.blobinfo import MAX_ROWS
+
+    locs = [replace(_loc(0), repository=f"r{i}") for i in range(MAX_ROWS + 10)]
+    with BlobInfoCache(tmp_path / "c", refresh_after=0) as cache:
+        for loc in locs:
+            cache.update(add=[loc])
+        found = cache.lookup(diff_ids=[_loc(0).diff_id])
+    assert found == locs[::-1][:MAX_ROWS]  # most recently confirmed first
 
 
 def test_cache_that_cannot_be_created_is_skipped(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where the cache directory should be")
-    with BlobInfoCache(blocker / "c.sqlite") as cache:
+    with BlobInfoCache(blocker / "c") as cache:
         assert cache.lookup(diff_ids=[_loc(1).diff_id]) == []
         cache.update(add=[_loc(1)])
-        assert cache.disabled_reason is not None and "c.sqlite" in cache.disabled_reason
+        assert cache.disabled_reason is not None and str(blocker / "c") in cache.disabled_reason
+
+
+_PLANTED = """
+import os, sys
+from pathlib import Path
+from giropops.oci.registry.blobinfo import BlobInfoCache
+from tests.oci.registry.test_blob_cache import _loc
+cache_dir = Path(sys.argv[1])
+with BlobInfoCache(cache_dir) as cache:
+    cache.update(add=[_loc(1), _loc(2)])
+    fifo, link = (cache_dir / f"sha256-{_loc(i).diff_id.hex}" for i in (1, 2))
+    fifo.unlink()
+    os.mkfifo(fifo)  # nobody ever writes to it: reading it would wait for ever
+    (cache_dir / "secret").write_text("not a cache file")
+    link.unlink()
+    link.symlink_to(cache_dir / "secret")
+    print(cache.lookup(diff_ids=[_loc(1).diff_id, _loc(2).diff_id]))
+"""
+
+
+def test_a_fifo_or_a_link_in_place_of_a_layer_file_is_a_miss_not_a_hang(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", _PLANTED, str(tmp_path / "c")], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parents[3])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_a_lookup_near_a_push_returns_only_the_rows_it_can_use(tmp_path: Path) -> None:
+    here = replace(_loc(0), registry="a.example", repository="r5")
+    same_registry = [replace(_loc(0), registry="a.example", repository=f"r{i}") for i in range(20) if i != 5]
+    elsewhere = [replace(_loc(0), registry="b.example", repository=f"s{i}") for i in range(10)]
+    with BlobInfoCache(tmp_path / "c", refresh_after=0) as cache:
+        for loc in [here, *same_registry, *elsewhere]:  # confirmed in this order: the last is the newest
+            cache.update(add=[loc])
+        near = cache.lookup(diff_ids=[_loc(0).diff_id], near=("a.example", "r5"))
+        everything = cache.lookup(diff_ids=[_loc(0).diff_id])
+    assert len(everything) == 30
+    assert set(near) == {here, *same_registry[-4:], *elsewhere[-4:]}
+    assert near[0] == elsewhere[-1]  # still most recently confirmed first

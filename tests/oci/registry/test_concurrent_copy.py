@@ -277,3 +277,56 @@ def test_gzip_for_push_is_gzip_of_the_input_and_deterministic():
         assert gzip.decompress(blob) == data  # the stdlib's reader checks CRC and length too
         assert size < len(data) // 4
     assert results[0] == results[1]
+
+
+def test_the_pool_event_lets_every_waiter_through_once_set():
+    import threading
+
+    from giropops.oci.copypool import Event
+
+    event, passed = Event(), []
+    waiters = [threading.Thread(target=lambda i=i: (event.wait(), passed.append(i))) for i in range(4)]
+    for t in waiters:
+        t.start()
+    assert not event.is_set() and passed == []
+    event.set()
+    event.set()  # a second set is no error
+    for t in waiters:
+        t.join(10)
+    assert sorted(passed) == [0, 1, 2, 3]
+    event.wait()  # set already: returns at once
+
+
+def test_the_pool_condition_wakes_one_waiter_per_notify_and_all_on_notify_all():
+    import threading
+
+    from giropops.oci.copypool import Condition
+
+    cv, ready, woken = Condition(), [0], []
+
+    def waiter(i: int) -> None:
+        with cv:
+            ready[0] += 1
+            cv.wait()
+            woken.append(i)
+
+    threads = [threading.Thread(target=waiter, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    while True:
+        with cv:
+            if ready[0] == 3:
+                break
+    with cv:
+        cv.notify()
+    threads_alive = lambda: sum(t.is_alive() for t in threads)  # noqa: E731
+    for _ in range(1000):
+        if threads_alive() == 2:
+            break
+        threading.Event().wait(0.01)
+    assert len(woken) == 1
+    with cv:
+        cv.notify_all()
+    for t in threads:
+        t.join(10)
+    assert sorted(woken) == [0, 1, 2]

@@ -18,15 +18,12 @@ Secrets never appear in an error message.
 
 from __future__ import annotations
 
-import binascii
+import _thread
 import os
 import re
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from giropops import jsonio
@@ -34,6 +31,12 @@ from giropops.errors import AuthError, ConfigError, GiropopsWarning, clip_for_er
 from giropops.oci.registry.http import HTTP_ERRORS
 from giropops.oci.registry.transport import Transport
 from giropops.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 ENV_USERNAME = "GIROPOPS_REGISTRY_USERNAME"
 ENV_PASSWORD = "GIROPOPS_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a secret
@@ -93,6 +96,8 @@ def parse_challenges(header: str) -> list[Challenge]:
 
 
 def docker_config_dir(explicit: Path | None) -> Path:
+    from pathlib import Path  # credentials are looked up only when a registry asks for them
+
     if explicit is not None:
         return explicit
     env = os.environ.get("DOCKER_CONFIG")
@@ -177,9 +182,10 @@ def _from_auths_entry(entry: Any, where: str) -> Credentials | None:
         return Credentials(identity_token=ident, source=where)
     auth = entry.get("auth")
     if isinstance(auth, str) and auth:
-        try:
-            import base64  # a Docker config "auth" entry only
+        import base64  # a Docker config "auth" entry only
+        import binascii
 
+        try:
             decoded = base64.b64decode(auth, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise ConfigError(f"{where}: 'auth' is not base64 of user:password") from exc
@@ -247,8 +253,8 @@ class Authenticator:
         self.host = host
         self._load = creds_loader
         self._creds: Credentials | None = None
-        self._lock = threading.Lock()
-        self._fetch_lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
+        self._fetch_lock = _thread.allocate_lock()
         self._basic: str | None = None
         self._tokens: dict[_Scopes, tuple[str, float]] = {}  # scopes asked for -> (header, expiry)
 
@@ -396,7 +402,10 @@ def _covers(granted: _Scopes, want: dict[str, set[str]]) -> bool:
 
 
 def _b64(text: str) -> str:
-    """Base64 of the UTF-8 text (``binascii``: the ``base64`` module is not worth its import here)."""
+    """Base64 of the UTF-8 text (``binascii``: the ``base64`` module is not worth its import here; imported
+    here, when credentials are sent, not by every anonymous push)."""
+    import binascii
+
     return binascii.b2a_base64(text.encode(), newline=False).decode()
 
 

@@ -8,12 +8,10 @@ message names the host, the repository and what was being done.
 
 from __future__ import annotations
 
+import _thread
 import io
 import re
-import threading
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, BinaryIO, cast
 from urllib.parse import urljoin
 
 from giropops import jsonio
@@ -38,6 +36,15 @@ from giropops.oci.registry.http import HTTP_ERRORS, Response
 from giropops.oci.registry.transport import RetryPolicy, Transport, Upload
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, BinaryIO, cast
+else:
+    def cast(_type: object, value: object) -> object:  # typing.cast, without importing typing
+        return value
 
 ACCEPT_MANIFESTS = ", ".join(
     [mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_MANIFEST_LIST, mt.DOCKER_MANIFEST]
@@ -209,7 +216,7 @@ class RegistryClient:
         self.options = options
         self._loopback = _is_loopback(host)
         self._transport: Transport | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._auth = Authenticator(
             host, lambda: resolve_credentials(host, options.username, options.password, options.docker_config)
         )
@@ -527,8 +534,8 @@ class RegistryClient:
             raise self._fail(again, what)
 
         t = self.transport
-        stream = cast(BinaryIO, _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy, t.sleep,
-                                                too_slow=lambda: t.slow_error(what)))
+        stream = cast("BinaryIO", _ResponseStream(resp, f"{self.host}/{repo}: blob {digest}", reopen, t.policy,
+                                                  t.sleep, too_slow=lambda: t.slow_error(what)))
         return verified(stream, digest, size, f"{self.host}/{repo}: blob")
 
     def push_blob(
@@ -547,9 +554,12 @@ class RegistryClient:
         what = f"push blob {repo}@{digest}"
         progress.start(key, f"{digest.short}", size)
         meter = _Meter(progress, key)
+        # A mount from another repository is asked for at once: the registry answers 201 when it holds
+        # the blob (now in this repository too, whether it was there or not), else opens an upload.
+        mount_first = mount_from is not None and mount_from != repo
         for session in range(UPLOAD_SESSIONS):
             # Ask with the push scope: one token then serves the whole push.
-            if self._blob_exists(repo, digest, (_push(repo),)):
+            if not (session == 0 and mount_first) and self._blob_exists(repo, digest, (_push(repo),)):
                 progress.finish(key, "already exists" if session == 0 else "pushed")
                 return
             meter.restart()

@@ -17,10 +17,14 @@ or is closed.
 from __future__ import annotations
 
 import _socket  # socket's C module: the constant below without socket.py's enums (a start-up cost)
+import _thread
 import collections
-import threading
 import time
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 POLL_SECONDS = 0.05
 
@@ -28,7 +32,7 @@ DEADLINE = "deadline"
 TOO_SLOW = "too slow"
 CANCELLED = "cancelled"
 
-_local = threading.local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
+_local = _thread._local()  # .deadline: the absolute (monotonic) deadline of this thread's current request
 
 
 class Watch:
@@ -46,14 +50,14 @@ class Watch:
         self.mark_time = time.monotonic()
         self.mark_bytes = 0
         self.fired: str | None = None
-        self.thread = threading.get_ident()  # the thread sending on the connection
+        self.thread = _thread.get_ident()  # the thread sending on the connection
 
 
 class _Watchdog:
     def __init__(self) -> None:
         self._watches: dict[int, Watch] = {}
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._lock = _thread.allocate_lock()
+        self._started = False
         # Connections closed since the table was last tidied.  ``forget`` may run from a connection's
         # ``close`` called by a garbage-collection finalizer: on any thread, at any allocation, possibly while
         # that very thread holds ``_lock``.  So it never takes the lock (a deque's append is atomic); the
@@ -71,9 +75,11 @@ class _Watchdog:
         with self._lock:
             self._tidy()
             self._watches[id(conn)] = w
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="giropops-deadlines", daemon=True)
-                self._thread.start()
+            if not self._started:
+                # _thread, not threading.Thread: start() would wait until the new thread runs, which it does
+                # only when this one blocks or its GIL time slice (5 ms) ends; the first request would wait
+                _thread.start_new_thread(self._run, ())
+                self._started = True
         return w
 
     def get(self, conn: object) -> Watch | None:
@@ -142,7 +148,7 @@ def release_thread(thread: int) -> None:
 
 def aborted() -> bool:
     """Whether this thread's transfers were cancelled (``abort_threads``)."""
-    return threading.get_ident() in _aborted
+    return _thread.get_ident() in _aborted
 
 
 def set_deadline(deadline: float | None) -> None:

@@ -38,15 +38,18 @@ cannot be sent as asked (bad URL, proxy setting or header).
 from __future__ import annotations
 
 import _socket  # the C module: socket.py wraps it in enums (a start-up cost); https imports ssl and socket
-import binascii
+import _thread
 import os
 import select
-import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
 from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 from giropops.oci.registry import deadline
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_IDLE = 16
 MAX_REDIRECTS = 30
@@ -527,7 +530,7 @@ class Session:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._idle: dict[tuple[str, ...], list[_Connection]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._ssl: Any = None
         self._closed = False
 
@@ -759,6 +762,8 @@ def _proxy_for(scheme: str, host: str, port: int) -> tuple[str, int, str | None]
     auth = None
     if p.username is not None:
         pair = f"{unquote(p.username)}:{unquote(p.password or '')}"
+        import binascii  # a proxy with credentials only
+
         auth = "Basic " + binascii.b2a_base64(pair.encode(), newline=False).decode()
     return p.hostname, proxy_port, auth
 

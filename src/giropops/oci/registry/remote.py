@@ -18,12 +18,11 @@ read and a compression.  The manifests pushed then name the compressed blobs.
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
-import threading
 from collections.abc import Callable, Sequence
 from functools import cached_property
-from typing import Any, BinaryIO
 
 from giropops.errors import ManifestError, quote_for_error
 from giropops.oci import mediatypes as mt
@@ -42,6 +41,11 @@ from giropops.oci.reference import Reference
 from giropops.oci.registry.blobinfo import BlobInfoCache, BlobLocation
 from giropops.oci.registry.client import RegistryClient, RegistryOptions
 from giropops.progress import NO_PROGRESS, Progress
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 #: Blobs uploaded at once by default (``write_registry(jobs=...)``, ``giropops copy --jobs``); a couple of
 #: streams saturate a link, more only add memory and sockets.
@@ -178,8 +182,9 @@ class _Pusher:
         self.compress = compress
         self.futures: list[Job[Any]] = []
         self._seen: set[Digest] = set()
+        self._plain: list[tuple[Digest, int, Callable[[], BinaryIO], str | None, str]] = []
         self._layers: dict[tuple[Digest, str], Job[Descriptor]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._known: dict[Digest, list[BlobLocation]] = {}
         self.learned: list[BlobLocation] = []
         self.contradicted: list[BlobLocation] = []
@@ -198,7 +203,7 @@ class _Pusher:
                 if desc.media_type in TAR_LAYER_TYPES:
                     diff_ids.add(diff_id)
                     digests.add(desc.digest)
-        for loc in self.cache.lookup(diff_ids, digests):
+        for loc in self.cache.lookup(diff_ids, digests, near=(self.client.host, self.repo)):
             self._known.setdefault(loc.diff_id, []).append(loc)
             if loc.digest != loc.diff_id:
                 self._known.setdefault(loc.digest, []).append(loc)
@@ -219,11 +224,33 @@ class _Pusher:
     def blob(
         self, digest: Digest, size: int, opener: Callable[[], BinaryIO], mount_from: str | None, media_type: str
     ) -> None:
+        """Schedule a blob that is not a layer (a config) for ``plain_blobs``."""
         with self._lock:
             if digest in self._seen:
                 return
             self._seen.add(digest)
-        self.futures.append(self.pool.submit(self._push_plain, digest, size, opener, mount_from, media_type))
+        self._plain.append((digest, size, opener, mount_from, media_type))
+
+    def plain_blobs(self) -> None:
+        """The configs, once the layers are on their way: each one the registry has, or mounts, is settled
+        here with that one request, beside the layers' (a config is no layer transfer: ``jobs`` bounds
+        those); one it must be sent goes to the pool like a layer.  A warm push then waits for one
+        request per layer, not for a config queued behind the layers."""
+        for digest, size, opener, mount_from, media_type in self._plain:
+            mount_from = mount_from or self._mount_source_for(digest)
+            mount = mount_from is not None and mount_from != self.repo
+            key = str(digest)
+            if mount and self.client.mount_blob(self.repo, digest, mount_from or ""):
+                how = f"mounted from {mount_from}"
+            elif not mount and self.client.blob_size(self.repo, digest) in (size, -1):
+                how = "already exists"
+            else:  # not there: sent from the pool (it asks once more first, then uploads)
+                self.futures.append(self.pool.submit(self._push_plain, digest, size, opener, None, media_type))
+                continue
+            self.progress.start(key, digest.short, size)
+            self.progress.finish(key, how)
+            self._learn(self.here(digest, digest, media_type, size))
+        self._plain.clear()
 
     def _mount_source_for(self, digest: Digest) -> str | None:
         """Another repository of this registry that the cache saw ``digest`` in."""
@@ -235,8 +262,7 @@ class _Pusher:
     def _push_plain(
         self, digest: Digest, size: int, opener: Callable[[], BinaryIO], mount_from: str | None, media_type: str
     ) -> None:
-        """A blob that is not a layer (the config): pushed as is, mounted when the cache knows where from."""
-        mount_from = mount_from or self._mount_source_for(digest)
+        """A blob that is not a layer (the config), pushed as is (``plain_blobs`` tried a mount already)."""
         self.client.push_blob(self.repo, digest, size, opener, mount_from, self.progress)
         self._learn(self.here(digest, digest, media_type, size))
 
@@ -445,22 +471,33 @@ def write_registry(
             pusher.consult(children)
             for img in children:
                 per_image.append((img, pusher.image_blobs(img, client.host)))
-        finally:
+            pusher.plain_blobs()
+        except BaseException:
             try:
                 pusher.wait()
             finally:
                 pusher.save()
-    for img, futures in per_image:
-        pushed[img.digest] = _with_layers(img, [f.result() if f is not None else None for f in futures])
-    if isinstance(obj, ImageIndex):
-        for img in children:
-            raw, digest = pushed[img.digest]
-            client.put_manifest(repo, str(digest), raw, img.media_type)
-        top_raw, expected = _with_children(obj, pushed)
-    else:
-        top_raw, expected = pushed[obj.digest]
-    target = ref.tag if ref.tag else str(expected)
-    digest = client.put_manifest(repo, target, top_raw, top_type)
+            raise
+        try:
+            pusher.wait()
+        except BaseException:
+            pusher.save()
+            raise
+        # Every blob is there: what the registry said goes to the cache on a worker while the
+        # manifests go up (both mostly wait: on the disk, on the registry); leaving the pool waits for it.
+        saved = pool.submit(pusher.save)
+        for img, futures in per_image:
+            pushed[img.digest] = _with_layers(img, [f.result() if f is not None else None for f in futures])
+        if isinstance(obj, ImageIndex):
+            for img in children:
+                raw, digest = pushed[img.digest]
+                client.put_manifest(repo, str(digest), raw, img.media_type)
+            top_raw, expected = _with_children(obj, pushed)
+        else:
+            top_raw, expected = pushed[obj.digest]
+        target = ref.tag if ref.tag else str(expected)
+        digest = client.put_manifest(repo, target, top_raw, top_type)
+        saved.result()
     if digest != expected:
         raise ManifestError(f"{ref}: pushed manifest is {digest}, expected {expected}")
     progress.note(f"pushed {ref.repository}@{digest}")

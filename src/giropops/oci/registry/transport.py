@@ -21,7 +21,6 @@ from __future__ import annotations
 import _socket  # socket's C module: gaierror without socket.py's enums (a start-up cost)
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import BinaryIO
 
 from giropops import timeouts
 from giropops.errors import RegistryError
@@ -29,10 +28,15 @@ from giropops.oci.registry import deadline
 from giropops.oci.registry.http import HTTP_ERRORS, HTTPSetupError, ProtocolError, Response, Session, TLSError
 from giropops.record import record
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
+
+    Body = bytes | Callable[[], BinaryIO] | None
+
 #: Statuses worth another try: the server said "later" or had a bad moment.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-Body = bytes | Callable[[], BinaryIO] | None
 
 
 @record
