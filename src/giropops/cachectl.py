@@ -5,10 +5,13 @@ The areas, under ``$GIROPOPS_CACHE_DIR`` (else ``$XDG_CACHE_HOME/giropops``, els
 ``blobs`` (the build cache's downloaded base layers), ``reco`` (image profiles of ``recommendations``),
 ``sbom-proofs`` (which local files were proven to hold which layers, ``sbom.proofs``), ``sbom-results``
 (whole SBOMs of unchanged archives, ``sbom.results``), ``spdx-license-keys.json`` (a single file: the SPDX
-license and exception keys read once from the license index, ``sbom.licenses``), and
+license and exception keys read once from the license index, ``sbom.licenses``), ``blob-info-v2`` (which
+compressed blobs each pushed layer became, and where: ``oci.registry.blobinfo``), and
 the vulnerability database (``$GIROPOPS_DB`` or its default path; shown, never pruned).
 
 Pruning removes files inside those areas (or the area's file) only; symbolic links are removed, never followed.
+A whole prune also removes the blob-info store giropops used before ``blob-info-v2`` (``blob-info-v1.sqlite`` and
+SQLite's ``-wal``/``-shm`` files beside it), which nothing reads any more; ``df`` shows it while it is there.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ from giropops.vuln.db import store
 
 #: ``giropops.sbom.licenses``'s table of SPDX keys: a file in the cache directory, not a directory.
 SPDX_KEYS = "spdx-license-keys.json"
-PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs", "sbom-results", SPDX_KEYS)
+BLOB_INFO = "blob-info-v2"
+PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs", "sbom-results", SPDX_KEYS, BLOB_INFO)
+#: The blob-info store of earlier releases (one SQLite file and its WAL side files): unused, pruned with the rest.
+OLD_BLOB_INFO = "blob-info-v1.sqlite"
+OLD_BLOB_INFO_FILES = (OLD_BLOB_INFO, OLD_BLOB_INFO + "-wal", OLD_BLOB_INFO + "-shm")
+OLD_BLOB_INFO_AREA = OLD_BLOB_INFO + " (no longer used)"
 #: What ``giropops cache prune --sboms`` removes: every cache an SBOM is made from, and nothing else.
 SBOM_AREAS = ("sbom-layers", "sbom-proofs", "sbom-results", SPDX_KEYS)
 
@@ -57,6 +65,9 @@ def usage(root: Path | None = None) -> list[Area]:
     for name in PRUNABLE:
         files, size = _usage(base / name)
         out.append(Area(name, base / name, files, size, True))
+    old = [base / n for n in OLD_BLOB_INFO_FILES if (base / n).is_file() or (base / n).is_symlink()]
+    if old:
+        out.append(Area(OLD_BLOB_INFO_AREA, base / OLD_BLOB_INFO, len(old), sum(p.lstat().st_size for p in old), True))
     db = store.default_path()
     files, size = _usage(db) if db.exists() else (0, 0)
     out.append(Area("vulnerability database", db, files, size, False))
@@ -103,4 +114,18 @@ def prune(root: Path | None = None, areas: tuple[str, ...] = PRUNABLE) -> dict[s
                 except OSError:
                     pass
         freed[name] = total
+    if areas == PRUNABLE:
+        old = 0
+        for n in OLD_BLOB_INFO_FILES:
+            path = base / n
+            try:
+                if path.is_dir() and not path.is_symlink():
+                    continue  # not what an earlier release wrote: left alone
+                size = path.lstat().st_size
+                path.unlink()
+            except OSError:
+                continue
+            old += size
+        if old:
+            freed[OLD_BLOB_INFO_AREA] = old
     return freed

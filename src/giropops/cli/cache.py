@@ -14,8 +14,8 @@ def register(sub: Any) -> None:
                      "cache_command", "what to do with the cache")
     p_df = csub.add_parser("df", help="disk use of each cache area")
     p_df.set_defaults(func=run_df)
-    p_prune = csub.add_parser("prune", help="remove cached SBOM layer records, build blobs and image profiles "
-                                            "(never the vulnerability database)")
+    p_prune = csub.add_parser("prune", help="remove cached SBOM layer records, build blobs, image profiles and "
+                                            "pushed-blob records (never the vulnerability database)")
     p_prune.add_argument("--sboms", action="store_true",
                          help="remove only the SBOM caches (per-layer records, file proofs, whole results, SPDX keys)")
     p_prune.set_defaults(func=run_prune)

@@ -558,3 +558,42 @@ def test_a_lookup_near_a_push_returns_only_the_rows_it_can_use(tmp_path: Path) -
     assert len(everything) == 30
     assert set(near) == {here, *same_registry[-4:], *elsewhere[-4:]}
     assert near[0] == elsewhere[-1]  # still most recently confirmed first
+
+
+def test_cache_prune_empties_the_blob_info_store_and_the_old_sqlite_one(
+    registry: Registry, repo: str, tmp_path: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from giropops.cli.main import main
+
+    archive, _tars = _skopeo_docker_archive(tmp_path, 21)
+    _push(archive, registry.host, f"{repo}:1")
+    written = [p for p in (cache_dir / DIR_NAME).rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(written) >= 3  # one file per pushed layer
+    # what an earlier release left: an SQLite store in WAL mode, its side files open while a connection is
+    old = cache_dir / "blob-info-v1.sqlite"
+    conn = sqlite3.connect(old)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.commit()
+    assert (cache_dir / "blob-info-v1.sqlite-wal").exists()
+    capsys.readouterr()
+    assert main(["cache", "df"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[1:] if line.startswith("blob-info")}
+    assert int(rows[DIR_NAME][1]) == len([p for p in (cache_dir / DIR_NAME).rglob("*") if p.is_file()])
+    assert "blob-info-v1.sqlite" in rows and "(no longer used)" in out
+
+    assert main(["cache", "prune", "--sboms"]) == 0  # the SBOM caches only: the push records stay
+    assert DIR_NAME not in capsys.readouterr().out and all(p.exists() for p in written) and old.exists()
+    assert main(["cache", "prune"]) == 0
+    out = capsys.readouterr().out
+    conn.close()
+    assert f"{DIR_NAME}: " in out and "blob-info-v1.sqlite (no longer used): " in out
+    assert not any(p.is_file() for p in (cache_dir / DIR_NAME).rglob("*"))
+    assert not any(cache_dir.glob("blob-info-v1.sqlite*"))
+    # the next push works from the emptied store, and fills it again
+    _push(archive, registry.host, f"{repo}:2")
+    assert any(p.is_file() for p in (cache_dir / DIR_NAME).rglob("*"))
