@@ -77,3 +77,14 @@ def test_an_index_of_another_layout_is_decoded_as_json_not_guessed_at() -> None:
     data = json.dumps(escaped, indent=2, ensure_ascii=False).encode()
     assert licenses._scan_index(data) is None
     assert licenses._parse_index(data)[0] == {**expected[0], "x\u00e9": "X\u00e9"}
+
+
+def test_prepare_loads_the_license_list_for_the_formats_that_read_it(cache: Path) -> None:
+    from giropops.sbom.formats import prepare
+
+    for fmt in ("list", "json"):
+        prepare(fmt)
+        assert not cache.exists() and licenses._spdx_keys.cache_info().currsize == 0
+    prepare("cyclonedx-json")
+    assert licenses._spdx_keys.cache_info().currsize == 1
+    assert json.loads(cache.read_text())["licenses"]["mit"] == "MIT"  # loaded, then kept, as encode would

@@ -262,8 +262,14 @@ def generate(
     use_cache: bool = True,
     catalogers: Sequence[Cataloger] | None = None,
     progress: Progress = NO_PROGRESS,
+    meanwhile: Callable[[], object] | None = None,
 ) -> SBOM:
-    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result."""
+    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result.
+
+    ``meanwhile`` is called once the catalogers are done and before the last digests are waited for: work
+    of the caller's that needs nothing of this SBOM (``giropops sbom`` loads its encoder and the SPDX license
+    list) is then done while the hashing threads finish, instead of after them.  What it raises is raised
+    once every digest is proven (a layer that is not the one named says so first)."""
     if use_cache and cache is None:
         cache = LayerCache()
     started = start_verifications(image, cache if use_cache else None)
@@ -275,6 +281,8 @@ def generate(
     # hostile input anyway), and nothing is returned before every proof is in.
     try:
         found_distro, packages, unknowns = catalog(Filesystem(records), cats)
+        if meanwhile is not None:
+            meanwhile()
     except BaseException:
         for prove in unproven:
             prove()  # a layer that is not the one named says so rather than what choked on it

@@ -53,6 +53,15 @@ def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
     return licenses, exceptions
 
 
+def preload() -> None:
+    """Load the SPDX license list now (``_spdx_keys``, kept for the process); a missing or unreadable one is
+    left for the first expression to report."""
+    try:
+        _spdx_keys()
+    except SBOMError:
+        pass
+
+
 # One entry of the index as license-expression ships it, the three fields we read in this order and layout,
 # for an SPDX id (scancode-only ``LicenseRef-`` entries are not on the SPDX list and are only counted).  Reading
 # them with one pattern costs a third of decoding the whole 1 MB document; any other layout (or an escape

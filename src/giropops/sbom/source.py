@@ -19,15 +19,21 @@ from giropops.sbom.formats import CREATED_ANNOTATION, MAX_DOCUMENT_BYTES, decode
 from giropops.sbom.generate import generate, generate_from_directory, subject_for
 from giropops.sbom.model import SBOM, Subject
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 def read_sbom_file(path: Path) -> SBOM:
     return decode(read_bounded(path, MAX_DOCUMENT_BYTES, "SBOM", SBOMError), str(path))
 
 
 def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool = True,
-             options: TransportOptions | None = None, progress: Progress = NO_PROGRESS) -> SBOM:
+             options: TransportOptions | None = None, progress: Progress = NO_PROGRESS,
+             meanwhile: Callable[[], object] | None = None) -> SBOM:
     """The SBOM of ``spec`` (parsed by ``giropops.oci.transport``); its subject is named as the text given
-    (a parsed registry spec: by its reference)."""
+    (a parsed registry spec: by its reference).  ``meanwhile``: as ``generate``'s, for an image (else
+    not called)."""
     s = as_spec(spec)
     name = spec if isinstance(spec, str) else str(s.ref) if isinstance(s, RegistrySpec) else str(s)
     if isinstance(s, SBOMFileSpec):
@@ -45,4 +51,4 @@ def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool =
             subject.name, subject.digest, subject.platform, subject.size, subject.diff_ids,
             {**subject.annotations, CREATED_ANNOTATION: created},
         )
-    return generate(image, subject, use_cache=use_cache, progress=progress)
+    return generate(image, subject, use_cache=use_cache, progress=progress, meanwhile=meanwhile)
