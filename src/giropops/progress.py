@@ -7,7 +7,7 @@ the terminal renderer.
 
 from __future__ import annotations
 
-from typing import Protocol
+from giropops.runtime_typing import Protocol
 
 
 class Progress(Protocol):

@@ -1,5 +1,6 @@
 """A cold ``giropops sbom archive://...`` imports what it uses: no dataclasses (``inspect``, ``ast``...),
-no ``packageurl``, and no cataloger whose files the image does not have (speed shows in
+no ``typing`` (``giropops.runtime_typing`` stands in for it), no ``packageurl``, and no cataloger whose files
+the image does not have (speed shows in
 bench/sbom_vs_trivy.py; this is the behaviour behind it)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from tests.support.imports import MODULES_WRAPPER
 from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
 
 NOT_ON_THE_COLD_PATH = {"dataclasses", "inspect", "ast", "dis", "tokenize", "packageurl", "tarfile",
-                        "giropops.oci.copypool"}
+                        "giropops.oci.copypool", "typing", "contextlib"}
 
 
 def cold_run(tmp_path: Path, entries: list[Entry]) -> tuple[set[str], dict[str, object]]:
@@ -44,6 +45,7 @@ def test_a_cataloger_is_imported_and_run_when_its_files_are_there(tmp_path: Path
     installed = b"P:musl\nV:1.2.4-r2\nA:x86_64\nL:MIT\no:musl\n\n"
     modules, doc = cold_run(tmp_path, [Entry("lib/apk/db/installed", installed)])
     assert "giropops.sbom.catalogers.apk" in modules
+    assert sorted(NOT_ON_THE_COLD_PATH & modules) == []
     for module in ("dpkg", "rpm", "golang", "rust", "java", "elf"):  # no database, executable or jar of theirs
         assert f"giropops.sbom.catalogers.{module}" not in modules
     assert [c["purl"] for c in doc["components"]] == ["pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64"]

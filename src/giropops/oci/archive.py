@@ -21,14 +21,12 @@ destination directory and renamed into place at the end.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import os
 import posixpath
 import re
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from giropops import jsonio
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError, SBOMError
@@ -60,10 +58,14 @@ from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Platform,
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record
+from giropops.runtime_typing import cast
 from giropops.tmpfiles import mkstemp
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
     import tarfile
+    from typing import IO, Any, BinaryIO
 
     from giropops.oci.copypool import Member
 
@@ -115,7 +117,7 @@ class TarStore:
 
         total = os.fstat(self._fd).st_size
         what = self.describe()
-        reader = TarReader(cast(BinaryIO, RegionReader(self._fd, 0, total)), what)
+        reader = TarReader(cast("BinaryIO", RegionReader(self._fd, 0, total)), what)
         count = 0
         try:
             for m in reader:
@@ -172,7 +174,7 @@ class TarStore:
 
     def open_member(self, name: str) -> BinaryIO:
         m = self.member(name)
-        return cast(BinaryIO, io.BufferedReader(FileSlice(self._fd, m.offset, m.size, owner=self._file), _CHUNK))
+        return cast("BinaryIO", io.BufferedReader(FileSlice(self._fd, m.offset, m.size, owner=self._file), _CHUNK))
 
     def read_member(self, name: str, limit: int, what: str) -> bytes:
         m = self.member(name, what)
@@ -226,7 +228,7 @@ def _open_file(path: Path) -> IO[bytes]:
         raise ArchiveError(f"cannot decompress archive {path}: no temporary file ({exc.strerror or exc})") from exc
     try:
         written = 0
-        with decompressed(cast(BinaryIO, f), f"archive {path}") as src:
+        with decompressed(cast("BinaryIO", f), f"archive {path}") as src:
             while chunk := src.read(min(_CHUNK, limit + 1 - written)):
                 written += len(chunk)
                 if written > limit:
@@ -344,9 +346,11 @@ class Archive:
             want = _parse_name(name)
             for e in entries:
                 for t in e.repo_tags:
-                    with contextlib.suppress(ImageReferenceError):
+                    try:
                         if Reference.parse(t) == want:
                             return self.docker_image(e)
+                    except ImageReferenceError:
+                        pass
             have = sorted({t for e in entries for t in e.repo_tags})
             raise ArchiveError(f"{self.store.describe()}: no image tagged {name!r} (tags: {', '.join(have) or 'none'})")
         images = [self.docker_image(e) for e in entries]
@@ -498,12 +502,16 @@ def write_archive(
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:  # disk full, permissions...
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     return entry
 

@@ -9,10 +9,15 @@ error too, so a hostile server cannot make us buffer without bound.
 from __future__ import annotations
 
 import io
-from typing import Any, BinaryIO, cast
 
 from giropops.errors import BlobError
 from giropops.oci.model import Digest
+from giropops.runtime_typing import cast
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -127,11 +132,11 @@ def verified_diff_id(stream: BinaryIO, layer: Digest, diff_id: Digest) -> Binary
     Whatever is keyed by a diff_id (the SBOM layer cache) must only be written once
     this stream has been read to its end without an error.
     """
-    return cast(BinaryIO, io.BufferedReader(_DiffIdReader(stream, layer, diff_id), buffer_size=1 << 20))
+    return cast("BinaryIO", io.BufferedReader(_DiffIdReader(stream, layer, diff_id), buffer_size=1 << 20))
 
 
 def verified(raw: BinaryIO, digest: Digest, size: int | None, what: str = "blob") -> BinaryIO:
-    return cast(BinaryIO, io.BufferedReader(VerifyingReader(raw, digest, size, what), buffer_size=1 << 20))
+    return cast("BinaryIO", io.BufferedReader(VerifyingReader(raw, digest, size, what), buffer_size=1 << 20))
 
 
 def read_verified(raw: BinaryIO, digest: Digest, size: int | None, limit: int, what: str) -> bytes:
@@ -224,7 +229,7 @@ class _ZstdStream(_Decoder):
 
 def decompressed(stream: BinaryIO, what: str = "layer") -> BinaryIO:
     """Decompress gzip / zstd / plain tar, chosen by magic bytes (media types lie in the wild)."""
-    buffered: Any = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast(Any, stream))
+    buffered: Any = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(cast("Any", stream))
     head = buffered.peek(4)[:4]
     raw: io.RawIOBase
     if head.startswith(GZIP_MAGIC):
@@ -232,8 +237,8 @@ def decompressed(stream: BinaryIO, what: str = "layer") -> BinaryIO:
     elif head.startswith(ZSTD_MAGIC):
         raw = _ZstdStream(buffered, what)
     else:
-        return cast(BinaryIO, buffered)
-    return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 20))
+        return cast("BinaryIO", buffered)
+    return cast("BinaryIO", io.BufferedReader(raw, buffer_size=1 << 20))
 
 
 def gzip_bytes(data: bytes, level: int = 6) -> bytes:

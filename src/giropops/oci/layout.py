@@ -24,12 +24,10 @@ with several gives ``index.json`` itself as an index.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.fileio import atomic_write
@@ -59,9 +57,14 @@ from giropops.oci.model import (
 from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record, replace
+from giropops.runtime_typing import Protocol
 from giropops.tmpfiles import mkstemp
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
 if TYPE_CHECKING:  # the copy pool is for writing: reading a layout or an archive does not import it
+    from typing import BinaryIO
+
     from giropops.oci.copypool import Cancel, Task
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -391,8 +394,10 @@ def _put_blob(root: Path, src: BlobSource, progress: Progress, cancel: Cancel | 
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     return intact is None
 
@@ -490,8 +495,10 @@ def _create_layout(
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    with contextlib.suppress(OSError):
+    try:
         _fsync_dir(parent)
+    except OSError:
+        pass
 
 
 def _append_layout(
@@ -504,8 +511,10 @@ def _append_layout(
         atomic_write(root / "index.json", merged_index(layout.top.index, entry).to_bytes())
     except BaseException:
         for p in added:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 p.unlink()
+            except FileNotFoundError:
+                pass
         raise
 
 

@@ -18,12 +18,16 @@ import json
 import os
 import struct
 from pathlib import Path
-from typing import Any
 
 from giropops.cachedir import cache_root
 from giropops.fileio import atomic_write
 from giropops.sbom.filesystem import LayerRecords
 from giropops.sbom.proofs import SETTLE_SECONDS, Proofs
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Version 2: records are only written once the layer's content is proven to hash to its diff_id;
 # version 1 records were not, so they are misses (one of them may have been poisoned).

@@ -41,12 +41,16 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from giropops.fileio import atomic_write
 from giropops.oci.image import Layer
 from giropops.oci.memory import BlobLayer, FileSlice
 from giropops.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: A file whose ctime is less than this old when its read begins gets no proof (see the docstring).
 SETTLE_SECONDS = 2.0
