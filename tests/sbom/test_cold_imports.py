@@ -1,5 +1,6 @@
 """A cold ``giropops sbom archive://...`` imports what it uses: no dataclasses (``inspect``, ``ast``...),
-no ``typing`` (``giropops.runtime_typing`` stands in for it), no ``packageurl``, and no cataloger whose files
+no ``typing`` (``giropops.runtime_typing`` stands in for it), no ``pathlib`` (with the ``urllib.parse`` and
+``ipaddress`` it imports: paths are strings on this path), no ``packageurl``, and no cataloger whose files
 the image does not have (speed shows in
 bench/sbom_vs_trivy.py; this is the behaviour behind it)."""
 
@@ -15,7 +16,7 @@ from tests.support.imports import MODULES_WRAPPER
 from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
 
 NOT_ON_THE_COLD_PATH = {"dataclasses", "inspect", "ast", "dis", "tokenize", "packageurl", "tarfile",
-                        "giropops.oci.copypool", "typing", "contextlib"}
+                        "giropops.oci.copypool", "typing", "contextlib", "pathlib", "urllib.parse", "ipaddress"}
 
 
 def cold_run(tmp_path: Path, entries: list[Entry]) -> tuple[set[str], dict[str, object]]:

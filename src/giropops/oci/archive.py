@@ -26,7 +26,6 @@ import io
 import os
 import posixpath
 import re
-from pathlib import Path
 
 from giropops import jsonio
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError, SBOMError
@@ -65,6 +64,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-
 
 if TYPE_CHECKING:
     import tarfile
+    from pathlib import Path
     from typing import IO, Any, BinaryIO
 
     from giropops.oci.copypool import Member
@@ -204,7 +204,7 @@ class DockerEntry:
     layers: tuple[str, ...]
 
 
-def _open_file(path: Path) -> IO[bytes]:
+def _open_file(path: Path | str) -> IO[bytes]:
     """The archive, decompressed into a temporary file first if the whole tar is compressed."""
     try:
         f = open(path, "rb")
@@ -252,7 +252,7 @@ def _open_file(path: Path) -> IO[bytes]:
 class Archive:
     """An image tarball opened for reading (see the module docstring for formats)."""
 
-    def __init__(self, path: Path, file: IO[bytes] | None = None, label: str | None = None) -> None:
+    def __init__(self, path: Path | str, file: IO[bytes] | None = None, label: str | None = None) -> None:
         self.path = path
         self.file = file if file is not None else _open_file(path)
         self.store = TarStore(self.file, label or str(path))
@@ -391,12 +391,12 @@ def _parse_name(name: str) -> Reference:
         raise ImageReferenceError(f"invalid image name {name!r} for an archive: {exc}") from exc
 
 
-def open_archive(path: Path, name: str | None = None, digest: Digest | None = None) -> Image | ImageIndex:
+def open_archive(path: Path | str, name: str | None = None, digest: Digest | None = None) -> Image | ImageIndex:
     return Archive(path).select(name, digest)
 
 
 def open_archive_image(
-    path: Path, name: str | None = None, digest: Digest | None = None, platform: Platform | None = None
+    path: Path | str, name: str | None = None, digest: Digest | None = None, platform: Platform | None = None
 ) -> Image:
     obj = open_archive(path, name, digest)
     if isinstance(obj, Image):

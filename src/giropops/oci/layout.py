@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.fileio import atomic_write
@@ -63,6 +62,7 @@ from giropops.tmpfiles import mkstemp
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:  # the copy pool is for writing: reading a layout or an archive does not import it
+    from pathlib import Path
     from typing import BinaryIO
 
     from giropops.oci.copypool import Cancel, Task
@@ -229,8 +229,12 @@ class Layout:
             check_layout_file(_read_small(root / LAYOUT_FILE, 4096), str(root))
             raw_index = _read_small(root / "index.json", mt.MAX_MANIFEST_BYTES)
         except FileNotFoundError as exc:
+            from pathlib import Path  # the module does not import it: reading an archive needs none of it
+
             raise ArchiveError(f"{root} is not an OCI image layout: {Path(exc.filename).name} is missing") from None
         except OSError as exc:  # e.g. ELOOP: index.json is a symlink
+            from pathlib import Path
+
             raise ArchiveError(f"{root}: cannot read {Path(exc.filename or '?').name}: {exc.strerror}") from exc
         try:
             self.top = StaticIndex(raw_index, lambda d: load_descriptor(self.store, d))
@@ -482,6 +486,7 @@ def _create_layout(
         raise ArchiveError(f"cannot create {root}: {parent} is not a directory")
     import shutil  # writing a whole layout only: neither is imported on every start-up
     import tempfile
+    from pathlib import Path
 
     stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{root.name}.", suffix=".tmp"))
     try:

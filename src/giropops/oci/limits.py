@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from giropops.errors import ArchiveError, ConfigError
 from giropops.units import human_size
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_IMAGE_ENV = "GIROPOPS_MAX_IMAGE_SIZE"
 MAX_EXPANSION_ENV = "GIROPOPS_MAX_EXPANSION"

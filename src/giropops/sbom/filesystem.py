@@ -33,7 +33,6 @@ import re
 import stat
 from collections.abc import Iterable, Sequence
 from functools import cached_property, lru_cache
-from pathlib import Path
 
 from giropops.errors import SBOMError
 from giropops.record import field, record
@@ -54,6 +53,7 @@ from giropops.sbom.tarstream import (
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import BinaryIO
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # one metadata file kept in memory at most this big

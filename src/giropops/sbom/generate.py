@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed
 from giropops.oci.image import Image, Layer, compressed_size
@@ -24,6 +23,11 @@ from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, La
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
 from giropops.sbom.proofs import Where, now_ns, where
 from giropops.sbom.tarstream import RegionReader
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_PARALLEL_LAYERS = 4  # and no more than the machine has cores (each layer keeps two threads busy)
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from functools import lru_cache
-from pathlib import Path
 
 from giropops.errors import SBOMError
 
-_LICENSE_INDEX = Path("license_expression", "data", "scancode-licensedb-index.json")
+_LICENSE_INDEX = os.path.join("license_expression", "data", "scancode-licensedb-index.json")
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _OPERATORS = {"AND", "OR"}
 
@@ -31,21 +31,24 @@ def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
     """(licenses, exceptions): lowercased id -> canonical SPDX id."""
     # The installed package's data file, found on sys.path without importing license_expression (its
     # import builds parsers we do not use and costs more than the rest of a small SBOM run).
-    index = next((p for p in (Path(e or ".") / _LICENSE_INDEX for e in sys.path) if p.is_file()), None)
+    # (strings, not pathlib: a cold run imports nothing of it)
+    index = next((p for p in (os.path.join(e, _LICENSE_INDEX) if e else _LICENSE_INDEX for e in sys.path)
+                  if os.path.isfile(p)), None)
     if index is None:
         raise SBOMError("license-expression (the SPDX license list) is not installed")
     try:
-        st = index.stat()
+        st = os.stat(index)
     except OSError as exc:
         raise SBOMError(f"cannot read the SPDX license list {index}: {exc.strerror}") from exc
     # The 1 MB index is parsed once per installed copy: what it gives is kept in the cache directory,
     # under the index file's path and identity (a reinstalled or edited index has another).
-    source = [str(index), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    source = [index, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
     cached = _cached_keys(source)
     if cached is not None:
         return cached
     try:
-        data = index.read_bytes()
+        with open(index, "rb") as f:
+            data = f.read()
     except OSError as exc:
         raise SBOMError(f"cannot read the SPDX license list {index}: {exc.strerror}") from exc
     licenses, exceptions = _scan_index(data) or _parse_index(data)
@@ -130,10 +133,11 @@ _KEYS_FILE = "spdx-license-keys.json"
 
 def _cached_keys(source: list[object]) -> tuple[dict[str, str], dict[str, str]] | None:
     """The tables ``_spdx_keys`` kept for the index ``source`` names, or None (a miss, never an error)."""
-    from giropops.cachedir import cache_root
+    from giropops.cachedir import cache_root_text
 
     try:
-        doc = json.loads((cache_root() / _KEYS_FILE).read_bytes())
+        with open(os.path.join(cache_root_text(), _KEYS_FILE), "rb") as f:
+            doc = json.loads(f.read())
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(doc, dict) or doc.get("source") != source:
@@ -146,14 +150,14 @@ def _cached_keys(source: list[object]) -> tuple[dict[str, str], dict[str, str]] 
 
 
 def _store_keys(source: list[object], licenses: dict[str, str], exceptions: dict[str, str]) -> None:
-    from giropops.cachedir import cache_root
+    from giropops.cachedir import cache_root_text
     from giropops.fileio import atomic_write
 
-    root = cache_root()
+    root = cache_root_text()
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        os.makedirs(root, exist_ok=True)
         doc = {"source": source, "licenses": licenses, "exceptions": exceptions}
-        atomic_write(root / _KEYS_FILE, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
+        atomic_write(os.path.join(root, _KEYS_FILE), json.dumps(doc, separators=(",", ":")).encode(), 0o600)
     except OSError:
         return  # a cache that cannot be written is skipped
 

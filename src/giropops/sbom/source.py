@@ -8,8 +8,6 @@ opened through ``giropops.oci.transport.open_image``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from giropops.errors import ImageReferenceError, SBOMError
 from giropops.fileio import read_bounded
 from giropops.oci.model import Platform
@@ -22,6 +20,7 @@ from giropops.sbom.model import SBOM, Subject
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 
 def read_sbom_file(path: Path) -> SBOM:
@@ -34,14 +33,19 @@ def sbom_for(spec: Spec | str, platform: str | None = None, *, use_cache: bool =
     """The SBOM of ``spec`` (parsed by ``giropops.oci.transport``); its subject is named as the text given
     (a parsed registry spec: by its reference).  ``meanwhile``: as ``generate``'s, for an image (else
     not called)."""
-    s = as_spec(spec)
-    name = spec if isinstance(spec, str) else str(s.ref) if isinstance(s, RegistrySpec) else str(s)
-    if isinstance(s, SBOMFileSpec):
-        return read_sbom_file(s.path)
-    if isinstance(s, FSSpec):
-        if not s.path.is_dir():
-            raise ImageReferenceError(f"{name}: not a directory")
-        return generate_from_directory(s.path, Subject(name=name))
+    s: Spec | str
+    if isinstance(spec, str) and spec.startswith("archive://"):
+        name, s = spec, spec  # open_image reads it (as parse_spec would, without making a Path of it)
+    else:
+        parsed = as_spec(spec)
+        name = spec if isinstance(spec, str) else str(parsed.ref) if isinstance(parsed, RegistrySpec) else str(parsed)
+        if isinstance(parsed, SBOMFileSpec):
+            return read_sbom_file(parsed.path)
+        if isinstance(parsed, FSSpec):
+            if not parsed.path.is_dir():
+                raise ImageReferenceError(f"{name}: not a directory")
+            return generate_from_directory(parsed.path, Subject(name=name))
+        s = parsed
     want = Platform.parse(platform) if platform else None
     image = open_image(s, want, options or TransportOptions())
     subject = subject_for(image, name)
