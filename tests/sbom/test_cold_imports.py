@@ -1,6 +1,7 @@
 """A cold ``giropops sbom archive://...`` imports what it uses: no dataclasses (``inspect``, ``ast``...),
 no ``typing`` (``giropops.runtime_typing`` stands in for it), no ``pathlib`` (with the ``urllib.parse`` and
-``ipaddress`` it imports: paths are strings on this path), no ``packageurl``, and no cataloger whose files
+``ipaddress`` it imports: paths are strings on this path), no ``threading`` (``_thread`` runs the layer
+threads), no ``packageurl``, and no cataloger whose files
 the image does not have (speed shows in
 bench/sbom_vs_trivy.py; this is the behaviour behind it)."""
 
@@ -16,7 +17,8 @@ from tests.support.imports import MODULES_WRAPPER
 from tests.support.sbom_images import Entry, layer_from_entries, write_docker_archive
 
 NOT_ON_THE_COLD_PATH = {"dataclasses", "inspect", "ast", "dis", "tokenize", "packageurl", "tarfile",
-                        "giropops.oci.copypool", "typing", "contextlib", "pathlib", "urllib.parse", "ipaddress"}
+                        "giropops.oci.copypool", "typing", "contextlib", "pathlib", "urllib.parse", "ipaddress",
+                        "threading"}
 
 
 def cold_run(tmp_path: Path, entries: list[Entry]) -> tuple[set[str], dict[str, object]]:

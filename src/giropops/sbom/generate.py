@@ -64,6 +64,32 @@ def merge_declared(installed: list[Package], declared: list[Package]) -> list[Pa
     return out
 
 
+def _start(target: Callable[[], object]) -> Callable[[], None]:
+    """Run ``target`` on a thread of its own; the function returned waits for it to end (``Thread.join``).
+
+    ``_thread``, not ``threading``: importing ``threading`` is a visible part of a cold run on a small image,
+    and what is used of it here is a daemon thread and a join.  ``target`` catches what it raises itself
+    (both callers hand it to the waiting thread); like a daemon thread, it is not waited for at exit."""
+    import _thread
+
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            target()
+        finally:
+            done.release()
+
+    _thread.start_new_thread(run, ())
+
+    def join() -> None:
+        with done:  # released when ``target`` returns (or raises)
+            pass
+
+    return join
+
+
 def _local_plain(layer: Layer) -> bool:
     """True for an uncompressed layer whose blob is a region of a local file (an archive member, an
     OCI layout blob): its digest is proven on a thread of its own while it is parsed."""
@@ -81,12 +107,9 @@ class _Verification:
     read, for ``Proofs.record``."""
 
     def __init__(self, layer: Layer) -> None:
-        import threading
-
         self.started_ns, self.before = now_ns(), where(layer)
         self._failed: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(layer,), daemon=True)
-        self._thread.start()
+        self._join = _start(lambda: self._run(layer))
 
     def _run(self, layer: Layer) -> None:
         try:
@@ -101,7 +124,7 @@ class _Verification:
             self._failed.append(exc)
 
     def wait(self) -> None:
-        self._thread.join()
+        self._join()
         if self._failed:
             raise self._failed[0]
 
@@ -167,9 +190,9 @@ def layer_records(
     todo.sort(key=lambda item: -item[1].size)
     if not todo:
         return [r for r in results if r is not None]
-    import threading  # only when a layer is read: a warm run needs no thread
+    import _thread  # only when a layer is read: a warm run needs no thread (``_start``: not threading)
 
-    lock = threading.Lock()
+    lock = _thread.allocate_lock()
 
     def one(i: int, layer: Layer) -> LayerRecords:
         diff_id = str(layer.diff_id)
@@ -238,11 +261,9 @@ def layer_records(
     import os
 
     width = max(1, min(MAX_PARALLEL_LAYERS, os.cpu_count() or 1, len(todo)))
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(width)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    joins = [_start(worker) for _ in range(width)]
+    for join in joins:
+        join()
     if errors:
         raise errors[0]
     return [r for r in results if r is not None]

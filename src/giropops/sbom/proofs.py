@@ -35,10 +35,10 @@ built in memory) are not covered: their content address is their identity, as be
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
 import os
-import threading
 import time
 
 from giropops.fileio import atomic_write
@@ -110,7 +110,7 @@ class Proofs:
         self.root = os.path.join(os.fspath(root), "sbom-proofs")  # a string: a cold run imports no pathlib
         self.settle_ns = int(settle_seconds * 1e9)
         self._loaded: dict[Identity, set[tuple[int, int, str, str]]] = {}
-        self._lock = threading.Lock()  # layers are read, and proven, in parallel
+        self._lock = _thread.allocate_lock()  # layers are read, and proven, in parallel (threading.Lock)
 
     def _path(self, identity: Identity) -> str:
         return os.path.join(self.root, f"{identity[0]:x}-{identity[1]:x}")
