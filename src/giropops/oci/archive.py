@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from giropops.oci.copypool import Member
 
 _CHUNK = 1 << 20
-_BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]+)$")
+_BLOB_NAME = r"^blobs/(sha256|sha512)/([a-f0-9]+)$"  # compiled by re when an OCI archive is first read
 _MAX_LINK_DEPTH = 16
 _MAX_MEMBERS = 1_000_000
 
@@ -302,7 +302,7 @@ class Archive:
         return out
 
     def _member_digest(self, name: str) -> Digest | None:
-        m = _BLOB_NAME.match(self.store._clean(name))
+        m = re.match(_BLOB_NAME, self.store._clean(name))
         return Digest(m.group(1), m.group(2)) if m else None
 
     def docker_image(self, entry: DockerEntry) -> StaticImage:

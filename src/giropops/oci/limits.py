@@ -41,11 +41,11 @@ _UNITS = {
     "ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30,
     "ti": 1 << 40, "tib": 1 << 40,
 }
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE = r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$"  # compiled by re when a size is first read
 
 
 def parse_size(text: str, what: str) -> int:
-    m = _SIZE_RE.match(text)
+    m = re.match(_SIZE, text)
     unit = _UNITS.get(m.group(2).lower()) if m else None
     if m is None or unit is None:
         raise ConfigError(f"{what}: {text[:40]!r} is not a size (e.g. 500M, 2G, 1Ti or a number of bytes)")
