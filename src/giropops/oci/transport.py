@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from giropops.oci.registry import RegistryOptions
 
 SCHEMES = ("registry", "archive", "oci-dir", "fs", "local", "sbom")
-_DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
+# compiled (and cached by re) when a spec first has an '@': most specs do not
+_DIGEST_SUFFIX = r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$"
 
 
 @record
@@ -163,7 +164,7 @@ def _split_text(text: str, scheme: str, original: str) -> tuple[str, str | None,
     if not text:
         raise ImageReferenceError(f"{quote_for_error(original)}: {scheme}:// needs a path")
     digest: Digest | None = None
-    m = _DIGEST_SUFFIX.search(text)
+    m = re.search(_DIGEST_SUFFIX, text) if "@" in text else None
     if m:
         digest = Digest.parse(m.group(1))
         text = text[: m.start()]
