@@ -51,9 +51,43 @@ def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
             data = f.read()
     except OSError as exc:
         raise SBOMError(f"cannot read the SPDX license list {index}: {exc.strerror}") from exc
+    # The index giropops was released with: its tables ship with giropops (no scan, nothing to keep)
+    shipped = _shipped_keys(data)
+    if shipped is not None:
+        return shipped
     licenses, exceptions = _scan_index(data) or _parse_index(data)
     _store_keys(source, licenses, exceptions)
     return licenses, exceptions
+
+
+#: The tables of one release of license-expression's index, made by ``scripts/spdx_keys_table.py`` with
+#: ``_parse_index`` and named by the SHA-256 of the index they come from (``data/spdx/PROVENANCE.md``).
+SHIPPED_TABLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "spdx",
+                              "spdx-license-keys.json")
+
+
+def _tables(doc: object) -> tuple[dict[str, str], dict[str, str]] | None:
+    """``doc``'s "licenses" and "exceptions" when both map strings to strings, else None."""
+    if not isinstance(doc, dict):
+        return None
+    tables = doc.get("licenses"), doc.get("exceptions")
+    for table in tables:
+        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+            return None
+    return tables[0], tables[1]  # type: ignore[return-value]
+
+
+def _shipped_keys(data: bytes) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The shipped tables when they were made from the index whose bytes are ``data`` (its SHA-256: about a
+    third of scanning it), else None (another release of license-expression: it is scanned)."""
+    try:
+        with open(SHIPPED_TABLES, "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or doc.get("index_sha256") != hashlib.sha256(data).hexdigest():
+        return None
+    return _tables(doc)
 
 
 def preload() -> None:
@@ -142,11 +176,7 @@ def _cached_keys(source: list[object]) -> tuple[dict[str, str], dict[str, str]] 
         return None
     if not isinstance(doc, dict) or doc.get("source") != source:
         return None
-    tables = doc.get("licenses"), doc.get("exceptions")
-    for table in tables:
-        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
-            return None
-    return tables[0], tables[1]  # type: ignore[return-value]
+    return _tables(doc)
 
 
 def _store_keys(source: list[object], licenses: dict[str, str], exceptions: dict[str, str]) -> None:
