@@ -315,12 +315,13 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 def run(parser: argparse.ArgumentParser | None, args: argparse.Namespace | SimpleNamespace) -> int:
     """Run the command ``args`` names (``parser``: to print its help when it names none)."""
-    from giropops import timeouts
     from giropops.cli import exitcodes
     from giropops.errors import GiropopsError
 
     warnings.showwarning = _show_warning
     if getattr(args, "registry_timeout", None) is not None:
+        from giropops import timeouts
+
         timeouts.set_request_timeout(args.registry_timeout)
     func = getattr(args, "func", None)
     if func is None:

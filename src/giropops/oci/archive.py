@@ -54,7 +54,6 @@ from giropops.oci.memory import (
     descriptor_of,
 )
 from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Platform, canonical_json
-from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record
 from giropops.runtime_typing import cast
@@ -68,6 +67,7 @@ if TYPE_CHECKING:
     from typing import IO, Any, BinaryIO
 
     from giropops.oci.copypool import Member
+    from giropops.oci.reference import Reference
 
 _CHUNK = 1 << 20
 _BLOB_NAME = r"^blobs/(sha256|sha512)/([a-f0-9]+)$"  # compiled by re when an OCI archive is first read
@@ -343,6 +343,8 @@ class Archive:
     def _docker_select(self, name: str | None, digest: Digest | None) -> Image | ImageIndex:
         entries = self.docker_entries()
         if name is not None:
+            from giropops.oci.reference import Reference  # a named image only: most reads name none
+
             want = _parse_name(name)
             for e in entries:
                 for t in e.repo_tags:
@@ -385,6 +387,8 @@ def _member_opener(store: TarStore, path: str) -> Any:
 
 
 def _parse_name(name: str) -> Reference:
+    from giropops.oci.reference import Reference
+
     try:
         return Reference.parse(name)
     except ImageReferenceError as exc:

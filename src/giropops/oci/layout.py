@@ -53,7 +53,6 @@ from giropops.oci.model import (
     parse_json_document,
     sniff_media_type,
 )
-from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record, replace
 from giropops.runtime_typing import Protocol
@@ -180,6 +179,8 @@ def _name_matches(desc: Descriptor, name: str) -> bool:
         return True
     # "app:1" also finds "docker.io/library/app:1" (what Docker writes as io.containerd.image.name).
     try:
+        from giropops.oci.reference import Reference  # a named image only: most reads name none
+
         want = Reference.parse(name)
     except ImageReferenceError:
         return False

@@ -29,7 +29,6 @@ from giropops.errors import ImageError, ImageReferenceError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.memory import select_image
 from giropops.oci.model import Digest, Platform
-from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record
 
@@ -38,6 +37,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from giropops.oci.reference import Reference
     from giropops.oci.registry import RegistryOptions
 
 SCHEMES = ("registry", "archive", "oci-dir", "fs", "local", "sbom")
@@ -202,6 +202,8 @@ def _refuse_bare_path(text: str) -> None:
     reference is checked on disk."""
     from pathlib import Path
 
+    from giropops.oci.reference import Reference
+
     looks_like_path = text.startswith(("/", "./", "../", "~")) or text.endswith((".tar", ".tar.gz", ".tgz"))
     if not looks_like_path:
         try:
@@ -225,6 +227,8 @@ def _refuse_bare_path(text: str) -> None:
 
 def parse_spec(text: str) -> Spec:
     """Parse a source/destination spec; an unknown scheme or malformed spec raises ``ImageReferenceError``."""
+    from giropops.oci.reference import Reference  # registry specs only: an archive:// text needs none of it
+
     if not isinstance(text, str) or not text.strip():
         raise ImageReferenceError("empty image spec")
     if "://" not in text:
