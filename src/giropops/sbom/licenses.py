@@ -103,12 +103,13 @@ def preload() -> None:
 # for an SPDX id (scancode-only ``LicenseRef-`` entries are not on the SPDX list and are only counted).  Reading
 # them with one pattern costs a third of decoding the whole 1 MB document; any other layout (or an escape
 # inside a string) is not guessed at: the document is then decoded as JSON (``_parse_index``).
-_ENTRY = re.compile(
+# (patterns, compiled by re when an index is first scanned: the shipped tables need neither)
+_ENTRY = (
     r'"spdx_license_key": "(?!LicenseRef-)([^"\\]+)",\s*'
     r'"other_spdx_license_keys": \[\s*((?:"[^"\\]*"(?:,\s*"[^"\\]*")*)?)\s*\],\s*'
     r'"is_exception": (true|false),'
 )
-_STRING = re.compile(r'"([^"\\]*)"')
+_STRING = r'"([^"\\]*)"'
 
 
 def _add(licenses: dict[str, str], exceptions: dict[str, str], key: object, others: object, exc: object) -> None:
@@ -144,7 +145,7 @@ def _scan_index(data: bytes) -> tuple[dict[str, str], dict[str, str]] | None:
         return None
     if "\\" in text:
         return None
-    found = _ENTRY.findall(text)
+    found = re.findall(_ENTRY, text)
     # Every entry has a "spdx_license_key": one that _ENTRY read, a LicenseRef- or none (null).
     entries = text.count('"license_key"')
     skipped = text.count('"spdx_license_key": "LicenseRef-') + text.count('"spdx_license_key": null,')
@@ -156,7 +157,7 @@ def _scan_index(data: bytes) -> tuple[dict[str, str], dict[str, str]] | None:
         target = exceptions if exc == "true" else licenses
         target[key.lower()] = key
         if others:
-            for other in _STRING.findall(others):
+            for other in re.findall(_STRING, others):
                 if not other.startswith("LicenseRef-"):
                     target.setdefault(other.lower(), key)
     return licenses, exceptions
