@@ -24,7 +24,11 @@ Bytecode is compiled first (``compileall`` of ``src``, what ``pip install`` does
 install): with ``PYTHONDONTWRITEBYTECODE`` set and no ``__pycache__``, every cold run would
 compile every module it imports and measure the compiler, not giropops.
 
+``--importtime`` adds what a cold run of the first image imports (``python -X importtime``: the
+largest self times and the total), the start-up part of a small image's cold time.
+
     .venv/bin/python bench/sbom_vs_trivy.py [--rounds 3] [--workdir DIR] [--no-large] [--large-workdir DIR]
+                                            [--only NAMES] [--importtime]
 """
 
 from __future__ import annotations
@@ -115,6 +119,26 @@ def print_counts(trivy_out: Path, our_out: Path) -> None:
     print(f"  {'total':<22} {sum(theirs.values()):>6} {sum(ours.values()):>6}", flush=True)
 
 
+def print_importtime(giropops: str, image: im.BuiltImage, tmp: Path) -> None:
+    """The imports of one cold ``giropops sbom`` of ``image`` (``-X importtime``), largest self time first."""
+    cache = tmp / "giropops-cache-importtime"
+    env = {**os.environ, "GIROPOPS_CACHE_DIR": str(cache)}
+    argv = [sys.executable, "-X", "importtime", giropops, "sbom", f"archive://{image.tar}", "--format",
+            "cyclonedx-json", "-o", str(tmp / "out.json")]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    shutil.rmtree(cache, ignore_errors=True)
+    rows = []
+    for line in proc.stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if len(parts) == 3 and parts[0].strip().isdigit():
+            rows.append((int(parts[0]), int(parts[1]), parts[2].strip()))
+    ours = sum(own for own, _, name in rows if name.startswith("giropops"))
+    print(f"\nimports of a cold sbom of {image.name} (-X importtime, us): {len(rows)} modules, self total "
+          f"{sum(own for own, _, _ in rows)} (giropops.* {ours})")
+    for own, cumulative, name in sorted(rows, reverse=True)[:12]:
+        print(f"  {own:>6} self {cumulative:>7} cumulative  {name}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
@@ -124,6 +148,7 @@ def main() -> int:
         "--large-workdir", type=Path, default=large_image.DEFAULT_WORKDIR, help="where bench/large_image.py keeps it"
     )
     parser.add_argument("--only", help="comma-separated image names to measure (e.g. large,distroless)")
+    parser.add_argument("--importtime", action="store_true", help="print what a cold run of the first image imports")
     args = parser.parse_args()
     compileall.compile_dir(str(REPO_ROOT / "src"), quiet=1)
     giropops = shutil.which("giropops", path=str(Path(sys.executable).parent)) or "giropops"
@@ -193,6 +218,8 @@ def main() -> int:
             )
             if image.name == "large":
                 print_counts(trivy_out, our_out)
+        if args.importtime and images:
+            print_importtime(giropops, images[0], Path(tmp))
     return 0
 
 

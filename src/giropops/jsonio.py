@@ -12,9 +12,13 @@ what was being read.  Callers choose the error class, so a bad manifest stays a
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from giropops.errors import GiropopsError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Nesting deeper than this is refused.  Real documents (OCI manifests, OSV records, CycloneDX and
 #: SPDX SBOMs, in-toto statements, build specs) stay below 30 levels.

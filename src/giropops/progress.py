@@ -7,12 +7,7 @@ the terminal renderer.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
-
-if TYPE_CHECKING:
-    from typing import Protocol
-else:
-    Protocol = object  # a protocol is a type checker's notion: at run time a plain base will do
+from giropops.runtime_typing import Protocol
 
 
 class Progress(Protocol):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from giropops.errors import DaemonError, ImageError, ImageReferenceError
+from giropops.errors import DaemonError, GiropopsError, ImageError, ImageReferenceError
 from giropops.oci.transport import (
     ArchiveSpec,
     FSSpec,
@@ -101,3 +101,43 @@ def test_read_only_destinations_are_clear_errors(tmp_path):
     with pytest.raises(ImageReferenceError, match="cannot name a digest"):
         write_image(img, f"oci-dir://{tmp_path}/x@{D}")
     assert list(tmp_path.iterdir()) == []
+
+
+ODD_PATHS = ["img.tar", "./img.tar", "a//b/./c.tar", "dir/", "/", "//srv/x", "///srv/x", "a/../b", ".", "./", "",
+             "~/x.tar", "a:b.tar", "x/./"]
+
+
+@pytest.mark.parametrize("text", ODD_PATHS)
+def test_an_archive_path_is_read_as_pathlib_reads_it(text: str) -> None:
+    from giropops.oci import transport
+
+    assert transport._as_path(text) == str(Path(text))
+
+
+def test_a_path_exists_as_pathlib_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from giropops.oci import transport
+
+    (tmp_path / "f.tar").write_bytes(b"x")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "loop").symlink_to("loop")
+    monkeypatch.chdir(tmp_path)
+    for text in ["f.tar", "f.tar/", "f.tar/inner", "d", "d/", "missing", "loop", "loop/x", "nul\x00", "./d//"]:
+        assert transport._exists(text) == Path(text).exists(), text
+
+
+def test_an_archive_spec_text_opens_what_its_parsed_spec_opens(tmp_path: Path) -> None:
+    # open_any reads an 'archive://' text itself (no Path made of it): same image, same errors
+    from giropops.oci.archive import write_archive
+
+    img = random_image(1)
+    write_archive(img, tmp_path / "img.tar", "example.com/app:1")
+    for text in (f"archive://{tmp_path}//./img.tar", f"archive://{tmp_path}/img.tar:example.com/app:1",
+                 f"archive://{tmp_path}/img.tar@{img.digest}"):
+        assert open_any(text).digest == open_any(parse_spec(text)).digest == img.digest
+    for text in (f"archive://{tmp_path}/missing.tar", f"archive://{tmp_path}/img.tar:other/app:2", "archive://",
+                 f"archive://{tmp_path}/img.tar:x@{D}", f"archive://{tmp_path}"):
+        with pytest.raises(GiropopsError) as from_text:
+            open_any(text)
+        with pytest.raises(GiropopsError) as from_spec:
+            open_any(parse_spec(text))
+        assert str(from_text.value) == str(from_spec.value) and type(from_text.value) is type(from_spec.value)

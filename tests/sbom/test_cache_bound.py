@@ -98,8 +98,16 @@ def test_prune_removes_the_spdx_license_keys_a_run_wrote(tmp_path: Path, capsys:
     monkeypatch.setenv("GIROPOPS_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("GIROPOPS_DB", str(tmp_path / "db.sqlite3"))
     # a new process: the keys are read from the license index once per process, and kept in the cache directory
+    # (for an index giropops ships no tables for: a copy of the installed one with one more byte, first on the path)
+    from giropops.sbom import licenses
+
+    installed = next(p for p in (Path(e or ".") / licenses._LICENSE_INDEX for e in sys.path) if p.is_file())
+    other = tmp_path / "site" / licenses._LICENSE_INDEX
+    other.parent.mkdir(parents=True)
+    other.write_bytes(installed.read_bytes() + b"\n")
     subprocess.run([sys.executable, "-c", "from giropops.sbom.licenses import spdx_expression as e; "
-                    "assert e('mit or apache-2.0') == 'MIT OR Apache-2.0'"], check=True, env=dict(os.environ))
+                    "assert e('mit or apache-2.0') == 'MIT OR Apache-2.0'"], check=True,
+                   env={**os.environ, "PYTHONPATH": str(tmp_path / "site")})
     written = [p.name for p in cache_dir.iterdir()]
     assert written == ["spdx-license-keys.json"]
     size = (cache_dir / written[0]).stat().st_size

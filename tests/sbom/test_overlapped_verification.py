@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,43 @@ def test_reading_in_place_gives_what_streaming_gives(tmp_path: Path, name: str) 
         assert isinstance(streamed, dict) and "var/lib/dpkg/status" in streamed["contents"]
     if name == "truncated":
         assert "truncated" in str(streamed)
+
+
+def _generate_with(tar: Path, cache: LayerCache, meanwhile: Callable[[], object]) -> list[str]:
+    image = open_image(f"archive://{tar}")
+    sbom = generate(image, subject_for(image, "test"), cache=cache, meanwhile=meanwhile)
+    return [f"{p.name} {p.version}" for p in sbom.packages]
+
+
+def test_meanwhile_runs_once_and_the_sbom_is_the_same(tmp_path: Path) -> None:
+    tar, _ = archive(tmp_path)
+    calls: list[str] = []
+    assert _generate_with(tar, LayerCache(tmp_path / "cache"), lambda: calls.append("called")) == ["alpha 1.0"]
+    assert calls == ["called"]
+
+
+def test_an_altered_layer_is_reported_before_what_meanwhile_raised(tmp_path: Path) -> None:
+    tar, layer = archive(tmp_path)
+    alter(tar, layer, b"Version: 1.0", b"Version: 6.6")
+
+    def fails() -> None:
+        raise RuntimeError("meanwhile failed")
+
+    cache = LayerCache(tmp_path / "cache")
+    with pytest.raises(BlobError, match="does not match its digest"):
+        _generate_with(tar, cache, fails)
+    image = open_image(f"archive://{tar}")
+    assert cache.load(str(image.config.diff_ids[0]), interest_for(default_catalogers()).fingerprint) is None
+
+
+def test_what_meanwhile_raises_is_raised_once_the_digests_are_proven(tmp_path: Path) -> None:
+    tar, _ = archive(tmp_path)
+
+    def fails() -> None:
+        raise RuntimeError("meanwhile failed")
+
+    cache = LayerCache(tmp_path / "cache")
+    with pytest.raises(RuntimeError, match="meanwhile failed"):
+        _generate_with(tar, cache, fails)
+    image = open_image(f"archive://{tar}")  # the layer was proven (and so cached) before that was raised
+    assert cache.load(str(image.config.diff_ids[0]), interest_for(default_catalogers()).fingerprint) is not None

@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from giropops.sbom import sbom_for
-    from giropops.sbom.formats import EncodeOptions, encode
+    from giropops.sbom.formats import EncodeOptions, encode, prepare
 
     options = EncodeOptions(timestamp=timestamp)
     shown: list[object] = []
@@ -135,8 +135,9 @@ def run(args: argparse.Namespace) -> int:
 
     warnings.showwarning = counted
     try:
-        sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache,
-                        options=transport_options(args)).only_types(types)
+        # the encoder and its license list are loaded while the layers' digests are still being proven
+        sbom = sbom_for(args.image, args.platform, use_cache=not args.no_cache, options=transport_options(args),
+                        meanwhile=lambda: prepare(args.format)).only_types(types)
         data = encode(sbom, args.format, options)
     finally:
         warnings.showwarning = show

@@ -18,6 +18,7 @@ is added after it, so an interrupted scan leaves whole images and nothing half-w
 from __future__ import annotations
 
 import json
+import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -192,7 +193,7 @@ class FleetScanner:
     def _cached(self, diff_id: str) -> bool:
         """Whether the layer cache has a record for ``diff_id`` (not decoded: ``generate`` does that)."""
         path = self.cache._path(diff_id, self._fingerprint)
-        return path is not None and path.is_file()
+        return path is not None and os.path.isfile(path)
 
     def _catalog(self, image: Image, name: str) -> tuple[SBOM, int]:
         diff_ids = [str(d) for d in image.config.diff_ids]

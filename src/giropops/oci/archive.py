@@ -21,13 +21,10 @@ destination directory and renamed into place at the end.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import posixpath
 import re
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from giropops import jsonio
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError, SBOMError
@@ -56,18 +53,23 @@ from giropops.oci.memory import (
     descriptor_of,
 )
 from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Platform, canonical_json
-from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record
+from giropops.runtime_typing import cast
 from giropops.tmpfiles import mkstemp
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
     import tarfile
+    from pathlib import Path
+    from typing import IO, Any, BinaryIO
 
     from giropops.oci.copypool import Member
+    from giropops.oci.reference import Reference
 
 _CHUNK = 1 << 20
-_BLOB_NAME = re.compile(r"^blobs/(sha256|sha512)/([a-f0-9]+)$")
+_BLOB_NAME = r"^blobs/(sha256|sha512)/([a-f0-9]+)$"  # compiled by re when an OCI archive is first read
 _MAX_LINK_DEPTH = 16
 _MAX_MEMBERS = 1_000_000
 
@@ -114,7 +116,7 @@ class TarStore:
 
         total = os.fstat(self._fd).st_size
         what = self.describe()
-        reader = TarReader(cast(BinaryIO, RegionReader(self._fd, 0, total)), what)
+        reader = TarReader(cast("BinaryIO", RegionReader(self._fd, 0, total)), what)
         count = 0
         try:
             for m in reader:
@@ -171,7 +173,7 @@ class TarStore:
 
     def open_member(self, name: str) -> BinaryIO:
         m = self.member(name)
-        return cast(BinaryIO, io.BufferedReader(FileSlice(self._fd, m.offset, m.size, owner=self._file), _CHUNK))
+        return cast("BinaryIO", io.BufferedReader(FileSlice(self._fd, m.offset, m.size, owner=self._file), _CHUNK))
 
     def read_member(self, name: str, limit: int, what: str) -> bytes:
         m = self.member(name, what)
@@ -201,7 +203,7 @@ class DockerEntry:
     layers: tuple[str, ...]
 
 
-def _open_file(path: Path) -> IO[bytes]:
+def _open_file(path: Path | str) -> IO[bytes]:
     """The archive, decompressed into a temporary file first if the whole tar is compressed."""
     try:
         f = open(path, "rb")
@@ -225,7 +227,7 @@ def _open_file(path: Path) -> IO[bytes]:
         raise ArchiveError(f"cannot decompress archive {path}: no temporary file ({exc.strerror or exc})") from exc
     try:
         written = 0
-        with decompressed(cast(BinaryIO, f), f"archive {path}") as src:
+        with decompressed(cast("BinaryIO", f), f"archive {path}") as src:
             while chunk := src.read(min(_CHUNK, limit + 1 - written)):
                 written += len(chunk)
                 if written > limit:
@@ -249,7 +251,7 @@ def _open_file(path: Path) -> IO[bytes]:
 class Archive:
     """An image tarball opened for reading (see the module docstring for formats)."""
 
-    def __init__(self, path: Path, file: IO[bytes] | None = None, label: str | None = None) -> None:
+    def __init__(self, path: Path | str, file: IO[bytes] | None = None, label: str | None = None) -> None:
         self.path = path
         self.file = file if file is not None else _open_file(path)
         self.store = TarStore(self.file, label or str(path))
@@ -299,7 +301,7 @@ class Archive:
         return out
 
     def _member_digest(self, name: str) -> Digest | None:
-        m = _BLOB_NAME.match(self.store._clean(name))
+        m = re.match(_BLOB_NAME, self.store._clean(name))
         return Digest(m.group(1), m.group(2)) if m else None
 
     def docker_image(self, entry: DockerEntry) -> StaticImage:
@@ -342,12 +344,16 @@ class Archive:
     def _docker_select(self, name: str | None, digest: Digest | None) -> Image | ImageIndex:
         entries = self.docker_entries()
         if name is not None:
+            from giropops.oci.reference import Reference  # a named image only: most reads name none
+
             want = _parse_name(name)
             for e in entries:
                 for t in e.repo_tags:
-                    with contextlib.suppress(ImageReferenceError):
+                    try:
                         if Reference.parse(t) == want:
                             return self.docker_image(e)
+                    except ImageReferenceError:
+                        pass
             have = sorted({t for e in entries for t in e.repo_tags})
             raise ArchiveError(f"{self.store.describe()}: no image tagged {name!r} (tags: {', '.join(have) or 'none'})")
         images = [self.docker_image(e) for e in entries]
@@ -382,18 +388,20 @@ def _member_opener(store: TarStore, path: str) -> Any:
 
 
 def _parse_name(name: str) -> Reference:
+    from giropops.oci.reference import Reference
+
     try:
         return Reference.parse(name)
     except ImageReferenceError as exc:
         raise ImageReferenceError(f"invalid image name {name!r} for an archive: {exc}") from exc
 
 
-def open_archive(path: Path, name: str | None = None, digest: Digest | None = None) -> Image | ImageIndex:
+def open_archive(path: Path | str, name: str | None = None, digest: Digest | None = None) -> Image | ImageIndex:
     return Archive(path).select(name, digest)
 
 
 def open_archive_image(
-    path: Path, name: str | None = None, digest: Digest | None = None, platform: Platform | None = None
+    path: Path | str, name: str | None = None, digest: Digest | None = None, platform: Platform | None = None
 ) -> Image:
     obj = open_archive(path, name, digest)
     if isinstance(obj, Image):
@@ -499,12 +507,16 @@ def write_archive(
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:  # disk full, permissions...
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise ArchiveError(f"cannot write archive {path}: {exc.strerror or exc}") from exc
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     return entry
 

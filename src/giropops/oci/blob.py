@@ -12,6 +12,12 @@ import io
 
 from giropops.errors import BlobError
 from giropops.oci.model import Digest
+from giropops.runtime_typing import cast
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 

@@ -7,9 +7,14 @@ stream handed out verifies size and digest as it is consumed (see ``blob.py``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import BinaryIO, Protocol, runtime_checkable
 
 from giropops.oci.model import Digest, ImageConfig, Index, Manifest, Platform
+from giropops.runtime_typing import Protocol, runtime_checkable
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 @runtime_checkable

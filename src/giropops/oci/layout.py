@@ -24,12 +24,9 @@ with several gives ``index.json`` itself as an index.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import ArchiveError, BlobError, ImageReferenceError, ManifestError
 from giropops.fileio import atomic_write
@@ -56,12 +53,17 @@ from giropops.oci.model import (
     parse_json_document,
     sniff_media_type,
 )
-from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record, replace
+from giropops.runtime_typing import Protocol
 from giropops.tmpfiles import mkstemp
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
 if TYPE_CHECKING:  # the copy pool is for writing: reading a layout or an archive does not import it
+    from pathlib import Path
+    from typing import BinaryIO
+
     from giropops.oci.copypool import Cancel, Task
 
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -177,6 +179,8 @@ def _name_matches(desc: Descriptor, name: str) -> bool:
         return True
     # "app:1" also finds "docker.io/library/app:1" (what Docker writes as io.containerd.image.name).
     try:
+        from giropops.oci.reference import Reference  # a named image only: most reads name none
+
         want = Reference.parse(name)
     except ImageReferenceError:
         return False
@@ -226,8 +230,12 @@ class Layout:
             check_layout_file(_read_small(root / LAYOUT_FILE, 4096), str(root))
             raw_index = _read_small(root / "index.json", mt.MAX_MANIFEST_BYTES)
         except FileNotFoundError as exc:
+            from pathlib import Path  # the module does not import it: reading an archive needs none of it
+
             raise ArchiveError(f"{root} is not an OCI image layout: {Path(exc.filename).name} is missing") from None
         except OSError as exc:  # e.g. ELOOP: index.json is a symlink
+            from pathlib import Path
+
             raise ArchiveError(f"{root}: cannot read {Path(exc.filename or '?').name}: {exc.strerror}") from exc
         try:
             self.top = StaticIndex(raw_index, lambda d: load_descriptor(self.store, d))
@@ -391,8 +399,10 @@ def _put_blob(root: Path, src: BlobSource, progress: Progress, cancel: Cancel | 
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
     return intact is None
 
@@ -477,6 +487,7 @@ def _create_layout(
         raise ArchiveError(f"cannot create {root}: {parent} is not a directory")
     import shutil  # writing a whole layout only: neither is imported on every start-up
     import tempfile
+    from pathlib import Path
 
     stage = Path(tempfile.mkdtemp(dir=parent, prefix=f".{root.name}.", suffix=".tmp"))
     try:
@@ -490,8 +501,10 @@ def _create_layout(
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    with contextlib.suppress(OSError):
+    try:
         _fsync_dir(parent)
+    except OSError:
+        pass
 
 
 def _append_layout(
@@ -504,8 +517,10 @@ def _append_layout(
         atomic_write(root / "index.json", merged_index(layout.top.index, entry).to_bytes())
     except BaseException:
         for p in added:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 p.unlink()
+            except FileNotFoundError:
+                pass
         raise
 
 

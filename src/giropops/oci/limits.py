@@ -20,10 +20,14 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from giropops.errors import ArchiveError, ConfigError
 from giropops.units import human_size
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_IMAGE_ENV = "GIROPOPS_MAX_IMAGE_SIZE"
 MAX_EXPANSION_ENV = "GIROPOPS_MAX_EXPANSION"
@@ -37,11 +41,11 @@ _UNITS = {
     "ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30,
     "ti": 1 << 40, "tib": 1 << 40,
 }
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE = r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$"  # compiled by re when a size is first read
 
 
 def parse_size(text: str, what: str) -> int:
-    m = _SIZE_RE.match(text)
+    m = re.match(_SIZE, text)
     unit = _UNITS.get(m.group(2).lower()) if m else None
     if m is None or unit is None:
         raise ConfigError(f"{what}: {text[:40]!r} is not a size (e.g. 500M, 2G, 1Ti or a number of bytes)")

@@ -14,15 +14,20 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, BinaryIO, cast
 
 from giropops.errors import ImageError, ManifestError
 from giropops.oci import mediatypes as mt
 from giropops.oci.blob import decompressed, verified
 from giropops.oci.image import Image, ImageIndex, Layer
 from giropops.oci.model import Descriptor, Digest, ImageConfig, Index, Manifest, Platform
+from giropops.runtime_typing import cast
 
-Opener = Callable[[], BinaryIO]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
+Opener = Callable[[], "BinaryIO"]
 
 #: Layer media types whose blob is a tar archive (possibly compressed).
 TAR_LAYER_TYPES = mt.LAYER_TYPES | {"application/vnd.docker.image.rootfs.diff.tar"}
@@ -168,7 +173,7 @@ def bytes_layer(
             raise ImageError("bytes_layer: a compressed layer needs its diff_id")
         diff_id = digest
     desc = Descriptor(media_type, digest, len(data), annotations=dict(annotations or {}))
-    return BlobLayer(desc, diff_id, lambda: cast(BinaryIO, io.BytesIO(data)))
+    return BlobLayer(desc, diff_id, lambda: cast("BinaryIO", io.BytesIO(data)))
 
 
 def descriptor_of_layer(layer: Layer) -> Descriptor:

@@ -19,10 +19,12 @@ LEGACY_DEFAULT_DOMAIN = "index.docker.io"
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 DEFAULT_TAG = "latest"
 
+# Patterns, compiled (and cached by ``re``) when a reference is first parsed: a cold ``giropops sbom`` of an
+# archive parses none, and compiling them was most of this module's import.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_DOMAIN_RE = re.compile(
+_PATH = rf"^{_COMPONENT}(?:/{_COMPONENT})*$"
+_TAG = r"^[\w][\w.-]{0,127}$"
+_DOMAIN = (
     r"^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
     r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?$"
 )
@@ -55,13 +57,13 @@ class Reference:
         colon = rest.rfind(":")
         if colon > slash:
             rest, tag = rest[:colon], rest[colon + 1 :]
-            if not _TAG_RE.match(tag):
+            if not re.match(_TAG, tag):
                 raise ImageReferenceError(f"invalid image reference {quote_for_error(text)}: bad tag "
                                       f"{quote_for_error(tag)}")
         first, sep, remainder = rest.partition("/")
         if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
             domain, path = first, remainder
-            if not _DOMAIN_RE.match(domain):
+            if not re.match(_DOMAIN, domain):
                 raise ImageReferenceError(f"invalid image reference {quote_for_error(text)}: bad registry host "
                                       f"{quote_for_error(domain)}")
         else:
@@ -70,7 +72,7 @@ class Reference:
             domain = DEFAULT_DOMAIN
         if domain == DEFAULT_DOMAIN and "/" not in path:
             path = f"library/{path}"
-        if not _PATH_RE.match(path):
+        if not re.match(_PATH, path):
             raise ImageReferenceError(
                 f"invalid image reference {quote_for_error(text)}: repository {quote_for_error(path)} must be "
                 f"lowercase "
@@ -116,7 +118,7 @@ class Reference:
             return False
 
     def with_tag(self, tag: str) -> Reference:
-        if not _TAG_RE.match(tag):
+        if not re.match(_TAG, tag):
             raise ImageReferenceError(f"invalid tag {quote_for_error(tag)}")
         return Reference(self.domain, self.path, tag, None)
 

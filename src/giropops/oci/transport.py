@@ -21,24 +21,28 @@ recorded.  ``DIGEST`` picks a manifest or index by digest (reading only).
 
 from __future__ import annotations
 
+import errno
+import os
 import re
-from pathlib import Path
 
 from giropops.errors import ImageError, ImageReferenceError, quote_for_error
 from giropops.oci.image import Image, ImageIndex
 from giropops.oci.memory import select_image
 from giropops.oci.model import Digest, Platform
-from giropops.oci.reference import Reference
 from giropops.progress import NO_PROGRESS, Progress
 from giropops.record import record
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from giropops.oci.reference import Reference
     from giropops.oci.registry import RegistryOptions
 
 SCHEMES = ("registry", "archive", "oci-dir", "fs", "local", "sbom")
-_DIGEST_SUFFIX = re.compile(r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$")
+# compiled (and cached by re) when a spec first has an '@': most specs do not
+_DIGEST_SUFFIX = r"@((?:sha256:[a-f0-9]{64})|(?:sha512:[a-f0-9]{128}))$"
 
 
 @record
@@ -134,16 +138,38 @@ class TransportOptions:
     jobs: int = 4  # blobs transferred at once when writing (``giropops.oci.copypool.DEFAULT_JOBS``)
 
 
-def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None, Digest | None]:
+def _as_path(text: str) -> str:
+    """``str(Path(text))`` (POSIX), without pathlib: repeated slashes and ``.`` parts dropped, a trailing slash
+    too; ``..`` kept; exactly two leading slashes kept; ``.`` for nothing left."""
+    root = "//" if text.startswith("//") and not text.startswith("///") else "/" if text.startswith("/") else ""
+    return root + "/".join(p for p in text.split("/") if p and p != ".") or "."
+
+
+def _exists(text: str) -> bool:
+    """``Path(text).exists()``: False when ``text`` is missing or cannot be (a file in its parents, a link
+    loop, a NUL), else an ``OSError`` (no permission) as pathlib raises it."""
+    try:
+        os.stat(_as_path(text))
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            raise
+        return False
+    except ValueError:
+        return False
+    return True
+
+
+def _split_text(text: str, scheme: str, original: str) -> tuple[str, str | None, Digest | None]:
+    """``FILE``/``DIR`` (as ``str(Path(FILE))``), ``NAME`` and ``DIGEST`` of an ``archive://``/``oci-dir://`` spec."""
     if not text:
         raise ImageReferenceError(f"{quote_for_error(original)}: {scheme}:// needs a path")
     digest: Digest | None = None
-    m = _DIGEST_SUFFIX.search(text)
+    m = re.search(_DIGEST_SUFFIX, text) if "@" in text else None
     if m:
         digest = Digest.parse(m.group(1))
         text = text[: m.start()]
     name: str | None = None
-    if not Path(text).exists() and ":" in text:
+    if not _exists(text) and ":" in text:
         text, _, name = text.partition(":")
         name = name or None
     if not text:
@@ -152,7 +178,14 @@ def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None
         raise ImageReferenceError(f"{quote_for_error(original)}: give a name or a digest, not both")
     if name is not None and ("\n" in name or "\x00" in name):
         raise ImageReferenceError(f"{quote_for_error(original)}: invalid name")
-    return Path(text), name, digest
+    return _as_path(text), name, digest
+
+
+def _split_path(text: str, scheme: str, original: str) -> tuple[Path, str | None, Digest | None]:
+    from pathlib import Path
+
+    path, name, digest = _split_text(text, scheme, original)
+    return Path(path), name, digest
 
 
 class BarePathError(ImageReferenceError):
@@ -167,6 +200,10 @@ def _refuse_bare_path(text: str) -> None:
     A bare word that happens to name a directory here (``alpine``) stays a reference unless it cannot
     be one; a path-looking spec (``/``, ``./``, ``../``, ``~``) or one that does not parse as a
     reference is checked on disk."""
+    from pathlib import Path
+
+    from giropops.oci.reference import Reference
+
     looks_like_path = text.startswith(("/", "./", "../", "~")) or text.endswith((".tar", ".tar.gz", ".tgz"))
     if not looks_like_path:
         try:
@@ -190,6 +227,8 @@ def _refuse_bare_path(text: str) -> None:
 
 def parse_spec(text: str) -> Spec:
     """Parse a source/destination spec; an unknown scheme or malformed spec raises ``ImageReferenceError``."""
+    from giropops.oci.reference import Reference  # registry specs only: an archive:// text needs none of it
+
     if not isinstance(text, str) or not text.strip():
         raise ImageReferenceError("empty image spec")
     if "://" not in text:
@@ -204,6 +243,8 @@ def parse_spec(text: str) -> Spec:
     if scheme in ("archive", "oci-dir"):
         path, name, digest = _split_path(rest, scheme, text)
         return ArchiveSpec(path, name, digest) if scheme == "archive" else OCIDirSpec(path, name, digest)
+    from pathlib import Path
+
     if scheme == "fs":
         if not rest:
             raise ImageReferenceError(f"{quote_for_error(text)}: fs:// needs a directory")
@@ -243,6 +284,12 @@ def open_any(
     spec: Spec | str, options: TransportOptions = TransportOptions(), platform: Platform | None = None
 ) -> Image | ImageIndex:
     """The image or index a spec names (``platform`` is only a hint some transports use)."""
+    if isinstance(spec, str) and spec.startswith("archive://"):
+        # read as parse_spec reads it, without making a Path of it: a cold 'giropops sbom archive://...'
+        # imports nothing of pathlib
+        from giropops.oci.archive import open_archive
+
+        return open_archive(*_split_text(spec[len("archive://") :], "archive", spec))
     s = as_spec(spec)
     if isinstance(s, RegistrySpec):
         # imported here: only registry:// needs the HTTP stack

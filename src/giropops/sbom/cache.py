@@ -17,13 +17,17 @@ from __future__ import annotations
 import json
 import os
 import struct
-from pathlib import Path
-from typing import Any
 
-from giropops.cachedir import cache_root
+from giropops.cachedir import cache_root, cache_root_text
 from giropops.fileio import atomic_write
 from giropops.sbom.filesystem import LayerRecords
 from giropops.sbom.proofs import SETTLE_SECONDS, Proofs
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 # Version 2: records are only written once the layer's content is proven to hash to its diff_id;
 # version 1 records were not, so they are misses (one of them may have been poisoned).
@@ -126,63 +130,80 @@ def decode(data: bytes) -> LayerRecords:
 
 class LayerCache:
     """Layer records on disk under ``<cache dir>/sbom-layers/<fingerprint>/<algo>/<hex>``; ``proofs``
-    (``<cache dir>/sbom-proofs``) says which local files hold which of those layers, unchanged."""
+    (``<cache dir>/sbom-proofs``) says which local files hold which of those layers, unchanged.
 
-    def __init__(self, root: Path | None = None, max_bytes: int | None = None,
+    Paths are kept as strings (``pathlib`` is not imported by a cold run); ``root`` and ``records``
+    give ``Path`` objects."""
+
+    def __init__(self, root: Path | str | None = None, max_bytes: int | None = None,
                  settle_seconds: float = SETTLE_SECONDS) -> None:
-        base = root if root is not None else default_cache_dir()
-        self.root = base / "sbom-layers"
+        base = os.fspath(root) if root is not None else cache_root_text()
+        self._root = os.path.join(base, "sbom-layers")
         self.max_bytes = max_bytes if max_bytes is not None else max_bytes_from_env()
         self.proofs = Proofs(base, settle_seconds)
+
+    @property
+    def root(self) -> Path:
+        """``<cache dir>/sbom-layers``."""
+        from pathlib import Path
+
+        return Path(self._root)
 
     def records(self) -> list[tuple[Path, int, float]]:
         """(path, size, last use) of every record file; the last use is its modification time (``load``
         touches what it reads)."""
-        out: list[tuple[Path, int, float]] = []
+        from pathlib import Path
+
+        return [(Path(path), size, used) for path, size, used in self._records()]
+
+    def _records(self) -> list[tuple[str, int, float]]:
+        out: list[tuple[str, int, float]] = []
         try:
-            walk = list(os.walk(self.root))
+            walk = list(os.walk(self._root))
         except OSError:
             return out
         for directory, _dirs, files in walk:
             for name in files:
-                path = Path(directory) / name
+                path = os.path.join(directory, name)
                 try:
-                    st = path.lstat()
+                    st = os.lstat(path)
                 except OSError:
                     continue
                 if not name.startswith(".tmp-"):
                     out.append((path, st.st_size, st.st_mtime))
         return out
 
-    def evict(self, keep: Path | None = None) -> int:
+    def evict(self, keep: Path | str | None = None) -> int:
         """Remove the least recently used records until the cache is within ``max_bytes`` (``keep``, the
         record just written, goes last); returns the bytes freed.  Best effort, like the rest."""
-        records = self.records()
+        kept = os.fspath(keep) if keep is not None else None
+        records = self._records()
         total = sum(size for _, size, _ in records)
         freed = 0
-        for path, size, _ in sorted(records, key=lambda r: (r[0] == keep, r[2])):
+        for path, size, _ in sorted(records, key=lambda r: (r[0] == kept, r[2])):
             if total <= self.max_bytes:
                 break
             try:
-                path.unlink()
+                os.unlink(path)
             except OSError:
                 continue
             total -= size
             freed += size
         return freed
 
-    def _path(self, diff_id: str, fingerprint: str) -> Path | None:
+    def _path(self, diff_id: str, fingerprint: str) -> str | None:
         algo, sep, hexpart = diff_id.partition(":")
         if not sep or not algo.isalnum() or not hexpart.isalnum():
             return None
-        return self.root / fingerprint / algo / hexpart
+        return os.path.join(self._root, fingerprint, algo, hexpart)
 
     def load(self, diff_id: str, fingerprint: str) -> LayerRecords | None:
         path = self._path(diff_id, fingerprint)
         if path is None:
             return None
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as f:
+                data = f.read()
         except OSError:
             return None
         try:
@@ -206,7 +227,7 @@ class LayerCache:
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             atomic_write(path, encode(rec) if encoded is None else encoded, 0o600)
         except OSError:
             return

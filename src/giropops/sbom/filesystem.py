@@ -33,11 +33,10 @@ import re
 import stat
 from collections.abc import Iterable, Sequence
 from functools import cached_property, lru_cache
-from pathlib import Path
-from typing import BinaryIO, Protocol, cast
 
 from giropops.errors import SBOMError
 from giropops.record import field, record
+from giropops.runtime_typing import Protocol, cast
 from giropops.sbom.model import Location
 from giropops.sbom.tarstream import (
     DIRECTORY,
@@ -50,6 +49,12 @@ from giropops.sbom.tarstream import (
     RegionReader,
     TarReader,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import BinaryIO
 
 MAX_FILE_BYTES = 16 * 1024 * 1024  # one metadata file kept in memory at most this big
 MAX_LAYER_BYTES = 256 * 1024 * 1024  # all kept contents of one layer together
@@ -265,10 +270,10 @@ def read_layer(
     if isinstance(stream, RegionReader):  # read where it lies, bodies skipped: its digest is proven elsewhere
         if check is not None:
             raise ValueError("a RegionReader skips bytes: no check can see them all")
-        return _read_layer(TarReader(cast(BinaryIO, stream), what), diff_id, interest, max_layer_bytes)
+        return _read_layer(TarReader(cast("BinaryIO", stream), what), diff_id, interest, max_layer_bytes)
     prefetch = Prefetcher(stream, check=check)
     try:
-        return _read_layer(TarReader(cast(BinaryIO, prefetch), what), diff_id, interest, max_layer_bytes)
+        return _read_layer(TarReader(cast("BinaryIO", prefetch), what), diff_id, interest, max_layer_bytes)
     finally:
         prefetch.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from giropops.oci.blob import GZIP_MAGIC, ZSTD_MAGIC, DiffIdCheck, decompressed
 from giropops.oci.image import Image, Layer, compressed_size
@@ -24,6 +23,11 @@ from giropops.sbom.filesystem import DirectoryResolver, Filesystem, Interest, La
 from giropops.sbom.model import SBOM, Distro, Package, Subject, Unknown
 from giropops.sbom.proofs import Where, now_ns, where
 from giropops.sbom.tarstream import RegionReader
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_PARALLEL_LAYERS = 4  # and no more than the machine has cores (each layer keeps two threads busy)
 
@@ -60,6 +64,36 @@ def merge_declared(installed: list[Package], declared: list[Package]) -> list[Pa
     return out
 
 
+def _start(target: Callable[[], object]) -> tuple[Callable[[], None], Callable[[], bool]]:
+    """Run ``target`` on a thread of its own; the functions returned wait for it to end (``Thread.join``)
+    and tell whether it has (``not Thread.is_alive()``).
+
+    ``_thread``, not ``threading``: importing ``threading`` is a visible part of a cold run on a small image,
+    and what is used of it here is a daemon thread and a join.  ``target`` catches what it raises itself
+    (both callers hand it to the waiting thread); like a daemon thread, it is not waited for at exit."""
+    import _thread
+
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def run() -> None:
+        try:
+            target()
+        finally:
+            done.release()
+
+    _thread.start_new_thread(run, ())
+
+    def join() -> None:
+        with done:  # released when ``target`` returns (or raises)
+            pass
+
+    def ended() -> bool:
+        return not done.locked()
+
+    return join, ended
+
+
 def _local_plain(layer: Layer) -> bool:
     """True for an uncompressed layer whose blob is a region of a local file (an archive member, an
     OCI layout blob): its digest is proven on a thread of its own while it is parsed."""
@@ -79,12 +113,9 @@ class _Verification:
     read, for ``Proofs.record``."""
 
     def __init__(self, layer: Layer) -> None:
-        import threading
-
         self.started_ns, self.before = now_ns(), where(layer)
         self._failed: list[BaseException] = []
-        self._thread = threading.Thread(target=self._run, args=(layer,), daemon=True)
-        self._thread.start()
+        self._join, self._ended = _start(lambda: self._run(layer))
 
     def _run(self, layer: Layer) -> None:
         try:
@@ -107,10 +138,10 @@ class _Verification:
             self._failed.append(exc)
 
     def done(self) -> bool:
-        return not self._thread.is_alive()
+        return self._ended()
 
     def wait(self) -> None:
-        self._thread.join()
+        self._join()
         if self._failed:
             raise self._failed[0]
 
@@ -184,9 +215,9 @@ def layer_records(
     todo.sort(key=lambda item: -item[1].size)
     if not todo:
         return [r for r in results if r is not None]
-    import threading  # only when a layer is read: a warm run needs no thread
+    import _thread  # only when a layer is read: a warm run needs no thread (``_start``: not threading)
 
-    lock = threading.Lock()
+    lock = _thread.allocate_lock()
 
     def one(i: int, layer: Layer) -> LayerRecords:
         diff_id = str(layer.diff_id)
@@ -259,11 +290,9 @@ def layer_records(
     import os
 
     width = max(1, min(MAX_PARALLEL_LAYERS, os.cpu_count() or 1, len(todo)))
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(width)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    joins = [_start(worker)[0] for _ in range(width)]
+    for join in joins:
+        join()
     if errors:
         raise errors[0]
     return [r for r in results if r is not None]
@@ -287,8 +316,14 @@ def generate(
     use_cache: bool = True,
     catalogers: Sequence[Cataloger] | None = None,
     progress: Progress = NO_PROGRESS,
+    meanwhile: Callable[[], object] | None = None,
 ) -> SBOM:
-    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result."""
+    """The SBOM of an image: layers squashed (whiteouts applied), then every cataloger run on the result.
+
+    ``meanwhile`` is called once the catalogers are done and before the last digests are waited for: work
+    of the caller's that needs nothing of this SBOM (``giropops sbom`` loads its encoder and the SPDX license
+    list) is then done while the hashing threads finish, instead of after them.  What it raises is raised
+    once every digest is proven (a layer that is not the one named says so first)."""
     if use_cache and cache is None:
         cache = LayerCache()
     started = start_verifications(image, cache if use_cache else None)
@@ -300,6 +335,8 @@ def generate(
     # hostile input anyway), and nothing is returned before every proof is in.
     try:
         found_distro, packages, unknowns = catalog(Filesystem(records), cats)
+        if meanwhile is not None:
+            meanwhile()
     except BaseException:
         for prove in unproven:
             prove()  # a layer that is not the one named says so rather than what choked on it

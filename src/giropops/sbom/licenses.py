@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 from functools import lru_cache
-from pathlib import Path
 
 from giropops.errors import SBOMError
 
-_LICENSE_INDEX = Path("license_expression", "data", "scancode-licensedb-index.json")
+_LICENSE_INDEX = os.path.join("license_expression", "data", "scancode-licensedb-index.json")
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _OPERATORS = {"AND", "OR"}
 
@@ -31,38 +31,85 @@ def _spdx_keys() -> tuple[dict[str, str], dict[str, str]]:
     """(licenses, exceptions): lowercased id -> canonical SPDX id."""
     # The installed package's data file, found on sys.path without importing license_expression (its
     # import builds parsers we do not use and costs more than the rest of a small SBOM run).
-    index = next((p for p in (Path(e or ".") / _LICENSE_INDEX for e in sys.path) if p.is_file()), None)
+    # (strings, not pathlib: a cold run imports nothing of it)
+    index = next((p for p in (os.path.join(e, _LICENSE_INDEX) if e else _LICENSE_INDEX for e in sys.path)
+                  if os.path.isfile(p)), None)
     if index is None:
         raise SBOMError("license-expression (the SPDX license list) is not installed")
     try:
-        st = index.stat()
+        st = os.stat(index)
     except OSError as exc:
         raise SBOMError(f"cannot read the SPDX license list {index}: {exc.strerror}") from exc
     # The 1 MB index is parsed once per installed copy: what it gives is kept in the cache directory,
     # under the index file's path and identity (a reinstalled or edited index has another).
-    source = [str(index), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+    source = [index, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
     cached = _cached_keys(source)
     if cached is not None:
         return cached
     try:
-        data = index.read_bytes()
+        with open(index, "rb") as f:
+            data = f.read()
     except OSError as exc:
         raise SBOMError(f"cannot read the SPDX license list {index}: {exc.strerror}") from exc
+    # The index giropops was released with: its tables ship with giropops (no scan, nothing to keep)
+    shipped = _shipped_keys(data)
+    if shipped is not None:
+        return shipped
     licenses, exceptions = _scan_index(data) or _parse_index(data)
     _store_keys(source, licenses, exceptions)
     return licenses, exceptions
+
+
+#: The tables of one release of license-expression's index, made by ``scripts/spdx_keys_table.py`` with
+#: ``_parse_index`` and named by the SHA-256 of the index they come from (``data/spdx/PROVENANCE.md``).
+SHIPPED_TABLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "spdx",
+                              "spdx-license-keys.json")
+
+
+def _tables(doc: object) -> tuple[dict[str, str], dict[str, str]] | None:
+    """``doc``'s "licenses" and "exceptions" when both map strings to strings, else None."""
+    if not isinstance(doc, dict):
+        return None
+    tables = doc.get("licenses"), doc.get("exceptions")
+    for table in tables:
+        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+            return None
+    return tables[0], tables[1]  # type: ignore[return-value]
+
+
+def _shipped_keys(data: bytes) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The shipped tables when they were made from the index whose bytes are ``data`` (its SHA-256: about a
+    third of scanning it), else None (another release of license-expression: it is scanned)."""
+    try:
+        with open(SHIPPED_TABLES, "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or doc.get("index_sha256") != hashlib.sha256(data).hexdigest():
+        return None
+    return _tables(doc)
+
+
+def preload() -> None:
+    """Load the SPDX license list now (``_spdx_keys``, kept for the process); a missing or unreadable one is
+    left for the first expression to report."""
+    try:
+        _spdx_keys()
+    except SBOMError:
+        pass
 
 
 # One entry of the index as license-expression ships it, the three fields we read in this order and layout,
 # for an SPDX id (scancode-only ``LicenseRef-`` entries are not on the SPDX list and are only counted).  Reading
 # them with one pattern costs a third of decoding the whole 1 MB document; any other layout (or an escape
 # inside a string) is not guessed at: the document is then decoded as JSON (``_parse_index``).
-_ENTRY = re.compile(
+# (patterns, compiled by re when an index is first scanned: the shipped tables need neither)
+_ENTRY = (
     r'"spdx_license_key": "(?!LicenseRef-)([^"\\]+)",\s*'
     r'"other_spdx_license_keys": \[\s*((?:"[^"\\]*"(?:,\s*"[^"\\]*")*)?)\s*\],\s*'
     r'"is_exception": (true|false),'
 )
-_STRING = re.compile(r'"([^"\\]*)"')
+_STRING = r'"([^"\\]*)"'
 
 
 def _add(licenses: dict[str, str], exceptions: dict[str, str], key: object, others: object, exc: object) -> None:
@@ -98,7 +145,7 @@ def _scan_index(data: bytes) -> tuple[dict[str, str], dict[str, str]] | None:
         return None
     if "\\" in text:
         return None
-    found = _ENTRY.findall(text)
+    found = re.findall(_ENTRY, text)
     # Every entry has a "spdx_license_key": one that _ENTRY read, a LicenseRef- or none (null).
     entries = text.count('"license_key"')
     skipped = text.count('"spdx_license_key": "LicenseRef-') + text.count('"spdx_license_key": null,')
@@ -110,7 +157,7 @@ def _scan_index(data: bytes) -> tuple[dict[str, str], dict[str, str]] | None:
         target = exceptions if exc == "true" else licenses
         target[key.lower()] = key
         if others:
-            for other in _STRING.findall(others):
+            for other in re.findall(_STRING, others):
                 if not other.startswith("LicenseRef-"):
                     target.setdefault(other.lower(), key)
     return licenses, exceptions
@@ -121,30 +168,27 @@ _KEYS_FILE = "spdx-license-keys.json"
 
 def _cached_keys(source: list[object]) -> tuple[dict[str, str], dict[str, str]] | None:
     """The tables ``_spdx_keys`` kept for the index ``source`` names, or None (a miss, never an error)."""
-    from giropops.cachedir import cache_root
+    from giropops.cachedir import cache_root_text
 
     try:
-        doc = json.loads((cache_root() / _KEYS_FILE).read_bytes())
+        with open(os.path.join(cache_root_text(), _KEYS_FILE), "rb") as f:
+            doc = json.loads(f.read())
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(doc, dict) or doc.get("source") != source:
         return None
-    tables = doc.get("licenses"), doc.get("exceptions")
-    for table in tables:
-        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
-            return None
-    return tables[0], tables[1]  # type: ignore[return-value]
+    return _tables(doc)
 
 
 def _store_keys(source: list[object], licenses: dict[str, str], exceptions: dict[str, str]) -> None:
-    from giropops.cachedir import cache_root
+    from giropops.cachedir import cache_root_text
     from giropops.fileio import atomic_write
 
-    root = cache_root()
+    root = cache_root_text()
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        os.makedirs(root, exist_ok=True)
         doc = {"source": source, "licenses": licenses, "exceptions": exceptions}
-        atomic_write(root / _KEYS_FILE, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
+        atomic_write(os.path.join(root, _KEYS_FILE), json.dumps(doc, separators=(",", ":")).encode(), 0o600)
     except OSError:
         return  # a cache that cannot be written is skipped
 

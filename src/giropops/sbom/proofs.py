@@ -35,18 +35,22 @@ built in memory) are not covered: their content address is their identity, as be
 
 from __future__ import annotations
 
+import _thread
 import io
 import json
 import os
-import threading
 import time
-from pathlib import Path
-from typing import Any
 
 from giropops.fileio import atomic_write
 from giropops.oci.image import Layer
 from giropops.oci.memory import BlobLayer, FileSlice
 from giropops.record import record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 #: A file whose ctime is less than this old when its read begins gets no proof (see the docstring).
 SETTLE_SECONDS = 2.0
@@ -102,21 +106,22 @@ def where(layer: Layer) -> Where | None:
 class Proofs:
     """Proofs on disk under ``<root>/sbom-proofs/<dev>-<ino>`` (JSON; see the module docstring)."""
 
-    def __init__(self, root: Path, settle_seconds: float = SETTLE_SECONDS) -> None:
-        self.root = root / "sbom-proofs"
+    def __init__(self, root: Path | str, settle_seconds: float = SETTLE_SECONDS) -> None:
+        self.root = os.path.join(os.fspath(root), "sbom-proofs")  # a string: a cold run imports no pathlib
         self.settle_ns = int(settle_seconds * 1e9)
         self._loaded: dict[Identity, set[tuple[int, int, str, str]]] = {}
-        self._lock = threading.Lock()  # layers are read, and proven, in parallel
+        self._lock = _thread.allocate_lock()  # layers are read, and proven, in parallel (threading.Lock)
 
-    def _path(self, identity: Identity) -> Path:
-        return self.root / f"{identity[0]:x}-{identity[1]:x}"
+    def _path(self, identity: Identity) -> str:
+        return os.path.join(self.root, f"{identity[0]:x}-{identity[1]:x}")
 
     def _load(self, identity: Identity) -> set[tuple[int, int, str, str]]:
         if identity in self._loaded:
             return self._loaded[identity]
         proven: set[tuple[int, int, str, str]] = set()
         try:
-            doc = json.loads(self._path(identity).read_bytes())
+            with open(self._path(identity), "rb") as f:
+                doc = json.loads(f.read())
             if isinstance(doc, dict) and doc.get("identity") == list(identity):
                 for item in doc.get("regions", ()):
                     offset, length, digest, diff_id = item
@@ -159,16 +164,16 @@ class Proofs:
             kept.append(region)
             doc = {"identity": list(before.identity), "regions": [list(r) for r in kept]}
             try:
-                self.root.mkdir(parents=True, exist_ok=True)
+                os.makedirs(self.root, exist_ok=True)
                 atomic_write(path, json.dumps(doc, separators=(",", ":")).encode(), 0o600)
             except OSError:
                 return
             self._loaded[before.identity] = set(kept)
         self._evict(path)
 
-    def _evict(self, keep: Path) -> None:
+    def _evict(self, keep: str) -> None:
         try:
-            names = [p for p in self.root.iterdir() if not p.name.startswith(".")]
+            names = [os.path.join(self.root, n) for n in os.listdir(self.root) if not n.startswith(".")]
         except OSError:
             return
         if len(names) <= MAX_FILES:
@@ -176,13 +181,13 @@ class Proofs:
         dated = []
         for p in names:
             try:
-                dated.append((p != keep, p.stat().st_mtime, p))
+                dated.append((p != keep, os.stat(p).st_mtime, p))
             except OSError:
                 continue
         dated.sort()  # ``keep`` (False) first, then the others oldest first: those go
         for _, _, p in dated[1 : len(dated) - MAX_FILES + 1]:
             try:
-                p.unlink()
+                os.unlink(p)
             except OSError:
                 continue
 

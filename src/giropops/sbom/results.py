@@ -135,8 +135,19 @@ def _tree(root: str, suffix: str, out: list[str], skip: frozenset[str] = frozens
                 out.append(f"{e.path}:{st.st_size}:{st.st_mtime_ns}")
 
 
+_fingerprint: list[str] = []
+
+
 def code_fingerprint() -> list[str]:
-    """What identifies the code an SBOM comes from (see the module docstring)."""
+    """What identifies the code an SBOM comes from (see the module docstring).  Taken once per process (the
+    code a process runs is the code it started with; ``giropops sbom`` asks twice on a cold run: before
+    and after parsing its arguments)."""
+    if not _fingerprint:
+        _fingerprint.extend(_code_fingerprint())
+    return list(_fingerprint)
+
+
+def _code_fingerprint() -> list[str]:
     out = [__version__, sys.version, os.uname().machine]
     _tree(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "", out, NOT_SBOM_CODE)  # modules, data
     for entry in sys.path:

@@ -14,12 +14,15 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from giropops.errors import SBOMError
+from giropops.runtime_typing import Protocol
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
 if TYPE_CHECKING:
     import mmap
+    from typing import BinaryIO
 
 BLOCK = 512
 MAX_META_BYTES = 1 << 20  # a PAX record or GNU long name larger than this is ignored

@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 import stat
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
 
 from giropops.record import field, record
+from giropops.runtime_typing import Protocol
 from giropops.sbom.filesystem import Extractor, Interest, Resolver
 from giropops.sbom.model import Distro, Location, Package, Unknown
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
 if TYPE_CHECKING:
     import mmap
+    from typing import Any
 
 
 @record(frozen=False)

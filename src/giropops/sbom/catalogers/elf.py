@@ -22,13 +22,15 @@ import json
 import stat
 import struct
 import zlib
-from typing import TYPE_CHECKING, Any
 
 from giropops.record import record
 from giropops.sbom.catalogers import derived
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
 if TYPE_CHECKING:
     import mmap
+    from typing import Any
 
 KIND = "elf"
 MAX_BINARY_BYTES = 256 * 1024 * 1024

@@ -111,13 +111,9 @@ class PythonCataloger:
             site = posixpath.dirname(dist_info)
             record = resolver.read(f"{dist_info}/RECORD")
             if record is not None:
-                import csv  # only an image with installed wheels has a RECORD to read
-
-                rows = csv.reader(io.StringIO(record.decode("utf-8", "replace")))
                 collected = []
-                for row in rows:
-                    if row and row[0]:
-                        collected.append("/" + posixpath.normpath(posixpath.join(site, row[0])).lstrip("/"))
+                for first in record_paths(record.decode("utf-8", "replace")):
+                    collected.append("/" + posixpath.normpath(posixpath.join(site, first)).lstrip("/"))
                 files = tuple(collected)
         metadata = {"name": raw_name}
         if headers.get("Summary"):
@@ -134,6 +130,24 @@ class PythonCataloger:
                 metadata=metadata,
             )
         )
+
+
+#: csv's default field size limit: a longer text may hold a field csv refuses, so csv reads it.
+_CSV_FIELD_LIMIT = 131072
+
+
+def record_paths(text: str) -> list[str]:
+    """The first field of each row of a wheel's RECORD (CSV), empty ones left out: what ``csv.reader`` gives.
+
+    A RECORD quotes a path only when it has a comma, a quote or a line break in it, and ends its rows with
+    CRLF (csv's default).  A text with no quote, no NUL, no carriage return but before a newline, and too
+    short for a field over csv's limit, is split as csv would split it (rows on newlines, less a CR
+    ending them; fields on commas) without importing csv.  Anything else is read by csv."""
+    if '"' in text or "\x00" in text or len(text) > _CSV_FIELD_LIMIT or text.count("\r") != text.count("\r\n"):
+        import csv
+
+        return [row[0] for row in csv.reader(io.StringIO(text)) if row and row[0]]
+    return [first for line in text.split("\n") if (first := line.removesuffix("\r").partition(",")[0])]
 
 
 # -- source trees: requirements.txt, poetry.lock, Pipfile.lock, uv.lock -------------------------------

@@ -207,6 +207,21 @@ def default_source(
     return source_name, source_version
 
 
+def prepare(fmt: str) -> None:
+    """Import the encoder of ``fmt`` and load what it reads besides the SBOM (the SPDX license list), as
+    ``encode`` would: a caller does it while it waits for something else (``sbom.generate``'s
+    ``meanwhile``).  Never raises for a missing license list: ``encode`` says that itself."""
+    if fmt == "spdx-json":
+        from giropops.sbom.formats import spdx  # noqa: F401 - imported now rather than by encode
+    elif fmt == "cyclonedx-json":
+        from giropops.sbom.formats import cyclonedx  # noqa: F401 - imported now rather than by encode
+    else:
+        return
+    from giropops.sbom import licenses
+
+    licenses.preload()
+
+
 def encode(sbom: SBOM, fmt: str, options: EncodeOptions | None = None) -> bytes:
     opts = options or EncodeOptions()
     if fmt == "json":

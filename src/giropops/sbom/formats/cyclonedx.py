@@ -9,8 +9,6 @@ no field for: the layer diff_id, the location, the source package.
 
 from __future__ import annotations
 
-from typing import Any
-
 from giropops.sbom import licenses as lic
 from giropops.sbom.formats import (
     EncodeOptions,
@@ -26,6 +24,11 @@ from giropops.sbom.formats import (
     qualifiers,
 )
 from giropops.sbom.model import SBOM, Distro, Location, Package, Subject
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_URL = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 P = "giropops:"
