@@ -131,29 +131,17 @@ def check_specs(*specs: str) -> None:
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """stdout, or ``output`` written whole: a temporary file beside it renamed over it (no partial file)."""
+    """stdout, or ``output`` written whole: a temporary file beside it renamed over it (no partial file);
+    into it where it is when it is a device or a pipe (``/dev/null``, ``/dev/stdout``: ``fileio.output_target``)."""
     if output is None:
         sys.stdout.write(text)
         return
-    import contextlib
-    import os
+    from giropops.fileio import FOLLOW_UMASK, atomic_write
 
-    from giropops.tmpfiles import mkstemp
-
-    tmp: str | None = None
     try:
-        fd, tmp = mkstemp(output.parent if str(output.parent) else ".", prefix=f".{output.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, output)
-        tmp = None
+        atomic_write(output, text.encode("utf-8"), FOLLOW_UMASK)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def register(sub: Any) -> None:

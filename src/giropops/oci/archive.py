@@ -455,6 +455,8 @@ def write_archive(
     ref = _parse_name(name) if name else None
     if path.is_dir():
         raise ArchiveError(f"{path} is a directory; an archive destination must be a file path")
+    if path.exists() and not path.is_file():  # /dev/null, a pipe: never renamed over (and not seekable)
+        raise ArchiveError(f"{path} is not a regular file; an archive destination must be a file path")
     parent = path.parent
     if not parent.is_dir():
         raise ArchiveError(f"cannot write {path}: {parent} is not a directory")

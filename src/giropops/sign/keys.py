@@ -440,6 +440,8 @@ def write_key_pair(prefix: Path, password: bytes, force: bool = False) -> tuple[
 
 def _atomic_write(dest: Path, data: bytes, mode: int, force: bool) -> None:
     directory = dest.parent if str(dest.parent) else Path(".")
+    if force and dest.exists() and not dest.is_file():  # /dev/null, a pipe: never renamed over
+        raise KeyFormatError(f"cannot write {dest}: not a regular file")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=directory)
     except OSError as exc:
