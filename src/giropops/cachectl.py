@@ -9,6 +9,10 @@ license and exception keys read once from the license index, ``sbom.licenses``),
 compressed blobs each pushed layer became, and where: ``oci.registry.blobinfo``), and
 the vulnerability database (``$GIROPOPS_DB`` or its default path; shown, never pruned).
 
+``sbom-layers/.ledger`` (the layer records' total size, and their writers' lock) is bookkeeping, not cache:
+not counted by ``df`` nor in what a prune frees; a prune removes it with the records, which resets it (the next
+store rebuilds it from what is there).
+
 Pruning removes files inside those areas (or the area's file) only; symbolic links are removed, never followed.
 A whole prune also removes the blob-info store giropops used before ``blob-info-v2`` (``blob-info-v1.sqlite`` and
 SQLite's ``-wal``/``-shm`` files beside it), which nothing reads any more; ``df`` shows it while it is there.
@@ -20,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from giropops.sbom.cache import default_cache_dir
+from giropops.sbom.cache import LEDGER, default_cache_dir
 from giropops.vuln.db import store
 
 #: ``giropops.sbom.licenses``'s table of SPDX keys: a file in the cache directory, not a directory.
@@ -44,12 +48,20 @@ class Area:
     prunable: bool
 
 
+def _bookkeeping(top: Path) -> Path | None:
+    """The file of an area that is not cache (``sbom-layers``' ledger): removed, never counted."""
+    return top / LEDGER if top.name == "sbom-layers" else None
+
+
 def _usage(path: Path) -> tuple[int, int]:
     files = size = 0
     if path.is_file() and not path.is_symlink():
         return 1, path.stat().st_size
+    skip = _bookkeeping(path)
     for directory, _dirs, names in os.walk(path):
         for name in names:
+            if skip is not None and Path(directory) / name == skip:
+                continue
             try:
                 st = (Path(directory) / name).lstat()
             except OSError:
@@ -95,6 +107,7 @@ def prune(root: Path | None = None, areas: tuple[str, ...] = PRUNABLE) -> dict[s
                 size = 0
             freed[name] = size
             continue
+        skip = _bookkeeping(top)
         for directory, dirs, names in os.walk(top, topdown=False):
             for n in names:
                 path = Path(directory) / n
@@ -103,7 +116,8 @@ def prune(root: Path | None = None, areas: tuple[str, ...] = PRUNABLE) -> dict[s
                     path.unlink()
                 except OSError:
                     continue
-                total += size
+                if path != skip:
+                    total += size
             for d in dirs:
                 sub = Path(directory) / d
                 try:

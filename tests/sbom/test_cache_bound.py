@@ -24,25 +24,43 @@ def record(n: int, size: int = 10_000) -> LayerRecords:
     return rec
 
 
-def test_least_recently_used_records_go_when_over_the_bound(tmp_path: Path) -> None:
+def on_disk(cache: LayerCache) -> tuple[int, int]:
+    """(bytes, files) of the record files under the cache, by a walk of the test's own (dot files are not records)."""
+    total = count = 0
+    for directory, _dirs, names in os.walk(cache.root):
+        for name in names:
+            if not name.startswith("."):
+                total += os.lstat(os.path.join(directory, name)).st_size
+                count += 1
+    return total, count
+
+
+def record_size(tmp_path: Path) -> int:
+    """The size of one record file of ``record(n)``, as written."""
     unbounded = LayerCache(tmp_path / "probe", max_bytes=10**12)
     unbounded.store(record(9), "fp")
-    one = unbounded.records()[0][1]  # the size of one record file, as written
-    cache = LayerCache(tmp_path, max_bytes=2 * one)
-    cache.store(record(1), "fp")
-    cache.store(record(2), "fp")
-    (p1, _, _), (p2, _, _) = sorted(cache.records())
-    os.utime(p1, (1_000, 1_000))
-    os.utime(p2, (2_000, 2_000))
-    assert cache.load(record(1).diff_id or "", "fp") is not None  # record 1 is used: now the most recent
-    cache.store(record(3), "fp")  # over the bound: the least recently used (record 2) goes
-    assert cache.load(record(2).diff_id or "", "fp") is None
-    assert cache.load(record(1).diff_id or "", "fp") is not None
-    assert cache.load(record(3).diff_id or "", "fp") is not None
-    assert sum(size for _, size, _ in cache.records()) <= 2 * one
+    return on_disk(unbounded)[0]
+
+
+def test_least_recently_used_records_go_when_over_the_bound(tmp_path: Path) -> None:
+    one = record_size(tmp_path)
+    cache = LayerCache(tmp_path / "c", max_bytes=10 * one)
+    for n in range(10):
+        cache.store(record(n), "fp")
+    assert on_disk(cache) == (10 * one, 10)  # at the bound, not over it: nothing went
+    for n, (path, _, _) in enumerate(sorted(cache.records())):
+        os.utime(path, (1_000 + n, 1_000 + n))  # record n used at 1000 + n
+    assert cache.load(record(0).diff_id or "", "fp") is not None  # record 0 is used: now the most recent
+    cache.store(record(10), "fp")  # over the bound: the least recently used go, down to 90 % of it
+    gone = [n for n in range(11) if cache.load(record(n).diff_id or "", "fp") is None]
+    assert gone == [1, 2]
+    assert on_disk(cache) == (9 * one, 9) and cache.ledger() == (9 * one, 9)
     tiny = LayerCache(tmp_path / "tiny", max_bytes=one // 2)
     tiny.store(record(4), "fp")  # a record larger than the whole bound is not kept
     assert tiny.records() == []
+    just = LayerCache(tmp_path / "just", max_bytes=one)
+    just.store(record(5), "fp")  # one over the low-water mark but within the bound: kept
+    assert on_disk(just) == (one, 1)
 
 
 def _image_tar(tmp_path: Path) -> str:
@@ -73,7 +91,7 @@ def test_cache_df_and_prune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     blob.parent.mkdir(parents=True)
     blob.write_bytes(b"b" * 5000)
     assert main(["sbom", _image_tar(tmp_path), "--format", "list"]) == 0
-    layers = [p for p in (cache_dir / "sbom-layers").rglob("*") if p.is_file()]
+    layers = [p for p in (cache_dir / "sbom-layers").rglob("*") if p.is_file() and p.name != ".ledger"]
     assert len(layers) == 1
     capsys.readouterr()
     assert main(["cache", "df"]) == 0
@@ -82,10 +100,12 @@ def test_cache_df_and_prune(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert rows["sbom-layers"][1] == "1" and rows["blobs"][1] == "1" and rows["reco"][1] == "0"
     assert "vulnerability database" in out and "sbom-layers bound: 2.1 GB (default)" in out
 
+    assert (cache_dir / "sbom-layers" / ".ledger").is_file()  # bookkeeping: not counted by df (1 file above)
     assert main(["cache", "prune", "--sboms"]) == 0
     out = capsys.readouterr().out
     assert "sbom-layers: 401 B freed" in out and "blobs" not in out
-    assert not any(p.is_file() for p in (cache_dir / "sbom-layers").rglob("*"))
+    assert not any(p.is_file() for p in (cache_dir / "sbom-layers").rglob("*"))  # the ledger too: reset
+    assert LayerCache(cache_dir).ledger() is None
     assert blob.exists()
     assert main(["cache", "prune"]) == 0
     assert "blobs: 5.0 kB freed" in capsys.readouterr().out
