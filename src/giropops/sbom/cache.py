@@ -22,6 +22,7 @@ removed or added behind the ledger's back only make it drift until the next walk
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import struct
@@ -248,11 +249,12 @@ class LayerCache:
         path = os.path.join(self._root, LEDGER)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
-        except OSError:
-            try:  # a link (or anything else) planted in its place: removed, never followed, and made again
-                if not os.path.isdir(path) or os.path.islink(path):
-                    os.unlink(path)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                return None
+            try:  # a link planted in its place: removed, never followed, and the ledger made again
+                os.unlink(path)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             except OSError:
                 return None
         try:
