@@ -121,3 +121,29 @@ def test_two_processes_storing_at_once_keep_the_ledger_true(tmp_path: Path, boun
         assert truth[1] == 320  # 20 before, 150 from each writer, none lost
     else:
         assert truth[1] < 100  # the bound made the writers evict
+
+
+def test_a_ledger_locked_too_long_is_worked_around_by_a_walk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    from giropops.sbom import cache as cache_module
+
+    monkeypatch.setattr(cache_module, "LOCK_SECONDS", 0.05)
+    one = record_size(tmp_path)
+    cache = LayerCache(tmp_path / "c", max_bytes=10 * one)
+    cache.store(record(0), "fp")
+    planted = plant(cache, "c" * 64, 20 * one)
+    holder = os.open(cache.root / LEDGER, os.O_RDWR)  # another process, stopped while it held the lock
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        cache.store(record(1), "fp")
+        assert not planted.exists() and on_disk(cache) == (2 * one, 2)  # the bound held, by a walk
+        cache.store(record(2), "fp")
+        assert on_disk(cache) == (3 * one, 3)
+    finally:
+        os.close(holder)
+    assert cache.ledger() == (one, 1)  # written by no one while it was held: the next walk recounts
+    cache.evict()  # this cache does not wait for that lock again: it walked, the ledger is as it was
+    assert cache.ledger() == (one, 1)
+    LayerCache(tmp_path / "c", max_bytes=10 * one).evict()  # the next run takes the lock and recounts
+    assert cache.ledger() == (3 * one, 3)

@@ -158,6 +158,7 @@ class LayerCache:
         self._root = os.path.join(base, "sbom-layers")
         self.max_bytes = max_bytes if max_bytes is not None else max_bytes_from_env()
         self.proofs = Proofs(base, settle_seconds)
+        self._lock_stuck = False
 
     @property
     def root(self) -> Path:
@@ -207,7 +208,7 @@ class LayerCache:
 
     def evict(self, keep: Path | str | None = None) -> int:
         """Walk the records and, when they are over ``max_bytes``, remove the least recently used down to
-        the low-water mark (``LOW_WATER`` of the bound; ``keep``, the record just written, goes last and only
+        the low-water mark (``LOW_WATER_PERCENT`` of the bound; ``keep``, the record just written, goes last and only
         if it alone is over the bound); the ledger is set to what is left.  Returns the bytes freed.  Best
         effort, like the rest."""
         kept = os.fspath(keep) if keep is not None else None
@@ -245,7 +246,10 @@ class LayerCache:
     def _lock_ledger(self) -> int | None:
         """The ledger's descriptor, locked exclusively (``flock``; the kernel drops it if we die), or None:
         the cache cannot be written, the ledger is not a regular file, or the lock stayed busy for
-        ``LOCK_SECONDS`` (a stopped process holding it): the caller then works without the ledger."""
+        ``LOCK_SECONDS`` (a stopped process holding it; then not waited for again by this cache): the
+        caller then works without the ledger."""
+        if self._lock_stuck:
+            return None
         path = os.path.join(self._root, LEDGER)
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
@@ -272,6 +276,7 @@ class LayerCache:
                     return fd
                 except BlockingIOError:
                     if time.monotonic() >= end:
+                        self._lock_stuck = True  # not waited for again by this cache: it walks instead
                         os.close(fd)
                         return None
                     time.sleep(pause)
