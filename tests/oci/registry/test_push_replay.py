@@ -203,3 +203,39 @@ def test_an_auth_protected_registry_falls_back(tmp_path: Path, env: dict[str, st
             assert [m for m, _p, w in proxy.log if m == "PUT" and "/manifests/" in _p] == ["PUT"]
     finally:
         reg.stop()
+
+
+@pytest.mark.parametrize("text", [
+    "registry://127.0.0.1:5000/a/b:1", "registry://localhost/x:latest", "registry://[::1]:5000/a-b/c__d:v1.0_x",
+    "registry://127.0.0.1:5000/a.b/c---d:T-1", "registry://127.1.2.3/a:b",
+    # refused: not loopback, a digest, no tag, bad names, bad ports
+    "registry://example.com/a:1", "registry://127.0.0.1:5000/a@sha256:" + "0" * 64, "registry://127.0.0.1:5000/a",
+    "registry://127.0.0.1:5000/A:1", "registry://127.0.0.1:5000/a..b:1", "registry://127.0.0.1:5000/a_-b:1",
+    "registry://127.0.0.1:5000/-a:1", "registry://127.0.0.1:5000/a/:1", "registry://127.0.0.1:5000/a:.1",
+    "registry://127.0.0.1:x/a:1", "registry://127.0.0.1:5000/a:" + "t" * 129, "registry://127.0.0.256/a:1",
+    "127.0.0.1:5000/a:1", "registry://127.0.0.1:5000//a:1",
+])
+def test_replayed_destinations_read_as_the_full_path_reads_them(text: str) -> None:
+    """Whatever the replay's own parser takes, ``Reference.parse`` reads as the same host, repository and tag."""
+    from giropops.cli._replay import parse_destination
+    from giropops.errors import ImageReferenceError
+    from giropops.oci.reference import Reference
+
+    parsed = parse_destination(text)
+    if parsed is None:
+        return
+    try:
+        ref = Reference.parse(text[len("registry://"):])
+    except ImageReferenceError:
+        pytest.fail(f"the replay takes {text!r}, the reference parser refuses it")
+    assert (ref.registry_host, ref.path, ref.tag, ref.digest) == (*parsed, None)
+
+
+def test_replayed_destination_parser_accepts_the_plain_ones() -> None:
+    from giropops.cli._replay import parse_destination
+
+    assert parse_destination("registry://127.0.0.1:5000/a/b:1") == ("127.0.0.1:5000", "a/b", "1")
+    assert parse_destination("registry://[::1]:5000/a-b/c__d:v1") == ("[::1]:5000", "a-b/c__d", "v1")
+    for refused in ("registry://example.com/a:1", "registry://127.0.0.1:5000/a", "registry://127.0.0.1/A:1",
+                    "registry://127.0.0.1/a..b:1", "registry://127.0.0.1/a_-b:1", "registry://127.0.0.1/a:.x"):
+        assert parse_destination(refused) is None, refused

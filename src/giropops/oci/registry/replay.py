@@ -11,8 +11,9 @@ checks the registry's ``Docker-Content-Digest``.
 
 A record is a hint: the registry's answers decide.  ``replay`` returns None, having PUT nothing, at the
 first thing it does not expect (a blob missing or of another size, a 401, a redirect, any other status,
-a broken connection); the caller then runs the normal push from the start.  The manifest is the last
-request, so nothing is ever half done: at worst blobs were mounted that the normal push mounts anyway.
+a broken connection, the whole replay taking longer than the request timeout); the caller then runs
+the normal push from the start.  The manifest is the last request, so nothing is ever half done: at
+worst blobs were mounted that the normal push mounts anyway.
 
 Storage: ``push-replay-v1`` in the giropops cache, one file per (archive path, registry host), named by
 the sha256 of both; a small text format (no ``json``: its ``re`` import costs more than the replay's own
@@ -213,8 +214,12 @@ def forget(path: str) -> None:
 def replay(record: Record, repo: str, tag: str, timeout: float) -> str | None:
     """Push ``record``'s manifest to ``repo:tag`` of the recorded (loopback, plain HTTP) registry once every
     blob is confirmed there; its digest, or None (with no manifest PUT) at the first unexpected answer."""
-    from giropops.oci.registry import http
+    import time
 
+    from giropops.oci.registry import deadline, http
+
+    # one deadline for the whole replay: a server that stalls or trickles is cut by the watchdog
+    deadline.set_deadline(time.monotonic() + timeout)
     session = http.Session(verify=True, connect_timeout=timeout, read_timeout=timeout)
     base = f"http://{record.host}/v2/"
     try:
@@ -235,6 +240,7 @@ def replay(record: Record, repo: str, tag: str, timeout: float) -> str | None:
         return None
     finally:
         session.close()
+        deadline.set_deadline(None)
 
 
 def _blob_there(session: Session, base: str, from_repo: str, repo: str, digest: str, size: int) -> bool:
