@@ -239,3 +239,21 @@ def test_replayed_destination_parser_accepts_the_plain_ones() -> None:
     for refused in ("registry://example.com/a:1", "registry://127.0.0.1:5000/a", "registry://127.0.0.1/A:1",
                     "registry://127.0.0.1/a..b:1", "registry://127.0.0.1/a_-b:1", "registry://127.0.0.1/a:.x"):
         assert parse_destination(refused) is None, refused
+
+
+def test_cache_prune_removes_the_records_and_the_next_push_is_a_full_one(
+    registry: Registry, repo: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    from giropops.cachectl import PUSH_REPLAY
+
+    assert PUSH_REPLAY == DIR_NAME
+    archive = _archive(tmp_path, 8)
+    assert _giropops("push", f"archive://{archive}", f"registry://{registry.host}/{repo}:1", env=env)[0] == 0
+    assert len(_records(env)) == 1
+    assert _giropops("cache", "prune", "--sboms", env=env)[0] == 0  # the SBOM caches only
+    assert len(_records(env)) == 1
+    code, out, _err, _mods = _giropops("cache", "prune", env=env)
+    assert code == 0 and f"{DIR_NAME}: " in out and _records(env) == []
+    code, _out, err, mods = _giropops("push", f"archive://{archive}", f"registry://{registry.host}/{repo}:2", env=env)
+    assert code == 0 and _slow_path(mods), err
+    assert len(_records(env)) == 1
