@@ -7,7 +7,8 @@ A later plain push of the same file whose identity still matches (``cli._replay`
 archive, compress anything or import the image code: it asks the registry whether every blob is there
 (a HEAD in the destination repository; for another repository, a cross-repository mount from the one
 recorded first), and only when every answer confirms the digest and size, PUTs the recorded manifest and
-checks the registry's ``Docker-Content-Digest``.
+checks the registry's ``Docker-Content-Digest``.  The blobs are asked for on up to ``MAX_CONNECTIONS``
+keep-alive connections at once.
 
 A record is a hint: the registry's answers decide.  ``replay`` returns None, having PUT nothing, at the
 first thing it does not expect (a blob missing or of another size, a 401, a redirect, any other status,
@@ -40,6 +41,8 @@ MAGIC = b"giropops-push-replay 1\n"
 MAX_RECORD_BYTES = 128 * 1024
 #: Records kept; writing one more removes the least recently written.
 MAX_RECORDS = 256
+#: Connections a replay asks on at once (a HEAD, or a mount and a HEAD, per blob).
+MAX_CONNECTIONS = 3
 #: Blobs a recorded manifest may name (a config and its layers).
 MAX_BLOBS = 1000
 #: Environment variables whose values change what a push does (credentials, Docker's configuration,
@@ -219,13 +222,13 @@ def replay(record: Record, repo: str, tag: str, timeout: float) -> str | None:
     from giropops.oci.registry import deadline, http
 
     # one deadline for the whole replay: a server that stalls or trickles is cut by the watchdog
-    deadline.set_deadline(time.monotonic() + timeout)
+    end = time.monotonic() + timeout
+    deadline.set_deadline(end)
     session = http.Session(verify=True, connect_timeout=timeout, read_timeout=timeout)
     base = f"http://{record.host}/v2/"
     try:
-        for digest, size in record.blobs:
-            if not _blob_there(session, base, record.repo, repo, digest, size):
-                return None
+        if not _all_there(session, base, record.repo, repo, record.blobs, end):
+            return None
         headers = {"Content-Type": record.media_type}
         url = f"{base}{repo}/manifests/{tag}"
         with session.request("PUT", url, headers=headers, body=record.manifest, allow_redirects=False) as resp:
@@ -241,6 +244,48 @@ def replay(record: Record, repo: str, tag: str, timeout: float) -> str | None:
     finally:
         session.close()
         deadline.set_deadline(None)
+
+
+def _all_there(session: Session, base: str, from_repo: str, repo: str, blobs: list[tuple[str, int]],
+               end: float) -> bool:
+    """Every blob is in ``repo`` (``_blob_there``), asked on at most ``MAX_CONNECTIONS`` connections at once
+    (this thread and short-lived ``_thread`` workers, each with its own keep-alive connection)."""
+    import _thread
+
+    from giropops.oci.registry import deadline
+
+    pending = list(reversed(blobs))
+    state = {"failed": False, "running": min(MAX_CONNECTIONS, len(pending))}
+    lock = _thread.allocate_lock()
+    finished = _thread.allocate_lock()
+    finished.acquire()
+
+    def work() -> None:
+        deadline.set_deadline(end)
+        try:
+            while True:
+                with lock:
+                    if state["failed"] or not pending:
+                        return
+                    digest, size = pending.pop()
+                try:
+                    there = _blob_there(session, base, from_repo, repo, digest, size)
+                except Exception:  # noqa: BLE001 - a worker's error must not print a traceback: a miss
+                    there = False
+                if not there:
+                    with lock:
+                        state["failed"] = True
+        finally:
+            with lock:
+                state["running"] -= 1
+                if state["running"] == 0:
+                    finished.release()
+
+    for _ in range(state["running"] - 1):
+        _thread.start_new_thread(work, ())
+    work()
+    finished.acquire()  # every worker is done: none is left running when the process exits
+    return not state["failed"]
 
 
 def _blob_there(session: Session, base: str, from_repo: str, repo: str, digest: str, size: int) -> bool:
@@ -265,5 +310,5 @@ def _blob_there(session: Session, base: str, from_repo: str, repo: str, digest: 
         return resp.status_code == 200 and length == str(size) and echoed in ("", digest)
 
 
-__all__ = ["DIR_NAME", "MAX_RECORDS", "MAX_RECORD_BYTES", "Record", "decode", "environment", "forget",
-           "identity", "is_digest", "load", "record_path", "replay", "save"]
+__all__ = ["DIR_NAME", "MAX_CONNECTIONS", "MAX_RECORDS", "MAX_RECORD_BYTES", "Record", "decode", "environment",
+           "forget", "identity", "is_digest", "load", "record_path", "replay", "save"]
