@@ -262,3 +262,42 @@ def test_cache_prune_removes_the_records_and_the_next_push_is_a_full_one(
     code, _out, err, mods = _giropops("push", f"archive://{archive}", f"registry://{registry.host}/{repo}:2", env=env)
     assert code == 0 and _slow_path(mods), err
     assert len(_records(env)) == 1
+
+
+def _record_bytes() -> bytes:
+    from giropops.oci.registry.replay import Record
+
+    manifest = b'{"schemaVersion":2}'
+    return Record((1, 2, 3, 4, 5), "e" * 32, "127.0.0.1:5000", "a/b", "sha256:" + "1" * 64,
+                  "application/vnd.oci.image.manifest.v1+json", manifest, [("sha256:" + "2" * 64, 10)]).encode()
+
+
+def test_a_record_reads_back_as_written() -> None:
+    import hashlib
+
+    from giropops.oci.registry.replay import decode
+
+    record = decode(_record_bytes())
+    assert record is not None
+    assert (record.identity, record.host, record.repo, record.manifest, record.blobs) == (
+        (1, 2, 3, 4, 5), "127.0.0.1:5000", "a/b", b'{"schemaVersion":2}', [("sha256:" + "2" * 64, 10)])
+    assert record.digest == "sha256:" + hashlib.sha256(b'{"schemaVersion":2}').hexdigest()
+
+
+@pytest.mark.parametrize("damage", [
+    lambda b: b"x" + b,                                             # another magic line
+    lambda b: b[:-3],                                               # the manifest cut short
+    lambda b: b.replace(b"identity 1 2 3 4 5", b"identity 1 2 3 4"),  # an identity of another shape
+    lambda b: b.replace(b"identity 1 2", b"identity x 2"),
+    lambda b: b.replace(b"host ", b"host2 "),                        # a field missing
+    lambda b: b.replace(b"repo a/b\n", b"repo a/b\nrepo c\n"),        # a field twice
+    lambda b: b.replace(b"blob sha256:" + b"2" * 64 + b" 10\n", b""),  # no blob
+    lambda b: b.replace(b" 10\n", b" -1\n"),                         # a size that is not one
+    lambda b: b.replace(b"digest sha256:", b"digest sha512:"),       # a digest that is not the manifest's
+    lambda b: b + b"\0" * (256 * 1024),                               # too large
+    lambda b: b.replace(b"source sha256:", b"source \xff"),          # not ASCII
+])
+def test_a_record_not_exactly_ours_is_a_miss(damage) -> None:  # type: ignore[no-untyped-def]
+    from giropops.oci.registry.replay import decode
+
+    assert decode(damage(_record_bytes())) is None
