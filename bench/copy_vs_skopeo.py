@@ -18,7 +18,9 @@ written by skopeo (layers stored uncompressed, as ``docker save`` writes them:
 both tools gzip them on push, and remember in their blob-info caches what each
 layer became).  giropops' cache lives in a
 temporary ``GIROPOPS_CACHE_DIR``; skopeo keeps its default one, warm for both
-after the first push.
+after the first push.  A warm giropops push of the unchanged archive is replayed from the
+record its cold push left (``giropops.cli._replay``: HEADs, or mounts, then the recorded manifest),
+without opening the archive; skopeo opens the archive each time.
 
     .venv/bin/python bench/copy_vs_skopeo.py [--size-mb 150] [--rounds 3]
 """

@@ -6,7 +6,8 @@ The areas, under ``$GIROPOPS_CACHE_DIR`` (else ``$XDG_CACHE_HOME/giropops``, els
 ``sbom-proofs`` (which local files were proven to hold which layers, ``sbom.proofs``), ``sbom-results``
 (whole SBOMs of unchanged archives, ``sbom.results``), ``spdx-license-keys.json`` (a single file: the SPDX
 license and exception keys read once from the license index, ``sbom.licenses``), ``blob-info-v2`` (which
-compressed blobs each pushed layer became, and where: ``oci.registry.blobinfo``), and
+compressed blobs each pushed layer became, and where: ``oci.registry.blobinfo``), ``push-replay-v1`` (what
+a push of an archive concluded, replayed by the next one: ``oci.registry.replay``), and
 the vulnerability database (``$GIROPOPS_DB`` or its default path; shown, never pruned).
 
 ``sbom-layers/.ledger`` (the layer records' total size, and their writers' lock) is bookkeeping, not cache:
@@ -30,7 +31,9 @@ from giropops.vuln.db import store
 #: ``giropops.sbom.licenses``'s table of SPDX keys: a file in the cache directory, not a directory.
 SPDX_KEYS = "spdx-license-keys.json"
 BLOB_INFO = "blob-info-v2"
-PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs", "sbom-results", SPDX_KEYS, BLOB_INFO)
+#: ``giropops.oci.registry.replay.DIR_NAME`` (not imported here: the registry package is not needed for df).
+PUSH_REPLAY = "push-replay-v1"
+PRUNABLE = ("sbom-layers", "blobs", "reco", "sbom-proofs", "sbom-results", SPDX_KEYS, BLOB_INFO, PUSH_REPLAY)
 #: The blob-info store of earlier releases (one SQLite file and its WAL side files): unused, pruned with the rest.
 OLD_BLOB_INFO = "blob-info-v1.sqlite"
 OLD_BLOB_INFO_FILES = (OLD_BLOB_INFO, OLD_BLOB_INFO + "-wal", OLD_BLOB_INFO + "-shm")

@@ -12,6 +12,7 @@ byte, so the copy verifies with the same key or identity (``cosign copy`` / ``sa
 
 from __future__ import annotations
 
+import os
 import sys
 
 from giropops.cli._registry import transport_options
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # the image code is imported by run, not by 'giropops copy --
 
     from giropops.oci.image import Image, ImageIndex
     from giropops.oci.model import Digest, Platform
-    from giropops.oci.transport import Spec, TransportOptions
+    from giropops.oci.transport import RegistrySpec, Spec, TransportOptions
     from giropops.progress import Progress
     from giropops.sign.storage import Store
 
@@ -221,16 +222,93 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "preserve_digests", False) or args.with_signatures:
         options = replace(options, preserve_digests=True)
     platform = parse_platform(args.platform)
+    replayable = _replayable(args, src, dst)
+    identity = None
+    if replayable is not None:
+        from giropops.oci.registry.replay import identity as identity_of
+
+        identity = identity_of(replayable[0])
     obj: Image | ImageIndex
     if args.all_platforms:
         obj = open_any(src, options)
     else:
         obj = open_image(src, platform, options)
-    digest = write_image(obj, dst, options, progress_for(args))
+    if replayable is not None and identity is not None and isinstance(dst, RegistrySpec):
+        digest = _push_recorded(obj, dst, options, progress_for(args), replayable[0], identity)
+    else:
+        digest = write_image(obj, dst, options, progress_for(args))
     if args.with_signatures:
         _copy_signatures(src, dst, options, digest)
     print(digest)
     return 0
+
+
+def _replayable(args: argparse.Namespace | SimpleNamespace, src: Spec, dst: Spec) -> tuple[str, str] | None:
+    """(archive path, registry host) when this copy can be recorded for a replay (``cli._replay``): the
+    command line is one ``cli._replay.parse`` takes, and it reads as the parser read it."""
+    from giropops.cli import _replay
+    from giropops.oci.transport import ArchiveSpec, RegistrySpec
+
+    if (args.mode == "pull" or args.platform is not None or args.all_platforms or args.chunk_size is not None
+            or getattr(args, "preserve_digests", False) or args.with_signatures or args.insecure
+            or args.username is not None or args.password_stdin or args.registry_timeout is not None):
+        return None
+    parsed = _replay.parse([args.mode, args.source, args.destination])
+    if parsed is None or not isinstance(src, ArchiveSpec) or not isinstance(dst, RegistrySpec):
+        return None
+    archive, (host, repo, tag), _quiet = parsed
+    ref = dst.ref
+    if src.name is not None or src.digest is not None or archive != os.path.abspath(src.path):
+        return None
+    if (ref.registry_host, ref.path, ref.tag, ref.digest) != (host, repo, tag, None):
+        return None
+    return archive, host
+
+
+def _push_recorded(obj: Image | ImageIndex, dst: RegistrySpec, options: TransportOptions, progress: Progress,
+                   archive: str, identity: tuple[int, ...]) -> Digest:
+    """``write_image`` to a registry, then a replay record of the push (``giropops.oci.registry.replay``)."""
+    from giropops.oci.registry import write_registry
+    from giropops.oci.registry.blobinfo import BlobInfoCache
+    from giropops.oci.transport import registry_options
+
+    pushed: list[tuple[bytes, str]] = []
+    with BlobInfoCache.default() as cache:
+        digest = write_registry(obj, dst.ref, registry_options(options), progress=progress, blob_cache=cache,
+                                compress=not options.preserve_digests, jobs=options.jobs, pushed_manifest=pushed)
+    _record(obj, dst, archive, identity, pushed)
+    return digest
+
+
+def _record(obj: Image | ImageIndex, dst: RegistrySpec, archive: str, identity: tuple[int, ...],
+            pushed: list[tuple[bytes, str]]) -> None:
+    """Record the push just done for a replay, when it is one a replay can repeat exactly."""
+    import json
+
+    from giropops.cachedir import cache_root_text
+    from giropops.oci import mediatypes as mt
+    from giropops.oci.image import Image
+    from giropops.oci.registry import replay
+
+    if not isinstance(obj, Image) or len(pushed) != 1 or replay.identity(archive) != identity:
+        return  # an index (its children are PUT too), or the archive changed while it was read
+    raw, media_type = pushed[0]
+    if media_type not in (mt.OCI_MANIFEST, mt.DOCKER_MANIFEST):
+        return
+    try:
+        manifest = json.loads(raw)
+        descriptors = [manifest["config"], *manifest["layers"]]
+        blobs = [(d["digest"], d["size"]) for d in descriptors]
+    except (ValueError, KeyError, TypeError):
+        return
+    if "subject" in manifest or any("urls" in d for d in descriptors):
+        return  # a referrers tag to maintain, foreign layers: the full path's business
+    if not all(isinstance(d, str) and replay.is_digest(d) and type(n) is int and n >= 0 for d, n in blobs):
+        return
+    repo = dst.ref.path
+    record = replay.Record(identity, replay.environment(), dst.ref.registry_host, repo, str(obj.digest),
+                           media_type, raw, blobs)
+    replay.save(replay.record_path(cache_root_text(), archive, dst.ref.registry_host), record)
 
 
 def _copy_signatures(src: Spec, dst: Spec, options: TransportOptions, digest: Digest) -> None:

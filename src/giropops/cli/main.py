@@ -6,9 +6,10 @@ and returns an exit code.  Adding a command means adding its module name to
 ``COMMAND_MODULES`` and its import to ``_command``.
 
 ``entry`` builds no parser at all for the commonest command lines: ``--version``, a stored
-``giropops sbom`` result (``cli._stored``), and the plain shapes of ``copy``/``pull``/``push`` and
-``sbom`` (``parse_plain`` in their modules: the namespace the parser would make; anything else goes
-to the parser).  Importing argparse and building a parser costs as much as a warm push's own work.
+``giropops sbom`` result (``cli._stored``), a replayed warm push (``cli._replay``), and the plain
+shapes of ``copy``/``pull``/``push`` and ``sbom`` (``parse_plain`` in their modules: the namespace
+the parser would make; anything else goes to the parser).  Importing argparse and building a parser
+costs as much as a warm push's own work.
 """
 
 from __future__ import annotations
@@ -373,6 +374,14 @@ def entry() -> NoReturn:
         served = serve_sbom(arguments[1:])
         if served is not None:
             sys.exit(served)
+    if arguments[:1] in (["copy"], ["push"]):
+        # a push of an unchanged archive, replayed from what the last one concluded (cli._replay); None
+        # when anything is unusual or the registry says otherwise (nothing was PUT: the full path runs)
+        from giropops.cli._replay import exit_now, serve_push
+
+        served = serve_push(arguments)
+        if served is not None:
+            exit_now(served)
     gc.disable()
     # the plain shapes of copy/pull/push and sbom, parsed without argparse (their modules' parse_plain);
     # anything else: the parser

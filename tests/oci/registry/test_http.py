@@ -437,3 +437,34 @@ def test_a_chunked_answer_is_read_whole() -> None:
         client = RegistryClient(f"127.0.0.1:{server.port}")
         assert client.list_tags("repo") == ["a", "b"]
         client.close()
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:5000/v2/",
+    "http://LocalHost:5000/v2/a/b/blobs/sha256:00?x=1&y=2",
+    "https://Registry.Example.com/v2/repo/manifests/1.0",
+    "http://127.0.0.1:080/v2/?a=b?c",
+    "http://host?q=1",
+    "http://host",
+    "http://user:pw@host:5000/v2/",
+    "http://[::1]:5000/v2/",
+    "http://host:5000/v2/#frag",
+    "http://host:/v2/",
+    "HTTP://host:5000/v2/%41",
+])
+def test_split_url_reads_as_urlsplit(url: str) -> None:
+    """The URL splitter of the HTTP client (a fast path for plain URLs) agrees with ``urllib.parse.urlsplit``."""
+    from giropops.oci.registry.http import _split_url
+
+    p = urlsplit(url)
+    target = (p.path or "/") + (f"?{p.query}" if p.query else "")
+    port = p.port or {"http": 80, "https": 443}[p.scheme.lower()]
+    assert _split_url(url) == (p.scheme.lower(), p.netloc.rpartition("@")[2], p.hostname, port, target)
+
+
+@pytest.mark.parametrize("url", ["ftp://host/x", "http:///v2/", "http://host:99999/v2/", "http://host:ab/v2/"])
+def test_split_url_refuses_what_urlsplit_cannot_serve(url: str) -> None:
+    from giropops.oci.registry.http import HTTPSetupError, _split_url
+
+    with pytest.raises(HTTPSetupError):
+        _split_url(url)

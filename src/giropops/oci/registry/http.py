@@ -42,7 +42,6 @@ import _thread
 import os
 import select
 from collections.abc import Iterable, Mapping
-from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 from giropops.oci.registry import deadline
 
@@ -590,6 +589,8 @@ class Session:
         Content-Length; the iterable is consumed, so a redirect that keeps the body needs bytes).
         """
         if params:
+            from urllib.parse import urlencode
+
             url += ("&" if "?" in url else "?") + urlencode(list(params.items()) if isinstance(params, Mapping)
                                                             else params)
         hdrs = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
@@ -602,6 +603,8 @@ class Session:
             if not location:
                 return resp
             _drain(resp)
+            from urllib.parse import urljoin
+
             new_url = urljoin(url, location)
             if (resp.status_code == 303 and method != "HEAD") or (resp.status_code in (301, 302) and method == "POST"):
                 method, body, length = "GET", None, None
@@ -619,21 +622,9 @@ class Session:
         self, method: str, url: str, hdrs: dict[str, str], body: bytes | Iterable[bytes] | None,
         length: int | None, timeouts: tuple[float, float] | None,
     ) -> Response:
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS or not parts.hostname:
-            raise HTTPSetupError(f"unsupported URL {url[:200]!r}")
-        try:
-            port = parts.port or _DEFAULT_PORTS[scheme]
-        except ValueError as exc:
-            raise HTTPSetupError(f"invalid port in {url[:200]!r}") from exc
-        host = parts.hostname
+        scheme, netloc, host, port, target = _split_url(url)
         proxy = _proxy_for(scheme, host, port)
         key = (scheme, host, str(port), repr(proxy))
-        netloc = parts.netloc.rpartition("@")[2]
-        target = parts.path or "/"
-        if parts.query:
-            target += "?" + parts.query
         send_headers = {"Host": netloc, **hdrs}
         if proxy is not None and scheme == "http":
             target = f"http://{netloc}{target}"  # absolute form, through the proxy
@@ -720,7 +711,46 @@ def _drain(resp: Response) -> None:
         resp.close()
 
 
+#: Characters of a URL that ``_split_url`` reads without ``urllib.parse`` (printable ASCII but these).
+_PLAIN_URL = frozenset(chr(c) for c in range(0x21, 0x7F)) - set("@#[]\\")
+
+
+def _split_url(url: str) -> tuple[str, str, str, int, str]:
+    """(scheme, netloc without credentials, host name in lower case, port, request target) of ``url``.
+
+    ``http(s)://HOST[:PORT]/PATH[?QUERY]`` in plain printable ASCII (no credentials, fragment, IPv6
+    literal, space or backslash: every URL of a registry on loopback) is split here, as ``urlsplit`` splits
+    it; anything else by ``urlsplit`` (whose import, with ``re``, ``ipaddress`` and ``enum``, costs more
+    than a replayed warm push's own requests)."""
+    scheme, sep, rest = url.partition("://")
+    lowered = scheme.lower()
+    if sep and lowered in _DEFAULT_PORTS and _PLAIN_URL.issuperset(rest):
+        netloc, slash, path = rest.partition("/")
+        name, colon, port_text = netloc.partition(":")
+        port_ok = not colon or (port_text.isdigit() and 0 < int(port_text) < 65536)
+        if name and "?" not in netloc and port_ok:
+            path, _, query = (slash + path).partition("?")
+            return (lowered, netloc, name.lower(), int(port_text) if colon else _DEFAULT_PORTS[lowered],
+                    (path or "/") + ("?" + query if query else ""))
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise HTTPSetupError(f"unsupported URL {url[:200]!r}")
+    try:
+        port = parts.port or _DEFAULT_PORTS[scheme]
+    except ValueError as exc:
+        raise HTTPSetupError(f"invalid port in {url[:200]!r}") from exc
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return scheme, parts.netloc.rpartition("@")[2], parts.hostname, port, target
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
+    from urllib.parse import urlsplit
+
     p = urlsplit(url)
     scheme = p.scheme.lower()
     try:
@@ -752,6 +782,8 @@ def _proxy_for(scheme: str, host: str, port: int) -> tuple[str, int, str | None]
         return None
     if "://" not in url:
         url = "http://" + url
+    from urllib.parse import unquote, urlsplit
+
     p = urlsplit(url)
     if p.scheme.lower() != "http" or not p.hostname:
         raise HTTPSetupError(f"unsupported proxy {p.scheme}://{p.hostname or ''} (only http:// proxies)")

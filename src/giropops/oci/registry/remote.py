@@ -437,6 +437,7 @@ def write_registry(
     blob_cache: BlobInfoCache | None = None,
     compress: bool = True,
     jobs: int = PUSH_PARALLELISM,
+    pushed_manifest: list[tuple[bytes, str]] | None = None,
 ) -> Digest:
     """Push ``obj`` to ``ref``; returns the digest of the top manifest as pushed.
 
@@ -446,7 +447,8 @@ def write_registry(
     A reference with a digest pins the manifest, so nothing is rewritten then.
     ``blob_cache`` remembers which compressed blob each layer became, and where, so a layer
     pushed before costs a HEAD (or a mount) instead of a read and a compression.
-    At most ``jobs`` blobs are uploaded at once.
+    At most ``jobs`` blobs are uploaded at once.  ``pushed_manifest`` receives the top manifest's bytes
+    and media type as they were PUT (a push replay record is made of them: ``replay.py``).
     """
     if ref.digest is not None and ref.digest != obj.digest:
         raise ManifestError(f"{ref}: the image to push is {obj.digest}, not the digest in the reference")
@@ -500,5 +502,7 @@ def write_registry(
         saved.result()
     if digest != expected:
         raise ManifestError(f"{ref}: pushed manifest is {digest}, expected {expected}")
+    if pushed_manifest is not None:
+        pushed_manifest.append((top_raw, top_type))
     progress.note(f"pushed {ref.repository}@{digest}")
     return digest
