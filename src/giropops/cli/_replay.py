@@ -86,21 +86,29 @@ def parse_archive(text: str) -> str | None:
     return os.path.abspath(path)
 
 
-def parse(arguments: list[str]) -> tuple[str, tuple[str, str, str], bool] | None:
-    """(archive path, (host, repository, tag), quiet) for the shapes in the module docstring, else None."""
-    if arguments[:1] not in (["copy"], ["push"]):
-        return None
+def plain_words(words: list[str]) -> tuple[list[str], bool] | None:
+    """(SRC and DST, quiet) of ``SRC DST`` with ``-q``/``--quiet`` at most once anywhere, neither starting
+    with ``-``; None for any other shape (``cli.copy.parse_plain`` reads the same shape)."""
     positionals: list[str] = []
     quiet = False
-    for word in arguments[1:]:
+    for word in words:
         if word in _QUIET and not quiet:
             quiet = True
         elif word and not word.startswith("-") and len(positionals) < 2:
             positionals.append(word)
         else:
             return None
-    if len(positionals) != 2:
+    return (positionals, quiet) if len(positionals) == 2 else None
+
+
+def parse(arguments: list[str]) -> tuple[str, tuple[str, str, str], bool] | None:
+    """(archive path, (host, repository, tag), quiet) for the shapes in the module docstring, else None."""
+    if arguments[:1] not in (["copy"], ["push"]):
         return None
+    words = plain_words(arguments[1:])
+    if words is None:
+        return None
+    positionals, quiet = words
     archive = parse_archive(positionals[0])
     destination = parse_destination(positionals[1])
     if archive is None or destination is None:

@@ -116,7 +116,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.set_defaults(func=run, mode=name)
 
 
-_QUIET = frozenset({"-q", "--quiet"})
 _FAST_SHAPES = ("copy", "pull", "push")
 
 
@@ -130,17 +129,12 @@ def parse_plain(arguments: list[str]) -> SimpleNamespace | None:
     """
     if not arguments or arguments[0] not in _FAST_SHAPES:
         return None
-    positionals: list[str] = []
-    quiet = False
-    for word in arguments[1:]:
-        if word in _QUIET and not quiet:
-            quiet = True
-        elif word and not word.startswith("-") and len(positionals) < 2:
-            positionals.append(word)
-        else:
-            return None
-    if len(positionals) != 2:
+    from giropops.cli._replay import plain_words  # the same shape the replay reads (a small module)
+
+    words = plain_words(arguments[1:])
+    if words is None:
         return None
+    positionals, quiet = words
     from types import SimpleNamespace
 
     name = arguments[0]
