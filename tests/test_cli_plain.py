@@ -11,11 +11,11 @@ from giropops.cli.copy import parse_plain
 from giropops.cli.main import build_parser
 
 PLAIN = [
-    ["copy", "archive://work/a.tar", "registry://127.0.0.1:5000/a/b:1"],
-    ["copy", "-q", "registry://127.0.0.1:5000/a/b:1", "archive://work/a.tar"],
-    ["push", "archive://work/a.tar", "--quiet", "127.0.0.1:5000/a/b:1"],
-    ["pull", "127.0.0.1:5000/a/b:1", "oci-dir://work/d", "-q"],
-    ["push", "oci-dir://work/d:x", "127.0.0.1:5000/a/b@sha256:" + "0" * 64],
+    ["copy", "archive://imgs/a.tar", "registry://127.0.0.1:5000/a/b:1"],
+    ["copy", "-q", "registry://127.0.0.1:5000/a/b:1", "archive://imgs/a.tar"],
+    ["push", "archive://imgs/a.tar", "--quiet", "127.0.0.1:5000/a/b:1"],
+    ["pull", "127.0.0.1:5000/a/b:1", "oci-dir://imgs/d", "-q"],
+    ["push", "oci-dir://imgs/d:x", "127.0.0.1:5000/a/b@sha256:" + "0" * 64],
 ]
 
 
@@ -50,11 +50,11 @@ def test_anything_else_goes_to_the_parser(argv: list[str]) -> None:
 
 
 SBOM_PLAIN = [
-    ["sbom", "archive://work/a.tar"],
-    ["sbom", "archive://work/a.tar", "-f", "cyclonedx-json", "-o", "work/out.json"],
-    ["sbom", "--format=spdx-json", "--output=work/o", "fs://work/root"],
+    ["sbom", "archive://imgs/a.tar"],
+    ["sbom", "archive://imgs/a.tar", "-f", "cyclonedx-json", "-o", "imgs/out.json"],
+    ["sbom", "--format=spdx-json", "--output=imgs/o", "fs://imgs/root"],
     ["sbom", "--platform", "linux/arm64", "127.0.0.1:5000/a/b:1", "--format", "json"],
-    ["sbom", "--platform=linux/amd64", "sbom://work/x.json", "-f", "list"],
+    ["sbom", "--platform=linux/amd64", "sbom://imgs/x.json", "-f", "list"],
 ]
 
 
