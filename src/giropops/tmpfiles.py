@@ -1,4 +1,5 @@
-"""``mkstemp`` without ``tempfile``, whose imports (shutil, random, weakref...) show in every short command."""
+"""``mkstemp`` without ``tempfile``, whose imports (shutil, random, weakref...) show in every short command,
+and ``unlink_quietly`` for what such a file leaves when its write fails."""
 
 from __future__ import annotations
 
@@ -13,3 +14,11 @@ def mkstemp(directory: str | os.PathLike[str], prefix: str = "", suffix: str = "
             return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
         except FileExistsError:
             continue
+
+
+def unlink_quietly(path: str) -> None:
+    """Remove ``path`` if it can be (a temporary file after a failed write, a stale cache entry): best effort."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

@@ -31,7 +31,7 @@ import time
 from giropops.cachedir import cache_root, cache_root_text
 from giropops.sbom.filesystem import LayerRecords
 from giropops.sbom.proofs import SETTLE_SECONDS, Proofs
-from giropops.tmpfiles import mkstemp
+from giropops.tmpfiles import mkstemp, unlink_quietly
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a start-up cost); mypy knows it
 
@@ -336,7 +336,7 @@ class LayerCache:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
         except OSError:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             return
         ledger = self._lock_ledger()
         try:
@@ -347,7 +347,7 @@ class LayerCache:
             try:
                 os.replace(tmp, path)
             except OSError:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
                 return
             state = _read_ledger(ledger) if ledger is not None else None
             if state is not None:
@@ -383,12 +383,5 @@ def _write_ledger(fd: int, total: int, count: int) -> None:
     try:
         os.pwrite(fd, data, 0)
         os.ftruncate(fd, len(data))
-    except OSError:
-        pass
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
     except OSError:
         pass

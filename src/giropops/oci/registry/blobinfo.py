@@ -42,6 +42,7 @@ from giropops.errors import ImageReferenceError, ManifestError
 from giropops.oci.model import Digest
 from giropops.oci.registry.client import _check_repo
 from giropops.record import record
+from giropops.tmpfiles import mkstemp, unlink_quietly
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy knows it
 
@@ -171,7 +172,7 @@ class BlobInfoCache:
         if not rows:
             try:
                 os.unlink(path)
-            except FileNotFoundError:
+            except FileNotFoundError:  # any other failure disables the cache (``update``)
                 pass
             return
         doc = {"version": FORMAT_VERSION, "rows": [
@@ -180,8 +181,6 @@ class BlobInfoCache:
         ]}
         data = json.dumps(doc, separators=(",", ":")).encode()
         newest = max(seen for _loc, seen in rows)
-        from giropops.tmpfiles import mkstemp
-
         fd, tmp = mkstemp(self.path, _TMP_PREFIX)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -190,10 +189,7 @@ class BlobInfoCache:
             os.utime(tmp, ns=(newest, newest))
             os.replace(tmp, path)
         except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
+            unlink_quietly(tmp)
             raise
 
     # -- queries -------------------------------------------------------------------------------
@@ -284,14 +280,14 @@ class BlobInfoCache:
                     continue
                 if e.name.startswith(_TMP_PREFIX):
                     if st.st_mtime_ns < old_tmp:  # left by a process that died while writing
-                        _unlink_quietly(e.path)
+                        unlink_quietly(e.path)
                 elif not e.name.startswith("."):
                     entries.append((st.st_mtime_ns, e.name))
         if len(entries) <= self.max_entries:
             return
         entries.sort()
         for _mtime, name in entries[: len(entries) - self.max_entries]:
-            _unlink_quietly(os.path.join(self.path, name))
+            unlink_quietly(os.path.join(self.path, name))
 
     def __len__(self) -> int:
         """How many layers the cache knows about."""
@@ -327,13 +323,6 @@ class _FileLock:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)  # closing releases the lock
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _key(loc: BlobLocation) -> _Key:
